@@ -1,0 +1,25 @@
+//! Procedural macros of consist: `#[step]` turns a plain function into a cached, tracked step,
+//! and `#[helper]` gives a function a code hash that steps can depend on (`uses = [...]`).
+//!
+//! Use them through the `consist` crate (`consist::step`, `consist::helper`); this crate's
+//! generated code calls `::consist::__private`, which is not public API.
+
+mod args;
+mod expand;
+mod hash;
+mod params;
+
+use proc_macro::TokenStream;
+
+/// Make a function a consist step. See the `consist` crate documentation.
+#[proc_macro_attribute]
+pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::step(attr.into(), item.into()).into()
+}
+
+/// Give a helper function a code hash, so steps that declare `uses = [helper]` are invalidated
+/// when it changes. See the `consist` crate documentation.
+#[proc_macro_attribute]
+pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::helper(attr.into(), item.into()).into()
+}

@@ -1,0 +1,414 @@
+//! Canonical JSON for any `Serialize` config, the input of the config hash.
+//!
+//! Rules (stable across processes, machines and versions of this crate; pinned by test vectors):
+//! - map and struct keys are sorted (byte order); no whitespace;
+//! - integers and floats stay distinct: `1` is written `1`, `1.0` is written `1.0`, so changing a
+//!   field from `1` to `1.0` changes the hash (they are different Rust types);
+//! - floats are written with the shortest representation that round-trips (`ryu`);
+//! - NaN and ±infinity are rejected with the path of the offending field, because JSON cannot
+//!   represent them and silently mapping them to `null` would make distinct configs collide;
+//! - `Option::None` and `()` are `null`; enums use serde's externally tagged form;
+//! - map keys must be strings, integers, chars or bools (written as strings).
+
+use serde::ser::{self, Serialize};
+use serde_json::{Map, Number, Value};
+
+/// Why a value could not be canonicalized, and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanonicalError {
+    /// Dotted path of the offending value (`$` is the root).
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl std::fmt::Display for CanonicalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at `{}`", self.reason, self.path)
+    }
+}
+
+impl std::error::Error for CanonicalError {}
+
+impl ser::Error for CanonicalError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        CanonicalError { path: String::new(), reason: msg.to_string() }
+    }
+}
+
+/// Convert any `Serialize` value into a JSON value whose serialization is canonical.
+pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CanonicalError> {
+    value.serialize(ValueSer { path: "$".to_owned() })
+}
+
+/// Canonical JSON text of a value (sorted keys, no whitespace).
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
+    // serde_json's Map is a BTreeMap (the `preserve_order` feature is off), so keys come out sorted.
+    Ok(to_value(value)?.to_string())
+}
+
+struct ValueSer {
+    path: String,
+}
+
+impl ValueSer {
+    fn child(&self, key: impl std::fmt::Display) -> ValueSer {
+        ValueSer { path: format!("{}.{}", self.path, key) }
+    }
+
+    fn fail(&self, reason: impl Into<String>) -> CanonicalError {
+        CanonicalError { path: self.path.clone(), reason: reason.into() }
+    }
+
+    fn float(&self, v: f64) -> Result<Value, CanonicalError> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| self.fail(format!("{v} is not a finite number (JSON has no NaN or infinity)")))
+    }
+
+    fn with_path<T>(&self, result: Result<T, CanonicalError>) -> Result<T, CanonicalError> {
+        result.map_err(|mut e| {
+            if e.path.is_empty() {
+                e.path = self.path.clone();
+            }
+            e
+        })
+    }
+}
+
+/// Collects a sequence or tuple.
+struct SeqSer {
+    ser: ValueSer,
+    items: Vec<Value>,
+    variant: Option<&'static str>,
+}
+
+/// Collects a map or struct.
+struct MapSer {
+    ser: ValueSer,
+    map: Map<String, Value>,
+    pending_key: Option<String>,
+    variant: Option<&'static str>,
+}
+
+fn tagged(variant: Option<&'static str>, value: Value) -> Value {
+    match variant {
+        Some(name) => {
+            let mut outer = Map::new();
+            outer.insert(name.to_owned(), value);
+            Value::Object(outer)
+        }
+        None => value,
+    }
+}
+
+macro_rules! int_methods {
+    ($($name:ident: $ty:ty),*) => {$(
+        fn $name(self, v: $ty) -> Result<Value, CanonicalError> {
+            Ok(Value::Number(v.into()))
+        }
+    )*};
+}
+
+impl ser::Serializer for ValueSer {
+    type Ok = Value;
+    type Error = CanonicalError;
+    type SerializeSeq = SeqSer;
+    type SerializeTuple = SeqSer;
+    type SerializeTupleStruct = SeqSer;
+    type SerializeTupleVariant = SeqSer;
+    type SerializeMap = MapSer;
+    type SerializeStruct = MapSer;
+    type SerializeStructVariant = MapSer;
+
+    int_methods!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64);
+
+    fn serialize_i128(self, v: i128) -> Result<Value, CanonicalError> {
+        i64::try_from(v).map(|v| Value::Number(v.into())).map_err(|_| self.fail("i128 outside the i64 range"))
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<Value, CanonicalError> {
+        u64::try_from(v).map(|v| Value::Number(v.into())).map_err(|_| self.fail("u128 outside the u64 range"))
+    }
+
+    fn serialize_bool(self, v: bool) -> Result<Value, CanonicalError> {
+        Ok(Value::Bool(v))
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<Value, CanonicalError> {
+        // Widen through the shortest decimal form so 0.1f32 hashes as 0.1, not 0.10000000149.
+        let widened: f64 = v.to_string().parse().unwrap_or(f64::from(v));
+        self.float(if v.is_finite() { widened } else { f64::from(v) })
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<Value, CanonicalError> {
+        self.float(v)
+    }
+
+    fn serialize_char(self, v: char) -> Result<Value, CanonicalError> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn serialize_str(self, v: &str) -> Result<Value, CanonicalError> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<Value, CanonicalError> {
+        Ok(Value::Array(v.iter().map(|b| Value::Number((*b).into())).collect()))
+    }
+
+    fn serialize_none(self) -> Result<Value, CanonicalError> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, CanonicalError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<Value, CanonicalError> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<Value, CanonicalError> {
+        Ok(Value::Null)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<Value, CanonicalError> {
+        Ok(Value::String(variant.to_owned()))
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<Value, CanonicalError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<Value, CanonicalError> {
+        let inner = value.serialize(self.child(variant))?;
+        Ok(tagged(Some(variant), inner))
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqSer, CanonicalError> {
+        Ok(SeqSer { ser: self, items: Vec::with_capacity(len.unwrap_or(0)), variant: None })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<SeqSer, CanonicalError> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqSer, CanonicalError> {
+        self.serialize_seq(Some(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<SeqSer, CanonicalError> {
+        Ok(SeqSer { ser: self.child(variant), items: Vec::with_capacity(len), variant: Some(variant) })
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<MapSer, CanonicalError> {
+        Ok(MapSer { ser: self, map: Map::new(), pending_key: None, variant: None })
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<MapSer, CanonicalError> {
+        self.serialize_map(None)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<MapSer, CanonicalError> {
+        Ok(MapSer { ser: self.child(variant), map: Map::new(), pending_key: None, variant: Some(variant) })
+    }
+}
+
+impl SeqSer {
+    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+        let child = self.ser.child(self.items.len());
+        self.items.push(value.serialize(child)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Value, CanonicalError> {
+        Ok(tagged(self.variant, Value::Array(self.items)))
+    }
+}
+
+macro_rules! seq_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for SeqSer {
+            type Ok = Value;
+            type Error = CanonicalError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Value, CanonicalError> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
+seq_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl MapSer {
+    fn insert<T: Serialize + ?Sized>(&mut self, key: String, value: &T) -> Result<(), CanonicalError> {
+        let child = self.ser.child(&key);
+        let value = value.serialize(child)?;
+        self.map.insert(key, value);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Value, CanonicalError> {
+        Ok(tagged(self.variant, Value::Object(self.map)))
+    }
+}
+
+impl ser::SerializeMap for MapSer {
+    type Ok = Value;
+    type Error = CanonicalError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), CanonicalError> {
+        let key = self.ser.with_path(key.serialize(ValueSer { path: self.ser.path.clone() }))?;
+        self.pending_key = Some(match key {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(self.ser.fail(format!("map key {other} is not a string, integer or bool")));
+            }
+        });
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
+        let key = self.pending_key.take().ok_or_else(|| self.ser.fail("map value without a key"))?;
+        self.insert(key, value)
+    }
+
+    fn end(self) -> Result<Value, CanonicalError> {
+        self.finish()
+    }
+}
+
+macro_rules! struct_impl {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for MapSer {
+            type Ok = Value;
+            type Error = CanonicalError;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), CanonicalError> {
+                self.insert(key.to_owned(), value)
+            }
+            fn end(self) -> Result<Value, CanonicalError> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
+struct_impl!(SerializeStruct, SerializeStructVariant);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Serialize;
+    use std::collections::{BTreeMap, HashMap};
+
+    #[derive(Serialize)]
+    struct Params {
+        zeta: i64,
+        alpha: f64,
+        name: String,
+        nested: Inner,
+        opt: Option<u8>,
+    }
+
+    #[derive(Serialize)]
+    struct Inner {
+        b: Vec<f64>,
+        a: bool,
+    }
+
+    #[test]
+    fn keys_are_sorted_and_whitespace_free() {
+        let p =
+            Params { zeta: 1, alpha: 0.5, name: "x".into(), nested: Inner { b: vec![1.0, 2.5], a: true }, opt: None };
+        assert_eq!(
+            to_string(&p).unwrap(),
+            r#"{"alpha":0.5,"name":"x","nested":{"a":true,"b":[1.0,2.5]},"opt":null,"zeta":1}"#
+        );
+    }
+
+    #[test]
+    fn insertion_order_of_maps_is_irrelevant() {
+        let mut a = HashMap::new();
+        let mut b = BTreeMap::new();
+        for (k, v) in [("x", 1), ("a", 2), ("m", 3)] {
+            a.insert(k, v);
+        }
+        for (k, v) in [("m", 3), ("x", 1), ("a", 2)] {
+            b.insert(k, v);
+        }
+        assert_eq!(to_string(&a).unwrap(), to_string(&b).unwrap());
+        assert_eq!(to_string(&a).unwrap(), r#"{"a":2,"m":3,"x":1}"#);
+    }
+
+    #[test]
+    fn integers_and_floats_stay_distinct() {
+        assert_eq!(to_string(&1i64).unwrap(), "1");
+        assert_eq!(to_string(&1.0f64).unwrap(), "1.0");
+        assert_eq!(to_string(&0.1f32).unwrap(), "0.1");
+    }
+
+    #[test]
+    fn nan_is_rejected_with_its_path() {
+        let p = Inner { b: vec![1.0, f64::NAN], a: false };
+        let err = to_value(&p).unwrap_err();
+        assert_eq!(err.path, "$.b.1");
+        assert!(err.reason.contains("NaN"), "{}", err.reason);
+        assert!(to_value(&f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn enums_are_externally_tagged() {
+        #[derive(Serialize)]
+        enum Mode {
+            Car,
+            Bus { fare: u32 },
+        }
+        assert_eq!(to_string(&vec![Mode::Car, Mode::Bus { fare: 2 }]).unwrap(), r#"["Car",{"Bus":{"fare":2}}]"#);
+    }
+
+    #[test]
+    fn non_scalar_map_keys_are_rejected() {
+        let mut m = BTreeMap::new();
+        m.insert(vec![1], 2);
+        assert!(to_value(&m).is_err());
+    }
+}

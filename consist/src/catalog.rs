@@ -1,0 +1,136 @@
+//! The catalog: a store plus the signature index and pending queue kept beside its database.
+//!
+//! Writers append snapshots to the pending queue on the hot path and move them into the store in
+//! batches ([`Catalog::sync`]); readers see the store merged with whatever is still pending, so a
+//! run in progress in another process shows up before it reaches the database.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::index::SignatureIndex;
+use crate::run::{Run, RunRecord};
+use crate::snapshot::{self, PendingQueue};
+use crate::store::{DuckDbStore, RunQuery, Store};
+
+/// A provenance database with its signature index and pending queue.
+pub struct Catalog {
+    store: Box<dyn Store>,
+    db_path: PathBuf,
+    pending: PendingQueue,
+    pub(crate) index: SignatureIndex,
+}
+
+impl Catalog {
+    /// The catalog of the DuckDB database at `db_path`. Opens nothing yet.
+    pub fn duckdb(db_path: impl Into<PathBuf>, lock_timeout: Duration) -> Catalog {
+        let db_path = db_path.into();
+        let store = DuckDbStore::new(db_path.clone(), lock_timeout);
+        Catalog::with_store(db_path, Box::new(store))
+    }
+
+    /// A catalog over any store; `db_path` locates the index and queue (`<db_path>.consist/`).
+    pub fn with_store(db_path: PathBuf, store: Box<dyn Store>) -> Catalog {
+        let dir = snapshot::catalog_dir(&db_path);
+        Catalog { store, pending: PendingQueue::new(&dir), index: SignatureIndex::new(&dir), db_path }
+    }
+
+    /// The database path.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Whether anything was ever recorded here (a database file or runs still pending).
+    pub fn exists(&self) -> bool {
+        self.db_path.exists() || !self.pending.list().is_empty()
+    }
+
+    /// Queue a written snapshot for the store.
+    pub(crate) fn enqueue(&self, run_id: &str, snapshot_path: &Path) -> Result<()> {
+        self.pending.push(run_id, snapshot_path)
+    }
+
+    /// Pending records (snapshot read back), skipping entries whose snapshot vanished or is damaged.
+    fn pending_records(&self) -> Vec<RunRecord> {
+        let mut records = Vec::new();
+        for (run_id, path) in self.pending.list() {
+            match snapshot::read(&path) {
+                Ok(record) => records.push(record),
+                Err(e) => {
+                    tracing::warn!(run_id, error = %e, "pending snapshot unreadable; left for `consist db rebuild`");
+                    if !path.exists() {
+                        self.pending.remove(&run_id);
+                    }
+                }
+            }
+        }
+        records
+    }
+
+    /// Move pending snapshots into the store in one batch; returns how many were written.
+    /// Entries of runs still `running` stay queued so their final state is synced later.
+    pub fn sync(&self) -> Result<usize> {
+        let records = self.pending_records();
+        if records.is_empty() {
+            return Ok(0);
+        }
+        self.store.write(&records)?;
+        for record in &records {
+            if record.run.status.is_terminal() {
+                self.pending.remove(&record.run.id);
+            }
+        }
+        tracing::debug!(count = records.len(), db = %self.db_path.display(), "synced runs to the database");
+        Ok(records.len())
+    }
+
+    /// Runs matching `query`: the store's, merged with pending ones not stored yet (newest first).
+    /// Works without a database file when everything is still pending.
+    pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        let stored = if self.db_path.exists() {
+            let unlimited = RunQuery { limit: None, ..query.clone() };
+            self.store.find_runs(if query.limit.is_some() { &unlimited } else { query })?
+        } else {
+            Vec::new()
+        };
+        let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for record in self.pending_records() {
+            if query.matches(&record.run) {
+                by_id.insert(record.run.id.clone(), record.run);
+            }
+        }
+        let mut runs: Vec<Run> = by_id.into_values().collect();
+        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        if let Some(limit) = query.limit {
+            runs.truncate(limit);
+        }
+        Ok(runs)
+    }
+
+    /// Replace the store's content with the snapshots found under `root` (searched recursively);
+    /// returns how many runs were restored. The pending queue is emptied of restored runs.
+    pub fn rebuild(&self, root: &Path) -> Result<usize> {
+        let mut records = Vec::new();
+        for path in snapshot::find_all(root)? {
+            match snapshot::read(&path) {
+                Ok(record) => records.push(record),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable snapshot"),
+            }
+        }
+        records.sort_by_key(|r| r.run.created_at);
+        self.store.clear()?;
+        self.store.write(&records)?;
+        for record in &records {
+            if record.run.status.is_terminal() {
+                self.pending.remove(&record.run.id);
+            }
+        }
+        Ok(records.len())
+    }
+}

@@ -1,0 +1,151 @@
+//! The step context: what a running step body can use (run id, inputs, output directory, logging).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::artifact::{Artifact, Driver};
+use crate::error::{Error, Result};
+use crate::output::Output;
+use crate::run::Run;
+use crate::step::unknown_key;
+use crate::tracker::TrackerInner;
+
+/// What a running step body can use: its run id, inputs, output directory and logging of outputs.
+pub struct StepContext<'a> {
+    tracker: &'a TrackerInner,
+    step: String,
+    run_id: String,
+    signature: String,
+    output_dir: PathBuf,
+    inputs: BTreeMap<String, Artifact>,
+    outputs: Vec<Artifact>,
+}
+
+impl<'a> StepContext<'a> {
+    pub(crate) fn new(
+        tracker: &'a TrackerInner,
+        run: &Run,
+        output_dir: PathBuf,
+        inputs: BTreeMap<String, Artifact>,
+    ) -> Self {
+        StepContext {
+            tracker,
+            step: run.model_name.clone(),
+            run_id: run.id.clone(),
+            signature: run.signature.clone(),
+            output_dir,
+            inputs,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// The outputs logged so far (consumes the context at the end of the run).
+    pub(crate) fn into_outputs(self) -> Vec<Artifact> {
+        self.outputs
+    }
+
+    /// Id of the run being executed.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Signature of the run being executed.
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    /// This run's own output directory (`<run_dir>/outputs/<run_id>`), created on first use.
+    pub fn output_dir(&self) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.output_dir).map_err(Error::io("creating output directory", &self.output_dir))?;
+        Ok(self.output_dir.clone())
+    }
+
+    /// The input artifact declared under `key`.
+    pub fn input(&self, key: &str) -> Result<&Artifact> {
+        self.inputs.get(key).ok_or_else(|| unknown_key("input", key, self.inputs.keys()))
+    }
+
+    /// Path of the input declared under `key`.
+    pub fn input_path(&self, key: &str) -> Result<&Path> {
+        self.input(key).map(|a| a.path.as_path())
+    }
+
+    /// Load the input `key` as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`.
+    pub fn load<T: Output>(&self, key: &str) -> Result<T> {
+        T::load(self.input(key)?)
+    }
+
+    fn new_artifact(&self, key: &str, path: &Path, driver: Driver, hash: String) -> Result<Artifact> {
+        if self.outputs.iter().any(|a| a.key == key) {
+            return Err(Error::InvalidStep {
+                step: self.step.clone(),
+                reason: format!("output `{key}` was logged twice; each output key is logged once"),
+            });
+        }
+        self.tracker.files.record(path, &hash);
+        let mut artifact = Artifact::for_file(key, path, &self.tracker.run_dir, driver, Some(hash));
+        artifact.run_id = Some(self.run_id.clone());
+        artifact.producer_signature = Some(self.signature.clone());
+        Ok(artifact)
+    }
+
+    fn push(&mut self, artifact: Artifact) -> Artifact {
+        self.outputs.push(artifact.clone());
+        artifact
+    }
+
+    /// Write `df` as `<key>.parquet` in the output directory and record it as output `key`.
+    pub fn log_frame(&mut self, key: &str, df: &mut DataFrame) -> Result<Artifact> {
+        let path = self.output_dir()?.join(format!("{key}.parquet"));
+        crate::frame::write_parquet(key, df, &path)?;
+        let hash = crate::filehash::hash_file(&path).map_err(Error::io("hashing output", &path))?;
+        let mut artifact = self.new_artifact(key, &path, Driver::Parquet, hash)?;
+        artifact.meta.insert("rows".into(), Json::from(df.height()));
+        artifact.meta.insert("columns".into(), Json::from(df.width()));
+        Ok(self.push(artifact))
+    }
+
+    /// Record an existing file as output `key` (hashed by content, synced to disk).
+    pub fn log_file(&mut self, key: &str, path: &Path) -> Result<Artifact> {
+        let abs = std::path::absolute(path).map_err(Error::io("resolving output", path))?;
+        let file = std::fs::File::open(&abs).map_err(|e| Error::OutputLoad {
+            run_id: self.run_id.clone(),
+            key: key.to_owned(),
+            path: abs.clone(),
+            reason: format!(
+                "the step returned this path but it cannot be opened ({e}); write the file before returning it"
+            ),
+        })?;
+        file.sync_all().map_err(Error::io("syncing output", &abs))?;
+        let hash = crate::filehash::hash_file(&abs).map_err(Error::io("hashing output", &abs))?;
+        let driver = Driver::from_path(&abs);
+        let artifact = self.new_artifact(key, &abs, driver, hash)?;
+        Ok(self.push(artifact))
+    }
+
+    /// Store a typed value as output `key` with the value codec (`<key>.bin`).
+    pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
+        let bytes = crate::codec::encode(key, value)?;
+        let path = self.output_dir()?.join(format!("{key}.bin"));
+        crate::snapshot::write_atomic(&path, &bytes, true).map_err(Error::io("writing value output", &path))?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let mut artifact = self.new_artifact(key, &path, Driver::Bincode, hash)?;
+        artifact.meta.extend(crate::codec::meta::<T>());
+        Ok(self.push(artifact))
+    }
+
+    pub(crate) fn check_declared(&self, keys: &[String]) -> Result<()> {
+        match keys.iter().find(|k| !self.outputs.iter().any(|a| &a.key == *k)) {
+            None => Ok(()),
+            Some(key) => Err(Error::OutputMissing {
+                step: self.step.clone(),
+                key: key.clone(),
+                produced: self.outputs.iter().map(|a| a.key.as_str()).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}

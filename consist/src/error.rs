@@ -1,0 +1,211 @@
+//! The one error type of the crate: every failure names what went wrong and how to fix it.
+
+use std::path::PathBuf;
+
+/// Result type used throughout consist.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while tracking, caching or querying runs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A config value cannot be turned into canonical JSON (NaN, infinity, non-string map key...).
+    #[error("config for step `{step}` cannot be hashed: {reason} (at `{path}`); {fix}")]
+    Config {
+        /// Step whose config failed.
+        step: String,
+        /// Dotted path of the offending value inside the config.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+        /// How to fix it.
+        fix: &'static str,
+    },
+
+    /// A declared input file does not exist or cannot be read.
+    #[error("input `{key}` of step `{step}` points to {}, which {reason}; create the file or pass the right path", path.display())]
+    InputMissing {
+        /// Step that declared the input.
+        step: String,
+        /// Input key.
+        key: String,
+        /// Path that was given.
+        path: PathBuf,
+        /// Why it could not be used.
+        reason: String,
+    },
+
+    /// The step finished without producing an output it declared.
+    #[error(
+        "step `{step}` declared output `{key}` but did not produce it (produced: [{produced}]); log it or remove it from `outputs`"
+    )]
+    OutputMissing {
+        /// Step name.
+        step: String,
+        /// Declared key that is missing.
+        key: String,
+        /// Keys that were produced, comma separated.
+        produced: String,
+    },
+
+    /// The outputs declared for a step do not match what its return type carries.
+    #[error(
+        "step `{step}` returns {expected} output(s) but declares {declared} key(s) [{keys}]; list one key per output in `outputs`"
+    )]
+    OutputArity {
+        /// Step name.
+        step: String,
+        /// How many outputs the return type carries.
+        expected: usize,
+        /// How many keys were declared.
+        declared: usize,
+        /// The declared keys.
+        keys: String,
+    },
+
+    /// A recorded output exists but could not be loaded as the requested type.
+    #[error("cannot load output `{key}` of run `{run_id}` from {}: {reason}", path.display())]
+    OutputLoad {
+        /// Run that recorded the artifact.
+        run_id: String,
+        /// Output key.
+        key: String,
+        /// File that was read.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// The step body returned an error or panicked; the run is recorded as `failed`.
+    #[error("step `{step}` failed in run `{run_id}`: {message}")]
+    StepFailed {
+        /// Step name.
+        step: String,
+        /// Run id recorded with status `failed`.
+        run_id: String,
+        /// The error or panic message.
+        message: String,
+    },
+
+    /// The run directory cannot be created or written.
+    #[error("run directory {} is not usable: {source}; choose a writable directory with Tracker::builder(dir)", path.display())]
+    RunDir {
+        /// The run directory.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+
+    /// The database file exists but is not a DuckDB database (or is damaged).
+    #[error("{} is not a usable DuckDB database: {reason}; point db_path at a DuckDB file or a new path (nothing was written to it)", path.display())]
+    NotADatabase {
+        /// The database path.
+        path: PathBuf,
+        /// What DuckDB said.
+        reason: String,
+    },
+
+    /// Another process held the database for longer than the configured wait.
+    #[error("database {} stayed locked by another process for {waited_ms} ms ({reason}); retry later or raise Tracker::builder(..).lock_timeout(..)", path.display())]
+    DatabaseBusy {
+        /// The database path.
+        path: PathBuf,
+        /// How long we waited.
+        waited_ms: u128,
+        /// DuckDB's message (names the holding process where it can).
+        reason: String,
+    },
+
+    /// A query against the provenance database failed.
+    #[error("database {} error: {source}", path.display())]
+    Database {
+        /// The database path.
+        path: PathBuf,
+        /// DuckDB's error.
+        source: duckdb::Error,
+    },
+
+    /// A step was declared inconsistently (missing code version, duplicate keys...).
+    #[error("step `{step}` is not valid: {reason}")]
+    InvalidStep {
+        /// Step name.
+        step: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A key was looked up that does not exist; `known` lists the ones that do.
+    #[error("no {kind} `{key}`; known {kind}s: [{known}]")]
+    UnknownKey {
+        /// What was looked up ("input", "output", ...).
+        kind: &'static str,
+        /// The missing key.
+        key: String,
+        /// The existing keys, comma separated.
+        known: String,
+    },
+
+    /// A run id that is not recorded.
+    #[error("no run with id `{0}` is recorded")]
+    RunNotFound(String),
+
+    /// Reading or writing a file failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What we were doing ("writing snapshot", "hashing input"...).
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+
+    /// A snapshot or index file could not be parsed.
+    #[error("{} is not a valid consist record: {reason}; delete it or restore it from backup", path.display())]
+    CorruptRecord {
+        /// The file.
+        path: PathBuf,
+        /// Parser message.
+        reason: String,
+    },
+
+    /// Encoding or decoding a value artifact failed.
+    #[error("value codec error for `{key}`: {reason}")]
+    Codec {
+        /// Output key.
+        key: String,
+        /// Codec message.
+        reason: String,
+    },
+
+    /// Writing or reading a polars DataFrame failed.
+    #[error("dataframe `{key}` at {}: {source}", path.display())]
+    Frame {
+        /// Output or input key.
+        key: String,
+        /// Parquet file.
+        path: PathBuf,
+        /// polars error.
+        source: polars::prelude::PolarsError,
+    },
+}
+
+impl Error {
+    /// The database file does not exist (for readers, which never create it).
+    pub(crate) fn no_database(path: &std::path::Path) -> Error {
+        Error::Io {
+            action: "opening database",
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such database; run a workflow first, or pass --db-path (or set CONSIST_DB)",
+            ),
+        }
+    }
+
+    /// Wrap an I/O error with what we were doing and the path involved.
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+}

@@ -1,0 +1,85 @@
+//! The signature index: signature -> latest completed run and its outputs, one file per signature.
+//!
+//! A cache lookup reads this index (an in-process map first, then one small file beside the
+//! database), never DuckDB. An entry is created by atomic rename only after the run's outputs and
+//! its completed snapshot are durable, so a process killed at any instant cannot leave an entry
+//! that points at outputs that were never fully written: no false cache hit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Artifact;
+use crate::error::{Error, Result};
+use crate::snapshot::write_atomic;
+
+/// What a cache hit needs to know about the run it reuses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The signature.
+    pub signature: String,
+    /// The completed run that produced the outputs.
+    pub run_id: String,
+    /// Its run directory (relative output URIs resolve against it).
+    pub run_dir: PathBuf,
+    /// Its outputs.
+    pub outputs: Vec<Artifact>,
+}
+
+/// Signature index stored in `<catalog>/index/`, with an in-process cache in front.
+pub(crate) struct SignatureIndex {
+    dir: PathBuf,
+    warm: Mutex<HashMap<String, IndexEntry>>,
+}
+
+impl SignatureIndex {
+    pub(crate) fn new(catalog: &Path) -> SignatureIndex {
+        SignatureIndex { dir: catalog.join("index"), warm: Mutex::new(HashMap::new()) }
+    }
+
+    fn path(&self, signature: &str) -> PathBuf {
+        self.dir.join(format!("{signature}.json"))
+    }
+
+    /// The completed run recorded for `signature`, if any.
+    pub(crate) fn get(&self, signature: &str) -> Result<Option<IndexEntry>> {
+        if let Some(hit) = self.warm.lock().unwrap_or_else(|e| e.into_inner()).get(signature) {
+            return Ok(Some(hit.clone()));
+        }
+        let path = self.path(signature);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading signature index", &path)(e)),
+        };
+        let entry: IndexEntry = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::CorruptRecord { path: path.clone(), reason: e.to_string() })?;
+        self.remember(entry.clone());
+        Ok(Some(entry))
+    }
+
+    /// Make `entry` the answer for its signature (durably).
+    pub(crate) fn put(&self, entry: IndexEntry) -> Result<()> {
+        let path = self.path(&entry.signature);
+        let bytes = serde_json::to_vec(&entry).expect("an IndexEntry always serializes");
+        write_atomic(&path, &bytes, true)
+            .or_else(|_| {
+                std::fs::create_dir_all(&self.dir)?;
+                write_atomic(&path, &bytes, true)
+            })
+            .map_err(Error::io("writing signature index", &path))?;
+        self.remember(entry);
+        Ok(())
+    }
+
+    /// Forget a signature whose recorded outputs turned out unusable (deleted files).
+    pub(crate) fn forget(&self, signature: &str) {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).remove(signature);
+    }
+
+    fn remember(&self, entry: IndexEntry) {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).insert(entry.signature.clone(), entry);
+    }
+}

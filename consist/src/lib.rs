@@ -1,0 +1,74 @@
+//! Caching and provenance for scientific simulation workflows.
+//!
+//! Every step run gets a signature, `blake3(model, code identity, canonical config, inputs)`;
+//! inputs produced by earlier runs contribute their producer's signature, so a change invalidates
+//! exactly the steps downstream of it. A step whose signature was already recorded does not
+//! execute: its outputs come back from the cache, typed. Runs, artifacts and their links are kept
+//! in an embedded DuckDB database (the schema Python Consist uses), mirrored by one JSON snapshot
+//! per run from which the database can always be rebuilt.
+//!
+//! ```no_run
+//! use consist::{Tracker, Value};
+//! use serde::Serialize;
+//!
+//! #[derive(Serialize)]
+//! struct Params { value: i64 }
+//!
+//! # fn main() -> consist::Result<()> {
+//! let tracker = Tracker::builder("./runs").db_path("./provenance.duckdb").open()?;
+//! let params = Params { value: 5 };
+//! let result = tracker
+//!     .step("square")
+//!     .code_version("1")
+//!     .config(&params)
+//!     .outputs(["squared"])
+//!     .run(|_ctx| Ok(Value(params.value * params.value)))?;
+//! println!("{} squared={} cache_hit={}", result.run.id, result.value.0, result.cache_hit());
+//! # Ok(()) }
+//! ```
+
+#[doc(hidden)]
+pub mod __private;
+mod artifact;
+pub mod canonical;
+mod catalog;
+pub mod cli;
+mod codec;
+mod context;
+mod error;
+mod execute;
+mod filehash;
+mod frame;
+mod index;
+mod output;
+mod registry;
+mod run;
+pub mod signature;
+pub mod snapshot;
+mod step;
+pub mod store;
+mod tracker;
+
+pub use consist_macros::{helper, step};
+
+pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
+pub use catalog::Catalog;
+pub use codec::{CODEC, CODEC_VERSION};
+pub use context::StepContext;
+pub use error::{Error, Result};
+pub use filehash::{HashingStrategy, hash_file};
+pub use frame::read_parquet;
+pub use index::IndexEntry;
+pub use output::{Output, Outputs, Value};
+pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
+pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
+pub use step::{BoxError, Input, RunResult, StepBuilder, StepCall, StepResult};
+pub use store::{Direction, RunQuery, Store};
+pub use tracker::{CacheMode, Tracker, TrackerBuilder};
+
+/// What nearly every user imports.
+pub mod prelude {
+    pub use crate::{
+        Artifact, CacheMode, HashingStrategy, RunResult, StepContext, StepResult, Tracker, Value, helper, step,
+    };
+}

@@ -1,0 +1,5 @@
+//! The `consist` command-line tool: inspect provenance recorded by consist.
+
+fn main() -> std::process::ExitCode {
+    consist::cli::main()
+}

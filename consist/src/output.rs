@@ -1,0 +1,152 @@
+//! How a step's return value maps onto its declared output keys, and comes back on a cache hit.
+//!
+//! | returned type | stored as | on a cache hit |
+//! |---|---|---|
+//! | `polars::DataFrame` | Parquet file | read back (Parquet, or CSV for CSV inputs) |
+//! | `PathBuf` | the file it names (hashed) | the recorded path |
+//! | [`Value<T>`] (`T: Serialize + DeserializeOwned`) | value codec file (`.bin`) | decoded, typed |
+//! | `(A, B, ...)` of the above | one artifact per key, in order | each element |
+//! | `()` | whatever the step logged through its context | `()` |
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::artifact::Artifact;
+use crate::context::StepContext;
+use crate::error::{Error, Result};
+
+/// A typed value output, stored with the value codec and returned typed on a cache hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Value<T>(pub T);
+
+impl<T> Value<T> {
+    /// The wrapped value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// One output artifact.
+pub trait Output: Sized {
+    /// Write (or register) the output under `key` in the running step (through the context's
+    /// `log_*` methods, which add it to the run's outputs).
+    fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact>;
+    /// Rebuild the output from its recorded artifact (on a cache hit).
+    fn load(artifact: &Artifact) -> Result<Self>;
+}
+
+fn missing(artifact: &Artifact) -> Error {
+    Error::OutputLoad {
+        run_id: artifact.run_id.clone().unwrap_or_default(),
+        key: artifact.key.clone(),
+        path: artifact.path.clone(),
+        reason: "the file no longer exists".into(),
+    }
+}
+
+impl Output for DataFrame {
+    fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
+        ctx.log_frame(key, self)
+    }
+
+    fn load(artifact: &Artifact) -> Result<Self> {
+        if !artifact.path.exists() {
+            return Err(missing(artifact));
+        }
+        crate::frame::load(artifact)
+    }
+}
+
+impl Output for PathBuf {
+    fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
+        ctx.log_file(key, self)
+    }
+
+    fn load(artifact: &Artifact) -> Result<Self> {
+        if !artifact.path.exists() {
+            return Err(missing(artifact));
+        }
+        Ok(artifact.path.clone())
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Output for Value<T> {
+    fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
+        ctx.log_value(key, &self.0)
+    }
+
+    fn load(artifact: &Artifact) -> Result<Self> {
+        let bytes = std::fs::read(&artifact.path).map_err(|_| missing(artifact))?;
+        crate::codec::decode(&artifact.key, &artifact.meta, &bytes).map(Value)
+    }
+}
+
+/// A step's whole return value: zero or more outputs matched to the declared keys in order.
+pub trait Outputs: Sized {
+    /// How many keys the value fills; 0 means outputs are logged by hand through the context.
+    const ARITY: usize;
+    /// Record every output under its key.
+    fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()>;
+    /// Rebuild the value from the recorded artifacts, by key.
+    fn load(keys: &[String], recorded: &BTreeMap<String, Artifact>) -> Result<Self>;
+}
+
+fn recorded<'a>(key: &str, recorded: &'a BTreeMap<String, Artifact>) -> Result<&'a Artifact> {
+    recorded.get(key).ok_or_else(|| Error::OutputMissing {
+        step: String::from("(cached run)"),
+        key: key.to_owned(),
+        produced: recorded.keys().cloned().collect::<Vec<_>>().join(", "),
+    })
+}
+
+impl<T: Output> Outputs for T {
+    const ARITY: usize = 1;
+
+    fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()> {
+        Output::record(self, &keys[0], ctx).map(drop)
+    }
+
+    fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
+        T::load(recorded(&keys[0], found)?)
+    }
+}
+
+impl Outputs for () {
+    const ARITY: usize = 0;
+
+    fn record(&mut self, _keys: &[String], _ctx: &mut StepContext<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    fn load(_keys: &[String], _found: &BTreeMap<String, Artifact>) -> Result<Self> {
+        Ok(())
+    }
+}
+
+macro_rules! tuple_outputs {
+    ($n:expr; $($name:ident $idx:tt),+) => {
+        impl<$($name: Output),+> Outputs for ($($name,)+) {
+            const ARITY: usize = $n;
+
+            fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()> {
+                $(
+                    Output::record(&mut self.$idx, &keys[$idx], ctx)?;
+                )+
+                Ok(())
+            }
+
+            fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
+                Ok(($(<$name as Output>::load(recorded(&keys[$idx], found)?)?,)+))
+            }
+        }
+    };
+}
+
+tuple_outputs!(2; A 0, B 1);
+tuple_outputs!(3; A 0, B 1, C 2);
+tuple_outputs!(4; A 0, B 1, C 2, D 3);
+tuple_outputs!(5; A 0, B 1, C 2, D 3, E 4);

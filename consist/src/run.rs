@@ -1,0 +1,132 @@
+//! Runs: one execution (or cache hit) of a step, its status and its snapshot record.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::Artifact;
+
+/// Lifecycle of a run: `running` until it ends `completed` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started, not finished (or the process died: a "zombie").
+    Running,
+    /// Finished and recorded its outputs; eligible as a cache source.
+    Completed,
+    /// The step returned an error or panicked; never a cache source.
+    Failed,
+}
+
+impl RunStatus {
+    /// Name as stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    /// Parse a stored status name.
+    pub fn parse(name: &str) -> Option<RunStatus> {
+        match name {
+            "running" => Some(RunStatus::Running),
+            "completed" => Some(RunStatus::Completed),
+            "failed" => Some(RunStatus::Failed),
+            _ => None,
+        }
+    }
+
+    /// Whether the run has ended (its record will not change again).
+    pub fn is_terminal(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A row of the `run` table (the schema shared with Python Consist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// `<model>_<8 hex>`.
+    pub id: String,
+    /// Scenario header run this run belongs to.
+    pub parent_run_id: Option<String>,
+    /// Lifecycle state.
+    pub status: RunStatus,
+    /// The step name.
+    pub model_name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Model year.
+    pub year: Option<i32>,
+    /// Iteration number in an iterative scenario.
+    pub iteration: Option<i32>,
+    /// Free-form stage label.
+    pub stage: Option<String>,
+    /// Free-form phase label.
+    pub phase: Option<String>,
+    /// Labels; not part of the signature.
+    pub tags: Vec<String>,
+    /// Hash of the canonical config.
+    pub config_hash: String,
+    /// Code identity (stored in the `git_hash` column, as Python Consist does).
+    pub code_hash: String,
+    /// Hash of the inputs.
+    pub input_hash: String,
+    /// The run signature (cache key).
+    pub signature: String,
+    /// `cache_hit`, `cache_source`, `error`, `declared_outputs`, ...
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    /// When the run started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// When the record was created.
+    pub created_at: DateTime<Utc>,
+    /// Last change of the record.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Run {
+    /// Whether this run reused the outputs of an earlier run.
+    pub fn is_cache_hit(&self) -> bool {
+        self.meta.get("cache_hit").and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    /// The run whose outputs a cache hit reused.
+    pub fn cache_source(&self) -> Option<&str> {
+        self.meta.get("cache_source").and_then(|v| v.as_str())
+    }
+
+    /// Wall time between start and end, when ended.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.ended_at.map(|end| end - self.started_at)
+    }
+}
+
+/// Format tag of snapshot files.
+pub const SNAPSHOT_FORMAT: &str = "consist-snapshot-v1";
+
+/// Everything recorded about one run: the JSON snapshot, from which the database can be rebuilt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Always [`SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// The run row.
+    pub run: Run,
+    /// Canonical config (what `config_hash` hashes).
+    pub config: serde_json::Value,
+    /// Run directory that relative artifact URIs resolve against.
+    pub run_dir: PathBuf,
+    /// Artifacts read by the run.
+    pub inputs: Vec<Artifact>,
+    /// Artifacts written (or, for a cache hit, reused) by the run.
+    pub outputs: Vec<Artifact>,
+}

@@ -1,0 +1,320 @@
+//! Declaring a step run: its identity (name, code, config), inputs and outputs.
+//!
+//! Two ways in, one machinery: `#[step]` functions produce a [`StepCall`] (run it with
+//! [`Tracker::run`]); closures go through [`Tracker::step`] and a [`StepBuilder`]:
+//!
+//! ```no_run
+//! use consist::{Tracker, Value};
+//! # fn main() -> consist::Result<()> {
+//! let tracker = Tracker::builder("./runs").open()?;
+//! let result = tracker
+//!     .step("square")
+//!     .code_version("1")
+//!     .config(&serde_json::json!({"value": 5}))
+//!     .outputs(["squared"])
+//!     .run(|_ctx| Ok(Value(5 * 5)))?;
+//! assert_eq!(result.value.0, 25);
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::artifact::Artifact;
+use crate::context::StepContext;
+use crate::error::{Error, Result};
+use crate::output::Outputs;
+use crate::run::Run;
+use crate::tracker::{CacheMode, Tracker};
+
+/// Any error a step body may return; `?` converts io, polars, consist and most other errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a step body returns.
+pub type StepResult<T> = std::result::Result<T, BoxError>;
+
+/// An input of a step: a raw file (hashed) or an artifact of an earlier run (Merkle link).
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A file on disk, identified by its content (or size and mtime under `fast` hashing).
+    File(PathBuf),
+    /// An artifact recorded by an earlier run; contributes its producer's signature.
+    Artifact(Artifact),
+}
+
+impl From<&Path> for Input {
+    fn from(p: &Path) -> Input {
+        Input::File(p.to_path_buf())
+    }
+}
+
+impl From<PathBuf> for Input {
+    fn from(p: PathBuf) -> Input {
+        Input::File(p)
+    }
+}
+
+impl From<&PathBuf> for Input {
+    fn from(p: &PathBuf) -> Input {
+        Input::File(p.clone())
+    }
+}
+
+impl From<&str> for Input {
+    fn from(p: &str) -> Input {
+        Input::File(PathBuf::from(p))
+    }
+}
+
+impl From<Artifact> for Input {
+    fn from(a: Artifact) -> Input {
+        Input::Artifact(a)
+    }
+}
+
+impl From<&Artifact> for Input {
+    fn from(a: &Artifact) -> Input {
+        Input::Artifact(a.clone())
+    }
+}
+
+/// The outcome of running a step: its typed value, its run record and its output artifacts.
+#[derive(Debug, Clone)]
+pub struct RunResult<O> {
+    /// The step's return value (loaded from the cache on a hit).
+    pub value: O,
+    /// The run recorded for this call (a new run, also on a hit).
+    pub run: Run,
+    /// Output artifacts by key.
+    pub outputs: BTreeMap<String, Artifact>,
+}
+
+impl<O> RunResult<O> {
+    /// Whether the body was skipped and recorded outputs were reused.
+    pub fn cache_hit(&self) -> bool {
+        self.run.is_cache_hit()
+    }
+
+    /// The output artifact recorded under `key`.
+    pub fn output(&self, key: &str) -> Result<&Artifact> {
+        self.outputs.get(key).ok_or_else(|| unknown_key("output", key, self.outputs.keys()))
+    }
+
+    /// Convert the value, keeping the run and outputs.
+    pub fn map<T>(self, f: impl FnOnce(O) -> T) -> RunResult<T> {
+        RunResult { value: f(self.value), run: self.run, outputs: self.outputs }
+    }
+}
+
+pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
+    Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
+}
+
+/// Everything that identifies and declares one step run, apart from its body.
+#[derive(Debug)]
+pub struct StepSpec {
+    pub(crate) name: String,
+    pub(crate) code_hash: Option<String>,
+    /// Canonical config, or the first error met while building it.
+    pub(crate) config: Result<serde_json::Value>,
+    pub(crate) inputs: Vec<(String, Input)>,
+    pub(crate) outputs: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) cache_mode: Option<CacheMode>,
+}
+
+impl StepSpec {
+    /// A step named `name` with no config (`null`), inputs or outputs yet.
+    pub fn new(name: &str) -> StepSpec {
+        StepSpec {
+            name: name.to_owned(),
+            code_hash: None,
+            config: Ok(serde_json::Value::Null),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            tags: Vec::new(),
+            description: None,
+            cache_mode: None,
+        }
+    }
+
+    fn canonical<C: Serialize + ?Sized>(&self, value: &C) -> Result<serde_json::Value> {
+        crate::signature::config_hash(&self.name, value).map(|c| c.value)
+    }
+
+    /// Replace the whole config.
+    pub(crate) fn set_config<C: Serialize + ?Sized>(&mut self, config: &C) {
+        if self.config.is_ok() {
+            self.config = self.canonical(config);
+        }
+    }
+
+    /// Add one named field to an object config (what `#[step]` does per config argument).
+    pub fn add_config<C: Serialize + ?Sized>(&mut self, key: &str, value: &C) {
+        let value = self.canonical(value);
+        self.config = match (std::mem::replace(&mut self.config, Ok(serde_json::Value::Null)), value) {
+            (Ok(serde_json::Value::Object(mut map)), Ok(v)) => {
+                map.insert(key.to_owned(), v);
+                Ok(serde_json::Value::Object(map))
+            }
+            (Ok(serde_json::Value::Null), Ok(v)) => {
+                Ok(serde_json::Value::Object([(key.to_owned(), v)].into_iter().collect()))
+            }
+            (Ok(other), Ok(_)) => Err(Error::InvalidStep {
+                step: self.name.clone(),
+                reason: format!("cannot add config field `{key}` to a config that is not an object ({other})"),
+            }),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        };
+    }
+
+    /// Declare an input under `key`.
+    pub fn add_input(&mut self, key: &str, input: impl Into<Input>) {
+        self.inputs.push((key.to_owned(), input.into()));
+    }
+
+    pub(crate) fn invalid(&self, reason: impl Into<String>) -> Error {
+        Error::InvalidStep { step: self.name.clone(), reason: reason.into() }
+    }
+
+    /// Checks that need no I/O: code identity, unique keys, outputs matching the return type.
+    pub(crate) fn check<O: Outputs>(&self) -> Result<()> {
+        if self.code_hash.is_none() {
+            return Err(self.invalid(
+                "it has no code identity; call .code_version(\"1\") (bump it when the code changes) or use #[step]",
+            ));
+        }
+        for (i, key) in self.outputs.iter().enumerate() {
+            if self.outputs[..i].contains(key) {
+                return Err(self.invalid(format!("output `{key}` is listed twice in `outputs`; keys must be unique")));
+            }
+        }
+        for (i, (key, _)) in self.inputs.iter().enumerate() {
+            if self.inputs[..i].iter().any(|(k, _)| k == key) {
+                return Err(self.invalid(format!("input `{key}` is declared twice; give each input its own key")));
+            }
+        }
+        if O::ARITY > 0 && O::ARITY != self.outputs.len() {
+            return Err(Error::OutputArity {
+                step: self.name.clone(),
+                expected: O::ARITY,
+                declared: self.outputs.len(),
+                keys: self.outputs.join(", "),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Options shared by [`StepBuilder`] and [`StepCall`] (tags, description, cache mode).
+macro_rules! spec_options {
+    () => {
+        /// Add a tag (not part of the signature).
+        pub fn tag(mut self, tag: &str) -> Self {
+            self.spec.tags.push(tag.to_owned());
+            self
+        }
+
+        /// A description (not part of the signature).
+        pub fn description(mut self, text: &str) -> Self {
+            self.spec.description = Some(text.to_owned());
+            self
+        }
+
+        /// Override the tracker's cache mode for this run.
+        pub fn cache_mode(mut self, mode: CacheMode) -> Self {
+            self.spec.cache_mode = Some(mode);
+            self
+        }
+    };
+}
+
+/// Declares one closure step run; finish with [`run`](Self::run).
+#[must_use = "a step does nothing until .run(..) is called"]
+pub struct StepBuilder<'t> {
+    tracker: &'t Tracker,
+    spec: StepSpec,
+}
+
+impl<'t> StepBuilder<'t> {
+    pub(crate) fn new(tracker: &'t Tracker, name: &str) -> StepBuilder<'t> {
+        StepBuilder { tracker, spec: StepSpec::new(name) }
+    }
+
+    /// Explicit code identity: change it whenever the step's code changes meaningfully.
+    /// (`#[step]` derives it from the function's tokens instead.)
+    pub fn code_version(mut self, version: &str) -> Self {
+        self.spec.code_hash = Some(crate::signature::code_hash_for_version(version));
+        self
+    }
+
+    /// The config hashed into the signature: any `Serialize` value (see [`crate::canonical`]).
+    pub fn config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {
+        self.spec.set_config(config);
+        self
+    }
+
+    /// Declare an input under `key`: a file path or an artifact from an earlier result.
+    pub fn input(mut self, key: &str, input: impl Into<Input>) -> Self {
+        self.spec.add_input(key, input);
+        self
+    }
+
+    /// The output keys, in the order of the returned value's parts.
+    pub fn outputs<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.outputs = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    spec_options!();
+
+    /// Run the step: on a cache hit the body is skipped and `O` is loaded from the recorded
+    /// outputs; otherwise the body runs and its outputs are recorded. A body that returns an error
+    /// or panics is recorded as `failed` and reported as [`Error::StepFailed`].
+    pub fn run<O, F>(self, body: F) -> Result<RunResult<O>>
+    where
+        O: Outputs,
+        F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
+    {
+        self.tracker.inner.run_spec(self.spec, body)
+    }
+}
+
+/// The boxed body of a [`StepCall`].
+pub(crate) type StepBody<'a, S> = Box<dyn FnOnce(&mut StepContext<'_>) -> StepResult<S> + 'a>;
+
+/// A prepared call of a `#[step]` function: run it with [`Tracker::run`].
+///
+/// `T` is the function's own return type; `S` is how it is stored (e.g. `Value<T>` for plain
+/// values), which only generated code names.
+#[must_use = "a step call does nothing until passed to Tracker::run"]
+pub struct StepCall<'a, T, S> {
+    pub(crate) spec: StepSpec,
+    pub(crate) body: StepBody<'a, S>,
+    pub(crate) unwrap: fn(S) -> T,
+}
+
+impl<'a, T, S> StepCall<'a, T, S> {
+    /// An extra config value hashed beside the arguments (stored under the key `@extra`).
+    pub fn extra_config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {
+        self.spec.add_config("@extra", config);
+        self
+    }
+
+    spec_options!();
+}
+
+impl Tracker {
+    /// Run a `#[step]` call: a cache hit returns the recorded value without executing.
+    pub fn run<T, S: Outputs>(&self, call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
+        let StepCall { spec, body, unwrap } = call;
+        Ok(self.inner.run_spec(spec, body)?.map(unwrap))
+    }
+}

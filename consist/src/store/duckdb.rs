@@ -1,0 +1,272 @@
+//! The embedded DuckDB store, opened only for the duration of a batch.
+//!
+//! DuckDB lets one process open a database file at a time (read-write excludes even readers), so
+//! this store never holds the file between calls: each call opens, works, and closes. When another
+//! process holds the file, the open is retried with bounded exponential back-off until
+//! `lock_timeout`; then [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
+use serde_json::{Map, Value};
+
+use super::{Direction, RunQuery, Store};
+use crate::artifact::{Artifact, Driver};
+use crate::error::{Error, Result};
+use crate::run::{Run, RunRecord, RunStatus};
+
+const SCHEMA: &str = include_str!("schema.sql");
+
+/// A DuckDB database file holding the shared provenance schema.
+#[derive(Debug, Clone)]
+pub struct DuckDbStore {
+    path: PathBuf,
+    lock_timeout: Duration,
+    /// This process has created or seen the schema in this file (saves ~7 ms of DDL per batch).
+    schema_ready: Arc<AtomicBool>,
+}
+
+impl DuckDbStore {
+    /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
+    /// until the first call.
+    pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
+        DuckDbStore { path: path.into(), lock_timeout, schema_ready: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self, source: duckdb::Error) -> Error {
+        Error::Database { path: self.path.clone(), source }
+    }
+
+    /// Open the file, retrying while another process holds it.
+    fn open(&self, read_only: bool) -> Result<Connection> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(2);
+        loop {
+            let attempt = if read_only {
+                Config::default()
+                    .access_mode(AccessMode::ReadOnly)
+                    .and_then(|c| Connection::open_with_flags(&self.path, c))
+            } else {
+                Connection::open(&self.path)
+            };
+            let err = match attempt {
+                Ok(conn) => return Ok(conn),
+                Err(e) => e,
+            };
+            let message = err.to_string();
+            if message.contains("Could not set lock") || message.contains("Conflicting lock") {
+                if start.elapsed() >= self.lock_timeout {
+                    return Err(Error::DatabaseBusy {
+                        path: self.path.clone(),
+                        waited_ms: start.elapsed().as_millis(),
+                        reason: message,
+                    });
+                }
+                // Jitter spreads processes that wake together.
+                let jitter = Duration::from_micros(u64::from(std::process::id() % 997));
+                std::thread::sleep(delay + jitter);
+                delay = (delay * 2).min(Duration::from_millis(100));
+                continue;
+            }
+            if message.contains("not a valid DuckDB database") || message.contains("Invalid Input Error") {
+                return Err(Error::NotADatabase { path: self.path.clone(), reason: message });
+            }
+            return Err(self.db_err(err));
+        }
+    }
+
+    /// Open for reading; a missing file is reported, not created.
+    fn open_read(&self) -> Result<Connection> {
+        if !self.path.exists() {
+            return Err(Error::no_database(&self.path));
+        }
+        self.open(true)
+    }
+}
+
+pub(super) fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn json_map(text: Option<String>) -> Map<String, Value> {
+    match text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+const RUN_COLUMNS: &str = r#"id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
+    CAST(tags AS VARCHAR), config_hash, git_hash, input_hash, signature, CAST(meta AS VARCHAR),
+    epoch_us(started_at), epoch_us(ended_at), epoch_us(created_at), epoch_us(updated_at)"#;
+
+fn run_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<Run> {
+    let status: String = row.get(2)?;
+    let tags: Option<String> = row.get(9)?;
+    Ok(Run {
+        id: row.get(0)?,
+        parent_run_id: row.get(1)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        model_name: row.get(3)?,
+        description: row.get(4)?,
+        year: row.get(5)?,
+        iteration: row.get(6)?,
+        stage: row.get(7)?,
+        phase: row.get(8)?,
+        tags: tags.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
+        config_hash: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        code_hash: row.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        input_hash: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
+        signature: row.get::<_, Option<String>>(13)?.unwrap_or_default(),
+        meta: json_map(row.get(14)?),
+        started_at: from_micros(row.get(15)?),
+        ended_at: row.get::<_, Option<i64>>(16)?.map(from_micros),
+        created_at: from_micros(row.get(17)?),
+        updated_at: from_micros(row.get(18)?),
+    })
+}
+
+/// Extra keys the database row carries in `artifact.meta` beyond [`Artifact::meta`].
+const ARTIFACT_PATH_KEY: &str = "path";
+const ARTIFACT_PRODUCER_KEY: &str = "producer_signature";
+
+pub(super) fn artifact_meta_json(a: &Artifact) -> String {
+    let mut meta = a.meta.clone();
+    meta.insert(ARTIFACT_PATH_KEY.into(), Value::String(a.path.to_string_lossy().into_owned()));
+    if let Some(sig) = &a.producer_signature {
+        meta.insert(ARTIFACT_PRODUCER_KEY.into(), Value::String(sig.clone()));
+    }
+    Value::Object(meta).to_string()
+}
+
+pub(super) fn content_id(hash: &str, driver: Driver) -> String {
+    crate::signature::hash_parts("consist-content-v1", &[hash.as_bytes(), driver.as_str().as_bytes()])[..32].to_owned()
+}
+
+impl Store for DuckDbStore {
+    fn init(&self) -> Result<()> {
+        let conn = self.open(false)?;
+        conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
+        self.schema_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write(&self, records: &[RunRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let mut conn = self.open(false)?;
+        if !self.schema_ready.load(Ordering::Relaxed) {
+            conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
+            self.schema_ready.store(true, Ordering::Relaxed);
+        }
+        let written = conn.transaction().and_then(|tx| {
+            super::batch::write(&tx, records)?;
+            tx.commit()
+        });
+        if let Err(e) = written {
+            // The file may have been replaced since the schema was checked: check it next time.
+            self.schema_ready.store(false, Ordering::Relaxed);
+            return Err(self.db_err(e));
+        }
+        drop(conn);
+        tracing::debug!(runs = records.len(), ms = start.elapsed().as_secs_f64() * 1e3, "wrote batch to DuckDB");
+        Ok(())
+    }
+
+    fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        let conn = self.open_read()?;
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE 1=1");
+        let mut args: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("model_name", query.model.clone()),
+            ("status", query.status.map(|s| s.as_str().to_owned())),
+            ("signature", query.signature.clone()),
+            ("parent_run_id", query.parent.clone()),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                args.push(v);
+            }
+        }
+        sql.push_str(" ORDER BY created_at DESC, id DESC");
+        if let Some(limit) = query.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), run_from_row).map_err(|e| self.db_err(e))?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
+    }
+
+    fn get_run(&self, id: &str) -> Result<Option<Run>> {
+        let conn = self.open_read()?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
+        conn.query_row(&sql, params![id], run_from_row).optional().map_err(|e| self.db_err(e))
+    }
+
+    fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
+        let conn = self.open_read()?;
+        let mut stmt = conn
+            .prepare(
+                r#"SELECT l.direction, a.id, a."key", a.container_uri, a.driver, a.hash, a.run_id,
+                          CAST(a.meta AS VARCHAR), epoch_us(a.created_at)
+                   FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+                   WHERE l.run_id = ? ORDER BY l.direction, a."key""#,
+            )
+            .map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map(params![run_id], |row| {
+                let direction: String = row.get(0)?;
+                let uri: String = row.get(3)?;
+                let driver: String = row.get(4)?;
+                let mut meta = json_map(row.get(7)?);
+                let path = match meta.remove(ARTIFACT_PATH_KEY) {
+                    Some(Value::String(p)) => PathBuf::from(p),
+                    _ => PathBuf::from(&uri),
+                };
+                let producer_signature = match meta.remove(ARTIFACT_PRODUCER_KEY) {
+                    Some(Value::String(s)) => Some(s),
+                    _ => None,
+                };
+                let artifact = Artifact {
+                    id: row.get(1)?,
+                    key: row.get(2)?,
+                    uri,
+                    path,
+                    driver: Driver::parse(&driver),
+                    hash: row.get(5)?,
+                    run_id: row.get(6)?,
+                    producer_signature,
+                    meta,
+                    created_at: from_micros(row.get(8)?),
+                };
+                let direction = if direction == "input" { Direction::Input } else { Direction::Output };
+                Ok((direction, artifact))
+            })
+            .map_err(|e| self.db_err(e))?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
+    }
+
+    fn clear(&self) -> Result<()> {
+        let conn = self.open(false)?;
+        conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
+        conn.execute_batch(
+            "BEGIN; DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
+             DELETE FROM run_config_kv; DELETE FROM config_facet; DELETE FROM run; COMMIT;",
+        )
+        .map_err(|e| self.db_err(e))
+    }
+}

@@ -1,0 +1,217 @@
+//! The tracker: entry point that owns the run directory, the catalog and the cache policy.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::artifact::Artifact;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::filehash::{FileHasher, HashingStrategy};
+use crate::output::Output;
+use crate::run::{Run, RunRecord};
+use crate::snapshot;
+use crate::step::StepBuilder;
+use crate::store::{Direction, RunQuery};
+
+/// How the cache is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheMode {
+    /// Reuse a completed run with the same signature; execute and record otherwise.
+    #[default]
+    Reuse,
+    /// Always execute and record; the new run becomes the cache entry for its signature.
+    Overwrite,
+    /// Reuse hits, record nothing (no snapshot, no database row, no files in the run dir):
+    /// for exploring a shared catalog without changing it. Misses execute with their outputs in a
+    /// temporary directory.
+    Readonly,
+}
+
+/// Options for [`Tracker`]; finish with [`open`](Self::open).
+#[derive(Debug, Clone)]
+#[must_use = "call .open() to get a Tracker"]
+pub struct TrackerBuilder {
+    run_dir: PathBuf,
+    db_path: Option<PathBuf>,
+    hashing: HashingStrategy,
+    cache_mode: CacheMode,
+    lock_timeout: Duration,
+    flush_every: usize,
+}
+
+impl TrackerBuilder {
+    /// The DuckDB file (default `<run_dir>/provenance.duckdb`).
+    pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db_path = Some(path.into());
+        self
+    }
+
+    /// How raw input files are identified (default [`HashingStrategy::Full`]).
+    pub fn hashing(mut self, strategy: HashingStrategy) -> Self {
+        self.hashing = strategy;
+        self
+    }
+
+    /// Cache policy (default [`CacheMode::Reuse`]).
+    pub fn cache_mode(mut self, mode: CacheMode) -> Self {
+        self.cache_mode = mode;
+        self
+    }
+
+    /// How long to wait for another process that holds the database (default 60 s).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sync finished runs to the database after this many (default 256; also on
+    /// [`Tracker::flush`] and when the tracker is dropped).
+    pub fn flush_every(mut self, runs: usize) -> Self {
+        self.flush_every = runs.max(1);
+        self
+    }
+
+    /// Open the tracker: create the run directory, check the database (creating its schema),
+    /// and sync runs that earlier processes left pending.
+    pub fn open(self) -> Result<Tracker> {
+        let run_dir_err = |source| Error::RunDir { path: self.run_dir.clone(), source };
+        let readonly = self.cache_mode == CacheMode::Readonly;
+        if !readonly {
+            std::fs::create_dir_all(snapshot::snapshots_dir(&self.run_dir)).map_err(run_dir_err)?;
+        }
+        let run_dir = std::path::absolute(&self.run_dir).map_err(run_dir_err)?;
+        let db_path = match self.db_path {
+            Some(p) => std::path::absolute(&p).map_err(Error::io("resolving database path", p))?,
+            None => run_dir.join("provenance.duckdb"),
+        };
+        let catalog = Catalog::duckdb(db_path, self.lock_timeout);
+        if !readonly {
+            catalog.store().init()?;
+            catalog.sync()?;
+        }
+        Ok(Tracker {
+            inner: Arc::new(TrackerInner {
+                run_dir,
+                hashing: self.hashing,
+                cache_mode: self.cache_mode,
+                catalog,
+                files: FileHasher::default(),
+                unsynced: AtomicUsize::new(0),
+                flush_every: self.flush_every,
+            }),
+        })
+    }
+}
+
+/// Tracks step runs: computes signatures, reuses cached outputs, records provenance.
+///
+/// Cheap to clone (shared state); dropping the last clone syncs pending runs to the database.
+#[derive(Clone)]
+pub struct Tracker {
+    pub(crate) inner: Arc<TrackerInner>,
+}
+
+pub(crate) struct TrackerInner {
+    pub(crate) run_dir: PathBuf,
+    pub(crate) hashing: HashingStrategy,
+    pub(crate) cache_mode: CacheMode,
+    pub(crate) catalog: Catalog,
+    pub(crate) files: FileHasher,
+    unsynced: AtomicUsize,
+    flush_every: usize,
+}
+
+impl Tracker {
+    /// Start configuring a tracker whose runs live under `run_dir`.
+    pub fn builder(run_dir: impl Into<PathBuf>) -> TrackerBuilder {
+        TrackerBuilder {
+            run_dir: run_dir.into(),
+            db_path: None,
+            hashing: HashingStrategy::default(),
+            cache_mode: CacheMode::default(),
+            lock_timeout: Duration::from_secs(60),
+            flush_every: 256,
+        }
+    }
+
+    /// Declare a step run named `name` (the model name in the database).
+    pub fn step(&self, name: &str) -> StepBuilder<'_> {
+        StepBuilder::new(self, name)
+    }
+
+    /// The run directory (absolute).
+    pub fn run_dir(&self) -> &Path {
+        &self.inner.run_dir
+    }
+
+    /// The database file (absolute).
+    pub fn db_path(&self) -> &Path {
+        self.inner.catalog.db_path()
+    }
+
+    /// The catalog (store, signature index, pending queue).
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// Write pending runs to the database now; returns how many were written.
+    pub fn flush(&self) -> Result<usize> {
+        self.inner.flush()
+    }
+
+    /// Recorded runs matching `query`, newest first (including runs not yet synced).
+    pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        self.inner.catalog.find_runs(query)
+    }
+
+    /// The artifacts a run read and wrote.
+    pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
+        self.inner.flush()?;
+        self.inner.catalog.store().run_artifacts(run_id)
+    }
+
+    /// Resolve an artifact URI against this tracker's run directory.
+    pub fn resolve_uri(&self, uri: &str) -> PathBuf {
+        crate::artifact::resolve_uri(uri, &self.inner.run_dir)
+    }
+
+    /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`.
+    pub fn load<T: Output>(&self, artifact: &Artifact) -> Result<T> {
+        T::load(artifact)
+    }
+}
+
+impl TrackerInner {
+    /// Write a run's snapshot and queue it for the database; sync when enough have piled up.
+    pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
+        let path = snapshot::write(record)?;
+        self.catalog.enqueue(&record.run.id, &path)?;
+        if record.run.status.is_terminal() && self.unsynced.fetch_add(1, Ordering::Relaxed) + 1 >= self.flush_every {
+            // The snapshot is safe; a database problem must not fail the step.
+            if let Err(e) = self.flush() {
+                tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&self) -> Result<usize> {
+        if self.cache_mode == CacheMode::Readonly {
+            return Ok(0);
+        }
+        self.unsynced.store(0, Ordering::Relaxed);
+        self.catalog.sync()
+    }
+}
+
+impl Drop for TrackerInner {
+    fn drop(&mut self) {
+        if self.unsynced.load(Ordering::Relaxed) > 0
+            && let Err(e) = self.flush()
+        {
+            tracing::warn!(error = %e, "database sync at exit failed; runs stay queued for the next process");
+        }
+    }
+}

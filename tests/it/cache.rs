@@ -1,0 +1,213 @@
+//! Cache behaviour: hits, misses, invalidation through config, code, inputs and upstream runs.
+
+use consist::{CacheMode, HashingStrategy, Tracker, Value};
+use serde::Serialize;
+
+use crate::util::{Counter, Workspace};
+
+#[derive(Serialize)]
+struct Params {
+    value: i64,
+}
+
+fn square(tracker: &Tracker, value: i64, runs: &Counter) -> consist::RunResult<Value<i64>> {
+    tracker
+        .step("square")
+        .code_version("1")
+        .config(&Params { value })
+        .outputs(["squared"])
+        .run(|_| {
+            runs.hit();
+            Ok(Value(value * value))
+        })
+        .expect("step runs")
+}
+
+#[test]
+fn miss_then_hit_then_miss_after_config_change() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+
+    let first = square(&tracker, 5, &runs);
+    assert!(!first.cache_hit());
+    assert_eq!((runs.get(), first.value.0), (1, 25));
+
+    let second = square(&tracker, 5, &runs);
+    assert!(second.cache_hit());
+    assert_eq!((runs.get(), second.value.0), (1, 25), "hit must not execute and must return the value");
+    assert_eq!(second.run.cache_source(), Some(first.run.id.as_str()));
+    assert_ne!(second.run.id, first.run.id, "a hit is a new run");
+    assert_eq!(second.run.signature, first.run.signature);
+    assert_eq!(
+        second.output("squared").unwrap().id,
+        first.output("squared").unwrap().id,
+        "hit links the original artifact"
+    );
+
+    let third = square(&tracker, 6, &runs);
+    assert!(!third.cache_hit());
+    assert_eq!((runs.get(), third.value.0), (2, 36));
+}
+
+#[test]
+fn hits_survive_a_new_tracker() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    square(&ws.tracker(), 3, &runs);
+    let again = square(&ws.tracker(), 3, &runs);
+    assert!(again.cache_hit());
+    assert_eq!(runs.get(), 1);
+}
+
+#[test]
+fn code_version_change_is_a_miss() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    for version in ["1", "1", "2"] {
+        tracker
+            .step("square")
+            .code_version(version)
+            .config(&Params { value: 2 })
+            .outputs(["squared"])
+            .run(|_| {
+                runs.hit();
+                Ok(Value(4))
+            })
+            .unwrap();
+    }
+    assert_eq!(runs.get(), 2);
+}
+
+#[test]
+fn different_steps_never_share_a_signature() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    for name in ["a", "b"] {
+        let r = tracker
+            .step(name)
+            .code_version("1")
+            .outputs(["x"])
+            .run(|_| {
+                runs.hit();
+                Ok(Value(name.to_owned()))
+            })
+            .unwrap();
+        assert_eq!(r.value.0, name);
+    }
+    assert_eq!(runs.get(), 2);
+}
+
+fn read_first_line(tracker: &Tracker, path: &std::path::Path, runs: &Counter) -> (bool, String) {
+    let r = tracker
+        .step("reader")
+        .code_version("1")
+        .input("raw", path)
+        .outputs(["line"])
+        .run(|ctx| {
+            runs.hit();
+            let text = std::fs::read_to_string(ctx.input_path("raw")?)?;
+            Ok(Value(text.lines().next().unwrap_or_default().to_owned()))
+        })
+        .unwrap();
+    (r.cache_hit(), r.value.0)
+}
+
+#[test]
+fn input_file_content_change_is_a_miss() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "a\n1\n");
+    let runs = Counter::default();
+    assert_eq!(read_first_line(&ws.tracker(), &raw, &runs), (false, "a".into()));
+    assert_eq!(read_first_line(&ws.tracker(), &raw, &runs), (true, "a".into()));
+    std::fs::write(&raw, "b\n1\n").unwrap();
+    assert_eq!(read_first_line(&ws.tracker(), &raw, &runs), (false, "b".into()));
+    assert_eq!(runs.get(), 2);
+}
+
+#[test]
+fn fast_hashing_uses_size_and_mtime() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "a\n");
+    let tracker = Tracker::builder(ws.run_dir()).db_path(ws.db()).hashing(HashingStrategy::Fast).open().unwrap();
+    let runs = Counter::default();
+    read_first_line(&tracker, &raw, &runs);
+    assert!(read_first_line(&tracker, &raw, &runs).0);
+    std::fs::write(&raw, "bb\n").unwrap(); // size changes
+    assert!(!read_first_line(&tracker, &raw, &runs).0);
+}
+
+#[test]
+fn upstream_change_invalidates_downstream_only() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let (up_runs, down_runs) = (Counter::default(), Counter::default());
+    let pipeline = |threshold: i64| {
+        let up = tracker
+            .step("clean")
+            .code_version("1")
+            .config(&serde_json::json!({ "threshold": threshold }))
+            .outputs(["cleaned"])
+            .run(|_| {
+                up_runs.hit();
+                Ok(Value(vec![threshold, threshold + 1]))
+            })
+            .unwrap();
+        let down = tracker
+            .step("summarize")
+            .code_version("1")
+            .input("cleaned", up.output("cleaned").unwrap())
+            .outputs(["total"])
+            .run(|ctx| {
+                down_runs.hit();
+                let art = ctx.input("cleaned")?;
+                assert_eq!(art.key, "cleaned");
+                let values: Vec<i64> = ctx.load::<Value<Vec<i64>>>("cleaned")?.0;
+                Ok(Value(values.iter().sum::<i64>()))
+            })
+            .unwrap();
+        (up.cache_hit(), down.cache_hit(), down.value.0)
+    };
+    assert_eq!(pipeline(15), (false, false, 31));
+    assert_eq!(pipeline(15), (true, true, 31));
+    assert_eq!(pipeline(25), (false, false, 51));
+    assert_eq!((up_runs.get(), down_runs.get()), (2, 2));
+    // going back to 15 finds both earlier runs again
+    assert_eq!(pipeline(15), (true, true, 31));
+}
+
+#[test]
+fn overwrite_always_executes_and_becomes_the_cache_entry() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    square(&ws.tracker(), 4, &runs);
+    let over = square(&ws.tracker_with(CacheMode::Overwrite), 4, &runs);
+    assert!(!over.cache_hit());
+    assert_eq!(runs.get(), 2);
+    let hit = square(&ws.tracker(), 4, &runs);
+    assert_eq!(hit.run.cache_source(), Some(over.run.id.as_str()));
+}
+
+#[test]
+fn readonly_uses_hits_and_records_nothing() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    square(&ws.tracker(), 4, &runs);
+    drop(ws.tracker()); // flushes
+    let count_runs = || ws.scalar::<i64>("SELECT count(*) FROM run");
+    assert_eq!(count_runs(), 1);
+
+    let ro = ws.tracker_with(CacheMode::Readonly);
+    let hit = square(&ro, 4, &runs);
+    assert!(hit.cache_hit());
+    let miss = square(&ro, 9, &runs);
+    assert!(!miss.cache_hit());
+    assert_eq!(miss.value.0, 81);
+    drop(ro);
+    assert_eq!(runs.get(), 2);
+    assert_eq!(count_runs(), 1, "readonly must not record runs");
+    // the readonly miss left no cache entry behind
+    assert!(!square(&ws.tracker(), 9, &runs).cache_hit());
+}

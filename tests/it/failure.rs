@@ -1,0 +1,171 @@
+//! Failed steps and bad input: recorded honestly, never reused, reported with a fix.
+
+use consist::{Error, RunQuery, RunStatus, Tracker, Value};
+
+use crate::util::{Counter, Workspace};
+
+fn flaky(tracker: &Tracker, fail: bool, panic: bool, runs: &Counter) -> consist::Result<consist::RunResult<Value<u8>>> {
+    tracker.step("flaky").code_version("1").outputs(["x"]).run(|_| {
+        runs.hit();
+        if panic {
+            panic!("boom in the model");
+        }
+        if fail {
+            return Err("solver diverged".into());
+        }
+        Ok(Value(1))
+    })
+}
+
+#[test]
+fn failed_run_is_recorded_and_never_reused() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let err = flaky(&tracker, true, false, &runs).unwrap_err();
+    assert!(matches!(&err, Error::StepFailed { message, .. } if message == "solver diverged"), "{err}");
+    // same signature again: must execute (a failure is not a cache entry), and now succeeds
+    let ok = flaky(&tracker, false, false, &runs).unwrap();
+    assert!(!ok.cache_hit());
+    assert_eq!(runs.get(), 2);
+
+    let failed = tracker.find_runs(&RunQuery { status: Some(RunStatus::Failed), ..Default::default() }).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].meta["error"].as_str().unwrap(), err.to_string());
+}
+
+#[test]
+fn panicking_step_is_recorded_as_failed() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let err = flaky(&tracker, false, true, &runs).unwrap_err().to_string();
+    assert!(err.contains("panicked: boom in the model"), "{err}");
+    assert!(!flaky(&tracker, false, false, &runs).unwrap().cache_hit());
+    tracker.flush().unwrap();
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run WHERE status = 'failed'"), 1);
+}
+
+#[test]
+fn missing_input_file_names_the_key_and_path() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let err = ws
+        .tracker()
+        .step("clean")
+        .code_version("1")
+        .input("raw", ws.path().join("nope.csv"))
+        .run(|_| {
+            runs.hit();
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`raw`") && err.contains("nope.csv") && err.contains("does not exist"), "{err}");
+    assert_eq!(runs.get(), 0);
+}
+
+#[test]
+fn unusable_run_dir_is_a_clear_error() {
+    let ws = Workspace::new();
+    let file = ws.write("not-a-dir", "x");
+    let err = Tracker::builder(file.join("runs")).open().err().expect("must fail").to_string();
+    assert!(err.contains("not-a-dir") && err.contains("writable directory"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_duckdb_is_refused_and_left_untouched() {
+    let ws = Workspace::new();
+    let bogus = ws.write("notes.duckdb", "these are my notes, not a database\n");
+    let err = Tracker::builder(ws.run_dir()).db_path(&bogus).open().err().expect("must fail");
+    assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
+    assert!(err.to_string().contains("notes.duckdb"), "{err}");
+    assert_eq!(std::fs::read_to_string(&bogus).unwrap(), "these are my notes, not a database\n");
+}
+
+#[test]
+fn nan_config_is_rejected_before_running() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let err = ws
+        .tracker()
+        .step("model")
+        .code_version("1")
+        .config(&serde_json::json!({"a": 1}))
+        .config(&vec![1.0, f64::NAN])
+        .run(|_| {
+            runs.hit();
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("$.1") && err.contains("NaN"), "{err}");
+    assert_eq!(runs.get(), 0);
+}
+
+#[test]
+fn declared_but_missing_output_fails_the_run() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let err = tracker
+        .step("partial")
+        .code_version("1")
+        .outputs(["a", "b"])
+        .run(|ctx| {
+            ctx.log_value("a", &1u8)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(&err, Error::OutputMissing { key, produced, .. } if key == "b" && produced == "a"), "{err}");
+    let failed = tracker.find_runs(&RunQuery { status: Some(RunStatus::Failed), ..Default::default() }).unwrap();
+    assert_eq!(failed.len(), 1, "the run is recorded as failed");
+}
+
+#[test]
+fn output_arity_and_duplicates_are_checked_before_running() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let arity = tracker
+        .step("two")
+        .code_version("1")
+        .outputs(["only_one"])
+        .run(|_| {
+            runs.hit();
+            Ok((Value(1u8), Value(2u8)))
+        })
+        .unwrap_err();
+    assert!(matches!(arity, Error::OutputArity { expected: 2, declared: 1, .. }), "{arity}");
+    let dup = tracker
+        .step("dup")
+        .code_version("1")
+        .outputs(["x", "x"])
+        .run(|_| {
+            runs.hit();
+            Ok((Value(1u8), Value(2u8)))
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(dup.contains("`x` is listed twice"), "{dup}");
+    let unversioned = tracker.step("nov").run(|_| Ok(())).unwrap_err().to_string();
+    assert!(unversioned.contains(".code_version"), "{unversioned}");
+    assert_eq!(runs.get(), 0);
+}
+
+#[test]
+fn unknown_input_key_lists_the_known_ones() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "a\n");
+    let err = ws
+        .tracker()
+        .step("reader")
+        .code_version("1")
+        .input("raw", &raw)
+        .run(|ctx| {
+            ctx.input("typo")?;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no input `typo`; known inputs: [raw]"), "{err}");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests of the public API, the CLI and the examples (one binary: one link step).
+
+mod cache;
+mod failure;
+mod outputs;
+mod process;
+mod steps;
+mod store;
+mod util;

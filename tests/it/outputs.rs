@@ -1,0 +1,154 @@
+//! Output kinds: DataFrames as Parquet, files, typed values, tuples, hand-logged outputs.
+
+use std::path::PathBuf;
+
+use consist::{Driver, Value};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::util::{Counter, Workspace};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Summary {
+    mean: f64,
+    count: u32,
+    modes: Vec<String>,
+}
+
+#[test]
+fn typed_value_on_hit_equals_the_original() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let original = Summary { mean: 35.0, count: 4, modes: vec!["car".into(), "walk".into()] };
+    let run = || {
+        tracker.step("summarize").code_version("1").outputs(["summary"]).run(|_| Ok(Value(original.clone()))).unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert!(second.cache_hit());
+    assert_eq!(second.value.0, original);
+    let art = first.output("summary").unwrap();
+    assert_eq!(art.driver, Driver::Bincode);
+    assert_eq!(art.meta["codec"], "bincode");
+    assert_eq!(art.meta["codec_version"], consist::CODEC_VERSION);
+}
+
+#[test]
+fn dataframe_output_is_parquet_and_comes_back_on_hit() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let run = || {
+        tracker
+            .step("clean")
+            .code_version("1")
+            .outputs(["cleaned"])
+            .run(|_| {
+                runs.hit();
+                Ok(df!("id" => [2, 3, 4], "value" => [20.0, 30.0, 40.0])?)
+            })
+            .unwrap()
+    };
+    let first = run();
+    let art = first.output("cleaned").unwrap();
+    assert_eq!(art.driver, Driver::Parquet);
+    assert!(art.uri.starts_with("./outputs/") && art.uri.ends_with("cleaned.parquet"), "{}", art.uri);
+    assert_eq!(art.hash.as_deref(), Some(consist::hash_file(&art.path).unwrap().as_str()));
+    assert_eq!(art.meta["rows"], 3);
+    let second = run();
+    assert!(second.cache_hit());
+    assert_eq!(runs.get(), 1);
+    assert!(second.value.equals(&first.value));
+}
+
+#[test]
+fn tuple_outputs_map_to_keys_in_order() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = || {
+        tracker
+            .step("split")
+            .code_version("1")
+            .outputs(["report", "total"])
+            .run(|ctx| {
+                let path = ctx.output_dir()?.join("report.txt");
+                std::fs::write(&path, "all good")?;
+                Ok((path, Value(42u64)))
+            })
+            .unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert!(second.cache_hit());
+    let (path, total): (PathBuf, Value<u64>) = second.value;
+    assert_eq!(std::fs::read_to_string(path).unwrap(), "all good");
+    assert_eq!(total.0, 42);
+    assert_eq!(first.output("report").unwrap().driver, Driver::File);
+}
+
+#[test]
+fn hand_logged_outputs_are_recorded_and_returned_on_hit() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = || {
+        tracker
+            .step("logger")
+            .code_version("1")
+            .outputs(["zones", "count"])
+            .run(|ctx| {
+                ctx.log_frame("zones", &mut df!("zone" => [1, 2, 3])?)?;
+                ctx.log_value("count", &3u32)?;
+                Ok(())
+            })
+            .unwrap()
+    };
+    let first = run();
+    let second = run();
+    assert!(second.cache_hit());
+    assert_eq!(second.outputs.keys().collect::<Vec<_>>(), ["count", "zones"]);
+    let zones: DataFrame = tracker_load(&ws, second.output("zones").unwrap());
+    assert_eq!(zones.height(), 3);
+    assert_eq!(first.output("zones").unwrap().id, second.output("zones").unwrap().id);
+}
+
+fn tracker_load(ws: &Workspace, art: &consist::Artifact) -> DataFrame {
+    ws.tracker().load::<DataFrame>(art).unwrap()
+}
+
+#[test]
+fn deleted_cached_output_is_recomputed_not_a_broken_hit() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let run = || {
+        tracker
+            .step("value")
+            .code_version("1")
+            .outputs(["v"])
+            .run(|_| {
+                runs.hit();
+                Ok(Value(7u8))
+            })
+            .unwrap()
+    };
+    let first = run();
+    std::fs::remove_file(&first.output("v").unwrap().path).unwrap();
+    let second = run();
+    assert!(!second.cache_hit());
+    assert_eq!((second.value.0, runs.get()), (7, 2));
+}
+
+#[test]
+fn csv_inputs_load_as_frames() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "id,value\n1,10\n2,20\n");
+    let r = ws
+        .tracker()
+        .step("count")
+        .code_version("1")
+        .input("raw", &raw)
+        .outputs(["n"])
+        .run(|ctx| Ok(Value(ctx.load::<DataFrame>("raw")?.height())))
+        .unwrap();
+    assert_eq!(r.value.0, 2);
+}

@@ -1,0 +1,111 @@
+//! Several processes sharing one catalog: cross-process hits, concurrent writers, the CLI during a run.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::util::{Workspace, built_binary};
+
+fn worker() -> &'static str {
+    env!("CARGO_BIN_EXE_consist-test-worker")
+}
+
+fn step(ws: &Workspace, value: i64, sleep_ms: u64) -> Command {
+    let mut cmd = Command::new(worker());
+    cmd.arg("step").arg(ws.run_dir()).arg(ws.db()).arg(value.to_string()).arg(sleep_ms.to_string());
+    cmd
+}
+
+fn stdout_of(out: Output) -> String {
+    assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn last_line(out: Output) -> String {
+    stdout_of(out).lines().last().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_second_process_gets_a_cache_hit() {
+    let ws = Workspace::new();
+    let first = last_line(step(&ws, 7, 0).output().unwrap());
+    assert!(first.starts_with("executed ") && first.ends_with(" 49"), "{first}");
+    let second = last_line(step(&ws, 7, 0).output().unwrap());
+    assert!(second.starts_with("hit ") && second.ends_with(" 49"), "{second}");
+}
+
+#[test]
+fn two_processes_writing_at_once_are_both_recorded() {
+    let ws = Workspace::new();
+    // Create the database first so both workers contend for the same existing file.
+    drop(ws.tracker());
+    let a = step(&ws, 2, 200).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let b = step(&ws, 3, 200).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (last_line(a.wait_with_output().unwrap()), last_line(b.wait_with_output().unwrap()));
+    assert!(a.starts_with("executed ") && b.starts_with("executed "), "{a} / {b}");
+    let ids: Vec<String> = [&a, &b].iter().map(|l| l.split(' ').nth(1).unwrap().to_owned()).collect();
+    let conn = ws.sql();
+    for id in ids {
+        let status: String = conn.query_row("SELECT status FROM run WHERE id = ?", [&id], |r| r.get(0)).unwrap();
+        assert_eq!(status, "completed", "{id}");
+    }
+}
+
+#[test]
+fn the_cli_reads_while_a_step_runs_in_another_process() {
+    let ws = Workspace::new();
+    drop(ws.tracker());
+    let mut child = step(&ws, 11, 3000).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.next().unwrap().unwrap();
+    let run_id = started.strip_prefix("started ").expect("worker announces the step").to_owned();
+
+    let cli = Command::new(worker()).args(["cli", "runs", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
+    let listed = runs.as_array().unwrap().iter().find(|r| r["id"] == run_id.as_str()).expect("running run is listed");
+    assert_eq!(listed["status"], "running");
+
+    assert!(child.wait().unwrap().success());
+    let after = Command::new(worker()).args(["cli", "runs", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&stdout_of(after)).unwrap();
+    assert_eq!(runs[0]["status"], "completed");
+}
+
+#[test]
+fn cli_reports_a_missing_database_with_exit_status_1() {
+    let ws = Workspace::new();
+    let out =
+        Command::new(worker()).args(["cli", "runs", "--db-path"]).arg(ws.path().join("none.duckdb")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("none.duckdb") && err.contains("--db-path"), "{err}");
+    let bad = Command::new(worker()).args(["cli", "runs", "--status", "weird"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("running, completed, failed"));
+    let usage = Command::new(worker()).args(["cli", "runs", "--no-such-flag"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+fn quickstart(dir: &Path) -> String {
+    let out = Command::new(built_binary("examples/quickstart")).current_dir(dir).output().unwrap();
+    stdout_of(out)
+}
+
+#[test]
+fn quickstart_example_executes_once_then_hits() {
+    let ws = Workspace::new();
+    let first = quickstart(ws.path());
+    assert!(first.contains("Executing with value=5"), "{first}");
+    assert!(first.contains(r#"{"squared":25} cache hit: false"#), "{first}");
+    let second = quickstart(ws.path());
+    assert!(!second.contains("Executing"), "{second}");
+    assert!(second.contains(r#"{"squared":25} cache hit: true"#), "{second}");
+    assert!(ws.path().join("provenance.duckdb").exists());
+    let cli = Command::new(worker())
+        .args(["cli", "runs", "--limit", "5", "--db-path"])
+        .arg(ws.path().join("provenance.duckdb"))
+        .output()
+        .unwrap();
+    let table = stdout_of(cli);
+    assert_eq!(table.matches("square_").count(), 2, "{table}");
+}

@@ -1,0 +1,104 @@
+//! The provenance database: shared-schema rows, snapshots first, rebuild, pending runs.
+
+use consist::{Catalog, RunQuery, Value};
+
+use crate::util::Workspace;
+
+fn two_runs(ws: &Workspace) -> (String, String) {
+    let tracker = ws.tracker();
+    let run =
+        || tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25))).unwrap();
+    let (a, b) = (run(), run());
+    (a.run.id, b.run.id)
+}
+
+#[test]
+fn runs_artifacts_and_links_use_the_shared_schema() {
+    let ws = Workspace::new();
+    let (first, hit) = two_runs(&ws);
+    // the tracker was dropped: its runs are synced
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run WHERE status = 'completed' AND model_name = 'square'"), 2);
+    let meta: String = ws.scalar(&format!("SELECT CAST(meta AS VARCHAR) FROM run WHERE id = '{hit}'"));
+    let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta["cache_hit"], true);
+    assert_eq!(meta["cache_source"], first.as_str());
+    // the hit links the original artifact: one artifact row, two output links
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM artifact WHERE \"key\" = 'squared'"), 1);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run_artifact_link WHERE direction = 'output'"), 2);
+    let producer: String = ws.scalar("SELECT run_id FROM artifact");
+    assert_eq!(producer, first);
+    let driver: String = ws.scalar("SELECT driver FROM artifact");
+    assert_eq!(driver, "bincode");
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM artifact_content"), 1);
+    let id_shape: bool = ws.scalar(&format!("SELECT regexp_full_match('{first}', 'square_[0-9a-f]{{8}}')"));
+    assert!(id_shape, "{first}");
+}
+
+#[test]
+fn runs_are_visible_before_they_reach_the_database() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    tracker.step("quick").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap();
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 0, "not flushed yet: the hot path does not touch DuckDB");
+    let found = tracker.find_runs(&RunQuery { model: Some("quick".into()), ..Default::default() }).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(tracker.flush().unwrap(), 1);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1);
+    assert_eq!(tracker.flush().unwrap(), 0, "nothing left pending");
+}
+
+#[test]
+fn snapshot_survives_a_failed_database_write_and_rebuilds_it() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let result = tracker.step("precious").code_version("1").outputs(["v"]).run(|_| Ok(Value(99u32))).unwrap();
+    // Something clobbers the database file before the batch is written.
+    std::fs::write(ws.db(), b"garbage, not duckdb").unwrap();
+    let err = tracker.flush().unwrap_err();
+    assert!(err.to_string().contains("provenance.duckdb"), "{err}");
+    drop(tracker);
+    let snapshot = ws.run_dir().join(".consist/snapshots").join(format!("{}.json", result.run.id));
+    assert!(snapshot.exists(), "the snapshot is the durable record");
+
+    // Recover: move the damaged file away and rebuild from snapshots.
+    std::fs::remove_file(ws.db()).unwrap();
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    assert_eq!(catalog.rebuild(ws.path()).unwrap(), 1);
+    let id: String = ws.scalar("SELECT id FROM run");
+    assert_eq!(id, result.run.id);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM artifact"), 1);
+    // And the cache still answers.
+    let again = ws.tracker().step("precious").code_version("1").outputs(["v"]).run(|_| Ok(Value(0u32))).unwrap();
+    assert!(again.cache_hit());
+    assert_eq!(again.value.0, 99);
+}
+
+#[test]
+fn rebuild_restores_the_same_runs() {
+    let ws = Workspace::new();
+    let (first, hit) = two_runs(&ws);
+    std::fs::remove_file(ws.db()).unwrap();
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    assert_eq!(catalog.rebuild(ws.path()).unwrap(), 2);
+    let mut ids: Vec<String> = catalog.find_runs(&RunQuery::default()).unwrap().into_iter().map(|r| r.id).collect();
+    ids.sort();
+    let mut expected = vec![first, hit];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[test]
+fn run_artifacts_lists_inputs_and_outputs() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "id\n1\n");
+    let tracker = ws.tracker();
+    let r = tracker.step("reader").code_version("1").input("raw", &raw).outputs(["n"]).run(|_| Ok(Value(1u8))).unwrap();
+    let arts = tracker.run_artifacts(&r.run.id).unwrap();
+    let summary: Vec<(String, String, String)> =
+        arts.iter().map(|(d, a)| (d.as_str().to_owned(), a.key.clone(), a.driver.to_string())).collect();
+    assert_eq!(
+        summary,
+        [("input".into(), "raw".into(), "csv".into()), ("output".into(), "n".into(), "bincode".into())]
+    );
+    assert_eq!(arts[0].1.path, std::path::absolute(&raw).unwrap());
+}

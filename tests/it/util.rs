@@ -1,0 +1,81 @@
+//! Shared helpers: a temporary workspace with a tracker, and execution counters.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+
+use consist::{CacheMode, Tracker};
+
+/// A temporary directory holding a run dir and a database.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.path().join("runs")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("provenance.duckdb")
+    }
+
+    pub fn tracker(&self) -> Tracker {
+        self.tracker_with(CacheMode::Reuse)
+    }
+
+    pub fn tracker_with(&self, mode: CacheMode) -> Tracker {
+        Tracker::builder(self.run_dir()).db_path(self.db()).cache_mode(mode).open().expect("tracker opens")
+    }
+
+    /// Write a file under the workspace and return its path.
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, content).expect("write file");
+        p
+    }
+
+    /// Open the database directly (after the trackers are dropped or flushed).
+    pub fn sql(&self) -> duckdb::Connection {
+        duckdb::Connection::open(self.db()).expect("open db")
+    }
+
+    /// One-value query.
+    pub fn scalar<T: duckdb::types::FromSql>(&self, sql: &str) -> T {
+        self.sql().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+}
+
+/// Counts how often a step body really executes.
+#[derive(Default)]
+pub struct Counter(Cell<u32>);
+
+impl Counter {
+    pub fn hit(&self) {
+        self.0.set(self.0.get() + 1);
+    }
+
+    pub fn get(&self) -> u32 {
+        self.0.get()
+    }
+}
+
+/// Path of a binary built next to the test executable (examples live in `examples/`).
+pub fn built_binary(relative: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let path = profile_dir.join(relative);
+    assert!(
+        path.exists(),
+        "{} not built; run `cargo test` (which builds examples) or `cargo build --examples`",
+        path.display()
+    );
+    path
+}

@@ -1,0 +1,55 @@
+//! A helper process for the end-to-end tests: runs one step, or the consist CLI.
+//!
+//! ```text
+//! consist-test-worker step <run_dir> <db_path> <value> <sleep_ms>
+//! consist-test-worker cli <consist arguments...>
+//! ```
+//! `step` prints `started <run_id>` when the body begins (only on a miss), then
+//! `executed <run_id> <squared>` or `hit <run_id> <squared>`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use consist::{Tracker, Value};
+
+fn step(args: &[String]) -> consist::Result<()> {
+    let [run_dir, db_path, value, sleep_ms] = args else {
+        panic!("usage: step <run_dir> <db_path> <value> <sleep_ms>");
+    };
+    let value: i64 = value.parse().expect("value is an integer");
+    let sleep = Duration::from_millis(sleep_ms.parse().expect("sleep_ms is an integer"));
+    let tracker = Tracker::builder(run_dir).db_path(db_path).open()?;
+    let result = tracker
+        .step("square")
+        .code_version("1")
+        .config(&serde_json::json!({ "value": value }))
+        .outputs(["squared"])
+        .run(|ctx| {
+            println!("started {}", ctx.run_id());
+            std::io::stdout().flush()?;
+            std::thread::sleep(sleep);
+            Ok(Value(value * value))
+        })?;
+    let kind = if result.cache_hit() { "hit" } else { "executed" };
+    println!("{kind} {} {}", result.run.id, result.value.0);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("step") => match step(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("cli") => consist::cli::main_from(std::iter::once("consist".to_owned()).chain(args[2..].iter().cloned())),
+        _ => {
+            eprintln!("usage: consist-test-worker step|cli ...");
+            ExitCode::from(2)
+        }
+    }
+}
