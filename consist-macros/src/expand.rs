@@ -117,7 +117,8 @@ fn part_plan(ty: &Type) -> (TokenStream, TokenStream, TokenStream) {
     }
 }
 
-fn output_plan(user: &Type) -> syn::Result<OutputPlan> {
+/// How the returned value is stored; `declared` is the number of output keys.
+fn output_plan(user: &Type, declared: usize) -> syn::Result<OutputPlan> {
     if let Type::ImplTrait(_) = user {
         return Err(syn::Error::new_spanned(
             user,
@@ -148,6 +149,17 @@ fn output_plan(user: &Type) -> syn::Result<OutputPlan> {
             arity: parts.len(),
         });
     }
+    if declared > 1 {
+        // Several keys, one named type: a struct with #[derive(Outputs)] (checked by the compiler).
+        let identity = quote!(|__consist_v| __consist_v);
+        return Ok(OutputPlan {
+            user: user.clone(),
+            stored: quote!(#user),
+            wrap: identity.clone(),
+            unwrap: identity,
+            arity: declared,
+        });
+    }
     let (stored, wrap, unwrap) = part_plan(user);
     Ok(OutputPlan { user: user.clone(), stored, wrap, unwrap, arity: 1 })
 }
@@ -175,8 +187,8 @@ fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Para
             None => (false, (**ty).clone()),
         },
     };
-    let plan = output_plan(&user_ty)?;
     let outputs: Vec<LitStr> = args.outputs.clone().unwrap_or_default();
+    let plan = output_plan(&user_ty, outputs.len())?;
     let has_context = params.iter().any(|p| matches!(p.role, Role::Context { .. }));
     let mut errors = Vec::new();
     if params.iter().filter(|p| matches!(p.role, Role::Context { .. })).count() > 1 {

@@ -1,10 +1,12 @@
 //! Procedural macros of consist: `#[step]` turns a plain function into a cached, tracked step,
-//! and `#[helper]` gives a function a code hash that steps can depend on (`uses = [...]`).
+//! `#[helper]` gives a function a code hash that steps can depend on (`uses = [...]`), and
+//! `#[derive(Outputs)]` lets a struct carry several outputs.
 //!
 //! Use them through the `consist` crate (`consist::step`, `consist::helper`); this crate's
 //! generated code calls `::consist::__private`, which is not public API.
 
 mod args;
+mod derive;
 mod expand;
 mod hash;
 mod params;
@@ -15,6 +17,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::step(attr.into(), item.into()).into()
+}
+
+/// Implement `consist::Outputs` for a struct whose fields are outputs (`DataFrame`, `PathBuf`,
+/// `Value<T>`), one output key per field, in field order. See the `consist` crate documentation.
+#[proc_macro_derive(Outputs)]
+pub fn derive_outputs(item: TokenStream) -> TokenStream {
+    derive::outputs(item.into()).into()
 }
 
 /// Give a helper function a code hash, so steps that declare `uses = [helper]` are invalidated

@@ -43,6 +43,15 @@ pub fn combine_code_hash(own: &str, uses: &[String]) -> String {
     crate::signature::hash_parts("consist-code-uses-v1", &parts)
 }
 
+/// Load one field of a `#[derive(Outputs)]` struct from the recorded artifacts.
+pub fn load_output<T: crate::output::Output>(
+    key: &str,
+    found: &std::collections::BTreeMap<String, crate::artifact::Artifact>,
+) -> crate::Result<T> {
+    let artifact = found.get(key).ok_or_else(|| crate::step::unknown_key("output", key, found.keys()))?;
+    T::load(artifact)
+}
+
 /// Convert a step function's error.
 pub fn box_error<E: Into<BoxError>>(error: E) -> BoxError {
     error.into()

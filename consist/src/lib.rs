@@ -49,7 +49,7 @@ mod step;
 pub mod store;
 mod tracker;
 
-pub use consist_macros::{helper, step};
+pub use consist_macros::{Outputs, helper, step};
 
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;

@@ -6,6 +6,7 @@
 //! | `PathBuf` | the file it names (hashed) | the recorded path |
 //! | [`Value<T>`] (`T: Serialize + DeserializeOwned`) | value codec file (`.bin`) | decoded, typed |
 //! | `(A, B, ...)` of the above | one artifact per key, in order | each element |
+//! | a struct with `#[derive(Outputs)]` | one artifact per field, in order | each field |
 //! | `()` | whatever the step logged through its context | `()` |
 
 use std::collections::BTreeMap;

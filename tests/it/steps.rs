@@ -287,3 +287,34 @@ fn step_report_tells_whether_code_changed_since_the_last_run() {
     tracker.run(v2::f::step(10)).unwrap();
     assert_eq!(report(&tracker).changed, Some(true));
 }
+
+/// Several outputs as a struct: one key per field, in order.
+#[derive(consist::Outputs)]
+struct Split {
+    table: DataFrame,
+    stats: Value<Summary>,
+}
+
+static STRUCT_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[step(outputs = ["table", "stats"])]
+fn split_struct(n: u32) -> StepResult<Split> {
+    STRUCT_RUNS.fetch_add(1, Ordering::SeqCst);
+    let table = df!("v" => (0..n).collect::<Vec<u32>>())?;
+    Ok(Split { table, stats: Value(Summary { mean: 1.5, count: n as usize }) })
+}
+
+#[test]
+fn struct_outputs_map_fields_to_keys() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let before = STRUCT_RUNS.load(Ordering::SeqCst);
+    let first = tracker.run(split_struct::step(3)).unwrap();
+    let hit = tracker.run(split_struct::step(3)).unwrap();
+    assert!(hit.cache_hit());
+    assert_eq!(STRUCT_RUNS.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(hit.value.table.height(), 3);
+    assert_eq!(hit.value.stats.0, Summary { mean: 1.5, count: 3 });
+    assert_eq!(first.output("table").unwrap().driver, consist::Driver::Parquet);
+    assert_eq!(first.output("stats").unwrap().driver, consist::Driver::Bincode);
+}
