@@ -147,6 +147,17 @@ mod tests {
         assert_eq!(resolve_uri(&uri_for(outside, base), base), outside);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn relative_uris_resolve_back(parts in proptest::collection::vec("[a-zA-Z0-9_.-]{1,8}", 1..5)) {
+            let base = Path::new("/data/runs");
+            let path = parts.iter().filter(|p| *p != "." && *p != "..").fold(base.to_path_buf(), |acc, p| acc.join(p));
+            let uri = uri_for(&path, base);
+            proptest::prop_assert!(uri.starts_with("./") || path == base);
+            proptest::prop_assert_eq!(resolve_uri(&uri, base), path);
+        }
+    }
+
     #[test]
     fn drivers_follow_extensions() {
         assert_eq!(Driver::from_path(Path::new("a.PARQUET")), Driver::Parquet);

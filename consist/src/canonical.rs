@@ -405,6 +405,37 @@ mod tests {
         assert_eq!(to_string(&vec![Mode::Car, Mode::Bus { fare: 2 }]).unwrap(), r#"["Car",{"Bus":{"fare":2}}]"#);
     }
 
+    /// Serializes its entries as a map in the given order.
+    struct Ordered(Vec<(String, i64)>);
+
+    impl Serialize for Ordered {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                map.serialize_entry(k, v)?;
+            }
+            map.end()
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn map_insertion_order_never_changes_the_text(entries in proptest::collection::btree_map("[a-z]{1,6}", proptest::prelude::any::<i64>(), 0..12)) {
+            let forward: Vec<(String, i64)> = entries.into_iter().collect();
+            let mut backward = forward.clone();
+            backward.reverse();
+            proptest::prop_assert_eq!(to_string(&Ordered(forward)).unwrap(), to_string(&Ordered(backward)).unwrap());
+        }
+
+        #[test]
+        fn finite_floats_round_trip_and_stay_distinct_from_ints(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO, i in proptest::prelude::any::<i64>()) {
+            let text = to_string(&x).unwrap();
+            proptest::prop_assert_eq!(text.parse::<f64>().unwrap(), x);
+            proptest::prop_assert_ne!(to_string(&i).unwrap(), to_string(&(i as f64)).unwrap());
+        }
+    }
+
     #[test]
     fn non_scalar_map_keys_are_rejected() {
         let mut m = BTreeMap::new();

@@ -109,3 +109,47 @@ fn quickstart_example_executes_once_then_hits() {
     let table = stdout_of(cli);
     assert_eq!(table.matches("square_").count(), 2, "{table}");
 }
+
+fn first_workflow(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(built_binary("examples/first_workflow")).args(args).current_dir(dir).output().unwrap();
+    stdout_of(out)
+}
+
+#[test]
+fn first_workflow_example_caches_and_invalidates_downstream() {
+    let ws = Workspace::new();
+    let executions = |out: &str| out.matches("(executing ").count();
+    let first = first_workflow(ws.path(), &[]);
+    assert_eq!(executions(&first), 2, "{first}");
+    assert!(first.contains(r#"Result: {"mean": 35.0, "count": 4}"#), "{first}");
+    assert!(ws.path().join("data/raw.csv").exists(), "the example creates its input");
+
+    let second = first_workflow(ws.path(), &[]);
+    assert_eq!(executions(&second), 0, "an unchanged run executes nothing: {second}");
+    assert!(second.contains("Clean: completed (cache hit)") && second.contains("Summarize: completed (cache hit)"));
+    assert!(second.contains(r#"Result: {"mean": 35.0, "count": 4}"#), "{second}");
+
+    let changed = first_workflow(ws.path(), &["--threshold", "25"]);
+    assert_eq!(executions(&changed), 2, "a config change re-runs the step and everything downstream: {changed}");
+    assert!(changed.contains(r#"Result: {"mean": 40.0, "count": 3}"#), "{changed}");
+    assert!(changed.contains("input cleaned <- clean_data_"), "lineage names the producing run: {changed}");
+}
+
+#[test]
+fn a_step_killed_mid_run_is_never_a_cache_hit() {
+    let ws = Workspace::new();
+    drop(ws.tracker());
+    let mut child = step(&ws, 13, 30_000).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.next().unwrap().unwrap();
+    let killed_id = started.strip_prefix("started ").expect("worker announces the step").to_owned();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let again = last_line(step(&ws, 13, 0).output().unwrap());
+    assert!(again.starts_with("executed ") && again.ends_with(" 169"), "must execute again: {again}");
+    let cli = Command::new(worker()).args(["cli", "runs", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
+    let killed = runs.as_array().unwrap().iter().find(|r| r["id"] == killed_id.as_str()).expect("killed run recorded");
+    assert_eq!(killed["status"], "running", "the killed run stays visible as an unfinished run");
+}
