@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::artifact::Artifact;
+use crate::error::{Error, Result};
 use crate::index::SignatureIndex;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
-use crate::store::{DuckDbStore, RunQuery, Store};
+use crate::store::{Direction, DuckDbStore, RunQuery, Store};
 
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
@@ -113,6 +114,23 @@ impl Catalog {
         Ok(runs)
     }
 
+    /// The artifacts a run read and wrote, from its pending snapshot if it has not reached the
+    /// store yet (reading never forces a database write).
+    pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
+        if let Some(path) = self.pending.get(run_id) {
+            let record = snapshot::read(&path)?;
+            let inputs = record.inputs.into_iter().map(|a| (Direction::Input, a));
+            let outputs = record.outputs.into_iter().map(|a| (Direction::Output, a));
+            let mut all: Vec<(Direction, Artifact)> = inputs.chain(outputs).collect();
+            all.sort_by(|a, b| (a.0.as_str(), &a.1.key).cmp(&(b.0.as_str(), &b.1.key)));
+            return Ok(all);
+        }
+        if !self.db_path.exists() {
+            return Err(Error::RunNotFound(run_id.to_owned()));
+        }
+        self.store.run_artifacts(run_id)
+    }
+
     /// Replace the store's content with the snapshots found under `root` (searched recursively);
     /// returns how many runs were restored. The pending queue is emptied of restored runs.
     pub fn rebuild(&self, root: &Path) -> Result<usize> {
@@ -124,8 +142,7 @@ impl Catalog {
             }
         }
         records.sort_by_key(|r| r.run.created_at);
-        self.store.clear()?;
-        self.store.write(&records)?;
+        self.store.replace_all(&records)?;
         for record in &records {
             if record.run.status.is_terminal() {
                 self.pending.remove(&record.run.id);

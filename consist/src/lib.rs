@@ -27,6 +27,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 #[doc(hidden)]
 pub mod __private;
 mod artifact;

@@ -138,6 +138,11 @@ impl PendingQueue {
         out
     }
 
+    /// The snapshot path queued for `run_id`, if it is queued.
+    pub(crate) fn get(&self, run_id: &str) -> Option<PathBuf> {
+        std::fs::read_to_string(self.dir.join(run_id)).ok().map(PathBuf::from)
+    }
+
     /// Drop a synced entry (already gone is fine: another process synced it).
     pub(crate) fn remove(&self, run_id: &str) {
         let _ = std::fs::remove_file(self.dir.join(run_id));

@@ -168,8 +168,7 @@ impl Tracker {
 
     /// The artifacts a run read and wrote.
     pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
-        self.inner.flush()?;
-        self.inner.catalog.store().run_artifacts(run_id)
+        self.inner.catalog.run_artifacts(run_id)
     }
 
     /// Resolve an artifact URI against this tracker's run directory.

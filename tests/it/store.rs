@@ -102,3 +102,18 @@ fn run_artifacts_lists_inputs_and_outputs() {
     );
     assert_eq!(arts[0].1.path, std::path::absolute(&raw).unwrap());
 }
+
+#[test]
+fn run_artifacts_answers_before_and_after_the_sync_alike() {
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "id\n1\n");
+    let tracker = ws.tracker();
+    let r = tracker.step("reader").code_version("1").input("raw", &raw).outputs(["n"]).run(|_| Ok(Value(1u8))).unwrap();
+    let pending = tracker.run_artifacts(&r.run.id).unwrap();
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 0, "reading did not force a database write");
+    tracker.flush().unwrap();
+    let stored = tracker.run_artifacts(&r.run.id).unwrap();
+    let ids =
+        |v: &[(consist::Direction, consist::Artifact)]| v.iter().map(|(d, a)| (*d, a.id.clone())).collect::<Vec<_>>();
+    assert_eq!(ids(&pending), ids(&stored));
+}

@@ -260,13 +260,19 @@ impl Store for DuckDbStore {
         rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
     }
 
-    fn clear(&self) -> Result<()> {
-        let conn = self.open(false)?;
+    fn replace_all(&self, records: &[RunRecord]) -> Result<()> {
+        let mut conn = self.open(false)?;
         conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
-        conn.execute_batch(
-            "BEGIN; DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
-             DELETE FROM run_config_kv; DELETE FROM config_facet; DELETE FROM run; COMMIT;",
+        self.schema_ready.store(true, Ordering::Relaxed);
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        tx.execute_batch(
+            "DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
+             DELETE FROM run_config_kv; DELETE FROM config_facet; DELETE FROM run;",
         )
-        .map_err(|e| self.db_err(e))
+        .map_err(|e| self.db_err(e))?;
+        if !records.is_empty() {
+            super::batch::write(&tx, records).map_err(|e| self.db_err(e))?;
+        }
+        tx.commit().map_err(|e| self.db_err(e))
     }
 }

@@ -76,6 +76,6 @@ pub trait Store: Send + Sync {
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;
 
-    /// Remove every record (before a rebuild from snapshots).
-    fn clear(&self) -> Result<()>;
+    /// Replace every record with `records` in one transaction: on failure the old content stays.
+    fn replace_all(&self, records: &[RunRecord]) -> Result<()>;
 }
