@@ -21,7 +21,8 @@ use crate::signature::{self, InputEntry};
 use crate::step::{Input, RunResult, StepResult, StepSpec, unknown_key};
 use crate::tracker::{CacheMode, TrackerInner};
 
-fn new_run_id(name: &str) -> String {
+/// A new run id: `<name>_<8 hex>`.
+pub(crate) fn new_run_id(name: &str) -> String {
     format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
@@ -57,7 +58,7 @@ impl TrackerInner {
         let started = Utc::now();
         let clock = Instant::now();
         spec.check::<O>()?;
-        let StepSpec { name, code_hash, config, inputs, outputs: keys, tags, description, cache_mode } = spec;
+        let StepSpec { name, code_hash, config, inputs, outputs: keys, tags, description, cache_mode, place } = spec;
         let code_hash = code_hash.unwrap_or_default();
         let config = config?;
         let config_hash = signature::hash_config_value(&config);
@@ -77,14 +78,14 @@ impl TrackerInner {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
             run: Run {
                 id: new_run_id(&name),
-                parent_run_id: None,
+                parent_run_id: place.parent,
                 status: RunStatus::Running,
                 model_name: name.clone(),
                 description,
-                year: None,
-                iteration: None,
-                stage: None,
-                phase: None,
+                year: place.year,
+                iteration: place.iteration,
+                stage: place.stage,
+                phase: place.phase,
                 tags,
                 config_hash,
                 code_hash,

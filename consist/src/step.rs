@@ -27,6 +27,7 @@ use crate::context::StepContext;
 use crate::error::{Error, Result};
 use crate::output::Outputs;
 use crate::run::Run;
+use crate::scenario::Scenario;
 use crate::tracker::{CacheMode, Tracker};
 
 /// Any error a step body may return; `?` converts io, polars, consist and most other errors.
@@ -108,6 +109,22 @@ impl<O> RunResult<O> {
     }
 }
 
+/// Step and scenario names become run ids and file names: keep them to `[A-Za-z0-9_.-]`.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        return Ok(());
+    }
+    Err(Error::InvalidStep {
+        step: name.to_owned(),
+        reason: format!(
+            "a {kind} name must be non-empty ASCII letters, digits, `_`, `-` or `.` (not leading), because run ids become file names"
+        ),
+    })
+}
+
 pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
     Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
 }
@@ -124,6 +141,20 @@ pub struct StepSpec {
     pub(crate) tags: Vec<String>,
     pub(crate) description: Option<String>,
     pub(crate) cache_mode: Option<CacheMode>,
+    /// Where the run sits: scenario parent, iteration, year, stage, phase (not hashed).
+    pub(crate) place: Placement,
+}
+
+/// Where a run sits in a workflow: the shared schema's `parent_run_id`, `iteration`, `year`,
+/// `stage` and `phase`. None of these is part of the signature, so iteration 3 of an extended
+/// scenario reuses iteration 3 of an earlier one when its inputs and config are the same.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Placement {
+    pub(crate) parent: Option<String>,
+    pub(crate) iteration: Option<i32>,
+    pub(crate) year: Option<i32>,
+    pub(crate) stage: Option<String>,
+    pub(crate) phase: Option<String>,
 }
 
 impl StepSpec {
@@ -138,6 +169,7 @@ impl StepSpec {
             tags: Vec::new(),
             description: None,
             cache_mode: None,
+            place: Placement::default(),
         }
     }
 
@@ -180,8 +212,9 @@ impl StepSpec {
         Error::InvalidStep { step: self.name.clone(), reason: reason.into() }
     }
 
-    /// Checks that need no I/O: code identity, unique keys, outputs matching the return type.
+    /// Checks that need no I/O: name, code identity, unique keys, outputs matching the return type.
     pub(crate) fn check<O: Outputs>(&self) -> Result<()> {
+        check_name("step", &self.name)?;
         if self.code_hash.is_none() {
             return Err(self.invalid(
                 "it has no code identity; call .code_version(\"1\") (bump it when the code changes) or use #[step]",
@@ -229,6 +262,30 @@ macro_rules! spec_options {
             self.spec.cache_mode = Some(mode);
             self
         }
+
+        /// The iteration this run belongs to (recorded, not hashed).
+        pub fn iteration(mut self, iteration: i32) -> Self {
+            self.spec.place.iteration = Some(iteration);
+            self
+        }
+
+        /// The model year this run belongs to (recorded, not hashed).
+        pub fn year(mut self, year: i32) -> Self {
+            self.spec.place.year = Some(year);
+            self
+        }
+
+        /// A stage label (recorded, not hashed).
+        pub fn stage(mut self, stage: &str) -> Self {
+            self.spec.place.stage = Some(stage.to_owned());
+            self
+        }
+
+        /// A phase label (recorded, not hashed).
+        pub fn phase(mut self, phase: &str) -> Self {
+            self.spec.place.phase = Some(phase.to_owned());
+            self
+        }
     };
 }
 
@@ -237,11 +294,18 @@ macro_rules! spec_options {
 pub struct StepBuilder<'t> {
     tracker: &'t Tracker,
     spec: StepSpec,
+    scenario: Option<&'t Scenario>,
 }
 
 impl<'t> StepBuilder<'t> {
     pub(crate) fn new(tracker: &'t Tracker, name: &str) -> StepBuilder<'t> {
-        StepBuilder { tracker, spec: StepSpec::new(name) }
+        StepBuilder { tracker, spec: StepSpec::new(name), scenario: None }
+    }
+
+    pub(crate) fn in_scenario(scenario: &'t Scenario, name: &str) -> StepBuilder<'t> {
+        let mut spec = StepSpec::new(name);
+        spec.place.parent = Some(scenario.id().to_owned());
+        StepBuilder { tracker: scenario.tracker(), spec, scenario: Some(scenario) }
     }
 
     /// Explicit code identity: change it whenever the step's code changes meaningfully.
@@ -283,7 +347,11 @@ impl<'t> StepBuilder<'t> {
         O: Outputs,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
-        self.tracker.inner.run_spec(self.spec, body)
+        let result = self.tracker.inner.run_spec(self.spec, body);
+        match self.scenario {
+            Some(scenario) => scenario.observe(result),
+            None => result,
+        }
     }
 }
 

@@ -4,6 +4,7 @@ mod cache;
 mod failure;
 mod outputs;
 mod process;
+mod scenario;
 mod steps;
 mod store;
 mod util;

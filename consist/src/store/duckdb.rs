@@ -191,6 +191,9 @@ impl Store for DuckDbStore {
         let conn = self.open_read()?;
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
+        if let Some(i) = query.iteration {
+            sql.push_str(&format!(" AND iteration = {i}"));
+        }
         for (column, value) in [
             ("model_name", query.model.clone()),
             ("status", query.status.map(|s| s.as_str().to_owned())),

@@ -44,6 +44,8 @@ pub struct RunQuery {
     pub signature: Option<String>,
     /// Only children of this scenario / parent run.
     pub parent: Option<String>,
+    /// Only runs of this iteration.
+    pub iteration: Option<i32>,
     /// At most this many runs.
     pub limit: Option<usize>,
 }
@@ -55,6 +57,7 @@ impl RunQuery {
             && self.status.is_none_or(|s| s == run.status)
             && self.signature.as_ref().is_none_or(|s| *s == run.signature)
             && self.parent.as_ref().is_none_or(|p| Some(p) == run.parent_run_id.as_ref())
+            && self.iteration.is_none_or(|i| Some(i) == run.iteration)
     }
 }
 

@@ -1,0 +1,238 @@
+//! Scenarios: a header run that groups child runs, and the coupler that passes artifacts between
+//! them by key.
+//!
+//! ```no_run
+//! # use consist::{Tracker, Value};
+//! # fn main() -> consist::Result<()> {
+//! let tracker = Tracker::builder("./runs").open()?;
+//! let scenario = tracker.scenario("baseline").config(&serde_json::json!({"iterations": 10})).start()?;
+//! for i in 0..10 {
+//!     let previous = scenario.get("state"); // None in iteration 0
+//!     let mut step = scenario.step("advance").code_version("1").iteration(i).outputs(["state"]);
+//!     if let Some(p) = &previous {
+//!         step = step.input("state", p);
+//!     }
+//!     step.run(|ctx| {
+//!         let x = match ctx.input("state") {
+//!             Ok(_) => ctx.load::<Value<i64>>("state")?.0,
+//!             Err(_) => 0,
+//!         };
+//!         Ok(Value(x + 1))
+//!     })?;
+//! }
+//! let header = scenario.finish()?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use crate::artifact::Artifact;
+use crate::error::{Error, Result};
+use crate::output::Outputs;
+use crate::run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
+use crate::step::{RunResult, StepBuilder, StepCall, unknown_key};
+use crate::tracker::Tracker;
+
+/// Options of a scenario; finish with [`start`](Self::start).
+#[must_use = "call .start() to begin the scenario"]
+pub struct ScenarioBuilder<'t> {
+    tracker: &'t Tracker,
+    name: String,
+    config: Result<Json>,
+    tags: Vec<String>,
+    description: Option<String>,
+}
+
+impl<'t> ScenarioBuilder<'t> {
+    /// The scenario's config (recorded and hashed into its header run; steps hash their own).
+    pub fn config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {
+        self.config = crate::signature::config_hash(&self.name, config).map(|c| c.value);
+        self
+    }
+
+    /// Add a tag.
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tags.push(tag.to_owned());
+        self
+    }
+
+    /// A description.
+    pub fn description(mut self, text: &str) -> Self {
+        self.description = Some(text.to_owned());
+        self
+    }
+
+    /// Record the header run (status `running`) and return the scenario.
+    pub fn start(self) -> Result<Scenario> {
+        crate::step::check_name("scenario", &self.name)?;
+        let config = self.config?;
+        let config_hash = crate::signature::hash_config_value(&config);
+        let input_hash = crate::signature::input_hash(&[]);
+        let signature = crate::signature::signature(&self.name, "", &config_hash, &input_hash);
+        let now = Utc::now();
+        let mut meta = Map::new();
+        meta.insert("kind".into(), Json::String("scenario".into()));
+        let header = RunRecord {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            run: Run {
+                id: crate::execute::new_run_id(&self.name),
+                parent_run_id: None,
+                status: RunStatus::Running,
+                model_name: self.name,
+                description: self.description,
+                year: None,
+                iteration: None,
+                stage: None,
+                phase: None,
+                tags: self.tags,
+                config_hash,
+                code_hash: String::new(),
+                input_hash,
+                signature,
+                meta,
+                started_at: now,
+                ended_at: None,
+                created_at: now,
+                updated_at: now,
+            },
+            config,
+            run_dir: self.tracker.run_dir().to_path_buf(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        };
+        self.tracker.inner.persist(&header)?;
+        Ok(Scenario {
+            tracker: self.tracker.clone(),
+            id: header.run.id.clone(),
+            header: Mutex::new(Some(header)),
+            coupler: Mutex::new(BTreeMap::new()),
+        })
+    }
+}
+
+/// A running scenario: child runs get its id as `parent_run_id`, and their outputs become
+/// available by key through the coupler. End it with [`finish`](Self::finish); a scenario that is
+/// dropped without `finish` (an early `?` return) is recorded as `failed`.
+pub struct Scenario {
+    tracker: Tracker,
+    id: String,
+    /// The header record; `None` once finished.
+    header: Mutex<Option<RunRecord>>,
+    coupler: Mutex<BTreeMap<String, Artifact>>,
+}
+
+impl Tracker {
+    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`).
+    pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
+        ScenarioBuilder {
+            tracker: self,
+            name: name.to_owned(),
+            config: Ok(Json::Null),
+            tags: Vec::new(),
+            description: None,
+        }
+    }
+}
+
+impl Scenario {
+    /// Id of the header run (the `parent_run_id` of every child).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Run a `#[step]` call as a child of this scenario; its outputs join the coupler.
+    pub fn run<T, S: Outputs>(&self, mut call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
+        call.spec.place.parent = Some(self.id.clone());
+        let result = self.tracker.run(call);
+        self.observe(result)
+    }
+
+    /// Declare a closure step as a child of this scenario (see [`Tracker::step`]).
+    pub fn step(&self, name: &str) -> StepBuilder<'_> {
+        StepBuilder::in_scenario(self, name)
+    }
+
+    pub(crate) fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Add a finished child's outputs to the coupler, or note the failure in the header.
+    pub(crate) fn observe<T>(&self, result: Result<RunResult<T>>) -> Result<RunResult<T>> {
+        match &result {
+            Ok(r) => {
+                let mut coupler = self.coupler.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, artifact) in &r.outputs {
+                    coupler.insert(key.clone(), artifact.clone());
+                }
+            }
+            Err(e) => {
+                let mut header = self.header.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(h) = header.as_mut() {
+                    h.run.meta.insert("error".into(), Json::String(e.to_string()));
+                    if let Error::StepFailed { step, run_id, .. } = e {
+                        h.run.meta.insert("failed_step".into(), Json::String(step.clone()));
+                        h.run.meta.insert("failed_run".into(), Json::String(run_id.clone()));
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// The latest artifact recorded under `key` in this scenario, if any.
+    pub fn get(&self, key: &str) -> Option<Artifact> {
+        self.coupler.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+
+    /// The latest artifact recorded under `key`; an error lists the keys that exist.
+    pub fn require(&self, key: &str) -> Result<Artifact> {
+        let coupler = self.coupler.lock().unwrap_or_else(|e| e.into_inner());
+        coupler.get(key).cloned().ok_or_else(|| unknown_key("coupler key", key, coupler.keys()))
+    }
+
+    /// Keys available in the coupler.
+    pub fn keys(&self) -> Vec<String> {
+        self.coupler.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// End the scenario: `completed`, or `failed` if a child step failed. Syncs the database.
+    pub fn finish(self) -> Result<Run> {
+        let run = self.close(None)?;
+        self.tracker.flush()?;
+        Ok(run)
+    }
+
+    fn close(&self, reason: Option<&str>) -> Result<Run> {
+        let mut header = self.header.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut record) = header.take() else {
+            return Err(Error::InvalidStep {
+                step: self.id.clone(),
+                reason: "the scenario was already finished".into(),
+            });
+        };
+        let now = Utc::now();
+        if let Some(reason) = reason {
+            record.run.meta.entry("error").or_insert_with(|| Json::String(reason.to_owned()));
+        }
+        record.run.status =
+            if record.run.meta.contains_key("error") { RunStatus::Failed } else { RunStatus::Completed };
+        record.run.ended_at = Some(now);
+        record.run.updated_at = now;
+        self.tracker.inner.persist(&record)?;
+        Ok(record.run)
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let open = self.header.lock().map(|h| h.is_some()).unwrap_or(false);
+        if open && let Err(e) = self.close(Some("the scenario ended without finish() (an early return?)")) {
+            tracing::warn!(scenario = %self.id, error = %e, "could not record the end of the scenario");
+        }
+    }
+}
