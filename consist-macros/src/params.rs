@@ -12,7 +12,8 @@ pub enum InputKind {
     Frame,
     /// `&Artifact` / `Artifact`: the artifact record itself.
     Artifact,
-    /// `#[consist(input)] &T` / `T`: a value artifact decoded as `T`.
+    /// `#[consist(input)] &T` / `T`: a value artifact decoded as `T` (`&[T]` as `Vec<T>`,
+    /// `&str` as `String`).
     Value(Box<Type>),
 }
 
@@ -49,6 +50,18 @@ fn strip_ref(ty: &Type) -> (&Type, bool, bool) {
     match ty {
         Type::Reference(r) => (&r.elem, true, r.mutability.is_some()),
         other => (other, false, false),
+    }
+}
+
+/// The owned type a borrowed value input is decoded into: `[T]` -> `Vec<T>`, `str` -> `String`.
+fn owned_form(ty: &Type) -> Type {
+    match ty {
+        Type::Slice(s) => {
+            let elem = &s.elem;
+            syn::parse_quote!(::std::vec::Vec<#elem>)
+        }
+        Type::Path(p) if p.path.is_ident("str") => syn::parse_quote!(::std::string::String),
+        other => other.clone(),
     }
 }
 
@@ -113,7 +126,7 @@ pub fn classify(arg: &mut FnArg) -> syn::Result<Param> {
         (forced, Some("Path" | "PathBuf")) if forced != Some("config") => Role::Input(InputKind::Path),
         (_, Some("DataFrame")) => Role::Input(InputKind::Frame),
         (_, Some("Artifact")) => Role::Input(InputKind::Artifact),
-        (Some("input"), _) => Role::Input(InputKind::Value(Box::new(inner.clone()))),
+        (Some("input"), _) => Role::Input(InputKind::Value(Box::new(owned_form(inner)))),
         _ => Role::Config,
     };
     if by_ref && mutable && !matches!(role, Role::Context { .. }) {

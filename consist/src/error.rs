@@ -145,6 +145,10 @@ pub enum Error {
         known: String,
     },
 
+    /// An artifact id that is not recorded.
+    #[error("no artifact with id `{0}` is recorded; list artifacts with `consist runs` / Tracker::run_artifacts")]
+    ArtifactNotFound(String),
+
     /// A run id that is not recorded.
     #[error("no run with id `{0}` is recorded")]
     RunNotFound(String),

@@ -19,7 +19,7 @@ use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
 use crate::step::{Input, RunResult, StepResult, StepSpec, unknown_key};
-use crate::tracker::{CacheMode, TrackerInner};
+use crate::tracker::{CacheMode, TrackerInner, Validation};
 
 /// A new run id: `<name>_<8 hex>`.
 pub(crate) fn new_run_id(name: &str) -> String {
@@ -40,6 +40,21 @@ fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded
     Ok((O::load(keys, &found)?, found))
 }
 
+/// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3).
+pub(crate) fn verify_hash(artifact: &Artifact, path: &std::path::Path) -> Result<()> {
+    let fail = |reason: String| Error::OutputLoad {
+        run_id: artifact.run_id.clone().unwrap_or_default(),
+        key: artifact.key.clone(),
+        path: path.to_path_buf(),
+        reason,
+    };
+    let actual = crate::filehash::hash_file(path).map_err(|e| fail(format!("cannot be read ({e})")))?;
+    match &artifact.hash {
+        Some(recorded) if *recorded != actual => Err(fail("its bytes changed since they were recorded".into())),
+        _ => Ok(()),
+    }
+}
+
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
@@ -58,7 +73,19 @@ impl TrackerInner {
         let started = Utc::now();
         let clock = Instant::now();
         spec.check::<O>()?;
-        let StepSpec { name, code_hash, config, inputs, outputs: keys, tags, description, cache_mode, place } = spec;
+        let StepSpec {
+            name,
+            code_hash,
+            config,
+            inputs,
+            outputs: keys,
+            tags,
+            description,
+            cache_mode,
+            validation,
+            place,
+        } = spec;
+        let validation = validation.unwrap_or(self.validation);
         let code_hash = code_hash.unwrap_or_default();
         let config = config?;
         let config_hash = signature::hash_config_value(&config);
@@ -106,7 +133,11 @@ impl TrackerInner {
         if mode != CacheMode::Overwrite
             && let Some(entry) = self.catalog.index.get(&sig)?
         {
-            match load_cached::<O>(&keys, &entry) {
+            let usable = match validation {
+                Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
+                Validation::Lazy => Ok(()),
+            };
+            match usable.and_then(|()| load_cached::<O>(&keys, &entry)) {
                 Ok((value, outputs)) => return self.record_hit(record, entry, value, outputs, mode),
                 Err(e) => {
                     tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");

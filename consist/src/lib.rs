@@ -42,6 +42,7 @@ mod execute;
 mod filehash;
 mod frame;
 mod index;
+mod lineage;
 mod output;
 mod registry;
 mod run;
@@ -62,13 +63,14 @@ pub use error::{Error, Result};
 pub use filehash::{HashingStrategy, hash_file};
 pub use frame::read_parquet;
 pub use index::IndexEntry;
+pub use lineage::{LineageNode, Producer};
 pub use output::{Output, Outputs, Value};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{BoxError, Input, RunResult, StepBuilder, StepCall, StepResult};
 pub use store::{Direction, RunQuery, Store};
-pub use tracker::{CacheMode, Tracker, TrackerBuilder};
+pub use tracker::{CacheMode, Tracker, TrackerBuilder, Validation};
 
 /// What nearly every user imports.
 pub mod prelude {

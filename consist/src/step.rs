@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::output::Outputs;
 use crate::run::Run;
 use crate::scenario::Scenario;
-use crate::tracker::{CacheMode, Tracker};
+use crate::tracker::{CacheMode, Tracker, Validation};
 
 /// Any error a step body may return; `?` converts io, polars, consist and most other errors.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -141,6 +141,7 @@ pub struct StepSpec {
     pub(crate) tags: Vec<String>,
     pub(crate) description: Option<String>,
     pub(crate) cache_mode: Option<CacheMode>,
+    pub(crate) validation: Option<Validation>,
     /// Where the run sits: scenario parent, iteration, year, stage, phase (not hashed).
     pub(crate) place: Placement,
 }
@@ -169,6 +170,7 @@ impl StepSpec {
             tags: Vec::new(),
             description: None,
             cache_mode: None,
+            validation: None,
             place: Placement::default(),
         }
     }
@@ -260,6 +262,12 @@ macro_rules! spec_options {
         /// Override the tracker's cache mode for this run.
         pub fn cache_mode(mut self, mode: CacheMode) -> Self {
             self.spec.cache_mode = Some(mode);
+            self
+        }
+
+        /// Override the tracker's validation of cache hits for this run.
+        pub fn validation(mut self, validation: Validation) -> Self {
+            self.spec.validation = Some(validation);
             self
         }
 

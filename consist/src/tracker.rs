@@ -9,6 +9,7 @@ use crate::artifact::Artifact;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::filehash::{FileHasher, HashingStrategy};
+use crate::lineage::LineageNode;
 use crate::output::Output;
 use crate::run::{Run, RunRecord};
 use crate::snapshot;
@@ -29,6 +30,17 @@ pub enum CacheMode {
     Readonly,
 }
 
+/// How much a cache hit trusts the recorded outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Validation {
+    /// Trust the records; a typed output that cannot be loaded (file gone) still re-executes.
+    #[default]
+    Lazy,
+    /// Every recorded output file must exist and match its recorded blake3 hash, else the step
+    /// executes again (costs one read of each output per hit).
+    Eager,
+}
+
 /// Options for [`Tracker`]; finish with [`open`](Self::open).
 #[derive(Debug, Clone)]
 #[must_use = "call .open() to get a Tracker"]
@@ -37,11 +49,18 @@ pub struct TrackerBuilder {
     db_path: Option<PathBuf>,
     hashing: HashingStrategy,
     cache_mode: CacheMode,
+    validation: Validation,
     lock_timeout: Duration,
     flush_every: usize,
 }
 
 impl TrackerBuilder {
+    /// Default validation of cache hits (default [`Validation::Lazy`]).
+    pub fn validation(mut self, validation: Validation) -> Self {
+        self.validation = validation;
+        self
+    }
+
     /// The DuckDB file (default `<run_dir>/provenance.duckdb`).
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.db_path = Some(path.into());
@@ -96,6 +115,7 @@ impl TrackerBuilder {
                 run_dir,
                 hashing: self.hashing,
                 cache_mode: self.cache_mode,
+                validation: self.validation,
                 catalog,
                 files: FileHasher::default(),
                 unsynced: AtomicUsize::new(0),
@@ -117,6 +137,7 @@ pub(crate) struct TrackerInner {
     pub(crate) run_dir: PathBuf,
     pub(crate) hashing: HashingStrategy,
     pub(crate) cache_mode: CacheMode,
+    pub(crate) validation: Validation,
     pub(crate) catalog: Catalog,
     pub(crate) files: FileHasher,
     unsynced: AtomicUsize,
@@ -131,6 +152,7 @@ impl Tracker {
             db_path: None,
             hashing: HashingStrategy::default(),
             cache_mode: CacheMode::default(),
+            validation: Validation::default(),
             lock_timeout: Duration::from_secs(60),
             flush_every: 256,
         }
@@ -169,6 +191,39 @@ impl Tracker {
     /// The artifacts a run read and wrote.
     pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
         self.inner.catalog.run_artifacts(run_id)
+    }
+
+    /// The newest artifact produced under `key` (pending runs are synced to the database first).
+    pub fn get_artifact(&self, key: &str) -> Result<Option<Artifact>> {
+        self.inner.flush()?;
+        self.inner.catalog.store().latest_artifact(key)
+    }
+
+    /// The lineage tree of an artifact to `max_depth` producing-run levels (`0`: the artifact
+    /// alone). Pending runs are synced to the database first.
+    pub fn artifact_lineage(&self, artifact_id: &str, max_depth: usize) -> Result<LineageNode> {
+        self.inner.flush()?;
+        self.inner
+            .catalog
+            .store()
+            .lineage(artifact_id, max_depth)?
+            .ok_or_else(|| Error::ArtifactNotFound(artifact_id.to_owned()))
+    }
+
+    /// Copy artifacts' files into `dir` (created if needed), e.g. cached outputs that live in an
+    /// earlier run's directory. Each copy is checked against the recorded hash. Returns the new
+    /// paths, in order.
+    pub fn materialize(&self, artifacts: &[Artifact], dir: &Path) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).map_err(Error::io("creating materialization directory", dir))?;
+        let mut copied = Vec::with_capacity(artifacts.len());
+        for artifact in artifacts {
+            let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
+            let dest = dir.join(name);
+            std::fs::copy(&artifact.path, &dest).map_err(Error::io("copying artifact", &artifact.path))?;
+            crate::execute::verify_hash(artifact, &dest)?;
+            copied.push(dest);
+        }
+        Ok(copied)
     }
 
     /// Resolve an artifact URI against this tracker's run directory.

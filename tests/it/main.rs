@@ -4,6 +4,7 @@ mod cache;
 mod failure;
 mod outputs;
 mod process;
+mod queries;
 mod scenario;
 mod steps;
 mod store;

@@ -216,8 +216,7 @@ fn helper_is_reexported() -> i64 {
 
 // Steps are defined at module level: the generated module calls `super::<fn>`.
 #[step(outputs = ["total"])]
-#[allow(clippy::ptr_arg)] // the stored value is a Vec; it is decoded as one
-fn total(#[consist(input)] numbers: &Vec<i64>) -> i64 {
+fn total(#[consist(input)] numbers: &[i64]) -> i64 {
     numbers.iter().sum()
 }
 

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use super::{Direction, RunQuery, Store};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
+use crate::lineage::{LineageNode, Producer};
 use crate::run::{Run, RunRecord, RunStatus};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -222,45 +223,29 @@ impl Store for DuckDbStore {
 
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
         let conn = self.open_read()?;
-        let mut stmt = conn
-            .prepare(
-                r#"SELECT l.direction, a.id, a."key", a.container_uri, a.driver, a.hash, a.run_id,
-                          CAST(a.meta AS VARCHAR), epoch_us(a.created_at)
-                   FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
-                   WHERE l.run_id = ? ORDER BY l.direction, a."key""#,
-            )
-            .map_err(|e| self.db_err(e))?;
-        let rows = stmt
-            .query_map(params![run_id], |row| {
-                let direction: String = row.get(0)?;
-                let uri: String = row.get(3)?;
-                let driver: String = row.get(4)?;
-                let mut meta = json_map(row.get(7)?);
-                let path = match meta.remove(ARTIFACT_PATH_KEY) {
-                    Some(Value::String(p)) => PathBuf::from(p),
-                    _ => PathBuf::from(&uri),
-                };
-                let producer_signature = match meta.remove(ARTIFACT_PRODUCER_KEY) {
-                    Some(Value::String(s)) => Some(s),
-                    _ => None,
-                };
-                let artifact = Artifact {
-                    id: row.get(1)?,
-                    key: row.get(2)?,
-                    uri,
-                    path,
-                    driver: Driver::parse(&driver),
-                    hash: row.get(5)?,
-                    run_id: row.get(6)?,
-                    producer_signature,
-                    meta,
-                    created_at: from_micros(row.get(8)?),
-                };
-                let direction = if direction == "input" { Direction::Input } else { Direction::Output };
-                Ok((direction, artifact))
-            })
-            .map_err(|e| self.db_err(e))?;
-        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
+        fetch_run_artifacts(&conn, run_id).map_err(|e| self.db_err(e))
+    }
+
+    fn get_artifact(&self, id: &str) -> Result<Option<Artifact>> {
+        let conn = self.open_read()?;
+        fetch_artifact(&conn, id).map_err(|e| self.db_err(e))
+    }
+
+    fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>> {
+        let conn = self.open_read()?;
+        let sql = format!(
+            r#"SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a."key" = ? AND a.run_id IS NOT NULL
+               ORDER BY a.created_at DESC LIMIT 1"#
+        );
+        conn.query_row(&sql, params![key], |row| artifact_from_row(row, 0)).optional().map_err(|e| self.db_err(e))
+    }
+
+    fn lineage(&self, artifact_id: &str, max_depth: usize) -> Result<Option<LineageNode>> {
+        let conn = self.open_read()?;
+        let Some(artifact) = fetch_artifact(&conn, artifact_id).map_err(|e| self.db_err(e))? else {
+            return Ok(None);
+        };
+        build_lineage(&conn, artifact, max_depth).map(Some).map_err(|e| self.db_err(e))
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {
@@ -278,4 +263,76 @@ impl Store for DuckDbStore {
         }
         tx.commit().map_err(|e| self.db_err(e))
     }
+}
+
+/// Columns of an artifact row (table alias `a`), read by [`artifact_from_row`].
+const ARTIFACT_COLUMNS: &str =
+    r#"a.id, a."key", a.container_uri, a.driver, a.hash, a.run_id, CAST(a.meta AS VARCHAR), epoch_us(a.created_at)"#;
+
+fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Artifact> {
+    let uri: String = row.get(at + 2)?;
+    let driver: String = row.get(at + 3)?;
+    let mut meta = json_map(row.get(at + 6)?);
+    let path = match meta.remove(ARTIFACT_PATH_KEY) {
+        Some(Value::String(p)) => PathBuf::from(p),
+        _ => PathBuf::from(&uri),
+    };
+    let producer_signature = match meta.remove(ARTIFACT_PRODUCER_KEY) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    Ok(Artifact {
+        id: row.get(at)?,
+        key: row.get(at + 1)?,
+        uri,
+        path,
+        driver: Driver::parse(&driver),
+        hash: row.get(at + 4)?,
+        run_id: row.get(at + 5)?,
+        producer_signature,
+        meta,
+        created_at: from_micros(row.get(at + 7)?),
+    })
+}
+
+fn fetch_artifact(conn: &Connection, id: &str) -> duckdb::Result<Option<Artifact>> {
+    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = ?");
+    conn.query_row(&sql, params![id], |row| artifact_from_row(row, 0)).optional()
+}
+
+fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(Direction, Artifact)>> {
+    let sql = format!(
+        r#"SELECT l.direction, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+           WHERE l.run_id = ? ORDER BY l.direction, a."key""#
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![run_id], |row| {
+        let direction: String = row.get(0)?;
+        let direction = if direction == "input" { Direction::Input } else { Direction::Output };
+        Ok((direction, artifact_from_row(row, 1)?))
+    })?;
+    rows.collect()
+}
+
+/// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.
+fn build_lineage(conn: &Connection, artifact: Artifact, depth: usize) -> duckdb::Result<LineageNode> {
+    let producer = match (&artifact.run_id, depth) {
+        (Some(run_id), 1..) => {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
+            match conn.query_row(&sql, params![run_id], run_from_row).optional()? {
+                Some(run) => {
+                    let mut inputs = Vec::new();
+                    for (direction, input) in fetch_run_artifacts(conn, &run.id)? {
+                        if direction == Direction::Input {
+                            inputs.push(build_lineage(conn, input, depth - 1)?);
+                        }
+                    }
+                    Some(Producer { run, inputs })
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    Ok(LineageNode { artifact, producer })
 }

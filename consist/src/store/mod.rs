@@ -11,6 +11,7 @@ pub use self::duckdb::DuckDbStore;
 
 use crate::artifact::Artifact;
 use crate::error::Result;
+use crate::lineage::LineageNode;
 use crate::run::{Run, RunRecord, RunStatus};
 
 /// Whether an artifact was read or written by a run.
@@ -78,6 +79,16 @@ pub trait Store: Send + Sync {
 
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;
+
+    /// One artifact by id.
+    fn get_artifact(&self, id: &str) -> Result<Option<Artifact>>;
+
+    /// The newest artifact produced under `key`.
+    fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>>;
+
+    /// The lineage tree of an artifact: its producing run, that run's inputs, their producers...
+    /// expanding at most `max_depth` run levels (`0`: the artifact alone). `None` if unknown.
+    fn lineage(&self, artifact_id: &str, max_depth: usize) -> Result<Option<LineageNode>>;
 
     /// Replace every record with `records` in one transaction: on failure the old content stays.
     fn replace_all(&self, records: &[RunRecord]) -> Result<()>;

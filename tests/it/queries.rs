@@ -1,0 +1,109 @@
+//! Queries over recorded provenance: latest artifact by key, lineage trees, validation, copies.
+
+use consist::{Error, Validation, Value, step};
+
+use crate::util::{Counter, Workspace};
+
+#[step(outputs = ["cleaned"])]
+fn clean(#[consist(input)] raw: &[i64], threshold: i64) -> Vec<i64> {
+    raw.iter().copied().filter(|v| *v >= threshold).collect()
+}
+
+#[step(outputs = ["total"])]
+fn total(#[consist(input)] cleaned: &[i64]) -> i64 {
+    cleaned.iter().sum()
+}
+
+/// raw (a value produced by `load`) -> clean -> total; returns the `total` artifact id.
+fn chain(tracker: &consist::Tracker) -> String {
+    let raw = tracker.step("load").code_version("1").outputs(["raw"]).run(|_| Ok(Value(vec![10i64, 20, 30]))).unwrap();
+    let cleaned = tracker.run(clean::step(raw.output("raw").unwrap(), 15)).unwrap();
+    let sum = tracker.run(total::step(cleaned.output("cleaned").unwrap())).unwrap();
+    assert_eq!(sum.value, 50);
+    sum.output("total").unwrap().id.clone()
+}
+
+#[test]
+fn lineage_walks_producers_and_inputs_to_the_depth_asked() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let total_id = chain(&tracker);
+
+    let full = tracker.artifact_lineage(&total_id, 10).unwrap();
+    assert_eq!(full.depth(), 3, "total <- total run <- cleaned <- clean run <- raw <- load run");
+    let total_run = full.producer.as_ref().unwrap();
+    assert_eq!(total_run.run.model_name, "total");
+    let cleaned = &total_run.inputs[0];
+    assert_eq!(cleaned.artifact.key, "cleaned");
+    let clean_run = cleaned.producer.as_ref().unwrap();
+    assert_eq!(clean_run.run.model_name, "clean");
+    assert_eq!(clean_run.inputs[0].artifact.key, "raw");
+    assert_eq!(clean_run.inputs[0].producer.as_ref().unwrap().run.model_name, "load");
+    let text = full.render();
+    assert!(text.contains("└── clean run=clean_") && text.contains("raw ("), "{text}");
+
+    let shallow = tracker.artifact_lineage(&total_id, 1).unwrap();
+    assert_eq!(shallow.depth(), 1);
+    assert!(shallow.producer.as_ref().unwrap().inputs[0].producer.is_none());
+    let alone = tracker.artifact_lineage(&total_id, 0).unwrap();
+    assert!(alone.producer.is_none(), "max_depth 0 is the artifact alone");
+
+    let missing = tracker.artifact_lineage("no-such-id", 3).unwrap_err();
+    assert!(matches!(missing, Error::ArtifactNotFound(ref id) if id == "no-such-id"), "{missing}");
+}
+
+#[test]
+fn get_artifact_returns_the_newest_by_key() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    assert!(tracker.get_artifact("total").unwrap().is_none());
+    let first = chain(&tracker);
+    assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, first);
+    let raw = tracker.step("load").code_version("2").outputs(["raw"]).run(|_| Ok(Value(vec![1i64]))).unwrap();
+    let cleaned = tracker.run(clean::step(raw.output("raw").unwrap(), 0)).unwrap();
+    let newer = tracker.run(total::step(cleaned.output("cleaned").unwrap())).unwrap();
+    assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, newer.output("total").unwrap().id);
+}
+
+#[test]
+fn eager_validation_reexecutes_when_an_output_was_modified() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let run = |validation| {
+        tracker
+            .step("report")
+            .code_version("1")
+            .validation(validation)
+            .outputs(["report"])
+            .run(|ctx| {
+                runs.hit();
+                let p = ctx.output_dir()?.join("report.txt");
+                std::fs::write(&p, "original")?;
+                Ok(p)
+            })
+            .unwrap()
+    };
+    let first = run(Validation::Eager);
+    std::fs::write(&first.value, "edited by hand").unwrap();
+    assert!(run(Validation::Lazy).cache_hit(), "lazy trusts the record");
+    let eager = run(Validation::Eager);
+    assert!(!eager.cache_hit(), "eager sees the bytes changed");
+    assert_eq!(std::fs::read_to_string(&eager.value).unwrap(), "original");
+    std::fs::remove_file(&eager.value).unwrap();
+    assert!(!run(Validation::Eager).cache_hit(), "eager sees the file gone");
+    assert_eq!(runs.get(), 3);
+}
+
+#[test]
+fn materialize_copies_cached_outputs_and_checks_them() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let r = tracker.step("v").code_version("1").outputs(["v"]).run(|_| Ok(Value(7u8))).unwrap();
+    let art = r.output("v").unwrap().clone();
+    let copied = tracker.materialize(std::slice::from_ref(&art), &ws.path().join("elsewhere")).unwrap();
+    assert_eq!(std::fs::read(&copied[0]).unwrap(), std::fs::read(&art.path).unwrap());
+    std::fs::write(&art.path, b"tampered").unwrap();
+    let err = tracker.materialize(&[art], &ws.path().join("again")).unwrap_err().to_string();
+    assert!(err.contains("changed since they were recorded"), "{err}");
+}
