@@ -4,6 +4,7 @@
 pub use inventory;
 pub use polars::prelude::DataFrame;
 
+pub use crate::output::load_recorded as load_output;
 pub use crate::registry::StepInfo;
 pub use crate::step::StepSpec;
 
@@ -41,15 +42,6 @@ pub fn combine_code_hash(own: &str, uses: &[String]) -> String {
     let mut parts: Vec<&[u8]> = vec![own.as_bytes()];
     parts.extend(sorted.iter().map(|s| s.as_bytes()));
     crate::signature::hash_parts("consist-code-uses-v1", &parts)
-}
-
-/// Load one field of a `#[derive(Outputs)]` struct from the recorded artifacts.
-pub fn load_output<T: crate::output::Output>(
-    key: &str,
-    found: &std::collections::BTreeMap<String, crate::artifact::Artifact>,
-) -> crate::Result<T> {
-    let artifact = found.get(key).ok_or_else(|| crate::step::unknown_key("output", key, found.keys()))?;
-    T::load(artifact)
 }
 
 /// Convert a step function's error.

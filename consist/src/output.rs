@@ -96,12 +96,10 @@ pub trait Outputs: Sized {
     fn load(keys: &[String], recorded: &BTreeMap<String, Artifact>) -> Result<Self>;
 }
 
-fn recorded<'a>(key: &str, recorded: &'a BTreeMap<String, Artifact>) -> Result<&'a Artifact> {
-    recorded.get(key).ok_or_else(|| Error::OutputMissing {
-        step: String::from("(cached run)"),
-        key: key.to_owned(),
-        produced: recorded.keys().cloned().collect::<Vec<_>>().join(", "),
-    })
+/// Load the output recorded under `key` as `T` (also what `#[derive(Outputs)]` calls per field).
+pub fn load_recorded<T: Output>(key: &str, recorded: &BTreeMap<String, Artifact>) -> Result<T> {
+    let artifact = recorded.get(key).ok_or_else(|| crate::step::unknown_key("output", key, recorded.keys()))?;
+    T::load(artifact)
 }
 
 impl<T: Output> Outputs for T {
@@ -112,7 +110,7 @@ impl<T: Output> Outputs for T {
     }
 
     fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
-        T::load(recorded(&keys[0], found)?)
+        load_recorded(&keys[0], found)
     }
 }
 
@@ -141,7 +139,7 @@ macro_rules! tuple_outputs {
             }
 
             fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
-                Ok(($(<$name as Output>::load(recorded(&keys[$idx], found)?)?,)+))
+                Ok(($(load_recorded::<$name>(&keys[$idx], found)?,)+))
             }
         }
     };

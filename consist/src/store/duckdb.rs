@@ -85,6 +85,15 @@ impl DuckDbStore {
         }
     }
 
+    /// Create the schema unless this process already did so for this file (or `force`).
+    fn ensure_schema(&self, conn: &Connection, force: bool) -> Result<()> {
+        if force || !self.schema_ready.load(Ordering::Relaxed) {
+            conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
+            self.schema_ready.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// Open for reading; a missing file is reported, not created.
     fn open_read(&self) -> Result<Connection> {
         if !self.path.exists() {
@@ -159,9 +168,7 @@ pub(super) fn content_id(hash: &str, driver: Driver) -> String {
 impl Store for DuckDbStore {
     fn init(&self) -> Result<()> {
         let conn = self.open(false)?;
-        conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
-        self.schema_ready.store(true, Ordering::Relaxed);
-        Ok(())
+        self.ensure_schema(&conn, true)
     }
 
     fn write(&self, records: &[RunRecord]) -> Result<()> {
@@ -170,10 +177,7 @@ impl Store for DuckDbStore {
         }
         let start = Instant::now();
         let mut conn = self.open(false)?;
-        if !self.schema_ready.load(Ordering::Relaxed) {
-            conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
-            self.schema_ready.store(true, Ordering::Relaxed);
-        }
+        self.ensure_schema(&conn, false)?;
         let written = conn.transaction().and_then(|tx| {
             super::batch::write(&tx, records)?;
             tx.commit()
@@ -217,18 +221,12 @@ impl Store for DuckDbStore {
 
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         let conn = self.open_read()?;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
-        conn.query_row(&sql, params![id], run_from_row).optional().map_err(|e| self.db_err(e))
+        fetch_run(&conn, id).map_err(|e| self.db_err(e))
     }
 
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
         let conn = self.open_read()?;
         fetch_run_artifacts(&conn, run_id).map_err(|e| self.db_err(e))
-    }
-
-    fn get_artifact(&self, id: &str) -> Result<Option<Artifact>> {
-        let conn = self.open_read()?;
-        fetch_artifact(&conn, id).map_err(|e| self.db_err(e))
     }
 
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>> {
@@ -250,8 +248,7 @@ impl Store for DuckDbStore {
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {
         let mut conn = self.open(false)?;
-        conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
-        self.schema_ready.store(true, Ordering::Relaxed);
+        self.ensure_schema(&conn, true)?;
         let tx = conn.transaction().map_err(|e| self.db_err(e))?;
         tx.execute_batch(
             "DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
@@ -295,6 +292,11 @@ fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Artifac
     })
 }
 
+fn fetch_run(conn: &Connection, id: &str) -> duckdb::Result<Option<Run>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
+    conn.query_row(&sql, params![id], run_from_row).optional()
+}
+
 fn fetch_artifact(conn: &Connection, id: &str) -> duckdb::Result<Option<Artifact>> {
     let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = ?");
     conn.query_row(&sql, params![id], |row| artifact_from_row(row, 0)).optional()
@@ -317,21 +319,18 @@ fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(D
 /// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.
 fn build_lineage(conn: &Connection, artifact: Artifact, depth: usize) -> duckdb::Result<LineageNode> {
     let producer = match (&artifact.run_id, depth) {
-        (Some(run_id), 1..) => {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
-            match conn.query_row(&sql, params![run_id], run_from_row).optional()? {
-                Some(run) => {
-                    let mut inputs = Vec::new();
-                    for (direction, input) in fetch_run_artifacts(conn, &run.id)? {
-                        if direction == Direction::Input {
-                            inputs.push(build_lineage(conn, input, depth - 1)?);
-                        }
+        (Some(run_id), 1..) => match fetch_run(conn, run_id)? {
+            Some(run) => {
+                let mut inputs = Vec::new();
+                for (direction, input) in fetch_run_artifacts(conn, &run.id)? {
+                    if direction == Direction::Input {
+                        inputs.push(build_lineage(conn, input, depth - 1)?);
                     }
-                    Some(Producer { run, inputs })
                 }
-                None => None,
+                Some(Producer { run, inputs })
             }
-        }
+            None => None,
+        },
         _ => None,
     };
     Ok(LineageNode { artifact, producer })

@@ -80,9 +80,6 @@ pub trait Store: Send + Sync {
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;
 
-    /// One artifact by id.
-    fn get_artifact(&self, id: &str) -> Result<Option<Artifact>>;
-
     /// The newest artifact produced under `key`.
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>>;
 
