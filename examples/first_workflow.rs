@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use clap::Parser;
-use consist::{Direction, StepResult, Tracker, step};
+use consist::{StepResult, Tracker, step};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -75,16 +75,12 @@ fn main() -> consist::Result<()> {
 
     // Lineage: what the summary was computed from.
     println!("Lineage of summary ({}):", summary.run.id);
-    for (direction, artifact) in tracker.run_artifacts(&summary.run.id)? {
-        if direction == Direction::Input {
-            let producer = artifact.run_id.as_deref().unwrap_or("raw file");
-            println!("  input {} <- {} ({})", artifact.key, producer, artifact.uri);
-            if let Some(run_id) = &artifact.run_id {
-                for (d, upstream) in tracker.run_artifacts(run_id)? {
-                    if d == Direction::Input {
-                        println!("    input {} ({})", upstream.key, upstream.uri);
-                    }
-                }
+    for artifact in tracker.artifacts_for_run(&summary.run.id)?.inputs.values() {
+        let producer = artifact.run_id.as_deref().unwrap_or("raw file");
+        println!("  input {} <- {} ({})", artifact.key, producer, artifact.uri);
+        if let Some(run_id) = &artifact.run_id {
+            for upstream in tracker.artifacts_for_run(run_id)?.inputs.values() {
+                println!("    input {} ({})", upstream.key, upstream.uri);
             }
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
+use crate::explain::History;
 use crate::index::SignatureIndex;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
@@ -21,6 +22,7 @@ pub struct Catalog {
     db_path: PathBuf,
     pending: PendingQueue,
     pub(crate) index: SignatureIndex,
+    pub(crate) history: History,
 }
 
 impl Catalog {
@@ -34,7 +36,13 @@ impl Catalog {
     /// A catalog over any store; `db_path` locates the index and queue (`<db_path>.consist/`).
     pub fn with_store(db_path: PathBuf, store: Box<dyn Store>) -> Catalog {
         let dir = snapshot::catalog_dir(&db_path);
-        Catalog { store, pending: PendingQueue::new(&dir), index: SignatureIndex::new(&dir), db_path }
+        Catalog {
+            store,
+            pending: PendingQueue::new(&dir),
+            index: SignatureIndex::new(&dir),
+            history: History::new(&dir),
+            db_path,
+        }
     }
 
     /// The database path.
@@ -102,7 +110,7 @@ impl Catalog {
         };
         let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
         for record in self.pending_records() {
-            if query.matches(&record.run) {
+            if query.matches(&record) {
                 by_id.insert(record.run.id.clone(), record.run);
             }
         }

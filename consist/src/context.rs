@@ -23,6 +23,8 @@ pub struct StepContext<'a> {
     output_dir: PathBuf,
     inputs: BTreeMap<String, Artifact>,
     outputs: Vec<Artifact>,
+    /// For a trace on a cache hit: the recorded outputs.
+    cached: Option<BTreeMap<String, Artifact>>,
 }
 
 impl<'a> StepContext<'a> {
@@ -40,6 +42,30 @@ impl<'a> StepContext<'a> {
             output_dir,
             inputs,
             outputs: Vec::new(),
+            cached: None,
+        }
+    }
+
+    /// Mark the context of a trace whose signature is cached.
+    pub(crate) fn with_cached(mut self, outputs: BTreeMap<String, Artifact>) -> Self {
+        self.cached = Some(outputs);
+        self
+    }
+
+    /// Whether this run is a cache hit (only a trace body ever runs on a hit): skip the work and
+    /// log nothing; the recorded outputs are in [`cached_output`](Self::cached_output).
+    pub fn is_cached(&self) -> bool {
+        self.cached.is_some()
+    }
+
+    /// On a cache hit, the recorded output `key`.
+    pub fn cached_output(&self, key: &str) -> Result<&Artifact> {
+        match &self.cached {
+            Some(outputs) => outputs.get(key).ok_or_else(|| unknown_key("cached output", key, outputs.keys())),
+            None => Err(Error::InvalidStep {
+                step: self.step.clone(),
+                reason: format!("cached_output(`{key}`) was called but this run is not a cache hit; check is_cached()"),
+            }),
         }
     }
 
@@ -79,13 +105,26 @@ impl<'a> StepContext<'a> {
         T::load(self.input(key)?)
     }
 
-    fn new_artifact(&self, key: &str, path: &Path, driver: Driver, hash: String) -> Result<Artifact> {
+    /// Check that output `key` may be logged now (before any file is written).
+    fn check_loggable(&self, key: &str) -> Result<()> {
+        if self.cached.is_some() {
+            return Err(Error::InvalidStep {
+                step: self.step.clone(),
+                reason: format!(
+                    "output `{key}` was logged although this trace is a cache hit; guard the work with `if !ctx.is_cached()`"
+                ),
+            });
+        }
         if self.outputs.iter().any(|a| a.key == key) {
             return Err(Error::InvalidStep {
                 step: self.step.clone(),
                 reason: format!("output `{key}` was logged twice; each output key is logged once"),
             });
         }
+        Ok(())
+    }
+
+    fn new_artifact(&self, key: &str, path: &Path, driver: Driver, hash: String) -> Result<Artifact> {
         self.tracker.files.record(path, &hash);
         let mut artifact = Artifact::for_file(key, path, &self.tracker.run_dir, driver, Some(hash));
         artifact.run_id = Some(self.run_id.clone());
@@ -100,6 +139,7 @@ impl<'a> StepContext<'a> {
 
     /// Write `df` as `<key>.parquet` in the output directory and record it as output `key`.
     pub fn log_frame(&mut self, key: &str, df: &mut DataFrame) -> Result<Artifact> {
+        self.check_loggable(key)?;
         let path = self.output_dir()?.join(format!("{key}.parquet"));
         crate::frame::write_parquet(key, df, &path)?;
         let hash = crate::filehash::hash_file(&path).map_err(Error::io("hashing output", &path))?;
@@ -111,6 +151,7 @@ impl<'a> StepContext<'a> {
 
     /// Record an existing file as output `key` (hashed by content, synced to disk).
     pub fn log_file(&mut self, key: &str, path: &Path) -> Result<Artifact> {
+        self.check_loggable(key)?;
         let abs = std::path::absolute(path).map_err(Error::io("resolving output", path))?;
         let file = std::fs::File::open(&abs).map_err(|e| Error::OutputLoad {
             run_id: self.run_id.clone(),
@@ -129,6 +170,7 @@ impl<'a> StepContext<'a> {
 
     /// Store a typed value as output `key` with the value codec (`<key>.bin`).
     pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
+        self.check_loggable(key)?;
         let bytes = crate::codec::encode(key, value)?;
         let path = self.output_dir()?.join(format!("{key}.bin"));
         crate::snapshot::write_atomic(&path, &bytes, true).map_err(Error::io("writing value output", &path))?;

@@ -146,7 +146,7 @@ pub enum Error {
     },
 
     /// An artifact id that is not recorded.
-    #[error("no artifact with id `{0}` is recorded; list artifacts with `consist runs` / Tracker::run_artifacts")]
+    #[error("no artifact with id `{0}` is recorded; list artifacts with `consist runs` / Tracker::artifacts_for_run")]
     ArtifactNotFound(String),
 
     /// A run id that is not recorded.

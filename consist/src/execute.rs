@@ -14,12 +14,13 @@ use serde_json::{Map, Value as Json};
 use crate::artifact::{Artifact, Driver};
 use crate::context::StepContext;
 use crate::error::{Error, Result};
+use crate::explain::{Footprint, MissExplanation};
 use crate::index::IndexEntry;
 use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
 use crate::step::{Input, RunResult, StepResult, StepSpec, unknown_key};
-use crate::tracker::{CacheMode, TrackerInner, Validation};
+use crate::tracker::{CacheMode, Hydration, TrackerInner, Validation};
 
 /// A new run id: `<name>_<8 hex>`.
 pub(crate) fn new_run_id(name: &str) -> String {
@@ -30,6 +31,24 @@ type Loaded<O> = (O, BTreeMap<String, Artifact>);
 
 /// Inputs as (declared key, artifact), and their signature entries.
 type ResolvedInputs = (Vec<(String, Artifact)>, Vec<InputEntry>);
+
+/// How a body relates to the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    /// Skipped on a hit.
+    Step,
+    /// Runs on a hit too, told through [`StepContext::is_cached`]; must not log outputs then.
+    Trace,
+}
+
+/// Copy `artifact`'s file to `dest` (creating its directory) and check the copy's hash.
+pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Result<()> {
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
+    }
+    std::fs::copy(&artifact.path, dest).map_err(Error::io("copying artifact", &artifact.path))?;
+    verify_hash(artifact, dest)
+}
 
 /// Load a cached run's outputs as `O`, checking every declared key was recorded.
 fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded<O>> {
@@ -64,8 +83,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 impl TrackerInner {
-    /// Run a declared step (see [`crate::StepBuilder::run`]).
-    pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F) -> Result<RunResult<O>>
+    /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
+    pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
         O: Outputs,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
@@ -83,11 +102,15 @@ impl TrackerInner {
             description,
             cache_mode,
             validation,
+            hydration,
+            facet_from,
             place,
         } = spec;
         let validation = validation.unwrap_or(self.validation);
+        let hydration = hydration.unwrap_or(self.hydration);
         let code_hash = code_hash.unwrap_or_default();
         let config = config?;
+        let facets = crate::facet::extract(&config, &facet_from)?;
         let config_hash = signature::hash_config_value(&config);
         let mode = cache_mode.unwrap_or(self.cache_mode);
         let (inputs, entries) = self.resolve_inputs(&name, inputs)?;
@@ -100,8 +123,14 @@ impl TrackerInner {
         let input_keys: Map<String, Json> =
             inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
         meta.insert("inputs".into(), Json::Object(input_keys));
-        let (input_keys, inputs): (Vec<String>, Vec<Artifact>) = inputs.into_iter().unzip();
-        let record = RunRecord {
+        let footprint = Footprint {
+            run_id: String::new(),
+            signature: sig.clone(),
+            code_hash: code_hash.clone(),
+            config: config.clone(),
+            inputs: entries.into_iter().map(|e| (e.key, e.identity)).collect(),
+        };
+        let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
             run: Run {
                 id: new_run_id(&name),
@@ -125,28 +154,50 @@ impl TrackerInner {
                 updated_at: started,
             },
             config,
+            facets,
             run_dir: self.run_dir.clone(),
-            inputs,
+            inputs: inputs.iter().map(|(_, a)| a.clone()).collect(),
             outputs: Vec::new(),
         };
+        let inputs: BTreeMap<String, Artifact> = inputs.into_iter().collect();
 
-        if mode != CacheMode::Overwrite
-            && let Some(entry) = self.catalog.index.get(&sig)?
-        {
+        let explanation = if mode == CacheMode::Overwrite {
+            MissExplanation::because("cache mode is overwrite: every run executes")
+        } else if let Some(entry) = self.catalog.index.get(&sig)? {
             let usable = match validation {
                 Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
                 Validation::Lazy => Ok(()),
             };
             match usable.and_then(|()| load_cached::<O>(&keys, &entry)) {
-                Ok((value, outputs)) => return self.record_hit(record, entry, value, outputs, mode),
+                Ok((value, outputs)) => {
+                    let hit = Hit { entry, value, outputs };
+                    let trace = (kind == BodyKind::Trace).then_some(body);
+                    return self.record_hit(record, inputs, hit, mode, hydration, trace);
+                }
                 Err(e) => {
                     tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
                     self.catalog.index.forget(&sig);
+                    MissExplanation {
+                        compared_with: Some(entry.run_id.clone()),
+                        ..MissExplanation::because(format!(
+                            "cached outputs of run `{}` are unusable: {e}",
+                            entry.run_id
+                        ))
+                    }
                 }
             }
-        }
-        tracing::debug!(step = %name, signature = %sig, lookup_us = clock.elapsed().as_micros() as u64, "cache miss");
-        self.execute(record, input_keys, keys, mode, body)
+        } else {
+            MissExplanation::compare(&name, &footprint, &self.catalog.history.read(&name))
+        };
+        tracing::debug!(
+            step = %name,
+            signature = %sig,
+            lookup_us = clock.elapsed().as_micros() as u64,
+            reason = %explanation.summary,
+            "cache miss"
+        );
+        record.run.meta.insert("cache_miss".into(), serde_json::to_value(&explanation).unwrap_or(Json::Null));
+        self.execute(record, inputs, keys, mode, hydration, footprint, body)
     }
 
     /// Resolve declared inputs into (key, artifact) pairs and their signature entries.
@@ -186,37 +237,134 @@ impl TrackerInner {
         Ok((artifacts, entries))
     }
 
-    fn record_hit<O>(
+    /// The directory a run writes its files into.
+    fn output_dir(&self, run_id: &str, recording: bool) -> std::path::PathBuf {
+        if recording {
+            self.run_dir.join("outputs").join(run_id)
+        } else {
+            std::env::temp_dir().join("consist-readonly").join(run_id)
+        }
+    }
+
+    /// Run a body in `ctx`, turning errors and panics into [`Error::StepFailed`].
+    fn call_body<O, F>(&self, run: &Run, ctx: &mut StepContext<'_>, body: F) -> Result<O>
+    where
+        F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
+    {
+        let failed =
+            |message: String| Error::StepFailed { step: run.model_name.clone(), run_id: run.id.clone(), message };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(panic) => Err(failed(format!("panicked: {}", panic_message(panic.as_ref())))),
+        }
+    }
+
+    /// Record `record` as failed with `error`, and return the error.
+    fn fail<T>(&self, mut record: RunRecord, error: Error, recording: bool) -> Result<T> {
+        let now = Utc::now();
+        record.run.status = RunStatus::Failed;
+        record.run.ended_at = Some(now);
+        record.run.updated_at = now;
+        record.run.meta.insert("error".into(), Json::String(error.to_string()));
+        if recording {
+            self.persist(&record)?;
+        }
+        Err(error)
+    }
+
+    fn record_hit<O, F>(
         &self,
         mut record: RunRecord,
-        entry: IndexEntry,
-        value: O,
-        outputs: BTreeMap<String, Artifact>,
+        inputs: BTreeMap<String, Artifact>,
+        hit: Hit<O>,
         mode: CacheMode,
-    ) -> Result<RunResult<O>> {
+        hydration: Hydration,
+        trace: Option<F>,
+    ) -> Result<RunResult<O>>
+    where
+        F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
+    {
+        let Hit { entry, value, mut outputs } = hit;
+        let recording = mode != CacheMode::Readonly;
+        record.run.meta.insert("cache_hit".into(), Json::Bool(true));
+        record.run.meta.insert("cache_source".into(), Json::String(entry.run_id.clone()));
+        record.outputs = entry.outputs;
+        if let Some(body) = trace {
+            let output_dir = self.output_dir(&record.run.id, recording);
+            let mut ctx = StepContext::new(self, &record.run, output_dir, inputs).with_cached(outputs.clone());
+            let result = self.call_body(&record.run, &mut ctx, body);
+            if let Err(error) = result {
+                return self.fail(record, error, recording);
+            }
+        }
+        if hydration == Hydration::OutputsAll && recording {
+            let dir = self.output_dir(&record.run.id, true);
+            let mut copies = Map::new();
+            for artifact in outputs.values_mut() {
+                let dest = dir.join(artifact.path.file_name().unwrap_or(artifact.key.as_ref()));
+                if let Err(error) = copy_checked(artifact, &dest) {
+                    return self.fail(record, error, recording);
+                }
+                copies.insert(artifact.key.clone(), Json::String(dest.to_string_lossy().into_owned()));
+                artifact.path = dest;
+            }
+            record.run.meta.insert("hydrated_outputs".into(), Json::Object(copies));
+        }
         let now = Utc::now();
         let run = &mut record.run;
         run.status = RunStatus::Completed;
         run.ended_at = Some(now);
         run.updated_at = now;
-        run.meta.insert("cache_hit".into(), Json::Bool(true));
-        run.meta.insert("cache_source".into(), Json::String(entry.run_id.clone()));
-        record.outputs = entry.outputs;
-        if mode == CacheMode::Readonly {
-            record.run.meta.insert("recorded".into(), Json::Bool(false));
-        } else {
+        if recording {
             self.persist(&record)?;
+        } else {
+            record.run.meta.insert("recorded".into(), Json::Bool(false));
         }
         tracing::debug!(step = %record.run.model_name, source = %entry.run_id, "cache hit");
         Ok(RunResult { value, run: record.run, outputs })
     }
 
+    /// Copy inputs produced under another run directory that are missing from this one
+    /// ([`Hydration::InputsMissing`]); the step then reads the copies.
+    fn hydrate_inputs(&self, record: &mut RunRecord, inputs: &mut BTreeMap<String, Artifact>) -> Result<()> {
+        let mut copies = Map::new();
+        for (key, artifact) in inputs.iter_mut() {
+            let local = crate::artifact::resolve_uri(&artifact.uri, &self.run_dir);
+            if artifact.run_id.is_none() || local.exists() {
+                continue;
+            }
+            if !artifact.path.exists() {
+                return Err(Error::InputMissing {
+                    step: record.run.model_name.clone(),
+                    key: key.clone(),
+                    path: artifact.path.clone(),
+                    reason: format!(
+                        "does not exist (nor does {}); re-run its producer `{}`",
+                        local.display(),
+                        artifact.run_id.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
+            copy_checked(artifact, &local)?;
+            copies.insert(key.clone(), Json::String(local.to_string_lossy().into_owned()));
+            artifact.path = local;
+        }
+        if !copies.is_empty() {
+            record.run.meta.insert("hydrated_inputs".into(), Json::Object(copies));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn execute<O, F>(
         &self,
         mut record: RunRecord,
-        input_keys: Vec<String>,
+        mut inputs: BTreeMap<String, Artifact>,
         keys: Vec<String>,
         mode: CacheMode,
+        hydration: Hydration,
+        mut footprint: Footprint,
         body: F,
     ) -> Result<RunResult<O>>
     where
@@ -224,42 +372,28 @@ impl TrackerInner {
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
         let recording = mode != CacheMode::Readonly;
+        if hydration == Hydration::InputsMissing
+            && let Err(error) = self.hydrate_inputs(&mut record, &mut inputs)
+        {
+            return if recording { self.fail(record, error, true) } else { Err(error) };
+        }
         if recording {
             self.persist(&record)?;
         }
-        let output_dir = if recording {
-            self.run_dir.join("outputs").join(&record.run.id)
-        } else {
-            std::env::temp_dir().join("consist-readonly").join(&record.run.id)
-        };
-        let inputs = input_keys.into_iter().zip(record.inputs.iter().cloned()).collect();
+        let output_dir = self.output_dir(&record.run.id, recording);
         let mut ctx = StepContext::new(self, &record.run, output_dir, inputs);
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| body(&mut ctx)));
-        let failed = |message: String| Error::StepFailed {
-            step: record.run.model_name.clone(),
-            run_id: record.run.id.clone(),
-            message,
-        };
-        let result: std::result::Result<O, Error> = match outcome {
-            Ok(Ok(mut value)) => value.record(&keys, &mut ctx).and_then(|()| ctx.check_declared(&keys)).map(|()| value),
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(panic) => Err(failed(format!("panicked: {}", panic_message(panic.as_ref())))),
-        };
+        let result = self
+            .call_body(&record.run, &mut ctx, body)
+            .and_then(|mut value| value.record(&keys, &mut ctx).map(|()| value))
+            .and_then(|value| ctx.check_declared(&keys).map(|()| value));
         record.outputs = ctx.into_outputs();
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => return self.fail(record, error, recording),
+        };
         let now = Utc::now();
         record.run.ended_at = Some(now);
         record.run.updated_at = now;
-        let value = match result {
-            Ok(value) => value,
-            Err(error) => {
-                record.run.status = RunStatus::Failed;
-                record.run.meta.insert("error".into(), Json::String(error.to_string()));
-                if recording {
-                    self.persist(&record)?;
-                }
-                return Err(error);
-            }
-        };
         record.run.status = RunStatus::Completed;
         if recording {
             self.persist(&record)?;
@@ -269,10 +403,21 @@ impl TrackerInner {
                 run_dir: self.run_dir.clone(),
                 outputs: record.outputs.clone(),
             })?;
+            footprint.run_id = record.run.id.clone();
+            if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
+                tracing::warn!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");
+            }
         } else {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
         }
         let outputs = record.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
         Ok(RunResult { value, run: record.run, outputs })
     }
+}
+
+/// A usable cache entry and the value loaded from it.
+struct Hit<O> {
+    entry: IndexEntry,
+    value: O,
+    outputs: BTreeMap<String, Artifact>,
 }

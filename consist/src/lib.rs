@@ -39,10 +39,13 @@ mod codec;
 mod context;
 mod error;
 mod execute;
+mod explain;
+mod facet;
 mod filehash;
 mod frame;
 mod index;
 mod lineage;
+mod logging;
 mod output;
 mod registry;
 mod run;
@@ -60,17 +63,19 @@ pub use catalog::Catalog;
 pub use codec::{CODEC, CODEC_VERSION};
 pub use context::StepContext;
 pub use error::{Error, Result};
+pub use explain::MissExplanation;
 pub use filehash::{HashingStrategy, hash_file};
 pub use frame::read_parquet;
 pub use index::IndexEntry;
 pub use lineage::{LineageNode, Producer};
+pub use logging::init_logging;
 pub use output::{Output, Outputs, Value};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{BoxError, Input, RunResult, StepBuilder, StepCall, StepResult};
-pub use store::{Direction, RunQuery, Store};
-pub use tracker::{CacheMode, Tracker, TrackerBuilder, Validation};
+pub use store::{ArtifactQuery, Direction, RunArtifacts, RunQuery, Store};
+pub use tracker::{CacheMode, Hydration, Tracker, TrackerBuilder, Validation};
 
 /// What nearly every user imports.
 pub mod prelude {

@@ -123,6 +123,9 @@ pub struct RunRecord {
     pub run: Run,
     /// Canonical config (what `config_hash` hashes).
     pub config: serde_json::Value,
+    /// Config fields selected with `facet_from`, by dotted path: queryable, not hashed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub facets: std::collections::BTreeMap<String, serde_json::Value>,
     /// Run directory that relative artifact URIs resolve against.
     pub run_dir: PathBuf,
     /// Artifacts read by the run.

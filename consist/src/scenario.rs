@@ -45,6 +45,7 @@ pub struct ScenarioBuilder<'t> {
     name: String,
     config: Result<Json>,
     tags: Vec<String>,
+    facet_from: Vec<String>,
     description: Option<String>,
 }
 
@@ -61,6 +62,17 @@ impl<'t> ScenarioBuilder<'t> {
         self
     }
 
+    /// Record these fields of the scenario config (dotted paths) as queryable facets of the
+    /// header run, e.g. `["n_iterations"]`.
+    pub fn facet_from<I, S>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.facet_from.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
     /// A description.
     pub fn description(mut self, text: &str) -> Self {
         self.description = Some(text.to_owned());
@@ -71,6 +83,7 @@ impl<'t> ScenarioBuilder<'t> {
     pub fn start(self) -> Result<Scenario> {
         crate::step::check_name("scenario", &self.name)?;
         let config = self.config?;
+        let facets = crate::facet::extract(&config, &self.facet_from)?;
         let config_hash = crate::signature::hash_config_value(&config);
         let input_hash = crate::signature::input_hash(&[]);
         let signature = crate::signature::signature(&self.name, "", &config_hash, &input_hash);
@@ -101,6 +114,7 @@ impl<'t> ScenarioBuilder<'t> {
                 updated_at: now,
             },
             config,
+            facets,
             run_dir: self.tracker.run_dir().to_path_buf(),
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -134,6 +148,7 @@ impl Tracker {
             name: name.to_owned(),
             config: Ok(Json::Null),
             tags: Vec::new(),
+            facet_from: Vec::new(),
             description: None,
         }
     }

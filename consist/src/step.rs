@@ -25,10 +25,11 @@ use serde::Serialize;
 use crate::artifact::Artifact;
 use crate::context::StepContext;
 use crate::error::{Error, Result};
+use crate::execute::BodyKind;
 use crate::output::Outputs;
 use crate::run::Run;
 use crate::scenario::Scenario;
-use crate::tracker::{CacheMode, Tracker, Validation};
+use crate::tracker::{CacheMode, Hydration, Tracker, Validation};
 
 /// Any error a step body may return; `?` converts io, polars, consist and most other errors.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -142,6 +143,9 @@ pub struct StepSpec {
     pub(crate) description: Option<String>,
     pub(crate) cache_mode: Option<CacheMode>,
     pub(crate) validation: Option<Validation>,
+    pub(crate) hydration: Option<Hydration>,
+    /// Config fields (dotted paths) recorded as queryable facets.
+    pub(crate) facet_from: Vec<String>,
     /// Where the run sits: scenario parent, iteration, year, stage, phase (not hashed).
     pub(crate) place: Placement,
 }
@@ -171,6 +175,8 @@ impl StepSpec {
             description: None,
             cache_mode: None,
             validation: None,
+            hydration: None,
+            facet_from: Vec::new(),
             place: Placement::default(),
         }
     }
@@ -271,6 +277,24 @@ macro_rules! spec_options {
             self
         }
 
+        /// Override the tracker's cache hydration for this run.
+        pub fn hydration(mut self, hydration: Hydration) -> Self {
+            self.spec.hydration = Some(hydration);
+            self
+        }
+
+        /// Record these config fields (dotted paths, e.g. `"beta_time"` or `"zone.count"`) as
+        /// facets: queryable with [`RunQuery::facet`](crate::RunQuery::facet), not part of the
+        /// signature. A path that is not in the config is an error listing the ones that are.
+        pub fn facet_from<I, K>(mut self, keys: I) -> Self
+        where
+            I: IntoIterator<Item = K>,
+            K: Into<String>,
+        {
+            self.spec.facet_from.extend(keys.into_iter().map(Into::into));
+            self
+        }
+
         /// The iteration this run belongs to (recorded, not hashed).
         pub fn iteration(mut self, iteration: i32) -> Self {
             self.spec.place.iteration = Some(iteration);
@@ -303,17 +327,19 @@ pub struct StepBuilder<'t> {
     tracker: &'t Tracker,
     spec: StepSpec,
     scenario: Option<&'t Scenario>,
+    /// The first declaration error, reported by `run`/`trace` before anything is recorded.
+    error: Option<Error>,
 }
 
 impl<'t> StepBuilder<'t> {
     pub(crate) fn new(tracker: &'t Tracker, name: &str) -> StepBuilder<'t> {
-        StepBuilder { tracker, spec: StepSpec::new(name), scenario: None }
+        StepBuilder { tracker, spec: StepSpec::new(name), scenario: None, error: None }
     }
 
     pub(crate) fn in_scenario(scenario: &'t Scenario, name: &str) -> StepBuilder<'t> {
         let mut spec = StepSpec::new(name);
         spec.place.parent = Some(scenario.id().to_owned());
-        StepBuilder { tracker: scenario.tracker(), spec, scenario: Some(scenario) }
+        StepBuilder { tracker: scenario.tracker(), spec, scenario: Some(scenario), error: None }
     }
 
     /// Explicit code identity: change it whenever the step's code changes meaningfully.
@@ -332,6 +358,37 @@ impl<'t> StepBuilder<'t> {
     /// Declare an input under `key`: a file path or an artifact from an earlier result.
     pub fn input(mut self, key: &str, input: impl Into<Input>) -> Self {
         self.spec.add_input(key, input);
+        self
+    }
+
+    /// Declare an input under `key` from the scenario's coupler: the latest artifact recorded
+    /// under `coupler_key`. A missing key is an error listing the keys that exist.
+    pub fn input_key(self, key: &str, coupler_key: &str) -> Self {
+        self.coupled(key, coupler_key, true)
+    }
+
+    /// Like [`input_key`](Self::input_key), but skipped while the coupler has no `coupler_key`
+    /// (e.g. the previous iteration's output, absent in iteration 0).
+    pub fn optional_input_key(self, key: &str, coupler_key: &str) -> Self {
+        self.coupled(key, coupler_key, false)
+    }
+
+    fn coupled(mut self, key: &str, coupler_key: &str, required: bool) -> Self {
+        let Some(scenario) = self.scenario else {
+            let reason =
+                format!("input_key(`{key}`) reads a scenario's coupler; declare the step with scenario.step(..)");
+            self.error.get_or_insert(self.spec.invalid(reason));
+            return self;
+        };
+        match (scenario.get(coupler_key), required) {
+            (Some(artifact), _) => self.spec.add_input(key, artifact),
+            (None, true) => {
+                if let Err(e) = scenario.require(coupler_key) {
+                    self.error.get_or_insert(e);
+                }
+            }
+            (None, false) => {}
+        }
         self
     }
 
@@ -355,7 +412,44 @@ impl<'t> StepBuilder<'t> {
         O: Outputs,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
-        let result = self.tracker.inner.run_spec(self.spec, body);
+        self.finish(body, BodyKind::Step)
+    }
+
+    /// Run `body` as a trace: unlike [`run`](Self::run) it executes on a cache hit too, and
+    /// [`StepContext::is_cached`] tells it so. Inline code guards its work with
+    /// `if !ctx.is_cached() { ... }` and logs the declared outputs by hand
+    /// ([`StepContext::log_frame`] and friends); on a hit the recorded outputs come back in the
+    /// result (and through [`StepContext::cached_output`]), and logging is an error.
+    ///
+    /// ```no_run
+    /// # fn main() -> consist::Result<()> {
+    /// # let tracker = consist::Tracker::builder("./runs").open()?;
+    /// let result = tracker.step("logsums").code_version("1").outputs(["logsums"]).trace(|t| {
+    ///     if !t.is_cached() {
+    ///         let mut df = polars::df!("logsum" => [0.5, 0.7])?;
+    ///         t.log_frame("logsums", &mut df)?;
+    ///     }
+    ///     Ok(())
+    /// })?;
+    /// let logsums = result.output("logsums")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn trace<F>(self, body: F) -> Result<RunResult<()>>
+    where
+        F: FnOnce(&mut StepContext<'_>) -> StepResult<()>,
+    {
+        self.finish(body, BodyKind::Trace)
+    }
+
+    fn finish<O, F>(self, body: F, kind: BodyKind) -> Result<RunResult<O>>
+    where
+        O: Outputs,
+        F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
+    {
+        let result = match self.error {
+            Some(error) => Err(error),
+            None => self.tracker.inner.run_spec(self.spec, body, kind),
+        };
         match self.scenario {
             Some(scenario) => scenario.observe(result),
             None => result,
@@ -391,6 +485,6 @@ impl Tracker {
     /// Run a `#[step]` call: a cache hit returns the recorded value without executing.
     pub fn run<T, S: Outputs>(&self, call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
         let StepCall { spec, body, unwrap } = call;
-        Ok(self.inner.run_spec(spec, body)?.map(unwrap))
+        Ok(self.inner.run_spec(spec, body, BodyKind::Step)?.map(unwrap))
     }
 }

@@ -14,7 +14,7 @@ use crate::output::Output;
 use crate::run::{Run, RunRecord};
 use crate::snapshot;
 use crate::step::StepBuilder;
-use crate::store::{Direction, RunQuery};
+use crate::store::{ArtifactQuery, Direction, RunArtifacts, RunQuery};
 
 /// How the cache is used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,6 +41,22 @@ pub enum Validation {
     Eager,
 }
 
+/// Which files are copied into a run's own directory, beyond the records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Hydration {
+    /// Records only: a hit points at the files of the run it reuses; inputs are read where
+    /// they were recorded.
+    #[default]
+    Metadata,
+    /// On a miss, an input produced under another run directory whose file is missing from this
+    /// tracker's run directory is copied here first (hash-checked), and the step reads the copy.
+    InputsMissing,
+    /// On a hit, the cached outputs are copied into the new run's directory
+    /// (`<run_dir>/outputs/<run id>/`, hash-checked) and the returned artifacts point at the
+    /// copies; the records still name the original artifacts.
+    OutputsAll,
+}
+
 /// Options for [`Tracker`]; finish with [`open`](Self::open).
 #[derive(Debug, Clone)]
 #[must_use = "call .open() to get a Tracker"]
@@ -50,11 +66,18 @@ pub struct TrackerBuilder {
     hashing: HashingStrategy,
     cache_mode: CacheMode,
     validation: Validation,
+    hydration: Hydration,
     lock_timeout: Duration,
     flush_every: usize,
 }
 
 impl TrackerBuilder {
+    /// Default cache hydration (default [`Hydration::Metadata`]).
+    pub fn hydration(mut self, hydration: Hydration) -> Self {
+        self.hydration = hydration;
+        self
+    }
+
     /// Default validation of cache hits (default [`Validation::Lazy`]).
     pub fn validation(mut self, validation: Validation) -> Self {
         self.validation = validation;
@@ -116,6 +139,7 @@ impl TrackerBuilder {
                 hashing: self.hashing,
                 cache_mode: self.cache_mode,
                 validation: self.validation,
+                hydration: self.hydration,
                 catalog,
                 files: FileHasher::default(),
                 unsynced: AtomicUsize::new(0),
@@ -138,6 +162,7 @@ pub(crate) struct TrackerInner {
     pub(crate) hashing: HashingStrategy,
     pub(crate) cache_mode: CacheMode,
     pub(crate) validation: Validation,
+    pub(crate) hydration: Hydration,
     pub(crate) catalog: Catalog,
     pub(crate) files: FileHasher,
     unsynced: AtomicUsize,
@@ -153,6 +178,7 @@ impl Tracker {
             hashing: HashingStrategy::default(),
             cache_mode: CacheMode::default(),
             validation: Validation::default(),
+            hydration: Hydration::default(),
             lock_timeout: Duration::from_secs(60),
             flush_every: 256,
         }
@@ -188,9 +214,28 @@ impl Tracker {
         self.inner.catalog.find_runs(query)
     }
 
-    /// The artifacts a run read and wrote.
-    pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
-        self.inner.catalog.run_artifacts(run_id)
+    /// The artifacts a run read and wrote, by artifact key (pending runs are answered from their
+    /// snapshot, without a database write).
+    pub fn artifacts_for_run(&self, run_id: &str) -> Result<RunArtifacts> {
+        let mut all = RunArtifacts::default();
+        for (direction, artifact) in self.inner.catalog.run_artifacts(run_id)? {
+            let side = match direction {
+                Direction::Input => &mut all.inputs,
+                Direction::Output => &mut all.outputs,
+            };
+            side.insert(artifact.key.clone(), artifact);
+        }
+        Ok(all)
+    }
+
+    /// Artifacts matching `query`, newest first, e.g. [`ArtifactQuery::created_by`] a run.
+    /// Pending runs are synced to the database first.
+    pub fn find_artifacts(&self, query: &ArtifactQuery) -> Result<Vec<Artifact>> {
+        self.inner.flush()?;
+        if !self.db_path().exists() {
+            return Ok(Vec::new());
+        }
+        self.inner.catalog.store().find_artifacts(query)
     }
 
     /// The newest artifact produced under `key` (pending runs are synced to the database first).

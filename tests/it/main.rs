@@ -2,6 +2,7 @@
 
 mod cache;
 mod failure;
+mod iterative;
 mod outputs;
 mod process;
 mod queries;

@@ -68,7 +68,12 @@ fn coupler_errors_list_the_known_keys() {
     let err = scenario.require("skims").unwrap_err().to_string();
     assert_eq!(err, "no coupler key `skims`; known coupler keys: [state]");
     assert_eq!(scenario.keys(), ["state"]);
-    scenario.finish().unwrap();
+    let by_key = scenario.step("reader").code_version("1").input_key("skims", "skims").run(|_| Ok(()));
+    assert_eq!(by_key.unwrap_err().to_string(), err, "a step naming a missing key gets the same error");
+    let outside = tracker.step("reader").code_version("1").input_key("skims", "skims").run(|_| Ok(()));
+    assert!(outside.unwrap_err().to_string().contains("scenario.step"), "input_key needs a scenario");
+    let header = scenario.finish().unwrap();
+    assert_eq!(header.status, consist::RunStatus::Failed, "the failed declaration fails the scenario");
 }
 
 #[test]

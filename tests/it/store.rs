@@ -88,32 +88,35 @@ fn rebuild_restores_the_same_runs() {
 }
 
 #[test]
-fn run_artifacts_lists_inputs_and_outputs() {
+fn artifacts_for_run_lists_inputs_and_outputs() {
     let ws = Workspace::new();
     let raw = ws.write("raw.csv", "id\n1\n");
     let tracker = ws.tracker();
     let r = tracker.step("reader").code_version("1").input("raw", &raw).outputs(["n"]).run(|_| Ok(Value(1u8))).unwrap();
-    let arts = tracker.run_artifacts(&r.run.id).unwrap();
-    let summary: Vec<(String, String, String)> =
-        arts.iter().map(|(d, a)| (d.as_str().to_owned(), a.key.clone(), a.driver.to_string())).collect();
-    assert_eq!(
-        summary,
-        [("input".into(), "raw".into(), "csv".into()), ("output".into(), "n".into(), "bincode".into())]
-    );
-    assert_eq!(arts[0].1.path, std::path::absolute(&raw).unwrap());
+    let arts = tracker.artifacts_for_run(&r.run.id).unwrap();
+    let drivers = |side: &std::collections::BTreeMap<String, consist::Artifact>| {
+        side.iter().map(|(k, a)| (k.clone(), a.driver.to_string())).collect::<Vec<_>>()
+    };
+    assert_eq!(drivers(&arts.inputs), [("raw".to_owned(), "csv".to_owned())]);
+    assert_eq!(drivers(&arts.outputs), [("n".to_owned(), "bincode".to_owned())]);
+    assert_eq!(arts.inputs["raw"].path, std::path::absolute(&raw).unwrap());
 }
 
 #[test]
-fn run_artifacts_answers_before_and_after_the_sync_alike() {
+fn artifacts_for_run_answers_before_and_after_the_sync_alike() {
     let ws = Workspace::new();
     let raw = ws.write("raw.csv", "id\n1\n");
     let tracker = ws.tracker();
     let r = tracker.step("reader").code_version("1").input("raw", &raw).outputs(["n"]).run(|_| Ok(Value(1u8))).unwrap();
-    let pending = tracker.run_artifacts(&r.run.id).unwrap();
+    let pending = tracker.artifacts_for_run(&r.run.id).unwrap();
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 0, "reading did not force a database write");
     tracker.flush().unwrap();
-    let stored = tracker.run_artifacts(&r.run.id).unwrap();
-    let ids =
-        |v: &[(consist::Direction, consist::Artifact)]| v.iter().map(|(d, a)| (*d, a.id.clone())).collect::<Vec<_>>();
+    let stored = tracker.artifacts_for_run(&r.run.id).unwrap();
+    let ids = |a: &consist::RunArtifacts| {
+        let side = |m: &std::collections::BTreeMap<String, consist::Artifact>| {
+            m.iter().map(|(k, a)| (k.clone(), a.id.clone())).collect::<Vec<_>>()
+        };
+        (side(&a.inputs), side(&a.outputs))
+    };
     assert_eq!(ids(&pending), ids(&stored));
 }

@@ -19,6 +19,9 @@ CREATE OR REPLACE TEMP TABLE consist_stage_run (id VARCHAR, parent_run_id VARCHA
 CREATE OR REPLACE TEMP TABLE consist_stage_artifact (id VARCHAR, "key" VARCHAR, container_uri VARCHAR,
     driver VARCHAR, hash VARCHAR, content_id VARCHAR, run_id VARCHAR, meta VARCHAR, created_at VARCHAR);
 CREATE OR REPLACE TEMP TABLE consist_stage_link (run_id VARCHAR, artifact_id VARCHAR, direction VARCHAR);
+CREATE OR REPLACE TEMP TABLE consist_stage_facet (id VARCHAR, namespace VARCHAR, "json" VARCHAR, created_at VARCHAR);
+CREATE OR REPLACE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR, namespace VARCHAR, "key" VARCHAR,
+    value_type VARCHAR, value_str VARCHAR, value_num DOUBLE, value_bool BOOLEAN, value_json VARCHAR, created_at VARCHAR);
 "#;
 
 /// Merge staged rows: runs still `running` in the database take their newer state; everything
@@ -45,6 +48,14 @@ INSERT INTO run_artifact_link
   SELECT DISTINCT ON (run_id, artifact_id) run_id, artifact_id, direction, false
   FROM consist_stage_link s
   WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.run_id = s.run_id AND l.artifact_id = s.artifact_id);
+INSERT INTO config_facet
+  SELECT DISTINCT ON (id) id, namespace, 'facet_from', NULL, CAST("json" AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  FROM consist_stage_facet s WHERE NOT EXISTS (SELECT 1 FROM config_facet f WHERE f.id = s.id);
+INSERT INTO run_config_kv
+  SELECT DISTINCT ON (run_id, "key") run_id, facet_id, namespace, "key", value_type, value_str, value_num, value_bool,
+    CAST(value_json AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  FROM consist_stage_kv s
+  WHERE NOT EXISTS (SELECT 1 FROM run_config_kv k WHERE k.run_id = s.run_id AND k."key" = s."key");
 "#;
 
 /// Write `records` within `tx` (the caller commits).
@@ -104,6 +115,35 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
         }
         artifacts.flush()?;
         links.flush()?;
+    }
+    {
+        let mut facets = tx.appender("consist_stage_facet")?;
+        let mut kvs = tx.appender("consist_stage_kv")?;
+        for record in records.iter().filter(|r| !r.facets.is_empty()) {
+            let run = &record.run;
+            let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
+            let facet_id =
+                crate::signature::hash_parts("consist-facet-v1", &[run.model_name.as_bytes(), json.as_bytes()])[..32]
+                    .to_owned();
+            facets.append_row(params![facet_id, run.model_name, json, ts(&run.created_at)])?;
+            for (key, value) in &record.facets {
+                let (value_type, text, num, flag) = crate::facet::typed(value);
+                kvs.append_row(params![
+                    run.id,
+                    facet_id,
+                    run.model_name,
+                    key,
+                    value_type,
+                    text,
+                    num,
+                    flag,
+                    value.to_string(),
+                    ts(&run.created_at)
+                ])?;
+            }
+        }
+        facets.flush()?;
+        kvs.flush()?;
     }
     tx.execute_batch(MERGE)
 }

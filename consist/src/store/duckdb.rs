@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use super::{Direction, RunQuery, Store};
+use super::{ArtifactQuery, Direction, RunQuery, Store};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 use crate::lineage::{LineageNode, Producer};
@@ -210,6 +210,18 @@ impl Store for DuckDbStore {
                 args.push(v);
             }
         }
+        for tag in &query.tags {
+            sql.push_str(r#" AND list_contains(from_json(tags, '["VARCHAR"]'), ?)"#);
+            args.push(tag.clone());
+        }
+        for (key, value) in &query.facets {
+            sql.push_str(
+                r#" AND EXISTS (SELECT 1 FROM run_config_kv kv WHERE kv.run_id = run.id AND kv."key" = ?
+                    AND CAST(kv.value_json AS VARCHAR) = ?)"#,
+            );
+            args.push(key.clone());
+            args.push(value.to_string());
+        }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         if let Some(limit) = query.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
@@ -227,6 +239,37 @@ impl Store for DuckDbStore {
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
         let conn = self.open_read()?;
         fetch_run_artifacts(&conn, run_id).map_err(|e| self.db_err(e))
+    }
+
+    fn find_artifacts(&self, query: &ArtifactQuery) -> Result<Vec<Artifact>> {
+        let conn = self.open_read()?;
+        let mut sql = format!(
+            r#"SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE EXISTS (SELECT 1 FROM run_artifact_link l
+               WHERE l.artifact_id = a.id"#
+        );
+        let mut args: Vec<String> = Vec::new();
+        for (column, value) in
+            [("l.run_id", query.run.clone()), ("l.direction", query.direction.map(|d| d.as_str().into()))]
+        {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                args.push(v);
+            }
+        }
+        sql.push(')');
+        if let Some(key) = &query.key {
+            sql.push_str(r#" AND a."key" = ?"#);
+            args.push(key.clone());
+        }
+        sql.push_str(r#" ORDER BY a.created_at DESC, a."key", a.id"#);
+        if let Some(limit) = query.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |row| artifact_from_row(row, 0))
+            .map_err(|e| self.db_err(e))?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
     }
 
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>> {

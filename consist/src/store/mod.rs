@@ -34,7 +34,22 @@ impl Direction {
     }
 }
 
+/// The artifacts one run read and wrote, each side keyed by artifact key.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RunArtifacts {
+    /// Artifacts the run read (an upstream output keeps its producer's key).
+    pub inputs: std::collections::BTreeMap<String, Artifact>,
+    /// Artifacts the run wrote, or reused for a cache hit.
+    pub outputs: std::collections::BTreeMap<String, Artifact>,
+}
+
 /// Filters for [`Store::find_runs`]; unset fields match everything. Newest runs come first.
+///
+/// ```
+/// use consist::RunQuery;
+/// let q = RunQuery::default().model("mode_choice").iteration(5).facet("n_iterations", 10).limit(20);
+/// assert_eq!(q.model.as_deref(), Some("mode_choice"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunQuery {
     /// Only runs of this model (step name).
@@ -47,18 +62,118 @@ pub struct RunQuery {
     pub parent: Option<String>,
     /// Only runs of this iteration.
     pub iteration: Option<i32>,
+    /// Only runs carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Only runs whose facet (dotted config path from `facet_from`) equals the value, compared as
+    /// canonical JSON (so `10` and `10.0` differ, as they do in signatures).
+    pub facets: Vec<(String, serde_json::Value)>,
     /// At most this many runs.
     pub limit: Option<usize>,
 }
 
 impl RunQuery {
-    /// Whether a run passes the filters (used to merge not-yet-synced runs into results).
-    pub fn matches(&self, run: &Run) -> bool {
+    /// Only runs of this model (step name).
+    pub fn model(mut self, model: &str) -> Self {
+        self.model = Some(model.to_owned());
+        self
+    }
+
+    /// Only runs with this status.
+    pub fn status(mut self, status: RunStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only children of this scenario (header run id).
+    pub fn parent(mut self, parent: &str) -> Self {
+        self.parent = Some(parent.to_owned());
+        self
+    }
+
+    /// Only runs of this iteration.
+    pub fn iteration(mut self, iteration: i32) -> Self {
+        self.iteration = Some(iteration);
+        self
+    }
+
+    /// Only runs carrying this tag (repeat for several).
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tags.push(tag.to_owned());
+        self
+    }
+
+    /// Only runs whose facet `key` equals `value` (repeat for several).
+    pub fn facet(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.facets.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// At most this many runs.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Whether a record passes the filters (used to merge not-yet-synced runs into results).
+    pub fn matches(&self, record: &RunRecord) -> bool {
+        let run = &record.run;
         self.model.as_ref().is_none_or(|m| *m == run.model_name)
             && self.status.is_none_or(|s| s == run.status)
             && self.signature.as_ref().is_none_or(|s| *s == run.signature)
             && self.parent.as_ref().is_none_or(|p| Some(p) == run.parent_run_id.as_ref())
             && self.iteration.is_none_or(|i| Some(i) == run.iteration)
+            && self.tags.iter().all(|t| run.tags.contains(t))
+            && self.facets.iter().all(|(k, v)| record.facets.get(k) == Some(v))
+    }
+}
+
+/// Filters for [`Store::find_artifacts`]: artifacts linked to a run in a direction, by key.
+///
+/// ```
+/// use consist::ArtifactQuery;
+/// let outputs = ArtifactQuery::created_by("mode_choice_1a2b3c4d");
+/// let reads_of_zones = ArtifactQuery::default().key("zones").direction(consist::Direction::Input);
+/// # let _ = (outputs, reads_of_zones);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArtifactQuery {
+    /// Only artifacts linked to this run.
+    pub run: Option<String>,
+    /// Only links in this direction (`Output`: created by, `Input`: consumed by).
+    pub direction: Option<Direction>,
+    /// Only artifacts with this key.
+    pub key: Option<String>,
+    /// At most this many artifacts.
+    pub limit: Option<usize>,
+}
+
+impl ArtifactQuery {
+    /// The outputs of `run_id` (a cache hit's outputs are the artifacts it reused).
+    pub fn created_by(run_id: &str) -> Self {
+        ArtifactQuery { run: Some(run_id.to_owned()), direction: Some(Direction::Output), ..Default::default() }
+    }
+
+    /// The inputs of `run_id`.
+    pub fn consumed_by(run_id: &str) -> Self {
+        ArtifactQuery { run: Some(run_id.to_owned()), direction: Some(Direction::Input), ..Default::default() }
+    }
+
+    /// Only artifacts with this key.
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    /// Only links in this direction.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = Some(direction);
+        self
+    }
+
+    /// At most this many artifacts.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
     }
 }
 
@@ -79,6 +194,9 @@ pub trait Store: Send + Sync {
 
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;
+
+    /// Artifacts matching `query`, newest first (each artifact once).
+    fn find_artifacts(&self, query: &ArtifactQuery) -> Result<Vec<Artifact>>;
 
     /// The newest artifact produced under `key`.
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>>;
