@@ -29,22 +29,24 @@ impl LineageNode {
         self.producer.as_ref().map_or(0, |p| 1 + p.inputs.iter().map(LineageNode::depth).max().unwrap_or(0))
     }
 
-    /// The tree as indented text: artifacts as `key (id)`, runs as `model run=<id> iter=<n>`.
+    /// The tree as text: artifacts as `key (id)`, runs as `model run=<id> iter=<n>`, each level
+    /// drawn under its parent with box-drawing branches.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.render_into(&mut out, 0);
+        let mut out = format!("{} ({})\n", self.artifact.key, self.artifact.id);
+        self.render_children(&mut out, "");
         out
     }
 
-    fn render_into(&self, out: &mut String, indent: usize) {
-        let pad = "    ".repeat(indent);
-        out.push_str(&format!("{pad}{} ({})\n", self.artifact.key, self.artifact.id));
-        if let Some(p) = &self.producer {
-            let iteration = p.run.iteration.map_or_else(|| "-".to_owned(), |i| i.to_string());
-            out.push_str(&format!("{pad}└── {} run={} iter={}\n", p.run.model_name, p.run.id, iteration));
-            for input in &p.inputs {
-                input.render_into(out, indent + 1);
-            }
+    fn render_children(&self, out: &mut String, prefix: &str) {
+        let Some(p) = &self.producer else { return };
+        let iteration = p.run.iteration.map_or_else(|| "-".to_owned(), |i| i.to_string());
+        out.push_str(&format!("{prefix}└── {} run={} iter={}\n", p.run.model_name, p.run.id, iteration));
+        let run_prefix = format!("{prefix}    ");
+        for (i, input) in p.inputs.iter().enumerate() {
+            let last = i + 1 == p.inputs.len();
+            let (branch, more) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+            out.push_str(&format!("{run_prefix}{branch}{} ({})\n", input.artifact.key, input.artifact.id));
+            input.render_children(out, &format!("{run_prefix}{more}"));
         }
     }
 }

@@ -9,5 +9,6 @@ pub fn init_logging() {
         eprintln!("consist: ignoring log filter `{spec}` ({e}); using `warn`");
         tracing_subscriber::EnvFilter::new("warn")
     });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).try_init();
 }

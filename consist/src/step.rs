@@ -349,6 +349,13 @@ impl<'t> StepBuilder<'t> {
         self
     }
 
+    /// Code identity from `#[helper]` functions: pass `my_helper::code_hash()`, so that editing
+    /// the helper (not its comments or layout) invalidates this step.
+    pub fn code_hash(mut self, hash: impl Into<String>) -> Self {
+        self.spec.code_hash = Some(hash.into());
+        self
+    }
+
     /// The config hashed into the signature: any `Serialize` value (see [`crate::canonical`]).
     pub fn config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {
         self.spec.set_config(config);

@@ -1,12 +1,11 @@
 //! Several processes sharing one catalog: cross-process hits, concurrent writers, the CLI during a run.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::util::{Workspace, built_binary};
+use crate::util::Workspace;
 
-fn worker() -> &'static str {
+pub fn worker() -> &'static str {
     env!("CARGO_BIN_EXE_consist-test-worker")
 }
 
@@ -16,7 +15,7 @@ fn step(ws: &Workspace, value: i64, sleep_ms: u64) -> Command {
     cmd
 }
 
-fn stdout_of(out: Output) -> String {
+pub fn stdout_of(out: Output) -> String {
     assert!(out.status.success(), "worker failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -84,55 +83,6 @@ fn cli_reports_a_missing_database_with_exit_status_1() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("running, completed, failed"));
     let usage = Command::new(worker()).args(["cli", "runs", "--no-such-flag"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));
-}
-
-fn quickstart(dir: &Path) -> String {
-    let out = Command::new(built_binary("examples/quickstart")).current_dir(dir).output().unwrap();
-    stdout_of(out)
-}
-
-#[test]
-fn quickstart_example_executes_once_then_hits() {
-    let ws = Workspace::new();
-    let first = quickstart(ws.path());
-    assert!(first.contains("Executing with value=5"), "{first}");
-    assert!(first.contains(r#"{"squared":25} cache hit: false"#), "{first}");
-    let second = quickstart(ws.path());
-    assert!(!second.contains("Executing"), "{second}");
-    assert!(second.contains(r#"{"squared":25} cache hit: true"#), "{second}");
-    assert!(ws.path().join("provenance.duckdb").exists());
-    let cli = Command::new(worker())
-        .args(["cli", "runs", "--limit", "5", "--db-path"])
-        .arg(ws.path().join("provenance.duckdb"))
-        .output()
-        .unwrap();
-    let table = stdout_of(cli);
-    assert_eq!(table.matches("square_").count(), 2, "{table}");
-}
-
-fn first_workflow(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(built_binary("examples/first_workflow")).args(args).current_dir(dir).output().unwrap();
-    stdout_of(out)
-}
-
-#[test]
-fn first_workflow_example_caches_and_invalidates_downstream() {
-    let ws = Workspace::new();
-    let executions = |out: &str| out.matches("(executing ").count();
-    let first = first_workflow(ws.path(), &[]);
-    assert_eq!(executions(&first), 2, "{first}");
-    assert!(first.contains(r#"Result: {"mean": 35.0, "count": 4}"#), "{first}");
-    assert!(ws.path().join("data/raw.csv").exists(), "the example creates its input");
-
-    let second = first_workflow(ws.path(), &[]);
-    assert_eq!(executions(&second), 0, "an unchanged run executes nothing: {second}");
-    assert!(second.contains("Clean: completed (cache hit)") && second.contains("Summarize: completed (cache hit)"));
-    assert!(second.contains(r#"Result: {"mean": 35.0, "count": 4}"#), "{second}");
-
-    let changed = first_workflow(ws.path(), &["--threshold", "25"]);
-    assert_eq!(executions(&changed), 2, "a config change re-runs the step and everything downstream: {changed}");
-    assert!(changed.contains(r#"Result: {"mean": 40.0, "count": 3}"#), "{changed}");
-    assert!(changed.contains("input cleaned <- clean_data_"), "lineage names the producing run: {changed}");
 }
 
 #[test]
