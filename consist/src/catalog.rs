@@ -60,6 +60,11 @@ impl Catalog {
         self.db_path.exists() || !self.pending.list().is_empty()
     }
 
+    /// How many runs are recorded in snapshots but not yet in the store.
+    pub fn pending_count(&self) -> usize {
+        self.pending.list().len()
+    }
+
     /// Queue a written snapshot for the store.
     pub(crate) fn enqueue(&self, run_id: &str, snapshot_path: &Path) -> Result<()> {
         self.pending.push(run_id, snapshot_path)
@@ -114,12 +119,30 @@ impl Catalog {
                 by_id.insert(record.run.id.clone(), record.run);
             }
         }
-        let mut runs: Vec<Run> = by_id.into_values().collect();
-        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
-        if let Some(limit) = query.limit {
-            runs.truncate(limit);
+        Ok(newest_first(by_id, query.limit))
+    }
+
+    /// Runs whose id, model, tags, description or config contain `text` (case-insensitive), the
+    /// store's merged with pending ones, newest first.
+    pub fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
+        let stored = if self.db_path.exists() { self.store.search_runs(text, limit)? } else { Vec::new() };
+        let needle = text.to_lowercase();
+        let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
+        for record in self.pending_records() {
+            let r = &record.run;
+            let haystack = format!(
+                "{} {} {} {} {}",
+                r.id,
+                r.model_name,
+                r.tags.join(" "),
+                r.description.as_deref().unwrap_or(""),
+                record.config
+            );
+            if haystack.to_lowercase().contains(&needle) {
+                by_id.insert(r.id.clone(), record.run);
+            }
         }
-        Ok(runs)
+        Ok(newest_first(by_id, Some(limit)))
     }
 
     /// The artifacts a run read and wrote, from its pending snapshot if it has not reached the
@@ -137,6 +160,35 @@ impl Catalog {
             return Err(Error::RunNotFound(run_id.to_owned()));
         }
         self.store.run_artifacts(run_id)
+    }
+
+    /// Everything recorded about one run: its pending snapshot, or the store's record.
+    pub fn run_record(&self, run_id: &str) -> Result<RunRecord> {
+        if let Some(path) = self.pending.get(run_id) {
+            return snapshot::read(&path);
+        }
+        if !self.db_path.exists() {
+            return Err(Error::RunNotFound(run_id.to_owned()));
+        }
+        self.store.run_record(run_id)?.ok_or_else(|| Error::RunNotFound(run_id.to_owned()))
+    }
+
+    /// The run whose id is `id`, or the only run whose id starts with `id` (like git).
+    pub fn resolve_run(&self, id: &str) -> Result<Run> {
+        let query = RunQuery { id_prefix: Some(id.to_owned()), ..RunQuery::default() };
+        let mut found = self.find_runs(&query)?;
+        if let Some(exact) = found.iter().position(|r| r.id == id) {
+            return Ok(found.swap_remove(exact));
+        }
+        match found.len() {
+            0 => Err(Error::RunNotFound(id.to_owned())),
+            1 => Ok(found.remove(0)),
+            n => {
+                let shown: Vec<&str> = found.iter().take(5).map(|r| r.id.as_str()).collect();
+                let more = if n > 5 { format!(" and {} more", n - 5) } else { String::new() };
+                Err(Error::AmbiguousRun { prefix: id.to_owned(), candidates: format!("{}{more}", shown.join(", ")) })
+            }
+        }
     }
 
     /// Replace the store's content with the snapshots found under `root` (searched recursively);
@@ -158,4 +210,14 @@ impl Catalog {
         }
         Ok(records.len())
     }
+}
+
+/// Runs sorted newest first (ties by id), at most `limit`.
+fn newest_first(by_id: BTreeMap<String, Run>, limit: Option<usize>) -> Vec<Run> {
+    let mut runs: Vec<Run> = by_id.into_values().collect();
+    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+    if let Some(limit) = limit {
+        runs.truncate(limit);
+    }
+    runs
 }

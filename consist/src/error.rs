@@ -149,9 +149,31 @@ pub enum Error {
     #[error("no artifact with id `{0}` is recorded; list artifacts with `consist runs` / Tracker::artifacts_for_run")]
     ArtifactNotFound(String),
 
-    /// A run id that is not recorded.
-    #[error("no run with id `{0}` is recorded")]
+    /// A run id (or id prefix) that is not recorded.
+    #[error("no run with id `{0}` (or an id starting with it) is recorded; list runs with `consist runs`")]
     RunNotFound(String),
+
+    /// `consist validate` found artifacts whose files are missing or modified.
+    #[error("{failed} of {checked} artifact(s) failed validation; re-run their producers to recreate them")]
+    Validation {
+        /// How many failed.
+        failed: usize,
+        /// How many were checked.
+        checked: usize,
+    },
+
+    /// A command was used wrongly (a bad value, a write in a read-only query...).
+    #[error("{0}")]
+    Usage(String),
+
+    /// A run id prefix that matches several runs.
+    #[error("`{prefix}` is the start of several run ids ({candidates}); give more of the id")]
+    AmbiguousRun {
+        /// The prefix given.
+        prefix: String,
+        /// Some of the matching ids, comma separated.
+        candidates: String,
+    },
 
     /// Reading or writing a file failed.
     #[error("{action} {}: {source}", path.display())]

@@ -123,13 +123,8 @@ impl TrackerInner {
         let input_keys: Map<String, Json> =
             inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
         meta.insert("inputs".into(), Json::Object(input_keys));
-        let footprint = Footprint {
-            run_id: String::new(),
-            signature: sig.clone(),
-            code_hash: code_hash.clone(),
-            config: config.clone(),
-            inputs: entries.into_iter().map(|e| (e.key, e.identity)).collect(),
-        };
+        meta.insert("pid".into(), Json::from(std::process::id()));
+        meta.insert("host".into(), Json::String(crate::run::host_name().to_owned()));
         let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
             run: Run {
@@ -160,6 +155,14 @@ impl TrackerInner {
             outputs: Vec::new(),
         };
         let inputs: BTreeMap<String, Artifact> = inputs.into_iter().collect();
+        // Only a miss needs the footprint (built below, after the hit path has returned).
+        let footprint = |record: &RunRecord| Footprint {
+            run_id: String::new(),
+            signature: record.run.signature.clone(),
+            code_hash: record.run.code_hash.clone(),
+            config: record.config.clone(),
+            inputs: entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
+        };
 
         let explanation = if mode == CacheMode::Overwrite {
             MissExplanation::because("cache mode is overwrite: every run executes")
@@ -187,7 +190,7 @@ impl TrackerInner {
                 }
             }
         } else {
-            MissExplanation::compare(&name, &footprint, &self.catalog.history.read(&name))
+            MissExplanation::compare(&name, &footprint(&record), &self.catalog.history.read(&name))
         };
         tracing::debug!(
             step = %name,
@@ -197,6 +200,7 @@ impl TrackerInner {
             "cache miss"
         );
         record.run.meta.insert("cache_miss".into(), serde_json::to_value(&explanation).unwrap_or(Json::Null));
+        let footprint = footprint(&record);
         self.execute(record, inputs, keys, mode, hydration, footprint, body)
     }
 

@@ -1,6 +1,6 @@
 //! Runs: one execution (or cache hit) of a step, its status and its snapshot record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -105,10 +105,37 @@ impl Run {
         self.meta.get("cache_source").and_then(|v| v.as_str())
     }
 
+    /// A `running` run whose process (recorded as `meta.pid` on `meta.host`) no longer exists on
+    /// this host: it was killed and will never finish. `false` when that cannot be known (another
+    /// host, no `/proc`, or no pid recorded).
+    pub fn is_orphaned(&self) -> bool {
+        let pid = self.meta.get("pid").and_then(|p| p.as_u64());
+        let same_host = self.meta.get("host").and_then(|h| h.as_str()) == Some(host_name());
+        match pid {
+            Some(pid) if self.status == RunStatus::Running && same_host && Path::new("/proc/self").exists() => {
+                !Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => false,
+        }
+    }
+
     /// Wall time between start and end, when ended.
     pub fn duration(&self) -> Option<chrono::Duration> {
         self.ended_at.map(|end| end - self.started_at)
     }
+}
+
+/// This machine's host name (recorded with each run to tell live runs from killed ones).
+pub(crate) fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned())
+    })
 }
 
 /// Format tag of snapshot files.

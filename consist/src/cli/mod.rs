@@ -1,19 +1,31 @@
 //! The `consist` command line, also callable from a user's own binary as [`main`].
+//!
+//! Conventions: `--json` prints one JSON document on stdout (field names are the serde names of
+//! the library's types: `Run`, `Artifact`, `RunRecord`...); tables otherwise. Errors go to stderr.
+//! Exit status: 0 success, 1 not found or validation failures, 2 usage errors (including an
+//! ambiguous run id prefix). The database is opened read-only for inspection, never held.
 
+mod compare;
 mod db;
+mod lineage;
+mod overview;
 mod runs;
+mod sql;
 mod steps;
+mod table;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::store::DuckDbStore;
 
-/// Inspect and maintain consist provenance.
+/// Inspect, query, compare and maintain consist provenance.
 #[derive(Debug, Parser)]
 #[command(name = "consist", version, about)]
 pub struct Cli {
@@ -35,14 +47,47 @@ pub struct Cli {
 pub enum Command {
     /// List recent runs, newest first.
     Runs(runs::RunsArgs),
+    /// Everything about one run: identity, config, facets, meta, inputs and outputs.
+    Show(runs::ShowArgs),
+    /// The artifacts of one run: direction, key, id, URI, driver, hash, whether the file exists.
+    Artifacts(runs::ArtifactsArgs),
+    /// Runs whose id, model, tags, description or config mention a text.
+    Search(runs::SearchArgs),
+    /// Counts, date range, runs per model, cache-hit ratio.
+    Summary(overview::SummaryArgs),
+    /// Scenarios (header runs) with their child counts.
+    Scenarios(overview::ScenariosArgs),
+    /// One scenario's runs, by iteration.
+    Scenario(overview::ScenarioArgs),
+    /// The lineage tree of an artifact (by id, or the newest with a key).
+    Lineage(lineage::LineageArgs),
+    /// The first rows of a Parquet or CSV artifact.
+    Preview(sql::PreviewArgs),
+    /// What differs between two runs: code, config keys, inputs.
+    Diff(compare::DiffArgs),
+    /// Why a run was, or was not, a cache hit.
+    Explain(compare::ExplainArgs),
+    /// Read-only SQL over the provenance tables and the artifact views (see `views`).
+    Query(sql::QueryArgs),
+    /// The artifact views `query` offers: one per key, unioning its Parquet/CSV files across runs.
+    Views(sql::ViewsArgs),
+    /// Artifacts whose file is missing or whose bytes no longer match the recorded hash.
+    Validate(validate::ValidateArgs),
     /// The #[step] functions linked into this binary and whether their code changed.
     Steps(steps::StepsArgs),
     /// Maintain the database.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Cli {
+    /// The database: `--db-path`, `$CONSIST_DB`, then the first of `./provenance.duckdb`,
+    /// `./runs/provenance.duckdb` that exists.
     fn db_path(&self) -> PathBuf {
         if let Some(p) = &self.db_path {
             return p.clone();
@@ -51,9 +96,36 @@ impl Cli {
         candidates.iter().find(|p| p.exists()).unwrap_or(&candidates[0]).clone()
     }
 
-    fn catalog(&self) -> Catalog {
-        Catalog::duckdb(self.db_path(), Duration::from_secs(self.wait))
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.wait)
     }
+
+    fn catalog(&self) -> Catalog {
+        Catalog::duckdb(self.db_path(), self.timeout())
+    }
+
+    /// The catalog, which must hold something (else a clear "no such database" error).
+    fn existing_catalog(&self) -> Result<Catalog> {
+        let catalog = self.catalog();
+        if !catalog.exists() {
+            return Err(Error::no_database(catalog.db_path()));
+        }
+        Ok(catalog)
+    }
+
+    /// The DuckDB store itself, for SQL of our own (pending runs are not in it).
+    fn duckdb(&self) -> Result<DuckDbStore> {
+        let path = self.db_path();
+        if !path.exists() {
+            return Err(Error::no_database(&path));
+        }
+        Ok(DuckDbStore::new(path, self.timeout()))
+    }
+}
+
+/// Print `value` as one pretty JSON document.
+fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("CLI output serializes"));
 }
 
 /// Parse `std::env::args` and run the command; returns the process exit status
@@ -76,20 +148,46 @@ where
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    crate::logging::init_logging();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            ExitCode::from(exit_code(&e))
         }
     }
 }
 
+/// 2 for usage errors, 1 for everything else.
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::AmbiguousRun { .. } | Error::Usage(_) => 2,
+        _ => 1,
+    }
+}
+
 /// Run a parsed command line.
-pub fn run(cli: &Cli) -> Result<(), Error> {
+pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
-        Command::Runs(args) => runs::run(cli, args),
+        Command::Runs(args) => runs::runs(cli, args),
+        Command::Show(args) => runs::show(cli, args),
+        Command::Artifacts(args) => runs::artifacts(cli, args),
+        Command::Search(args) => runs::search(cli, args),
+        Command::Summary(args) => overview::summary(cli, args),
+        Command::Scenarios(args) => overview::scenarios(cli, args),
+        Command::Scenario(args) => overview::scenario(cli, args),
+        Command::Lineage(args) => lineage::run(cli, args),
+        Command::Preview(args) => sql::preview(cli, args),
+        Command::Diff(args) => compare::diff(cli, args),
+        Command::Explain(args) => compare::explain(cli, args),
+        Command::Query(args) => sql::query(cli, args),
+        Command::Views(args) => sql::views(cli, args),
+        Command::Validate(args) => validate::run(cli, args),
         Command::Steps(args) => steps::run(cli, args),
         Command::Db(cmd) => db::run(cli, cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "consist", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }

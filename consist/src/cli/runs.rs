@@ -1,12 +1,14 @@
-//! `consist runs`: recent runs as a table or JSON.
+//! `consist runs`, `show`, `artifacts`, `search`: finding runs and looking inside one.
 
 use clap::Args;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
 
-use super::Cli;
+use super::{Cli, print_json, table};
+use crate::artifact::Artifact;
 use crate::error::{Error, Result};
+use crate::explain::MissExplanation;
 use crate::run::{Run, RunStatus};
-use crate::store::RunQuery;
+use crate::store::{Direction, RunQuery};
 
 /// Options of `consist runs`.
 #[derive(Debug, Args)]
@@ -20,54 +22,199 @@ pub struct RunsArgs {
     /// Only runs with this status (running, completed, failed).
     #[arg(long)]
     pub status: Option<String>,
+    /// Only runs carrying this tag (repeat for several).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Only the children of this scenario (header run id or unique prefix).
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// Only runs of this iteration.
+    #[arg(long)]
+    pub iteration: Option<i32>,
+    /// Print JSON (an array of runs) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Print runs as a table (or JSON).
+pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
+    if json {
+        print_json(runs);
+        return;
+    }
+    let mut t = table::new(&["id", "model", "status", "iter", "cache hit", "created (UTC)", "duration"]);
+    for run in runs {
+        t.add_row([
+            run.id.clone(),
+            run.model_name.clone(),
+            run.status.to_string(),
+            table::opt(run.iteration),
+            table::yes_no(run.is_cache_hit()).to_owned(),
+            run.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            table::duration(run),
+        ]);
+    }
+    println!("{t}");
+    println!("{} run(s) from {}", runs.len(), cli.db_path().display());
+}
+
+pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
+    let status = match args.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            RunStatus::parse(s)
+                .ok_or_else(|| Error::Usage(format!("unknown status `{s}`; use one of: running, completed, failed")))?,
+        ),
+    };
+    let catalog = cli.existing_catalog()?;
+    let parent = args.scenario.as_deref().map(|s| catalog.resolve_run(s).map(|r| r.id)).transpose()?;
+    let query = RunQuery {
+        model: args.model.clone(),
+        status,
+        parent,
+        iteration: args.iteration,
+        tags: args.tag.clone(),
+        limit: Some(args.limit),
+        ..RunQuery::default()
+    };
+    print_runs(cli, &catalog.find_runs(&query)?, args.json);
+    Ok(())
+}
+
+/// Options of `consist show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, or a unique prefix of one.
+    pub run: String,
+    /// Print the run's full record as JSON (the snapshot format).
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn line(label: &str, value: impl std::fmt::Display) {
+    println!("{label:<14} {value}");
+}
+
+pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
+    let catalog = cli.existing_catalog()?;
+    let run = catalog.resolve_run(&args.run)?;
+    let record = catalog.run_record(&run.id)?;
+    if args.json {
+        print_json(&record);
+        return Ok(());
+    }
+    let r = &record.run;
+    line("run", &r.id);
+    line("model", &r.model_name);
+    line("status", r.status);
+    line("scenario", r.parent_run_id.as_deref().unwrap_or("-"));
+    line("iteration", table::opt(r.iteration));
+    line("year", table::opt(r.year));
+    if r.stage.is_some() || r.phase.is_some() {
+        line("stage/phase", format!("{} / {}", r.stage.as_deref().unwrap_or("-"), r.phase.as_deref().unwrap_or("-")));
+    }
+    line("tags", if r.tags.is_empty() { "-".to_owned() } else { r.tags.join(", ") });
+    line("signature", &r.signature);
+    line("code hash", &r.code_hash);
+    line("config hash", &r.config_hash);
+    line("input hash", &r.input_hash);
+    line("started", r.started_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"));
+    line("duration", table::duration(r));
+    match (r.cache_source(), MissExplanation::from_meta(&r.meta)) {
+        (Some(source), _) => line("cache", format!("hit, reusing run {source}")),
+        (None, Some(miss)) => line("cache", format!("miss: {}", miss.summary)),
+        (None, None) => line("cache", "-"),
+    }
+    if let Some(error) = r.meta.get("error").and_then(|e| e.as_str()) {
+        line("error", error);
+    }
+    println!("\nconfig:\n{}", serde_json::to_string_pretty(&record.config).unwrap_or_default());
+    if !record.facets.is_empty() {
+        println!("\nfacets:");
+        for (k, v) in &record.facets {
+            println!("  {k} = {v}");
+        }
+    }
+    let shown = ["cache_hit", "cache_source", "cache_miss", "error", "_physical_run_dir"];
+    let meta: serde_json::Map<_, _> =
+        r.meta.iter().filter(|(k, _)| !shown.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    println!("\nmeta:\n{}", serde_json::to_string_pretty(&meta).unwrap_or_default());
+    let sides = [(Direction::Input, &record.inputs), (Direction::Output, &record.outputs)];
+    println!("\n{}", artifact_table(sides.iter().flat_map(|(d, list)| list.iter().map(move |a| (*d, a)))));
+    Ok(())
+}
+
+/// Options of `consist artifacts`.
+#[derive(Debug, Args)]
+pub struct ArtifactsArgs {
+    /// Run id, or a unique prefix of one.
+    pub run: String,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-fn duration_text(run: &Run) -> String {
-    match run.duration() {
-        Some(d) => {
-            let ms = d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
-            if ms < 1000.0 { format!("{ms:.1} ms") } else { format!("{:.2} s", ms / 1000.0) }
-        }
-        None => "-".to_owned(),
-    }
+/// One row of `consist artifacts --json`.
+#[derive(Serialize)]
+struct ArtifactRow<'a> {
+    direction: Direction,
+    exists: bool,
+    #[serde(flatten)]
+    artifact: &'a Artifact,
 }
 
-pub(super) fn run(cli: &Cli, args: &RunsArgs) -> Result<()> {
-    let status = match args.status.as_deref() {
-        None => None,
-        Some(s) => Some(RunStatus::parse(s).ok_or_else(|| Error::UnknownKey {
-            kind: "status",
-            key: s.to_owned(),
-            known: "running, completed, failed".to_owned(),
-        })?),
-    };
-    let catalog = cli.catalog();
-    if !catalog.exists() {
-        return Err(Error::no_database(catalog.db_path()));
-    }
-    let query = RunQuery { model: args.model.clone(), status, limit: Some(args.limit), ..RunQuery::default() };
-    let runs = catalog.find_runs(&query)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&runs).expect("runs serialize"));
-        return Ok(());
-    }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["id", "model", "status", "cache hit", "created (UTC)", "duration"]);
-    for run in &runs {
-        table.add_row([
-            run.id.clone(),
-            run.model_name.clone(),
-            run.status.to_string(),
-            if run.is_cache_hit() { "yes".to_owned() } else { "no".to_owned() },
-            run.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-            duration_text(run),
+fn artifact_table<'a>(rows: impl Iterator<Item = (Direction, &'a Artifact)>) -> comfy_table::Table {
+    let mut t = table::new(&["direction", "key", "id", "uri", "driver", "hash", "exists"]);
+    for (direction, a) in rows {
+        t.add_row([
+            direction.as_str().to_owned(),
+            a.key.clone(),
+            a.id.clone(),
+            a.uri.clone(),
+            a.driver.to_string(),
+            a.hash.as_deref().map(table::short).unwrap_or_else(|| "-".into()),
+            table::yes_no(a.path.exists()).to_owned(),
         ]);
     }
-    println!("{table}");
-    println!("{} run(s) from {}", runs.len(), catalog.db_path().display());
+    t
+}
+
+pub(super) fn artifacts(cli: &Cli, args: &ArtifactsArgs) -> Result<()> {
+    let catalog = cli.existing_catalog()?;
+    let run = catalog.resolve_run(&args.run)?;
+    let all = catalog.run_artifacts(&run.id)?;
+    if args.json {
+        let rows: Vec<ArtifactRow<'_>> = all
+            .iter()
+            .map(|(direction, artifact)| ArtifactRow {
+                direction: *direction,
+                exists: artifact.path.exists(),
+                artifact,
+            })
+            .collect();
+        print_json(&rows);
+        return Ok(());
+    }
+    println!("{}", artifact_table(all.iter().map(|(d, a)| (*d, a))));
+    println!("{} artifact(s) of run {}", all.len(), run.id);
+    Ok(())
+}
+
+/// Options of `consist search`.
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Text to look for (case-insensitive) in run ids, models, tags, descriptions and configs.
+    pub text: String,
+    /// Show at most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub(super) fn search(cli: &Cli, args: &SearchArgs) -> Result<()> {
+    let catalog = cli.existing_catalog()?;
+    print_runs(cli, &catalog.search_runs(&args.text, args.limit)?, args.json);
     Ok(())
 }

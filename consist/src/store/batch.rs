@@ -10,6 +10,16 @@ use super::duckdb::{artifact_meta_json, content_id, ts};
 use crate::run::RunRecord;
 use crate::store::Direction;
 
+/// `config_facet.schema_name` of a run's full canonical config (id `config:<config_hash>`).
+pub(super) const CONFIG_SCHEMA: &str = "consist_config";
+/// `config_facet.schema_name` of the fields selected with `facet_from`.
+const FACET_SCHEMA: &str = "facet_from";
+
+/// The `config_facet.id` holding the config whose hash is `config_hash`.
+pub(super) fn config_id(config_hash: &str) -> String {
+    format!("config:{config_hash}")
+}
+
 /// Staging tables: temporary, so they vanish with the connection (one per batch).
 const STAGE: &str = r#"
 CREATE OR REPLACE TEMP TABLE consist_stage_run (id VARCHAR, parent_run_id VARCHAR, status VARCHAR,
@@ -19,7 +29,8 @@ CREATE OR REPLACE TEMP TABLE consist_stage_run (id VARCHAR, parent_run_id VARCHA
 CREATE OR REPLACE TEMP TABLE consist_stage_artifact (id VARCHAR, "key" VARCHAR, container_uri VARCHAR,
     driver VARCHAR, hash VARCHAR, content_id VARCHAR, run_id VARCHAR, meta VARCHAR, created_at VARCHAR);
 CREATE OR REPLACE TEMP TABLE consist_stage_link (run_id VARCHAR, artifact_id VARCHAR, direction VARCHAR);
-CREATE OR REPLACE TEMP TABLE consist_stage_facet (id VARCHAR, namespace VARCHAR, "json" VARCHAR, created_at VARCHAR);
+CREATE OR REPLACE TEMP TABLE consist_stage_facet (id VARCHAR, namespace VARCHAR, schema_name VARCHAR, "json" VARCHAR,
+    created_at VARCHAR);
 CREATE OR REPLACE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR, namespace VARCHAR, "key" VARCHAR,
     value_type VARCHAR, value_str VARCHAR, value_num DOUBLE, value_bool BOOLEAN, value_json VARCHAR, created_at VARCHAR);
 "#;
@@ -49,7 +60,7 @@ INSERT INTO run_artifact_link
   FROM consist_stage_link s
   WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.run_id = s.run_id AND l.artifact_id = s.artifact_id);
 INSERT INTO config_facet
-  SELECT DISTINCT ON (id) id, namespace, 'facet_from', NULL, CAST("json" AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  SELECT DISTINCT ON (id) id, namespace, schema_name, NULL, CAST("json" AS JSON), CAST(created_at AS TIMESTAMPTZ)
   FROM consist_stage_facet s WHERE NOT EXISTS (SELECT 1 FROM config_facet f WHERE f.id = s.id);
 INSERT INTO run_config_kv
   SELECT DISTINCT ON (run_id, "key") run_id, facet_id, namespace, "key", value_type, value_str, value_num, value_bool,
@@ -119,13 +130,25 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
     {
         let mut facets = tx.appender("consist_stage_facet")?;
         let mut kvs = tx.appender("consist_stage_kv")?;
-        for record in records.iter().filter(|r| !r.facets.is_empty()) {
+        for record in records {
             let run = &record.run;
+            // The full config, content-addressed by its hash: identical configs are stored once.
+            let config = serde_json::to_string(&record.config).unwrap_or_else(|_| "null".into());
+            facets.append_row(params![
+                config_id(&run.config_hash),
+                run.model_name,
+                CONFIG_SCHEMA,
+                config,
+                ts(&run.created_at)
+            ])?;
+            if record.facets.is_empty() {
+                continue;
+            }
             let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
             let facet_id =
                 crate::signature::hash_parts("consist-facet-v1", &[run.model_name.as_bytes(), json.as_bytes()])[..32]
                     .to_owned();
-            facets.append_row(params![facet_id, run.model_name, json, ts(&run.created_at)])?;
+            facets.append_row(params![facet_id, run.model_name, FACET_SCHEMA, json, ts(&run.created_at)])?;
             for (key, value) in &record.facets {
                 let (value_type, text, num, flag) = crate::facet::typed(value);
                 kvs.append_row(params![

@@ -94,6 +94,24 @@ impl DuckDbStore {
         Ok(())
     }
 
+    /// Open the file read-only (waiting while a writer holds it), for SQL of one's own: the
+    /// CLI's `query`. A missing file is reported, not created.
+    pub fn connect_read_only(&self) -> Result<Connection> {
+        self.open_read()
+    }
+
+    /// Open the file read-write (waiting while another process holds it), for maintenance.
+    pub fn connect(&self) -> Result<Connection> {
+        let conn = self.open(false)?;
+        self.ensure_schema(&conn, true)?;
+        Ok(conn)
+    }
+
+    /// Wrap a DuckDB error with this database's path.
+    pub fn error(&self, source: duckdb::Error) -> Error {
+        self.db_err(source)
+    }
+
     /// Open for reading; a missing file is reported, not created.
     fn open_read(&self) -> Result<Connection> {
         if !self.path.exists() {
@@ -196,6 +214,10 @@ impl Store for DuckDbStore {
         let conn = self.open_read()?;
         let mut sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
+        if let Some(prefix) = &query.id_prefix {
+            sql.push_str(" AND starts_with(id, ?)");
+            args.push(prefix.clone());
+        }
         if let Some(i) = query.iteration {
             sql.push_str(&format!(" AND iteration = {i}"));
         }
@@ -234,6 +256,24 @@ impl Store for DuckDbStore {
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         let conn = self.open_read()?;
         fetch_run(&conn, id).map_err(|e| self.db_err(e))
+    }
+
+    fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
+        let conn = self.open_read()?;
+        let sql = format!(
+            r#"SELECT {RUN_COLUMNS} FROM run WHERE contains(lower(id || ' ' || model_name || ' ' || coalesce(CAST(tags AS VARCHAR), '')
+                 || ' ' || coalesce(description, '') || ' ' || coalesce((SELECT CAST(f."json" AS VARCHAR) FROM config_facet f
+                 WHERE f.id = 'config:' || run.config_hash), '')), lower(?))
+               ORDER BY created_at DESC, id DESC LIMIT {limit}"#
+        );
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
+        let rows = stmt.query_map(params![text], run_from_row).map_err(|e| self.db_err(e))?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
+    }
+
+    fn run_record(&self, id: &str) -> Result<Option<RunRecord>> {
+        let conn = self.open_read()?;
+        fetch_record(&conn, id).map_err(|e| self.db_err(e))
     }
 
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
@@ -357,6 +397,49 @@ fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(D
         Ok((direction, artifact_from_row(row, 1)?))
     })?;
     rows.collect()
+}
+
+/// A run with its config, facets and artifacts, as its snapshot would hold it.
+fn fetch_record(conn: &Connection, id: &str) -> duckdb::Result<Option<RunRecord>> {
+    let Some(mut run) = fetch_run(conn, id)? else {
+        return Ok(None);
+    };
+    let config: Option<String> = conn
+        .query_row(
+            r#"SELECT CAST("json" AS VARCHAR) FROM config_facet WHERE id = ?"#,
+            params![super::batch::config_id(&run.config_hash)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let config = config.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null);
+    let mut stmt = conn
+        .prepare(r#"SELECT "key", CAST(value_json AS VARCHAR) FROM run_config_kv WHERE run_id = ? ORDER BY "key""#)?;
+    let facets = stmt
+        .query_map(params![id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?
+        .collect::<duckdb::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(k, v)| (k, v.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or(Value::Null)))
+        .collect();
+    let run_dir = match run.meta.remove("_physical_run_dir") {
+        Some(Value::String(dir)) => PathBuf::from(dir),
+        _ => PathBuf::new(),
+    };
+    let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
+    for (direction, artifact) in fetch_run_artifacts(conn, id)? {
+        match direction {
+            Direction::Input => inputs.push(artifact),
+            Direction::Output => outputs.push(artifact),
+        }
+    }
+    Ok(Some(RunRecord {
+        format: crate::run::SNAPSHOT_FORMAT.to_owned(),
+        run,
+        config,
+        facets,
+        run_dir,
+        inputs,
+        outputs,
+    }))
 }
 
 /// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.

@@ -52,6 +52,8 @@ pub struct RunArtifacts {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunQuery {
+    /// Only runs whose id starts with this (a unique prefix names one run, like git).
+    pub id_prefix: Option<String>,
     /// Only runs of this model (step name).
     pub model: Option<String>,
     /// Only runs with this status.
@@ -117,7 +119,8 @@ impl RunQuery {
     /// Whether a record passes the filters (used to merge not-yet-synced runs into results).
     pub fn matches(&self, record: &RunRecord) -> bool {
         let run = &record.run;
-        self.model.as_ref().is_none_or(|m| *m == run.model_name)
+        self.id_prefix.as_ref().is_none_or(|p| run.id.starts_with(p.as_str()))
+            && self.model.as_ref().is_none_or(|m| *m == run.model_name)
             && self.status.is_none_or(|s| s == run.status)
             && self.signature.as_ref().is_none_or(|s| *s == run.signature)
             && self.parent.as_ref().is_none_or(|p| Some(p) == run.parent_run_id.as_ref())
@@ -191,6 +194,13 @@ pub trait Store: Send + Sync {
 
     /// One run by id.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
+
+    /// Runs whose id, model, tags, description or config contain `text` (case-insensitive),
+    /// newest first.
+    fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>>;
+
+    /// Everything stored about one run, as a snapshot record (config, facets, inputs, outputs).
+    fn run_record(&self, id: &str) -> Result<Option<RunRecord>>;
 
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;

@@ -1,0 +1,93 @@
+//! `consist validate`: artifacts whose file is missing or whose bytes no longer match their hash.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{Cli, print_json, table};
+use crate::error::{Error, Result};
+
+/// Options of `consist validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only check that the files exist, not their content hashes (fast).
+    #[arg(long)]
+    pub exists_only: bool,
+    /// Print JSON (the problems found) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One artifact that failed validation.
+#[derive(Debug, Serialize)]
+struct Problem {
+    id: String,
+    key: String,
+    run_id: Option<String>,
+    path: String,
+    problem: &'static str,
+}
+
+pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
+    let store = cli.duckdb()?;
+    let conn = store.connect_read_only()?;
+    let mut stmt = conn
+        .prepare(
+            r#"SELECT id, "key", run_id, json_extract_string(meta, '$.path'), hash FROM artifact
+               WHERE run_id IS NOT NULL ORDER BY created_at"#,
+        )
+        .map_err(|e| store.error(e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .and_then(|rows| rows.collect::<duckdb::Result<Vec<_>>>())
+        .map_err(|e| store.error(e))?;
+    drop(stmt);
+    drop(conn);
+    let checked = rows.len();
+    let mut problems = Vec::new();
+    for (id, key, run_id, path, hash) in rows {
+        let file = std::path::Path::new(&path);
+        let problem = if !file.exists() {
+            Some("missing")
+        } else if args.exists_only {
+            None
+        } else {
+            match (crate::filehash::hash_file(file), hash) {
+                (Err(_), _) => Some("unreadable"),
+                (Ok(actual), Some(recorded)) if actual != recorded => Some("modified"),
+                _ => None,
+            }
+        };
+        if let Some(problem) = problem {
+            problems.push(Problem { id, key, run_id, path, problem });
+        }
+    }
+    if args.json {
+        print_json(&problems);
+    } else if problems.is_empty() {
+        println!(
+            "all {checked} produced artifact(s) are present{}",
+            if args.exists_only { "" } else { " and match their hashes" }
+        );
+    } else {
+        let mut t = table::new(&["problem", "key", "artifact", "run", "path"]);
+        for p in &problems {
+            t.add_row([
+                p.problem.to_owned(),
+                p.key.clone(),
+                p.id.clone(),
+                p.run_id.clone().unwrap_or_default(),
+                p.path.clone(),
+            ]);
+        }
+        println!("{t}");
+    }
+    if problems.is_empty() { Ok(()) } else { Err(Error::Validation { failed: problems.len(), checked }) }
+}
