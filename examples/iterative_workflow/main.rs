@@ -314,12 +314,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("init: {}; summaries (reads every iteration's trips): {}", how(&ext.init), how(&ext.summaries));
 
     section("4. Materialize a cached artifact of the extended scenario");
-    let query = RunQuery::default().parent(&ext.scenario_id).model("mode_choice").iteration(3);
+    // Iteration 3 as in the seed (or the last baseline iteration, for short runs).
+    let cached_iteration = 3.min(args.iterations - 1);
+    let query = RunQuery::default().parent(&ext.scenario_id).model("mode_choice").iteration(cached_iteration);
     let cached = tracker
         .find_runs(&query)?
         .into_iter()
         .find(|r| r.is_cache_hit())
-        .ok_or("iteration 3 of mode_choice was not a cache hit")?;
+        .ok_or("that iteration of mode_choice was not a cache hit")?;
     let parquet: Vec<Artifact> = tracker
         .find_artifacts(&ArtifactQuery::created_by(&cached.id))?
         .into_iter()
@@ -338,8 +340,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     section("5. Provenance queries on the baseline");
     let completed = RunQuery::default().parent(&base.scenario_id).status(RunStatus::Completed);
-    println!("Runs of iteration 5, with the artifacts they created:");
-    for run in tracker.find_runs(&completed.clone().iteration(5))?.iter().rev() {
+    let iteration = 5.min(args.iterations - 1);
+    println!("Runs of iteration {iteration}, with the artifacts they created:");
+    for run in tracker.find_runs(&completed.clone().iteration(iteration))?.iter().rev() {
         let created: Vec<String> =
             tracker.find_artifacts(&ArtifactQuery::created_by(&run.id))?.into_iter().map(|a| a.key).collect();
         println!("  {:<20} {:<30} {}", run.model_name, run.id, created.join(", "));

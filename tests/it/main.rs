@@ -1,6 +1,7 @@
 //! End-to-end tests of the public API, the CLI and the examples (one binary: one link step).
 
 mod cache;
+mod cli;
 mod examples;
 mod failure;
 mod iterative;

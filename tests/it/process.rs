@@ -79,7 +79,7 @@ fn cli_reports_a_missing_database_with_exit_status_1() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("none.duckdb") && err.contains("--db-path"), "{err}");
     let bad = Command::new(worker()).args(["cli", "runs", "--status", "weird"]).output().unwrap();
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2), "a bad value is a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("running, completed, failed"));
     let usage = Command::new(worker()).args(["cli", "runs", "--no-such-flag"]).output().unwrap();
     assert_eq!(usage.status.code(), Some(2));

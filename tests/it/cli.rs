@@ -1,0 +1,181 @@
+//! The `consist` CLI against a database built by the iterative example: JSON fields, run-id
+//! prefixes, exit codes, lineage formats, read-only queries and views, validation, rebuild.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+use crate::process::worker;
+use crate::util::{Workspace, built_binary};
+
+/// A workspace where the iterative example ran 3 baseline and 4 extended iterations.
+fn catalog() -> (Workspace, PathBuf) {
+    let ws = Workspace::new();
+    let out = Command::new(built_binary("examples/iterative_workflow"))
+        .args(["--iterations", "3", "--extended", "4"])
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let db = ws.path().join("runs/travel_demand/provenance.duckdb");
+    (ws, db)
+}
+
+fn cli(db: &Path, args: &[&str]) -> Output {
+    Command::new(worker()).arg("cli").args(args).arg("--db-path").arg(db).output().unwrap()
+}
+
+/// Run a command that must succeed and print JSON.
+fn json(db: &Path, args: &[&str]) -> Json {
+    let out = cli(db, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e})"))
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ids(runs: &Json) -> Vec<String> {
+    runs.as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn runs_show_artifacts_and_prefixes() {
+    let (_ws, db) = catalog();
+    let scenarios = json(&db, &["scenarios", "--json"]);
+    assert_eq!(scenarios["rows"].as_array().unwrap().len(), 2);
+    let extended = json(&db, &["runs", "--json", "--model", "travel_demand_demo_extended"]);
+    let ext_id = ids(&extended)[0].clone();
+    let prefix = &ext_id[..ext_id.len() - 4];
+    let iter1 = json(&db, &["runs", "--json", "--scenario", prefix, "--iteration", "1"]);
+    let models: Vec<&str> = iter1.as_array().unwrap().iter().map(|r| r["model_name"].as_str().unwrap()).collect();
+    assert_eq!(models.len(), 6, "{models:?}");
+    assert!(iter1.as_array().unwrap().iter().all(|r| r["iteration"] == 1 && r["parent_run_id"] == ext_id.as_str()));
+    let tagged = json(&db, &["runs", "--json", "--tag", "travel_demand"]);
+    assert_eq!(ids(&tagged).len(), 2, "only the scenario headers carry tags");
+
+    let mode_choice = json(&db, &["runs", "--json", "--model", "mode_choice", "--limit", "1"]);
+    let run_id = ids(&mode_choice)[0].clone();
+    let shown = json(&db, &["show", &run_id[..run_id.len() - 2], "--json"]);
+    assert_eq!(shown["run"]["id"], run_id.as_str());
+    assert!(shown["config"]["seed"].is_u64(), "config comes back: {shown}");
+    assert_eq!(shown["outputs"][0]["key"], "trips_with_modes");
+
+    let artifacts = json(&db, &["artifacts", &run_id, "--json"]);
+    let rows = artifacts.as_array().unwrap();
+    assert!(rows.iter().any(|a| a["direction"] == "input" && a["key"] == "utilities"));
+    assert!(rows.iter().all(|a| a["exists"] == true));
+
+    let ambiguous = cli(&db, &["show", "mode_choice_"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    assert!(stderr(&ambiguous).contains("several run ids"), "{}", stderr(&ambiguous));
+    let missing = cli(&db, &["show", "nope_0000"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("`nope_0000`"), "{}", stderr(&missing));
+
+    let summary = json(&db, &["summary", "--json"]);
+    assert_eq!(summary["scenarios"], 2);
+    assert_eq!(
+        summary["runs"].as_i64().unwrap(),
+        json(&db, &["runs", "--json", "--limit", "1000"]).as_array().unwrap().len() as i64
+    );
+    assert!(
+        json(&db, &["search", "beta_access", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["model_name"] != "mode_choice")
+    );
+}
+
+#[test]
+fn lineage_diff_and_explain() {
+    let (_ws, db) = catalog();
+    let tree = json(&db, &["lineage", "skims", "--depth", "2", "--format", "json"]);
+    assert_eq!(tree["artifact"]["key"], "skims");
+    assert_eq!(tree["producer"]["run"]["model_name"], "traffic_simulation");
+    let dot = String::from_utf8(cli(&db, &["lineage", "skims", "--format", "dot"]).stdout).unwrap();
+    assert!(dot.starts_with("digraph lineage {") && dot.contains(" -> "), "{dot}");
+    let mermaid = String::from_utf8(cli(&db, &["lineage", "skims", "--format", "mermaid"]).stdout).unwrap();
+    assert!(mermaid.starts_with("flowchart LR") && mermaid.contains(" --> "), "{mermaid}");
+
+    let runs = json(&db, &["runs", "--json", "--model", "mode_choice", "--limit", "100"]);
+    let runs = runs.as_array().unwrap();
+    let executed: Vec<&Json> = runs.iter().filter(|r| r["meta"]["cache_hit"] != true).collect();
+    let (a, b) = (executed[0]["id"].as_str().unwrap(), executed[1]["id"].as_str().unwrap());
+    let diff = json(&db, &["diff", a, b, "--json"]);
+    assert_eq!(diff["code_changed"], false);
+    assert!(diff["config"]["changed"]["seed"].is_array(), "{diff}");
+    assert!(diff["inputs"]["changed"]["utilities"].is_array(), "{diff}");
+
+    let hit = runs.iter().find(|r| r["meta"]["cache_hit"] == true).unwrap();
+    let explained = json(&db, &["explain", hit["id"].as_str().unwrap(), "--json"]);
+    assert_eq!(explained["cache_hit"], true);
+    assert!(explained["cache_source"].is_string());
+    let miss = json(&db, &["explain", a, "--json"]);
+    assert_eq!(miss["cache_hit"], false);
+    assert!(miss["miss"]["summary"].is_string(), "{miss}");
+}
+
+#[test]
+fn query_is_read_only_and_views_union_artifact_files() {
+    let (_ws, db) = catalog();
+    let write = cli(&db, &["query", "DELETE FROM run"]);
+    assert_eq!(write.status.code(), Some(2));
+    assert!(stderr(&write).contains("read-only"), "{}", stderr(&write));
+    let counted = json(&db, &["query", "SELECT count(*) AS n FROM run", "--json"]);
+    assert!(counted["rows"][0][0].as_i64().unwrap() > 20, "the delete did nothing: {counted}");
+
+    let shares = json(
+        &db,
+        &[
+            "query",
+            "SELECT consist_iteration, count(DISTINCT consist_run_id) AS runs, count(*) AS trips FROM trips_with_modes GROUP BY 1 ORDER BY 1",
+            "--json",
+        ],
+    );
+    assert_eq!(shares["columns"], serde_json::json!(["consist_iteration", "runs", "trips"]));
+    let rows = shares["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "iterations 0-3, each produced once: {shares}");
+    assert!(rows.iter().all(|r| r[1] == 1 && r[2] == 5600), "{shares}");
+    let preview = json(&db, &["preview", "zones", "--rows", "2", "--json"]);
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(preview["columns"][0], "zone_id");
+}
+
+#[test]
+fn validate_catches_a_modified_file_and_rebuild_restores_a_deleted_database() {
+    let (_ws, db) = catalog();
+    assert!(cli(&db, &["validate"]).status.success());
+    let zones = json(&db, &["preview", "zones", "--rows", "1", "--json"]);
+    assert!(zones["rows"].is_array());
+    let artifacts = json(
+        &db,
+        &["query", "SELECT json_extract_string(meta, '$.path') FROM artifact WHERE \"key\" = 'zones'", "--json"],
+    );
+    let path = PathBuf::from(artifacts["rows"][0][0].as_str().unwrap());
+    std::fs::write(&path, b"not parquet any more").unwrap();
+    let out = cli(&db, &["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let problems: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(problems[0]["key"], "zones");
+    assert_eq!(problems[0]["problem"], "modified");
+
+    let before = ids(&json(&db, &["runs", "--json", "--limit", "1000"]));
+    std::fs::remove_file(&db).unwrap();
+    let _ = std::fs::remove_file(db.with_extension("duckdb.wal"));
+    let rebuilt = cli(&db, &["db", "rebuild"]);
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    let mut after = ids(&json(&db, &["runs", "--json", "--limit", "1000"]));
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after, "the same runs come back from the snapshots");
+    let inspect = json(&db, &["db", "inspect", "--json"]);
+    assert_eq!(inspect["dangling_links"], 0);
+    assert!(inspect["zombies"].as_array().unwrap().is_empty());
+    let completions = cli(&db, &["completions", "bash"]);
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("consist"));
+}
