@@ -107,14 +107,17 @@ impl Catalog {
     /// Runs matching `query`: the store's, merged with pending ones not stored yet (newest first).
     /// Works without a database file when everything is still pending.
     pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
+        let pending = self.pending_records();
         let stored = if self.db_path.exists() {
-            let unlimited = RunQuery { limit: None, ..query.clone() };
-            self.store.find_runs(if query.limit.is_some() { &unlimited } else { query })?
+            // The newest `limit` of the union are among the store's newest `limit + pending`
+            // (a pending run may also be stored, as `running`, and must not crowd others out).
+            let widened = RunQuery { limit: query.limit.map(|l| l + pending.len()), ..query.clone() };
+            self.store.find_runs(&widened)?
         } else {
             Vec::new()
         };
         let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
-        for record in self.pending_records() {
+        for record in pending {
             if query.matches(&record) {
                 by_id.insert(record.run.id.clone(), record.run);
             }

@@ -119,13 +119,28 @@ struct ViewFile {
     year: Option<i32>,
 }
 
-/// Parquet/CSV output files by artifact key, from the database.
-fn view_files(conn: &Connection) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
-    let mut stmt = conn.prepare(
+/// Parquet/CSV output files by artifact key, from the database; only the keys that `sql`
+/// mentions when it is given.
+fn view_files(conn: &Connection, sql: Option<&str>) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
+    let mut keys: Vec<String> = Vec::new();
+    if let Some(sql) = sql {
+        let mut stmt = conn.prepare(r#"SELECT DISTINCT "key" FROM artifact WHERE driver IN ('parquet', 'csv')"#)?;
+        let all = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<duckdb::Result<Vec<_>>>()?;
+        keys = all.into_iter().filter(|k| sql.contains(k.as_str())).collect();
+        if keys.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+    }
+    let filter = if sql.is_some() {
+        format!(r#" AND a."key" IN ({})"#, keys.iter().map(|k| quote_text(k)).collect::<Vec<_>>().join(", "))
+    } else {
+        String::new()
+    };
+    let mut stmt = conn.prepare(&format!(
         r#"SELECT a."key", a.driver, json_extract_string(a.meta, '$.path'), r.id, r.parent_run_id, r.iteration, r."year"
            FROM artifact a JOIN run r ON r.id = a.run_id
-           WHERE a.driver IN ('parquet', 'csv') ORDER BY a."key", r.created_at"#,
-    )?;
+           WHERE a.driver IN ('parquet', 'csv'){filter} ORDER BY a."key", r.created_at"#
+    ))?;
     let mut by_key: BTreeMap<String, Vec<ViewFile>> = BTreeMap::new();
     let rows = stmt.query_map([], |r| {
         Ok((
@@ -196,11 +211,9 @@ fn view_sql(key: &str, files: &[ViewFile]) -> Option<String> {
 pub(super) fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
     let store = cli.duckdb()?;
     let conn = store.connect_read_only()?;
-    let files = view_files(&conn).map_err(|e| store.error(e))?;
+    let files = view_files(&conn, Some(&args.sql)).map_err(|e| store.error(e))?;
     for (key, list) in &files {
-        if args.sql.contains(key.as_str())
-            && let Some(sql) = view_sql(key, list)
-        {
+        if let Some(sql) = view_sql(key, list) {
             conn.execute_batch(&sql).map_err(|e| store.error(e))?;
         }
     }
@@ -237,7 +250,7 @@ struct ViewInfo {
 pub(super) fn views(cli: &Cli, args: &ViewsArgs) -> Result<()> {
     let store = cli.duckdb()?;
     let conn = store.connect_read_only()?;
-    let files = view_files(&conn).map_err(|e| store.error(e))?;
+    let files = view_files(&conn, None).map_err(|e| store.error(e))?;
     let infos: Vec<ViewInfo> = files
         .iter()
         .map(|(key, list)| ViewInfo {

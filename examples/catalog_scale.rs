@@ -1,0 +1,130 @@
+//! How fast the CLI answers on a big catalog: writes N synthetic runs (one output artifact each)
+//! into a fresh DuckDB database in batches, then times CLI commands on it, in process.
+//!
+//! ```text
+//! cargo run --example catalog_scale -- --runs 100000
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::Parser;
+use consist::store::DuckDbStore;
+use consist::{Artifact, Driver, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT, Store};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// How many runs to write.
+    #[arg(long, default_value_t = 100_000)]
+    runs: usize,
+    /// Where to put the database (a temporary directory by default).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
+    let now = Utc::now();
+    let model = ["logsums", "trip_distribution", "mode_choice", "assignment", "traffic_simulation"][i % 5];
+    let id = format!("{model}_{i:08x}");
+    let mut meta = serde_json::Map::new();
+    meta.insert("cache_hit".into(), json!(i % 3 == 0));
+    let run = Run {
+        id: id.clone(),
+        parent_run_id: Some(format!("scenario_{:04}", i / 500)),
+        status: RunStatus::Completed,
+        model_name: model.into(),
+        description: None,
+        year: None,
+        iteration: Some((i % 500 / 5) as i32),
+        stage: None,
+        phase: None,
+        tags: vec!["scale".into()],
+        config_hash: format!("{:064x}", i % 97),
+        code_hash: "c".repeat(64),
+        input_hash: format!("{i:064x}"),
+        signature: format!("{:064x}", i * 7919),
+        meta,
+        started_at: now,
+        ended_at: Some(now),
+        created_at: now,
+        updated_at: now,
+    };
+    let path = run_dir.join(format!("outputs/{id}/out.parquet"));
+    let output = Artifact {
+        id: format!("00000000-0000-4000-8000-{i:012x}"),
+        key: "out".into(),
+        uri: format!("./outputs/{id}/out.parquet"),
+        path,
+        driver: Driver::Parquet,
+        hash: Some(format!("{i:064x}")),
+        run_id: Some(id),
+        producer_signature: Some(run.signature.clone()),
+        meta: serde_json::Map::new(),
+        created_at: now,
+    };
+    RunRecord {
+        format: SNAPSHOT_FORMAT.into(),
+        run,
+        config: json!({"beta": i % 97}),
+        facets: Default::default(),
+        run_dir: run_dir.to_path_buf(),
+        inputs: vec![],
+        outputs: vec![output],
+    }
+}
+
+fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
+    let mut argv = vec!["consist".to_owned()];
+    argv.extend(args.iter().map(|s| (*s).to_owned()));
+    argv.extend(["--db-path".to_owned(), db.to_string_lossy().into_owned()]);
+    let start = Instant::now();
+    let cli = <consist::cli::Cli as clap::Parser>::parse_from(argv);
+    let devnull = consist::cli::run(&cli);
+    let took = start.elapsed();
+    if let Err(e) = devnull {
+        eprintln!("{label}: {e}");
+    }
+    took
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let tmp = tempfile_dir(args.dir)?;
+    let db = tmp.join("scale.duckdb");
+    let store = DuckDbStore::new(&db, Duration::from_secs(60));
+    store.init()?;
+    let start = Instant::now();
+    for chunk in (0..args.runs).collect::<Vec<_>>().chunks(5000) {
+        let records: Vec<RunRecord> = chunk.iter().map(|&i| record(i, &tmp)).collect();
+        store.write(&records)?;
+    }
+    eprintln!("wrote {} runs in {:.1} s", args.runs, start.elapsed().as_secs_f64());
+    let mut figures = Vec::new();
+    for (label, argv) in [
+        ("runs --limit 20", vec!["runs", "--limit", "20"]),
+        ("runs --model mode_choice --iteration 42", vec!["runs", "--model", "mode_choice", "--iteration", "42"]),
+        ("show <run id>", vec!["show", "mode_choice_00012347"]),
+        ("summary", vec!["summary"]),
+        ("search mode_choice_0001", vec!["search", "mode_choice_0001", "--limit", "5"]),
+        ("query count by model", vec!["query", "SELECT model_name, count(*) FROM run GROUP BY 1"]),
+    ] {
+        figures.push((label, time(label, &argv, &db)));
+    }
+    eprintln!("\nCLI command on {} runs (in process, output above)", args.runs);
+    for (label, took) in figures {
+        eprintln!("{label:<45} {:>8.1} ms", took.as_secs_f64() * 1e3);
+    }
+    Ok(())
+}
+
+/// The given directory, or a fresh one under the system temp dir.
+fn tempfile_dir(dir: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join(format!("consist-scale-{}", std::process::id())));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
