@@ -29,7 +29,7 @@ fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
     let model = ["logsums", "trip_distribution", "mode_choice", "assignment", "traffic_simulation"][i % 5];
     let id = format!("{model}_{i:08x}");
     let mut meta = serde_json::Map::new();
-    meta.insert("cache_hit".into(), json!(i % 3 == 0));
+    meta.insert("cache_hit".into(), json!(i.is_multiple_of(3)));
     let run = Run {
         id: id.clone(),
         parent_run_id: Some(format!("scenario_{:04}", i / 500)),
@@ -81,9 +81,9 @@ fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
     argv.extend(["--db-path".to_owned(), db.to_string_lossy().into_owned()]);
     let start = Instant::now();
     let cli = <consist::cli::Cli as clap::Parser>::parse_from(argv);
-    let devnull = consist::cli::run(&cli);
+    let result = consist::cli::run(&cli);
     let took = start.elapsed();
-    if let Err(e) = devnull {
+    if let Err(e) = result {
         eprintln!("{label}: {e}");
     }
     took
