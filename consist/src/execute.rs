@@ -123,8 +123,7 @@ impl TrackerInner {
         let input_keys: Map<String, Json> =
             inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
         meta.insert("inputs".into(), Json::Object(input_keys));
-        meta.insert("pid".into(), Json::from(std::process::id()));
-        meta.insert("host".into(), Json::String(crate::run::host_name().to_owned()));
+        crate::run::record_process(&mut meta);
         let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
             run: Run {

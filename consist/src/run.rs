@@ -125,6 +125,13 @@ impl Run {
     }
 }
 
+/// Record which process runs a run (`meta.pid`, `meta.host`), so a killed one can be told apart
+/// from a live one ([`Run::is_orphaned`]).
+pub(crate) fn record_process(meta: &mut serde_json::Map<String, serde_json::Value>) {
+    meta.insert("pid".into(), serde_json::Value::from(std::process::id()));
+    meta.insert("host".into(), serde_json::Value::String(host_name().to_owned()));
+}
+
 /// This machine's host name (recorded with each run to tell live runs from killed ones).
 pub(crate) fn host_name() -> &'static str {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -90,8 +90,7 @@ impl<'t> ScenarioBuilder<'t> {
         let now = Utc::now();
         let mut meta = Map::new();
         meta.insert("kind".into(), Json::String("scenario".into()));
-        meta.insert("pid".into(), Json::from(std::process::id()));
-        meta.insert("host".into(), Json::String(crate::run::host_name().to_owned()));
+        crate::run::record_process(&mut meta);
         let header = RunRecord {
             format: SNAPSHOT_FORMAT.to_owned(),
             run: Run {

@@ -264,8 +264,7 @@ impl Tracker {
         for artifact in artifacts {
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
-            std::fs::copy(&artifact.path, &dest).map_err(Error::io("copying artifact", &artifact.path))?;
-            crate::execute::verify_hash(artifact, &dest)?;
+            crate::execute::copy_checked(artifact, &dest)?;
             copied.push(dest);
         }
         Ok(copied)

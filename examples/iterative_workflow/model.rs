@@ -186,9 +186,9 @@ pub fn init(zone_params: &ZoneParams, mode_params: &ModeParams, skim_perturbatio
     Ok(City { skims, persons, zones })
 }
 
-/// OD logsums of the mode choice model (used inline by a trace in `main.rs`).
+/// Utilities of (car, transit, walk) for every OD row of `skims` (row `origin * n + destination`).
 #[helper(uses = [mode_utilities])]
-pub fn od_logsums(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> PolarsResult<DataFrame> {
+pub fn od_utilities(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> PolarsResult<Vec<[f64; 3]>> {
     let parking = floats(zones, "parking_cost")?;
     let dest = zones_of(skims, "destination")?;
     let (dist, car, transit, walk) = (
@@ -197,12 +197,14 @@ pub fn od_logsums(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> Polar
         floats(skims, "time_transit_mins")?,
         floats(skims, "time_walk_mins")?,
     );
-    let logsum: Vec<f64> = (0..skims.height())
-        .map(|r| {
-            let u = mode_utilities(m, dist[r], car[r], transit[r], walk[r], parking[dest[r]]);
-            u.iter().map(|v| v.exp()).sum::<f64>().ln()
-        })
-        .collect();
+    Ok((0..skims.height()).map(|r| mode_utilities(m, dist[r], car[r], transit[r], walk[r], parking[dest[r]])).collect())
+}
+
+/// OD logsums of the mode choice model (used inline by a trace in `main.rs`).
+#[helper(uses = [od_utilities])]
+pub fn od_logsums(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> PolarsResult<DataFrame> {
+    let logsum: Vec<f64> =
+        od_utilities(skims, zones, m)?.iter().map(|u| u.iter().map(|v| v.exp()).sum::<f64>().ln()).collect();
     let mut out = skims.select(["origin", "destination"])?;
     out.with_column(Column::new("logsum".into(), logsum))?;
     Ok(out)
@@ -251,7 +253,7 @@ pub fn distribute(
 }
 
 /// Per trip: distance and the utility of each mode.
-#[step(outputs = ["utilities"], uses = [mode_utilities])]
+#[step(outputs = ["utilities"], uses = [od_utilities])]
 pub fn calculate_utilities(
     trips: &DataFrame,
     skims: &DataFrame,
@@ -259,18 +261,13 @@ pub fn calculate_utilities(
     mode_params: &ModeParams,
 ) -> StepResult<DataFrame> {
     let n = zones.height();
-    let parking = floats(zones, "parking_cost")?;
-    let (dist, car, transit, walk) = (
-        floats(skims, "distance_miles")?,
-        floats(skims, "time_car_mins")?,
-        floats(skims, "time_transit_mins")?,
-        floats(skims, "time_walk_mins")?,
-    );
+    let dist = floats(skims, "distance_miles")?;
+    let utilities = od_utilities(skims, zones, mode_params)?;
     let (o, d) = (zones_of(trips, "origin")?, zones_of(trips, "destination")?);
     let mut cols: [Vec<f64>; 4] = Default::default();
     for (&o, &d) in o.iter().zip(&d) {
         let r = o * n + d;
-        let u = mode_utilities(mode_params, dist[r], car[r], transit[r], walk[r], parking[d]);
+        let u = utilities[r];
         cols[0].push(dist[r]);
         for m in 0..3 {
             cols[m + 1].push(u[m]);

@@ -6,18 +6,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value as Json;
 
+use crate::examples::example;
 use crate::process::worker;
-use crate::util::{Workspace, built_binary};
+use crate::util::Workspace;
 
 /// A workspace where the iterative example ran 3 baseline and 4 extended iterations.
 fn catalog() -> (Workspace, PathBuf) {
     let ws = Workspace::new();
-    let out = Command::new(built_binary("examples/iterative_workflow"))
-        .args(["--iterations", "3", "--extended", "4"])
-        .current_dir(ws.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    example("iterative_workflow", ws.path(), &["--iterations", "3", "--extended", "4"]);
     let db = ws.path().join("runs/travel_demand/provenance.duckdb");
     (ws, db)
 }

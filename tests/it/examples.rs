@@ -6,9 +6,20 @@ use std::process::Command;
 use crate::process::{stdout_of, worker};
 use crate::util::{Workspace, built_binary};
 
+/// The example `name`, to be run in `dir` with `args`.
+pub fn example_command(name: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(built_binary(&format!("examples/{name}")));
+    cmd.args(args).current_dir(dir);
+    cmd
+}
+
+/// Run the example `name` in `dir`; it must succeed. Returns its stdout.
+pub fn example(name: &str, dir: &Path, args: &[&str]) -> String {
+    stdout_of(example_command(name, dir, args).output().unwrap())
+}
+
 fn quickstart(dir: &Path) -> String {
-    let out = Command::new(built_binary("examples/quickstart")).current_dir(dir).output().unwrap();
-    stdout_of(out)
+    example("quickstart", dir, &[])
 }
 
 #[test]
@@ -31,8 +42,7 @@ fn quickstart_example_executes_once_then_hits() {
 }
 
 fn first_workflow(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(built_binary("examples/first_workflow")).args(args).current_dir(dir).output().unwrap();
-    stdout_of(out)
+    example("first_workflow", dir, args)
 }
 
 #[test]
@@ -56,8 +66,7 @@ fn first_workflow_example_caches_and_invalidates_downstream() {
 }
 
 fn iterative(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(built_binary("examples/iterative_workflow")).args(args).current_dir(dir).output().unwrap();
-    stdout_of(out)
+    example("iterative_workflow", dir, args)
 }
 
 #[test]

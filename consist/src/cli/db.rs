@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde::Serialize;
 
+use super::sql::TABLES;
 use super::{Cli, print_json, table};
 use crate::error::{Error, Result};
 use crate::run::RunStatus;
@@ -47,8 +48,6 @@ struct Inspection {
     /// Runs recorded in snapshots but not yet in the database.
     pending: usize,
 }
-
-const TABLES: [&str; 6] = ["run", "artifact", "run_artifact_link", "artifact_content", "config_facet", "run_config_kv"];
 
 fn inspect(cli: &Cli, json: bool) -> Result<()> {
     let store = cli.duckdb()?;

@@ -20,7 +20,8 @@ use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 
 /// Tables of the provenance schema (a view never shadows them).
-const TABLES: [&str; 6] = ["run", "artifact", "run_artifact_link", "artifact_content", "config_facet", "run_config_kv"];
+pub(super) const TABLES: [&str; 6] =
+    ["run", "artifact", "run_artifact_link", "artifact_content", "config_facet", "run_config_kv"];
 
 /// Rows of a result: column names and values, in order (`--json` prints exactly this).
 #[derive(Debug, Serialize)]
