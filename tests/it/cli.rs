@@ -77,13 +77,15 @@ fn runs_show_artifacts_and_prefixes() {
         summary["runs"].as_i64().unwrap(),
         json(&db, &["runs", "--json", "--limit", "1000"]).as_array().unwrap().len() as i64
     );
-    assert!(
-        json(&db, &["search", "beta_access", "--json"])
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["model_name"] != "mode_choice")
-    );
+    let found = json(&db, &["search", "BETA_ACCESS", "--json", "--limit", "100"]);
+    let models: std::collections::BTreeSet<&str> =
+        found.as_array().unwrap().iter().map(|r| r["model_name"].as_str().unwrap()).collect();
+    let expected = ["travel_demand_demo", "travel_demand_demo_extended", "trip_distribution"];
+    assert_eq!(models.into_iter().collect::<Vec<_>>(), expected, "only configs holding dest_params match");
+
+    let scenario = json(&db, &["scenario", prefix, "--json"]);
+    assert_eq!(scenario["scenario"]["id"], ext_id.as_str());
+    assert_eq!(scenario["runs"].as_array().unwrap().len(), 1 + 4 * 6 + 1, "init, 4 iterations of 6 steps, summaries");
 }
 
 #[test]
@@ -136,6 +138,9 @@ fn query_is_read_only_and_views_union_artifact_files() {
     let rows = shares["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 4, "iterations 0-3, each produced once: {shares}");
     assert!(rows.iter().all(|r| r[1] == 1 && r[2] == 5600), "{shares}");
+    let views = json(&db, &["views", "--json"]);
+    let trips = views.as_array().unwrap().iter().find(|v| v["key"] == "trips_with_modes").unwrap();
+    assert_eq!((trips["files"].as_i64(), trips["missing"].as_i64()), (Some(4), Some(0)), "{trips}");
     let preview = json(&db, &["preview", "zones", "--rows", "2", "--json"]);
     assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
     assert_eq!(preview["columns"][0], "zone_id");
@@ -172,6 +177,12 @@ fn validate_catches_a_modified_file_and_rebuild_restores_a_deleted_database() {
     let inspect = json(&db, &["db", "inspect", "--json"]);
     assert_eq!(inspect["dangling_links"], 0);
     assert!(inspect["zombies"].as_array().unwrap().is_empty());
+    let export = cli(&db, &["db", "export", db.parent().unwrap().join("export").to_str().unwrap()]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let exported = std::fs::read_dir(db.parent().unwrap().join("export")).unwrap().count();
+    assert_eq!(exported, 6, "one Parquet file per provenance table");
+    assert!(cli(&db, &["db", "compact"]).status.success());
+    assert_eq!(ids(&json(&db, &["runs", "--json", "--limit", "1000"])).len(), after.len(), "compact loses nothing");
     let completions = cli(&db, &["completions", "bash"]);
     assert!(String::from_utf8_lossy(&completions.stdout).contains("consist"));
 }

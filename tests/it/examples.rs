@@ -89,7 +89,17 @@ fn iterative_workflow_extends_incrementally_and_answers_queries() {
     assert!(out.contains("└── traffic_simulation run=traffic_simulation_"), "lineage printed: {out}");
     assert!(out.contains("12 runs in all"), "4 iterations x 3 steps read zones: {out}");
 
+    // With logging on, every hit and miss is reported, misses with their reason.
+    let logged = example_command("iterative_workflow", ws.path(), &["--iterations", "2", "--extended", "3"])
+        .env("CONSIST_LOG", "consist=debug")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&logged.stderr);
+    assert!(log.contains("cache hit step=init"), "{log}");
+    assert!(log.contains("cache miss step=logsums") && log.contains("reason=inputs changed: skims"), "{log}");
+
     // A second run with --keep reuses everything, including the summaries.
+    iterative(ws.path(), &["--iterations", "4", "--extended", "6"]);
     let again = iterative(ws.path(), &["--iterations", "4", "--extended", "6", "--keep"]);
     assert!(again.contains("iterations 4-5: 12 steps were cache hits, 0 executed"), "{again}");
 }

@@ -102,4 +102,8 @@ fn a_step_killed_mid_run_is_never_a_cache_hit() {
     let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
     let killed = runs.as_array().unwrap().iter().find(|r| r["id"] == killed_id.as_str()).expect("killed run recorded");
     assert_eq!(killed["status"], "running", "the killed run stays visible as an unfinished run");
+    let inspect =
+        Command::new(worker()).args(["cli", "db", "inspect", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let inspect: serde_json::Value = serde_json::from_str(&stdout_of(inspect)).unwrap();
+    assert_eq!(inspect["zombies"], serde_json::json!([killed_id]), "its process is gone, so it is reported");
 }
