@@ -146,7 +146,9 @@ pub enum Error {
     },
 
     /// An artifact id that is not recorded.
-    #[error("no artifact with id `{0}` is recorded; list artifacts with `consist runs` / Tracker::artifacts_for_run")]
+    #[error(
+        "no artifact with id `{0}` is recorded; list a run's artifacts with `consist artifacts <run>` (or Tracker::artifacts_for_run)"
+    )]
     ArtifactNotFound(String),
 
     /// A run id (or id prefix) that is not recorded.
