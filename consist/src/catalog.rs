@@ -20,7 +20,7 @@ use crate::store::{Direction, DuckDbStore, RunQuery, Store};
 pub struct Catalog {
     store: Box<dyn Store>,
     db_path: PathBuf,
-    pending: PendingQueue,
+    pub(crate) pending: PendingQueue,
     pub(crate) index: SignatureIndex,
     pub(crate) history: History,
 }
@@ -176,6 +176,23 @@ impl Catalog {
         self.store.run_record(run_id)?.ok_or_else(|| Error::RunNotFound(run_id.to_owned()))
     }
 
+    /// Everything recorded about each of these runs (pending snapshots first, the rest from the
+    /// store in one pass); unknown ids are left out.
+    pub fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>> {
+        let mut records = Vec::with_capacity(ids.len());
+        let mut stored = Vec::new();
+        for id in ids {
+            match self.pending.get(id) {
+                Some(path) => records.push(snapshot::read(&path)?),
+                None => stored.push(id.clone()),
+            }
+        }
+        if !stored.is_empty() && self.db_path.exists() {
+            records.extend(self.store.run_records(&stored)?);
+        }
+        Ok(records)
+    }
+
     /// The run whose id is `id`, or the only run whose id starts with `id` (like git).
     pub fn resolve_run(&self, id: &str) -> Result<Run> {
         let query = RunQuery { id_prefix: Some(id.to_owned()), ..RunQuery::default() };
@@ -194,16 +211,24 @@ impl Catalog {
         }
     }
 
-    /// Replace the store's content with the snapshots found under `root` (searched recursively);
-    /// returns how many runs were restored. The pending queue is emptied of restored runs.
+    /// Replace the store's content with the snapshots found under `root` (searched recursively)
+    /// and the copies of runs merged from other databases; returns how many runs were restored.
+    /// The pending queue is emptied of restored runs.
     pub fn rebuild(&self, root: &Path) -> Result<usize> {
-        let mut records = Vec::new();
-        for path in snapshot::find_all(root)? {
+        let merged_dir = snapshot::merged_dir(&snapshot::catalog_dir(&self.db_path));
+        let merged = std::fs::read_dir(&merged_dir).into_iter().flatten().flatten().map(|e| e.path());
+        let merged = merged.filter(|p| p.extension().is_some_and(|e| e == "json"));
+        // A run's own snapshot, found under `root`, wins over a merged copy of it.
+        let mut by_id = BTreeMap::new();
+        for path in merged.chain(snapshot::find_all(root)?) {
             match snapshot::read(&path) {
-                Ok(record) => records.push(record),
+                Ok(record) => {
+                    by_id.insert(record.run.id.clone(), record);
+                }
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable snapshot"),
             }
         }
+        let mut records: Vec<RunRecord> = by_id.into_values().collect();
         records.sort_by_key(|r| r.run.created_at);
         self.store.replace_all(&records)?;
         for record in &records {

@@ -168,6 +168,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A maintenance operation declined to proceed (a merge conflict, a purge of a live run...);
+    /// the message says why and what to pass instead.
+    #[error("{0}")]
+    Refused(String),
+
     /// A run id prefix that matches several runs.
     #[error("`{prefix}` is the start of several run ids ({candidates}); give more of the id")]
     AmbiguousRun {

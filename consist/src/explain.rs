@@ -123,6 +123,18 @@ impl History {
         std::fs::read(self.path(step)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
 
+    /// Drop the footprints of purged runs (so no explanation compares with a run that is gone).
+    pub(crate) fn forget(&self, step: &str, run_ids: &std::collections::HashSet<&str>) -> std::io::Result<()> {
+        let mut all = self.read(step);
+        let before = all.len();
+        all.retain(|f| !run_ids.contains(f.run_id.as_str()));
+        if all.len() == before {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
+        write_atomic(&self.path(step), &bytes, false)
+    }
+
     /// Append a footprint, keeping the newest [`HISTORY_LEN`].
     pub(crate) fn record(&self, step: &str, footprint: Footprint) -> std::io::Result<()> {
         let mut all = self.read(step);

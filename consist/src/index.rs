@@ -74,6 +74,24 @@ impl SignatureIndex {
         Ok(())
     }
 
+    /// Delete the entry for `signature` if it names one of `run_ids` (purged runs); returns
+    /// whether it did. An entry naming another run is left alone.
+    pub(crate) fn remove_if_run(&self, signature: &str, run_ids: &std::collections::HashSet<&str>) -> Result<bool> {
+        match self.get(signature)? {
+            Some(entry) if run_ids.contains(entry.run_id.as_str()) => {
+                let path = self.path(signature);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("removing signature index entry", &path)(e)),
+                }
+                self.forget(signature);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Forget a signature whose recorded outputs turned out unusable (deleted files).
     pub(crate) fn forget(&self, signature: &str) {
         self.warm.lock().unwrap_or_else(|e| e.into_inner()).remove(signature);

@@ -12,6 +12,9 @@ pub struct LineageNode {
     pub artifact: Artifact,
     /// The run that produced it, with its inputs' lineage.
     pub producer: Option<Producer>,
+    /// The artifact names a producing run that is no longer recorded (it was purged).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub producer_missing: bool,
 }
 
 /// The run that produced an artifact, and the lineage of its inputs.
@@ -32,9 +35,16 @@ impl LineageNode {
     /// The tree as text: artifacts as `key (id)`, runs as `model run=<id> iter=<n>`, each level
     /// drawn under its parent with box-drawing branches.
     pub fn render(&self) -> String {
-        let mut out = format!("{} ({})\n", self.artifact.key, self.artifact.id);
+        let mut out = format!("{} ({}){}\n", self.artifact.key, self.artifact.id, self.missing_note());
         self.render_children(&mut out, "");
         out
+    }
+
+    fn missing_note(&self) -> String {
+        match (&self.artifact.run_id, self.producer_missing) {
+            (Some(run_id), true) => format!("  [producer {run_id} purged]"),
+            _ => String::new(),
+        }
     }
 
     fn render_children(&self, out: &mut String, prefix: &str) {
@@ -45,7 +55,12 @@ impl LineageNode {
         for (i, input) in p.inputs.iter().enumerate() {
             let last = i + 1 == p.inputs.len();
             let (branch, more) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
-            out.push_str(&format!("{run_prefix}{branch}{} ({})\n", input.artifact.key, input.artifact.id));
+            out.push_str(&format!(
+                "{run_prefix}{branch}{} ({}){}\n",
+                input.artifact.key,
+                input.artifact.id,
+                input.missing_note()
+            ));
             input.render_children(out, &format!("{run_prefix}{more}"));
         }
     }

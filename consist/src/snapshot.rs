@@ -4,6 +4,7 @@
 //! ```text
 //! <run_dir>/.consist/snapshots/<run_id>.json   one snapshot per run, replaced atomically
 //! <db_path>.consist/pending/<run_id>           absolute path of a snapshot the database lacks
+//! <db_path>.consist/merged/<run_id>.json       copy of a snapshot merged from another database
 //! ```
 //! A snapshot is written (temp file, fsync, rename) before anything else learns of the run, so a
 //! database failure or a killed process never loses a run: `rebuild` restores the database from
@@ -51,14 +52,24 @@ pub fn catalog_dir(db_path: &Path) -> PathBuf {
     db_path.with_file_name(name)
 }
 
-/// Write a run's snapshot durably; returns its path.
+/// Directory in a catalog holding copies of the snapshots of runs merged in from another
+/// database (`consist db merge`), so a rebuild restores them wherever their run directories live.
+pub(crate) fn merged_dir(catalog: &Path) -> PathBuf {
+    catalog.join("merged")
+}
+
+/// Write a run's snapshot durably into its run directory; returns its path.
 pub(crate) fn write(record: &RunRecord) -> Result<PathBuf> {
-    let dir = snapshots_dir(&record.run_dir);
+    write_in(&snapshots_dir(&record.run_dir), record)
+}
+
+/// Write a run's snapshot durably as `<dir>/<run_id>.json`; returns its path.
+pub(crate) fn write_in(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
     let path = dir.join(format!("{}.json", record.run.id));
     let bytes = serde_json::to_vec_pretty(record).expect("a RunRecord always serializes");
     write_atomic(&path, &bytes, true)
         .or_else(|_| {
-            std::fs::create_dir_all(&dir)?;
+            std::fs::create_dir_all(dir)?;
             write_atomic(&path, &bytes, true)
         })
         .map_err(Error::io("writing snapshot", &path))?;

@@ -5,6 +5,7 @@ mod cli;
 mod examples;
 mod failure;
 mod iterative;
+mod maintenance;
 mod outputs;
 mod process;
 mod queries;

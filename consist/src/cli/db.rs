@@ -1,13 +1,16 @@
 //! `consist db ...`: inspecting and maintaining the provenance database.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
 use super::sql::TABLES;
 use super::{Cli, print_json, table};
+use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::maintenance::{MergeReport, OnConflict, PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
 use crate::store::RunQuery;
 
@@ -33,6 +36,62 @@ pub enum DbCommand {
     },
     /// Reclaim space: checkpoint the database file.
     Compact,
+    /// Copy another database's runs into this one (rows, snapshot copies, cache entries).
+    Merge {
+        /// The database to merge from (left unchanged).
+        other: PathBuf,
+        /// What to do with a run id recorded in both with different content.
+        #[arg(long, value_enum, default_value_t = ConflictArg::Error)]
+        conflict: ConflictArg,
+        /// Show what would be merged; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove runs for good: database rows, snapshots, cache entries and, optionally, files.
+    Purge(PurgeArgs),
+}
+
+/// `--conflict` of `db merge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConflictArg {
+    /// Merge nothing; name the conflicting runs.
+    Error,
+    /// Keep this database's runs and merge the others.
+    Skip,
+}
+
+/// Arguments of `consist db purge`.
+#[derive(Debug, clap::Args)]
+pub struct PurgeArgs {
+    /// Runs to purge (ids or unique prefixes); or select with --status / --model.
+    runs: Vec<String>,
+    /// Also purge every run with this status (e.g. failed).
+    #[arg(long, value_parser = super::parse_status)]
+    status: Option<RunStatus>,
+    /// Also purge every run of this model (step or scenario name).
+    #[arg(long)]
+    model: Option<String>,
+    /// Keep the runs whose parent is purged (a scenario's steps); by default they go too.
+    #[arg(long)]
+    no_children: bool,
+    /// Delete the files of removed artifacts that lie in their run's own output directory.
+    #[arg(long)]
+    delete_files: bool,
+    /// Purge runs still marked running even though their process may be alive.
+    #[arg(long)]
+    force: bool,
+    /// Show what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    yes: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The output of `consist db inspect --json`.
@@ -45,6 +104,8 @@ struct Inspection {
     orphan_artifacts: i64,
     /// Links whose run or artifact is missing.
     dangling_links: i64,
+    /// Artifacts whose producing run is no longer recorded (purged); still used by other runs.
+    missing_producers: i64,
     /// Runs recorded in snapshots but not yet in the database.
     pending: usize,
 }
@@ -64,11 +125,21 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     let dangling_links =
         one("SELECT count(*) FROM run_artifact_link l WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = l.run_id)
            OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)")?;
+    let missing_producers = one(
+        "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
+    )?;
     drop(conn);
     let catalog = cli.catalog();
     let running = catalog.find_runs(&RunQuery::default().status(RunStatus::Running))?;
     let zombies: Vec<String> = running.into_iter().filter(|r| r.is_orphaned()).map(|r| r.id).collect();
-    let report = Inspection { tables, zombies, orphan_artifacts, dangling_links, pending: catalog.pending_count() };
+    let report = Inspection {
+        tables,
+        zombies,
+        orphan_artifacts,
+        dangling_links,
+        missing_producers,
+        pending: catalog.pending_count(),
+    };
     if json {
         print_json(&report);
         return Ok(());
@@ -82,6 +153,7 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     println!("pending runs     {}", report.pending);
     println!("orphan artifacts {}", report.orphan_artifacts);
     println!("dangling links   {}", report.dangling_links);
+    println!("purged producers {}", report.missing_producers);
     println!(
         "zombie runs      {}{}",
         report.zombies.len(),
@@ -125,6 +197,21 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             }
             Ok(())
         }
+        DbCommand::Merge { other, conflict, dry_run, json } => {
+            let source = Catalog::duckdb(other.clone(), cli.timeout());
+            let on_conflict = match conflict {
+                ConflictArg::Error => OnConflict::Error,
+                ConflictArg::Skip => OnConflict::Skip,
+            };
+            let report = cli.catalog().merge(&source, on_conflict, *dry_run)?;
+            if *json {
+                print_json(&report);
+            } else {
+                print_merge(&report, &cli.db_path());
+            }
+            Ok(())
+        }
+        DbCommand::Purge(args) => purge(cli, args),
         DbCommand::Compact => {
             let store = cli.duckdb()?;
             let before = std::fs::metadata(store.path()).map(|m| m.len()).unwrap_or(0);
@@ -134,6 +221,112 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             let after = std::fs::metadata(store.path()).map(|m| m.len()).unwrap_or(0);
             println!("{}: {before} -> {after} bytes", store.path().display());
             Ok(())
+        }
+    }
+}
+
+fn print_merge(report: &MergeReport, into: &std::path::Path) {
+    let verb = if report.dry_run { "would merge" } else { "merged" };
+    println!(
+        "{verb} {} run(s) from {} into {} ({} artifact link(s), {} new cache entr{})",
+        report.merged.len(),
+        report.source.display(),
+        into.display(),
+        report.artifact_links,
+        report.index_entries,
+        if report.index_entries == 1 { "y" } else { "ies" }
+    );
+    for (label, ids) in [
+        ("already present", &report.already_present),
+        ("conflicts skipped (kept this database's)", &report.conflicts_skipped),
+        ("still running in the source, skipped", &report.running_skipped),
+    ] {
+        if !ids.is_empty() {
+            println!("{label}: {}", ids.len());
+            for id in ids {
+                println!("  {id}");
+            }
+        }
+    }
+}
+
+/// The runs `consist db purge` selects: the ones named (prefixes resolved) and those matching
+/// the filters.
+fn purge_selection(catalog: &Catalog, args: &PurgeArgs) -> Result<Vec<String>> {
+    if args.runs.is_empty() && args.status.is_none() && args.model.is_none() {
+        return Err(Error::Usage("name the runs to purge, or select them with --status or --model".into()));
+    }
+    let mut ids = Vec::new();
+    for prefix in &args.runs {
+        ids.push(catalog.resolve_run(prefix)?.id);
+    }
+    if args.status.is_some() || args.model.is_some() {
+        let query = RunQuery { status: args.status, model: args.model.clone(), ..RunQuery::default() };
+        ids.extend(catalog.find_runs(&query)?.into_iter().map(|r| r.id));
+    }
+    Ok(ids)
+}
+
+fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
+    let catalog = cli.existing_catalog()?;
+    let ids = purge_selection(&catalog, args)?;
+    let options = PurgeOptions {
+        include_children: !args.no_children,
+        delete_files: args.delete_files,
+        force: args.force,
+        dry_run: true,
+    };
+    let plan = catalog.purge(&ids, options)?;
+    if !args.dry_run && !args.yes && !plan.runs.is_empty() {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
+                plan.runs.len()
+            )));
+        }
+        print_purge(&plan);
+        eprint!("purge these {} run(s)? [y/N] ", plan.runs.len());
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map_err(Error::io("reading the answer from", "stdin"))?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing purged");
+            return Ok(());
+        }
+    }
+    let report = if args.dry_run { plan } else { catalog.purge(&ids, PurgeOptions { dry_run: false, ..options })? };
+    if args.json {
+        print_json(&report);
+    } else {
+        print_purge(&report);
+    }
+    Ok(())
+}
+
+fn print_purge(report: &PurgeReport) {
+    let verb = if report.dry_run { "would purge" } else { "purged" };
+    println!(
+        "{verb} {} run(s) ({} as children of purged runs), {} artifact(s), {} snapshot(s), {} cache entr{}",
+        report.runs.len(),
+        report.children.len(),
+        report.artifacts.len(),
+        report.snapshots.len(),
+        report.index_entries,
+        if report.index_entries == 1 { "y" } else { "ies" }
+    );
+    for id in &report.runs {
+        println!("  {id}");
+    }
+    if !report.files_deleted.is_empty() {
+        let verb = if report.dry_run { "would delete" } else { "deleted" };
+        println!("{verb} {} file(s)", report.files_deleted.len());
+        for path in &report.files_deleted {
+            println!("  {}", path.display());
+        }
+    }
+    if !report.files_kept.is_empty() {
+        println!("{} file(s) left on disk:", report.files_kept.len());
+        for kept in &report.files_kept {
+            println!("  {}  ({})", kept.path.display(), kept.reason);
         }
     }
 }

@@ -123,6 +123,12 @@ impl Cli {
     }
 }
 
+/// Parse a `--status` value.
+fn parse_status(s: &str) -> std::result::Result<crate::run::RunStatus, String> {
+    crate::run::RunStatus::parse(s)
+        .ok_or_else(|| format!("unknown status `{s}`; use one of: running, completed, failed"))
+}
+
 /// Print `value` as one pretty JSON document.
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("CLI output serializes"));

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Cli, print_json, table};
 use crate::artifact::Artifact;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::explain::MissExplanation;
 use crate::run::{Run, RunStatus};
 use crate::store::{Direction, RunQuery};
@@ -20,8 +20,8 @@ pub struct RunsArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Only runs with this status (running, completed, failed).
-    #[arg(long)]
-    pub status: Option<String>,
+    #[arg(long, value_parser = super::parse_status)]
+    pub status: Option<RunStatus>,
     /// Only runs carrying this tag (repeat for several).
     #[arg(long)]
     pub tag: Vec<String>,
@@ -59,13 +59,7 @@ pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
 }
 
 pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
-    let status = match args.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            RunStatus::parse(s)
-                .ok_or_else(|| Error::Usage(format!("unknown status `{s}`; use one of: running, completed, failed")))?,
-        ),
-    };
+    let status = args.status;
     let catalog = cli.existing_catalog()?;
     let parent = args.scenario.as_deref().map(|s| catalog.resolve_run(s).map(|r| r.id)).transpose()?;
     let query = RunQuery {

@@ -276,6 +276,26 @@ impl Store for DuckDbStore {
         fetch_record(&conn, id).map_err(|e| self.db_err(e))
     }
 
+    fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>> {
+        let conn = self.open_read()?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(record) = fetch_record(&conn, id).map_err(|e| self.db_err(e))? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {
+        let mut conn = self.open(false)?;
+        self.ensure_schema(&conn, false)?;
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        let orphans = super::purge::purge(&tx, run_ids).map_err(|e| self.db_err(e))?;
+        if dry_run { tx.rollback() } else { tx.commit() }.map_err(|e| self.db_err(e))?;
+        Ok(orphans)
+    }
+
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
         let conn = self.open_read()?;
         fetch_run_artifacts(&conn, run_id).map_err(|e| self.db_err(e))
@@ -346,10 +366,10 @@ impl Store for DuckDbStore {
 }
 
 /// Columns of an artifact row (table alias `a`), read by [`artifact_from_row`].
-const ARTIFACT_COLUMNS: &str =
+pub(super) const ARTIFACT_COLUMNS: &str =
     r#"a.id, a."key", a.container_uri, a.driver, a.hash, a.run_id, CAST(a.meta AS VARCHAR), epoch_us(a.created_at)"#;
 
-fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Artifact> {
+pub(super) fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Artifact> {
     let uri: String = row.get(at + 2)?;
     let driver: String = row.get(at + 3)?;
     let mut meta = json_map(row.get(at + 6)?);
@@ -444,6 +464,7 @@ fn fetch_record(conn: &Connection, id: &str) -> duckdb::Result<Option<RunRecord>
 
 /// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.
 fn build_lineage(conn: &Connection, artifact: Artifact, depth: usize) -> duckdb::Result<LineageNode> {
+    let mut producer_missing = false;
     let producer = match (&artifact.run_id, depth) {
         (Some(run_id), 1..) => match fetch_run(conn, run_id)? {
             Some(run) => {
@@ -455,9 +476,12 @@ fn build_lineage(conn: &Connection, artifact: Artifact, depth: usize) -> duckdb:
                 }
                 Some(Producer { run, inputs })
             }
-            None => None,
+            None => {
+                producer_missing = true;
+                None
+            }
         },
         _ => None,
     };
-    Ok(LineageNode { artifact, producer })
+    Ok(LineageNode { artifact, producer, producer_missing })
 }

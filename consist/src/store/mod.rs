@@ -6,6 +6,7 @@
 
 mod batch;
 mod duckdb;
+mod purge;
 
 pub use self::duckdb::DuckDbStore;
 
@@ -201,6 +202,14 @@ pub trait Store: Send + Sync {
 
     /// Everything stored about one run, as a snapshot record (config, facets, inputs, outputs).
     fn run_record(&self, id: &str) -> Result<Option<RunRecord>>;
+
+    /// Everything stored about each of these runs, in one pass (unknown ids are left out).
+    fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>>;
+
+    /// Remove these runs with their links and facets, and the artifacts no remaining run links,
+    /// in one transaction; returns those artifacts. With `dry_run`, the same answer, nothing removed.
+    /// Artifacts that remaining runs still link stay, with their producer recorded as it was.
+    fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>>;
 
     /// The artifacts a run read and wrote.
     fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>>;

@@ -1,0 +1,363 @@
+//! Catalog maintenance that changes what is recorded: purging runs, merging another database in.
+//!
+//! Both keep the catalog's promises. A purge removes a run everywhere a later process could find
+//! it (signature index, snapshots, merged copies, pending queue, miss history, database), so no
+//! cache hit points at a purged run and no rebuild brings it back. A merge writes a copy of every
+//! merged snapshot beside the database before the database itself, so a rebuild restores merged
+//! runs too.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::artifact::Artifact;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::index::IndexEntry;
+use crate::run::{RunRecord, RunStatus};
+use crate::snapshot;
+use crate::store::RunQuery;
+
+/// How [`Catalog::purge`] chooses and removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeOptions {
+    /// Also purge the runs whose parent is purged (a scenario's steps), recursively.
+    pub include_children: bool,
+    /// Delete the files of removed artifacts, when they lie in their producing run's own output
+    /// directory (`<run_dir>/outputs/<run_id>/`); other files are never touched.
+    pub delete_files: bool,
+    /// Purge runs still marked `running` even when their process may be alive.
+    pub force: bool,
+    /// Report what would be removed; remove nothing.
+    pub dry_run: bool,
+}
+
+impl Default for PurgeOptions {
+    fn default() -> Self {
+        PurgeOptions { include_children: true, delete_files: false, force: false, dry_run: false }
+    }
+}
+
+/// What a purge removed (or, for a dry run, would remove). Field names are stable (`--json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PurgeReport {
+    /// Nothing was removed.
+    pub dry_run: bool,
+    /// Every purged run: the ones asked for, then their children.
+    pub runs: Vec<String>,
+    /// The runs included because their parent was purged.
+    pub children: Vec<String>,
+    /// Artifacts no remaining run links, removed with the runs. Artifacts that remaining runs
+    /// still read or reuse stay, with their producer recorded as it was.
+    pub artifacts: Vec<String>,
+    /// Snapshot files removed, so a rebuild does not bring the runs back.
+    pub snapshots: Vec<PathBuf>,
+    /// Signature-index entries removed, so no later cache hit points at a purged run.
+    pub index_entries: usize,
+    /// Files deleted (`delete_files`).
+    pub files_deleted: Vec<PathBuf>,
+    /// Files of removed artifacts left on disk, each with the reason.
+    pub files_kept: Vec<KeptFile>,
+}
+
+/// A file a purge left on disk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeptFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was kept.
+    pub reason: String,
+}
+
+/// What [`Catalog::merge`] does with a run id recorded in both databases with different content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnConflict {
+    /// Merge nothing and name the conflicting runs.
+    #[default]
+    Error,
+    /// Keep this database's runs and merge the rest.
+    Skip,
+}
+
+/// What a merge copied in (or, for a dry run, would copy). Field names are stable (`--json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MergeReport {
+    /// The database merged from.
+    pub source: PathBuf,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Runs copied in.
+    pub merged: Vec<String>,
+    /// Runs already here with the same signature and status (merging twice changes nothing).
+    pub already_present: Vec<String>,
+    /// Runs whose id is recorded here with different content, left as they are here.
+    pub conflicts_skipped: Vec<String>,
+    /// Runs still `running` in the source, left for a later merge.
+    pub running_skipped: Vec<String>,
+    /// Artifact links of the merged runs (inputs and outputs).
+    pub artifact_links: usize,
+    /// Signature-index entries added: merged runs whose outputs exist on this machine now serve
+    /// cache hits here (a signature that already has an entry keeps it).
+    pub index_entries: usize,
+}
+
+impl Catalog {
+    /// Remove runs (by exact id) from everything the catalog keeps; see [`PurgeOptions`].
+    ///
+    /// Order matters for a process killed part-way: index entries go first (no hit can point at
+    /// a run being purged), then snapshots, then the database rows in one transaction, then
+    /// files. Until the database step, running the purge again finishes it.
+    pub fn purge(&self, run_ids: &[String], options: PurgeOptions) -> Result<PurgeReport> {
+        if !self.exists() {
+            return Err(Error::no_database(self.db_path()));
+        }
+        // Even a dry run moves pending runs into the database first (as any writer would), so
+        // its answer covers them; it removes nothing.
+        self.sync()?;
+        let (runs, children) = self.with_children(run_ids, options.include_children)?;
+        let records = self.run_records(&runs)?;
+        if let Some(missing) = runs.iter().find(|id| !records.iter().any(|r| &r.run.id == *id)) {
+            return Err(Error::RunNotFound(missing.clone()));
+        }
+        if !options.force {
+            refuse_live(&records)?;
+        }
+        let purged: HashSet<&str> = runs.iter().map(String::as_str).collect();
+        let mut report = PurgeReport { dry_run: options.dry_run, children, ..PurgeReport::default() };
+
+        let catalog_dir = snapshot::catalog_dir(self.db_path());
+        for record in &records {
+            let name = format!("{}.json", record.run.id);
+            for path in
+                [snapshot::snapshots_dir(&record.run_dir).join(&name), snapshot::merged_dir(&catalog_dir).join(&name)]
+            {
+                if path.exists() {
+                    report.snapshots.push(path);
+                }
+            }
+        }
+        if options.dry_run {
+            report.index_entries = records
+                .iter()
+                .filter(|r| {
+                    self.index.get(&r.run.signature).ok().flatten().is_some_and(|e| purged.contains(e.run_id.as_str()))
+                })
+                .count();
+        } else {
+            for record in &records {
+                report.index_entries += usize::from(self.index.remove_if_run(&record.run.signature, &purged)?);
+            }
+            for path in &report.snapshots {
+                remove_file(path, "removing snapshot")?;
+            }
+            let mut steps = HashSet::new();
+            for record in &records {
+                self.pending.remove(&record.run.id);
+                steps.insert(record.run.model_name.as_str());
+            }
+            for step in steps {
+                if let Err(e) = self.history.forget(step, &purged) {
+                    tracing::warn!(step, error = %e, "could not drop purged runs from the miss history");
+                }
+            }
+        }
+
+        let removed = self.store().purge(&runs, options.dry_run)?;
+        let by_id: BTreeMap<&str, &RunRecord> = records.iter().map(|r| (r.run.id.as_str(), r)).collect();
+        for artifact in &removed {
+            let producer = artifact.run_id.as_deref().and_then(|id| by_id.get(id).copied());
+            let producer_gone = match &artifact.run_id {
+                Some(id) => producer.is_some() || self.run_records(std::slice::from_ref(id))?.is_empty(),
+                None => false,
+            };
+            match file_plan(artifact, producer, producer_gone, options.delete_files) {
+                FilePlan::Absent => {}
+                FilePlan::Delete(path) => {
+                    if !options.dry_run {
+                        remove_file(&path, "deleting artifact file")?;
+                        if let Some(dir) = path.parent() {
+                            let _ = std::fs::remove_dir(dir); // only if now empty
+                        }
+                    }
+                    report.files_deleted.push(path);
+                }
+                FilePlan::Keep(kept) => report.files_kept.push(kept),
+            }
+        }
+        report.artifacts = removed.into_iter().map(|a| a.id).collect();
+        report.runs = runs;
+        Ok(report)
+    }
+
+    /// `ids` followed by their descendants (when asked), each once; the second list holds the
+    /// descendants alone.
+    fn with_children(&self, ids: &[String], include: bool) -> Result<(Vec<String>, Vec<String>)> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut runs: Vec<String> = ids.iter().filter(|id| seen.insert((*id).clone())).cloned().collect();
+        let mut children = Vec::new();
+        let mut next = 0;
+        while include && next < runs.len() {
+            let parent = runs[next].clone();
+            next += 1;
+            for child in self.find_runs(&RunQuery::default().parent(&parent))? {
+                if seen.insert(child.id.clone()) {
+                    children.push(child.id.clone());
+                    runs.push(child.id);
+                }
+            }
+        }
+        Ok((runs, children))
+    }
+
+    /// Copy the runs of `source` into this catalog: database rows, a snapshot copy of each beside
+    /// this database (so `rebuild` restores them), and signature-index entries for completed
+    /// runs whose outputs exist here. See [`MergeReport`] for what is left out.
+    pub fn merge(&self, source: &Catalog, on_conflict: OnConflict, dry_run: bool) -> Result<MergeReport> {
+        if !source.exists() {
+            return Err(Error::no_database(source.db_path()));
+        }
+        if same_file(self.db_path(), source.db_path()) {
+            return Err(Error::Usage(format!(
+                "{} is this database; merge another database into it",
+                source.db_path().display()
+            )));
+        }
+        let ours: BTreeMap<String, (String, RunStatus)> = if self.exists() {
+            let runs = self.find_runs(&RunQuery::default())?;
+            runs.into_iter().map(|r| (r.id, (r.signature, r.status))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        let mut report = MergeReport { source: source.db_path().to_path_buf(), dry_run, ..MergeReport::default() };
+        let mut conflicts = Vec::new();
+        let mut wanted = Vec::new();
+        for run in source.find_runs(&RunQuery::default())?.into_iter().rev() {
+            match ours.get(&run.id) {
+                _ if !run.status.is_terminal() => report.running_skipped.push(run.id),
+                Some((signature, status)) if *signature == run.signature && *status == run.status => {
+                    report.already_present.push(run.id)
+                }
+                Some(_) => conflicts.push(run.id),
+                None => wanted.push(run.id),
+            }
+        }
+        if !conflicts.is_empty() && on_conflict == OnConflict::Error {
+            let shown: Vec<&str> = conflicts.iter().take(5).map(String::as_str).collect();
+            let more = if conflicts.len() > 5 { format!(" and {} more", conflicts.len() - 5) } else { String::new() };
+            return Err(Error::Refused(format!(
+                "{} run id(s) are recorded in both databases with different content ({}{more}); nothing was merged. \
+                 Pass --conflict skip to keep this database's runs and merge the others",
+                conflicts.len(),
+                shown.join(", ")
+            )));
+        }
+        report.conflicts_skipped = conflicts;
+        let records = source.run_records(&wanted)?;
+        report.artifact_links = records.iter().map(|r| r.inputs.len() + r.outputs.len()).sum();
+        let entries: Vec<IndexEntry> = records.iter().filter_map(|r| self.new_index_entry(r)).collect();
+        report.index_entries = entries.len();
+        report.merged = records.iter().map(|r| r.run.id.clone()).collect();
+        if dry_run || records.is_empty() {
+            return Ok(report);
+        }
+        let copies = snapshot::merged_dir(&snapshot::catalog_dir(self.db_path()));
+        for record in &records {
+            snapshot::write_in(&copies, record)?;
+        }
+        self.store().write(&records)?;
+        for entry in entries {
+            self.index.put(entry)?;
+        }
+        Ok(report)
+    }
+
+    /// The index entry a merged run contributes: a completed step run that executed, whose
+    /// signature has no entry here and whose outputs all exist on this machine.
+    fn new_index_entry(&self, record: &RunRecord) -> Option<IndexEntry> {
+        let run = &record.run;
+        let eligible = run.status == RunStatus::Completed
+            && !run.is_cache_hit()
+            && run.meta.get("kind").and_then(|k| k.as_str()) != Some("scenario")
+            && record.outputs.iter().all(|a| a.path.exists())
+            && matches!(self.index.get(&run.signature), Ok(None));
+        eligible.then(|| IndexEntry {
+            signature: run.signature.clone(),
+            run_id: run.id.clone(),
+            run_dir: record.run_dir.clone(),
+            outputs: record.outputs.clone(),
+        })
+    }
+}
+
+/// Refuse to purge runs that may still be running: their process would write them back.
+fn refuse_live(records: &[RunRecord]) -> Result<()> {
+    let live: Vec<&RunRecord> =
+        records.iter().filter(|r| r.run.status == RunStatus::Running && !r.run.is_orphaned()).collect();
+    let Some(first) = live.first() else { return Ok(()) };
+    let meta = &first.run.meta;
+    let process = match (meta.get("pid"), meta.get("host").and_then(|h| h.as_str())) {
+        (Some(pid), Some(host)) => format!("process {pid} on {host}"),
+        _ => "an unknown process".to_owned(),
+    };
+    Err(Error::Refused(format!(
+        "{} run(s) are still marked running, e.g. `{}` ({process} may be alive); wait for them to finish, \
+         or pass --force if their process is gone",
+        live.len(),
+        first.run.id
+    )))
+}
+
+enum FilePlan {
+    /// No file on disk.
+    Absent,
+    /// The file lies in its producer's own output directory.
+    Delete(PathBuf),
+    /// The file stays.
+    Keep(KeptFile),
+}
+
+/// What to do with the file of an artifact a purge removed. `producer` is its producing run's
+/// record when that run is purged now; `producer_gone` says the producer is no longer recorded
+/// at all (purged now or before).
+fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, producer_gone: bool, delete: bool) -> FilePlan {
+    let path = match producer {
+        Some(record) if artifact.path.is_relative() => record.run_dir.join(&artifact.path),
+        _ => artifact.path.clone(),
+    };
+    if !path.is_file() {
+        return FilePlan::Absent;
+    }
+    let keep = |reason: String| FilePlan::Keep(KeptFile { path: path.clone(), reason });
+    if !delete {
+        return keep("--delete-files not given".to_owned());
+    }
+    let Some(run_id) = artifact.run_id.as_deref().filter(|_| producer_gone) else {
+        return keep("not written by a purged run".to_owned());
+    };
+    // `<run_dir>/outputs/<run_id>/...`: the directory only that run writes into.
+    let parts: Vec<Component<'_>> = path.components().collect();
+    let plain = parts.iter().all(|c| !matches!(c, Component::ParentDir));
+    let own = parts.windows(2).any(|w| w[0].as_os_str() == "outputs" && w[1].as_os_str() == run_id);
+    if plain && own {
+        FilePlan::Delete(path)
+    } else {
+        keep(format!("outside its run's output directory (outputs/{run_id}/)"))
+    }
+}
+
+fn remove_file(path: &Path, action: &'static str) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(action, path)(e)),
+    }
+}
+
+/// Whether two paths name the same file (either may not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
+    }
+}
