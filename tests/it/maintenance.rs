@@ -227,3 +227,35 @@ fn cli_purge_asks_for_confirmation_and_merge_names_its_problems() {
     assert_eq!(absent.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&absent.stderr).contains("absent.duckdb"));
 }
+
+#[test]
+fn compact_shrinks_the_file_after_a_purge_and_keeps_every_row() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let tracker = ws.tracker();
+    let mut made = Vec::new();
+    for threshold in 0..40 {
+        made.push(pipeline(&tracker, threshold, &runs).0.id);
+    }
+    tracker.catalog().purge(&made[..30], PurgeOptions::default()).unwrap();
+    drop(tracker);
+    let counts = || -> Vec<i64> {
+        consist::store::TABLES.iter().map(|t| ws.scalar::<i64>(&format!("SELECT count(*) FROM {t}"))).collect()
+    };
+    let rows = counts();
+    assert_eq!(rows[0], 50, "10 clean and 40 summarize runs remain");
+
+    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let (before, after) = store.compact().unwrap();
+    assert!(after < before, "the file shrinks: {before} -> {after} bytes");
+    assert_eq!(std::fs::metadata(ws.db()).unwrap().len(), after);
+    assert_eq!(counts(), rows, "every row is kept");
+    let leftovers: Vec<_> = std::fs::read_dir(ws.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!leftovers.iter().any(|n| n.to_string_lossy().contains("compacting")), "{leftovers:?}");
+
+    // The compacted file is a working catalog: hits and new runs.
+    let tracker = ws.tracker();
+    pipeline(&tracker, 35, &runs);
+    pipeline(&tracker, 99, &runs);
+    assert_eq!(runs.get(), 80 + 2, "threshold 35 hits both steps; 99 executes both");
+}

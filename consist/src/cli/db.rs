@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 
-use super::sql::TABLES;
 use super::{Cli, print_json, table};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::maintenance::{MergeReport, OnConflict, PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
-use crate::store::RunQuery;
+use crate::store::{RunQuery, TABLES};
 
 /// Database maintenance commands.
 #[derive(Debug, Subcommand)]
@@ -34,7 +33,7 @@ pub enum DbCommand {
         /// The target directory (created if needed).
         dir: PathBuf,
     },
-    /// Reclaim space: checkpoint the database file.
+    /// Reclaim space: rewrite the database file without its free blocks (e.g. after a purge).
     Compact,
     /// Copy another database's runs into this one (rows, snapshot copies, cache entries).
     Merge {
@@ -214,11 +213,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         DbCommand::Purge(args) => purge(cli, args),
         DbCommand::Compact => {
             let store = cli.duckdb()?;
-            let before = std::fs::metadata(store.path()).map(|m| m.len()).unwrap_or(0);
-            let conn = store.connect()?;
-            conn.execute_batch("FORCE CHECKPOINT;").map_err(|e| store.error(e))?;
-            drop(conn);
-            let after = std::fs::metadata(store.path()).map(|m| m.len()).unwrap_or(0);
+            let (before, after) = store.compact()?;
             println!("{}: {before} -> {after} bytes", store.path().display());
             Ok(())
         }

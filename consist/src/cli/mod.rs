@@ -137,6 +137,13 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
 /// Parse `std::env::args` and run the command; returns the process exit status
 /// (0 success, 1 not found or failed, 2 usage error).
 pub fn main() -> ExitCode {
+    // `consist runs | head` closes the pipe early: end quietly, as shell tools do, instead of
+    // panicking on the failed write (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     main_from(std::env::args_os())
 }
 

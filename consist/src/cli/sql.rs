@@ -18,10 +18,7 @@ use serde_json::Value as Json;
 use super::{Cli, print_json, table};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
-
-/// Tables of the provenance schema (a view never shadows them).
-pub(super) const TABLES: [&str; 6] =
-    ["run", "artifact", "run_artifact_link", "artifact_content", "config_facet", "run_config_kv"];
+use crate::store::TABLES;
 
 /// Rows of a result: column names and values, in order (`--json` prints exactly this).
 #[derive(Debug, Serialize)]

@@ -8,7 +8,7 @@ mod batch;
 mod duckdb;
 mod purge;
 
-pub use self::duckdb::DuckDbStore;
+pub use self::duckdb::{DuckDbStore, TABLES};
 
 use crate::artifact::Artifact;
 use crate::error::Result;
