@@ -41,7 +41,10 @@ fn ids(runs: &Json) -> Vec<String> {
 fn runs_show_artifacts_and_prefixes() {
     let (_ws, db) = catalog();
     let scenarios = json(&db, &["scenarios", "--json"]);
-    assert_eq!(scenarios["rows"].as_array().unwrap().len(), 2);
+    let names: Vec<&str> = scenarios.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["travel_demand_demo_extended", "travel_demand_demo"], "newest first");
+    assert_eq!(scenarios[0]["iterations"], 4);
+    assert_eq!(scenarios[1]["cache_hits"], 0);
     let extended = json(&db, &["runs", "--json", "--model", "travel_demand_demo_extended"]);
     let ext_id = ids(&extended)[0].clone();
     let prefix = &ext_id[..ext_id.len() - 4];

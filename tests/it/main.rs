@@ -10,6 +10,7 @@ mod outputs;
 mod process;
 mod queries;
 mod scenario;
+mod snapshots;
 mod steps;
 mod store;
 mod util;

@@ -1,5 +1,6 @@
 //! `consist summary`, `scenarios`, `scenario`: the catalog at a glance.
 
+use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -38,8 +39,8 @@ struct Summary {
     cache_hit_ratio: Option<f64>,
     scenarios: i64,
     artifacts: i64,
-    first_run: Option<String>,
-    last_run: Option<String>,
+    first_run: Option<DateTime<Utc>>,
+    last_run: Option<DateTime<Utc>>,
     /// Runs recorded in snapshots but not yet written to the database.
     pending: usize,
     models: Vec<ModelCount>,
@@ -60,7 +61,7 @@ pub(super) fn summary(cli: &Cli, args: &SummaryArgs) -> Result<()> {
             "SELECT count(*), count(*) FILTER (status = 'completed'), count(*) FILTER (status = 'failed'),
                count(*) FILTER (status = 'running'), count(*) FILTER ({hit}),
                count(*) FILTER (status = 'completed' AND NOT {scenario}), count(*) FILTER ({scenario}),
-               (SELECT count(*) FROM artifact), CAST(min(created_at) AS VARCHAR), CAST(max(created_at) AS VARCHAR)
+               (SELECT count(*) FROM artifact), epoch_us(min(created_at)), epoch_us(max(created_at))
              FROM run"
         ),
         &[],
@@ -87,8 +88,8 @@ pub(super) fn summary(cli: &Cli, args: &SummaryArgs) -> Result<()> {
         cache_hit_ratio: (completed_steps > 0).then(|| int(&t[4]) as f64 / completed_steps as f64),
         scenarios: int(&t[6]),
         artifacts: int(&t[7]),
-        first_run: t[8].as_str().map(str::to_owned),
-        last_run: t[9].as_str().map(str::to_owned),
+        first_run: t[8].as_i64().and_then(DateTime::from_timestamp_micros),
+        last_run: t[9].as_i64().and_then(DateTime::from_timestamp_micros),
         pending: cli.catalog().pending_count(),
         models: models
             .rows
@@ -114,11 +115,8 @@ pub(super) fn summary(cli: &Cli, args: &SummaryArgs) -> Result<()> {
         println!("cache hits     {} ({:.1}% of completed step runs)", summary.cache_hits, 100.0 * ratio);
     }
     println!("artifacts      {}", summary.artifacts);
-    println!(
-        "recorded       {} .. {}",
-        summary.first_run.as_deref().unwrap_or("-"),
-        summary.last_run.as_deref().unwrap_or("-")
-    );
+    let when = |t: &Option<DateTime<Utc>>| t.as_ref().map_or_else(|| "-".to_owned(), table::time);
+    println!("recorded       {} .. {} (UTC)", when(&summary.first_run), when(&summary.last_run));
     if summary.pending > 0 {
         println!("pending        {} run(s) not yet in the database (listed by `consist runs`)", summary.pending);
     }
@@ -141,19 +139,70 @@ pub struct ScenariosArgs {
     pub json: bool,
 }
 
+/// One row of `consist scenarios` (`--json` prints an array of these).
+#[derive(Debug, Serialize)]
+struct ScenarioRow {
+    /// The header run's id.
+    id: String,
+    /// The scenario name (the header's model name).
+    name: String,
+    /// The header's status.
+    status: String,
+    /// When the scenario started.
+    created_at: DateTime<Utc>,
+    /// Its step runs.
+    runs: i64,
+    /// How many of them were cache hits.
+    cache_hits: i64,
+    /// Highest iteration + 1, if any step had an iteration.
+    iterations: Option<i64>,
+}
+
 pub(super) fn scenarios(cli: &Cli, args: &ScenariosArgs) -> Result<()> {
     let store = cli.duckdb()?;
     let conn = store.connect_read_only()?;
     let sql = format!(
-        "SELECT s.id, s.model_name AS name, s.status, CAST(s.created_at AS VARCHAR) AS created,
-           count(c.id) AS runs, count(c.id) FILTER (coalesce(json_extract(c.meta, '$.cache_hit')::BOOLEAN, false)) AS cache_hits,
-           max(c.iteration) + 1 AS iterations
+        "SELECT s.id, s.model_name, s.status, epoch_us(s.created_at),
+           count(c.id), count(c.id) FILTER (coalesce(json_extract(c.meta, '$.cache_hit')::BOOLEAN, false)),
+           max(c.iteration) + 1
          FROM run s LEFT JOIN run c ON c.parent_run_id = s.id
          WHERE json_extract_string(s.meta, '$.kind') = 'scenario'
          GROUP BY s.id, s.model_name, s.status, s.created_at ORDER BY s.created_at DESC LIMIT {}",
         args.limit
     );
-    collect(&conn, &sql, &[]).map_err(|e| store.error(e))?.print(args.json);
+    let rows = collect(&conn, &sql, &[]).map_err(|e| store.error(e))?;
+    let text = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    let scenarios: Vec<ScenarioRow> = rows
+        .rows
+        .iter()
+        .map(|r| ScenarioRow {
+            id: text(&r[0]),
+            name: text(&r[1]),
+            status: text(&r[2]),
+            created_at: r[3].as_i64().and_then(DateTime::from_timestamp_micros).unwrap_or_default(),
+            runs: int(&r[4]),
+            cache_hits: int(&r[5]),
+            iterations: r[6].as_i64(),
+        })
+        .collect();
+    if args.json {
+        print_json(&scenarios);
+        return Ok(());
+    }
+    let mut t = table::new(&["id", "name", "status", "created (UTC)", "runs", "cache hits", "iterations"]);
+    for s in &scenarios {
+        t.add_row([
+            s.id.clone(),
+            s.name.clone(),
+            s.status.clone(),
+            table::time(&s.created_at),
+            s.runs.to_string(),
+            s.cache_hits.to_string(),
+            table::opt(s.iterations),
+        ]);
+    }
+    println!("{t}");
+    println!("{} scenario(s)", scenarios.len());
     Ok(())
 }
 

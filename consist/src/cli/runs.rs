@@ -50,7 +50,7 @@ pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
             run.status.to_string(),
             table::opt(run.iteration),
             table::yes_no(run.is_cache_hit()).to_owned(),
-            run.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            table::time(&run.created_at),
             table::duration(run),
         ]);
     }

@@ -28,6 +28,11 @@ pub(super) fn duration(run: &Run) -> String {
     }
 }
 
+/// A UTC time to the second, as tables show it (columns say `(UTC)`).
+pub(super) fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
 /// An optional number as text, `-` when absent.
 pub(super) fn opt<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())

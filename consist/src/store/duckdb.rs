@@ -464,7 +464,7 @@ fn fetch_artifact(conn: &Connection, id: &str) -> duckdb::Result<Option<Artifact
 fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(Direction, Artifact)>> {
     let sql = format!(
         r#"SELECT l.direction, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
-           WHERE l.run_id = ? ORDER BY l.direction, a."key""#
+           WHERE l.run_id = ? ORDER BY l.direction, a."key", a.created_at, a.id"#
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(params![run_id], |row| {
