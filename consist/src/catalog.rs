@@ -212,16 +212,20 @@ impl Catalog {
     }
 
     /// Replace the store's content with the snapshots found under `root` (searched recursively)
-    /// and the copies of runs merged from other databases; returns how many runs were restored.
+    /// and the copies of runs merged from other databases, except purged runs; returns how many
+    /// runs were restored.
     /// The pending queue is emptied of restored runs.
     pub fn rebuild(&self, root: &Path) -> Result<usize> {
-        let merged_dir = snapshot::merged_dir(&snapshot::catalog_dir(&self.db_path));
-        let merged = std::fs::read_dir(&merged_dir).into_iter().flatten().flatten().map(|e| e.path());
-        let merged = merged.filter(|p| p.extension().is_some_and(|e| e == "json"));
+        let dir = snapshot::catalog_dir(&self.db_path);
+        let list = |dir: PathBuf| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
+        let merged = list(snapshot::merged_dir(&dir)).filter(|p| p.extension().is_some_and(|e| e == "json"));
+        let purged: std::collections::HashSet<String> =
+            list(snapshot::purged_dir(&dir)).filter_map(|p| Some(p.file_name()?.to_str()?.to_owned())).collect();
         // A run's own snapshot, found under `root`, wins over a merged copy of it.
         let mut by_id = BTreeMap::new();
         for path in merged.chain(snapshot::find_all(root)?) {
             match snapshot::read(&path) {
+                Ok(record) if purged.contains(&record.run.id) => {}
                 Ok(record) => {
                     by_id.insert(record.run.id.clone(), record);
                 }

@@ -51,7 +51,8 @@ pub struct PurgeReport {
     /// Artifacts no remaining run links, removed with the runs. Artifacts that remaining runs
     /// still read or reuse stay, with their producer recorded as it was.
     pub artifacts: Vec<String>,
-    /// Snapshot files removed, so a rebuild does not bring the runs back.
+    /// Snapshot files removed (for a run merged from another database, this catalog's copy
+    /// only). A purge marker per run keeps any other copy out of later rebuilds.
     pub snapshots: Vec<PathBuf>,
     /// Signature-index entries removed, so no later cache hit points at a purged run.
     pub index_entries: usize,
@@ -102,12 +103,29 @@ pub struct MergeReport {
     pub index_entries: usize,
 }
 
+/// Purge-marker content of a run recorded by a tracker of this catalog.
+const LOCAL: &str = "local";
+/// Purge-marker content of a run merged from another database.
+const MERGED: &str = "merged";
+
 impl Catalog {
+    /// Where a run purged earlier was recorded ([`LOCAL`] or [`MERGED`]), from its purge marker.
+    fn purged_origin(&self, run_id: &str) -> Option<&'static str> {
+        let marker = snapshot::purged_dir(&snapshot::catalog_dir(self.db_path())).join(run_id);
+        match std::fs::read_to_string(marker).ok()?.as_str() {
+            LOCAL => Some(LOCAL),
+            _ => Some(MERGED),
+        }
+    }
+
     /// Remove runs (by exact id) from everything the catalog keeps; see [`PurgeOptions`].
     ///
     /// Order matters for a process killed part-way: index entries go first (no hit can point at
-    /// a run being purged), then snapshots, then the database rows in one transaction, then
-    /// files. Until the database step, running the purge again finishes it.
+    /// a run being purged), then a purge marker per run (no rebuild restores it, even from a
+    /// copy of its snapshot elsewhere), then snapshots, then the database rows in one
+    /// transaction, then files. Until the database step, running the purge again finishes it.
+    /// A run merged from another database loses only this catalog's copy of its snapshot; its
+    /// own snapshot and files belong to that database and are never touched.
     pub fn purge(&self, run_ids: &[String], options: PurgeOptions) -> Result<PurgeReport> {
         if !self.exists() {
             return Err(Error::no_database(self.db_path()));
@@ -127,26 +145,38 @@ impl Catalog {
         let mut report = PurgeReport { dry_run: options.dry_run, children, ..PurgeReport::default() };
 
         let catalog_dir = snapshot::catalog_dir(self.db_path());
+        let merged_dir = snapshot::merged_dir(&catalog_dir);
+        let mut merged = HashSet::new();
         for record in &records {
             let name = format!("{}.json", record.run.id);
-            for path in
-                [snapshot::snapshots_dir(&record.run_dir).join(&name), snapshot::merged_dir(&catalog_dir).join(&name)]
-            {
-                if path.exists() {
-                    report.snapshots.push(path);
+            let copy = merged_dir.join(&name);
+            if copy.exists() {
+                // Its own snapshot belongs to the database it was merged from: leave it there.
+                merged.insert(record.run.id.as_str());
+                report.snapshots.push(copy);
+            } else {
+                let own = snapshot::snapshots_dir(&record.run_dir).join(&name);
+                if own.exists() {
+                    report.snapshots.push(own);
                 }
             }
         }
+        let signatures: HashSet<&str> = records.iter().map(|r| r.run.signature.as_str()).collect();
         if options.dry_run {
-            report.index_entries = records
+            report.index_entries = signatures
                 .iter()
-                .filter(|r| {
-                    self.index.get(&r.run.signature).ok().flatten().is_some_and(|e| purged.contains(e.run_id.as_str()))
-                })
+                .filter(|s| self.index.get(s).ok().flatten().is_some_and(|e| purged.contains(e.run_id.as_str())))
                 .count();
         } else {
+            for signature in &signatures {
+                report.index_entries += usize::from(self.index.remove_if_run(signature, &purged)?);
+            }
+            let tombstones = snapshot::purged_dir(&catalog_dir);
+            std::fs::create_dir_all(&tombstones).map_err(Error::io("creating", &tombstones))?;
             for record in &records {
-                report.index_entries += usize::from(self.index.remove_if_run(&record.run.signature, &purged)?);
+                let origin = if merged.contains(record.run.id.as_str()) { MERGED } else { LOCAL };
+                let path = tombstones.join(&record.run.id);
+                snapshot::write_atomic(&path, origin.as_bytes(), true).map_err(Error::io("marking purged", &path))?;
             }
             for path in &report.snapshots {
                 remove_file(path, "removing snapshot")?;
@@ -167,11 +197,13 @@ impl Catalog {
         let by_id: BTreeMap<&str, &RunRecord> = records.iter().map(|r| (r.run.id.as_str(), r)).collect();
         for artifact in &removed {
             let producer = artifact.run_id.as_deref().and_then(|id| by_id.get(id).copied());
-            let producer_gone = match &artifact.run_id {
-                Some(id) => producer.is_some() || self.run_records(std::slice::from_ref(id))?.is_empty(),
-                None => false,
+            // Where the producer was recorded: purged now, purged before (its marker), or unknown.
+            let origin = match (producer, artifact.run_id.as_deref()) {
+                (Some(record), _) => Some(if merged.contains(record.run.id.as_str()) { MERGED } else { LOCAL }),
+                (None, Some(id)) => self.purged_origin(id),
+                (None, None) => None,
             };
-            match file_plan(artifact, producer, producer_gone, options.delete_files) {
+            match file_plan(artifact, producer, origin, options.delete_files) {
                 FilePlan::Absent => {}
                 FilePlan::Delete(path) => {
                     if !options.dry_run {
@@ -261,9 +293,12 @@ impl Catalog {
         if dry_run || records.is_empty() {
             return Ok(report);
         }
-        let copies = snapshot::merged_dir(&snapshot::catalog_dir(self.db_path()));
+        let catalog_dir = snapshot::catalog_dir(self.db_path());
+        let copies = snapshot::merged_dir(&catalog_dir);
         for record in &records {
             snapshot::write_in(&copies, record)?;
+            // Merging a run purged here before brings it back, deliberately.
+            let _ = std::fs::remove_file(snapshot::purged_dir(&catalog_dir).join(&record.run.id));
         }
         self.store().write(&records)?;
         for entry in entries {
@@ -318,9 +353,9 @@ enum FilePlan {
 }
 
 /// What to do with the file of an artifact a purge removed. `producer` is its producing run's
-/// record when that run is purged now; `producer_gone` says the producer is no longer recorded
-/// at all (purged now or before).
-fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, producer_gone: bool, delete: bool) -> FilePlan {
+/// record when that run is purged now; `origin` says where the producer was recorded, if it was
+/// purged at all ([`LOCAL`]: by a tracker of this catalog; [`MERGED`]: by another database).
+fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, origin: Option<&str>, delete: bool) -> FilePlan {
     let path = match producer {
         Some(record) if artifact.path.is_relative() => record.run_dir.join(&artifact.path),
         _ => artifact.path.clone(),
@@ -332,8 +367,10 @@ fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, producer_gone: b
     if !delete {
         return keep("--delete-files not given".to_owned());
     }
-    let Some(run_id) = artifact.run_id.as_deref().filter(|_| producer_gone) else {
-        return keep("not written by a purged run".to_owned());
+    let run_id = match (artifact.run_id.as_deref(), origin) {
+        (Some(run_id), Some(LOCAL)) => run_id,
+        (_, Some(_)) => return keep("written by a run merged from another database, which still records it".into()),
+        (_, None) => return keep("not written by a purged run".to_owned()),
     };
     // `<run_dir>/outputs/<run_id>/...`: the directory only that run writes into.
     let parts: Vec<Component<'_>> = path.components().collect();

@@ -5,6 +5,7 @@
 //! <run_dir>/.consist/snapshots/<run_id>.json   one snapshot per run, replaced atomically
 //! <db_path>.consist/pending/<run_id>           absolute path of a snapshot the database lacks
 //! <db_path>.consist/merged/<run_id>.json       copy of a snapshot merged from another database
+//! <db_path>.consist/purged/<run_id>            marker of a purged run (never rebuilt)
 //! ```
 //! A snapshot is written (temp file, fsync, rename) before anything else learns of the run, so a
 //! database failure or a killed process never loses a run: `rebuild` restores the database from
@@ -56,6 +57,12 @@ pub fn catalog_dir(db_path: &Path) -> PathBuf {
 /// database (`consist db merge`), so a rebuild restores them wherever their run directories live.
 pub(crate) fn merged_dir(catalog: &Path) -> PathBuf {
     catalog.join("merged")
+}
+
+/// Directory in a catalog holding one marker per purged run (`<run_id>`, content `local` or
+/// `merged`), so a rebuild never restores a purged run from a copy of its snapshot elsewhere.
+pub(crate) fn purged_dir(catalog: &Path) -> PathBuf {
+    catalog.join("purged")
 }
 
 /// Write a run's snapshot durably into its run directory; returns its path.

@@ -259,3 +259,36 @@ fn compact_shrinks_the_file_after_a_purge_and_keeps_every_row() {
     pipeline(&tracker, 99, &runs);
     assert_eq!(runs.get(), 80 + 2, "threshold 35 hits both steps; 99 executes both");
 }
+
+#[test]
+fn purging_a_merged_run_leaves_its_source_alone_and_stays_purged() {
+    // The shard's run directory lies under the main catalog's, as shards of one study often do.
+    let main = Workspace::new();
+    let shard_dir = main.path().join("shard");
+    let shard = Tracker::builder(shard_dir.join("runs")).db_path(shard_dir.join("provenance.duckdb")).open().unwrap();
+    let runs = Counter::default();
+    let (_, remote) = pipeline(&shard, 3, &runs);
+    let source = Catalog::duckdb(shard_dir.join("provenance.duckdb"), Duration::from_secs(5));
+    let target = Catalog::duckdb(main.db(), Duration::from_secs(5));
+    target.merge(&source, OnConflict::Error, false).unwrap();
+    let own_snapshot = consist::snapshot::snapshots_dir(&shard_dir.join("runs")).join(format!("{}.json", remote.id));
+    let own_output = shard_dir.join("runs/outputs").join(&remote.id);
+
+    let options = PurgeOptions { delete_files: true, ..PurgeOptions::default() };
+    let report = target.purge(std::slice::from_ref(&remote.id), options).unwrap();
+    assert_eq!(report.snapshots.len(), 1, "only this catalog's copy");
+    assert!(report.files_deleted.is_empty());
+    assert!(report.files_kept[0].reason.contains("merged"), "{:?}", report.files_kept);
+    assert!(own_snapshot.exists() && own_output.is_dir(), "the shard still records its run");
+    assert_eq!(source.find_runs(&RunQuery::default()).unwrap().len(), 2);
+
+    // A rebuild that finds the shard's own snapshot does not bring the purged run back...
+    std::fs::remove_file(main.db()).unwrap();
+    assert_eq!(target.rebuild(main.path()).unwrap(), 1, "the shard's clean run only");
+    assert!(target.find_runs(&RunQuery::default().model("summarize")).unwrap().is_empty());
+    // ...but merging the shard again does, deliberately.
+    let again = target.merge(&source, OnConflict::Error, false).unwrap();
+    assert_eq!(again.merged, std::slice::from_ref(&remote.id));
+    std::fs::remove_file(main.db()).unwrap();
+    assert_eq!(target.rebuild(main.path()).unwrap(), 2);
+}
