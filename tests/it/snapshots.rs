@@ -81,3 +81,26 @@ fn human_output_matches_the_snapshots() {
         insta::assert_snapshot!("errors", errors);
     });
 }
+
+/// `command` run under a pseudo-terminal (util-linux `script`), with `env` set; its output.
+fn on_a_terminal(command: &str, env: &[(&str, &str)]) -> Option<String> {
+    let out = Command::new("script").args(["-qec", command, "/dev/null"]).envs(env.iter().copied()).output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn colours_only_on_a_terminal_and_never_with_no_color() {
+    let ws = Workspace::new();
+    example("quickstart", ws.path(), &[]);
+    let db = ws.path().join("provenance.duckdb");
+    let piped = stdout(&db, &["runs"]);
+    assert!(piped.contains("completed") && !piped.contains('\u{1b}'), "no escape codes in a pipe: {piped:?}");
+    let command = format!("{} cli runs --db-path {}", worker(), db.display());
+    let Some(tty) = on_a_terminal(&command, &[]) else {
+        eprintln!("util-linux `script` is not installed: the terminal half of this test cannot run here");
+        return;
+    };
+    assert!(tty.contains("\u{1b}[38;5;10m completed"), "status in green on a terminal: {tty:?}");
+    let no_color = on_a_terminal(&command, &[("NO_COLOR", "1")]).unwrap();
+    assert!(no_color.contains("completed") && !no_color.contains('\u{1b}'), "NO_COLOR wins: {no_color:?}");
+}

@@ -192,13 +192,13 @@ pub(super) fn scenarios(cli: &Cli, args: &ScenariosArgs) -> Result<()> {
     let mut t = table::new(&["id", "name", "status", "created (UTC)", "runs", "cache hits", "iterations"]);
     for s in &scenarios {
         t.add_row([
-            s.id.clone(),
-            s.name.clone(),
-            s.status.clone(),
-            table::time(&s.created_at),
-            s.runs.to_string(),
-            s.cache_hits.to_string(),
-            table::opt(s.iterations),
+            table::cell(&s.id),
+            table::cell(&s.name),
+            table::status(&s.status),
+            table::cell(table::time(&s.created_at)),
+            table::cell(s.runs.to_string()),
+            table::cell(s.cache_hits.to_string()),
+            table::cell(table::opt(s.iterations)),
         ]);
     }
     println!("{t}");
@@ -236,12 +236,12 @@ pub(super) fn scenario(cli: &Cli, args: &ScenarioArgs) -> Result<()> {
     let mut t = table::new(&["iter", "model", "run", "status", "cache hit", "duration"]);
     for run in &runs {
         t.add_row([
-            table::opt(run.iteration),
-            run.model_name.clone(),
-            run.id.clone(),
-            run.status.to_string(),
-            table::yes_no(run.is_cache_hit()).to_owned(),
-            table::duration(run),
+            table::cell(table::opt(run.iteration)),
+            table::cell(&run.model_name),
+            table::cell(&run.id),
+            table::status(run.status.as_str()),
+            table::hit(run.is_cache_hit()),
+            table::cell(table::duration(run)),
         ]);
     }
     println!("{t}");

@@ -45,13 +45,13 @@ pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
     let mut t = table::new(&["id", "model", "status", "iter", "cache hit", "created (UTC)", "duration"]);
     for run in runs {
         t.add_row([
-            run.id.clone(),
-            run.model_name.clone(),
-            run.status.to_string(),
-            table::opt(run.iteration),
-            table::yes_no(run.is_cache_hit()).to_owned(),
-            table::time(&run.created_at),
-            table::duration(run),
+            table::cell(&run.id),
+            table::cell(&run.model_name),
+            table::status(run.status.as_str()),
+            table::cell(table::opt(run.iteration)),
+            table::hit(run.is_cache_hit()),
+            table::cell(table::time(&run.created_at)),
+            table::cell(table::duration(run)),
         ]);
     }
     println!("{t}");
@@ -161,13 +161,13 @@ fn artifact_table<'a>(rows: impl Iterator<Item = (Direction, &'a Artifact)>) -> 
     let mut t = table::new(&["direction", "key", "id", "uri", "driver", "hash", "exists"]);
     for (direction, a) in rows {
         t.add_row([
-            direction.as_str().to_owned(),
-            a.key.clone(),
-            a.id.clone(),
-            a.uri.clone(),
-            a.driver.to_string(),
-            a.hash.as_deref().map(table::short).unwrap_or_else(|| "-".into()),
-            table::yes_no(a.path.exists()).to_owned(),
+            table::cell(direction.as_str()),
+            table::cell(&a.key),
+            table::cell(&a.id),
+            table::cell(&a.uri),
+            table::cell(a.driver.to_string()),
+            table::cell(a.hash.as_deref().map(table::short).unwrap_or_else(|| "-".into())),
+            table::ok(a.path.exists()),
         ]);
     }
     t

@@ -1,11 +1,9 @@
 //! `consist steps`: the steps linked into this binary and whether their code changed.
 
-use clap::Args;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-
-use super::Cli;
+use super::{Cli, print_json, table};
 use crate::error::Result;
 use crate::registry::step_report;
+use clap::Args;
 
 /// Options of `consist steps`.
 #[derive(Debug, Args)]
@@ -18,7 +16,7 @@ pub struct StepsArgs {
 pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
     let report = step_report(&cli.catalog())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        print_json(&report);
         return Ok(());
     }
     if report.is_empty() {
@@ -27,23 +25,21 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["step", "code hash", "last executed run", "code changed since", "defined at"]);
+    let mut t = table::new(&["step", "code hash", "last executed run", "code changed since", "defined at"]);
     for s in &report {
         let changed = match s.changed {
-            Some(true) => "yes",
-            Some(false) => "no",
-            None => "never ran",
+            Some(true) => table::problem("yes"),
+            Some(false) => table::cell("no"),
+            None => table::cell("never ran"),
         };
-        table.add_row([
-            s.name.to_owned(),
-            s.code_hash[..12].to_owned(),
-            s.last_run.clone().unwrap_or_default(),
-            changed.to_owned(),
-            s.location.clone(),
+        t.add_row([
+            table::cell(s.name),
+            table::cell(table::short(&s.code_hash)),
+            table::cell(s.last_run.clone().unwrap_or_default()),
+            changed,
+            table::cell(&s.location),
         ]);
     }
-    println!("{table}");
+    println!("{t}");
     Ok(())
 }

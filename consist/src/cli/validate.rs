@@ -80,11 +80,11 @@ pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
         let mut t = table::new(&["problem", "key", "artifact", "run", "path"]);
         for p in &problems {
             t.add_row([
-                p.problem.to_owned(),
-                p.key.clone(),
-                p.id.clone(),
-                p.run_id.clone().unwrap_or_default(),
-                p.path.clone(),
+                table::problem(p.problem),
+                table::cell(&p.key),
+                table::cell(&p.id),
+                table::cell(p.run_id.clone().unwrap_or_default()),
+                table::cell(&p.path),
             ]);
         }
         println!("{t}");
