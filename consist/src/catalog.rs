@@ -71,7 +71,7 @@ impl Catalog {
     }
 
     /// Pending records (snapshot read back), skipping entries whose snapshot vanished or is damaged.
-    fn pending_records(&self) -> Vec<RunRecord> {
+    pub(crate) fn pending_records(&self) -> Vec<RunRecord> {
         let mut records = Vec::new();
         for (run_id, path) in self.pending.list() {
             match snapshot::read(&path) {

@@ -189,3 +189,22 @@ fn validate_catches_a_modified_file_and_rebuild_restores_a_deleted_database() {
     let completions = cli(&db, &["completions", "bash"]);
     assert!(String::from_utf8_lossy(&completions.stdout).contains("consist"));
 }
+
+#[test]
+fn validate_checks_runs_still_pending_in_snapshots() {
+    let ws = Workspace::new();
+    let tracker = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).flush_every(1000).open().unwrap();
+    let made = tracker
+        .step("writer")
+        .code_version("1")
+        .outputs(["numbers"])
+        .run(|_| Ok(consist::Value(vec![1, 2, 3])))
+        .unwrap();
+    assert!(tracker.catalog().pending_count() > 0, "the run has not reached the database");
+    assert!(cli(&ws.db(), &["validate"]).status.success());
+    std::fs::write(&made.output("numbers").unwrap().path, b"tampered").unwrap();
+    let out = cli(&ws.db(), &["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let problems: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((problems[0]["key"].as_str(), problems[0]["problem"].as_str()), (Some("numbers"), Some("modified")));
+}

@@ -27,7 +27,11 @@ struct Problem {
     problem: &'static str,
 }
 
-pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
+/// Produced artifacts as (id, key, producing run, path, recorded hash).
+type Row = (String, String, Option<String>, String, Option<String>);
+
+/// The produced artifacts in the database, oldest first.
+fn stored(cli: &Cli) -> Result<Vec<Row>> {
     let store = cli.duckdb()?;
     let conn = store.connect_read_only()?;
     let mut stmt = conn
@@ -36,20 +40,31 @@ pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
                WHERE run_id IS NOT NULL ORDER BY created_at"#,
         )
         .map_err(|e| store.error(e))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })
-        .and_then(|rows| rows.collect::<duckdb::Result<Vec<_>>>())
-        .map_err(|e| store.error(e))?;
-    drop(stmt);
-    drop(conn);
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })
+    .and_then(|rows| rows.collect::<duckdb::Result<Vec<_>>>())
+    .map_err(|e| store.error(e))
+}
+
+pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
+    let catalog = cli.existing_catalog()?;
+    let mut rows = if catalog.db_path().exists() { stored(cli)? } else { Vec::new() };
+    // Outputs of runs still pending (not yet in the database) are checked too.
+    let mut seen: std::collections::HashSet<String> = rows.iter().map(|r| r.0.clone()).collect();
+    for record in catalog.pending_records() {
+        for a in record.outputs.into_iter().filter(|a| a.run_id.is_some()) {
+            if seen.insert(a.id.clone()) {
+                rows.push((a.id, a.key, a.run_id, a.path.to_string_lossy().into_owned(), a.hash));
+            }
+        }
+    }
     let checked = rows.len();
     let mut problems = Vec::new();
     for (id, key, run_id, path, hash) in rows {
