@@ -133,11 +133,8 @@ impl Catalog {
         // Even a dry run moves pending runs into the database first (as any writer would), so
         // its answer covers them; it removes nothing.
         self.sync()?;
-        let (runs, children) = self.with_children(run_ids, options.include_children)?;
-        let records = self.run_records(&runs)?;
-        if let Some(missing) = runs.iter().find(|id| !records.iter().any(|r| &r.run.id == *id)) {
-            return Err(Error::RunNotFound(missing.clone()));
-        }
+        let (records, children) = self.with_children(run_ids, options.include_children)?;
+        let runs: Vec<String> = records.iter().map(|r| r.run.id.clone()).collect();
         if !options.force {
             refuse_live(&records)?;
         }
@@ -222,24 +219,32 @@ impl Catalog {
         Ok(report)
     }
 
-    /// `ids` followed by their descendants (when asked), each once; the second list holds the
-    /// descendants alone.
-    fn with_children(&self, ids: &[String], include: bool) -> Result<(Vec<String>, Vec<String>)> {
+    /// The records of `ids`, then of their descendants when asked (each once), and the
+    /// descendants' ids. The runs named and scenario headers are asked for their children, one
+    /// query each; other runs have none (only scenarios set `parent_run_id`).
+    fn with_children(&self, ids: &[String], include: bool) -> Result<(Vec<RunRecord>, Vec<String>)> {
         let mut seen: HashSet<String> = HashSet::new();
-        let mut runs: Vec<String> = ids.iter().filter(|id| seen.insert((*id).clone())).cloned().collect();
+        let named: Vec<String> = ids.iter().filter(|id| seen.insert((*id).clone())).cloned().collect();
+        let mut records = self.run_records(&named)?;
+        if let Some(missing) = named.iter().find(|id| !records.iter().any(|r| &r.run.id == *id)) {
+            return Err(Error::RunNotFound(missing.clone()));
+        }
+        records.sort_by_key(|r| named.iter().position(|id| *id == r.run.id));
         let mut children = Vec::new();
         let mut next = 0;
-        while include && next < runs.len() {
-            let parent = runs[next].clone();
+        while include && next < records.len() {
+            let parent = &records[next].run;
             next += 1;
-            for child in self.find_runs(&RunQuery::default().parent(&parent))? {
-                if seen.insert(child.id.clone()) {
-                    children.push(child.id.clone());
-                    runs.push(child.id);
-                }
+            let scenario = parent.meta.get("kind").and_then(|k| k.as_str()) == Some("scenario");
+            if next > named.len() && !scenario {
+                continue;
             }
+            let found = self.find_runs(&RunQuery::default().parent(&parent.id))?;
+            let new: Vec<String> = found.into_iter().map(|r| r.id).filter(|id| seen.insert(id.clone())).collect();
+            children.extend(new.iter().cloned());
+            records.extend(self.run_records(&new)?);
         }
-        Ok((runs, children))
+        Ok((records, children))
     }
 
     /// Copy the runs of `source` into this catalog: database rows, a snapshot copy of each beside

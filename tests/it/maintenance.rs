@@ -292,3 +292,35 @@ fn purging_a_merged_run_leaves_its_source_alone_and_stays_purged() {
     std::fs::remove_file(main.db()).unwrap();
     assert_eq!(target.rebuild(main.path()).unwrap(), 2);
 }
+
+#[test]
+fn records_read_back_in_bulk_match_their_snapshots() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let tracker = ws.tracker();
+    let mut ids = Vec::new();
+    for threshold in [1, 2] {
+        let (up, down) = pipeline(&tracker, threshold, &runs);
+        ids.extend([down.id, up.id]);
+    }
+    ids.push("not-a-run".to_owned());
+    tracker.flush().unwrap();
+    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let stored = consist::Store::run_records(&store, &ids).unwrap();
+    let order: Vec<&str> = stored.iter().map(|r| r.run.id.as_str()).collect();
+    assert_eq!(order, ids[..4].iter().map(String::as_str).collect::<Vec<_>>(), "in the order asked; unknown left out");
+    for record in &stored {
+        let snapshot = consist::snapshot::read(&snapshot_of(&ws, &record.run.id)).unwrap();
+        let keys = |list: &[consist::Artifact]| list.iter().map(|a| (a.key.clone(), a.id.clone())).collect::<Vec<_>>();
+        assert_eq!(record.config, snapshot.config);
+        assert_eq!(record.facets, snapshot.facets);
+        assert_eq!(record.run_dir, snapshot.run_dir);
+        assert_eq!(
+            (record.run.signature.as_str(), record.run.status),
+            (snapshot.run.signature.as_str(), snapshot.run.status)
+        );
+        assert_eq!(keys(&record.inputs), keys(&snapshot.inputs));
+        assert_eq!(keys(&record.outputs), keys(&snapshot.outputs));
+    }
+    assert_eq!(stored[0].inputs.len(), 1, "summarize read `cleaned`");
+}

@@ -271,24 +271,27 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
         force: args.force,
         dry_run: true,
     };
-    let plan = catalog.purge(&ids, options)?;
-    if !args.dry_run && !args.yes && !plan.runs.is_empty() {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::Usage(format!(
-                "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
-                plan.runs.len()
-            )));
-        }
-        print_purge(&plan);
-        eprint!("purge these {} run(s)? [y/N] ", plan.runs.len());
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).map_err(Error::io("reading the answer from", "stdin"))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("nothing purged");
-            return Ok(());
+    let confirm = !args.dry_run && !args.yes;
+    if confirm {
+        let plan = catalog.purge(&ids, options)?;
+        if !plan.runs.is_empty() {
+            if !std::io::stdin().is_terminal() {
+                return Err(Error::Usage(format!(
+                    "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
+                    plan.runs.len()
+                )));
+            }
+            print_purge(&plan);
+            eprint!("purge these {} run(s)? [y/N] ", plan.runs.len());
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer).map_err(Error::io("reading the answer from", "stdin"))?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                eprintln!("nothing purged");
+                return Ok(());
+            }
         }
     }
-    let report = if args.dry_run { plan } else { catalog.purge(&ids, PurgeOptions { dry_run: false, ..options })? };
+    let report = catalog.purge(&ids, PurgeOptions { dry_run: args.dry_run, ..options })?;
     if args.json {
         print_json(&report);
     } else {
