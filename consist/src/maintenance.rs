@@ -220,30 +220,39 @@ impl Catalog {
     }
 
     /// The records of `ids`, then of their descendants when asked (each once), and the
-    /// descendants' ids. The runs named and scenario headers are asked for their children, one
-    /// query each; other runs have none (only scenarios set `parent_run_id`).
+    /// descendants' ids. Parent links are read for all runs in one query, not one per run.
     fn with_children(&self, ids: &[String], include: bool) -> Result<(Vec<RunRecord>, Vec<String>)> {
         let mut seen: HashSet<String> = HashSet::new();
-        let named: Vec<String> = ids.iter().filter(|id| seen.insert((*id).clone())).cloned().collect();
-        let mut records = self.run_records(&named)?;
-        if let Some(missing) = named.iter().find(|id| !records.iter().any(|r| &r.run.id == *id)) {
+        let mut runs: Vec<String> = ids.iter().filter(|id| seen.insert((*id).clone())).cloned().collect();
+        let named = runs.len();
+        let mut children = Vec::new();
+        if include {
+            let mut by_parent: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for run in self.find_runs(&RunQuery::default())? {
+                if let Some(parent) = run.parent_run_id {
+                    by_parent.entry(parent).or_default().push(run.id);
+                }
+            }
+            let mut next = 0;
+            while next < runs.len() {
+                for child in by_parent.remove(&runs[next]).unwrap_or_default() {
+                    if seen.insert(child.clone()) {
+                        runs.push(child);
+                    }
+                }
+                next += 1;
+            }
+            children = runs[named..].to_vec();
+        }
+        let mut records = self.run_records(&runs)?;
+        let position: std::collections::HashMap<&str, usize> =
+            runs.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+        let found: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
+        if let Some(missing) = runs.iter().find(|id| !found.contains(id.as_str())) {
             return Err(Error::RunNotFound(missing.clone()));
         }
-        records.sort_by_key(|r| named.iter().position(|id| *id == r.run.id));
-        let mut children = Vec::new();
-        let mut next = 0;
-        while include && next < records.len() {
-            let parent = &records[next].run;
-            next += 1;
-            let scenario = parent.meta.get("kind").and_then(|k| k.as_str()) == Some("scenario");
-            if next > named.len() && !scenario {
-                continue;
-            }
-            let found = self.find_runs(&RunQuery::default().parent(&parent.id))?;
-            let new: Vec<String> = found.into_iter().map(|r| r.id).filter(|id| seen.insert(id.clone())).collect();
-            children.extend(new.iter().cloned());
-            records.extend(self.run_records(&new)?);
-        }
+        drop(found);
+        records.sort_by_key(|r| position.get(r.run.id.as_str()).copied());
         Ok((records, children))
     }
 
