@@ -79,12 +79,7 @@ impl SignatureIndex {
     pub(crate) fn remove_if_run(&self, signature: &str, run_ids: &std::collections::HashSet<&str>) -> Result<bool> {
         match self.get(signature)? {
             Some(entry) if run_ids.contains(entry.run_id.as_str()) => {
-                let path = self.path(signature);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("removing signature index entry", &path)(e)),
-                }
+                crate::snapshot::remove_if_present(&self.path(signature), "removing signature index entry")?;
                 self.forget(signature);
                 Ok(true)
             }

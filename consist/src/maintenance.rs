@@ -143,15 +143,17 @@ impl Catalog {
 
         let catalog_dir = snapshot::catalog_dir(self.db_path());
         let merged_dir = snapshot::merged_dir(&catalog_dir);
-        let mut merged = HashSet::new();
+        // Where each run was recorded: [`MERGED`] runs have a copy of their snapshot here.
+        let mut origins: BTreeMap<&str, &'static str> = BTreeMap::new();
         for record in &records {
             let name = format!("{}.json", record.run.id);
             let copy = merged_dir.join(&name);
             if copy.exists() {
                 // Its own snapshot belongs to the database it was merged from: leave it there.
-                merged.insert(record.run.id.as_str());
+                origins.insert(&record.run.id, MERGED);
                 report.snapshots.push(copy);
             } else {
+                origins.insert(&record.run.id, LOCAL);
                 let own = snapshot::snapshots_dir(&record.run_dir).join(&name);
                 if own.exists() {
                     report.snapshots.push(own);
@@ -170,13 +172,12 @@ impl Catalog {
             }
             let tombstones = snapshot::purged_dir(&catalog_dir);
             std::fs::create_dir_all(&tombstones).map_err(Error::io("creating", &tombstones))?;
-            for record in &records {
-                let origin = if merged.contains(record.run.id.as_str()) { MERGED } else { LOCAL };
-                let path = tombstones.join(&record.run.id);
+            for (id, origin) in &origins {
+                let path = tombstones.join(id);
                 snapshot::write_atomic(&path, origin.as_bytes(), true).map_err(Error::io("marking purged", &path))?;
             }
             for path in &report.snapshots {
-                remove_file(path, "removing snapshot")?;
+                snapshot::remove_if_present(path, "removing snapshot")?;
             }
             let mut steps = HashSet::new();
             for record in &records {
@@ -195,16 +196,13 @@ impl Catalog {
         for artifact in &removed {
             let producer = artifact.run_id.as_deref().and_then(|id| by_id.get(id).copied());
             // Where the producer was recorded: purged now, purged before (its marker), or unknown.
-            let origin = match (producer, artifact.run_id.as_deref()) {
-                (Some(record), _) => Some(if merged.contains(record.run.id.as_str()) { MERGED } else { LOCAL }),
-                (None, Some(id)) => self.purged_origin(id),
-                (None, None) => None,
-            };
+            let origin =
+                artifact.run_id.as_deref().and_then(|id| origins.get(id).copied().or_else(|| self.purged_origin(id)));
             match file_plan(artifact, producer, origin, options.delete_files) {
                 FilePlan::Absent => {}
                 FilePlan::Delete(path) => {
                     if !options.dry_run {
-                        remove_file(&path, "deleting artifact file")?;
+                        snapshot::remove_if_present(&path, "deleting artifact file")?;
                         if let Some(dir) = path.parent() {
                             let _ = std::fs::remove_dir(dir); // only if now empty
                         }
@@ -247,11 +245,11 @@ impl Catalog {
         let mut records = self.run_records(&runs)?;
         let position: std::collections::HashMap<&str, usize> =
             runs.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-        let found: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
-        if let Some(missing) = runs.iter().find(|id| !found.contains(id.as_str())) {
-            return Err(Error::RunNotFound(missing.clone()));
+        if records.len() < runs.len() {
+            let found: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
+            let missing = runs.iter().find(|id| !found.contains(id.as_str())).cloned().unwrap_or_default();
+            return Err(Error::RunNotFound(missing));
         }
-        drop(found);
         records.sort_by_key(|r| position.get(r.run.id.as_str()).copied());
         Ok((records, children))
     }
@@ -394,14 +392,6 @@ fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, origin: Option<&
         FilePlan::Delete(path)
     } else {
         keep(format!("outside its run's output directory (outputs/{run_id}/)"))
-    }
-}
-
-fn remove_file(path: &Path, action: &'static str) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(action, path)(e)),
     }
 }
 

@@ -41,6 +41,14 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> std::io:
     result
 }
 
+/// Remove a file; one that is already gone is fine (another process got there first).
+pub(crate) fn remove_if_present(path: &Path, action: &'static str) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(action, path)(e)),
+        _ => Ok(()),
+    }
+}
+
 /// Directory holding the snapshots of a run directory.
 pub fn snapshots_dir(run_dir: &Path) -> PathBuf {
     run_dir.join(".consist").join("snapshots")
