@@ -3,7 +3,7 @@
 use consist::{CacheMode, HashingStrategy, Tracker, Value};
 use serde::Serialize;
 
-use crate::util::{Counter, Workspace};
+use crate::util::{Counter, Workspace, clean_and_summarize};
 
 #[derive(Serialize)]
 struct Params {
@@ -145,29 +145,7 @@ fn upstream_change_invalidates_downstream_only() {
     let tracker = ws.tracker();
     let (up_runs, down_runs) = (Counter::default(), Counter::default());
     let pipeline = |threshold: i64| {
-        let up = tracker
-            .step("clean")
-            .code_version("1")
-            .config(&serde_json::json!({ "threshold": threshold }))
-            .outputs(["cleaned"])
-            .run(|_| {
-                up_runs.hit();
-                Ok(Value(vec![threshold, threshold + 1]))
-            })
-            .unwrap();
-        let down = tracker
-            .step("summarize")
-            .code_version("1")
-            .input("cleaned", up.output("cleaned").unwrap())
-            .outputs(["total"])
-            .run(|ctx| {
-                down_runs.hit();
-                let art = ctx.input("cleaned")?;
-                assert_eq!(art.key, "cleaned");
-                let values: Vec<i64> = ctx.load::<Value<Vec<i64>>>("cleaned")?.0;
-                Ok(Value(values.iter().sum::<i64>()))
-            })
-            .unwrap();
+        let (up, down) = clean_and_summarize(&tracker, threshold, &up_runs, &down_runs);
         (up.cache_hit(), down.cache_hit(), down.value.0)
     };
     assert_eq!(pipeline(15), (false, false, 31));

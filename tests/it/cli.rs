@@ -2,13 +2,12 @@
 //! prefixes, exit codes, lineage formats, read-only queries and views, validation, rebuild.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value as Json;
 
 use crate::examples::example;
-use crate::process::worker;
-use crate::util::Workspace;
+use crate::util::{Workspace, cli};
 
 /// A workspace where the iterative example ran 3 baseline and 4 extended iterations.
 fn catalog() -> (Workspace, PathBuf) {
@@ -16,10 +15,6 @@ fn catalog() -> (Workspace, PathBuf) {
     example("iterative_workflow", ws.path(), &["--iterations", "3", "--extended", "4"]);
     let db = ws.path().join("runs/travel_demand/provenance.duckdb");
     (ws, db)
-}
-
-fn cli(db: &Path, args: &[&str]) -> Output {
-    Command::new(worker()).arg("cli").args(args).arg("--db-path").arg(db).output().unwrap()
 }
 
 /// Run a command that must succeed and print JSON.

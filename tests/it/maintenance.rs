@@ -1,37 +1,15 @@
 //! Purging runs and merging databases: nothing purged comes back (rebuild, cache hits), nothing
 //! merged is lost (rebuild), conflicts are refused, and the CLI asks before it deletes.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use consist::{Catalog, Error, OnConflict, PurgeOptions, RunQuery, RunStatus, Tracker, Value};
 
-use crate::process::worker;
-use crate::util::{Counter, Workspace};
+use crate::util::{Counter, Workspace, clean_and_summarize, cli};
 
-/// `clean` (config `threshold`) writes a value; `summarize` reads it and writes another.
+/// `clean` then `summarize` (see [`clean_and_summarize`]), both counted in `runs`.
 fn pipeline(tracker: &Tracker, threshold: i64, runs: &Counter) -> (consist::Run, consist::Run) {
-    let up = tracker
-        .step("clean")
-        .code_version("1")
-        .config(&serde_json::json!({ "threshold": threshold }))
-        .outputs(["cleaned"])
-        .run(|_| {
-            runs.hit();
-            Ok(Value(vec![threshold, threshold + 1]))
-        })
-        .unwrap();
-    let down = tracker
-        .step("summarize")
-        .code_version("1")
-        .input("cleaned", up.output("cleaned").unwrap())
-        .outputs(["total"])
-        .run(|ctx| {
-            runs.hit();
-            Ok(Value(ctx.load::<Value<Vec<i64>>>("cleaned")?.0.iter().sum::<i64>()))
-        })
-        .unwrap();
+    let (up, down) = clean_and_summarize(tracker, threshold, runs, runs);
     (up.run, down.run)
 }
 
@@ -193,10 +171,6 @@ fn merge_refuses_conflicts_unless_told_to_skip_them() {
     assert_eq!((skipped.conflicts_skipped.len(), skipped.already_present.len()), (1, 1));
     let clean = target.find_runs(&RunQuery::default().model("clean")).unwrap();
     assert_eq!(clean[0].status, RunStatus::Completed, "this database's version is kept");
-}
-
-fn cli(db: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(worker()).arg("cli").args(args).arg("--db-path").arg(db).output().unwrap()
 }
 
 #[test]

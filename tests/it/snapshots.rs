@@ -5,15 +5,11 @@
 //! the diff of `tests/it/snapshots/`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::examples::example;
 use crate::process::worker;
-use crate::util::Workspace;
-
-fn cli(db: &Path, args: &[&str]) -> Output {
-    Command::new(worker()).arg("cli").args(args).arg("--db-path").arg(db).output().unwrap()
-}
+use crate::util::{Workspace, cli};
 
 /// stdout of a command that must succeed.
 fn stdout(db: &Path, args: &[&str]) -> String {

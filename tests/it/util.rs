@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
-use consist::{CacheMode, Tracker};
+use consist::{CacheMode, RunResult, Tracker, Value};
 
 /// A temporary directory holding a run dir and a database.
 pub struct Workspace {
@@ -78,4 +78,49 @@ pub fn built_binary(relative: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The `consist` CLI (through the test worker) on the database `db`.
+pub fn cli(db: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::process::worker())
+        .arg("cli")
+        .args(args)
+        .arg("--db-path")
+        .arg(db)
+        .output()
+        .expect("the test worker runs")
+}
+
+/// Two chained steps: `clean` (config `threshold`) writes `[threshold, threshold + 1]`;
+/// `summarize` reads it as input `cleaned` and writes the sum. Each counts its executions.
+pub fn clean_and_summarize(
+    tracker: &Tracker,
+    threshold: i64,
+    up_runs: &Counter,
+    down_runs: &Counter,
+) -> (RunResult<Value<Vec<i64>>>, RunResult<Value<i64>>) {
+    let up = tracker
+        .step("clean")
+        .code_version("1")
+        .config(&serde_json::json!({ "threshold": threshold }))
+        .outputs(["cleaned"])
+        .run(|_| {
+            up_runs.hit();
+            Ok(Value(vec![threshold, threshold + 1]))
+        })
+        .unwrap();
+    let down = tracker
+        .step("summarize")
+        .code_version("1")
+        .input("cleaned", up.output("cleaned").unwrap())
+        .outputs(["total"])
+        .run(|ctx| {
+            down_runs.hit();
+            let art = ctx.input("cleaned")?;
+            assert_eq!(art.key, "cleaned");
+            let values: Vec<i64> = ctx.load::<Value<Vec<i64>>>("cleaned")?.0;
+            Ok(Value(values.iter().sum::<i64>()))
+        })
+        .unwrap();
+    (up, down)
 }
