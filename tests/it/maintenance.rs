@@ -298,3 +298,19 @@ fn records_read_back_in_bulk_match_their_snapshots() {
     }
     assert_eq!(stored[0].inputs.len(), 1, "summarize read `cleaned`");
 }
+
+#[test]
+fn merge_leaves_runs_still_running_for_a_later_merge() {
+    let (here, there) = (Workspace::new(), Workspace::new());
+    let tracker = there.tracker();
+    let scenario = tracker.scenario("live").start().unwrap();
+    scenario.step("a").code_version("1").outputs(["x"]).run(|_| Ok(Value(1))).unwrap();
+    let source = Catalog::duckdb(there.db(), Duration::from_secs(5));
+    let target = Catalog::duckdb(here.db(), Duration::from_secs(5));
+    let report = target.merge(&source, OnConflict::Error, false).unwrap();
+    assert_eq!(report.running_skipped, [scenario.id().to_owned()], "the header is still running");
+    assert_eq!(report.merged.len(), 1, "its finished step is merged");
+    scenario.finish().unwrap();
+    let later = target.merge(&source, OnConflict::Error, false).unwrap();
+    assert_eq!((later.merged.len(), later.already_present.len()), (1, 1), "the finished header follows");
+}

@@ -100,3 +100,27 @@ fn colours_only_on_a_terminal_and_never_with_no_color() {
     let no_color = on_a_terminal(&command, &[("NO_COLOR", "1")]).unwrap();
     assert!(no_color.contains("completed") && !no_color.contains('\u{1b}'), "NO_COLOR wins: {no_color:?}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_cli_quietly() {
+    use std::io::Read;
+    let ws = Workspace::new();
+    example("quickstart", ws.path(), &[]);
+    let db = ws.path().join("provenance.duckdb");
+    // Megabytes of table, far more than a pipe buffers; like `head -c 100`, we stop reading.
+    let mut child = Command::new(worker())
+        .args(["cli", "query", "SELECT range AS n FROM range(200000)", "--db-path"])
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "no panic on the closed pipe: {stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGPIPE), "ended by SIGPIPE, as `seq 1e9 | head` does: {status:?}");
+}

@@ -137,23 +137,23 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
 /// Parse `std::env::args` and run the command; returns the process exit status
 /// (0 success, 1 not found or failed, 2 usage error).
 pub fn main() -> ExitCode {
-    // `consist runs | head` closes the pipe early: end quietly, as shell tools do, instead of
-    // panicking on the failed write (Rust ignores SIGPIPE by default).
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to its default has no preconditions.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     main_from(std::env::args_os())
 }
 
 /// Like [`main`], with explicit arguments (the first is the program name), so a user's own binary
-/// can embed the CLI: `consist::cli::main_from(["consist", "runs"])`.
+/// can embed the CLI: `consist::cli::main_from(["consist", "runs"])`. Both are meant to be the
+/// process's main: they restore SIGPIPE's default, so `consist runs | head` ends quietly, as shell
+/// tools do, instead of panicking on the write to the closed pipe (Rust ignores SIGPIPE).
 pub fn main_from<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
