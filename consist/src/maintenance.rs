@@ -259,7 +259,10 @@ impl Catalog {
     /// runs whose outputs exist here. See [`MergeReport`] for what is left out.
     pub fn merge(&self, source: &Catalog, on_conflict: OnConflict, dry_run: bool) -> Result<MergeReport> {
         if !source.exists() {
-            return Err(Error::no_database(source.db_path()));
+            return Err(Error::io("opening the database to merge from", source.db_path())(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such database (nor runs pending beside it); check the path given to `db merge`",
+            )));
         }
         if same_file(self.db_path(), source.db_path()) {
             return Err(Error::Usage(format!(

@@ -199,7 +199,8 @@ fn cli_purge_asks_for_confirmation_and_merge_names_its_problems() {
     assert_eq!(itself.status.code(), Some(2));
     let absent = cli(&db, &["db", "merge", ws.path().join("absent.duckdb").to_str().unwrap()]);
     assert_eq!(absent.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&absent.stderr).contains("absent.duckdb"));
+    let said = String::from_utf8_lossy(&absent.stderr);
+    assert!(said.contains("absent.duckdb") && said.contains("check the path given to `db merge`"), "{said}");
 }
 
 #[test]
