@@ -145,6 +145,44 @@ fn query_is_read_only_and_views_union_artifact_files() {
 }
 
 #[test]
+fn query_prints_typed_nulls_every_type_and_every_view() {
+    let (_ws, db) = catalog();
+    let text = cli(&db, &["query", "SELECT NULL AS x, 1 AS y"]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("1 row(s)"));
+    assert_eq!(json(&db, &["query", "SELECT NULL AS x", "--json"])["rows"], serde_json::json!([[null]]));
+
+    let every = "SELECT true a, 1::TINYINT b, 2::UTINYINT c, 3::HUGEINT d, 1.5::FLOAT e, 2.25::DOUBLE f, \
+        1.50::DECIMAL(10,2) g, 'x' h, DATE '2024-02-29' i, TIMESTAMP '2024-02-29 12:30:00' j, TIME '12:30:00' k, \
+        INTERVAL 90 MINUTE l, [1, NULL] m, [1,2]::INTEGER[2] n, {'x': 1} o, MAP {'a': 1} p, 'a'::ENUM('a','b') q, \
+        union_value(k := 1) r, 'a\\x00'::BLOB s, '00000000-0000-0000-0000-000000000001'::UUID t, 1::UHUGEINT u";
+    let row = &json(&db, &["query", every, "--json"])["rows"][0];
+    let expected = serde_json::json!([
+        true, 1, 2, 3, 1.5, 2.25, "1.50", "x", "2024-02-29", "2024-02-29T12:30:00.000000Z", "12:30:00.000000",
+        "P0M0DT5400S", [1, null], [1, 2], {"x": 1}, [["a", 1]], "a", 1, "a\\x00",
+        "00000000-0000-0000-0000-000000000001", 1
+    ]);
+    assert_eq!(*row, expected);
+
+    let nested = cli(&db, &["query", "SELECT [NULL] AS v"]);
+    assert_eq!(nested.status.code(), Some(2));
+    assert!(stderr(&nested).contains("CAST(v AS VARCHAR)"), "{}", stderr(&nested));
+
+    let views = json(&db, &["views", "--json"]);
+    let views = views.as_array().unwrap();
+    assert!(views.len() >= 5, "{views:?}");
+    for view in views {
+        let name = view["view"].as_str().unwrap();
+        let out = json(&db, &["query", &format!("SELECT * FROM {name} LIMIT 2"), "--json"]);
+        let columns = out["columns"].as_array().unwrap();
+        assert!(columns.iter().any(|c| c == "consist_scenario_id"), "{name}: {out}");
+        assert!(!out["rows"].as_array().unwrap().is_empty(), "{name}: {out}");
+        let text = cli(&db, &["query", &format!("SELECT * FROM {name} LIMIT 2")]);
+        assert!(text.status.success(), "{name}: {}", stderr(&text));
+    }
+}
+
+#[test]
 fn validate_catches_a_modified_file_and_rebuild_restores_a_deleted_database() {
     let (_ws, db) = catalog();
     assert!(cli(&db, &["validate"]).status.success());

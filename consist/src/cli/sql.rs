@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use chrono::DateTime;
 use clap::Args;
 use duckdb::Connection;
+use duckdb::arrow::datatypes::DataType;
 use duckdb::types::{TimeUnit, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -74,9 +75,103 @@ fn to_json(value: Value) -> Json {
             .map_or(Json::Null, |t| Json::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))),
         Value::Date32(days) => chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
             .map_or(Json::Null, |d| Json::String(d.to_string())),
+        Value::Time64(unit, v) => {
+            let us = micros(unit, v);
+            chrono::NaiveTime::from_num_seconds_from_midnight_opt(
+                (us / 1_000_000) as u32,
+                (us % 1_000_000 * 1_000) as u32,
+            )
+            .map_or(Json::Null, |t| Json::String(t.format("%H:%M:%S%.6f").to_string()))
+        }
+        Value::Interval { months, days, nanos } => Json::String(format!("P{months}M{days}DT{}S", nanos as f64 / 1e9)),
+        Value::UHugeInt(v) => u64::try_from(v).map_or_else(|_| Json::String(v.to_string()), Json::from),
+        Value::Blob(bytes) | Value::Geometry(bytes) => Json::String(blob_text(&bytes)),
         Value::List(items) | Value::Array(items) => Json::Array(items.into_iter().map(to_json).collect()),
         Value::Struct(fields) => Json::Object(fields.iter().map(|(k, v)| (k.clone(), to_json(v.clone()))).collect()),
+        Value::Map(entries) => Json::Array(
+            entries.iter().map(|(k, v)| Json::Array(vec![to_json(k.clone()), to_json(v.clone())])).collect(),
+        ),
+        Value::Union(value) => to_json(*value),
+        // `Value` is non-exhaustive: a type added by a newer duckdb prints in its debug form.
         other => Json::String(format!("{other:?}")),
+    }
+}
+
+/// Bytes as DuckDB prints a BLOB: printable ASCII as is, others as `\xHH`.
+fn blob_text(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_graphic() || b == b' ' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+    out
+}
+
+/// How a result column is read.
+enum Reader {
+    /// Typed `NULL` (e.g. `select NULL as x`): every cell is null.
+    Null,
+    /// Through duckdb's `Value`.
+    Value,
+}
+
+/// The reader for a column of Arrow type `ty`, or an error naming the column when duckdb's row
+/// reader cannot convert that type (it would panic).
+fn reader(name: &str, ty: &DataType) -> duckdb::Result<Reader> {
+    if *ty == DataType::Null {
+        return Ok(Reader::Null);
+    }
+    if readable(ty) {
+        return Ok(Reader::Value);
+    }
+    let reason = format!(
+        "column `{name}` has type {ty}, which consist query cannot print; cast it in the SQL, e.g. `CAST({name} AS VARCHAR)`"
+    );
+    Err(duckdb::Error::FromSqlConversionFailure(usize::MAX, duckdb::types::Type::Any, reason.into()))
+}
+
+/// Whether duckdb's row reader converts values of Arrow type `ty` (mirrors
+/// `Row::value_ref_internal`, which panics on the others).
+fn readable(ty: &DataType) -> bool {
+    use duckdb::arrow::datatypes::{IntervalUnit, TimeUnit as Unit};
+    match ty {
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Binary
+        | DataType::LargeBinary
+        | DataType::FixedSizeBinary(_)
+        | DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float16
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal32(..)
+        | DataType::Decimal64(..)
+        | DataType::Decimal128(..)
+        | DataType::Timestamp(..)
+        | DataType::Date32
+        | DataType::Time64(Unit::Microsecond)
+        | DataType::Interval(IntervalUnit::MonthDayNano) => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
+            readable(f.data_type())
+        }
+        DataType::Struct(fields) => fields.iter().all(|f| readable(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().all(|(_, f)| readable(f.data_type())),
+        DataType::Dictionary(key, value) => {
+            matches!(**key, DataType::UInt8 | DataType::UInt16 | DataType::UInt32) && readable(value)
+        }
+        _ => false,
     }
 }
 
@@ -86,9 +181,20 @@ pub(super) fn collect(conn: &Connection, sql: &str, params: &[&dyn duckdb::ToSql
     let mut result = stmt.query(params)?;
     let mut rows = Vec::new();
     let mut width = 0;
+    let mut readers: Vec<Reader> = Vec::new();
     while let Some(row) = result.next()? {
-        width = row.as_ref().column_count();
-        rows.push((0..width).map(|i| row.get::<_, Value>(i).map(to_json)).collect::<duckdb::Result<Vec<_>>>()?);
+        if readers.is_empty() {
+            let stmt = row.as_ref();
+            width = stmt.column_count();
+            readers = (0..width)
+                .map(|i| reader(&stmt.column_name(i)?.clone(), &stmt.column_type(i)))
+                .collect::<duckdb::Result<_>>()?;
+        }
+        let cells = readers.iter().enumerate().map(|(i, r)| match r {
+            Reader::Null => Ok(Json::Null),
+            Reader::Value => row.get::<_, Value>(i).map(to_json),
+        });
+        rows.push(cells.collect::<duckdb::Result<Vec<_>>>()?);
     }
     drop(result);
     let columns = stmt.column_names();
