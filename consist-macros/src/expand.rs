@@ -9,11 +9,122 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{GenericArgument, ItemFn, Lifetime, LitStr, PathArguments, ReturnType, Type};
+use syn::{GenericArgument, Item, ItemFn, Lifetime, LitStr, PathArguments, ReturnType, Type};
 
 use crate::args::StepArgs;
 use crate::hash::hash_tokens;
-use crate::params::{InputKind, Param, Role, classify};
+use crate::params::{InputKind, Param, Role, Shape, classify};
+use crate::scope::{self, Scope, Source, Target};
+
+/// The items of its own module that `item` uses (see `scope.rs`), or why none could be followed
+/// (then the code identity is the item's own tokens and its declared `uses`, as documented).
+fn code_scope(
+    source: Option<&Source>,
+    item: &Item,
+    kind: &'static str,
+    name: &str,
+    own: TokenStream,
+) -> (Scope, String) {
+    let Some(source) = source else {
+        return (Scope::default(), "the compiler did not report the source file".to_owned());
+    };
+    let text = match std::fs::read_to_string(&source.path) {
+        Ok(text) => text,
+        Err(e) => return (Scope::default(), format!("{} cannot be read ({e})", source.path.display())),
+    };
+    let module = scope::module_path_at(&text, source.line);
+    let target = Target { name, kind, hash: hash_tokens(scope::without_attrs(item)), module };
+    match scope::covered(&text, &target, own) {
+        Ok(scope) => (scope, String::new()),
+        Err(reason) => (Scope::default(), reason),
+    }
+}
+
+/// `a::b::item` -> `a::b::__consist_helper_item`: the module `#[helper]` and `#[step]` generate
+/// beside every item they annotate.
+fn helper_module(path: &syn::Path) -> syn::Path {
+    let mut path = relative_to_generated(path);
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!("__consist_helper_{}", last.ident);
+        last.arguments = PathArguments::None;
+    }
+    path
+}
+
+/// A path written in the user's module, as seen from a module generated inside it: `self::x`
+/// becomes `super::x` and `super::x` becomes `super::super::x`.
+fn relative_to_generated(path: &syn::Path) -> syn::Path {
+    let mut path = path.clone();
+    match path.segments.first().map(|s| s.ident.to_string()).as_deref() {
+        Some("self") => path.segments[0].ident = format_ident!("super"),
+        Some("super") => path.segments.insert(0, syn::PathSegment::from(format_ident!("super"))),
+        _ => {}
+    }
+    path
+}
+
+/// The prefix under which a used helper's items are reported: its path without the last segment.
+fn helper_prefix(path: &syn::Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    segments[..segments.len().saturating_sub(1)].join("::")
+}
+
+/// The identity items of a generated module: `TOKEN_HASH`, `CODE_ITEMS`, `SCOPE_NOTE`,
+/// `code_hash()` and `code_items()`, combining the item's own tokens, the items of its module it
+/// covers, and the helpers it declares with `uses`.
+fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, uses: &[syn::Path]) -> TokenStream {
+    let covered = &scope.covered;
+    let scope_hash = scope::combined_hash(token_hash, covered);
+    let labels = covered.iter().map(|c| &c.label);
+    let hashes = covered.iter().map(|c| &c.hash);
+    let declared: Vec<String> = uses.iter().map(|p| quote!(#p).to_string().replace(' ', "")).collect();
+    let unfollowed = scope.other_modules.iter().filter(|p| !declared.contains(p));
+    let modules: Vec<syn::Path> = uses.iter().map(helper_module).collect();
+    let prefixes: Vec<String> = uses.iter().map(helper_prefix).collect();
+    quote! {
+        /// blake3 of this item's own tokens (comments and formatting excluded).
+        pub const TOKEN_HASH: &str = #token_hash;
+
+        /// What the code identity covers: this item first, then the items of its module that it
+        /// uses, transitively (label, token hash).
+        pub const CODE_ITEMS: &[(&str, &str)] = &[(#own_label, TOKEN_HASH), #((#labels, #hashes)),*];
+
+        /// Why the items of its module could not be followed (empty when they were).
+        pub const SCOPE_NOTE: &str = #note;
+
+        /// Paths into other modules of the crate that it uses without declaring them in `uses`:
+        /// their code is not part of the identity unless a declared helper covers them.
+        pub const OTHER_MODULES: &[&str] = &[#(#unfollowed),*];
+
+        /// Code identity: the tokens of this item and of the items of its module it uses, combined
+        /// with the identities of the helpers it declares (`uses = [...]`).
+        pub fn code_hash() -> ::std::string::String {
+            ::consist::__private::combine_code_hash(#scope_hash, &[#(#modules::code_hash()),*])
+        }
+
+        /// Every item the code identity covers, with the declared helpers' items named by path.
+        pub fn code_items() -> ::std::vec::Vec<(::std::string::String, ::std::string::String)> {
+            let mut __consist_items = ::consist::__private::own_items(CODE_ITEMS);
+            #( __consist_items.extend(::consist::__private::prefixed_items(#prefixes, #modules::code_items())); )*
+            __consist_items
+        }
+    }
+}
+
+/// The hidden `__consist_helper_<name>` module through which `uses = [path::name]` reaches an
+/// item's identity, whatever its kind. It repeats the identity items rather than re-exporting
+/// them, so it also works for items declared inside a function body.
+fn helper_alias(vis: &syn::Visibility, ident: &syn::Ident, identity: &TokenStream) -> TokenStream {
+    let alias = format_ident!("__consist_helper_{}", ident);
+    quote! {
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_imports)]
+        #vis mod #alias {
+            use super::*;
+            #identity
+        }
+    }
+}
 
 /// On error: the user's item (so IDEs keep working) plus every error at once.
 fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
@@ -29,7 +140,7 @@ fn combine(errors: Vec<syn::Error>) -> Option<syn::Error> {
 }
 
 /// Entry point of `#[step]`.
-pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
+pub fn step(attr: TokenStream, item: TokenStream, source: Option<Source>) -> TokenStream {
     let mut func: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => return with_errors(item, e),
@@ -42,7 +153,7 @@ pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
     let params: Vec<Param> = params.into_iter().filter_map(|p| p.map_err(|e| errors.push(e)).ok()).collect();
     errors.extend(check_signature(&func));
     match (args, combine(errors)) {
-        (Some(args), None) => match expand_step(&args, &original, &func, &params) {
+        (Some(args), None) => match expand_step(&args, &original, &func, &params, source.as_ref()) {
             Ok(tokens) => tokens,
             Err(e) => with_errors(func.into_token_stream(), e),
         },
@@ -164,6 +275,69 @@ fn output_plan(user: &Type, declared: usize) -> syn::Result<OutputPlan> {
     Ok(OutputPlan { user: user.clone(), stored, wrap, unwrap, arity: 1 })
 }
 
+/// How the generated body reads an input parameter from the context (a `let` of the local), and
+/// the argument it passes to the function.
+fn input_load(
+    kind: &InputKind,
+    shape: &Shape,
+    key: &LitStr,
+    local: &syn::Ident,
+    by_ref: bool,
+) -> (TokenStream, TokenStream) {
+    // One artifact, given its key (`__consist_ctx.input(key)` and friends).
+    let by_key = match kind {
+        InputKind::Path => quote!(::std::path::PathBuf::from(__consist_ctx.input_path(#key)?)),
+        InputKind::Frame => quote!(__consist_ctx.load::<::consist::__private::DataFrame>(#key)?),
+        InputKind::Artifact => quote!(::core::clone::Clone::clone(__consist_ctx.input(#key)?)),
+        InputKind::Value(t) => quote!(__consist_ctx.load::<::consist::Value<#t>>(#key)?.0),
+    };
+    // One artifact of a list, given the artifact `__consist_a`.
+    let by_artifact = match kind {
+        InputKind::Path => quote!(::core::clone::Clone::clone(&__consist_a.path)),
+        InputKind::Frame => quote!(<::consist::__private::DataFrame as ::consist::Output>::load(__consist_a)?),
+        _ => quote!(::core::clone::Clone::clone(__consist_a)),
+    };
+    let borrow = |elem: &Type| quote!(<_ as ::core::borrow::Borrow<#elem>>::borrow);
+    match shape {
+        Shape::One => {
+            let arg = if by_ref { quote!(&#local) } else { quote!(#local) };
+            (quote!(let #local = #by_key;), arg)
+        }
+        Shape::Optional(element) => {
+            let load = quote! {
+                let #local = if __consist_ctx.has_input(#key) { ::core::option::Option::Some(#by_key) } else { ::core::option::Option::None };
+            };
+            let arg = if element.by_ref {
+                let borrow = borrow(&element.ty);
+                quote!(#local.as_ref().map(#borrow))
+            } else {
+                quote!(#local)
+            };
+            (load, arg)
+        }
+        Shape::List(element) => {
+            let mut load = quote! {
+                let mut #local = ::std::vec::Vec::new();
+                for __consist_a in __consist_ctx.input_list(#key) {
+                    #local.push(#by_artifact);
+                }
+            };
+            let value = if element.by_ref {
+                let (borrow, elem) = (borrow(&element.ty), &element.ty);
+                let view = format_ident!("{}_refs", local);
+                load.extend(quote! {
+                    let #view: ::std::vec::Vec<&#elem> = #local.iter().map(#borrow).collect();
+                });
+                view
+            } else {
+                local.clone()
+            };
+            let arg = if by_ref { quote!(&#value) } else { quote!(#value) };
+            (load, arg)
+        }
+    }
+}
+
 /// Give elided reference lifetimes of a runner parameter the call's lifetime.
 fn with_call_lifetime(ty: &Type) -> Type {
     let mut ty = ty.clone();
@@ -175,7 +349,13 @@ fn with_call_lifetime(ty: &Type) -> Type {
     ty
 }
 
-fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Param]) -> syn::Result<TokenStream> {
+fn expand_step(
+    args: &StepArgs,
+    original: &ItemFn,
+    func: &ItemFn,
+    params: &[Param],
+    source: Option<&Source>,
+) -> syn::Result<TokenStream> {
     let ident = &func.sig.ident;
     let vis = &func.vis;
     let model_name = args.name.clone().unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
@@ -220,7 +400,9 @@ fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Para
     let (sig, block) = (&original.sig, &original.block);
     let version = args.version.as_ref().map(|v| v.value()).unwrap_or_default();
     let token_hash = hash_tokens(quote! { #sig #block version = #version outputs = [#(#outputs),*] });
-    let uses = &args.uses;
+    let (scope, note) = code_scope(source, &Item::Fn(original.clone()), "fn", &ident.to_string(), quote!(#sig #block));
+    let identity = identity_items(&format!("fn {ident}"), &token_hash, &scope, &note, &args.uses);
+    let alias = helper_alias(vis, ident, &identity);
 
     let mut runner_params = Vec::new();
     let mut register = Vec::new();
@@ -230,19 +412,23 @@ fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Para
         let name = &p.ident;
         let key = LitStr::new(&name.to_string(), name.span());
         let local = format_ident!("__consist_arg_{}", name);
-        let pass = if p.by_ref { quote!(&#local) } else { quote!(#local) };
         match &p.role {
-            Role::Input(kind) => {
-                runner_params.push(quote!(#name: impl ::core::convert::Into<::consist::Input>));
-                register.push(quote!(__consist_spec.add_input(#key, #name);));
-                let load = match kind {
-                    InputKind::Path => quote!(::std::path::PathBuf::from(__consist_ctx.input_path(#key)?)),
-                    InputKind::Frame => quote!(__consist_ctx.load::<::consist::__private::DataFrame>(#key)?),
-                    InputKind::Artifact => quote!(::core::clone::Clone::clone(__consist_ctx.input(#key)?)),
-                    InputKind::Value(t) => quote!(__consist_ctx.load::<::consist::Value<#t>>(#key)?.0),
+            Role::Input(kind, shape) => {
+                let (runner, add) = match shape {
+                    Shape::One => (quote!(impl ::core::convert::Into<::consist::Input>), quote!(add_input)),
+                    Shape::Optional(_) => {
+                        (quote!(impl ::core::convert::Into<::consist::MaybeInput>), quote!(add_optional_input))
+                    }
+                    Shape::List(_) => (
+                        quote!(impl ::core::iter::IntoIterator<Item = impl ::core::convert::Into<::consist::Input>>),
+                        quote!(add_input_list),
+                    ),
                 };
-                loads.push(quote!(let #local = #load;));
-                call_args.push(pass);
+                runner_params.push(quote!(#name: #runner));
+                register.push(quote!(__consist_spec.#add(#key, #name);));
+                let (load, arg) = input_load(kind, shape, &key, &local, p.by_ref);
+                loads.push(load);
+                call_args.push(arg);
             }
             Role::Config | Role::Runtime => {
                 let ty = with_call_lifetime(&p.ty);
@@ -279,20 +465,15 @@ fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Para
         #vis mod #ident {
             use super::*;
 
-            /// blake3 of this step's tokens (signature and body) and options.
-            pub const TOKEN_HASH: &str = #token_hash;
+            #identity
 
             /// Model name recorded for runs of this step.
             pub const NAME: &str = #model_name;
 
-            /// Code identity: the token hash combined with the declared helpers' identities.
-            pub fn code_hash() -> ::std::string::String {
-                ::consist::__private::combine_code_hash(TOKEN_HASH, &[#(#uses::code_hash()),*])
-            }
-
             #[doc = #run_doc]
             pub fn step<'__consist_a>(#(#runner_params),*) -> ::consist::StepCall<'__consist_a, #user, #stored> {
-                let mut __consist_spec = ::consist::__private::StepSpec::for_step(NAME, code_hash(), &[#(#outputs),*]);
+                let mut __consist_spec =
+                    ::consist::__private::StepSpec::for_step(NAME, code_hash(), code_items(), &[#(#outputs),*]);
                 #(#register)*
                 ::consist::__private::call(
                     __consist_spec,
@@ -313,16 +494,20 @@ fn expand_step(args: &StepArgs, original: &ItemFn, func: &ItemFn, params: &[Para
                     line: ::core::line!(),
                     outputs: &[#(#outputs),*],
                     code_hash,
+                    code_items,
+                    other_modules: OTHER_MODULES,
                 }
             }
         }
+
+        #alias
     })
 }
 
-/// Entry point of `#[helper]`: the function, plus a module with its code hash.
-pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let func: ItemFn = match syn::parse2(item.clone()) {
-        Ok(f) => f,
+/// Entry point of `#[helper]`: the item, plus a module with its code identity.
+pub fn helper(attr: TokenStream, item: TokenStream, source: Option<Source>) -> TokenStream {
+    let parsed: Item = match syn::parse2(item.clone()) {
+        Ok(i) => i,
         Err(e) => return with_errors(item, e),
     };
     let args: StepArgs = match syn::parse2(attr) {
@@ -344,30 +529,59 @@ pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
             ));
         }
     }
+    let named = scope::kind_and_name(&parsed).filter(|(kind, _)| *kind != "macro_rules!");
+    let Some((kind, name)) = named else {
+        let hint = if matches!(parsed, Item::Impl(_)) {
+            "put #[helper] on the type instead: the impl blocks of its module are followed with it"
+        } else {
+            "#[helper] goes on a function, const, static, struct, enum, union, type alias or trait"
+        };
+        errors.push(syn::Error::new_spanned(&item, hint));
+        return with_errors(item, combine(errors).expect("an error was just pushed"));
+    };
     if let Some(e) = combine(errors) {
         return with_errors(item, e);
     }
-    let ident = &func.sig.ident;
-    let vis = &func.vis;
-    let (sig, block) = (&func.sig, &func.block);
-    let token_hash = hash_tokens(quote! { #sig #block });
-    let uses = &args.uses;
-    let doc = format!("Code identity of the helper [`{ident}`](fn@super::{ident}) (generated by `#[helper]`).");
+    // A function is hashed as its signature and body (as before items were followed); any other
+    // item as all of its tokens.
+    let own = match &parsed {
+        Item::Fn(f) => {
+            let (sig, block) = (&f.sig, &f.block);
+            quote! { #sig #block }
+        }
+        other => other.to_token_stream(),
+    };
+    let token_hash = hash_tokens(own.clone());
+    let (scope, note) = code_scope(source.as_ref(), &parsed, kind, &name, own);
+    let identity = identity_items(&format!("{kind} {name}"), &token_hash, &scope, &note, &args.uses);
+    let ident = format_ident!("{}", name);
+    let vis = match &parsed {
+        Item::Fn(i) => &i.vis,
+        Item::Const(i) => &i.vis,
+        Item::Static(i) => &i.vis,
+        Item::Struct(i) => &i.vis,
+        Item::Enum(i) => &i.vis,
+        Item::Union(i) => &i.vis,
+        Item::Type(i) => &i.vis,
+        Item::Trait(i) => &i.vis,
+        Item::TraitAlias(i) => &i.vis,
+        _ => unreachable!("kind_and_name accepted only named items with a visibility"),
+    };
+    let alias = helper_alias(vis, &ident, &identity);
+    if kind != "fn" {
+        return quote! { #parsed #alias };
+    }
+    let doc = format!("Code identity of the helper [`{name}`](fn@super::{name}) (generated by `#[helper]`).");
     quote! {
-        #func
+        #parsed
 
         #[doc = #doc]
         #[allow(non_snake_case, unused_imports)]
         #vis mod #ident {
             use super::*;
-
-            /// blake3 of this helper's tokens.
-            pub const TOKEN_HASH: &str = #token_hash;
-
-            /// Code identity: the token hash combined with the helpers it declares.
-            pub fn code_hash() -> ::std::string::String {
-                ::consist::__private::combine_code_hash(TOKEN_HASH, &[#(#uses::code_hash()),*])
-            }
+            #identity
         }
+
+        #alias
     }
 }

@@ -10,13 +10,22 @@ mod derive;
 mod expand;
 mod hash;
 mod params;
+mod scope;
 
 use proc_macro::TokenStream;
 
-/// Make a function a consist step. See the `consist` crate documentation.
+/// The source file this macro is expanded in and the line of the attribute, when the compiler
+/// knows them (the code identity follows the items of that file's module that the annotated item
+/// uses; see `scope.rs`).
+fn source_file() -> Option<scope::Source> {
+    let span = proc_macro::Span::call_site();
+    span.local_file().map(|path| scope::Source { path, line: span.line() })
+}
+
+/// Make a function a consist step. See the `consist` crate documentation (`consist::step`).
 #[proc_macro_attribute]
 pub fn step(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand::step(attr.into(), item.into()).into()
+    expand::step(attr.into(), item.into(), source_file()).into()
 }
 
 /// Implement `consist::Outputs` for a struct whose fields are outputs (`DataFrame`, `PathBuf`,
@@ -26,9 +35,10 @@ pub fn derive_outputs(item: TokenStream) -> TokenStream {
     derive::outputs(item.into()).into()
 }
 
-/// Give a helper function a code hash, so steps that declare `uses = [helper]` are invalidated
-/// when it changes. See the `consist` crate documentation.
+/// Give an item of another module (a function, const, static, struct, enum, union, type alias
+/// or trait) a code hash, so steps that declare `uses = [path::to::item]` are invalidated when it
+/// changes. See the `consist` crate documentation (`consist::helper`).
 #[proc_macro_attribute]
 pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
-    expand::helper(attr.into(), item.into()).into()
+    expand::helper(attr.into(), item.into(), source_file()).into()
 }

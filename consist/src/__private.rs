@@ -12,10 +12,11 @@ use crate::context::StepContext;
 use crate::step::{BoxError, StepCall, StepResult};
 
 impl StepSpec {
-    /// A spec with a code hash and output keys, as `#[step]` declares them.
-    pub fn for_step(name: &str, code_hash: String, outputs: &[&str]) -> StepSpec {
+    /// A spec with a code hash, the items it covers and output keys, as `#[step]` declares them.
+    pub fn for_step(name: &str, code_hash: String, code_items: Vec<(String, String)>, outputs: &[&str]) -> StepSpec {
         let mut spec = StepSpec::new(name);
         spec.code_hash = Some(code_hash);
+        spec.code_items = code_items.into_iter().collect();
         spec.config = Ok(serde_json::Value::Object(serde_json::Map::new()));
         spec.outputs = outputs.iter().map(|k| (*k).to_owned()).collect();
         spec
@@ -42,6 +43,26 @@ pub fn combine_code_hash(own: &str, uses: &[String]) -> String {
     let mut parts: Vec<&[u8]> = vec![own.as_bytes()];
     parts.extend(sorted.iter().map(|s| s.as_bytes()));
     crate::signature::hash_parts("consist-code-uses-v1", &parts)
+}
+
+/// The items of a generated `CODE_ITEMS` table, owned.
+pub fn own_items(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items.iter().map(|(label, hash)| ((*label).to_owned(), (*hash).to_owned())).collect()
+}
+
+/// A used helper's items, named by the path it was declared with: `fn scale` used as
+/// `physics::scale` is reported as `fn physics::scale`.
+pub fn prefixed_items(prefix: &str, items: Vec<(String, String)>) -> Vec<(String, String)> {
+    if prefix.is_empty() {
+        return items;
+    }
+    items
+        .into_iter()
+        .map(|(label, hash)| match label.split_once(' ') {
+            Some((kind, rest)) => (format!("{kind} {prefix}::{rest}"), hash),
+            None => (format!("{prefix}::{label}"), hash),
+        })
+        .collect()
 }
 
 /// Convert a step function's error.

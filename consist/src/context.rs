@@ -95,6 +95,17 @@ impl<'a> StepContext<'a> {
         self.inputs.get(key).ok_or_else(|| unknown_key("input", key, self.inputs.keys()))
     }
 
+    /// Whether an input is declared under `key` (an optional input that is present).
+    pub fn has_input(&self, key: &str) -> bool {
+        self.inputs.contains_key(key)
+    }
+
+    /// The artifacts of the list input `name` (declared as `name[0]`, `name[1]`, ...), in order;
+    /// empty if none was given.
+    pub fn input_list(&self, name: &str) -> Vec<&Artifact> {
+        (0..).map_while(|i| self.inputs.get(&crate::step::list_key(name, i))).collect()
+    }
+
     /// Path of the input declared under `key`.
     pub fn input_path(&self, key: &str) -> Result<&Path> {
         self.input(key).map(|a| a.path.as_path())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong while tracking, caching or querying runs.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A config value cannot be turned into canonical JSON (NaN, infinity, non-string map key...).
@@ -76,15 +76,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// The database's directory does not exist (nothing was created).
+    #[error(
+        "database {} cannot be created: its directory does not exist; create the directory, or pass another path to Tracker::builder(..).db_path",
+        path.display()
+    )]
+    DatabaseDir {
+        /// The database path as given (made absolute).
+        path: PathBuf,
+    },
+
     /// The step body returned an error or panicked; the run is recorded as `failed`.
-    #[error("step `{step}` failed in run `{run_id}`: {message}")]
+    #[error("step `{step}` failed in run `{run_id}`{place}: {message}")]
     StepFailed {
         /// Step name.
         step: String,
         /// Run id recorded with status `failed`.
         run_id: String,
+        /// Where the run sat, e.g. ` (scenario `beta=0.3`, iteration 3)`; empty outside a
+        /// scenario, iteration, year, stage or phase.
+        place: String,
         /// The error or panic message.
         message: String,
+        /// The body's own error (downcast it to your type); `None` for a panic.
+        #[source]
+        source: Option<crate::step::BoxError>,
     },
 
     /// The run directory cannot be created or written.
@@ -130,6 +146,17 @@ pub enum Error {
     InvalidStep {
         /// Step name.
         step: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A step or scenario name that cannot be used.
+    #[error("{kind} name `{name}` is not valid: {reason}")]
+    InvalidName {
+        /// "step" or "scenario".
+        kind: &'static str,
+        /// The name as given.
+        name: String,
         /// What is wrong and how to fix it.
         reason: String,
     },
@@ -221,6 +248,20 @@ pub enum Error {
         /// polars error.
         source: polars::prelude::PolarsError,
     },
+}
+
+/// The message and its chain of causes, not the variant's fields: what `main() -> Result<()>`
+/// prints when a workflow fails.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            write!(f, "\n  caused by: {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
 }
 
 impl Error {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value as Json};
 use crate::artifact::{Artifact, Driver};
 use crate::context::StepContext;
 use crate::error::{Error, Result};
-use crate::explain::{Footprint, MissExplanation};
+use crate::explain::{Footprint, MissExplanation, Place};
 use crate::index::IndexEntry;
 use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus};
@@ -22,9 +22,9 @@ use crate::signature::{self, InputEntry};
 use crate::step::{Input, RunResult, StepResult, StepSpec, unknown_key};
 use crate::tracker::{CacheMode, Hydration, TrackerInner, Validation};
 
-/// A new run id: `<name>_<8 hex>`.
+/// A new run id: `<slug of name>_<8 hex>` (file-safe: it names snapshot and output paths).
 pub(crate) fn new_run_id(name: &str) -> String {
-    format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!("{}_{}", crate::names::slug(name), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 type Loaded<O> = (O, BTreeMap<String, Artifact>);
@@ -57,6 +57,24 @@ fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded
         return Err(unknown_key("output", key, found.keys()));
     }
     Ok((O::load(keys, &found)?, found))
+}
+
+/// Check that a recorded output's file still exists (one stat, no hashing): a lazy hit never
+/// returns a path that is gone, whether the output was returned or logged by hand.
+fn verify_exists(artifact: &Artifact) -> Result<()> {
+    match std::fs::metadata(&artifact.path) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::OutputLoad {
+            run_id: artifact.run_id.clone().unwrap_or_default(),
+            key: artifact.key.clone(),
+            path: artifact.path.clone(),
+            reason: if e.kind() == std::io::ErrorKind::NotFound {
+                "the file no longer exists".to_owned()
+            } else {
+                format!("the file cannot be read ({e})")
+            },
+        }),
+    }
 }
 
 /// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3).
@@ -95,6 +113,7 @@ impl TrackerInner {
         let StepSpec {
             name,
             code_hash,
+            code_items,
             config,
             inputs,
             outputs: keys,
@@ -123,6 +142,10 @@ impl TrackerInner {
         let input_keys: Map<String, Json> =
             inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
         meta.insert("inputs".into(), Json::Object(input_keys));
+        if !code_items.is_empty() {
+            meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
+        }
+        let footprint_place = crate::explain::Place::of(&place);
         crate::run::record_process(&mut meta);
         let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
@@ -159,22 +182,27 @@ impl TrackerInner {
             run_id: String::new(),
             signature: record.run.signature.clone(),
             code_hash: record.run.code_hash.clone(),
+            code_items: code_items.clone(),
             config: record.config.clone(),
             inputs: entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
+            place: footprint_place.clone(),
+            session: self.session.clone(),
         };
 
         let explanation = if mode == CacheMode::Overwrite {
             MissExplanation::because("cache mode is overwrite: every run executes")
         } else if let Some(entry) = self.catalog.index.get(&sig)? {
             let usable = match validation {
-                Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
-                Validation::Lazy => Ok(()),
+                Validation::Eager => {
+                    entry.outputs.iter().try_for_each(|a| verify_exists(a).and_then(|()| verify_hash(a, &a.path)))
+                }
+                Validation::Lazy => entry.outputs.iter().try_for_each(verify_exists),
             };
             match usable.and_then(|()| load_cached::<O>(&keys, &entry)) {
                 Ok((value, outputs)) => {
                     let hit = Hit { entry, value, outputs };
                     let trace = (kind == BodyKind::Trace).then_some(body);
-                    return self.record_hit(record, inputs, hit, mode, hydration, trace);
+                    return self.record_hit(record, inputs, hit, mode, hydration, trace.map(|b| (b, footprint_place)));
                 }
                 Err(e) => {
                     tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
@@ -189,7 +217,8 @@ impl TrackerInner {
                 }
             }
         } else {
-            MissExplanation::compare(&name, &footprint(&record), &self.catalog.history.read(&name))
+            let now = footprint(&record);
+            MissExplanation::compare(&name, &now, &self.catalog.history.candidates(&name, &now.place))
         };
         tracing::debug!(
             step = %name,
@@ -250,16 +279,21 @@ impl TrackerInner {
     }
 
     /// Run a body in `ctx`, turning errors and panics into [`Error::StepFailed`].
-    fn call_body<O, F>(&self, run: &Run, ctx: &mut StepContext<'_>, body: F) -> Result<O>
+    fn call_body<O, F>(&self, run: &Run, place: &Place, ctx: &mut StepContext<'_>, body: F) -> Result<O>
     where
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
-        let failed =
-            |message: String| Error::StepFailed { step: run.model_name.clone(), run_id: run.id.clone(), message };
+        let failed = |message: String, source| Error::StepFailed {
+            step: run.model_name.clone(),
+            run_id: run.id.clone(),
+            place: place.describe(),
+            message,
+            source,
+        };
         match std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(failed(e.to_string())),
-            Err(panic) => Err(failed(format!("panicked: {}", panic_message(panic.as_ref())))),
+            Ok(Err(e)) => Err(failed(e.to_string(), Some(e))),
+            Err(panic) => Err(failed(format!("panicked: {}", panic_message(panic.as_ref())), None)),
         }
     }
 
@@ -283,7 +317,7 @@ impl TrackerInner {
         hit: Hit<O>,
         mode: CacheMode,
         hydration: Hydration,
-        trace: Option<F>,
+        trace: Option<(F, Place)>,
     ) -> Result<RunResult<O>>
     where
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
@@ -293,10 +327,10 @@ impl TrackerInner {
         record.run.meta.insert("cache_hit".into(), Json::Bool(true));
         record.run.meta.insert("cache_source".into(), Json::String(entry.run_id.clone()));
         record.outputs = entry.outputs;
-        if let Some(body) = trace {
+        if let Some((body, place)) = trace {
             let output_dir = self.output_dir(&record.run.id, recording);
             let mut ctx = StepContext::new(self, &record.run, output_dir, inputs).with_cached(outputs.clone());
-            let result = self.call_body(&record.run, &mut ctx, body);
+            let result = self.call_body(&record.run, &place, &mut ctx, body);
             if let Err(error) = result {
                 return self.fail(record, error, recording);
             }
@@ -386,7 +420,7 @@ impl TrackerInner {
         let output_dir = self.output_dir(&record.run.id, recording);
         let mut ctx = StepContext::new(self, &record.run, output_dir, inputs);
         let result = self
-            .call_body(&record.run, &mut ctx, body)
+            .call_body(&record.run, &footprint.place, &mut ctx, body)
             .and_then(|mut value| value.record(&keys, &mut ctx).map(|()| value))
             .and_then(|value| ctx.check_declared(&keys).map(|()| value));
         record.outputs = ctx.into_outputs();

@@ -1,11 +1,24 @@
-//! Explaining cache misses: what differs from the closest earlier execution of the same step.
+//! Explaining cache misses: what differs from the earlier execution this run replaces.
 //!
-//! Every executed run leaves a footprint (code identity, canonical config, input identities) in
-//! a small per-step history file beside the database (`<db>.consist/history/<step>.json`, the
-//! newest [`HISTORY_LEN`]). A miss compares itself with those footprints, picks the closest, and
-//! records the differences in the run's `meta.cache_miss`. The history is advisory: it is read
-//! and written only on misses, and a lost update (two processes racing) only makes an
-//! explanation less precise, never a cache decision wrong.
+//! Every executed run leaves a footprint (code identity and the items it covers, canonical
+//! config, input identities, where it sat in the workflow) beside the database:
+//! `<db>.consist/history/<step>/<place>.json`, one small file per *place* (scenario name,
+//! iteration, year, stage, phase), holding the newest [`PLACE_LEN`] distinct executions there; a
+//! step keeps at most [`MAX_PLACES`] places (the least recently written go first). A miss picks
+//! its baseline by this rule, and records the differences in the run's `meta.cache_miss`:
+//!
+//! 1. the executions at the same place, if there are any; otherwise those of the
+//!    [`SCAN_PLACES`] most recently written places of the step;
+//! 2. among them, the fewest differences (code, each config field, each input);
+//! 3. on a tie, one recorded by an earlier process (a previous version of this run, not a
+//!    sibling that this process just produced with the same change);
+//! 4. then the newest.
+//!
+//! So after editing `gamma` for one scenario of a sweep, each of its steps is compared with the
+//! same step of that scenario before the edit ("config changed: gamma"), and a code edit is named
+//! for every miss it causes. The history is advisory: it is read and written only on misses, and
+//! a lost update (two processes racing) only makes an explanation less precise, never a cache
+//! decision wrong.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,8 +29,69 @@ use serde_json::Value as Json;
 use crate::facet::flatten;
 use crate::snapshot::write_atomic;
 
-/// Footprints kept per step.
-pub const HISTORY_LEN: usize = 32;
+/// Distinct executions kept per place.
+pub const PLACE_LEN: usize = 128;
+
+/// Places kept per step.
+pub const MAX_PLACES: usize = 2048;
+
+/// Places read when a miss has no execution at its own place.
+pub const SCAN_PLACES: usize = 64;
+
+/// Where a run sat in the workflow: what makes two executions "the same run, another version".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Place {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scenario: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) iteration: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) year: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) stage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) phase: Option<String>,
+}
+
+impl Place {
+    /// The place of a run declared with `placement` (its scenario by name, not by header run).
+    pub(crate) fn of(placement: &crate::step::Placement) -> Place {
+        Place {
+            scenario: placement.scenario.clone(),
+            iteration: placement.iteration,
+            year: placement.year,
+            stage: placement.stage.clone(),
+            phase: placement.phase.clone(),
+        }
+    }
+
+    /// ` (scenario `beta=0.3`, iteration 3)` for messages; empty when the run sat nowhere.
+    pub(crate) fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.scenario {
+            parts.push(format!("scenario `{s}`"));
+        }
+        if let Some(i) = self.iteration {
+            parts.push(format!("iteration {i}"));
+        }
+        if let Some(y) = self.year {
+            parts.push(format!("year {y}"));
+        }
+        if let Some(s) = &self.stage {
+            parts.push(format!("stage `{s}`"));
+        }
+        if let Some(p) = &self.phase {
+            parts.push(format!("phase `{p}`"));
+        }
+        if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    }
+
+    /// A file-name-safe key: blake3 of the place's JSON, 16 hex digits.
+    fn key(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        blake3::hash(json.as_bytes()).to_hex()[..16].to_owned()
+    }
+}
 
 /// What identified one executed run: enough to say what changed since.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,20 +99,32 @@ pub(crate) struct Footprint {
     pub(crate) run_id: String,
     pub(crate) signature: String,
     pub(crate) code_hash: String,
+    /// What the code identity covered (label -> token hash), for `#[step]`s.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) code_items: BTreeMap<String, String>,
     pub(crate) config: Json,
     /// Declared input key -> identity (content hash or producer signature).
     pub(crate) inputs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) place: Place,
+    /// The tracker session (one per process and tracker) that recorded it.
+    #[serde(default)]
+    pub(crate) session: String,
 }
 
 /// Why a step executed instead of reusing a cached run (stored as `meta.cache_miss`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MissExplanation {
-    /// One line for humans, e.g. `config changed: beta_time; inputs changed: skims`.
+    /// One line for humans, e.g. `code changed: const SCALE; config changed: beta_time`.
     pub summary: String,
-    /// The earlier run compared with (the closest execution of the same step), if any.
+    /// The earlier run compared with (see the module docs for how it is chosen), if any.
     pub compared_with: Option<String>,
     /// The code identity differs from that run's.
     pub code_changed: bool,
+    /// The covered code items (`const SCALE`, `fn helper`) that were added, removed or edited
+    /// since that run, when both runs recorded their items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code_items_changed: Vec<String>,
     /// Config fields (dotted paths) added, removed or changed.
     pub config_changed: Vec<String>,
     /// Declared input keys whose identity differs, or that were added or removed.
@@ -51,20 +137,27 @@ impl MissExplanation {
         MissExplanation { summary: summary.into(), ..MissExplanation::default() }
     }
 
-    /// Compare `now` with the closest footprint in `history` (fewest differences, newest first).
-    pub(crate) fn compare(step: &str, now: &Footprint, history: &[Footprint]) -> MissExplanation {
+    /// Compare `now` with its baseline among `candidates` (the rule in the module docs).
+    pub(crate) fn compare(step: &str, now: &Footprint, candidates: &[Footprint]) -> MissExplanation {
         let flat_now = flatten(&now.config);
-        let best = history
+        let best = candidates
             .iter()
-            .rev()
-            .map(|old| diff(&flat_now, now, old))
-            .min_by_key(|e| usize::from(e.code_changed) + e.config_changed.len() + e.inputs_changed.len());
+            .enumerate()
+            .map(|(i, old)| (i, diff(&flat_now, now, old)))
+            .min_by_key(|(i, e)| {
+                let old = &candidates[*i];
+                let differences = usize::from(e.code_changed) + e.config_changed.len() + e.inputs_changed.len();
+                (old.place != now.place, differences, old.session == now.session, std::cmp::Reverse(*i))
+            })
+            .map(|(_, e)| e);
         let Some(mut explanation) = best else {
             return MissExplanation::because(format!("no earlier execution of `{step}` is recorded"));
         };
         let mut parts = Vec::new();
-        if explanation.code_changed {
-            parts.push("code changed".to_owned());
+        match (explanation.code_changed, explanation.code_items_changed.is_empty()) {
+            (false, _) => {}
+            (true, true) => parts.push("code changed".to_owned()),
+            (true, false) => parts.push(format!("code changed: {}", explanation.code_items_changed.join(", "))),
         }
         if !explanation.config_changed.is_empty() {
             parts.push(format!("config changed: {}", explanation.config_changed.join(", ")));
@@ -87,24 +180,40 @@ impl MissExplanation {
     }
 }
 
+/// The code items a run recorded in `meta.code_items` (label -> token hash), if any.
+pub(crate) fn recorded_code_items(meta: &serde_json::Map<String, Json>) -> Option<BTreeMap<String, String>> {
+    meta.get("code_items").and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
 fn diff(flat_now: &BTreeMap<String, Json>, now: &Footprint, old: &Footprint) -> MissExplanation {
     let flat_old = flatten(&old.config);
+    let code_changed = now.code_hash != old.code_hash;
+    let both_itemized = !now.code_items.is_empty() && !old.code_items.is_empty();
     MissExplanation {
         summary: String::new(),
         compared_with: Some(old.run_id.clone()),
-        code_changed: now.code_hash != old.code_hash,
+        code_changed,
+        code_items_changed: if code_changed && both_itemized {
+            changed_keys(&now.code_items, &old.code_items)
+        } else {
+            Vec::new()
+        },
         config_changed: changed_keys(flat_now, &flat_old),
         inputs_changed: changed_keys(&now.inputs, &old.inputs),
     }
 }
 
 /// Keys present in only one map, or mapped to different values, in order.
-fn changed_keys<V: PartialEq>(a: &BTreeMap<String, V>, b: &BTreeMap<String, V>) -> Vec<String> {
+pub(crate) fn changed_keys<V: PartialEq>(a: &BTreeMap<String, V>, b: &BTreeMap<String, V>) -> Vec<String> {
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
     keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).cloned().collect()
 }
 
-/// The per-step footprint files of one catalog.
+fn remove(path: &Path) -> std::io::Result<()> {
+    crate::snapshot::remove_if_present(path, "removing miss history").map_err(std::io::Error::other)
+}
+
+/// The per-step, per-place footprint files of one catalog.
 pub(crate) struct History {
     dir: PathBuf,
 }
@@ -114,37 +223,77 @@ impl History {
         History { dir: catalog.join("history") }
     }
 
-    fn path(&self, step: &str) -> PathBuf {
-        self.dir.join(format!("{step}.json"))
+    fn step_dir(&self, step: &str) -> PathBuf {
+        self.dir.join(crate::names::slug(step))
     }
 
-    /// The recorded footprints of `step`, oldest first (empty if none or unreadable).
-    pub(crate) fn read(&self, step: &str) -> Vec<Footprint> {
-        std::fs::read(self.path(step)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    fn read_file(path: &Path) -> Vec<Footprint> {
+        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    /// Place files of `step`, most recently written first.
+    fn place_files(&self, step: &str) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.step_dir(step)) else { return Vec::new() };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.0));
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// The footprints a miss at `place` is compared with: those at the same place, else those
+    /// of the most recently written places (oldest first within each file).
+    pub(crate) fn candidates(&self, step: &str, place: &Place) -> Vec<Footprint> {
+        let same = Self::read_file(&self.step_dir(step).join(format!("{}.json", place.key())));
+        if !same.is_empty() {
+            return same;
+        }
+        let mut files = self.place_files(step);
+        files.truncate(SCAN_PLACES);
+        files.iter().rev().flat_map(|p| Self::read_file(p)).collect()
     }
 
     /// Drop the footprints of purged runs (so no explanation compares with a run that is gone).
     pub(crate) fn forget(&self, step: &str, run_ids: &std::collections::HashSet<&str>) -> std::io::Result<()> {
-        let mut all = self.read(step);
-        let before = all.len();
-        all.retain(|f| !run_ids.contains(f.run_id.as_str()));
-        if all.len() == before {
-            return Ok(());
+        for path in self.place_files(step) {
+            let mut all = Self::read_file(&path);
+            let before = all.len();
+            all.retain(|f| !run_ids.contains(f.run_id.as_str()));
+            if all.len() == before {
+                continue;
+            }
+            if all.is_empty() {
+                remove(&path)?;
+            } else {
+                let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
+                write_atomic(&path, &bytes, false)?;
+            }
         }
-        let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
-        write_atomic(&self.path(step), &bytes, false)
+        Ok(())
     }
 
-    /// Append a footprint, keeping the newest [`HISTORY_LEN`].
+    /// Add a footprint at its place, keeping the newest [`PLACE_LEN`] distinct signatures there
+    /// and at most [`MAX_PLACES`] places for the step.
     pub(crate) fn record(&self, step: &str, footprint: Footprint) -> std::io::Result<()> {
-        let mut all = self.read(step);
+        let dir = self.step_dir(step);
+        let path = dir.join(format!("{}.json", footprint.place.key()));
+        let mut all = Self::read_file(&path);
+        let new_place = all.is_empty();
         all.retain(|f| f.signature != footprint.signature);
         all.push(footprint);
-        let excess = all.len().saturating_sub(HISTORY_LEN);
+        let excess = all.len().saturating_sub(PLACE_LEN);
         all.drain(..excess);
         let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
-        std::fs::create_dir_all(&self.dir)?;
-        write_atomic(&self.path(step), &bytes, false)
+        std::fs::create_dir_all(&dir)?;
+        write_atomic(&path, &bytes, false)?;
+        if new_place {
+            for old in self.place_files(step).into_iter().skip(MAX_PLACES) {
+                remove(&old)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -158,9 +307,18 @@ mod tests {
             run_id: id.into(),
             signature: format!("sig-{id}"),
             code_hash: code.into(),
+            code_items: BTreeMap::new(),
             config,
             inputs: inputs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            place: Place::default(),
+            session: "old".into(),
         }
+    }
+
+    fn at(mut f: Footprint, scenario: &str, iteration: i32, session: &str) -> Footprint {
+        f.place = Place { scenario: Some(scenario.into()), iteration: Some(iteration), ..Place::default() };
+        f.session = session.into();
+        f
     }
 
     #[test]
@@ -190,14 +348,48 @@ mod tests {
     }
 
     #[test]
-    fn history_keeps_the_newest_entries() {
+    fn names_the_code_items_that_changed() {
+        let mut old = footprint("a", "c1", json!({}), &[]);
+        old.code_items = [("fn sir".into(), "1".into()), ("const SCALE".into(), "2".into())].into();
+        let mut now = footprint("new", "c2", json!({}), &[]);
+        now.code_items = [("fn sir".into(), "1".into()), ("const SCALE".into(), "3".into())].into();
+        let e = MissExplanation::compare("sir", &now, &[old]);
+        assert_eq!(e.code_items_changed, ["const SCALE"]);
+        assert!(e.summary.starts_with("code changed: const SCALE (compared with run `a`)"), "{}", e.summary);
+    }
+
+    #[test]
+    fn same_place_beats_fewer_differences_and_earlier_processes_beat_siblings() {
+        // Scenario s2 ran with gamma 0.1; now gamma is 0.2 in s2. Another scenario's run has
+        // fewer differences but is at another place; this process's own day 0 ties with the
+        // earlier day 3 and loses to it.
+        let history = vec![
+            at(footprint("s1-d3", "c", json!({"day": 3, "gamma": 0.2}), &[("state", "p")]), "s1", 3, "old"),
+            at(footprint("s2-d3", "c", json!({"day": 3, "gamma": 0.1}), &[("state", "x")]), "s2", 3, "old"),
+            at(footprint("s2-d0-new", "c", json!({"day": 0, "gamma": 0.2}), &[("state", "y")]), "s2", 3, "now"),
+        ];
+        let now = at(footprint("new", "c", json!({"day": 3, "gamma": 0.2}), &[("state", "z")]), "s2", 3, "now");
+        let e = MissExplanation::compare("day", &now, &history);
+        assert_eq!(e.compared_with.as_deref(), Some("s2-d3"), "{}", e.summary);
+        assert_eq!(e.config_changed, ["gamma"]);
+    }
+
+    #[test]
+    fn history_keeps_one_file_per_place_and_bounds_each() {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path());
-        for i in 0..(HISTORY_LEN + 3) {
-            history.record("s", footprint(&i.to_string(), "c", json!({"i": i}), &[])).unwrap();
+        for i in 0..(PLACE_LEN + 3) {
+            history.record("s", at(footprint(&i.to_string(), "c", json!({"i": i}), &[]), "a", 1, "x")).unwrap();
         }
-        let all = history.read("s");
-        assert_eq!(all.len(), HISTORY_LEN);
-        assert_eq!(all.last().unwrap().run_id, (HISTORY_LEN + 2).to_string());
+        history.record("s", at(footprint("other", "c", json!({}), &[]), "b", 1, "x")).unwrap();
+        let place = at(footprint("q", "c", json!({}), &[]), "a", 1, "x").place;
+        let same = history.candidates("s", &place);
+        assert_eq!(same.len(), PLACE_LEN);
+        assert_eq!(same.last().unwrap().run_id, (PLACE_LEN + 2).to_string());
+        let elsewhere = at(footprint("q", "c", json!({}), &[]), "c", 9, "x").place;
+        assert_eq!(history.candidates("s", &elsewhere).len(), PLACE_LEN + 1, "a new place reads the others");
+        let purged: std::collections::HashSet<&str> = ["other"].into();
+        history.forget("s", &purged).unwrap();
+        assert_eq!(history.place_files("s").len(), 1, "an emptied place file is removed");
     }
 }

@@ -47,6 +47,7 @@ mod index;
 mod lineage;
 mod logging;
 mod maintenance;
+mod names;
 mod output;
 mod registry;
 mod run;
@@ -58,6 +59,10 @@ pub mod store;
 mod tracker;
 
 pub use consist_macros::{Outputs, helper, step};
+
+/// The polars version consist reads and writes frames with: use it (`consist::polars::prelude::*`)
+/// so your frames are consist's frames and no second polars is compiled.
+pub use polars;
 
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;
@@ -75,7 +80,7 @@ pub use output::{Output, Outputs, Value};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
-pub use step::{BoxError, Input, RunResult, StepBuilder, StepCall, StepResult};
+pub use step::{BoxError, Input, MaybeInput, RunResult, StepBuilder, StepCall, StepResult};
 pub use store::{ArtifactQuery, Direction, RunArtifacts, RunQuery, Store};
 pub use tracker::{CacheMode, Hydration, Tracker, TrackerBuilder, Validation};
 

@@ -15,6 +15,10 @@ pub struct StepInfo {
     pub outputs: &'static [&'static str],
     /// Its current code identity.
     pub code_hash: fn() -> String,
+    /// What its code identity covers: (label, token hash), the step itself first.
+    pub code_items: fn() -> Vec<(String, String)>,
+    /// Paths into other modules of the crate that it uses without declaring them in `uses`.
+    pub other_modules: &'static [&'static str],
 }
 
 inventory::collect!(StepInfo);
@@ -39,6 +43,12 @@ pub struct StepStatus {
     pub last_run: Option<String>,
     /// Whether the code changed since that run (`None` when it never ran).
     pub changed: Option<bool>,
+    /// The covered items whose code changed since that run (added, removed or edited), when
+    /// that run recorded its items.
+    pub changed_items: Vec<String>,
+    /// Code of other modules it uses that its identity does not follow (neither declared with
+    /// `uses` nor covered by a declared helper): editing it would not invalidate the step.
+    pub not_followed: Vec<String>,
 }
 
 /// Every step of this binary with its code status against `catalog`.
@@ -53,9 +63,21 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         };
         let last =
             if catalog.exists() { catalog.find_runs(&query)?.into_iter().find(|r| !r.is_cache_hit()) } else { None };
+        let items: std::collections::BTreeMap<String, String> = (info.code_items)().into_iter().collect();
+        // A path is followed when a declared helper's items include it (`fn plots::line_chart`).
+        let followed =
+            |path: &str| items.keys().any(|label| label.split_once(' ').is_some_and(|(_, name)| name == path));
+        let not_followed = info.other_modules.iter().filter(|p| !followed(p)).map(|p| (*p).to_owned()).collect();
+        let changed_items = last
+            .as_ref()
+            .and_then(|r| crate::explain::recorded_code_items(&r.meta))
+            .map(|old| crate::explain::changed_keys(&items, &old))
+            .unwrap_or_default();
         report.push(StepStatus {
             name: info.name,
             location: format!("{}:{}", info.file, info.line),
+            changed_items,
+            not_followed,
             changed: last.as_ref().map(|r| r.code_hash != code_hash),
             last_run: last.map(|r| r.id),
             code_hash,

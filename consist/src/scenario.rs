@@ -81,7 +81,7 @@ impl<'t> ScenarioBuilder<'t> {
 
     /// Record the header run (status `running`) and return the scenario.
     pub fn start(self) -> Result<Scenario> {
-        crate::step::check_name("scenario", &self.name)?;
+        crate::names::check_name("scenario", &self.name)?;
         let config = self.config?;
         let facets = crate::facet::extract(&config, &self.facet_from)?;
         let config_hash = crate::signature::hash_config_value(&config);
@@ -124,6 +124,7 @@ impl<'t> ScenarioBuilder<'t> {
         Ok(Scenario {
             tracker: self.tracker.clone(),
             id: header.run.id.clone(),
+            name: header.run.model_name.clone(),
             header: Mutex::new(Some(header)),
             coupler: Mutex::new(BTreeMap::new()),
         })
@@ -136,13 +137,25 @@ impl<'t> ScenarioBuilder<'t> {
 pub struct Scenario {
     tracker: Tracker,
     id: String,
+    name: String,
     /// The header record; `None` once finished.
     header: Mutex<Option<RunRecord>>,
     coupler: Mutex<BTreeMap<String, Artifact>>,
 }
 
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let coupler_keys: Vec<String> = self.coupler.lock().map(|c| c.keys().cloned().collect()).unwrap_or_default();
+        f.debug_struct("Scenario")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("coupler_keys", &coupler_keys)
+            .finish()
+    }
+}
+
 impl Tracker {
-    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`).
+    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the name made file-safe).
     pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
         ScenarioBuilder {
             tracker: self,
@@ -161,9 +174,15 @@ impl Scenario {
         &self.id
     }
 
+    /// The scenario's name, as given to [`Tracker::scenario`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Run a `#[step]` call as a child of this scenario; its outputs join the coupler.
     pub fn run<T, S: Outputs>(&self, mut call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
         call.spec.place.parent = Some(self.id.clone());
+        call.spec.place.scenario = Some(self.name.clone());
         let result = self.tracker.run(call);
         self.observe(result)
     }

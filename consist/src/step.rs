@@ -82,6 +82,25 @@ impl From<&Artifact> for Input {
     }
 }
 
+/// An input that may be absent: any `Option` of what converts into an [`Input`], e.g.
+/// `scenario.get("state")` (the latest artifact under a coupler key, if any), `Option<&Artifact>`
+/// or `Option<PathBuf>`. A `#[step]` parameter typed `Option<&DataFrame>` (or `Option<&Path>`,
+/// `Option<Artifact>`...) takes one; pass `None::<Artifact>` for an explicit absence. Absence is
+/// part of the signature: the same step with and without the input are different runs.
+#[derive(Debug, Clone)]
+pub struct MaybeInput(pub Option<Input>);
+
+impl<T: Into<Input>> From<Option<T>> for MaybeInput {
+    fn from(input: Option<T>) -> MaybeInput {
+        MaybeInput(input.map(Into::into))
+    }
+}
+
+/// The key under which element `index` of the list input `name` is declared: `name[index]`.
+pub(crate) fn list_key(name: &str, index: usize) -> String {
+    format!("{name}[{index}]")
+}
+
 /// The outcome of running a step: its typed value, its run record and its output artifacts.
 #[derive(Debug, Clone)]
 pub struct RunResult<O> {
@@ -110,22 +129,7 @@ impl<O> RunResult<O> {
     }
 }
 
-/// Step and scenario names become run ids and file names: keep them to `[A-Za-z0-9_.-]`.
-pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        return Ok(());
-    }
-    Err(Error::InvalidStep {
-        step: name.to_owned(),
-        reason: format!(
-            "a {kind} name must be non-empty ASCII letters, digits, `_`, `-` or `.` (not leading), because run ids become file names"
-        ),
-    })
-}
-
+/// The error for a key that is not declared, listing those that are.
 pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
     Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
 }
@@ -135,6 +139,9 @@ pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterato
 pub struct StepSpec {
     pub(crate) name: String,
     pub(crate) code_hash: Option<String>,
+    /// What the code identity covers (label -> token hash), for `#[step]`s: recorded in the run's
+    /// `meta.code_items` so a miss and `consist steps` can name the item that changed.
+    pub(crate) code_items: BTreeMap<String, String>,
     /// Canonical config, or the first error met while building it.
     pub(crate) config: Result<serde_json::Value>,
     pub(crate) inputs: Vec<(String, Input)>,
@@ -156,6 +163,8 @@ pub struct StepSpec {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Placement {
     pub(crate) parent: Option<String>,
+    /// Name of the scenario whose header is `parent` (for messages and miss explanations).
+    pub(crate) scenario: Option<String>,
     pub(crate) iteration: Option<i32>,
     pub(crate) year: Option<i32>,
     pub(crate) stage: Option<String>,
@@ -168,6 +177,7 @@ impl StepSpec {
         StepSpec {
             name: name.to_owned(),
             code_hash: None,
+            code_items: BTreeMap::new(),
             config: Ok(serde_json::Value::Null),
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -194,7 +204,14 @@ impl StepSpec {
 
     /// Add one named field to an object config (what `#[step]` does per config argument).
     pub fn add_config<C: Serialize + ?Sized>(&mut self, key: &str, value: &C) {
-        let value = self.canonical(value);
+        let value = self.canonical(value).map_err(|e| match e {
+            // The value sits under `key`: say so in the path (`$.gamma`, not `$`).
+            Error::Config { step, path, reason, fix } => {
+                let path = format!("$.{key}{}", path.strip_prefix('$').unwrap_or(&path));
+                Error::Config { step, path, reason, fix }
+            }
+            other => other,
+        });
         self.config = match (std::mem::replace(&mut self.config, Ok(serde_json::Value::Null)), value) {
             (Ok(serde_json::Value::Object(mut map)), Ok(v)) => {
                 map.insert(key.to_owned(), v);
@@ -216,13 +233,28 @@ impl StepSpec {
         self.inputs.push((key.to_owned(), input.into()));
     }
 
+    /// Declare an input under `key` if it is present (see [`MaybeInput`]).
+    pub fn add_optional_input(&mut self, key: &str, input: impl Into<MaybeInput>) {
+        if let Some(input) = input.into().0 {
+            self.add_input(key, input);
+        }
+    }
+
+    /// Declare an ordered list of inputs under `key[0]`, `key[1]`, ...: each element is its own
+    /// input (a Merkle link for an artifact), and their order is part of the signature.
+    pub fn add_input_list<I: Into<Input>>(&mut self, key: &str, inputs: impl IntoIterator<Item = I>) {
+        for (index, input) in inputs.into_iter().enumerate() {
+            self.add_input(&list_key(key, index), input);
+        }
+    }
+
     pub(crate) fn invalid(&self, reason: impl Into<String>) -> Error {
         Error::InvalidStep { step: self.name.clone(), reason: reason.into() }
     }
 
     /// Checks that need no I/O: name, code identity, unique keys, outputs matching the return type.
     pub(crate) fn check<O: Outputs>(&self) -> Result<()> {
-        check_name("step", &self.name)?;
+        crate::names::check_name("step", &self.name)?;
         if self.code_hash.is_none() {
             return Err(self.invalid(
                 "it has no code identity; call .code_version(\"1\") (bump it when the code changes) or use #[step]",
@@ -339,6 +371,7 @@ impl<'t> StepBuilder<'t> {
     pub(crate) fn in_scenario(scenario: &'t Scenario, name: &str) -> StepBuilder<'t> {
         let mut spec = StepSpec::new(name);
         spec.place.parent = Some(scenario.id().to_owned());
+        spec.place.scenario = Some(scenario.name().to_owned());
         StepBuilder { tracker: scenario.tracker(), spec, scenario: Some(scenario), error: None }
     }
 

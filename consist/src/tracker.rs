@@ -33,7 +33,9 @@ pub enum CacheMode {
 /// How much a cache hit trusts the recorded outputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Validation {
-    /// Trust the records; a typed output that cannot be loaded (file gone) still re-executes.
+    /// Trust the recorded hashes, but check that every recorded output file still exists (one
+    /// stat each, no hashing): an output that is gone, returned or logged by hand, turns the hit
+    /// into an execution, with the reason logged and recorded in `meta.cache_miss`.
     #[default]
     Lazy,
     /// Every recorded output file must exist and match its recorded blake3 hash, else the step
@@ -120,14 +122,24 @@ impl TrackerBuilder {
     pub fn open(self) -> Result<Tracker> {
         let run_dir_err = |source| Error::RunDir { path: self.run_dir.clone(), source };
         let readonly = self.cache_mode == CacheMode::Readonly;
-        if !readonly {
-            std::fs::create_dir_all(snapshot::snapshots_dir(&self.run_dir)).map_err(run_dir_err)?;
-        }
         let run_dir = std::path::absolute(&self.run_dir).map_err(run_dir_err)?;
         let db_path = match self.db_path {
-            Some(p) => std::path::absolute(&p).map_err(Error::io("resolving database path", p))?,
+            Some(p) => {
+                let p = std::path::absolute(&p).map_err(Error::io("resolving database path", p))?;
+                // Checked before anything is created, so a typo leaves no empty run directory; a
+                // directory that creating the run directory makes (`study/` for `study/runs`) is fine.
+                match p.parent() {
+                    Some(dir) if !dir.is_dir() && !run_dir.starts_with(dir) => {
+                        return Err(Error::DatabaseDir { path: p });
+                    }
+                    _ => p,
+                }
+            }
             None => run_dir.join("provenance.duckdb"),
         };
+        if !readonly {
+            std::fs::create_dir_all(snapshot::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
+        }
         let catalog = Catalog::duckdb(db_path, self.lock_timeout);
         if !readonly {
             catalog.store().init()?;
@@ -142,6 +154,7 @@ impl TrackerBuilder {
                 hydration: self.hydration,
                 catalog,
                 files: FileHasher::default(),
+                session: uuid::Uuid::new_v4().simple().to_string(),
                 unsynced: AtomicUsize::new(0),
                 flush_every: self.flush_every,
             }),
@@ -165,8 +178,20 @@ pub(crate) struct TrackerInner {
     pub(crate) hydration: Hydration,
     pub(crate) catalog: Catalog,
     pub(crate) files: FileHasher,
+    /// Identifies this tracker (one per process, usually) in miss-explanation footprints.
+    pub(crate) session: String,
     unsynced: AtomicUsize,
     flush_every: usize,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("run_dir", &self.inner.run_dir)
+            .field("db_path", &self.db_path())
+            .field("cache_mode", &self.inner.cache_mode)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tracker {

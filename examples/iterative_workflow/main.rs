@@ -7,10 +7,11 @@
 //! cargo run -p consist -- runs --db-path runs/travel_demand/provenance.duckdb --model mode_choice
 //! ```
 //!
-//! Per iteration: `logsums` (an inline trace), `trip_distribution` (a closure step with an
-//! optional input: last iteration's trips), then four `#[step]` functions: `calculate_utilities`,
-//! `mode_choice`, `assignment`, `traffic_simulation`, whose new `skims` feed the next iteration
-//! through the scenario's coupler. A final `summaries` step writes CSV tables and PNG plots.
+//! Per iteration: `logsums` (an inline trace), then five `#[step]` functions: `trip_distribution`
+//! (with an optional input: last iteration's trips, absent in iteration 0),
+//! `calculate_utilities`, `mode_choice`, `assignment`, `traffic_simulation`, whose new `skims`
+//! feed the next iteration through the scenario's coupler. A final `summaries` step (a list input:
+//! every iteration's trips) writes CSV tables and PNG plots.
 //!
 //! Compared with the Python seed: the per-iteration seeds are part of each step's config (the seed
 //! passes a different seed through unhashed `fn_args`), and `summaries` reads every iteration's
@@ -27,7 +28,7 @@ use std::time::Instant;
 use clap::Parser;
 use consist::{
     Artifact, ArtifactQuery, Driver, HashingStrategy, Hydration, RunQuery, RunResult, RunStatus, Scenario, StepContext,
-    StepResult, Tracker, helper,
+    StepResult, Tracker, step,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use model::{AssignmentParams, DestinationParams, MODES, ModeParams, ZoneParams};
@@ -111,22 +112,19 @@ fn iterate(scenario: &Scenario, cfg: &ScenarioConfig, i: i32, tally: &mut Tally)
         })?;
     tally.note(Some(i), &logsums);
 
-    let distribution = scenario
-        .step("trip_distribution")
-        .code_hash(model::distribute::code_hash())
-        .config(&serde_json::json!({"dest_params": cfg.dest_params, "update_share": cfg.destination_update_share, "seed": seed}))
+    let distribution = scenario.run(
+        model::trip_distribution::step(
+            scenario.require("persons")?,
+            scenario.require("zones")?,
+            logsums.output("logsums")?,
+            scenario.get("trips"), // last iteration's trips: absent in iteration 0
+            &cfg.dest_params,
+            cfg.destination_update_share,
+            seed,
+        )
         .facet_from(["dest_params.beta_size", "dest_params.beta_access", "update_share"])
-        .input_key("zones", "zones")
-        .input_key("persons", "persons")
-        .input_key("logsums", "logsums")
-        .optional_input_key("trips", "trips")
-        .outputs(["trips"])
-        .iteration(i)
-        .run(|ctx| {
-            let previous = if ctx.input("trips").is_ok() { Some(ctx.load::<DataFrame>("trips")?) } else { None };
-            let share = cfg.destination_update_share;
-            Ok(model::distribute(&ctx.load("persons")?, &ctx.load("zones")?, &ctx.load("logsums")?, previous.as_ref(), &cfg.dest_params, share, seed)?)
-        })?;
+        .iteration(i),
+    )?;
     tally.note(Some(i), &distribution);
 
     let utilities = scenario.run(
@@ -162,17 +160,17 @@ fn iterate(scenario: &Scenario, cfg: &ScenarioConfig, i: i32, tally: &mut Tally)
     Ok(choice.output("trips_with_modes")?.clone())
 }
 
-/// Per-iteration tables (CSV) and plots (PNG) from every iteration's `trips_with_modes`.
-#[helper(uses = [model::summarize])]
-fn write_summaries(ctx: &mut StepContext<'_>, iterations: usize) -> StepResult<()> {
+/// Per-iteration tables (CSV) and plots (PNG) from every iteration's `trips_with_modes` (a list
+/// input: one Merkle link per iteration, in order), logged by hand through the context.
+#[step(
+    outputs = ["mode_shares", "iteration_summaries", "pmt_totals", "mode_shares_plot", "iteration_totals_plot"],
+    uses = [model::summarize, plots::line_chart, plots::side_by_side]
+)]
+fn summaries(trips_with_modes: Vec<&DataFrame>, ctx: &mut StepContext<'_>) -> StepResult<()> {
     let dir = ctx.output_dir()?.join("summary");
     std::fs::create_dir_all(&dir)?;
-    let mut rows = Vec::new();
-    for i in 0..iterations {
-        let trips: DataFrame = ctx.load(&format!("trips_with_modes_{i}"))?;
-        rows.push(model::summarize(&trips)?);
-    }
-    let iteration: Vec<i64> = (0..iterations as i64).collect();
+    let rows = trips_with_modes.iter().map(|trips| model::summarize(trips)).collect::<PolarsResult<Vec<_>>>()?;
+    let iteration: Vec<i64> = (0..rows.len() as i64).collect();
     let column = |f: &dyn Fn(&model::IterationSummary) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
     let mut shares = df!("iteration" => iteration.clone())?;
     let mut pmt = df!("iteration" => iteration.clone())?;
@@ -248,15 +246,7 @@ fn run_scenario(tracker: &Tracker, name: &str, cfg: &ScenarioConfig) -> consist:
     }
     bar.finish_and_clear();
 
-    let mut step = scenario
-        .step("summaries")
-        .code_hash(write_summaries::code_hash())
-        .hydration(Hydration::OutputsAll)
-        .outputs(["mode_shares", "iteration_summaries", "pmt_totals", "mode_shares_plot", "iteration_totals_plot"]);
-    for (i, artifact) in trips.iter().enumerate() {
-        step = step.input(&format!("trips_with_modes_{i}"), artifact);
-    }
-    let summaries = step.run(|ctx| write_summaries(ctx, trips.len()))?;
+    let summaries = scenario.run(summaries::step(&trips).hydration(Hydration::OutputsAll))?;
     tally.note(None, &summaries);
     let header = scenario.finish()?;
     Ok(Outcome { scenario_id: header.id, init, tally, summaries })

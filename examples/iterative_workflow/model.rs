@@ -1,8 +1,10 @@
 //! The travel-demand model of the iterative workflow: a 5-zone linear city whose mode choices
 //! cause congestion that feeds back into the next iteration's travel times (skims).
 //!
-//! Steps are plain functions over polars frames; `#[step]` makes them cached and tracked, and
-//! `#[helper]` functions join their code identity (editing a helper invalidates its users).
+//! Steps are plain functions over polars frames; `#[step]` makes them cached and tracked. A step's
+//! code identity follows the items of this file it uses (helpers, consts, types, their impls), so
+//! editing `draw` or `mode_utilities` invalidates exactly the steps that call them. `#[helper]`
+//! marks the two functions that `main.rs` uses from another module.
 
 use consist::{Outputs, StepResult, helper, step};
 use polars::prelude::*;
@@ -111,7 +113,6 @@ pub fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
 }
 
 /// Systematic utilities of (car, transit, walk) for one OD pair.
-#[helper]
 pub fn mode_utilities(
     m: &ModeParams,
     distance: f64,
@@ -127,7 +128,6 @@ pub fn mode_utilities(
 }
 
 /// Index drawn from unnormalised weights.
-#[helper]
 pub fn draw(weights: &[f64], u: f64) -> usize {
     let total: f64 = weights.iter().sum();
     let mut acc = 0.0;
@@ -187,7 +187,6 @@ pub fn init(zone_params: &ZoneParams, mode_params: &ModeParams, skim_perturbatio
 }
 
 /// Utilities of (car, transit, walk) for every OD row of `skims` (row `origin * n + destination`).
-#[helper(uses = [mode_utilities])]
 pub fn od_utilities(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> PolarsResult<Vec<[f64; 3]>> {
     let parking = floats(zones, "parking_cost")?;
     let dest = zones_of(skims, "destination")?;
@@ -200,8 +199,9 @@ pub fn od_utilities(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> Pol
     Ok((0..skims.height()).map(|r| mode_utilities(m, dist[r], car[r], transit[r], walk[r], parking[dest[r]])).collect())
 }
 
-/// OD logsums of the mode choice model (used inline by a trace in `main.rs`).
-#[helper(uses = [od_utilities])]
+/// OD logsums of the mode choice model (used inline by a trace in `main.rs`, which takes its code
+/// identity from here: `#[helper]` follows `od_utilities`, `mode_utilities`... in this file).
+#[helper]
 pub fn od_logsums(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> PolarsResult<DataFrame> {
     let logsum: Vec<f64> =
         od_utilities(skims, zones, m)?.iter().map(|u| u.iter().map(|v| v.exp()).sum::<f64>().ln()).collect();
@@ -210,23 +210,25 @@ pub fn od_logsums(skims: &DataFrame, zones: &DataFrame, m: &ModeParams) -> Polar
     Ok(out)
 }
 
-/// Each person picks a destination by size and accessibility. With last iteration's trips, only
-/// an `update_share` of persons reconsider (the rest keep their destination), which damps the loop.
-#[helper(uses = [draw])]
-pub fn distribute(
+/// Each person picks a destination by size and accessibility. With last iteration's `trips`
+/// (absent in iteration 0), only an `update_share` of persons reconsider (the rest keep their
+/// destination), which damps the loop.
+#[step(outputs = ["trips"])]
+pub fn trip_distribution(
     persons: &DataFrame,
     zones: &DataFrame,
     logsums: &DataFrame,
-    previous: Option<&DataFrame>,
-    p: &DestinationParams,
+    trips: Option<&DataFrame>,
+    dest_params: &DestinationParams,
     update_share: f64,
     seed: u64,
-) -> PolarsResult<DataFrame> {
+) -> StepResult<DataFrame> {
+    let p = dest_params;
     let n = zones.height();
     let employment = floats(zones, "employment")?;
     let ls = floats(logsums, "logsum")?;
     let homes = zones_of(persons, "home_zone")?;
-    let kept = previous.map(|t| zones_of(t, "destination")).transpose()?;
+    let kept = trips.map(|t| zones_of(t, "destination")).transpose()?;
     let mut rng = StdRng::seed_from_u64(seed);
     let destinations: Vec<i64> = homes
         .iter()
@@ -245,15 +247,15 @@ pub fn distribute(
             }
         })
         .collect();
-    df!(
+    Ok(df!(
         "person_id" => persons.column("person_id")?.as_materialized_series().clone(),
         "origin" => homes.iter().map(|&h| h as i64).collect::<Vec<_>>(),
         "destination" => destinations,
-    )
+    )?)
 }
 
 /// Per trip: distance and the utility of each mode.
-#[step(outputs = ["utilities"], uses = [od_utilities])]
+#[step(outputs = ["utilities"])]
 pub fn calculate_utilities(
     trips: &DataFrame,
     skims: &DataFrame,
@@ -285,7 +287,7 @@ pub fn calculate_utilities(
 }
 
 /// Each trip draws its mode from the logit probabilities.
-#[step(outputs = ["trips_with_modes"], uses = [draw])]
+#[step(outputs = ["trips_with_modes"])]
 pub fn mode_choice(utilities: &DataFrame, seed: u64) -> StepResult<DataFrame> {
     let u: Vec<Vec<f64>> =
         MODES.iter().map(|m| floats(utilities, &format!("util_{m}"))).collect::<PolarsResult<_>>()?;
@@ -353,7 +355,8 @@ pub struct IterationSummary {
     pub trips: usize,
 }
 
-/// Summarise one iteration's `trips_with_modes`.
+/// Summarise one iteration's `trips_with_modes` (a `#[helper]`: the `summaries` step in `main.rs`
+/// declares it with `uses`, since items of other modules are not followed automatically).
 #[helper]
 pub fn summarize(trips: &DataFrame) -> PolarsResult<IterationSummary> {
     let modes = strings(trips, "mode")?;

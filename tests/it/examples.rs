@@ -102,6 +102,17 @@ fn iterative_workflow_extends_incrementally_and_answers_queries() {
     iterative(ws.path(), &["--iterations", "4", "--extended", "6"]);
     let again = iterative(ws.path(), &["--iterations", "4", "--extended", "6", "--keep"]);
     assert!(again.contains("iterations 4-5: 12 steps were cache hits, 0 executed"), "{again}");
+
+    // A deleted plot (a hand-logged output) makes its step execute again instead of returning a
+    // path that is gone (it used to abort the example while copying the missing file).
+    let plots: Vec<_> = walk(&summary).into_iter().filter(|p| p.ends_with("summary/mode_shares.png")).collect();
+    assert!(!plots.is_empty());
+    for plot in &plots {
+        std::fs::remove_file(plot).unwrap();
+    }
+    let repaired = iterative(ws.path(), &["--iterations", "4", "--extended", "6", "--keep"]);
+    assert!(repaired.contains("summaries (reads every iteration's trips): executed"), "{repaired}");
+    assert!(walk(&summary).iter().any(|p| p.ends_with("summary/mode_shares.png")), "the plot is back");
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -69,7 +69,7 @@ fn missing_input_file_names_the_key_and_path() {
 fn unusable_run_dir_is_a_clear_error() {
     let ws = Workspace::new();
     let file = ws.write("not-a-dir", "x");
-    let err = Tracker::builder(file.join("runs")).open().err().expect("must fail").to_string();
+    let err = Tracker::builder(file.join("runs")).open().expect_err("must fail").to_string();
     assert!(err.contains("not-a-dir") && err.contains("writable directory"), "{err}");
 }
 
@@ -77,7 +77,7 @@ fn unusable_run_dir_is_a_clear_error() {
 fn a_file_that_is_not_duckdb_is_refused_and_left_untouched() {
     let ws = Workspace::new();
     let bogus = ws.write("notes.duckdb", "these are my notes, not a database\n");
-    let err = Tracker::builder(ws.run_dir()).db_path(&bogus).open().err().expect("must fail");
+    let err = Tracker::builder(ws.run_dir()).db_path(&bogus).open().expect_err("must fail");
     assert!(matches!(err, Error::NotADatabase { .. }), "{err}");
     assert!(err.to_string().contains("notes.duckdb"), "{err}");
     assert_eq!(std::fs::read_to_string(&bogus).unwrap(), "these are my notes, not a database\n");
@@ -168,4 +168,98 @@ fn unknown_input_key_lists_the_known_ones() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no input `typo`; known inputs: [raw]"), "{err}");
+}
+
+/// A step with one float argument, for config errors.
+#[consist::step(outputs = ["rate"])]
+fn recovery_rate(gamma: f64) -> f64 {
+    gamma * 2.0
+}
+
+#[test]
+fn a_nan_step_argument_names_its_field() {
+    let ws = Workspace::new();
+    let err = ws.tracker().run(recovery_rate::step(f64::NAN)).unwrap_err().to_string();
+    assert!(err.contains("at `$.gamma`"), "{err}");
+}
+
+#[derive(Debug)]
+struct Diverged {
+    day: i32,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "solver diverged on day {}", self.day)
+    }
+}
+
+impl std::error::Error for Diverged {}
+
+#[test]
+fn a_failed_step_names_its_scenario_and_iteration_and_keeps_the_error() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let sc = tracker.scenario("beta=0.3").start().unwrap();
+    let err = sc
+        .step("day")
+        .code_version("1")
+        .iteration(3)
+        .run(|_| -> consist::StepResult<()> { Err(Box::new(Diverged { day: 3 })) })
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("(scenario `beta=0.3`, iteration 3): solver diverged on day 3"), "{text}");
+    let source = std::error::Error::source(&err).expect("the body's error is kept");
+    assert_eq!(source.downcast_ref::<Diverged>().map(|d| d.day), Some(3));
+    // `main() -> Result<()>` prints the Debug form: the message and its causes, not a struct dump.
+    let debug = format!("{err:?}");
+    assert!(debug.starts_with(&text) && debug.contains("caused by: solver diverged on day 3"), "{debug}");
+}
+
+#[test]
+fn scenario_names_may_hold_any_printable_text() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let run = |tracker: &Tracker, name: &str| {
+        let sc = tracker.scenario(name).start().unwrap();
+        let r = sc
+            .step("infect")
+            .code_version("1")
+            .outputs(["n"])
+            .run(|_| {
+                runs.hit();
+                Ok(Value(7u8))
+            })
+            .unwrap();
+        let header = sc.finish().unwrap();
+        (header, r)
+    };
+    for name in ["beta=0.3", "day 3 / SIR", "../../escape"] {
+        let (header, first) = run(&ws.tracker(), name);
+        assert_eq!(header.model_name, name, "the name is recorded as given");
+        for id in [&header.id, &first.run.id] {
+            assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)), "file-safe id: {id}");
+        }
+        let (_, again) = run(&ws.tracker(), name);
+        assert!(again.cache_hit(), "{name}: a re-run hits");
+    }
+    assert_eq!(runs.get(), 1, "same step, config and inputs in every scenario: one execution");
+    let snapshots = std::fs::read_dir(ws.run_dir().join(".consist/snapshots")).unwrap().count();
+    assert!(snapshots >= 12, "every run has a snapshot inside the run dir: {snapshots}");
+    assert!(!ws.path().join("escape").exists() && !ws.run_dir().join("escape").exists());
+
+    for bad in ["", "line\nbreak"] {
+        let err = ws.tracker().scenario(bad).start().unwrap_err().to_string();
+        assert!(err.starts_with("scenario name"), "{err}");
+    }
+}
+
+#[test]
+fn a_database_in_a_missing_directory_is_refused_before_anything_is_created() {
+    let ws = Workspace::new();
+    let run_dir = ws.path().join("runs");
+    let err = Tracker::builder(&run_dir).db_path(ws.path().join("no/such/dir/provenance.duckdb")).open().unwrap_err();
+    assert!(matches!(err, Error::DatabaseDir { .. }), "{err}");
+    assert!(err.to_string().contains("create the directory"), "{err}");
+    assert!(!run_dir.exists(), "no run directory left behind");
 }

@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod examples;
 mod failure;
+mod identity;
 mod iterative;
 mod maintenance;
 mod outputs;

@@ -152,3 +152,58 @@ fn csv_inputs_load_as_frames() {
         .unwrap();
     assert_eq!(r.value.0, 2);
 }
+
+/// A hand-logged output file and a returned one, for the missing-file tests.
+fn log_report(
+    tracker: &consist::Tracker,
+    runs: &Counter,
+    validation: consist::Validation,
+) -> consist::RunResult<PathBuf> {
+    tracker
+        .step("report")
+        .code_version("1")
+        .outputs(["table"])
+        .validation(validation)
+        .run(|ctx| {
+            runs.hit();
+            let dir = ctx.output_dir()?;
+            let plot = dir.join("plot.png");
+            std::fs::write(&plot, b"png")?;
+            ctx.log_file("plot", &plot)?;
+            let table = dir.join("table.csv");
+            std::fs::write(&table, "a\n1\n")?;
+            Ok(table)
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_lazy_hit_whose_hand_logged_file_is_gone_executes_again() {
+    for validation in [consist::Validation::Lazy, consist::Validation::Eager] {
+        let ws = Workspace::new();
+        let tracker = ws.tracker();
+        let runs = Counter::default();
+        let first = log_report(&tracker, &runs, validation);
+        assert!(log_report(&tracker, &runs, validation).cache_hit());
+        std::fs::remove_file(&first.outputs["plot"].path).unwrap();
+        let again = log_report(&tracker, &runs, validation);
+        assert!(!again.cache_hit(), "{validation:?}: a hit must not return a path that is gone");
+        assert_eq!(runs.get(), 2);
+        assert!(again.outputs["plot"].path.exists());
+        let why = consist::MissExplanation::from_meta(&again.run.meta).unwrap();
+        assert!(why.summary.contains("plot") && why.summary.contains("no longer exists"), "{}", why.summary);
+        assert!(log_report(&tracker, &runs, validation).cache_hit(), "the new run is the cache entry");
+    }
+}
+
+#[test]
+fn a_hit_whose_hand_logged_file_was_modified_executes_again_only_when_eager() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let runs = Counter::default();
+    let first = log_report(&tracker, &runs, consist::Validation::Lazy);
+    std::fs::write(&first.outputs["plot"].path, b"tampered").unwrap();
+    assert!(log_report(&tracker, &runs, consist::Validation::Lazy).cache_hit(), "lazy checks existence only");
+    assert!(!log_report(&tracker, &runs, consist::Validation::Eager).cache_hit(), "eager compares hashes");
+    assert_eq!(runs.get(), 2);
+}

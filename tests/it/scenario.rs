@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use consist::{Error, RunQuery, RunStatus, Tracker, step};
+use consist::{Error, RunQuery, RunStatus, Tracker, Value, step};
 
 use crate::util::Workspace;
 
@@ -106,11 +106,13 @@ fn a_scenario_dropped_without_finish_is_failed() {
 }
 
 #[test]
-fn names_that_cannot_be_file_names_are_refused() {
+fn step_names_are_kept_as_given_and_run_ids_stay_file_safe() {
     let ws = Workspace::new();
     let tracker = ws.tracker();
-    let err = tracker.scenario("a/b").start().err().expect("refused").to_string();
-    assert!(err.contains("a scenario name must be"), "{err}");
-    let err = tracker.step("../x").code_version("1").run(|_| Ok(())).unwrap_err().to_string();
-    assert!(err.contains("a step name must be"), "{err}");
+    let run = tracker.step("../x y").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap();
+    assert_eq!(run.run.model_name, "../x y");
+    assert!(run.run.id.starts_with("_._x_y-"), "{}", run.run.id);
+    assert!(run.output("v").unwrap().path.starts_with(ws.run_dir()), "outputs stay inside the run dir");
+    let err = tracker.step("").code_version("1").run(|_| Ok(())).unwrap_err().to_string();
+    assert!(err.starts_with("step name `` is not valid: it is empty"), "{err}");
 }

@@ -25,10 +25,18 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let mut t = table::new(&["step", "code hash", "last executed run", "code changed since", "defined at"]);
+    let mut t = table::new(&[
+        "step",
+        "code hash",
+        "last executed run",
+        "code changed since",
+        "uses, not followed (add to `uses`)",
+        "defined at",
+    ]);
     for s in &report {
         let changed = match s.changed {
-            Some(true) => table::problem("yes"),
+            Some(true) if s.changed_items.is_empty() => table::problem("yes"),
+            Some(true) => table::problem(&format!("yes: {}", s.changed_items.join(", "))),
             Some(false) => table::cell("no"),
             None => table::cell("never ran"),
         };
@@ -37,6 +45,7 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
             table::cell(table::short(&s.code_hash)),
             table::cell(s.last_run.clone().unwrap_or_default()),
             changed,
+            if s.not_followed.is_empty() { table::cell("-") } else { table::problem(&s.not_followed.join(", ")) },
             table::cell(&s.location),
         ]);
     }

@@ -1,0 +1,75 @@
+//! Names users give to steps and scenarios, and the file-safe slugs derived from them.
+//!
+//! A name is recorded as given (`beta=0.3`, `day 3 / SIR`): it is what the catalog, the CLI and a
+//! scenario's `consist_scenario_id` show. Only run ids and the explanation history, which become
+//! file names, use [`slug`], which is injective enough in practice: an altered name gets a hash
+//! suffix of the original, so `a/b` and `a_b` never share a slug.
+
+use crate::error::{Error, Result};
+
+/// Longest kept prefix of a name in a slug (before the hash suffix).
+const SLUG_LEN: usize = 48;
+
+/// Check a user's step or scenario name: anything printable, not empty.
+pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<()> {
+    let reason = if name.trim().is_empty() {
+        "it is empty; give it a name such as `baseline` or `beta=0.3`"
+    } else if name.chars().any(char::is_control) {
+        "it contains a control character (newline, tab...); use printable characters only"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName { kind, name: name.to_owned(), reason: reason.to_owned() })
+}
+
+/// A file-safe form of `name`: ASCII letters, digits, `_`, `-` and `.` (not leading), at most
+/// [`SLUG_LEN`] of them; a name that had to be altered gets `-<8 hex>` of its blake3 hash so two
+/// names never share a slug.
+pub(crate) fn slug(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+        .take(SLUG_LEN)
+        .collect();
+    if out.starts_with('.') {
+        out.replace_range(..1, "_");
+    }
+    if out != name {
+        out.push('-');
+        out.push_str(&blake3::hash(name.as_bytes()).to_hex()[..8]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_are_their_own_slug() {
+        assert_eq!(slug("clean_data-2.v1"), "clean_data-2.v1");
+    }
+
+    #[test]
+    fn altered_names_are_file_safe_and_distinct() {
+        for name in ["beta=0.3", "day 3 / SIR", "../etc", ".hidden", "a/b", "a_b-", "ü", &"x".repeat(200)] {
+            let s = slug(name);
+            assert!(s.len() <= SLUG_LEN + 9, "{s}");
+            assert!(!s.starts_with('.'), "{s}");
+            assert!(s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')), "{s}");
+        }
+        assert_ne!(slug("a/b"), slug("a_b"));
+        assert_ne!(slug("a/b"), slug("a?b"));
+        assert!(slug("beta=0.3").starts_with("beta_0.3-"));
+    }
+
+    #[test]
+    fn names_are_refused_only_when_empty_or_with_control_characters() {
+        assert!(check_name("scenario", "beta=0.3").is_ok());
+        assert!(check_name("step", "day 3 / SIR").is_ok());
+        for bad in ["", "  ", "a\nb"] {
+            let err = check_name("scenario", bad).unwrap_err().to_string();
+            assert!(err.contains("scenario name"), "{err}");
+        }
+    }
+}
