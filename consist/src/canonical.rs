@@ -1,7 +1,8 @@
 //! Canonical JSON for any `Serialize` config, the input of the config hash.
 //!
 //! Rules (stable across processes, machines and versions of this crate; pinned by test vectors):
-//! - map and struct keys are sorted (byte order); no whitespace;
+//! - map and struct keys are sorted (byte order) by [`text`] itself, whatever serde_json map type
+//!   a build ends up with (its `preserve_order` feature cannot change a hash); no whitespace;
 //! - integers and floats stay distinct: `1` is written `1`, `1.0` is written `1.0`, so changing a
 //!   field from `1` to `1.0` changes the hash (they are different Rust types);
 //! - floats are written with the shortest representation that round-trips (`ryu`);
@@ -43,8 +44,47 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CanonicalErro
 
 /// Canonical JSON text of a value (sorted keys, no whitespace).
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
-    // serde_json's Map is a BTreeMap (the `preserve_order` feature is off), so keys come out sorted.
-    Ok(to_value(value)?.to_string())
+    Ok(text(&to_value(value)?))
+}
+
+/// The canonical text of a JSON value: object keys sorted by their bytes, no whitespace, numbers
+/// and strings as serde_json writes them. The keys are sorted here rather than by serde_json's map
+/// type, so a crate anywhere in the build that enables serde_json's `preserve_order` feature
+/// cannot change a hash.
+pub fn text(value: &Value) -> String {
+    let mut out = String::new();
+    write_text(value, &mut out);
+    out
+}
+
+fn write_text(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_text(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_text(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 struct ValueSer {
@@ -340,6 +380,10 @@ mod tests {
     use serde::Serialize;
     use std::collections::{BTreeMap, HashMap};
 
+    /// Computed independently in Python: blake3(b"consist-config-v1" + u64le(len) + json.dumps(
+    /// {"z": 4, "é": 3, "b": 2, "a": 1}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)).
+    const PINNED_REVERSED_MAP: &str = "9c404d5324d07afa1597442ef56d0299e62922302d855c4d6597b53ff49ac703";
+
     #[derive(Serialize)]
     struct Params {
         zeta: i64,
@@ -353,6 +397,21 @@ mod tests {
     struct Inner {
         b: Vec<f64>,
         a: bool,
+    }
+
+    #[test]
+    fn key_order_of_the_input_never_reaches_the_text_or_the_hash() {
+        let entries =
+            |keys: [&str; 4], values: [i64; 4]| Ordered(keys.iter().map(|k| k.to_string()).zip(values).collect());
+        let forward = entries(["a", "b", "é", "z"], [1, 2, 3, 4]);
+        let reverse = entries(["z", "é", "b", "a"], [4, 3, 2, 1]);
+        let expected = r#"{"a":1,"b":2,"z":4,"é":3}"#;
+        assert_eq!(to_string(&forward).unwrap(), expected);
+        assert_eq!(to_string(&reverse).unwrap(), expected);
+        // Pinned: the config hash of this map, whatever order it was built in.
+        let hash = crate::signature::hash_config_value(&to_value(&reverse).unwrap());
+        assert_eq!(hash, crate::signature::hash_config_value(&to_value(&forward).unwrap()));
+        assert_eq!(hash, PINNED_REVERSED_MAP);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn config_hash<T: Serialize + ?Sized>(step: &str, config: &T) -> Result<Cano
 
 /// Hash of a config that is already canonical (a value produced by [`crate::canonical`]).
 pub fn hash_config_value(value: &serde_json::Value) -> String {
-    hash_parts("consist-config-v1", &[value.to_string().as_bytes()])
+    hash_parts("consist-config-v1", &[crate::canonical::text(value).as_bytes()])
 }
 
 /// One input's contribution to the input hash.

@@ -189,3 +189,29 @@ fn readonly_uses_hits_and_records_nothing() {
     // the readonly miss left no cache entry behind
     assert!(!square(&ws.tracker(), 9, &runs).cache_hit());
 }
+
+#[derive(Serialize)]
+struct Pinned {
+    value: i64,
+    threshold: f64,
+}
+
+#[test]
+fn a_fixed_step_keeps_its_signature_across_versions_of_consist() {
+    // Computed independently in Python (blake3 over the length-prefixed parts, see signature.rs):
+    // a change here invalidates every user's cache, so it must be deliberate.
+    let ws = Workspace::new();
+    let raw = ws.write("raw.csv", "zone,pop\n1,100\n");
+    let run = ws
+        .tracker()
+        .step("square")
+        .code_version("1")
+        .config(&Pinned { value: 5, threshold: 15.0 })
+        .input("raw", &raw)
+        .run(|_| Ok(()))
+        .unwrap();
+    assert_eq!(run.run.code_hash, "9727ee6b6aef027d282a92b4b30408e833e95ea1988ee001aa42b21c7f8efbc3");
+    assert_eq!(run.run.config_hash, "f784cb736962c91bc100fa8aa3d68382f0446fdff9a784556b63be14e8d5cc98");
+    assert_eq!(run.run.input_hash, "b0ce1483563d5f82f556036a53a6920a3bfaffa7f1f44bd55a66661f569967b5");
+    assert_eq!(run.run.signature, "7615658230e56a07ba4db678e3c54257fc7694842454313772c7246a27e67825");
+}
