@@ -14,7 +14,7 @@ use crate::explain::History;
 use crate::index::SignatureIndex;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
-use crate::store::{Direction, DuckDbStore, RunQuery, Store};
+use crate::store::{CatalogSummary, Direction, DuckDbStore, RunQuery, ScenarioSummary, Store};
 
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
@@ -102,6 +102,18 @@ impl Catalog {
         }
         tracing::debug!(count = records.len(), db = %self.db_path.display(), "synced runs to the database");
         Ok(records.len())
+    }
+
+    /// Counts, time range and runs per model of the stored runs, with how many are still pending.
+    pub fn summary(&self) -> Result<CatalogSummary> {
+        let mut summary = self.store.summary()?;
+        summary.pending = self.pending_count();
+        Ok(summary)
+    }
+
+    /// Stored scenarios (header runs), newest first, at most `limit`, with their step counts.
+    pub fn scenarios(&self, limit: usize) -> Result<Vec<ScenarioSummary>> {
+        self.store.scenarios(limit)
     }
 
     /// Runs matching `query`: the store's, merged with pending ones not stored yet (newest first).

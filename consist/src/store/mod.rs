@@ -4,11 +4,11 @@
 //! catalog); [`DuckDbStore`] is the embedded default. Stores are mirrors: every record they hold
 //! can be rebuilt from the JSON snapshots.
 
-mod batch;
 mod duckdb;
-mod purge;
+mod overview;
 
 pub use self::duckdb::{DuckDbStore, TABLES};
+pub use self::overview::{CatalogSummary, ModelCount, ScenarioSummary};
 
 use crate::artifact::Artifact;
 use crate::error::Result;
@@ -226,4 +226,11 @@ pub trait Store: Send + Sync {
 
     /// Replace every record with `records` in one transaction: on failure the old content stays.
     fn replace_all(&self, records: &[RunRecord]) -> Result<()>;
+
+    /// Counts of runs, hits, scenarios and artifacts, the time range, and runs per model
+    /// (`pending` is left at 0: the catalog, which owns the queue, fills it in).
+    fn summary(&self) -> Result<CatalogSummary>;
+
+    /// Scenarios (header runs), newest first, at most `limit`, with their step counts.
+    fn scenarios(&self, limit: usize) -> Result<Vec<ScenarioSummary>>;
 }

@@ -6,7 +6,7 @@
 use duckdb::{Transaction, params};
 use serde_json::Value;
 
-use super::duckdb::{artifact_meta_json, content_id, ts};
+use super::{artifact_meta_json, content_id, ts};
 use crate::run::RunRecord;
 use crate::store::Direction;
 

@@ -49,11 +49,11 @@ pub(super) fn purge(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<
     tx.execute_batch(PLAN)?;
     let sql = format!(
         r#"SELECT {} FROM artifact a WHERE a.id IN (SELECT id FROM consist_purge_artifact) ORDER BY a."key", a.id"#,
-        super::duckdb::ARTIFACT_COLUMNS
+        super::ARTIFACT_COLUMNS
     );
     let orphans = {
         let mut stmt = tx.prepare(&sql)?;
-        let rows = stmt.query_map([], |row| super::duckdb::artifact_from_row(row, 0))?;
+        let rows = stmt.query_map([], |row| super::artifact_from_row(row, 0))?;
         rows.collect::<duckdb::Result<Vec<_>>>()?
     };
     tx.execute_batch(DELETE)?;

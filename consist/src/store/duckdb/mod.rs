@@ -14,7 +14,11 @@ use chrono::{DateTime, Utc};
 use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
 use serde_json::{Map, Value};
 
-use super::{ArtifactQuery, Direction, RunQuery, Store};
+mod batch;
+mod overview;
+mod purge;
+
+use super::{ArtifactQuery, CatalogSummary, Direction, RunQuery, ScenarioSummary, Store};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 use crate::lineage::{LineageNode, Producer};
@@ -253,7 +257,7 @@ impl Store for DuckDbStore {
         let mut conn = self.open(false)?;
         self.ensure_schema(&conn, false)?;
         let written = conn.transaction().and_then(|tx| {
-            super::batch::write(&tx, records)?;
+            batch::write(&tx, records)?;
             tx.commit()
         });
         if let Err(e) = written {
@@ -342,7 +346,7 @@ impl Store for DuckDbStore {
         let mut conn = self.open(false)?;
         self.ensure_schema(&conn, false)?;
         let tx = conn.transaction().map_err(|e| self.db_err(e))?;
-        let orphans = super::purge::purge(&tx, run_ids).map_err(|e| self.db_err(e))?;
+        let orphans = purge::purge(&tx, run_ids).map_err(|e| self.db_err(e))?;
         if dry_run { tx.rollback() } else { tx.commit() }.map_err(|e| self.db_err(e))?;
         Ok(orphans)
     }
@@ -400,6 +404,16 @@ impl Store for DuckDbStore {
         build_lineage(&conn, artifact, max_depth).map(Some).map_err(|e| self.db_err(e))
     }
 
+    fn summary(&self) -> Result<CatalogSummary> {
+        let conn = self.open_read()?;
+        overview::summary(&conn).map_err(|e| self.db_err(e))
+    }
+
+    fn scenarios(&self, limit: usize) -> Result<Vec<ScenarioSummary>> {
+        let conn = self.open_read()?;
+        overview::scenarios(&conn, limit).map_err(|e| self.db_err(e))
+    }
+
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {
         let mut conn = self.open(false)?;
         self.ensure_schema(&conn, true)?;
@@ -410,7 +424,7 @@ impl Store for DuckDbStore {
         )
         .map_err(|e| self.db_err(e))?;
         if !records.is_empty() {
-            super::batch::write(&tx, records).map_err(|e| self.db_err(e))?;
+            batch::write(&tx, records).map_err(|e| self.db_err(e))?;
         }
         tx.commit().map_err(|e| self.db_err(e))
     }
@@ -500,7 +514,7 @@ fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRec
         let mut stmt = conn.prepare(&format!(
             r#"SELECT r.id, CAST(f."json" AS VARCHAR) FROM run r JOIN config_facet f ON f.id = '{}' || r.config_hash
                WHERE r.id IN ({list})"#,
-            super::batch::config_id("")
+            batch::config_id("")
         ))?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
             let (id, config) = row?;

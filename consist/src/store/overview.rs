@@ -1,0 +1,65 @@
+//! The catalog at a glance: what `consist summary` and `consist scenarios` show, as data.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Counts over a whole catalog (`consist summary --json` prints this).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CatalogSummary {
+    /// Every recorded run, scenario headers included.
+    pub runs: i64,
+    /// Runs with status `completed`.
+    pub completed: i64,
+    /// Runs with status `failed`.
+    pub failed: i64,
+    /// Runs with status `running` (in progress, or left by a killed process).
+    pub running: i64,
+    /// Runs that were cache hits.
+    pub cache_hits: i64,
+    /// Cache hits among completed step runs (scenario headers excluded); `None` without any.
+    pub cache_hit_ratio: Option<f64>,
+    /// Scenario header runs.
+    pub scenarios: i64,
+    /// Distinct artifacts.
+    pub artifacts: i64,
+    /// When the oldest run was created.
+    pub first_run: Option<DateTime<Utc>>,
+    /// When the newest run was created.
+    pub last_run: Option<DateTime<Utc>>,
+    /// Runs recorded in snapshots but not yet written to the database.
+    pub pending: usize,
+    /// Runs per model, most runs first.
+    pub models: Vec<ModelCount>,
+}
+
+/// Runs of one model in a [`CatalogSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModelCount {
+    /// The model (step or scenario) name.
+    pub model: String,
+    /// Its runs.
+    pub runs: i64,
+    /// How many were cache hits.
+    pub cache_hits: i64,
+    /// How many failed.
+    pub failed: i64,
+}
+
+/// One scenario and its step runs (`consist scenarios --json` prints an array of these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScenarioSummary {
+    /// The header run's id.
+    pub id: String,
+    /// The scenario name (the header's model name).
+    pub name: String,
+    /// The header's status.
+    pub status: String,
+    /// When the scenario started.
+    pub created_at: DateTime<Utc>,
+    /// Its step runs.
+    pub runs: i64,
+    /// How many of them were cache hits.
+    pub cache_hits: i64,
+    /// Highest iteration + 1, if any step had an iteration.
+    pub iterations: Option<i64>,
+}
