@@ -57,6 +57,7 @@ pub mod snapshot;
 mod step;
 pub mod store;
 mod tracker;
+mod validate;
 
 pub use consist_macros::{Outputs, helper, step};
 
@@ -81,8 +82,12 @@ pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{BoxError, Input, MaybeInput, RunResult, StepBuilder, StepCall, StepResult};
-pub use store::{ArtifactQuery, Direction, RunArtifacts, RunQuery, Store};
+pub use store::{
+    ArtifactQuery, CatalogSummary, Direction, Inspection, ModelCount, RunArtifacts, RunQuery, ScenarioSummary, Store,
+    StoreIntegrity,
+};
 pub use tracker::{CacheMode, Hydration, Tracker, TrackerBuilder, Validation};
+pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
 /// What nearly every user imports.
 pub mod prelude {

@@ -107,3 +107,44 @@ fn materialize_copies_cached_outputs_and_checks_them() {
     let err = tracker.materialize(&[art], &ws.path().join("again")).unwrap_err().to_string();
     assert!(err.contains("changed since they were recorded"), "{err}");
 }
+
+#[test]
+fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let (up, down) = (Counter::default(), Counter::default());
+    let sc = tracker.scenario("beta=0.3").start().unwrap();
+    crate::util::clean_and_summarize(&tracker, 1, &up, &down);
+    let (cleaned, _) = crate::util::clean_and_summarize(&tracker, 1, &up, &down);
+    sc.finish().unwrap();
+    tracker.flush().unwrap();
+    let catalog = consist::Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+
+    let summary = catalog.summary().unwrap();
+    assert_eq!((summary.runs, summary.completed, summary.cache_hits, summary.scenarios), (5, 5, 2, 1));
+    assert_eq!(summary.cache_hit_ratio, Some(0.5), "2 hits among 4 completed step runs");
+    assert_eq!(
+        summary.models.iter().map(|m| (m.model.as_str(), m.runs)).collect::<Vec<_>>(),
+        [("clean", 2), ("summarize", 2), ("beta=0.3", 1)]
+    );
+    let scenarios = catalog.scenarios(10).unwrap();
+    assert_eq!((scenarios.len(), scenarios[0].name.as_str()), (1, "beta=0.3"));
+
+    let inspection = catalog.inspect().unwrap();
+    assert_eq!(inspection.tables[0], ("run".to_owned(), 5));
+    assert_eq!((inspection.orphan_artifacts, inspection.dangling_links, inspection.pending), (0, 0, 0));
+
+    assert_eq!(catalog.validate(false).unwrap().problems, []);
+    let file = &cleaned.output("cleaned").unwrap().path;
+    std::fs::write(file, b"tampered").unwrap();
+    let report = catalog.validate(false).unwrap();
+    assert_eq!(report.checked, 2);
+    assert_eq!(report.problems.len(), 1);
+    assert_eq!(
+        (report.problems[0].key.as_str(), report.problems[0].problem),
+        ("cleaned", consist::FileProblem::Modified)
+    );
+    assert_eq!(catalog.validate(true).unwrap().problems, [], "exists-only does not hash");
+    std::fs::remove_file(file).unwrap();
+    assert_eq!(catalog.validate(true).unwrap().problems[0].problem, consist::FileProblem::Missing);
+}

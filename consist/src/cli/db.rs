@@ -4,14 +4,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use serde::Serialize;
 
 use super::{Cli, print_json, table};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::maintenance::{MergeReport, OnConflict, PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
-use crate::store::{RunQuery, TABLES};
+use crate::store::RunQuery;
 
 /// Database maintenance commands.
 #[derive(Debug, Subcommand)]
@@ -93,52 +92,8 @@ pub struct PurgeArgs {
     json: bool,
 }
 
-/// The output of `consist db inspect --json`.
-#[derive(Debug, Serialize)]
-struct Inspection {
-    tables: Vec<(String, i64)>,
-    /// Runs still `running` whose process, on this host, is gone: they will never finish.
-    zombies: Vec<String>,
-    /// Artifacts no run links to.
-    orphan_artifacts: i64,
-    /// Links whose run or artifact is missing.
-    dangling_links: i64,
-    /// Artifacts whose producing run is no longer recorded (purged); still used by other runs.
-    missing_producers: i64,
-    /// Runs recorded in snapshots but not yet in the database.
-    pending: usize,
-}
-
 fn inspect(cli: &Cli, json: bool) -> Result<()> {
-    let store = cli.duckdb()?;
-    let conn = store.connect_read_only()?;
-    let one =
-        |sql: &str| -> Result<i64> { conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(|e| store.error(e)) };
-    let mut tables = Vec::new();
-    for t in TABLES {
-        tables.push((t.to_owned(), one(&format!("SELECT count(*) FROM {t}"))?));
-    }
-    let orphan_artifacts = one(
-        "SELECT count(*) FROM artifact a WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.artifact_id = a.id)",
-    )?;
-    let dangling_links =
-        one("SELECT count(*) FROM run_artifact_link l WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = l.run_id)
-           OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)")?;
-    let missing_producers = one(
-        "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
-    )?;
-    drop(conn);
-    let catalog = cli.catalog();
-    let running = catalog.find_runs(&RunQuery::default().status(RunStatus::Running))?;
-    let zombies: Vec<String> = running.into_iter().filter(|r| r.is_orphaned()).map(|r| r.id).collect();
-    let report = Inspection {
-        tables,
-        zombies,
-        orphan_artifacts,
-        dangling_links,
-        missing_producers,
-        pending: catalog.pending_count(),
-    };
+    let report = cli.existing_catalog()?.inspect()?;
     if json {
         print_json(&report);
         return Ok(());
@@ -186,12 +141,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         }
         DbCommand::Export { dir } => {
             std::fs::create_dir_all(dir).map_err(Error::io("creating export directory", dir))?;
-            let store = cli.duckdb()?;
-            let conn = store.connect_read_only()?;
-            for t in TABLES {
-                let path = dir.join(format!("{t}.parquet"));
-                let sql = format!("COPY {t} TO '{}' (FORMAT parquet)", path.to_string_lossy().replace('\'', "''"));
-                conn.execute_batch(&sql).map_err(|e| store.error(e))?;
+            for path in cli.existing_catalog()?.store().export_parquet(dir)? {
                 println!("{}", path.display());
             }
             Ok(())
@@ -212,9 +162,9 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         }
         DbCommand::Purge(args) => purge(cli, args),
         DbCommand::Compact => {
-            let store = cli.duckdb()?;
-            let (before, after) = store.compact()?;
-            println!("{}: {before} -> {after} bytes", store.path().display());
+            let catalog = cli.existing_catalog()?;
+            let (before, after) = catalog.store().compact()?;
+            println!("{}: {before} -> {after} bytes", catalog.db_path().display());
             Ok(())
         }
     }

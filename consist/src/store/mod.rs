@@ -8,7 +8,7 @@ mod duckdb;
 mod overview;
 
 pub use self::duckdb::{DuckDbStore, TABLES};
-pub use self::overview::{CatalogSummary, ModelCount, ScenarioSummary};
+pub use self::overview::{CatalogSummary, Inspection, ModelCount, ScenarioSummary, StoreIntegrity};
 
 use crate::artifact::Artifact;
 use crate::error::Result;
@@ -233,4 +233,17 @@ pub trait Store: Send + Sync {
 
     /// Scenarios (header runs), newest first, at most `limit`, with their step counts.
     fn scenarios(&self, limit: usize) -> Result<Vec<ScenarioSummary>>;
+
+    /// Row counts per table and referential checks.
+    fn integrity(&self) -> Result<StoreIntegrity>;
+
+    /// Every artifact written by a run, oldest first (what validation checks against its file).
+    fn produced_artifacts(&self) -> Result<Vec<Artifact>>;
+
+    /// Write every provenance table to `<dir>/<table>.parquet` (the directory exists); returns
+    /// the files written.
+    fn export_parquet(&self, dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>>;
+
+    /// Reclaim the space of removed rows; returns the storage size before and after, in bytes.
+    fn compact(&self) -> Result<(u64, u64)>;
 }

@@ -63,3 +63,34 @@ pub struct ScenarioSummary {
     /// Highest iteration + 1, if any step had an iteration.
     pub iterations: Option<i64>,
 }
+
+/// Row counts and referential checks of a store (the store's half of `consist db inspect`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StoreIntegrity {
+    /// Rows per provenance table, in [`crate::store::TABLES`] order.
+    pub tables: Vec<(String, i64)>,
+    /// Artifacts no run links to.
+    pub orphan_artifacts: i64,
+    /// Links whose run or artifact is missing.
+    pub dangling_links: i64,
+    /// Artifacts whose producing run is no longer recorded (purged); still used by other runs.
+    pub missing_producers: i64,
+}
+
+/// The health of a catalog: its store's integrity plus what only the catalog knows
+/// (`consist db inspect --json` prints this).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// Rows per provenance table.
+    pub tables: Vec<(String, i64)>,
+    /// Runs still `running` whose process, on this host, is gone: they will never finish.
+    pub zombies: Vec<String>,
+    /// Artifacts no run links to.
+    pub orphan_artifacts: i64,
+    /// Links whose run or artifact is missing.
+    pub dangling_links: i64,
+    /// Artifacts whose producing run is no longer recorded (purged); still used by other runs.
+    pub missing_producers: i64,
+    /// Runs recorded in snapshots but not yet in the database.
+    pub pending: usize,
+}

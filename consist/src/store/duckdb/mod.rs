@@ -18,7 +18,7 @@ mod batch;
 mod overview;
 mod purge;
 
-use super::{ArtifactQuery, CatalogSummary, Direction, RunQuery, ScenarioSummary, Store};
+use super::{ArtifactQuery, CatalogSummary, Direction, RunQuery, ScenarioSummary, Store, StoreIntegrity};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 use crate::lineage::{LineageNode, Producer};
@@ -412,6 +412,25 @@ impl Store for DuckDbStore {
     fn scenarios(&self, limit: usize) -> Result<Vec<ScenarioSummary>> {
         let conn = self.open_read()?;
         overview::scenarios(&conn, limit).map_err(|e| self.db_err(e))
+    }
+
+    fn integrity(&self) -> Result<StoreIntegrity> {
+        let conn = self.open_read()?;
+        overview::integrity(&conn).map_err(|e| self.db_err(e))
+    }
+
+    fn produced_artifacts(&self) -> Result<Vec<Artifact>> {
+        let conn = self.open_read()?;
+        overview::produced_artifacts(&conn).map_err(|e| self.db_err(e))
+    }
+
+    fn export_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let conn = self.open_read()?;
+        overview::export_parquet(&conn, dir).map_err(|e| self.db_err(e))
+    }
+
+    fn compact(&self) -> Result<(u64, u64)> {
+        DuckDbStore::compact(self)
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {

@@ -1,9 +1,13 @@
-//! DuckDB queries for the catalog overview ([`CatalogSummary`], [`ScenarioSummary`]).
+//! DuckDB queries for the catalog overview: summary, scenarios, integrity, validation, export.
+
+use std::path::{Path, PathBuf};
 
 use chrono::DateTime;
 use duckdb::Connection;
 
-use crate::store::{CatalogSummary, ModelCount, ScenarioSummary};
+use super::{ARTIFACT_COLUMNS, TABLES, artifact_from_row};
+use crate::artifact::Artifact;
+use crate::store::{CatalogSummary, ModelCount, ScenarioSummary, StoreIntegrity};
 
 const HIT: &str = "coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)";
 const SCENARIO: &str = "coalesce(json_extract_string(meta, '$.kind') = 'scenario', false)";
@@ -69,4 +73,46 @@ pub(super) fn scenarios(conn: &Connection, limit: usize) -> duckdb::Result<Vec<S
         })
     })?;
     rows.collect()
+}
+
+pub(super) fn integrity(conn: &Connection) -> duckdb::Result<StoreIntegrity> {
+    let one = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+    let tables = TABLES
+        .iter()
+        .map(|t| Ok((t.to_string(), one(&format!("SELECT count(*) FROM {t}"))?)))
+        .collect::<duckdb::Result<_>>()?;
+    Ok(StoreIntegrity {
+        tables,
+        orphan_artifacts: one(
+            "SELECT count(*) FROM artifact a WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.artifact_id = a.id)",
+        )?,
+        dangling_links: one(
+            "SELECT count(*) FROM run_artifact_link l WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = l.run_id)
+               OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)",
+        )?,
+        missing_producers: one(
+            "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
+        )?,
+    })
+}
+
+/// Artifacts written by a run, oldest first.
+pub(super) fn produced_artifacts(conn: &Connection) -> duckdb::Result<Vec<Artifact>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.run_id IS NOT NULL ORDER BY a.created_at, a.id"
+    ))?;
+    let rows = stmt.query_map([], |row| artifact_from_row(row, 0))?;
+    rows.collect()
+}
+
+/// Copy every provenance table to `<dir>/<table>.parquet`; returns the files.
+pub(super) fn export_parquet(conn: &Connection, dir: &Path) -> duckdb::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for t in TABLES {
+        let path = dir.join(format!("{t}.parquet"));
+        let sql = format!("COPY {t} TO '{}' (FORMAT parquet)", path.to_string_lossy().replace('\'', "''"));
+        conn.execute_batch(&sql)?;
+        files.push(path);
+    }
+    Ok(files)
 }

@@ -1,0 +1,106 @@
+//! Checking recorded outputs against their files: missing, unreadable or modified since recorded.
+
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::error::Result;
+use crate::run::RunStatus;
+use crate::store::{Inspection, RunQuery};
+
+/// What is wrong with one artifact's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileProblem {
+    /// The file does not exist.
+    Missing,
+    /// The file exists but cannot be read.
+    Unreadable,
+    /// The file's blake3 differs from the recorded hash.
+    Modified,
+}
+
+impl FileProblem {
+    /// The lowercase name (`missing`, `unreadable`, `modified`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileProblem::Missing => "missing",
+            FileProblem::Unreadable => "unreadable",
+            FileProblem::Modified => "modified",
+        }
+    }
+}
+
+/// One produced artifact that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactProblem {
+    /// Artifact id.
+    pub id: String,
+    /// Artifact key.
+    pub key: String,
+    /// The run that produced it.
+    pub run_id: Option<String>,
+    /// The file checked.
+    pub path: String,
+    /// What is wrong.
+    pub problem: FileProblem,
+}
+
+/// The result of [`Catalog::validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ValidationReport {
+    /// Produced artifacts checked (stored and pending).
+    pub checked: usize,
+    /// Those that failed, oldest first.
+    pub problems: Vec<ArtifactProblem>,
+}
+
+impl Catalog {
+    /// Check every artifact written by a run, stored or still pending: its file must exist and,
+    /// unless `exists_only`, match its recorded blake3.
+    pub fn validate(&self, exists_only: bool) -> Result<ValidationReport> {
+        let mut artifacts = if self.db_path().exists() { self.store().produced_artifacts()? } else { Vec::new() };
+        let mut seen: std::collections::HashSet<String> = artifacts.iter().map(|a| a.id.clone()).collect();
+        for record in self.pending_records() {
+            for a in record.outputs.into_iter().filter(|a| a.run_id.is_some()) {
+                if seen.insert(a.id.clone()) {
+                    artifacts.push(a);
+                }
+            }
+        }
+        let checked = artifacts.len();
+        let mut problems = Vec::new();
+        for a in artifacts {
+            let problem = if !a.path.exists() {
+                Some(FileProblem::Missing)
+            } else if exists_only {
+                None
+            } else {
+                match (crate::filehash::hash_file(&a.path), &a.hash) {
+                    (Err(_), _) => Some(FileProblem::Unreadable),
+                    (Ok(actual), Some(recorded)) if actual != *recorded => Some(FileProblem::Modified),
+                    _ => None,
+                }
+            };
+            if let Some(problem) = problem {
+                let path = a.path.to_string_lossy().into_owned();
+                problems.push(ArtifactProblem { id: a.id, key: a.key, run_id: a.run_id, path, problem });
+            }
+        }
+        Ok(ValidationReport { checked, problems })
+    }
+
+    /// Row counts, referential checks, zombie runs (still `running`, their process on this host
+    /// gone) and pending runs.
+    pub fn inspect(&self) -> Result<Inspection> {
+        let integrity = self.store().integrity()?;
+        let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
+        Ok(Inspection {
+            tables: integrity.tables,
+            zombies: running.into_iter().filter(|r| r.is_orphaned()).map(|r| r.id).collect(),
+            orphan_artifacts: integrity.orphan_artifacts,
+            dangling_links: integrity.dangling_links,
+            missing_producers: integrity.missing_producers,
+            pending: self.pending_count(),
+        })
+    }
+}
