@@ -250,6 +250,9 @@ pub enum Error {
     },
 }
 
+/// Why a recorded output whose file was deleted cannot be used.
+const GONE: &str = "the file no longer exists";
+
 /// The message and its chain of causes, not the variant's fields: what `main() -> Result<()>`
 /// prints when a workflow fails.
 impl std::fmt::Debug for Error {
@@ -274,6 +277,29 @@ impl Error {
                 std::io::ErrorKind::NotFound,
                 "no such database; run a workflow first, or pass --db-path (or set CONSIST_DB)",
             ),
+        }
+    }
+
+    /// A recorded output of `artifact` whose file at `path` cannot be used, and why.
+    pub(crate) fn output_unusable(artifact: &crate::Artifact, path: &std::path::Path, reason: String) -> Error {
+        Error::OutputLoad {
+            run_id: artifact.run_id.clone().unwrap_or_default(),
+            key: artifact.key.clone(),
+            path: path.to_path_buf(),
+            reason,
+        }
+    }
+
+    /// A recorded output whose file is gone.
+    pub(crate) fn output_missing(artifact: &crate::Artifact) -> Error {
+        Error::output_unusable(artifact, &artifact.path, GONE.to_owned())
+    }
+
+    /// A recorded output whose file at `path` failed with `e`: gone, or unreadable.
+    pub(crate) fn output_io(artifact: &crate::Artifact, path: &std::path::Path, e: &std::io::Error) -> Error {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Error::output_unusable(artifact, path, GONE.to_owned()),
+            _ => Error::output_unusable(artifact, path, format!("the file cannot be read ({e})")),
         }
     }
 

@@ -62,32 +62,16 @@ fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded
 /// Check that a recorded output's file still exists (one stat, no hashing): a lazy hit never
 /// returns a path that is gone, whether the output was returned or logged by hand.
 fn verify_exists(artifact: &Artifact) -> Result<()> {
-    match std::fs::metadata(&artifact.path) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Error::OutputLoad {
-            run_id: artifact.run_id.clone().unwrap_or_default(),
-            key: artifact.key.clone(),
-            path: artifact.path.clone(),
-            reason: if e.kind() == std::io::ErrorKind::NotFound {
-                "the file no longer exists".to_owned()
-            } else {
-                format!("the file cannot be read ({e})")
-            },
-        }),
-    }
+    std::fs::metadata(&artifact.path).map(drop).map_err(|e| Error::output_io(artifact, &artifact.path, &e))
 }
 
 /// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3).
 pub(crate) fn verify_hash(artifact: &Artifact, path: &std::path::Path) -> Result<()> {
-    let fail = |reason: String| Error::OutputLoad {
-        run_id: artifact.run_id.clone().unwrap_or_default(),
-        key: artifact.key.clone(),
-        path: path.to_path_buf(),
-        reason,
-    };
-    let actual = crate::filehash::hash_file(path).map_err(|e| fail(format!("cannot be read ({e})")))?;
+    let actual = crate::filehash::hash_file(path).map_err(|e| Error::output_io(artifact, path, &e))?;
     match &artifact.hash {
-        Some(recorded) if *recorded != actual => Err(fail("its bytes changed since they were recorded".into())),
+        Some(recorded) if *recorded != actual => {
+            Err(Error::output_unusable(artifact, path, "its bytes changed since they were recorded".to_owned()))
+        }
         _ => Ok(()),
     }
 }
@@ -193,9 +177,7 @@ impl TrackerInner {
             MissExplanation::because("cache mode is overwrite: every run executes")
         } else if let Some(entry) = self.catalog.index.get(&sig)? {
             let usable = match validation {
-                Validation::Eager => {
-                    entry.outputs.iter().try_for_each(|a| verify_exists(a).and_then(|()| verify_hash(a, &a.path)))
-                }
+                Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
                 Validation::Lazy => entry.outputs.iter().try_for_each(verify_exists),
             };
             match usable.and_then(|()| load_cached::<O>(&keys, &entry)) {

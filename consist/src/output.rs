@@ -40,15 +40,6 @@ pub trait Output: Sized {
     fn load(artifact: &Artifact) -> Result<Self>;
 }
 
-fn missing(artifact: &Artifact) -> Error {
-    Error::OutputLoad {
-        run_id: artifact.run_id.clone().unwrap_or_default(),
-        key: artifact.key.clone(),
-        path: artifact.path.clone(),
-        reason: "the file no longer exists".into(),
-    }
-}
-
 impl Output for DataFrame {
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
         ctx.log_frame(key, self)
@@ -56,7 +47,7 @@ impl Output for DataFrame {
 
     fn load(artifact: &Artifact) -> Result<Self> {
         if !artifact.path.exists() {
-            return Err(missing(artifact));
+            return Err(Error::output_missing(artifact));
         }
         crate::frame::load(artifact)
     }
@@ -69,7 +60,7 @@ impl Output for PathBuf {
 
     fn load(artifact: &Artifact) -> Result<Self> {
         if !artifact.path.exists() {
-            return Err(missing(artifact));
+            return Err(Error::output_missing(artifact));
         }
         Ok(artifact.path.clone())
     }
@@ -81,7 +72,7 @@ impl<T: Serialize + DeserializeOwned> Output for Value<T> {
     }
 
     fn load(artifact: &Artifact) -> Result<Self> {
-        let bytes = std::fs::read(&artifact.path).map_err(|_| missing(artifact))?;
+        let bytes = std::fs::read(&artifact.path).map_err(|_| Error::output_missing(artifact))?;
         crate::codec::decode(&artifact.key, &artifact.meta, &bytes).map(Value)
     }
 }
