@@ -267,11 +267,16 @@ impl History {
             if all.is_empty() {
                 remove(&path)?;
             } else {
-                let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
-                write_atomic(&path, &bytes, false)?;
+                Self::write_file(&path, &all)?;
             }
         }
         Ok(())
+    }
+
+    /// Replace a place file with `footprints` (atomically; history needs no fsync).
+    fn write_file(path: &Path, footprints: &[Footprint]) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(footprints).map_err(std::io::Error::other)?;
+        write_atomic(path, &bytes, false)
     }
 
     /// Add a footprint at its place, keeping the newest [`PLACE_LEN`] distinct signatures there
@@ -285,9 +290,8 @@ impl History {
         all.push(footprint);
         let excess = all.len().saturating_sub(PLACE_LEN);
         all.drain(..excess);
-        let bytes = serde_json::to_vec(&all).map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&dir)?;
-        write_atomic(&path, &bytes, false)?;
+        Self::write_file(&path, &all)?;
         if new_place {
             for old in self.place_files(step).into_iter().skip(MAX_PLACES) {
                 remove(&old)?;
