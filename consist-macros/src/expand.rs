@@ -32,9 +32,9 @@ fn code_scope(
         Ok(text) => text,
         Err(e) => return (Scope::default(), format!("{} cannot be read ({e})", source.path.display())),
     };
-    let module = scope::module_path_at(&text, source.line);
+    let module = crate::open_modules::module_path_at(&text, source.line);
     let target = Target { name, kind, hash: hash_tokens(scope::without_attrs(item)), module };
-    match scope::covered(&text, &target, own) {
+    match scope::covered(&text, &source.path, &target, own) {
         Ok(scope) => (scope, String::new()),
         Err(reason) => (Scope::default(), reason),
     }
@@ -78,7 +78,7 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
     let labels = covered.iter().map(|c| &c.label);
     let hashes = covered.iter().map(|c| &c.hash);
     let declared: Vec<String> = uses.iter().map(|p| quote!(#p).to_string().replace(' ', "")).collect();
-    let unfollowed = scope.other_modules.iter().filter(|p| !declared.contains(p));
+    let unfollowed = scope.not_followed.iter().filter(|p| !declared.contains(p));
     let modules: Vec<syn::Path> = uses.iter().map(helper_module).collect();
     let prefixes: Vec<String> = uses.iter().map(helper_prefix).collect();
     quote! {
@@ -92,9 +92,9 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
         /// Why the items of its module could not be followed (empty when they were).
         pub const SCOPE_NOTE: &str = #note;
 
-        /// Paths into other modules of the crate that it uses without declaring them in `uses`:
-        /// their code is not part of the identity unless a declared helper covers them.
-        pub const OTHER_MODULES: &[&str] = &[#(#unfollowed),*];
+        /// Code it uses that its identity cannot follow and `uses` does not declare: paths into
+        /// modules of other files, glob imports of them, include paths it cannot work out.
+        pub const NOT_FOLLOWED: &[&str] = &[#(#unfollowed),*];
 
         /// Code identity: the tokens of this item and of the items of its module it uses, combined
         /// with the identities of the helpers it declares (`uses = [...]`).
@@ -495,7 +495,7 @@ fn expand_step(
                     outputs: &[#(#outputs),*],
                     code_hash,
                     code_items,
-                    other_modules: OTHER_MODULES,
+                    not_followed: NOT_FOLLOWED,
                 }
             }
         }

@@ -9,6 +9,9 @@ mod args;
 mod derive;
 mod expand;
 mod hash;
+mod includes;
+mod modules;
+mod open_modules;
 mod params;
 mod scope;
 

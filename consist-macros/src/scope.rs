@@ -1,26 +1,35 @@
-//! Code identity that follows what a step uses: the items of its own module that it names.
+//! Code identity that follows what a step uses: the items of its source file that it names.
 //!
 //! `#[step]` and `#[helper]` read the source file they are expanded in, find the module that
-//! defines the annotated item, and fold into its code identity, transitively, every item of that
-//! module the item refers to by name: consts, statics, functions, structs, enums, unions, type
-//! aliases, traits, `macro_rules!` macros, and the `impl` blocks of the types and traits it names.
+//! defines the annotated item, and fold into its code identity, transitively, every item the item
+//! refers to: consts, statics, functions, structs, enums, unions, type aliases, traits,
+//! `macro_rules!` macros, and `impl` blocks, found by the name of their type or trait or by the
+//! name of a method the code calls (`col.total()` reaches `impl ColExt for Column`). The search
+//! widens to every inline module of the same file that followed code reaches by a path or a
+//! `use` (globs included, `use super::*;`), and each file an item bakes in with `include_str!`,
+//! `include_bytes!` or `include!` counts by its bytes ([`crate::includes`]).
 //! Each covered item is hashed with the same token walk as the step itself ([`crate::hash`]), so
 //! comments and formatting never count, and it is reported by label (`const CONTACT_SCALE`) so a
 //! miss can say which item changed.
 //!
-//! Names are matched as identifiers, without type resolution: a local variable that shares a
-//! name with an item makes that item covered too. That errs towards invalidating (a needless
-//! re-run), never towards a stale hit. Items of other modules or crates are not followed; a step
-//! declares them with `uses = [path]` (each marked `#[helper]`, which follows its own module).
+//! Names are matched as identifiers, without type resolution: a local variable or a method of a
+//! foreign type that shares a name with an item makes that item covered too. That errs towards
+//! invalidating (a needless re-run). Modules of other files and other crates are not followed;
+//! a step declares them with `uses = [path]` (each marked `#[helper]`, which follows its own
+//! module), and what it uses there without declaring it is listed by `consist steps`.
 //! Identifiers inside string literals (`format!("{SCALE}")`) count as references.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use std::path::Path;
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::{Item, ItemMod};
 
 use crate::hash::hash_tokens;
+use crate::includes::included;
+use crate::modules::{FileModules, Imports, Reach, is_crate_root};
 
 /// One item covered by a code identity: its label (`const CONTACT_SCALE`) and token hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,26 +116,53 @@ fn type_name(ty: &syn::Type) -> Option<String> {
 }
 
 /// Label and lookup names of an `impl` block: `impl State` (found by `State`), `impl Display for
-/// State` (found by `State` and by `Display`).
+/// State` (found by `State` and by `Display`), `impl Stats for [f64]` (found by `Stats`; a type
+/// that is not a path is labelled by its tokens and found by no name of its own).
 fn impl_label(item: &syn::ItemImpl) -> (String, Vec<String>) {
-    let self_name = type_name(&item.self_ty).unwrap_or_else(|| "_".to_owned());
+    let self_name = type_name(&item.self_ty);
+    let shown = self_name.clone().unwrap_or_else(|| compact(item.self_ty.to_token_stream()));
+    let mut names: Vec<String> = self_name.into_iter().collect();
     match &item.trait_ {
         Some((_, path, _)) => {
             let trait_name = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
-            (format!("impl {trait_name} for {self_name}"), vec![self_name, trait_name])
+            names.push(trait_name.clone());
+            (format!("impl {trait_name} for {shown}"), names)
         }
-        None => (format!("impl {self_name}"), vec![self_name]),
+        None => (format!("impl {shown}"), names),
     }
 }
 
+/// Tokens as text without the spaces `to_string` puts between punctuation (`[f64]`, `&'a str`).
+fn compact(tokens: TokenStream) -> String {
+    let text = tokens.to_string();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' && !(word(out.chars().last()) && word(chars.peek().copied())) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Every identifier in `tokens`, including `{name}` / `{name:..}` placeholders inside string
-/// literals (inline format arguments).
+/// literals (inline format arguments), plus `.name` for each name in method position
+/// (`x.total()`), which reaches the `impl` blocks and traits that define a method `total`.
 pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
-    for tree in tokens {
+    let is_dot = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tree) in trees.iter().enumerate() {
         match tree {
-            TokenTree::Ident(i) => {
-                let text = i.to_string();
-                out.insert(text.strip_prefix("r#").map(str::to_owned).unwrap_or(text));
+            TokenTree::Ident(ident) => {
+                let text = ident.to_string();
+                let text = text.strip_prefix("r#").map(str::to_owned).unwrap_or(text);
+                let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
+                if is_dot(before(1)) && !is_dot(before(2)) {
+                    out.insert(format!(".{text}"));
+                }
+                out.insert(text);
             }
             TokenTree::Group(g) => identifiers(g.stream(), out),
             TokenTree::Literal(l) => format_placeholders(&l.to_string(), out),
@@ -163,169 +199,40 @@ fn format_placeholders(literal: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The inline modules (`mod name { .. }`) open at `line` of `source`, outermost first. A small
-/// lexer: it skips comments, strings, raw strings and char literals, and counts braces.
-pub fn module_path_at(source: &str, line: usize) -> Vec<String> {
-    let bytes = source.as_bytes();
-    let (mut i, mut current_line, mut depth) = (0usize, 1usize, 0usize);
-    // (module name, brace depth inside it)
-    let mut open: Vec<(String, usize)> = Vec::new();
-    let mut pending_mod: Option<String> = None;
-    let mut last_word = String::new();
-    while i < bytes.len() && current_line < line {
-        let b = bytes[i];
-        let next = bytes.get(i + 1).copied();
-        match b {
-            b'\n' => {
-                current_line += 1;
-                i += 1;
-            }
-            b'/' if next == Some(b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if next == Some(b'*') => {
-                let mut nesting = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        nesting += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        nesting -= 1;
-                        i += 2;
-                        if nesting == 0 {
-                            break;
-                        }
-                    } else {
-                        current_line += usize::from(bytes[i] == b'\n');
-                        i += 1;
-                    }
-                }
-            }
-            b'r' if (next == Some(b'"') || next == Some(b'#')) && !last_word_continues(bytes, i) => {
-                let mut j = i + 1;
-                let mut hashes = 0;
-                while bytes.get(j) == Some(&b'#') {
-                    hashes += 1;
-                    j += 1;
-                }
-                if bytes.get(j) != Some(&b'"') {
-                    i += 1;
-                    continue;
-                }
-                j += 1;
-                let closing: Vec<u8> = std::iter::once(b'"').chain(std::iter::repeat_n(b'#', hashes)).collect();
-                while j < bytes.len() && !bytes[j..].starts_with(&closing) {
-                    current_line += usize::from(bytes[j] == b'\n');
-                    j += 1;
-                }
-                i = j + closing.len();
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    current_line += usize::from(bytes.get(i) == Some(&b'\n'));
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'\'' => {
-                // A char literal ('a', '\n', '\u{..}') or a lifetime ('a).
-                if next == Some(b'\\') {
-                    i += 2;
-                    while i < bytes.len() && bytes[i] != b'\'' {
-                        i += 1;
-                    }
-                    i += 1;
-                } else {
-                    let width = source[i + 1..].chars().next().map_or(1, char::len_utf8);
-                    i += if bytes.get(i + 1 + width) == Some(&b'\'') { 2 + width } else { 1 };
-                }
-            }
-            b'{' => {
-                depth += 1;
-                if let Some(name) = pending_mod.take() {
-                    open.push((name, depth));
-                }
-                i += 1;
-            }
-            b'}' => {
-                if open.last().is_some_and(|(_, d)| *d == depth) {
-                    open.pop();
-                }
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b';' => {
-                pending_mod = None;
-                i += 1;
-            }
-            c if c.is_ascii_alphanumeric() || c == b'_' => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let word = &source[start..i];
-                if last_word == "mod" {
-                    pending_mod = Some(word.to_owned());
-                }
-                last_word = word.to_owned();
-                continue;
-            }
-            _ => i += 1,
-        }
-        // Words `continue` above, so anything else but whitespace ends a `mod name` sequence.
-        if !b.is_ascii_whitespace() {
-            last_word.clear();
-        }
+/// The path (outermost first) of the module that defines `target` (the file's top level or an
+/// inline `mod`): the module open at the macro's line when it defines the target, else any module
+/// that does, preferring the one whose item has the target's exact tokens.
+fn defining_module(files: &FileModules<'_>, target: &Target<'_>) -> Option<Vec<String>> {
+    let defines = |items: &[Item]| {
+        items.iter().any(|item| kind_and_name(item).is_some_and(|(k, n)| k == target.kind && n == target.name))
+    };
+    if files.items_at(&target.module).is_some_and(defines) {
+        return Some(target.module.clone());
     }
-    open.into_iter().map(|(name, _)| name).collect()
+    let mut candidates: Vec<(Vec<String>, &Item)> = Vec::new();
+    collect_candidates(files.items, &mut Vec::new(), target, &mut candidates);
+    let exact = candidates.iter().position(|(_, item)| hash_tokens(without_attrs(item)) == target.hash);
+    let index = exact.or(if candidates.is_empty() { None } else { Some(0) })?;
+    Some(candidates.swap_remove(index).0)
 }
 
-/// Whether the byte at `i` continues an identifier (so `r"` there is not a raw string).
-fn last_word_continues(bytes: &[u8], i: usize) -> bool {
-    i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')
-}
-
-/// The items of the inline module at `path` (outermost first) inside `items`.
-fn module_at<'f>(items: &'f [Item], path: &[String]) -> Option<&'f [Item]> {
-    let Some((first, rest)) = path.split_first() else { return Some(items) };
-    items.iter().find_map(|item| match item {
-        Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) if ident == first => module_at(inner, rest),
-        _ => None,
-    })
-}
-
-/// Find the items of the module that defines `target` (the file's top level or an inline `mod`):
-/// the module open at the macro's line when it defines the target, else any module that does.
-fn defining_module<'f>(items: &'f [Item], target: &Target<'_>) -> Option<&'f [Item]> {
-    if let Some(module) = module_at(items, &target.module) {
-        let here =
-            module.iter().any(|item| kind_and_name(item).is_some_and(|(k, n)| k == target.kind && n == target.name));
-        if here {
-            return Some(module);
-        }
-    }
-    let mut candidates: Vec<(&'f [Item], &'f Item)> = Vec::new();
-    collect_candidates(items, target, &mut candidates);
-    let exact = candidates.iter().find(|(_, item)| hash_tokens(without_attrs(item)) == target.hash);
-    exact.or(candidates.first()).map(|(module, _)| *module)
-}
-
-fn collect_candidates<'f>(items: &'f [Item], target: &Target<'_>, out: &mut Vec<(&'f [Item], &'f Item)>) {
+fn collect_candidates<'f>(
+    items: &'f [Item],
+    path: &mut Vec<String>,
+    target: &Target<'_>,
+    out: &mut Vec<(Vec<String>, &'f Item)>,
+) {
     for item in items {
         if let Some((kind, name)) = kind_and_name(item)
             && kind == target.kind
             && name == target.name
         {
-            out.push((items, item));
+            out.push((path.clone(), item));
         }
-        if let Item::Mod(ItemMod { content: Some((_, inner)), .. }) = item {
-            collect_candidates(inner, target, out);
+        if let Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) = item {
+            path.push(ident.to_string());
+            collect_candidates(inner, path, target, out);
+            path.pop();
         }
     }
 }
@@ -333,170 +240,209 @@ fn collect_candidates<'f>(items: &'f [Item], target: &Target<'_>, out: &mut Vec<
 /// What a code identity follows, and what it sees but cannot follow.
 #[derive(Debug, Default)]
 pub struct Scope {
-    /// Items of the defining module it covers, sorted by label.
+    /// Items it covers (of its own module, of the inline modules of its file it reaches, and the
+    /// files they include), sorted by label.
     pub covered: Vec<Covered>,
-    /// Paths into other modules of the crate that the item or its covered items use
-    /// (`plots::line_chart`, `crate::physics::SCALE`, or `model::MODES` for a `use`d `MODES`):
-    /// not followed unless declared with `uses`.
-    pub other_modules: Vec<String>,
+    /// Code it uses but cannot follow: paths into modules of other files (`plots::line_chart`,
+    /// `crate::physics::SCALE`, or `model::MODES` for a `use`d `MODES`), glob imports of such
+    /// modules (`crate::physics::*`), and include paths it cannot work out. Not followed unless
+    /// declared with `uses`.
+    pub not_followed: Vec<String>,
 }
 
-/// The items of `source` (a whole file) that `target` refers to, transitively, and the paths into
-/// other local modules they use. `target_tokens` are the tokens the target itself is hashed from.
-/// An error says why nothing could be followed (the file does not parse, or does not define the
-/// target).
-pub fn covered(source: &str, target: &Target<'_>, target_tokens: TokenStream) -> Result<Scope, String> {
+/// The items of `source` (the whole file at `path`) that `target` refers to, transitively, and
+/// what it uses but cannot follow. `target_tokens` are the tokens the target itself is hashed
+/// from. An error says why nothing could be followed (the file does not parse, or does not define
+/// the target).
+///
+/// The search starts in the module that defines the target and widens to every inline module of
+/// the same file that a followed module reaches: through glob imports (`use super::*;`), imports
+/// of names (`use super::SCALE;`) and paths (`inner::f()`). Modules of other files are reported.
+pub fn covered(source: &str, path: &Path, target: &Target<'_>, target_tokens: TokenStream) -> Result<Scope, String> {
     let file = syn::parse_file(source).map_err(|e| format!("the source file does not parse ({e})"))?;
-    let module = defining_module(&file.items, target).ok_or_else(|| {
+    let files = FileModules { items: &file.items, crate_root: is_crate_root(path) };
+    let home = defining_module(&files, target).ok_or_else(|| {
         format!("`{} {}` is not defined in its source file (generated code?)", target.kind, target.name)
     })?;
+    let dir = path.parent().unwrap_or_else(|| Path::new(""));
+    let mut pool = vec![home];
+    loop {
+        let (scope, more) = Walk::new(&files, &pool, target).run(target_tokens.clone(), dir);
+        if more.is_empty() {
+            return Ok(scope);
+        }
+        pool.extend(more);
+    }
+}
 
-    // name -> indices into `entries` (an impl block is found under its type's and trait's names).
-    let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut entries: Vec<(String, &Item)> = Vec::new();
-    for item in module {
-        let (label, names) = match item {
-            Item::Impl(imp) => impl_label(imp),
-            other => match kind_and_name(other) {
-                Some((kind, name)) if !(kind == target.kind && name == target.name) => {
-                    (format!("{kind} {name}"), vec![name])
-                }
-                _ => continue,
-            },
+/// One pass over a set of modules of the file: what the target covers among their items, and
+/// which further inline modules it reaches.
+struct Walk<'w, 'f> {
+    files: &'w FileModules<'f>,
+    pool: &'w [Vec<String>],
+    /// Label, item and index into `pool` of every referenceable item of the pool.
+    entries: Vec<(String, &'f Item, usize)>,
+    /// Lookup name (`State`, `.advance` for a method, `Winter` for a variant) -> entries.
+    by_name: BTreeMap<String, Vec<usize>>,
+    /// The imports of each pool module.
+    imports: Vec<Imports>,
+    not_followed: BTreeSet<String>,
+    more: Vec<Vec<String>>,
+}
+
+impl<'w, 'f> Walk<'w, 'f> {
+    fn new(files: &'w FileModules<'f>, pool: &'w [Vec<String>], target: &Target<'_>) -> Self {
+        let mut walk = Walk {
+            files,
+            pool,
+            entries: Vec::new(),
+            by_name: BTreeMap::new(),
+            imports: Vec::new(),
+            not_followed: BTreeSet::new(),
+            more: Vec::new(),
         };
-        let same = entries.iter().filter(|(l, _)| *l == label || l.starts_with(&format!("{label} #"))).count();
-        let label = if same == 0 { label } else { format!("{label} #{}", same + 1) };
-        for name in names {
-            by_name.entry(name).or_default().push(entries.len());
-        }
-        entries.push((label, item));
-    }
-
-    let local = LocalModules::of(module);
-    let mut other_modules = BTreeSet::new();
-    local.paths(target_tokens.clone(), &mut other_modules);
-    let mut seen_names = BTreeSet::new();
-    identifiers(target_tokens, &mut seen_names);
-    let mut queue: VecDeque<String> = seen_names.iter().cloned().collect();
-    let mut covered_entries = BTreeSet::new();
-    while let Some(name) = queue.pop_front() {
-        for &index in by_name.get(&name).map(Vec::as_slice).unwrap_or_default() {
-            if !covered_entries.insert(index) {
-                continue;
-            }
-            let mut names = BTreeSet::new();
-            identifiers(entries[index].1.to_token_stream(), &mut names);
-            local.paths(entries[index].1.to_token_stream(), &mut other_modules);
-            for n in names {
-                if seen_names.insert(n.clone()) {
-                    queue.push_back(n);
-                }
-            }
-        }
-    }
-    let mut out: Vec<Covered> = covered_entries
-        .into_iter()
-        .map(|i| Covered { label: entries[i].0.clone(), hash: hash_tokens(entries[i].1.to_token_stream()) })
-        .collect();
-    out.sort();
-    Ok(Scope { covered: out, other_modules: other_modules.into_iter().collect() })
-}
-
-/// The other modules of the crate as a module sees them: its own `mod` items, and the names it
-/// imports with `use crate::..`, `use super::..`, `use self::..` or `use <its mod>::..`.
-struct LocalModules {
-    mods: BTreeSet<String>,
-    /// Imported name -> the path it was imported from.
-    imports: BTreeMap<String, String>,
-}
-
-impl LocalModules {
-    fn of(module: &[Item]) -> LocalModules {
-        let mods: BTreeSet<String> = module
-            .iter()
-            .filter_map(|i| match i {
-                Item::Mod(m) => Some(m.ident.to_string()),
-                _ => None,
-            })
-            .collect();
-        let mut imports = BTreeMap::new();
-        for item in module {
-            if let Item::Use(u) = item {
-                flatten_use(&u.tree, &mut Vec::new(), &mut |path, name| {
-                    let root = path.first().map(String::as_str).unwrap_or_default();
-                    if ["crate", "super", "self"].contains(&root) || mods.contains(root) {
-                        imports.insert(name, path.join("::"));
-                    }
-                });
-            }
-        }
-        LocalModules { mods, imports }
-    }
-
-    fn is_local_root(&self, name: &str) -> bool {
-        ["crate", "super", "self"].contains(&name) || self.mods.contains(name)
-    }
-
-    /// Add to `out` the paths of `tokens` that reach into other local modules.
-    fn paths(&self, tokens: TokenStream, out: &mut BTreeSet<String>) {
-        let trees: Vec<TokenTree> = tokens.into_iter().collect();
-        let mut i = 0;
-        while i < trees.len() {
-            match &trees[i] {
-                TokenTree::Group(g) => self.paths(g.stream(), out),
-                TokenTree::Ident(first) => {
-                    let after_path_sep = i >= 2 && is_path_sep(&trees[i - 2], &trees[i - 1]);
-                    let mut segments = vec![first.to_string()];
-                    let mut j = i + 1;
-                    while j + 1 < trees.len() && is_path_sep(&trees[j], &trees[j + 1]) {
-                        match trees.get(j + 2) {
-                            Some(TokenTree::Ident(next)) => segments.push(next.to_string()),
-                            _ => break,
-                        }
-                        j += 3;
-                    }
-                    if !after_path_sep {
-                        if segments.len() > 1 && self.is_local_root(&segments[0]) {
-                            out.insert(segments.join("::"));
-                        } else if let Some(path) = self.imports.get(&segments[0]) {
-                            out.insert(path.clone());
-                        }
-                    }
-                    i = j.max(i + 1);
+        for (m, path) in pool.iter().enumerate() {
+            let items = files.items_at(path).expect("only modules of the file join the pool");
+            let suffix = relative(&pool[0], path).map(|rel| format!(" in {rel}")).unwrap_or_default();
+            for item in items {
+                let Some((label, names)) = lookup_names(item) else { continue };
+                if m == 0 && kind_and_name(item).is_some_and(|(k, n)| k == target.kind && n == target.name) {
                     continue;
                 }
+                let label = format!("{label}{suffix}");
+                let same =
+                    walk.entries.iter().filter(|(l, ..)| *l == label || l.starts_with(&format!("{label} #"))).count();
+                let label = if same == 0 { label } else { format!("{label} #{}", same + 1) };
+                for name in names {
+                    walk.by_name.entry(name).or_default().push(walk.entries.len());
+                }
+                walk.entries.push((label, item, m));
+            }
+            let imports = Imports::of(items);
+            for glob in &imports.globs {
+                walk.reach(m, glob, &format!("{}::*", glob.join("::")));
+            }
+            walk.imports.push(imports);
+        }
+        walk
+    }
+
+    /// Note where `segments`, written in pool module `m`, lead: a new inline module joins the
+    /// next pass, a module of another file is reported as `shown`.
+    fn reach(&mut self, m: usize, segments: &[String], shown: &str) {
+        match self.files.reach(&self.pool[m], segments) {
+            Reach::Inline(path) => {
+                if !self.pool.contains(&path) && !self.more.contains(&path) {
+                    self.more.push(path);
+                }
+            }
+            Reach::Elsewhere => {
+                self.not_followed.insert(shown.to_owned());
+            }
+            Reach::External => {}
+        }
+    }
+
+    fn reach_paths(&mut self, m: usize, tokens: TokenStream) {
+        let mut paths = Vec::new();
+        self.imports[m].paths(tokens, &mut paths);
+        for path in paths {
+            self.reach(m, &path, &path.join("::"));
+        }
+    }
+
+    fn run(mut self, target_tokens: TokenStream, dir: &Path) -> (Scope, Vec<Vec<String>>) {
+        let mut seen = BTreeSet::new();
+        identifiers(target_tokens.clone(), &mut seen);
+        self.reach_paths(0, target_tokens.clone());
+        let mut queue: VecDeque<String> = seen.iter().cloned().collect();
+        let mut covered = BTreeSet::new();
+        while let Some(name) = queue.pop_front() {
+            // An imported name: its module joins (or is reported), and under a rename
+            // (`use super::RATE as R;`) the original name is looked up too.
+            for m in 0..self.pool.len() {
+                if let Some(path) = self.imports[m].names.get(&name).cloned() {
+                    self.reach(m, &path, &path.join("::"));
+                    queue.extend(path.last().filter(|original| seen.insert((*original).clone())).cloned());
+                }
+            }
+            let found = self.by_name.get(&name).cloned().unwrap_or_default();
+            for index in found {
+                if !covered.insert(index) {
+                    continue;
+                }
+                let (_, item, m) = self.entries[index];
+                let mut names = BTreeSet::new();
+                identifiers(item.to_token_stream(), &mut names);
+                self.reach_paths(m, item.to_token_stream());
+                queue.extend(names.into_iter().filter(|n| seen.insert(n.clone())));
+            }
+        }
+        let mut out: BTreeMap<String, String> = BTreeMap::new();
+        let mut files = Vec::new();
+        included(target_tokens, dir, &mut files);
+        for &index in &covered {
+            let (label, item, _) = &self.entries[index];
+            out.insert(label.clone(), hash_tokens(item.to_token_stream()));
+            included(item.to_token_stream(), dir, &mut files);
+        }
+        for file in files {
+            match file.hash {
+                Some(hash) => out.insert(file.label, hash),
+                None => self.not_followed.insert(file.label).then_some(String::new()),
+            };
+        }
+        let covered = out.into_iter().map(|(label, hash)| Covered { label, hash }).collect();
+        let scope = Scope { covered, not_followed: self.not_followed.into_iter().collect() };
+        (scope, self.more)
+    }
+}
+
+/// `module` as seen from `home` (`super`, `inner`, `super::other`), `None` when it is `home`.
+fn relative(home: &[String], module: &[String]) -> Option<String> {
+    let common = home.iter().zip(module).take_while(|(a, b)| a == b).count();
+    let ups = std::iter::repeat_n("super".to_owned(), home.len() - common);
+    let path: Vec<String> = ups.chain(module[common..].iter().cloned()).collect();
+    if path.is_empty() { None } else { Some(path.join("::")) }
+}
+
+/// The label of an item and the names that reach it: its own name; for an `impl` block its
+/// type's and trait's names and `.method` for each of its functions (so `col.total()` reaches
+/// `impl ColExt for Column` without naming either); for a trait `.method` for each of its
+/// functions; for an enum the names of its variants (reached through `use Season::*;`).
+fn lookup_names(item: &Item) -> Option<(String, Vec<String>)> {
+    let methods = |names: &mut Vec<String>, fns: &mut dyn Iterator<Item = &syn::Ident>| {
+        names.extend(fns.map(|f| format!(".{f}")));
+    };
+    Some(match item {
+        Item::Impl(imp) => {
+            let (label, mut names) = impl_label(imp);
+            methods(
+                &mut names,
+                &mut imp.items.iter().filter_map(|i| match i {
+                    syn::ImplItem::Fn(f) => Some(&f.sig.ident),
+                    _ => None,
+                }),
+            );
+            (label, names)
+        }
+        other => {
+            let (kind, name) = kind_and_name(other)?;
+            let mut names = vec![name.clone()];
+            match other {
+                Item::Trait(t) => methods(
+                    &mut names,
+                    &mut t.items.iter().filter_map(|i| match i {
+                        syn::TraitItem::Fn(f) => Some(&f.sig.ident),
+                        _ => None,
+                    }),
+                ),
+                Item::Enum(e) => names.extend(e.variants.iter().map(|v| v.ident.to_string())),
                 _ => {}
             }
-            i += 1;
+            (format!("{kind} {name}"), names)
         }
-    }
-}
-
-fn is_path_sep(a: &TokenTree, b: &TokenTree) -> bool {
-    matches!((a, b), (TokenTree::Punct(x), TokenTree::Punct(y)) if x.as_char() == ':' && y.as_char() == ':')
-}
-
-/// Call `found(path, local name)` for every name a `use` tree imports (globs are skipped).
-fn flatten_use(tree: &syn::UseTree, prefix: &mut Vec<String>, found: &mut dyn FnMut(Vec<String>, String)) {
-    match tree {
-        syn::UseTree::Path(p) => {
-            prefix.push(p.ident.to_string());
-            flatten_use(&p.tree, prefix, found);
-            prefix.pop();
-        }
-        syn::UseTree::Name(n) => {
-            let mut path = prefix.clone();
-            path.push(n.ident.to_string());
-            found(path, n.ident.to_string());
-        }
-        syn::UseTree::Rename(r) => {
-            let mut path = prefix.clone();
-            path.push(r.ident.to_string());
-            found(path, r.rename.to_string());
-        }
-        syn::UseTree::Group(g) => g.items.iter().for_each(|t| flatten_use(t, prefix, found)),
-        syn::UseTree::Glob(_) => {}
-    }
+    })
 }
 
 /// The code identity of an item and the items it covers: its own token hash when it covers
@@ -523,8 +469,14 @@ pub fn combined_hash(own: &str, covered: &[Covered]) -> String {
 mod tests {
     use super::*;
 
-    /// The labels and combined hash of the step `sir` in `source`.
+    /// The labels and combined hash of the step `sir` in `source`, a file `src/model.rs`.
     fn identity(source: &str) -> (Vec<String>, String) {
+        let (labels, hash, _) = identity_at(source, Path::new("src/model.rs"));
+        (labels, hash)
+    }
+
+    /// The labels, combined hash and unfollowed code of the step `sir` in `source` at `path`.
+    fn identity_at(source: &str, path: &Path) -> (Vec<String>, String, Vec<String>) {
         let file = syn::parse_file(source).unwrap();
         let step = find_fn(&file.items, "sir").expect("the test source defines fn sir");
         let line = source.lines().position(|l| l.contains("fn sir(")).unwrap() + 1;
@@ -532,13 +484,13 @@ mod tests {
             name: "sir",
             kind: "fn",
             hash: hash_tokens(without_attrs(&Item::Fn(step.clone()))),
-            module: module_path_at(source, line),
+            module: crate::open_modules::module_path_at(source, line),
         };
         let (sig, block) = (&step.sig, &step.block);
         let own = hash_tokens(quote::quote!(#sig #block));
-        let scope = covered(source, &target, quote::quote!(#sig #block)).unwrap();
+        let scope = covered(source, path, &target, quote::quote!(#sig #block)).unwrap();
         let labels = scope.covered.iter().map(|c| c.label.clone()).collect();
-        (labels, combined_hash(&own, &scope.covered))
+        (labels, combined_hash(&own, &scope.covered), scope.not_followed)
     }
 
     fn find_fn<'a>(items: &'a [Item], name: &str) -> Option<&'a syn::ItemFn> {
@@ -653,18 +605,11 @@ mod tests {
         "#;
         let hash_in = |module: &str| {
             let target = Target { name: "sir", kind: "fn", hash: String::new(), module: vec![module.to_owned()] };
-            covered(source, &target, quote::quote!(x * SCALE)).unwrap().covered[0].hash.clone()
+            covered(source, Path::new("src/model.rs"), &target, quote::quote!(x * SCALE)).unwrap().covered[0]
+                .hash
+                .clone()
         };
         assert_ne!(hash_in("a"), hash_in("b"));
-    }
-
-    #[test]
-    fn module_path_at_skips_comments_strings_and_chars() {
-        let source = "mod a {\n  // mod fake {\n  const S: &str = \"mod x { }\";\n  const C: char = '{';\n  fn f<'a>(x: &'a str) {}\n  mod b {\n    /* } */ const R: &str = r#\"}\"#;\n    fn target() {}\n  }\n  fn after() {}\n}\nfn top() {}\n";
-        let line_of = |needle: &str| source.lines().position(|l| l.contains(needle)).unwrap() + 1;
-        assert_eq!(module_path_at(source, line_of("fn target")), ["a", "b"]);
-        assert_eq!(module_path_at(source, line_of("fn after")), ["a"]);
-        assert_eq!(module_path_at(source, line_of("fn top")), Vec::<String>::new());
     }
 
     #[test]
@@ -692,9 +637,9 @@ mod tests {
             module: Vec::new(),
         };
         let (sig, block) = (&step.sig, &step.block);
-        let scope = covered(source, &target, quote::quote!(#sig #block)).unwrap();
+        let scope = covered(source, Path::new("src/model.rs"), &target, quote::quote!(#sig #block)).unwrap();
         assert_eq!(
-            scope.other_modules,
+            scope.not_followed,
             ["crate::physics::SCALE", "crate::physics::rate", "plots::draw", "super::up::x"]
         );
     }
@@ -703,5 +648,97 @@ mod tests {
     fn same_named_impls_get_distinct_labels() {
         let source = "struct S;\nimpl S { fn a() {} }\nimpl S { fn b() {} }\nfn sir() -> S { S }";
         assert_eq!(identity(source).0, ["impl S", "impl S #2", "struct S"]);
+    }
+
+    /// Every edit in `edits` (old, new) changes the identity of `sir` in `source`.
+    fn assert_each_edit_invalidates(source: &str, edits: &[(&str, &str)]) {
+        let base = identity(source).1;
+        for (old, new) in edits {
+            assert_eq!(source.matches(old).count(), 1, "{old} occurs once");
+            assert_ne!(identity(&source.replace(old, new)).1, base, "editing `{old}` to `{new}` keeps the identity");
+        }
+    }
+
+    #[test]
+    fn methods_called_by_name_reach_their_impls_and_traits() {
+        // An extension trait on a foreign type and on a slice: the step names neither the trait
+        // nor the type, only the methods.
+        let source = r#"
+            trait ColExt { fn total(&self) -> f64; fn doubled(&self) -> f64 { self.total() * 2.0 } }
+            impl ColExt for Column { fn total(&self) -> f64 { self.sum() * 1.0 } }
+            trait Stats { fn mean(&self) -> f64; }
+            impl Stats for [f64] { fn mean(&self) -> f64 { self.iter().sum::<f64>() / self.len() as f64 } }
+            impl Other for Unrelated { fn elsewhere(&self) -> f64 { 0.0 } }
+            fn sir(col: &Column, xs: &[f64]) -> f64 { col.doubled() + xs.mean() }
+        "#;
+        let (labels, _) = identity(source);
+        assert_eq!(labels, ["impl ColExt for Column", "impl Stats for [f64]", "trait ColExt", "trait Stats"]);
+        assert_each_edit_invalidates(
+            source,
+            &[("self.sum() * 1.0", "self.sum() * 3.0"), ("/ self.len() as f64", "/ 2.0"), ("* 2.0 }", "* 4.0 }")],
+        );
+        assert_eq!(identity(&source.replace("{ 0.0 }", "{ 1.0 }")).1, identity(source).1, "uncalled impls stay out");
+    }
+
+    #[test]
+    fn glob_imported_variants_reach_their_enum_and_its_impl() {
+        let source = r#"
+            enum Season { Winter, Summer }
+            use Season::*;
+            impl Season { fn load(&self) -> f64 { match self { Winter => 1.2, Summer => 0.9 } } }
+            fn sir() -> f64 { Winter.load() }
+        "#;
+        assert_eq!(identity(source).0, ["enum Season", "impl Season"]);
+        assert_each_edit_invalidates(source, &[("Winter => 1.2", "Winter => 1.5"), ("Summer }", "Summer, Spring }")]);
+    }
+
+    #[test]
+    fn inline_modules_of_the_file_are_followed_through_globs_imports_and_paths() {
+        let source = r#"
+            const SCALE: f64 = 1.0;
+            const RATE: f64 = 0.5;
+            mod inner { pub fn bump(x: f64) -> f64 { x + 1.0 } }
+            mod model {
+                use super::*;
+                use super::RATE as R;
+                fn sir(x: f64) -> f64 { super::inner::bump(x * SCALE) * R }
+            }
+        "#;
+        let (labels, _, not_followed) = identity_at(source, Path::new("src/model.rs"));
+        assert_eq!(labels, ["const RATE in super", "const SCALE in super", "fn bump in super::inner"]);
+        assert!(not_followed.is_empty(), "{not_followed:?}");
+        assert_each_edit_invalidates(source, &[("= 1.0;", "= 2.0;"), ("= 0.5;", "= 0.7;"), ("x + 1.0", "x + 2.0")]);
+    }
+
+    #[test]
+    fn modules_of_other_files_are_reported_glob_or_not() {
+        let source = r#"
+            mod physics;
+            use physics::*;
+            use crate::model::MODES;
+            mod local { use super::*; }
+            fn sir() -> usize { MODES.len() + SCALE as usize }
+        "#;
+        let (_, _, not_followed) = identity_at(source, Path::new("src/model.rs"));
+        assert_eq!(not_followed, ["crate::model::MODES", "physics::*"]);
+        let (_, _, in_root) = identity_at(source, Path::new("src/main.rs"));
+        assert_eq!(in_root, ["crate::model::MODES", "physics::*"], "`model` is not a module of main.rs either");
+    }
+
+    #[test]
+    fn included_files_count_by_their_bytes() {
+        let dir = std::env::temp_dir().join(format!("consist-scope-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("coeffs.txt"), "1.0 2.0").unwrap();
+        let source = r#"
+            const COEFFS: &str = include_str!("coeffs.txt");
+            fn sir() -> usize { COEFFS.len() }
+        "#;
+        let path = dir.join("model.rs");
+        let (labels, base, _) = identity_at(source, &path);
+        assert_eq!(labels, ["const COEFFS", "file coeffs.txt"]);
+        std::fs::write(dir.join("coeffs.txt"), "1.0 2.5").unwrap();
+        assert_ne!(identity_at(source, &path).1, base, "editing the included file changes the identity");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,8 +17,10 @@ pub struct StepInfo {
     pub code_hash: fn() -> String,
     /// What its code identity covers: (label, token hash), the step itself first.
     pub code_items: fn() -> Vec<(String, String)>,
-    /// Paths into other modules of the crate that it uses without declaring them in `uses`.
-    pub other_modules: &'static [&'static str],
+    /// Code it uses that its identity cannot follow and `uses` does not declare: paths into
+    /// modules of other files (`physics::SCALE`), glob imports of them (`physics::*`), include
+    /// paths the macro cannot work out.
+    pub not_followed: &'static [&'static str],
 }
 
 inventory::collect!(StepInfo);
@@ -67,7 +69,7 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         // A path is followed when a declared helper's items include it (`fn plots::line_chart`).
         let followed =
             |path: &str| items.keys().any(|label| label.split_once(' ').is_some_and(|(_, name)| name == path));
-        let not_followed = info.other_modules.iter().filter(|p| !followed(p)).map(|p| (*p).to_owned()).collect();
+        let not_followed = info.not_followed.iter().filter(|p| !followed(p)).map(|p| (*p).to_owned()).collect();
         let changed_items = last
             .as_ref()
             .and_then(|r| crate::explain::recorded_code_items(&r.meta))

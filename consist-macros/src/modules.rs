@@ -1,0 +1,262 @@
+//! Where a path or `use` of a step's source file leads: into an inline module of the same file
+//! (the code identity follows it), into a module of another file (it cannot), or out of the crate.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::{Item, ItemMod};
+
+/// Where a path leads, seen from a module of the source file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Into the inline module at this path (from the file's top level): followed.
+    Inline(Vec<String>),
+    /// Into a module of another file, or above this file: not followed, reported.
+    Elsewhere,
+    /// Not into a module of this crate (another crate, a type's associated item, an enum's
+    /// variants): nothing to follow.
+    External,
+}
+
+/// The modules of one source file.
+pub struct FileModules<'f> {
+    /// The file's top-level items.
+    pub items: &'f [Item],
+    /// Whether the file is a crate root, so that `crate::` means its top level.
+    pub crate_root: bool,
+}
+
+impl<'f> FileModules<'f> {
+    /// The items of the inline module at `path` (outermost first), if the file has it.
+    pub fn items_at(&self, path: &[String]) -> Option<&'f [Item]> {
+        let mut items = self.items;
+        for name in path {
+            items = items.iter().find_map(|item| match item {
+                Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) if ident == name => Some(inner.as_slice()),
+                _ => None,
+            })?;
+        }
+        Some(items)
+    }
+
+    /// Where `segments` (a path as written in the module at `from`) leads. Leading `self`,
+    /// `super` and `crate` and then every segment naming an inline module are followed; the
+    /// first segment naming anything else is an item of the module reached so far.
+    pub fn reach(&self, from: &[String], segments: &[String]) -> Reach {
+        let mut path = from.to_vec();
+        let mut consumed = 0;
+        for (k, segment) in segments.iter().enumerate() {
+            let leading = segments[..k].iter().all(|s| s == "self" || s == "super");
+            match segment.as_str() {
+                "self" if k == 0 => {}
+                "super" if leading => {
+                    if path.pop().is_none() {
+                        return Reach::Elsewhere;
+                    }
+                }
+                "crate" if k == 0 => {
+                    if !self.crate_root {
+                        return Reach::Elsewhere;
+                    }
+                    path.clear();
+                }
+                name => {
+                    let items = self.items_at(&path).unwrap_or_default();
+                    match module_kind(items, name) {
+                        Some(Module::Inline) => path.push(name.to_owned()),
+                        Some(Module::OtherFile) => return Reach::Elsewhere,
+                        // An item of the module reached (or a name it imports, followed with
+                        // its imports); a name it does not have is something this file cannot
+                        // show (`crate::model::X` in a root that declares no `model`).
+                        None if consumed > 0 && !declares(items, name) => return Reach::Elsewhere,
+                        None => break,
+                    }
+                }
+            }
+            consumed = k + 1;
+        }
+        if consumed == 0 { Reach::External } else { Reach::Inline(path) }
+    }
+}
+
+/// Whether `items` define or import `name`.
+fn declares(items: &[Item], name: &str) -> bool {
+    let imported = Imports::of(items);
+    imported.names.contains_key(name)
+        || items.iter().any(|item| match item {
+            Item::Impl(_) | Item::Use(_) => false,
+            Item::Mod(m) => m.ident == name,
+            other => crate::scope::kind_and_name(other).is_some_and(|(_, n)| n == name),
+        })
+}
+
+enum Module {
+    Inline,
+    OtherFile,
+}
+
+fn module_kind(items: &[Item], name: &str) -> Option<Module> {
+    items.iter().find_map(|item| match item {
+        Item::Mod(m) if m.ident == name => Some(if m.content.is_some() { Module::Inline } else { Module::OtherFile }),
+        _ => None,
+    })
+}
+
+/// What one module imports: single names (local name -> path) and glob imports (`path::*`).
+#[derive(Debug, Default)]
+pub struct Imports {
+    /// `use a::b::c as d;` -> `d` -> `[a, b, c]`.
+    pub names: BTreeMap<String, Vec<String>>,
+    /// `use a::b::*;` -> `[a, b]`.
+    pub globs: Vec<Vec<String>>,
+}
+
+impl Imports {
+    /// The `use` items of `module`.
+    pub fn of(module: &[Item]) -> Imports {
+        let mut imports = Imports::default();
+        for item in module {
+            if let Item::Use(u) = item {
+                flatten_use(&u.tree, &mut Vec::new(), &mut imports);
+            }
+        }
+        imports
+    }
+
+    /// Every multi-segment path in `tokens` (`plots::draw`, `super::SCALE`), with a leading
+    /// imported name replaced by the path it was imported from.
+    pub fn paths(&self, tokens: TokenStream, out: &mut Vec<Vec<String>>) {
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut i = 0;
+        while i < trees.len() {
+            match &trees[i] {
+                TokenTree::Group(g) => self.paths(g.stream(), out),
+                TokenTree::Ident(first) => {
+                    let after_path_sep = i >= 2 && is_path_sep(&trees[i - 2], &trees[i - 1]);
+                    let mut segments = vec![first.to_string()];
+                    let mut j = i + 1;
+                    while j + 1 < trees.len() && is_path_sep(&trees[j], &trees[j + 1]) {
+                        match trees.get(j + 2) {
+                            Some(TokenTree::Ident(next)) => segments.push(next.to_string()),
+                            _ => break,
+                        }
+                        j += 3;
+                    }
+                    if !after_path_sep && segments.len() > 1 {
+                        if let Some(imported) = self.names.get(&segments[0]) {
+                            segments.splice(0..1, imported.iter().cloned());
+                        }
+                        out.push(segments);
+                    }
+                    i = j.max(i + 1);
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+fn is_path_sep(a: &TokenTree, b: &TokenTree) -> bool {
+    matches!((a, b), (TokenTree::Punct(x), TokenTree::Punct(y)) if x.as_char() == ':' && y.as_char() == ':')
+}
+
+fn flatten_use(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Imports) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            flatten_use(&p.tree, prefix, out);
+            prefix.pop();
+        }
+        syn::UseTree::Name(n) => {
+            let mut path = prefix.clone();
+            path.push(n.ident.to_string());
+            // `use a::b::{self}` imports `b`.
+            let name = if n.ident == "self" { prefix.last().cloned().unwrap_or_default() } else { n.ident.to_string() };
+            if n.ident == "self" {
+                path.pop();
+            }
+            out.names.insert(name, path);
+        }
+        syn::UseTree::Rename(r) => {
+            let mut path = prefix.clone();
+            if r.ident != "self" {
+                path.push(r.ident.to_string());
+            }
+            out.names.insert(r.rename.to_string(), path);
+        }
+        syn::UseTree::Group(g) => g.items.iter().for_each(|t| flatten_use(t, prefix, out)),
+        syn::UseTree::Glob(_) => out.globs.push(prefix.clone()),
+    }
+}
+
+/// Whether the file at `path` is a crate root (`main.rs`, `lib.rs`, or a file directly under
+/// `src/bin`, `examples`, `tests` or `benches`), so that `crate::` paths start at its top level.
+pub fn is_crate_root(path: &std::path::Path) -> bool {
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str()).unwrap_or_default();
+    matches!(file, "main.rs" | "lib.rs") || matches!(dir, "bin" | "examples" | "tests" | "benches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(path: &str) -> Vec<String> {
+        if path.is_empty() { Vec::new() } else { path.split("::").map(str::to_owned).collect() }
+    }
+
+    #[test]
+    fn paths_reach_inline_modules_other_files_or_nothing_local() {
+        let file = syn::parse_file(
+            "mod physics;\nmod a { pub mod b { pub const X: i32 = 1; } mod tests { use super::*; } }\nenum Season { Winter }",
+        )
+        .unwrap();
+        let reach = |crate_root: bool, from: &str, path: &str| {
+            FileModules { items: &file.items, crate_root }.reach(&strings(from), &strings(path))
+        };
+        let inline = |p: &str| Reach::Inline(strings(p));
+        assert_eq!(reach(false, "a::tests", "super"), inline("a"));
+        assert_eq!(reach(false, "a::tests", "super::super::a::b::X"), inline("a::b"));
+        assert_eq!(reach(false, "a", "b::X"), inline("a::b"));
+        assert_eq!(reach(false, "a", "self::b"), inline("a::b"));
+        assert_eq!(reach(false, "", "super::x"), Reach::Elsewhere, "above the file");
+        assert_eq!(reach(false, "", "physics::SCALE"), Reach::Elsewhere, "a module of another file");
+        assert_eq!(reach(false, "a", "crate::a::b"), Reach::Elsewhere, "not a crate root");
+        assert_eq!(reach(true, "a", "crate::a::b"), inline("a::b"));
+        assert_eq!(reach(true, "a", "crate::physics::X"), Reach::Elsewhere);
+        assert_eq!(reach(false, "", "Season::Winter"), Reach::External);
+        assert_eq!(reach(false, "", "std::f64::consts::PI"), Reach::External);
+    }
+
+    #[test]
+    fn imports_record_names_renames_self_and_globs() {
+        let file = syn::parse_file("use crate::m::{self, x as y, z};\nuse super::*;\nuse Season::*;").unwrap();
+        let imports = Imports::of(&file.items);
+        let names: Vec<(String, String)> = imports.names.iter().map(|(k, v)| (k.clone(), v.join("::"))).collect();
+        assert_eq!(
+            names,
+            [("m", "crate::m"), ("y", "crate::m::x"), ("z", "crate::m::z")].map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+        assert_eq!(imports.globs, [strings("super"), strings("Season")]);
+        let mut paths = Vec::new();
+        imports.paths(quote::quote!(m::f() + y + std::f64::consts::PI), &mut paths);
+        assert_eq!(paths, [strings("crate::m::f"), strings("std::f64::consts::PI")]);
+    }
+
+    #[test]
+    fn crate_roots_are_recognised_by_file_name_and_folder() {
+        for (path, root) in [
+            ("src/main.rs", true),
+            ("src/lib.rs", true),
+            ("src/bin/tool.rs", true),
+            ("examples/sir.rs", true),
+            ("tests/it/main.rs", true),
+            ("src/physics.rs", false),
+            ("tests/it/cache.rs", false),
+        ] {
+            assert_eq!(is_crate_root(std::path::Path::new(path)), root, "{path}");
+        }
+    }
+}
