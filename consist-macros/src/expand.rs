@@ -40,12 +40,19 @@ fn code_scope(
     }
 }
 
-/// `a::b::item` -> `a::b::__consist_helper_item`: the module `#[helper]` and `#[step]` generate
-/// beside every item they annotate.
+/// `item` -> `item__mark_it_with_consist_helper`: the hidden module `#[helper]` and `#[step]`
+/// generate beside every item they annotate. Its name is what the compiler shows when `uses`
+/// names an item that is not marked (`cannot find `X__mark_it_with_consist_helper` in `physics``),
+/// so it says what to do.
+fn helper_ident(item: &syn::Ident) -> syn::Ident {
+    format_ident!("{}__mark_it_with_consist_helper", item)
+}
+
+/// `a::b::item` -> `a::b::item__mark_it_with_consist_helper` (see [`helper_ident`]).
 fn helper_module(path: &syn::Path) -> syn::Path {
     let mut path = relative_to_generated(path);
     if let Some(last) = path.segments.last_mut() {
-        last.ident = format_ident!("__consist_helper_{}", last.ident);
+        last.ident = helper_ident(&last.ident);
         last.arguments = PathArguments::None;
     }
     path
@@ -111,11 +118,11 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
     }
 }
 
-/// The hidden `__consist_helper_<name>` module through which `uses = [path::name]` reaches an
+/// The hidden `<name>__mark_it_with_consist_helper` module through which `uses = [path::name]` reaches an
 /// item's identity, whatever its kind. It repeats the identity items rather than re-exporting
 /// them, so it also works for items declared inside a function body.
 fn helper_alias(vis: &syn::Visibility, ident: &syn::Ident, identity: &TokenStream) -> TokenStream {
-    let alias = format_ident!("__consist_helper_{}", ident);
+    let alias = helper_ident(ident);
     quote! {
         #[doc(hidden)]
         #[allow(non_snake_case, unused_imports)]

@@ -9,9 +9,9 @@ use serde_json::Value as Json;
 
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
+use crate::names::unknown_key;
 use crate::output::Output;
 use crate::run::Run;
-use crate::step::unknown_key;
 use crate::tracker::TrackerInner;
 
 /// What a running step body can use: its run id, inputs, output directory and logging of outputs.

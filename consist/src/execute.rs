@@ -16,10 +16,11 @@ use crate::context::StepContext;
 use crate::error::{Error, Result};
 use crate::explain::{Footprint, MissExplanation, Place};
 use crate::index::IndexEntry;
+use crate::names::unknown_key;
 use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
-use crate::step::{Input, RunResult, StepResult, StepSpec, unknown_key};
+use crate::step::{Input, RunResult, StepResult, StepSpec};
 use crate::tracker::{CacheMode, Hydration, TrackerInner, Validation};
 
 /// A new run id: `<slug of name>_<8 hex>` (file-safe: it names snapshot and output paths).

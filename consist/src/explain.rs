@@ -139,14 +139,17 @@ impl MissExplanation {
 
     /// Compare `now` with its baseline among `candidates` (the rule in the module docs).
     pub(crate) fn compare(step: &str, now: &Footprint, candidates: &[Footprint]) -> MissExplanation {
-        let flat_now = flatten(&now.config);
+        let flat_now = flat_texts(&now.config);
         let best = candidates
             .iter()
             .enumerate()
             .map(|(i, old)| (i, diff(&flat_now, now, old)))
             .min_by_key(|(i, e)| {
                 let old = &candidates[*i];
-                let differences = usize::from(e.code_changed) + e.config_changed.len() + e.inputs_changed.len();
+                // Each changed code item counts, as each changed config field does: an edit of one
+                // helper is closer than an edit of three.
+                let code = if e.code_changed { e.code_items_changed.len().max(1) } else { 0 };
+                let differences = code + e.config_changed.len() + e.inputs_changed.len();
                 (old.place != now.place, differences, old.session == now.session, std::cmp::Reverse(*i))
             })
             .map(|(_, e)| e);
@@ -185,8 +188,14 @@ pub(crate) fn recorded_code_items(meta: &serde_json::Map<String, Json>) -> Optio
     meta.get("code_items").and_then(|v| serde_json::from_value(v.clone()).ok())
 }
 
-fn diff(flat_now: &BTreeMap<String, Json>, now: &Footprint, old: &Footprint) -> MissExplanation {
-    let flat_old = flatten(&old.config);
+/// The dotted fields of a config with their canonical JSON text: what the signature hashes, so
+/// `-0.0` and `0.0` (equal as numbers, different in the signature) count as a change.
+fn flat_texts(config: &Json) -> BTreeMap<String, String> {
+    flatten(config).into_iter().map(|(k, v)| (k, crate::canonical::text(&v))).collect()
+}
+
+fn diff(flat_now: &BTreeMap<String, String>, now: &Footprint, old: &Footprint) -> MissExplanation {
+    let flat_old = flat_texts(&old.config);
     let code_changed = now.code_hash != old.code_hash;
     let both_itemized = !now.code_items.is_empty() && !old.code_items.is_empty();
     MissExplanation {
@@ -337,6 +346,30 @@ mod tests {
         assert_eq!(e.config_changed, ["beta"]);
         assert!(e.inputs_changed.is_empty() && !e.code_changed);
         assert!(e.summary.starts_with("config changed: beta"), "{}", e.summary);
+    }
+
+    #[test]
+    fn a_change_of_sign_of_zero_is_named() {
+        let history = vec![footprint("a", "c1", json!({"x": 0.0}), &[])];
+        let now = footprint("new", "c1", json!({"x": -0.0}), &[]);
+        let e = MissExplanation::compare("step", &now, &history);
+        assert_eq!(e.config_changed, ["x"], "{}", e.summary);
+    }
+
+    #[test]
+    fn each_changed_code_item_counts_as_a_difference() {
+        let items =
+            |v: &str| -> BTreeMap<String, String> { ["fn a", "fn b", "fn c"].map(|l| (l.into(), v.into())).into() };
+        // `far` ran other code (three items differ), `near` the same code with two other fields.
+        let mut far = footprint("far", "c1", json!({"n": 2, "m": 2}), &[]);
+        far.code_items = items("1");
+        let mut near = footprint("near", "c2", json!({"n": 1, "m": 1}), &[]);
+        near.code_items = items("2");
+        let mut now = footprint("new", "c2", json!({"n": 2, "m": 2}), &[]);
+        now.code_items = items("2");
+        let e = MissExplanation::compare("step", &now, &[far, near]);
+        assert_eq!(e.compared_with.as_deref(), Some("near"), "{}", e.summary);
+        assert_eq!(e.config_changed, ["m", "n"]);
     }
 
     #[test]

@@ -22,6 +22,22 @@ pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<()> {
     Err(Error::InvalidName { kind, name: name.to_owned(), reason: reason.to_owned() })
 }
 
+/// The key of `known` closest to `key`, if it is one or two edits away (a likely typo).
+pub(crate) fn nearest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    known
+        .into_iter()
+        .filter(|k| *k != key)
+        .map(|k| (strsim::damerau_levenshtein(key, k), k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// The error for a key that does not exist, listing the ones that do.
+pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
+    Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
+}
+
 /// A file-safe form of `name`: ASCII letters, digits, `_`, `-` and `.` (not leading), at most
 /// [`SLUG_LEN`] of them; a name that had to be altered gets `-<8 hex>` of its blake3 hash so two
 /// names never share a slug.
@@ -44,6 +60,15 @@ pub(crate) fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_names_likely_typos_only() {
+        let known = ["dispatch", "demand", "state"];
+        assert_eq!(nearest("dispach", known), Some("dispatch"));
+        assert_eq!(nearest("stat", known), Some("state"));
+        assert_eq!(nearest("emissions", known), None, "nothing close");
+        assert_eq!(nearest("state", known), None, "an exact key is not a typo");
+    }
 
     #[test]
     fn plain_names_are_their_own_slug() {

@@ -89,7 +89,7 @@ pub trait Outputs: Sized {
 
 /// Load the output recorded under `key` as `T` (also what `#[derive(Outputs)]` calls per field).
 pub fn load_recorded<T: Output>(key: &str, recorded: &BTreeMap<String, Artifact>) -> Result<T> {
-    let artifact = recorded.get(key).ok_or_else(|| crate::step::unknown_key("output", key, recorded.keys()))?;
+    let artifact = recorded.get(key).ok_or_else(|| crate::names::unknown_key("output", key, recorded.keys()))?;
     T::load(artifact)
 }
 

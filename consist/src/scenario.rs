@@ -33,9 +33,10 @@ use serde_json::{Map, Value as Json};
 
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
+use crate::names::unknown_key;
 use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
-use crate::step::{RunResult, StepBuilder, StepCall, unknown_key};
+use crate::step::{RunResult, StepBuilder, StepCall};
 use crate::tracker::Tracker;
 
 /// Options of a scenario; finish with [`start`](Self::start).
@@ -219,9 +220,22 @@ impl Scenario {
         result
     }
 
-    /// The latest artifact recorded under `key` in this scenario, if any.
+    /// The latest artifact recorded under `key` in this scenario, if any: for optional inputs
+    /// such as the previous iteration's state. A misspelt key also gives `None`, so a key that
+    /// must exist belongs in [`Scenario::require`]. When nothing is found but a key of this
+    /// scenario, or an output a registered `#[step]` declares, is one or two letters away, a
+    /// warning names it (`did you mean`).
     pub fn get(&self, key: &str) -> Option<Artifact> {
-        self.coupler.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        let coupler = self.coupler.lock().unwrap_or_else(|e| e.into_inner());
+        let found = coupler.get(key).cloned();
+        if found.is_none() {
+            let declared = crate::registry::registered_steps().into_iter().flat_map(|s| s.outputs.iter().copied());
+            let known: Vec<&str> = coupler.keys().map(String::as_str).chain(declared).collect();
+            if let Some(near) = crate::names::nearest(key, known) {
+                tracing::warn!(scenario = %self.name, "scenario.get(\"{key}\") found nothing; did you mean \"{near}\"?");
+            }
+        }
+        found
     }
 
     /// The latest artifact recorded under `key`; an error lists the keys that exist.

@@ -120,18 +120,13 @@ impl<O> RunResult<O> {
 
     /// The output artifact recorded under `key`.
     pub fn output(&self, key: &str) -> Result<&Artifact> {
-        self.outputs.get(key).ok_or_else(|| unknown_key("output", key, self.outputs.keys()))
+        self.outputs.get(key).ok_or_else(|| crate::names::unknown_key("output", key, self.outputs.keys()))
     }
 
     /// Convert the value, keeping the run and outputs.
     pub fn map<T>(self, f: impl FnOnce(O) -> T) -> RunResult<T> {
         RunResult { value: f(self.value), run: self.run, outputs: self.outputs }
     }
-}
-
-/// The error for a key that is not declared, listing those that are.
-pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
-    Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
 }
 
 /// Everything that identifies and declares one step run, apart from its body.
