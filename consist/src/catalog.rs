@@ -14,7 +14,7 @@ use crate::explain::History;
 use crate::index::SignatureIndex;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
-use crate::store::{CatalogSummary, Direction, DuckDbStore, RunQuery, ScenarioSummary, Store};
+use crate::store::{ArtifactView, CatalogSummary, Direction, DuckDbStore, QueryRows, RunQuery, ScenarioSummary, Store};
 
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
@@ -221,6 +221,54 @@ impl Catalog {
                 Err(Error::AmbiguousRun { prefix: id.to_owned(), candidates: format!("{}{more}", shown.join(", ")) })
             }
         }
+    }
+
+    /// The store, which must hold a database (else a "no such database" error naming the path).
+    fn stored(&self) -> Result<&dyn Store> {
+        if !self.db_path.exists() {
+            return Err(Error::no_database(&self.db_path));
+        }
+        Ok(self.store.as_ref())
+    }
+
+    /// Run read-only `sql` over the stored runs (see [`Store::query`]: per-key artifact views,
+    /// writes refused). Runs still pending reach the store at the next sync.
+    pub fn query(&self, sql: &str) -> Result<QueryRows> {
+        self.stored()?.query(sql)
+    }
+
+    /// The per-key artifact views [`Catalog::query`] offers.
+    pub fn artifact_views(&self) -> Result<Vec<ArtifactView>> {
+        self.stored()?.artifact_views()
+    }
+
+    /// A stored artifact by id (or the start of one), else the newest stored with that key.
+    pub fn find_artifact(&self, id_or_key: &str) -> Result<Artifact> {
+        self.stored()?.find_artifact(id_or_key)?.ok_or_else(|| Error::ArtifactNotFound(id_or_key.to_owned()))
+    }
+
+    /// The first `rows` rows of a Parquet or CSV artifact (by id or key, as
+    /// [`Catalog::find_artifact`]), with the artifact.
+    pub fn preview(&self, id_or_key: &str, rows: usize) -> Result<(Artifact, QueryRows)> {
+        let artifact = self.find_artifact(id_or_key)?;
+        if !matches!(artifact.driver, crate::artifact::Driver::Parquet | crate::artifact::Driver::Csv) {
+            return Err(Error::Query {
+                reason: format!(
+                    "`{}` ({}) is {}; previews read Parquet or CSV artifacts",
+                    artifact.key, artifact.id, artifact.driver
+                ),
+            });
+        }
+        if !artifact.path.exists() {
+            return Err(Error::OutputLoad {
+                run_id: artifact.run_id.clone().unwrap_or_default(),
+                key: artifact.key.clone(),
+                path: artifact.path.clone(),
+                reason: "the file does not exist any more (see `consist validate`)".into(),
+            });
+        }
+        let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;
+        Ok((artifact, rows))
     }
 
     /// Replace the store's content with the snapshots found under `root` (searched recursively)

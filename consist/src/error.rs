@@ -191,6 +191,13 @@ pub enum Error {
         checked: usize,
     },
 
+    /// A read-only query or a file read as rows was refused or failed; the reason says which.
+    #[error("{reason}")]
+    Query {
+        /// What went wrong and what to do.
+        reason: String,
+    },
+
     /// A command was used wrongly (a bad value, a write in a read-only query...).
     #[error("{0}")]
     Usage(String),

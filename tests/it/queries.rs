@@ -135,6 +135,7 @@ fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
     assert_eq!((inspection.orphan_artifacts, inspection.dangling_links, inspection.pending), (0, 0, 0));
 
     assert_eq!(catalog.validate(false).unwrap().problems, []);
+
     let file = &cleaned.output("cleaned").unwrap().path;
     std::fs::write(file, b"tampered").unwrap();
     let report = catalog.validate(false).unwrap();
@@ -147,4 +148,34 @@ fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
     assert_eq!(catalog.validate(true).unwrap().problems, [], "exists-only does not hash");
     std::fs::remove_file(file).unwrap();
     assert_eq!(catalog.validate(true).unwrap().problems[0].problem, consist::FileProblem::Missing);
+
+    // Read-only SQL with per-key views, and previews: answered by the library.
+    for day in 0..3 {
+        tracker
+            .step("frame")
+            .code_version("1")
+            .config(&day)
+            .outputs(["zones"])
+            .run(|_| {
+                use consist::polars::prelude::*;
+                Ok(df!("zone" => [1, 2, 3], "day" => [day; 3])?)
+            })
+            .unwrap();
+    }
+    tracker.flush().unwrap();
+    let views = catalog.artifact_views().unwrap();
+    let view = views.iter().find(|v| v.key == "zones").expect("a view per Parquet key");
+    assert_eq!((view.view.as_str(), view.missing), ("zones", 0));
+    let (artifact, preview) = catalog.preview("zones", 2).unwrap();
+    assert_eq!((artifact.key.as_str(), preview.columns.clone()), ("zones", vec!["zone".to_owned(), "day".to_owned()]));
+    assert_eq!(preview.rows.len(), 2);
+    let per_run = catalog.query("SELECT consist_run_id, count(*) AS n FROM zones GROUP BY 1").unwrap();
+    assert_eq!(per_run.columns, ["consist_run_id", "n"]);
+    assert_eq!((per_run.rows.len(), view.runs), (3, 3), "one group per producing run");
+    assert!(per_run.rows.iter().all(|r| r[1] == 3), "{per_run:?}");
+    match catalog.query("DELETE FROM run") {
+        Err(consist::Error::Query { reason }) => assert!(reason.contains("read-only"), "{reason}"),
+        other => panic!("a write must be refused: {other:?}"),
+    }
+    assert_eq!(catalog.summary().unwrap().runs, 8, "nothing was deleted");
 }

@@ -109,7 +109,7 @@ pub(super) fn run(cli: &Cli, args: &LineageArgs) -> Result<()> {
     if catalog.pending_count() > 0 {
         tracing::info!("runs still pending in snapshots are not part of the lineage until a tracker syncs them");
     }
-    let artifact = super::sql::find_artifact(cli, &args.artifact)?;
+    let artifact = catalog.find_artifact(&args.artifact)?;
     let tree = catalog
         .store()
         .lineage(&artifact.id, args.depth)?

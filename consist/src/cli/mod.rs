@@ -23,7 +23,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::store::DuckDbStore;
 
 /// Inspect, query, compare and maintain consist provenance.
 #[derive(Debug, Parser)]
@@ -112,15 +111,6 @@ impl Cli {
         }
         Ok(catalog)
     }
-
-    /// The DuckDB store itself, for SQL of our own (pending runs are not in it).
-    fn duckdb(&self) -> Result<DuckDbStore> {
-        let path = self.db_path();
-        if !path.exists() {
-            return Err(Error::no_database(&path));
-        }
-        Ok(DuckDbStore::new(path, self.timeout()))
-    }
 }
 
 /// Parse a `--status` value.
@@ -174,7 +164,7 @@ where
 /// 2 for usage errors, 1 for everything else.
 fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::AmbiguousRun { .. } | Error::Usage(_) => 2,
+        Error::AmbiguousRun { .. } | Error::Usage(_) | Error::Query { .. } => 2,
         _ => 1,
     }
 }

@@ -7,8 +7,11 @@
 mod duckdb;
 mod overview;
 
+pub(crate) use self::duckdb::file_rows;
 pub use self::duckdb::{DuckDbStore, TABLES};
-pub use self::overview::{CatalogSummary, Inspection, ModelCount, ScenarioSummary, StoreIntegrity};
+pub use self::overview::{
+    ArtifactView, CatalogSummary, Inspection, ModelCount, QueryRows, ScenarioSummary, StoreIntegrity,
+};
 
 use crate::artifact::Artifact;
 use crate::error::Result;
@@ -246,4 +249,16 @@ pub trait Store: Send + Sync {
 
     /// Reclaim the space of removed rows; returns the storage size before and after, in bytes.
     fn compact(&self) -> Result<(u64, u64)>;
+
+    /// Run read-only `sql` over the provenance tables, with one view per artifact key the SQL
+    /// mentions (that key's Parquet/CSV files across runs, with the producing run's
+    /// `consist_run_id`, `consist_scenario_id`, `consist_iteration`, `consist_year`). A statement
+    /// that writes, or fails, is an [`Error::Query`](crate::Error::Query) saying which.
+    fn query(&self, sql: &str) -> Result<QueryRows>;
+
+    /// The per-key artifact views that [`Store::query`] offers, with their file counts.
+    fn artifact_views(&self) -> Result<Vec<ArtifactView>>;
+
+    /// An artifact by id (or the start of one), else the newest artifact with that key.
+    fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>>;
 }

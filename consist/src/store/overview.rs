@@ -94,3 +94,28 @@ pub struct Inspection {
     /// Runs recorded in snapshots but not yet in the database.
     pub pending: usize,
 }
+
+/// Rows of a read-only query or of a file: column names and JSON values, in order (`consist
+/// query --json` prints exactly this).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QueryRows {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// One vector of values per row, in column order.
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// A view over one artifact key's Parquet/CSV files that [`crate::Store::query`] offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactView {
+    /// The view's name: the key, or `<key>_artifacts` when the key is a provenance table's name.
+    pub view: String,
+    /// The artifact key.
+    pub key: String,
+    /// Files recorded under the key.
+    pub files: usize,
+    /// Of those, files that no longer exist (left out of the view).
+    pub missing: usize,
+    /// Distinct runs that produced them.
+    pub runs: usize,
+}

@@ -17,8 +17,13 @@ use serde_json::{Map, Value};
 mod batch;
 mod overview;
 mod purge;
+mod sql;
 
-use super::{ArtifactQuery, CatalogSummary, Direction, RunQuery, ScenarioSummary, Store, StoreIntegrity};
+pub(crate) use self::sql::file_rows;
+
+use super::{
+    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryRows, RunQuery, ScenarioSummary, Store, StoreIntegrity,
+};
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 use crate::lineage::{LineageNode, Producer};
@@ -102,14 +107,8 @@ impl DuckDbStore {
         Ok(())
     }
 
-    /// Open the file read-only (waiting while a writer holds it), for SQL of one's own: the
-    /// CLI's `query`. A missing file is reported, not created.
-    pub fn connect_read_only(&self) -> Result<Connection> {
-        self.open_read()
-    }
-
     /// Open the file read-write (waiting while another process holds it), for maintenance.
-    pub fn connect(&self) -> Result<Connection> {
+    fn connect(&self) -> Result<Connection> {
         let conn = self.open(false)?;
         self.ensure_schema(&conn, true)?;
         Ok(conn)
@@ -431,6 +430,20 @@ impl Store for DuckDbStore {
 
     fn compact(&self) -> Result<(u64, u64)> {
         DuckDbStore::compact(self)
+    }
+
+    fn query(&self, sql: &str) -> Result<QueryRows> {
+        self.query_sql(sql)
+    }
+
+    fn artifact_views(&self) -> Result<Vec<ArtifactView>> {
+        self.views()
+    }
+
+    fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>> {
+        let Some(id) = self.artifact_by_id_or_key(id_or_key)? else { return Ok(None) };
+        let conn = self.open_read()?;
+        fetch_artifact(&conn, &id).map_err(|e| self.db_err(e))
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {
