@@ -12,6 +12,7 @@ use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::explain::History;
 use crate::index::SignatureIndex;
+use crate::location::CatalogLocation;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
 use crate::store::{ArtifactView, CatalogSummary, Direction, DuckDbStore, QueryRows, RunQuery, ScenarioSummary, Store};
@@ -19,6 +20,7 @@ use crate::store::{ArtifactView, CatalogSummary, Direction, DuckDbStore, QueryRo
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
     store: Box<dyn Store>,
+    location: CatalogLocation,
     db_path: PathBuf,
     pub(crate) pending: PendingQueue,
     pub(crate) index: SignatureIndex,
@@ -26,23 +28,41 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog at `location` (see [`CatalogLocation::parse`]). A DuckDB file is opened only
+    /// when first used.
+    pub fn open(location: &CatalogLocation, lock_timeout: Duration) -> Result<Catalog> {
+        match location {
+            CatalogLocation::DuckDb(path) => Ok(Catalog::duckdb(path.clone(), lock_timeout)),
+        }
+    }
+
     /// The catalog of the DuckDB database at `db_path`. Opens nothing yet.
     pub fn duckdb(db_path: impl Into<PathBuf>, lock_timeout: Duration) -> Catalog {
         let db_path = db_path.into();
         let store = DuckDbStore::new(db_path.clone(), lock_timeout);
-        Catalog::with_store(db_path, Box::new(store))
+        Catalog::with_store(CatalogLocation::DuckDb(db_path), Box::new(store))
     }
 
-    /// A catalog over any store; `db_path` locates the index and queue (`<db_path>.consist/`).
-    pub fn with_store(db_path: PathBuf, store: Box<dyn Store>) -> Catalog {
+    /// A catalog over any store found at `location`; the signature index, pending queue and
+    /// miss history live beside it (`<db_path>.consist/` for a DuckDB file).
+    pub fn with_store(location: CatalogLocation, store: Box<dyn Store>) -> Catalog {
+        let db_path = match &location {
+            CatalogLocation::DuckDb(path) => path.clone(),
+        };
         let dir = snapshot::catalog_dir(&db_path);
         Catalog {
             store,
             pending: PendingQueue::new(&dir),
             index: SignatureIndex::new(&dir),
             history: History::new(&dir),
+            location,
             db_path,
         }
+    }
+
+    /// Where the catalog lives (shown without a password).
+    pub fn location(&self) -> &CatalogLocation {
+        &self.location
     }
 
     /// The database path.

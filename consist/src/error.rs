@@ -191,6 +191,18 @@ pub enum Error {
         checked: usize,
     },
 
+    /// A catalog location that cannot be used (`Tracker::builder(..).catalog`, `--db-path`,
+    /// `CONSIST_DB`). The location is shown without its password.
+    #[error(
+        "catalog location `{location}` cannot be used: {reason}; give a path to a DuckDB file (e.g. runs/provenance.duckdb)"
+    )]
+    CatalogLocation {
+        /// The location as given, password redacted.
+        location: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
     /// A read-only query or a file read as rows was refused or failed; the reason says which.
     #[error("{reason}")]
     Query {

@@ -10,6 +10,7 @@ use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::filehash::{FileHasher, HashingStrategy};
 use crate::lineage::LineageNode;
+use crate::location::CatalogLocation;
 use crate::output::Output;
 use crate::run::{Run, RunRecord};
 use crate::snapshot;
@@ -59,12 +60,19 @@ pub enum Hydration {
     OutputsAll,
 }
 
+/// The catalog a builder was given, parsed when the tracker opens.
+#[derive(Debug, Clone)]
+enum RequestedCatalog {
+    DuckDb(PathBuf),
+    Location(String),
+}
+
 /// Options for [`Tracker`]; finish with [`open`](Self::open).
 #[derive(Debug, Clone)]
 #[must_use = "call .open() to get a Tracker"]
 pub struct TrackerBuilder {
     run_dir: PathBuf,
-    db_path: Option<PathBuf>,
+    catalog: Option<RequestedCatalog>,
     hashing: HashingStrategy,
     cache_mode: CacheMode,
     validation: Validation,
@@ -86,9 +94,18 @@ impl TrackerBuilder {
         self
     }
 
-    /// The DuckDB file (default `<run_dir>/provenance.duckdb`).
+    /// The catalog, as a location ([`CatalogLocation::parse`]: a DuckDB file path). Default:
+    /// `$CONSIST_DB` if set, else `<run_dir>/provenance.duckdb`. A location that cannot be used
+    /// is reported by [`open`](Self::open).
+    pub fn catalog(mut self, location: &str) -> Self {
+        self.catalog = Some(RequestedCatalog::Location(location.to_owned()));
+        self
+    }
+
+    /// The catalog as a DuckDB file path: the same as [`catalog`](Self::catalog) with a path,
+    /// for paths that are not UTF-8.
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.db_path = Some(path.into());
+        self.catalog = Some(RequestedCatalog::DuckDb(path.into()));
         self
     }
 
@@ -123,8 +140,14 @@ impl TrackerBuilder {
         let run_dir_err = |source| Error::RunDir { path: self.run_dir.clone(), source };
         let readonly = self.cache_mode == CacheMode::Readonly;
         let run_dir = std::path::absolute(&self.run_dir).map_err(run_dir_err)?;
-        let db_path = match self.db_path {
-            Some(p) => {
+        let location = match self.catalog {
+            Some(RequestedCatalog::DuckDb(path)) => CatalogLocation::DuckDb(path),
+            Some(RequestedCatalog::Location(text)) => CatalogLocation::parse(&text)?,
+            None => CatalogLocation::from_env()?
+                .unwrap_or_else(|| CatalogLocation::DuckDb(run_dir.join("provenance.duckdb"))),
+        };
+        let location = match location {
+            CatalogLocation::DuckDb(p) => {
                 let p = std::path::absolute(&p).map_err(Error::io("resolving database path", p))?;
                 // Checked before anything is created, so a typo leaves no empty run directory; a
                 // directory that creating the run directory makes (`study/` for `study/runs`) is fine.
@@ -132,15 +155,14 @@ impl TrackerBuilder {
                     Some(dir) if !dir.is_dir() && !run_dir.starts_with(dir) => {
                         return Err(Error::DatabaseDir { path: p });
                     }
-                    _ => p,
+                    _ => CatalogLocation::DuckDb(p),
                 }
             }
-            None => run_dir.join("provenance.duckdb"),
         };
         if !readonly {
             std::fs::create_dir_all(snapshot::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
         }
-        let catalog = Catalog::duckdb(db_path, self.lock_timeout);
+        let catalog = Catalog::open(&location, self.lock_timeout)?;
         if !readonly {
             catalog.store().init()?;
             catalog.sync()?;
@@ -199,7 +221,7 @@ impl Tracker {
     pub fn builder(run_dir: impl Into<PathBuf>) -> TrackerBuilder {
         TrackerBuilder {
             run_dir: run_dir.into(),
-            db_path: None,
+            catalog: None,
             hashing: HashingStrategy::default(),
             cache_mode: CacheMode::default(),
             validation: Validation::default(),

@@ -107,3 +107,25 @@ fn a_step_killed_mid_run_is_never_a_cache_hit() {
     let inspect: serde_json::Value = serde_json::from_str(&stdout_of(inspect)).unwrap();
     assert_eq!(inspect["zombies"], serde_json::json!([killed_id]), "its process is gone, so it is reported");
 }
+
+#[test]
+fn consist_db_names_the_catalog_when_the_code_does_not() {
+    let ws = Workspace::new();
+    let db = ws.path().join("shared").join("catalog.duckdb");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let square = |env: &std::ffi::OsStr| {
+        Command::new(worker()).args(["step"]).arg(ws.run_dir()).args(["-", "4", "0"]).env("CONSIST_DB", env).output()
+    };
+    assert!(last_line(square(db.as_os_str()).unwrap()).starts_with("executed "));
+    assert!(last_line(square(db.as_os_str()).unwrap()).starts_with("hit "));
+    assert!(db.exists() && !ws.run_dir().join("provenance.duckdb").exists(), "the catalog is where CONSIST_DB says");
+    // The CLI reads the same variable.
+    let cli = Command::new(worker()).args(["cli", "runs", "--json"]).env("CONSIST_DB", &db).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2);
+    // A location that cannot be used is refused by name, its password hidden.
+    let refused = square("postgres://me:pw@host/db".as_ref()).unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("postgres://me:***@host/db"), "{stderr}");
+    assert!(!stderr.contains(":pw@"), "{stderr}");
+}

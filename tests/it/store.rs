@@ -120,3 +120,21 @@ fn artifacts_for_run_answers_before_and_after_the_sync_alike() {
     };
     assert_eq!(ids(&pending), ids(&stored));
 }
+
+#[test]
+fn a_catalog_is_opened_by_location() {
+    let ws = Workspace::new();
+    let db = ws.path().join("by-location.duckdb");
+    let tracker = consist::Tracker::builder(ws.run_dir()).catalog(db.to_str().unwrap()).open().unwrap();
+    tracker.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap();
+    tracker.flush().unwrap();
+    assert!(db.exists());
+    let location = consist::CatalogLocation::parse(db.to_str().unwrap()).unwrap();
+    let catalog = Catalog::open(&location, std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(catalog.summary().unwrap().runs, 1);
+    assert_eq!(catalog.location().to_string(), db.display().to_string());
+
+    let refused = consist::Tracker::builder(ws.run_dir()).catalog("mysql://root:hunter2@db/x").open().unwrap_err();
+    assert!(matches!(refused, consist::Error::CatalogLocation { .. }), "{refused}");
+    assert!(refused.to_string().contains("mysql://root:***@db/x"), "{refused}");
+}

@@ -15,11 +15,12 @@ use consist::{Tracker, Value};
 
 fn step(args: &[String]) -> consist::Result<()> {
     let [run_dir, db_path, value, sleep_ms] = args else {
-        panic!("usage: step <run_dir> <db_path> <value> <sleep_ms>");
+        panic!("usage: step <run_dir> <db_path | - for the default> <value> <sleep_ms>");
     };
     let value: i64 = value.parse().expect("value is an integer");
     let sleep = Duration::from_millis(sleep_ms.parse().expect("sleep_ms is an integer"));
-    let tracker = Tracker::builder(run_dir).db_path(db_path).open()?;
+    let builder = Tracker::builder(run_dir);
+    let tracker = if db_path == "-" { builder } else { builder.db_path(db_path) }.open()?;
     let result = tracker
         .step("square")
         .code_version("1")

@@ -8,6 +8,7 @@ use clap::{Subcommand, ValueEnum};
 use super::{Cli, print_json, table};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::location::CatalogLocation;
 use crate::maintenance::{MergeReport, OnConflict, PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
 use crate::store::RunQuery;
@@ -36,8 +37,8 @@ pub enum DbCommand {
     Compact,
     /// Copy another database's runs into this one (rows, snapshot copies, cache entries).
     Merge {
-        /// The database to merge from (left unchanged).
-        other: PathBuf,
+        /// The catalog to merge from (left unchanged): a DuckDB file path.
+        other: String,
         /// What to do with a run id recorded in both with different content.
         #[arg(long, value_enum, default_value_t = ConflictArg::Error)]
         conflict: ConflictArg,
@@ -93,7 +94,8 @@ pub struct PurgeArgs {
 }
 
 fn inspect(cli: &Cli, json: bool) -> Result<()> {
-    let report = cli.existing_catalog()?.inspect()?;
+    let catalog = cli.existing_catalog()?;
+    let report = catalog.inspect()?;
     if json {
         print_json(&report);
         return Ok(());
@@ -103,7 +105,7 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
         t.add_row([name.clone(), count.to_string()]);
     }
     println!("{t}");
-    println!("database         {}", cli.db_path().display());
+    println!("database         {}", catalog.location());
     println!("pending runs     {}", report.pending);
     println!("orphan artifacts {}", report.orphan_artifacts);
     println!("dangling links   {}", report.dangling_links);
@@ -123,7 +125,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Inspect { json } => inspect(cli, *json),
         DbCommand::Rebuild { run_dir } => {
-            let catalog = cli.catalog();
+            let catalog = cli.catalog()?;
             let root = match run_dir {
                 Some(dir) => dir.clone(),
                 None => std::path::absolute(catalog.db_path())
@@ -132,11 +134,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                     .unwrap_or_else(|| PathBuf::from(".")),
             };
             let restored = catalog.rebuild(&root)?;
-            println!(
-                "restored {restored} run(s) from snapshots under {} into {}",
-                root.display(),
-                catalog.db_path().display()
-            );
+            println!("restored {restored} run(s) from snapshots under {} into {}", root.display(), catalog.location());
             Ok(())
         }
         DbCommand::Export { dir } => {
@@ -147,16 +145,17 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             Ok(())
         }
         DbCommand::Merge { other, conflict, dry_run, json } => {
-            let source = Catalog::duckdb(other.clone(), cli.timeout());
+            let source = Catalog::open(&CatalogLocation::parse(other)?, cli.timeout())?;
             let on_conflict = match conflict {
                 ConflictArg::Error => OnConflict::Error,
                 ConflictArg::Skip => OnConflict::Skip,
             };
-            let report = cli.catalog().merge(&source, on_conflict, *dry_run)?;
+            let catalog = cli.catalog()?;
+            let report = catalog.merge(&source, on_conflict, *dry_run)?;
             if *json {
                 print_json(&report);
             } else {
-                print_merge(&report, &cli.db_path());
+                print_merge(&report, catalog.location());
             }
             Ok(())
         }
@@ -164,19 +163,19 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         DbCommand::Compact => {
             let catalog = cli.existing_catalog()?;
             let (before, after) = catalog.store().compact()?;
-            println!("{}: {before} -> {after} bytes", catalog.db_path().display());
+            println!("{}: {before} -> {after} bytes", catalog.location());
             Ok(())
         }
     }
 }
 
-fn print_merge(report: &MergeReport, into: &std::path::Path) {
+fn print_merge(report: &MergeReport, into: &crate::CatalogLocation) {
     let verb = if report.dry_run { "would merge" } else { "merged" };
     println!(
         "{verb} {} run(s) from {} into {} ({} artifact link(s), {} new cache entr{})",
         report.merged.len(),
         report.source.display(),
-        into.display(),
+        into,
         report.artifact_links,
         report.index_entries,
         if report.index_entries == 1 { "y" } else { "ies" }

@@ -23,14 +23,16 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::location::CatalogLocation;
 
 /// Inspect, query, compare and maintain consist provenance.
 #[derive(Debug, Parser)]
 #[command(name = "consist", version, about)]
 pub struct Cli {
-    /// The provenance database [default: $CONSIST_DB, ./provenance.duckdb, ./runs/provenance.duckdb]
+    /// The catalog: a DuckDB file path [default: $CONSIST_DB, ./provenance.duckdb,
+    /// ./runs/provenance.duckdb]
     #[arg(long, global = true, env = "CONSIST_DB")]
-    pub db_path: Option<PathBuf>,
+    pub db_path: Option<String>,
 
     /// Seconds to wait for a process that holds the database.
     #[arg(long, global = true, default_value_t = 10)]
@@ -85,27 +87,27 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The database: `--db-path`, `$CONSIST_DB`, then the first of `./provenance.duckdb`,
-    /// `./runs/provenance.duckdb` that exists.
-    fn db_path(&self) -> PathBuf {
-        if let Some(p) = &self.db_path {
-            return p.clone();
+    /// The catalog's location: `--db-path`, `$CONSIST_DB`, then the first of
+    /// `./provenance.duckdb`, `./runs/provenance.duckdb` that exists.
+    fn location(&self) -> Result<CatalogLocation> {
+        if let Some(location) = &self.db_path {
+            return CatalogLocation::parse(location);
         }
         let candidates = [PathBuf::from("provenance.duckdb"), PathBuf::from("runs/provenance.duckdb")];
-        candidates.iter().find(|p| p.exists()).unwrap_or(&candidates[0]).clone()
+        Ok(CatalogLocation::DuckDb(candidates.iter().find(|p| p.exists()).unwrap_or(&candidates[0]).clone()))
     }
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.wait)
     }
 
-    fn catalog(&self) -> Catalog {
-        Catalog::duckdb(self.db_path(), self.timeout())
+    fn catalog(&self) -> Result<Catalog> {
+        Catalog::open(&self.location()?, self.timeout())
     }
 
     /// The catalog, which must hold something (else a clear "no such database" error).
     fn existing_catalog(&self) -> Result<Catalog> {
-        let catalog = self.catalog();
+        let catalog = self.catalog()?;
         if !catalog.exists() {
             return Err(Error::no_database(catalog.db_path()));
         }

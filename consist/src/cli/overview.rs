@@ -17,12 +17,13 @@ pub struct SummaryArgs {
 }
 
 pub(super) fn summary(cli: &Cli, args: &SummaryArgs) -> Result<()> {
-    let summary = cli.existing_catalog()?.summary()?;
+    let catalog = cli.existing_catalog()?;
+    let summary = catalog.summary()?;
     if args.json {
         print_json(&summary);
         return Ok(());
     }
-    println!("database       {}", cli.db_path().display());
+    println!("database       {}", catalog.location());
     println!(
         "runs           {} ({} completed, {} failed, {} running); {} scenario(s)",
         summary.runs, summary.completed, summary.failed, summary.running, summary.scenarios

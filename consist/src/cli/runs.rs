@@ -4,6 +4,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Cli, print_json, table};
+use crate::Catalog;
 use crate::artifact::Artifact;
 use crate::error::Result;
 use crate::explain::MissExplanation;
@@ -37,7 +38,7 @@ pub struct RunsArgs {
 }
 
 /// Print runs as a table (or JSON).
-pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
+pub(super) fn print_runs(catalog: &Catalog, runs: &[Run], json: bool) {
     if json {
         print_json(runs);
         return;
@@ -55,7 +56,7 @@ pub(super) fn print_runs(cli: &Cli, runs: &[Run], json: bool) {
         ]);
     }
     println!("{t}");
-    println!("{} run(s) from {}", runs.len(), cli.db_path().display());
+    println!("{} run(s) from {}", runs.len(), catalog.location());
 }
 
 pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
@@ -71,7 +72,7 @@ pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
         limit: Some(args.limit),
         ..RunQuery::default()
     };
-    print_runs(cli, &catalog.find_runs(&query)?, args.json);
+    print_runs(&catalog, &catalog.find_runs(&query)?, args.json);
     Ok(())
 }
 
@@ -209,6 +210,6 @@ pub struct SearchArgs {
 
 pub(super) fn search(cli: &Cli, args: &SearchArgs) -> Result<()> {
     let catalog = cli.existing_catalog()?;
-    print_runs(cli, &catalog.search_runs(&args.text, args.limit)?, args.json);
+    print_runs(&catalog, &catalog.search_runs(&args.text, args.limit)?, args.json);
     Ok(())
 }

@@ -40,7 +40,7 @@ pub struct QueryArgs {
 }
 
 pub(super) fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
-    print_rows(&cli.catalog().query(&args.sql)?, args.json);
+    print_rows(&cli.catalog()?.query(&args.sql)?, args.json);
     Ok(())
 }
 
@@ -53,7 +53,7 @@ pub struct ViewsArgs {
 }
 
 pub(super) fn views(cli: &Cli, args: &ViewsArgs) -> Result<()> {
-    let infos = cli.catalog().artifact_views()?;
+    let infos = cli.catalog()?.artifact_views()?;
     if args.json {
         print_json(&infos);
         return Ok(());
@@ -81,7 +81,7 @@ pub struct PreviewArgs {
 }
 
 pub(super) fn preview(cli: &Cli, args: &PreviewArgs) -> Result<()> {
-    let (artifact, rows) = cli.catalog().preview(&args.artifact, args.rows)?;
+    let (artifact, rows) = cli.catalog()?.preview(&args.artifact, args.rows)?;
     if !args.json {
         println!("{} ({}) from {}", artifact.key, artifact.id, artifact.path.display());
     }

@@ -14,7 +14,7 @@ pub struct StepsArgs {
 }
 
 pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
-    let report = step_report(&cli.catalog())?;
+    let report = step_report(&cli.catalog()?)?;
     if args.json {
         print_json(&report);
         return Ok(());
