@@ -2,6 +2,7 @@
 
 mod cache;
 mod cli;
+mod conformance;
 mod examples;
 mod failure;
 mod identity;

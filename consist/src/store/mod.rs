@@ -209,6 +209,11 @@ pub trait Store: Send + Sync {
     /// Everything stored about each of these runs, in one pass (unknown ids are left out).
     fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>>;
 
+    /// The cache source for `signature`: the earliest completed run that executed (not a cache
+    /// hit) with it, with its outputs. A catalog shared by many hosts serves a hit from it when a
+    /// host's local signature index has no entry; every host then names the same source.
+    fn cache_source(&self, signature: &str) -> Result<Option<RunRecord>>;
+
     /// Remove these runs with their links and facets, and the artifacts no remaining run links,
     /// in one transaction; returns those artifacts. With `dry_run`, the same answer, nothing removed.
     /// Artifacts that remaining runs still link stay, with their producer recorded as it was.

@@ -341,6 +341,22 @@ impl Store for DuckDbStore {
         fetch_records(&conn, ids).map_err(|e| self.db_err(e))
     }
 
+    fn cache_source(&self, signature: &str) -> Result<Option<RunRecord>> {
+        let conn = self.open_read()?;
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT id FROM run WHERE signature = ? AND status = 'completed'
+                   AND NOT coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)
+                 ORDER BY created_at, id LIMIT 1",
+                params![signature],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        let Some(id) = id else { return Ok(None) };
+        Ok(fetch_records(&conn, &[id]).map_err(|e| self.db_err(e))?.pop())
+    }
+
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {
         let mut conn = self.open(false)?;
         self.ensure_schema(&conn, false)?;

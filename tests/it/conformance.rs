@@ -1,0 +1,174 @@
+//! The store conformance suite: one set of checks, written once against the `Store` trait, that
+//! every backend must pass with the same results. Records are produced by a real tracker (on its
+//! own DuckDB catalog), read back from their snapshots, and written into the store under test, so
+//! the suite exercises only the trait.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use consist::store::DuckDbStore;
+use consist::{ArtifactQuery, Direction, RunQuery, RunRecord, RunStatus, Store, Value};
+
+use crate::util::Workspace;
+
+/// A small workflow's records, oldest first: a scenario header `sweep` with children `clean`
+/// (iterations 0 and 1, tag `prep`, facet `threshold`), `summarize` reading `cleaned`, and a
+/// cache hit of `clean` iteration 0.
+fn workflow_records(ws: &Workspace) -> Vec<RunRecord> {
+    let tracker = ws.tracker();
+    let sweep = tracker.scenario("sweep").tag("study").start().unwrap();
+    let clean = |threshold: i64, iteration: i32| {
+        sweep
+            .step("clean")
+            .code_version("1")
+            .config(&serde_json::json!({ "threshold": threshold }))
+            .facet_from(["threshold"])
+            .tag("prep")
+            .iteration(iteration)
+            .outputs(["cleaned"])
+            .run(move |_| Ok(Value(vec![threshold, threshold + 1])))
+            .unwrap()
+    };
+    let first = clean(1, 0);
+    clean(2, 1);
+    sweep
+        .step("summarize")
+        .code_version("1")
+        .input("cleaned", first.output("cleaned").unwrap())
+        .outputs(["total"])
+        .run(|ctx| Ok(Value(ctx.load::<Value<Vec<i64>>>("cleaned")?.0.iter().sum::<i64>())))
+        .unwrap();
+    assert!(clean(1, 0).cache_hit());
+    sweep.finish().unwrap();
+    tracker.flush().unwrap();
+    let mut records: Vec<RunRecord> = consist::snapshot::find_all(&ws.run_dir())
+        .unwrap()
+        .iter()
+        .map(|p| consist::snapshot::read(p).unwrap())
+        .collect();
+    records.sort_by(|a, b| (a.run.created_at, &a.run.id).cmp(&(b.run.created_at, &b.run.id)));
+    assert_eq!(records.len(), 5, "header + 4 children");
+    records
+}
+
+fn ids(runs: impl IntoIterator<Item = consist::Run>) -> BTreeSet<String> {
+    runs.into_iter().map(|r| r.id).collect()
+}
+
+fn find(store: &dyn Store, query: RunQuery) -> BTreeSet<String> {
+    ids(store.find_runs(&query).unwrap())
+}
+
+/// Every check of the suite, against the store that `open` makes in an empty directory.
+pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
+    let source = Workspace::new();
+    let records = workflow_records(&source);
+    let by_model = |model: &str| -> Vec<&RunRecord> { records.iter().filter(|r| r.run.model_name == model).collect() };
+    let header = by_model("sweep")[0];
+    let cleans = by_model("clean");
+    let (clean0, clean1, hit) = (cleans[0], cleans[1], cleans[2]);
+    let summarize = by_model("summarize")[0];
+    let all: BTreeSet<String> = records.iter().map(|r| r.run.id.clone()).collect();
+
+    let target = tempfile::tempdir().unwrap();
+    let store = open(target.path());
+    let store = store.as_ref();
+
+    // Writing: init is idempotent, and so is writing the same records again.
+    store.init().unwrap();
+    store.init().unwrap();
+    store.write(&records).unwrap();
+    store.write(&records).unwrap();
+    assert_eq!(find(store, RunQuery::default()), all, "each run exactly once");
+    assert_eq!(store.summary().unwrap().runs, 5);
+
+    // Filters.
+    assert_eq!(find(store, RunQuery::default().model("clean")).len(), 3);
+    assert_eq!(find(store, RunQuery::default().parent(&header.run.id)).len(), 4);
+    assert_eq!(find(store, RunQuery::default().iteration(1)), BTreeSet::from([clean1.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().tag("prep")).len(), 3);
+    assert_eq!(find(store, RunQuery::default().tag("study")), BTreeSet::from([header.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().facet("threshold", 2)), BTreeSet::from([clean1.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().facet("threshold", 1)).len(), 2, "the run and its hit");
+    assert_eq!(find(store, RunQuery::default().status(RunStatus::Failed)).len(), 0);
+    let newest = store.find_runs(&RunQuery::default().limit(2)).unwrap();
+    assert_eq!(newest.len(), 2);
+    assert!(newest[0].created_at >= newest[1].created_at, "newest first");
+    let prefix = RunQuery { id_prefix: Some(summarize.run.id[..12].to_owned()), ..RunQuery::default() };
+    assert_eq!(find(store, prefix), BTreeSet::from([summarize.run.id.clone()]));
+    assert_eq!(ids(store.search_runs("SUMMARIZE", 10).unwrap()), BTreeSet::from([summarize.run.id.clone()]));
+
+    // Records round-trip.
+    let back = store.run_record(&clean0.run.id).unwrap().expect("stored");
+    assert_eq!((back.run.signature.as_str(), &back.config), (clean0.run.signature.as_str(), &clean0.config));
+    assert_eq!(back.outputs.len(), 1);
+    assert_eq!(back.outputs[0].hash, clean0.outputs[0].hash);
+    assert_eq!(store.get_run(&hit.run.id).unwrap().unwrap().cache_source(), Some(clean0.run.id.as_str()));
+    assert!(store.run_record("no-such-run").unwrap().is_none());
+    let some = store.run_records(&[clean1.run.id.clone(), "no-such-run".to_owned(), summarize.run.id.clone()]).unwrap();
+    assert_eq!(ids(some.into_iter().map(|r| r.run)), BTreeSet::from([clean1.run.id.clone(), summarize.run.id.clone()]));
+
+    // The cache source of a signature: the run that executed, never its hit.
+    let source_run = store.cache_source(&clean0.run.signature).unwrap().expect("a completed run");
+    assert_eq!(source_run.run.id, clean0.run.id);
+    assert_eq!(source_run.outputs.len(), 1);
+    assert!(store.cache_source("0000").unwrap().is_none());
+
+    // Artifacts and lineage.
+    let links = store.run_artifacts(&summarize.run.id).unwrap();
+    let directions: Vec<(Direction, String)> = links.iter().map(|(d, a)| (*d, a.key.clone())).collect();
+    assert!(directions.contains(&(Direction::Input, "cleaned".to_owned())), "{directions:?}");
+    assert!(directions.contains(&(Direction::Output, "total".to_owned())), "{directions:?}");
+    let created = store.find_artifacts(&ArtifactQuery::created_by(&clean1.run.id)).unwrap();
+    assert_eq!(created.len(), 1);
+    let consumed = store.find_artifacts(&ArtifactQuery::consumed_by(&summarize.run.id)).unwrap();
+    assert_eq!(consumed[0].id, clean0.outputs[0].id);
+    let latest = store.latest_artifact("cleaned").unwrap().unwrap();
+    assert_eq!(latest.id, clean1.outputs[0].id, "the newest artifact under the key");
+    let total = &summarize.outputs[0];
+    let tree = store.lineage(&total.id, 3).unwrap().expect("the artifact is stored");
+    let producer = tree.producer.as_ref().expect("a producing run");
+    assert_eq!(producer.run.id, summarize.run.id);
+    assert_eq!(producer.inputs[0].artifact.id, clean0.outputs[0].id);
+    assert!(store.lineage("no-such-artifact", 3).unwrap().is_none());
+    assert_eq!(store.find_artifact(&total.id[..10]).unwrap().unwrap().id, total.id, "by id prefix");
+    assert_eq!(store.find_artifact("cleaned").unwrap().unwrap().id, clean1.outputs[0].id, "by key");
+
+    // Overview.
+    let scenarios = store.scenarios(10).unwrap();
+    assert_eq!((scenarios.len(), scenarios[0].name.as_str()), (1, "sweep"));
+    let integrity = store.integrity().unwrap();
+    assert_eq!((integrity.orphan_artifacts, integrity.dangling_links), (0, 0));
+
+    // Read-only SQL.
+    let counted = store.query("SELECT count(*) AS n FROM run").unwrap();
+    assert_eq!(counted.rows[0][0], serde_json::json!(5));
+    assert!(matches!(store.query("DELETE FROM run"), Err(consist::Error::Query { .. })));
+    assert_eq!(store.summary().unwrap().runs, 5, "the refused write changed nothing");
+
+    // Purge: a dry run changes nothing; a real one removes the run and its own outputs.
+    let dry = store.purge(std::slice::from_ref(&clean1.run.id), true).unwrap();
+    assert_eq!(dry.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [clean1.outputs[0].id.as_str()]);
+    assert_eq!(store.summary().unwrap().runs, 5);
+    store.purge(std::slice::from_ref(&clean1.run.id), false).unwrap();
+    assert!(store.get_run(&clean1.run.id).unwrap().is_none());
+    assert!(
+        store
+            .find_artifacts(&ArtifactQuery::default().key("cleaned"))
+            .unwrap()
+            .iter()
+            .all(|a| a.id != clean1.outputs[0].id)
+    );
+
+    // Replace everything: exactly the given records remain.
+    let kept: Vec<RunRecord> = vec![header.clone(), clean0.clone()];
+    store.replace_all(&kept).unwrap();
+    assert_eq!(find(store, RunQuery::default()), BTreeSet::from([header.run.id.clone(), clean0.run.id.clone()]));
+    assert_eq!(store.run_record(&clean0.run.id).unwrap().unwrap().outputs.len(), 1);
+}
+
+#[test]
+fn the_duckdb_store_conforms() {
+    conformance(&|dir| Box::new(DuckDbStore::new(dir.join("conformance.duckdb"), Duration::from_secs(5))));
+}
