@@ -20,7 +20,9 @@ edition = "2024"
 publish = false
 
 [dependencies]
-consist = { path = "$root/consist" }
+# Without the default cli feature, as a model that never runs the CLI would: proves the lean
+# build compiles and that it reuses the same DuckDB and polars.
+consist = { path = "$root/consist", default-features = false }
 
 # As the README says: dependencies (DuckDB's C++ above all) at -O2 in the dev profile.
 [profile.dev.package."*"]

@@ -34,6 +34,7 @@ pub mod __private;
 mod artifact;
 pub mod canonical;
 mod catalog;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod codec;
 mod context;
@@ -46,6 +47,7 @@ mod frame;
 mod index;
 mod lineage;
 mod location;
+#[cfg(feature = "logging")]
 mod logging;
 mod maintenance;
 mod names;
@@ -77,6 +79,7 @@ pub use frame::read_parquet;
 pub use index::IndexEntry;
 pub use lineage::{LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation};
+#[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
 pub use output::{Output, Outputs, Value};
