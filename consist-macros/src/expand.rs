@@ -16,7 +16,7 @@ use crate::hash::hash_tokens;
 use crate::params::{InputKind, Param, Role, Shape, classify};
 use crate::scope::{self, Scope, Source, Target};
 
-/// The items of its own module that `item` uses (see `scope.rs`), or why none could be followed
+/// The items of its crate that `item` uses (see `scope.rs`), or why none could be followed
 /// (then the code identity is the item's own tokens and its declared `uses`, as documented).
 fn code_scope(
     source: Option<&Source>,
@@ -77,8 +77,9 @@ fn helper_prefix(path: &syn::Path) -> String {
 }
 
 /// The identity items of a generated module: `TOKEN_HASH`, `CODE_ITEMS`, `SCOPE_NOTE`,
-/// `code_hash()` and `code_items()`, combining the item's own tokens, the items of its module it
-/// covers, and the helpers it declares with `uses`.
+/// `BUILD_FACTS`, `code_hash()` and `code_items()`, combining the item's own tokens, the items
+/// of its crate it covers, the build settings they depend on, and the helpers it declares with
+/// `uses`.
 fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, uses: &[syn::Path]) -> TokenStream {
     let covered = &scope.covered;
     let scope_hash = scope::combined_hash(token_hash, covered);
@@ -88,30 +89,46 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
     let unfollowed = scope.not_followed.iter().filter(|p| !declared.contains(p));
     let modules: Vec<syn::Path> = uses.iter().map(helper_module).collect();
     let prefixes: Vec<String> = uses.iter().map(helper_prefix).collect();
+    let fact_labels = scope.build.iter().map(scope::BuildFact::label);
+    let fact_values = scope.build.iter().map(|fact| match fact {
+        scope::BuildFact::Cfg(predicate) => quote!(if ::core::cfg!(#predicate) { "true" } else { "false" }),
+        scope::BuildFact::Env(var) => quote!(match ::core::option_env!(#var) {
+            ::core::option::Option::Some(__consist_v) => __consist_v,
+            ::core::option::Option::None => "(unset)",
+        }),
+    });
     quote! {
         /// blake3 of this item's own tokens (comments and formatting excluded).
         pub const TOKEN_HASH: &str = #token_hash;
 
-        /// What the code identity covers: this item first, then the items of its module that it
-        /// uses, transitively (label, token hash).
+        /// What the code identity covers: this item first, then the items of its crate that it
+        /// uses, transitively, and the files they include (label, token or file hash).
         pub const CODE_ITEMS: &[(&str, &str)] = &[(#own_label, TOKEN_HASH), #((#labels, #hashes)),*];
 
-        /// Why the items of its module could not be followed (empty when they were).
+        /// Why the items of its crate could not be followed (empty when they were).
         pub const SCOPE_NOTE: &str = #note;
 
         /// Code it uses that its identity cannot follow and `uses` does not declare: paths into
-        /// modules of other files, glob imports of them, include paths it cannot work out.
+        /// modules whose file cannot be read, include paths it cannot work out.
         pub const NOT_FOLLOWED: &[&str] = &[#(#unfollowed),*];
 
-        /// Code identity: the tokens of this item and of the items of its module it uses, combined
-        /// with the identities of the helpers it declares (`uses = [...]`).
+        /// Build settings the covered code depends on, as this crate was compiled: `cfg`
+        /// predicates (`"true"`/`"false"`) and compile-time environment variables.
+        pub const BUILD_FACTS: &[(&str, &str)] = &[#((#fact_labels, #fact_values)),*];
+
+        /// Code identity: the tokens of this item and of the items of its crate it uses and the
+        /// build settings they depend on, combined with the identities of the helpers it declares
+        /// (`uses = [...]`).
         pub fn code_hash() -> ::std::string::String {
-            ::consist::__private::combine_code_hash(#scope_hash, &[#(#modules::code_hash()),*])
+            let mut __consist_parts: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#modules::code_hash()),*];
+            __consist_parts.extend(::consist::__private::build_facts(BUILD_FACTS));
+            ::consist::__private::combine_code_hash(#scope_hash, &__consist_parts)
         }
 
         /// Every item the code identity covers, with the declared helpers' items named by path.
         pub fn code_items() -> ::std::vec::Vec<(::std::string::String, ::std::string::String)> {
             let mut __consist_items = ::consist::__private::own_items(CODE_ITEMS);
+            __consist_items.extend(::consist::__private::own_items(BUILD_FACTS));
             #( __consist_items.extend(::consist::__private::prefixed_items(#prefixes, #modules::code_items())); )*
             __consist_items
         }

@@ -3,9 +3,11 @@
 //! Each token contributes its kind and text (`Ident`, `Punct` char, `Literal` source text,
 //! `Group` delimiter with its contents), never its span or spacing, so whitespace, line breaks,
 //! comments and formatting leave the hash unchanged. Trailing commas that rustfmt adds or removes
-//! as it wraps lines are ignored too, except where one is meaningful (`(x,)` is a one-tuple). Doc comments (`///`, `//!`, which reach a
-//! macro as `#[doc = "..."]` attributes) are skipped wherever they appear, so editing
-//! documentation never invalidates a cache. `TokenStream::to_string()` is not used: its layout is
+//! as it wraps lines are ignored too, except where one is meaningful (`(x,)` is a one-tuple).
+//! Doc comments (`///`, `//!`, which reach a macro as `#[doc = "..."]` attributes) and attributes
+//! that never change what code computes (`#[inline]`, `#[allow(..)]`, `#[must_use]`,
+//! `#[rustfmt::skip]`...) are skipped wherever they appear, so editing documentation or lint
+//! settings never invalidates a cache. `TokenStream::to_string()` is not used: its layout is
 //! not stable across compiler versions.
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
@@ -27,11 +29,29 @@ fn put(hasher: &mut blake3::Hasher, tag: u8, text: &str) {
     hasher.update(text.as_bytes());
 }
 
-fn is_doc_attribute(group: &proc_macro2::Group) -> bool {
+/// Attributes that never change what code computes: documentation, lint levels, inlining and
+/// other hints, tool attributes of rustfmt and clippy.
+const INERT_ATTRIBUTES: &[&str] = &[
+    "doc",
+    "inline",
+    "allow",
+    "warn",
+    "deny",
+    "forbid",
+    "expect",
+    "must_use",
+    "cold",
+    "track_caller",
+    "rustfmt",
+    "clippy",
+    "diagnostic",
+];
+
+fn is_inert_attribute(group: &proc_macro2::Group) -> bool {
     if group.delimiter() != Delimiter::Bracket {
         return false;
     }
-    matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(i)) if i == "doc")
+    matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(i)) if INERT_ATTRIBUTES.contains(&i.to_string().as_str()))
 }
 
 fn is_comma(tree: &TokenTree) -> bool {
@@ -71,14 +91,14 @@ fn walk_group(tokens: TokenStream, delimiter: Delimiter, after_name: bool, hashe
         let is_name = matches!(&tree, TokenTree::Ident(i) if !KEYWORDS.contains(&i.to_string().as_str()));
         match tree {
             TokenTree::Punct(p) if p.as_char() == '#' => {
-                // `#[doc = ...]` or `#![doc = ...]`: skip the whole attribute.
+                // `#[doc = ...]`, `#![allow(..)]`, `#[inline]`...: skip the whole attribute.
                 let mut look = iter.clone();
                 let bang = matches!(look.peek(), Some(TokenTree::Punct(b)) if b.as_char() == '!');
                 if bang {
                     look.next();
                 }
                 if let Some(TokenTree::Group(g)) = look.next()
-                    && is_doc_attribute(&g)
+                    && is_inert_attribute(&g)
                 {
                     if bang {
                         iter.next();
@@ -137,9 +157,20 @@ mod tests {
             BASE.replace("threshold * 2.0", "threshold / 2.0"),
             BASE.replace("let x", "let y").replace("x as", "y as"),
             BASE.replace("f64", "f32"),
-            BASE.replace("{ let", "{ #[allow(unused)] let"),
+            BASE.replace("{ let", "{ #[cfg(unix)] let"),
         ] {
             assert_ne!(h(BASE), h(&edited), "{edited}");
+        }
+    }
+
+    #[test]
+    fn lint_and_inlining_attributes_do_not_change_the_hash() {
+        for hinted in [
+            format!("#[inline(always)] {BASE}"),
+            format!("#[must_use] #[allow(clippy::cast_possible_truncation)] {BASE}"),
+            BASE.replace("{ let", "{ #![allow(unused)] #[rustfmt::skip] let"),
+        ] {
+            assert_eq!(h(BASE), h(&hinted), "{hinted}");
         }
     }
 

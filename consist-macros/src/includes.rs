@@ -54,6 +54,13 @@ fn include_of(name: &proc_macro2::Ident, args: TokenStream, dir: &Path) -> Inclu
     Included { label: format!("file {written}"), hash: Some(hash) }
 }
 
+/// The file an item-level `include!(..)` with arguments `args` reads, resolved against `dir`,
+/// when the path can be worked out.
+pub fn include_target(args: TokenStream, dir: &Path) -> Option<std::path::PathBuf> {
+    let (_, path) = syn::parse2::<Expr>(args).ok().and_then(|e| path_of(&e))?;
+    Some(dir.join(path))
+}
+
 /// The path an include argument names: (as written, as resolved).
 fn path_of(expr: &Expr) -> Option<(String, String)> {
     match expr {

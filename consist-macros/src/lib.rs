@@ -6,11 +6,14 @@
 //! generated code calls `::consist::__private`, which is not public API.
 
 mod args;
+mod build_facts;
+mod crate_tree;
 mod derive;
 mod expand;
 mod hash;
 mod includes;
 mod modules;
+mod names;
 mod open_modules;
 mod params;
 mod scope;

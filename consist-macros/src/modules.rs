@@ -1,47 +1,97 @@
-//! Where a path or `use` of a step's source file leads: into an inline module of the same file
-//! (the code identity follows it), into a module of another file (it cannot), or out of the crate.
+//! Where a path or `use` of a step's crate leads: into a module of the crate (the code identity
+//! follows it, whichever file it is in), into a module the crate declares but whose file cannot be
+//! read (reported), or out of the crate.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::{Item, ItemMod};
 
-/// Where a path leads, seen from a module of the source file.
+use crate::crate_tree::{CrateFiles, declared_modules, module_file_candidates};
+
+/// Where a path leads, seen from a module of the crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reach {
-    /// Into the inline module at this path (from the file's top level): followed.
-    Inline(Vec<String>),
-    /// Into a module of another file, or above this file: not followed, reported.
+    /// Into the module at this path (from the crate root): followed.
+    Module(Vec<String>),
+    /// Into a module whose file could not be read, or above the files known: not followed,
+    /// reported.
     Elsewhere,
     /// Not into a module of this crate (another crate, a type's associated item, an enum's
     /// variants): nothing to follow.
     External,
 }
 
-/// The modules of one source file.
-pub struct FileModules<'f> {
-    /// The file's top-level items.
+/// One module of the crate: its items and the file they are written in.
+#[derive(Clone, Copy)]
+pub struct ModuleSource<'f> {
+    /// The module's items.
     pub items: &'f [Item],
-    /// Whether the file is a crate root, so that `crate::` means its top level.
+    /// The file it is written in (the folder that `include_str!` paths start from).
+    pub file: &'f Path,
+}
+
+/// The modules of one crate (or of one file, when its crate root is not known), by path.
+pub struct FileModules<'f> {
+    /// Module path (outermost first, from the crate root) -> its items and file.
+    pub modules: BTreeMap<Vec<String>, ModuleSource<'f>>,
+    /// Whether the top level is the crate root, so that `crate::` means it.
     pub crate_root: bool,
+    /// The module path of the macro's own file.
+    pub home: Vec<String>,
 }
 
 impl<'f> FileModules<'f> {
-    /// The items of the inline module at `path` (outermost first), if the file has it.
-    pub fn items_at(&self, path: &[String]) -> Option<&'f [Item]> {
-        let mut items = self.items;
-        for name in path {
-            items = items.iter().find_map(|item| match item {
-                Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) if ident == name => Some(inner.as_slice()),
-                _ => None,
-            })?;
+    /// Index every module of `files`: inline modules and the files `mod name;` names.
+    pub fn new(files: &'f CrateFiles) -> Self {
+        let mut index = FileModules { modules: BTreeMap::new(), crate_root: files.root_known, home: Vec::new() };
+        if let Some(root) = files.files.first() {
+            index.add_file(files, root, &mut Vec::new());
         }
-        Some(items)
+        index
+    }
+
+    fn add_file(&mut self, files: &'f CrateFiles, file: &'f crate::crate_tree::SourceFile, path: &mut Vec<String>) {
+        if file.path == files.home {
+            self.home = path.clone();
+        }
+        self.add_items(&file.parsed.items, &file.path, path);
+        let mut declared = Vec::new();
+        declared_modules(&file.parsed.items, &mut Vec::new(), &mut declared);
+        for (inline, m) in declared {
+            let candidates = module_file_candidates(&file.path, file.mod_rs, &inline, m);
+            let found = candidates.iter().find_map(|c| std::fs::canonicalize(c).ok());
+            let Some(child) = files.files.iter().find(|f| Some(&f.path) == found.as_ref()) else { continue };
+            let depth = path.len();
+            path.extend(inline);
+            path.push(m.ident.to_string());
+            if !self.modules.contains_key(path.as_slice()) {
+                self.add_file(files, child, path);
+            }
+            path.truncate(depth);
+        }
+    }
+
+    fn add_items(&mut self, items: &'f [Item], file: &'f Path, path: &mut Vec<String>) {
+        self.modules.insert(path.clone(), ModuleSource { items, file });
+        for item in items {
+            if let Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) = item {
+                path.push(ident.to_string());
+                self.add_items(inner, file, path);
+                path.pop();
+            }
+        }
+    }
+
+    /// The items of the module at `path` (outermost first), if the crate has it.
+    pub fn items_at(&self, path: &[String]) -> Option<&'f [Item]> {
+        self.modules.get(path).map(|m| m.items)
     }
 
     /// Where `segments` (a path as written in the module at `from`) leads. Leading `self`,
-    /// `super` and `crate` and then every segment naming an inline module are followed; the
-    /// first segment naming anything else is an item of the module reached so far.
+    /// `super` and `crate` and then every segment naming a module are followed; the first
+    /// segment naming anything else is an item of the module reached so far.
     pub fn reach(&self, from: &[String], segments: &[String]) -> Reach {
         let mut path = from.to_vec();
         let mut consumed = 0;
@@ -62,21 +112,30 @@ impl<'f> FileModules<'f> {
                 }
                 name => {
                     let items = self.items_at(&path).unwrap_or_default();
-                    match module_kind(items, name) {
-                        Some(Module::Inline) => path.push(name.to_owned()),
-                        Some(Module::OtherFile) => return Reach::Elsewhere,
-                        // An item of the module reached (or a name it imports, followed with
-                        // its imports); a name it does not have is something this file cannot
-                        // show (`crate::model::X` in a root that declares no `model`).
-                        None if consumed > 0 && !declares(items, name) => return Reach::Elsewhere,
-                        None => break,
+                    let mut child = path.clone();
+                    child.push(name.to_owned());
+                    if self.modules.contains_key(&child) {
+                        path = child;
+                    } else if declares_module(items, name) {
+                        return Reach::Elsewhere;
+                    } else if consumed > 0 && !declares(items, name) {
+                        // An item of the module reached (or a name it imports, followed with its
+                        // imports); a name it does not have is something these files cannot show
+                        // (`crate::model::X` in a root that declares no `model`).
+                        return Reach::Elsewhere;
+                    } else {
+                        break;
                     }
                 }
             }
             consumed = k + 1;
         }
-        if consumed == 0 { Reach::External } else { Reach::Inline(path) }
+        if consumed == 0 { Reach::External } else { Reach::Module(path) }
     }
+}
+
+fn declares_module(items: &[Item], name: &str) -> bool {
+    items.iter().any(|item| matches!(item, Item::Mod(m) if m.ident == name))
 }
 
 /// Whether `items` define or import `name`.
@@ -88,18 +147,6 @@ fn declares(items: &[Item], name: &str) -> bool {
             Item::Mod(m) => m.ident == name,
             other => crate::scope::kind_and_name(other).is_some_and(|(_, n)| n == name),
         })
-}
-
-enum Module {
-    Inline,
-    OtherFile,
-}
-
-fn module_kind(items: &[Item], name: &str) -> Option<Module> {
-    items.iter().find_map(|item| match item {
-        Item::Mod(m) if m.ident == name => Some(if m.content.is_some() { Module::Inline } else { Module::OtherFile }),
-        _ => None,
-    })
 }
 
 /// What one module imports: single names (local name -> path) and glob imports (`path::*`).
@@ -209,14 +256,13 @@ mod tests {
 
     #[test]
     fn paths_reach_inline_modules_other_files_or_nothing_local() {
-        let file = syn::parse_file(
-            "mod physics;\nmod a { pub mod b { pub const X: i32 = 1; } mod tests { use super::*; } }\nenum Season { Winter }",
-        )
-        .unwrap();
+        let source = "mod physics;\nmod a { pub mod b { pub const X: i32 = 1; } mod tests { use super::*; } }\nenum Season { Winter }";
+        let in_root = CrateFiles::around(Path::new("src/main.rs"), source).unwrap();
+        let in_module = CrateFiles::around(Path::new("src/model.rs"), source).unwrap();
         let reach = |crate_root: bool, from: &str, path: &str| {
-            FileModules { items: &file.items, crate_root }.reach(&strings(from), &strings(path))
+            FileModules::new(if crate_root { &in_root } else { &in_module }).reach(&strings(from), &strings(path))
         };
-        let inline = |p: &str| Reach::Inline(strings(p));
+        let inline = |p: &str| Reach::Module(strings(p));
         assert_eq!(reach(false, "a::tests", "super"), inline("a"));
         assert_eq!(reach(false, "a::tests", "super::super::a::b::X"), inline("a::b"));
         assert_eq!(reach(false, "a", "b::X"), inline("a::b"));

@@ -45,6 +45,11 @@ pub fn combine_code_hash(own: &str, uses: &[String]) -> String {
     crate::signature::hash_parts("consist-code-uses-v1", &parts)
 }
 
+/// A generated `BUILD_FACTS` table as parts of a code hash (`cfg(feature = "x")=true`).
+pub fn build_facts(facts: &[(&str, &str)]) -> Vec<String> {
+    facts.iter().map(|(label, value)| format!("{label}={value}")).collect()
+}
+
 /// The items of a generated `CODE_ITEMS` table, owned.
 pub fn own_items(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items.iter().map(|(label, hash)| ((*label).to_owned(), (*hash).to_owned())).collect()

@@ -41,15 +41,18 @@ pub struct StepStatus {
     pub location: String,
     /// Its current code identity.
     pub code_hash: String,
-    /// Id of the latest completed, executed run of this model, if any.
+    /// Id of the latest completed, executed run of this model with the current code, else of the
+    /// latest with any code, if any.
     pub last_run: Option<String>,
-    /// Whether the code changed since that run (`None` when it never ran).
+    /// Whether the code differs from that run's (`None` when it never ran): `false` when some
+    /// executed run has the current code.
     pub changed: Option<bool>,
     /// The covered items whose code changed since that run (added, removed or edited), when
     /// that run recorded its items.
     pub changed_items: Vec<String>,
-    /// Code of other modules it uses that its identity does not follow (neither declared with
-    /// `uses` nor covered by a declared helper): editing it would not invalidate the step.
+    /// Code it uses that its identity cannot follow (a module whose file cannot be read, an
+    /// include path the macro cannot work out) and no declared helper covers: editing it would
+    /// not invalidate the step.
     pub not_followed: Vec<String>,
 }
 
@@ -63,8 +66,15 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
             status: Some(crate::RunStatus::Completed),
             ..Default::default()
         };
-        let last =
-            if catalog.exists() { catalog.find_runs(&query)?.into_iter().find(|r| !r.is_cache_hit()) } else { None };
+        // The executed run with this exact code if there is one (its hits are served now), else
+        // the newest executed run, to say what changed since.
+        let executed: Vec<crate::Run> = if catalog.exists() {
+            catalog.find_runs(&query)?.into_iter().filter(|r| !r.is_cache_hit()).collect()
+        } else {
+            Vec::new()
+        };
+        let same = executed.iter().position(|r| r.code_hash == code_hash);
+        let last = same.or(if executed.is_empty() { None } else { Some(0) }).map(|i| executed[i].clone());
         let items: std::collections::BTreeMap<String, String> = (info.code_items)().into_iter().collect();
         // A path is followed when a declared helper's items include it (`fn plots::line_chart`).
         let followed =

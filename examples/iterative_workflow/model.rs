@@ -2,9 +2,10 @@
 //! cause congestion that feeds back into the next iteration's travel times (skims).
 //!
 //! Steps are plain functions over polars frames; `#[step]` makes them cached and tracked. A step's
-//! code identity follows the items of this file it uses (helpers, consts, types, their impls), so
-//! editing `draw` or `mode_utilities` invalidates exactly the steps that call them. `#[helper]`
-//! marks the two functions that `main.rs` uses from another module.
+//! code identity follows the items of the crate it uses (helpers, consts, types, their impls, in
+//! this file or another), so editing `draw` or `mode_utilities` invalidates exactly the steps that
+//! call them. `#[helper]` gives `od_logsums` a code hash of its own for a closure step in
+//! `main.rs`.
 
 use consist::{Outputs, StepResult, helper, step};
 use polars::prelude::*;
@@ -355,9 +356,8 @@ pub struct IterationSummary {
     pub trips: usize,
 }
 
-/// Summarise one iteration's `trips_with_modes` (a `#[helper]`: the `summaries` step in `main.rs`
-/// declares it with `uses`, since items of other modules are not followed automatically).
-#[helper]
+/// Summarise one iteration's `trips_with_modes` (the `summaries` step in `main.rs` calls it; its
+/// code identity follows it here).
 pub fn summarize(trips: &DataFrame) -> PolarsResult<IterationSummary> {
     let modes = strings(trips, "mode")?;
     let dist = floats(trips, "distance_miles")?;

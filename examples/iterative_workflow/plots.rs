@@ -104,7 +104,6 @@ where
 }
 
 /// One chart per file.
-#[consist::helper]
 pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]) -> PlotResult<()> {
     let root = BitMapBackend::new(path, (800, 420)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -114,7 +113,6 @@ pub fn line_chart(path: &Path, title: &str, y_label: &str, series: &[Series<'_>]
 }
 
 /// Two charts side by side in one file.
-#[consist::helper]
 pub fn side_by_side(
     path: &Path,
     left: (&str, &str, &[Series<'_>]),

@@ -30,7 +30,7 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
         "code hash",
         "last executed run",
         "code changed since",
-        "uses, not followed (add to `uses`)",
+        "uses but cannot follow",
         "defined at",
     ]);
     for s in &report {

@@ -1,0 +1,169 @@
+//! The source files of the crate a macro expands in: its root file and every file reachable from
+//! it through `mod name;` (or `#[path = ".."] mod name;`), each parsed once per macro call.
+//!
+//! A step's code identity follows what it uses anywhere in its crate ([`crate::scope`]); this
+//! module finds the files. The crate root is the macro's own file when it is one (`main.rs`,
+//! `lib.rs`, a file of `src/bin`, `examples`, `tests`, `benches`), else the first root of the
+//! package (`src/lib.rs`, `src/main.rs`, then the other targets) whose module tree contains the
+//! file. When none does (a file generated elsewhere, a source given only as text), the file alone
+//! is the tree, with the modules it declares itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use syn::{Item, ItemMod};
+
+/// One parsed source file of a crate.
+#[derive(Clone)]
+pub struct SourceFile {
+    /// Its canonical path.
+    pub path: PathBuf,
+    /// Its items.
+    pub parsed: Rc<syn::File>,
+    /// Whether it owns a directory for its child modules: the crate root, a `mod.rs`, or a file
+    /// named by `#[path]` (then `mod x;` is `<dir>/x.rs`, else `<dir>/<stem>/x.rs`).
+    pub mod_rs: bool,
+}
+
+/// The parsed files of one crate, root first.
+pub struct CrateFiles {
+    /// The files, the root first.
+    pub files: Vec<SourceFile>,
+    /// Whether `files[0]` is the crate root (so `crate::` paths start there), rather than the
+    /// macro's file standing alone.
+    pub root_known: bool,
+    /// The canonical path of the macro's own file.
+    pub home: PathBuf,
+}
+
+/// Parse one file. Not cached across macro calls: the tokens of a parse are handles into the
+/// compiler that are only valid during the call that made them.
+fn parse(path: &Path, text: String) -> Result<Rc<syn::File>, String> {
+    Ok(Rc::new(syn::parse_file(&text).map_err(|e| format!("{} does not parse ({e})", path.display()))?))
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+impl CrateFiles {
+    /// The crate around the file at `path`, whose text is `source`. An error only when `source`
+    /// itself does not parse; other files that cannot be read or parsed are left out (paths into
+    /// them are reported as not followed).
+    pub fn around(path: &Path, source: &str) -> Result<CrateFiles, String> {
+        let home = canonical(path);
+        let own = parse(&home, source.to_owned())?;
+        let exists = path.is_file();
+        if crate::modules::is_crate_root(&home) {
+            return Ok(CrateFiles { files: load(&home, own, true), root_known: true, home });
+        }
+        if exists {
+            for root in candidate_roots(&home) {
+                let Ok(text) = std::fs::read_to_string(&root) else { continue };
+                let Ok(parsed) = parse(&root, text) else { continue };
+                let files = load(&root, parsed, true);
+                if files.iter().any(|f| f.path == home) {
+                    // The macro's file as the compiler gave it, not as read from disk.
+                    let files = files
+                        .into_iter()
+                        .map(|f| if f.path == home { SourceFile { parsed: own.clone(), ..f } } else { f });
+                    return Ok(CrateFiles { files: files.collect(), root_known: true, home });
+                }
+            }
+        }
+        let mod_rs = home.file_name().is_some_and(|n| n == "mod.rs");
+        Ok(CrateFiles { files: load(&home, own, mod_rs), root_known: false, home })
+    }
+}
+
+/// The crate roots of the package that contains `file`, most likely first: `src/lib.rs`,
+/// `src/main.rs`, then `src/bin`, `examples`, `tests`, `benches` targets (a file `x.rs` or a
+/// folder `x/main.rs`), keeping only those whose folder contains `file`.
+fn candidate_roots(file: &Path) -> Vec<PathBuf> {
+    let Some(package) = file.ancestors().skip(1).find(|dir| dir.join("Cargo.toml").is_file()) else {
+        return Vec::new();
+    };
+    let mut roots = vec![package.join("src/lib.rs"), package.join("src/main.rs")];
+    for folder in ["src/bin", "examples", "tests", "benches"] {
+        let Ok(entries) = std::fs::read_dir(package.join(folder)) else { continue };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .map(|p| if p.is_dir() { p.join("main.rs") } else { p })
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        found.sort();
+        roots.extend(found);
+    }
+    roots.retain(|root| root.is_file() && root.parent().is_some_and(|dir| file.starts_with(dir)));
+    roots
+}
+
+fn path_attribute(declared: &ItemMod) -> Option<String> {
+    declared.attrs.iter().find_map(|attr| match &attr.meta {
+        syn::Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// The files that `mod name;` may be in, declared in `file` inside the inline modules `inline`
+/// (see [`SourceFile::mod_rs`]).
+pub fn module_file_candidates(file: &Path, mod_rs: bool, inline: &[String], declared: &ItemMod) -> Vec<PathBuf> {
+    let dir = file.parent().unwrap_or_else(|| Path::new(""));
+    let mut base = if mod_rs { dir.to_owned() } else { dir.join(file.file_stem().unwrap_or_default()) };
+    if let Some(explicit) = path_attribute(declared) {
+        let from = if inline.is_empty() { dir.to_owned() } else { inline.iter().fold(base, |b, m| b.join(m)) };
+        return vec![from.join(explicit)];
+    }
+    for m in inline {
+        base = base.join(m);
+    }
+    let name = declared.ident.to_string();
+    vec![base.join(format!("{name}.rs")), base.join(name).join("mod.rs")]
+}
+
+/// Every out-of-line `mod name;` of `items` (recursing into inline modules), with the inline
+/// modules around it.
+pub fn declared_modules<'f>(items: &'f [Item], inline: &mut Vec<String>, out: &mut Vec<(Vec<String>, &'f ItemMod)>) {
+    for item in items {
+        if let Item::Mod(m) = item {
+            match &m.content {
+                Some((_, inner)) => {
+                    inline.push(m.ident.to_string());
+                    declared_modules(inner, inline, out);
+                    inline.pop();
+                }
+                None => out.push((inline.clone(), m)),
+            }
+        }
+    }
+}
+
+/// The root file and every file reachable from it, each once.
+fn load(root: &Path, parsed: Rc<syn::File>, mod_rs: bool) -> Vec<SourceFile> {
+    let mut files = vec![SourceFile { path: root.to_owned(), parsed, mod_rs }];
+    let mut index: BTreeMap<PathBuf, usize> = BTreeMap::from([(root.to_owned(), 0)]);
+    let mut next = 0;
+    while next < files.len() {
+        let SourceFile { path, parsed: file, mod_rs } = files[next].clone();
+        let mut declared = Vec::new();
+        declared_modules(&file.items, &mut Vec::new(), &mut declared);
+        for (inline, m) in declared {
+            let candidates = module_file_candidates(&path, mod_rs, &inline, m);
+            let Some(found) = candidates.into_iter().find(|c| c.is_file()).map(|c| canonical(&c)) else { continue };
+            if index.contains_key(&found) {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&found) else { continue };
+            let Ok(parsed) = parse(&found, text) else { continue };
+            index.insert(found.clone(), files.len());
+            let mod_rs = path_attribute(m).is_some() || found.file_name().is_some_and(|n| n == "mod.rs");
+            files.push(SourceFile { path: found, parsed, mod_rs });
+        }
+        next += 1;
+    }
+    files
+}

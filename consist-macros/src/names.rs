@@ -1,0 +1,315 @@
+//! Which names reach an item: the identifiers a piece of code refers to (`.total` for a method it
+//! calls, `PREC` in `{:.PREC$}`), and the names under which each item of the crate is found (its
+//! own name, an enum's variants, a trait's methods, an impl's header types and methods, what an
+//! item-level macro call may define).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::Item;
+
+use crate::includes::include_target;
+use crate::modules::FileModules;
+
+/// The last identifier of a type's path (`Vec<State>` -> `Vec`, `crate::m::State` -> `State`).
+fn type_name(ty: &syn::Type) -> Option<String> {
+    match ty {
+        syn::Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        syn::Type::Reference(r) => type_name(&r.elem),
+        syn::Type::Paren(p) => type_name(&p.elem),
+        syn::Type::Group(g) => type_name(&g.elem),
+        _ => None,
+    }
+}
+
+/// The label of an `impl` block: `impl State`, `impl Display for State`, `impl Stats for [f64]`
+/// (a type that is not a path is shown by its tokens).
+fn impl_label(item: &syn::ItemImpl) -> String {
+    let shown = type_name(&item.self_ty).unwrap_or_else(|| compact(item.self_ty.to_token_stream()));
+    match &item.trait_ {
+        Some((_, path, _)) => {
+            let trait_name = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            format!("impl {trait_name} for {shown}")
+        }
+        None => format!("impl {shown}"),
+    }
+}
+
+/// Tokens as text without the spaces `to_string` puts between punctuation (`[f64]`, `&'a str`).
+pub fn compact(tokens: TokenStream) -> String {
+    let text = tokens.to_string();
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' && !(word(out.chars().last()) && word(chars.peek().copied())) {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every identifier in `tokens`, including `{name}` / `{name:..}` placeholders inside string
+/// literals (inline format arguments), plus `.name` for each method called (`x.total()`), which
+/// reaches the `impl` blocks and traits that define a method `total`.
+pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
+    let is_dot = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(ident) => {
+                let text = ident.to_string();
+                let text = text.strip_prefix("r#").map(str::to_owned).unwrap_or(text);
+                if text == "_" {
+                    continue;
+                }
+                let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
+                // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
+                let called = match trees.get(i + 1) {
+                    Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
+                    Some(TokenTree::Punct(p)) => p.as_char() == ':',
+                    _ => false,
+                };
+                if is_dot(before(1)) && !is_dot(before(2)) && called {
+                    out.insert(format!(".{text}"));
+                }
+                out.insert(text);
+            }
+            TokenTree::Group(g) => identifiers(g.stream(), out),
+            TokenTree::Literal(l) => format_placeholders(&l.to_string(), out),
+            TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+fn format_placeholders(literal: &str, out: &mut BTreeSet<String>) {
+    if !literal.ends_with('"') {
+        return;
+    }
+    let name_at = |text: &str| -> Option<usize> {
+        let bytes = text.as_bytes();
+        let starts = bytes.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_');
+        let len = bytes.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+        starts.then_some(len)
+    };
+    let mut rest = literal;
+    while let Some(open) = rest.find('{') {
+        rest = &rest[open + 1..];
+        if let Some(escaped) = rest.strip_prefix('{') {
+            rest = escaped;
+            continue;
+        }
+        let Some(close) = rest.find('}') else { return };
+        let (argument, spec) = rest[..close].split_once(':').unwrap_or((&rest[..close], ""));
+        if let Some(len) = name_at(argument).filter(|len| *len == argument.len()) {
+            out.insert(argument[..len].to_owned());
+        }
+        // Width and precision named by argument: `{:.PREC$}`, `{x:>width$}`.
+        for (k, _) in spec.match_indices('$') {
+            let start = spec[..k].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+            if name_at(&spec[start..k]) == Some(k - start) {
+                out.insert(spec[start..k].to_owned());
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+}
+
+/// Names defined across the crate that decide which `impl` headers can reach an impl.
+#[derive(Default)]
+pub struct CrateNames {
+    /// `type A = B<..>;` anywhere in the crate: `A` -> the type names in `B<..>` (so an impl
+    /// written on the alias is found by the type it names).
+    aliases: BTreeMap<String, Vec<String>>,
+    /// Traits the crate defines: an impl of one is found by the trait's name (`Stats::mean(&xs)`,
+    /// `T: Stats`); an impl of a trait of another crate (`Add`, `Default`) is not, since naming
+    /// `Default` says nothing about which impl runs.
+    traits: BTreeSet<String>,
+}
+
+impl CrateNames {
+    /// The aliases and traits of every module of `files`.
+    pub fn of(files: &FileModules<'_>) -> Self {
+        let mut names = CrateNames::default();
+        for module in files.modules.values() {
+            for item in module.items {
+                match item {
+                    Item::Type(alias) => {
+                        let mut found = BTreeSet::new();
+                        type_names(&alias.ty, &mut found);
+                        names.aliases.insert(alias.ident.to_string(), found.into_iter().collect());
+                    }
+                    Item::Trait(t) => {
+                        names.traits.insert(t.ident.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        names
+    }
+
+    /// The names that reach an `impl` block through its header: the types it names (`impl
+    /// Mul<Cell> for i32`: `Cell`; through a type alias, the aliased types too) and the trait,
+    /// when the crate defines it.
+    fn of_header(&self, imp: &syn::ItemImpl) -> Vec<String> {
+        let mut found = BTreeSet::new();
+        type_names(&imp.self_ty, &mut found);
+        if let Some((_, path, _)) = &imp.trait_ {
+            path_names(path, &mut found);
+            let trait_name = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            if !self.traits.contains(&trait_name) {
+                found.remove(&trait_name);
+            }
+        }
+        let aliased: Vec<String> = found.iter().filter_map(|n| self.aliases.get(n)).flatten().cloned().collect();
+        found.extend(aliased);
+        found.into_iter().collect()
+    }
+}
+
+/// Built-in names that reach no item of the crate (`impl Stats for f64` is not reached by every
+/// step that mentions `f64`).
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128",
+    "usize", "Self",
+];
+
+/// The names of the types in `ty`: the last segment of each path and of its generic arguments
+/// (`crate::m::Grid<Cell>` -> `Grid`, `Cell`), built-in names left out.
+fn type_names(ty: &syn::Type, out: &mut BTreeSet<String>) {
+    match ty {
+        syn::Type::Path(p) => {
+            if let Some(q) = &p.qself {
+                type_names(&q.ty, out);
+            }
+            path_names(&p.path, out);
+        }
+        syn::Type::Reference(r) => type_names(&r.elem, out),
+        syn::Type::Ptr(r) => type_names(&r.elem, out),
+        syn::Type::Slice(s) => type_names(&s.elem, out),
+        syn::Type::Array(a) => type_names(&a.elem, out),
+        syn::Type::Paren(p) => type_names(&p.elem, out),
+        syn::Type::Group(g) => type_names(&g.elem, out),
+        syn::Type::Tuple(t) => t.elems.iter().for_each(|e| type_names(e, out)),
+        syn::Type::TraitObject(t) => bound_names(t.bounds.iter(), out),
+        syn::Type::ImplTrait(t) => bound_names(t.bounds.iter(), out),
+        _ => {}
+    }
+}
+
+fn bound_names<'a>(bounds: impl Iterator<Item = &'a syn::TypeParamBound>, out: &mut BTreeSet<String>) {
+    for bound in bounds {
+        if let syn::TypeParamBound::Trait(t) = bound {
+            path_names(&t.path, out);
+        }
+    }
+}
+
+/// The last segment of `path` and the types of every segment's generic arguments.
+fn path_names(path: &syn::Path, out: &mut BTreeSet<String>) {
+    if let Some(last) = path.segments.last() {
+        let name = last.ident.to_string();
+        if !PRIMITIVES.contains(&name.as_str()) {
+            out.insert(name);
+        }
+    }
+    for segment in &path.segments {
+        if let syn::PathArguments::AngleBracketed(args) = &segment.arguments {
+            for arg in &args.args {
+                match arg {
+                    syn::GenericArgument::Type(t) => type_names(t, out),
+                    syn::GenericArgument::AssocType(a) => type_names(&a.ty, out),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Whether `name` is a Rust keyword (an identifier token that names no item).
+fn is_keyword(name: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
+        "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self",
+        "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while",
+    ];
+    KEYWORDS.contains(&name)
+}
+
+/// The label of an item and the names that reach it: its own name; for an `impl` block the
+/// names in its header (`impl Mul<Cell> for i32`: `Mul`, `Cell`; an alias's target too) and
+/// `.method` for each of its functions (so `col.total()` reaches `impl ColExt for Column` without
+/// naming either); for a trait `.method` for each of its functions; for an enum the names of its
+/// variants (reached through `use Season::*;`); for an item-level macro call (`param!(DECAY =
+/// 0.5);`, `include!("gen.rs");`) every name in its arguments or included file, since it may
+/// define any of them.
+pub fn lookup_names(item: &Item, crate_names: &CrateNames, dir: &Path) -> Option<(String, Vec<String>)> {
+    let methods = |names: &mut Vec<String>, fns: &mut dyn Iterator<Item = &syn::Ident>| {
+        names.extend(fns.map(|f| format!(".{f}")));
+    };
+    Some(match item {
+        Item::Impl(imp) => {
+            let label = impl_label(imp);
+            let mut names = crate_names.of_header(imp);
+            methods(
+                &mut names,
+                &mut imp.items.iter().filter_map(|i| match i {
+                    syn::ImplItem::Fn(f) => Some(&f.sig.ident),
+                    _ => None,
+                }),
+            );
+            (label, names)
+        }
+        Item::Macro(call) if call.ident.is_none() => {
+            let mut found = BTreeSet::new();
+            if call.mac.path.is_ident("include") {
+                // The names the included items define (an unreadable file: the compiler says so).
+                let file = include_target(call.mac.tokens.clone(), dir).and_then(|f| std::fs::read_to_string(f).ok());
+                let items = file.and_then(|text| syn::parse_file(&text).ok()).map(|f| f.items).unwrap_or_default();
+                found.extend(
+                    items.iter().filter_map(|i| lookup_names(i, crate_names, dir)).flat_map(|(_, names)| names),
+                );
+            } else {
+                identifiers(call.mac.tokens.clone(), &mut found);
+                found.retain(|n| !n.starts_with('.') && !is_keyword(n) && !PRIMITIVES.contains(&n.as_str()));
+            }
+            let name = compact(call.mac.path.to_token_stream());
+            (format!("{name}!(..)"), found.into_iter().collect())
+        }
+        other => {
+            let (kind, name) = crate::scope::kind_and_name(other)?;
+            if name == "_" {
+                return None;
+            }
+            let mut names = vec![name.clone()];
+            match other {
+                Item::Trait(t) => methods(
+                    &mut names,
+                    &mut t.items.iter().filter_map(|i| match i {
+                        syn::TraitItem::Fn(f) => Some(&f.sig.ident),
+                        _ => None,
+                    }),
+                ),
+                Item::Enum(e) => names.extend(e.variants.iter().map(|v| v.ident.to_string())),
+                _ => {}
+            }
+            (format!("{kind} {name}"), names)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_placeholders_are_references() {
+        let mut names = BTreeSet::new();
+        format_placeholders(r#""{SCALE} {{literal}} {x:>8} {0} {} {:.PREC$} {y:>w$.p$} {:1$}""#, &mut names);
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), ["PREC", "SCALE", "p", "w", "x", "y"]);
+    }
+}

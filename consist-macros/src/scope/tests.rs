@@ -1,0 +1,507 @@
+//! Tests of code identity: what a step covers, in its file and across its crate.
+
+use super::*;
+
+/// The labels and combined hash of the step `sir` in `source`, a file `src/model.rs`.
+fn identity(source: &str) -> (Vec<String>, String) {
+    let (labels, hash, _) = identity_at(source, Path::new("src/model.rs"));
+    (labels, hash)
+}
+
+/// The labels, combined hash and unfollowed code of the step `sir` in `source` at `path`.
+fn identity_at(source: &str, path: &Path) -> (Vec<String>, String, Vec<String>) {
+    identity_of(source, path, "sir")
+}
+
+/// The labels, combined hash and unfollowed code of the step `name` in `source` at `path`.
+fn identity_of(source: &str, path: &Path, name: &str) -> (Vec<String>, String, Vec<String>) {
+    let file = syn::parse_file(source).unwrap();
+    let step = find_fn(&file.items, name).expect("the test source defines the step");
+    let line = source.lines().position(|l| l.contains(&format!("fn {name}("))).unwrap() + 1;
+    let target = Target {
+        name,
+        kind: "fn",
+        hash: hash_tokens(without_attrs(&Item::Fn(step.clone()))),
+        module: crate::open_modules::module_path_at(source, line),
+    };
+    let (sig, block) = (&step.sig, &step.block);
+    let own = hash_tokens(quote::quote!(#sig #block));
+    let scope = covered(source, path, &target, quote::quote!(#sig #block)).unwrap();
+    let labels = scope.covered.iter().map(|c| c.label.clone()).collect();
+    (labels, combined_hash(&own, &scope.covered), scope.not_followed)
+}
+
+fn find_fn<'a>(items: &'a [Item], name: &str) -> Option<&'a syn::ItemFn> {
+    items.iter().find_map(|item| match item {
+        Item::Fn(f) if f.sig.ident == name => Some(f),
+        Item::Mod(ItemMod { content: Some((_, inner)), .. }) => find_fn(inner, name),
+        _ => None,
+    })
+}
+
+const MODEL: &str = r#"
+    use consist::step;
+    const CONTACT_SCALE: f64 = 1.0;
+    const UNRELATED: i32 = 7;
+    static NAMES: [&str; 2] = ["s", "i"];
+    struct State { s: f64, i: f64 }
+    impl State {
+        fn advance(&self, beta: f64) -> State { State { s: self.s - infect(beta, self), i: self.i } }
+    }
+    fn infect(beta: f64, st: &State) -> f64 { beta * st.s * st.i * rate() }
+    fn rate() -> f64 { 0.5 }
+    fn unused() -> f64 { 1.0 }
+    macro_rules! twice { ($e:expr) => { $e * 2.0 } }
+    #[step(outputs = ["s"])]
+    fn sir(beta: f64) -> f64 {
+        let st = State { s: 1.0, i: 0.1 }.advance(beta * CONTACT_SCALE);
+        println!("{NAMES:?}");
+        twice!(st.s)
+    }
+"#;
+
+#[test]
+fn follows_consts_statics_types_impls_helpers_of_helpers_and_macros() {
+    let (labels, _) = identity(MODEL);
+    assert_eq!(
+        labels,
+        [
+            "const CONTACT_SCALE",
+            "fn infect",
+            "fn rate",
+            "impl State",
+            "macro_rules! twice",
+            "static NAMES",
+            "struct State"
+        ]
+    );
+}
+
+#[test]
+fn every_covered_edit_changes_the_identity_and_nothing_else_does() {
+    let (_, base) = identity(MODEL);
+    for edit in [
+        MODEL.replace("CONTACT_SCALE: f64 = 1.0", "CONTACT_SCALE: f64 = 2.0"),
+        MODEL.replace("{ 0.5 }", "{ 0.25 }"),
+        MODEL.replace("struct State { s: f64, i: f64 }", "struct State { s: f64, i: f64, r: f64 }"),
+        MODEL.replace("self.s - infect", "self.s + infect"),
+        MODEL.replace("[\"s\", \"i\"]", "[\"S\", \"I\"]"),
+        MODEL.replace("$e * 2.0", "$e * 3.0"),
+    ] {
+        assert_ne!(identity(&edit).1, base, "{edit}");
+    }
+    for same in [
+        MODEL.replace("UNRELATED: i32 = 7", "UNRELATED: i32 = 8"),
+        MODEL.replace("fn unused() -> f64 { 1.0 }", "fn unused() -> f64 { 2.0 }"),
+        MODEL.replace("fn rate() -> f64 { 0.5 }", "/// The rate.\nfn rate() -> f64 {\n    // half\n    0.5\n}"),
+        MODEL.replace("struct State { s: f64, i: f64 }", "struct State {\n    s: f64,\n    i: f64,\n}"),
+    ] {
+        assert_eq!(identity(&same).1, base, "{same}");
+    }
+}
+
+#[test]
+fn a_step_that_uses_nothing_keeps_its_token_hash() {
+    let source = "const X: i32 = 1;\nfn sir(beta: f64) -> f64 { beta * 2.0 }";
+    let (labels, hash) = identity(source);
+    assert!(labels.is_empty());
+    assert_eq!(
+        hash,
+        hash_tokens(quote::quote!(
+            fn sir(beta: f64) -> f64 {
+                beta * 2.0
+            }
+        ))
+    );
+}
+
+#[test]
+fn only_the_defining_module_is_searched() {
+    let source = r#"
+        const SCALE: f64 = 1.0;
+        mod inner {
+            const SCALE: f64 = 3.0;
+            fn sir(x: f64) -> f64 { x * SCALE }
+        }
+    "#;
+    let base = identity(source).1;
+    assert_ne!(identity(&source.replace("3.0", "4.0")).1, base, "the module's own const counts");
+    assert_eq!(identity(&source.replace("1.0", "5.0")).1, base, "the outer const is another module's");
+}
+
+#[test]
+fn identical_steps_in_sibling_modules_follow_their_own_module() {
+    let source = r#"
+        mod a {
+            const SCALE: f64 = 1.0;
+            fn sir(x: f64) -> f64 { x * SCALE }
+        }
+        mod b {
+            const SCALE: f64 = 2.0;
+            fn sir(x: f64) -> f64 { x * SCALE }
+        }
+    "#;
+    let hash_in = |module: &str| {
+        let target = Target { name: "sir", kind: "fn", hash: String::new(), module: vec![module.to_owned()] };
+        covered(source, Path::new("src/model.rs"), &target, quote::quote!(x * SCALE)).unwrap().covered[0].hash.clone()
+    };
+    assert_ne!(hash_in("a"), hash_in("b"));
+}
+
+#[test]
+fn paths_into_other_local_modules_are_reported() {
+    let source = r#"
+        mod plots;
+        use crate::physics::{SCALE, rate as r};
+        use polars::prelude::DataFrame;
+        fn helper() -> f64 { super::up::x() }
+        fn sir(df: &DataFrame) -> f64 { plots::draw(df) * SCALE * r() + helper() + std::f64::consts::PI + other::y() }
+    "#;
+    let file = syn::parse_file(source).unwrap();
+    let step = find_fn(&file.items, "sir").unwrap();
+    let target = Target {
+        name: "sir",
+        kind: "fn",
+        hash: hash_tokens(without_attrs(&Item::Fn(step.clone()))),
+        module: Vec::new(),
+    };
+    let (sig, block) = (&step.sig, &step.block);
+    let scope = covered(source, Path::new("src/model.rs"), &target, quote::quote!(#sig #block)).unwrap();
+    assert_eq!(scope.not_followed, ["crate::physics::SCALE", "crate::physics::rate", "plots::draw", "super::up::x"]);
+}
+
+#[test]
+fn same_named_impls_get_distinct_labels() {
+    let source = "struct S;\nimpl S { fn a() {} }\nimpl S { fn b() {} }\nfn sir() -> S { S }";
+    assert_eq!(identity(source).0, ["impl S", "impl S #2", "struct S"]);
+}
+
+/// Every edit in `edits` (old, new) changes the identity of `sir` in `source`.
+fn assert_each_edit_invalidates(source: &str, edits: &[(&str, &str)]) {
+    let base = identity(source).1;
+    for (old, new) in edits {
+        assert_eq!(source.matches(old).count(), 1, "{old} occurs once");
+        assert_ne!(identity(&source.replace(old, new)).1, base, "editing `{old}` to `{new}` keeps the identity");
+    }
+}
+
+#[test]
+fn methods_called_by_name_reach_their_impls_and_traits() {
+    // An extension trait on a foreign type and on a slice: the step names neither the trait
+    // nor the type, only the methods.
+    let source = r#"
+        trait ColExt { fn total(&self) -> f64; fn doubled(&self) -> f64 { self.total() * 2.0 } }
+        impl ColExt for Column { fn total(&self) -> f64 { self.sum() * 1.0 } }
+        trait Stats { fn mean(&self) -> f64; }
+        impl Stats for [f64] { fn mean(&self) -> f64 { self.iter().sum::<f64>() / self.len() as f64 } }
+        impl Other for Unrelated { fn elsewhere(&self) -> f64 { 0.0 } }
+        fn sir(col: &Column, xs: &[f64]) -> f64 { col.doubled() + xs.mean() }
+    "#;
+    let (labels, _) = identity(source);
+    assert_eq!(labels, ["impl ColExt for Column", "impl Stats for [f64]", "trait ColExt", "trait Stats"]);
+    assert_each_edit_invalidates(
+        source,
+        &[("self.sum() * 1.0", "self.sum() * 3.0"), ("/ self.len() as f64", "/ 2.0"), ("* 2.0 }", "* 4.0 }")],
+    );
+    assert_eq!(identity(&source.replace("{ 0.0 }", "{ 1.0 }")).1, identity(source).1, "uncalled impls stay out");
+}
+
+#[test]
+fn glob_imported_variants_reach_their_enum_and_its_impl() {
+    let source = r#"
+        enum Season { Winter, Summer }
+        use Season::*;
+        impl Season { fn load(&self) -> f64 { match self { Winter => 1.2, Summer => 0.9 } } }
+        fn sir() -> f64 { Winter.load() }
+    "#;
+    assert_eq!(identity(source).0, ["enum Season", "impl Season"]);
+    assert_each_edit_invalidates(source, &[("Winter => 1.2", "Winter => 1.5"), ("Summer }", "Summer, Spring }")]);
+}
+
+#[test]
+fn inline_modules_of_the_file_are_followed_through_globs_imports_and_paths() {
+    let source = r#"
+        const SCALE: f64 = 1.0;
+        const RATE: f64 = 0.5;
+        mod inner { pub fn bump(x: f64) -> f64 { x + 1.0 } }
+        mod model {
+            use super::*;
+            use super::RATE as R;
+            fn sir(x: f64) -> f64 { super::inner::bump(x * SCALE) * R }
+        }
+    "#;
+    let (labels, _, not_followed) = identity_at(source, Path::new("src/model.rs"));
+    assert_eq!(labels, ["const RATE in super", "const SCALE in super", "fn bump in super::inner"]);
+    assert!(not_followed.is_empty(), "{not_followed:?}");
+    assert_each_edit_invalidates(source, &[("= 1.0;", "= 2.0;"), ("= 0.5;", "= 0.7;"), ("x + 1.0", "x + 2.0")]);
+}
+
+#[test]
+fn modules_of_other_files_are_reported_glob_or_not() {
+    let source = r#"
+        mod physics;
+        use physics::*;
+        use crate::model::MODES;
+        mod local { use super::*; }
+        fn sir() -> usize { MODES.len() + SCALE as usize }
+    "#;
+    let (_, _, not_followed) = identity_at(source, Path::new("src/model.rs"));
+    assert_eq!(not_followed, ["crate::model::MODES", "physics::*"]);
+    let (_, _, in_root) = identity_at(source, Path::new("src/main.rs"));
+    assert_eq!(in_root, ["crate::model::MODES", "physics::*"], "`model` is not a module of main.rs either");
+}
+
+#[test]
+fn included_files_count_by_their_bytes() {
+    let dir = std::env::temp_dir().join(format!("consist-scope-include-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("coeffs.txt"), "1.0 2.0").unwrap();
+    let source = r#"
+        const COEFFS: &str = include_str!("coeffs.txt");
+        fn sir() -> usize { COEFFS.len() }
+    "#;
+    let path = dir.join("model.rs");
+    let (labels, base, _) = identity_at(source, &path);
+    assert_eq!(labels, ["const COEFFS", "file coeffs.txt"]);
+    std::fs::write(dir.join("coeffs.txt"), "1.0 2.5").unwrap();
+    assert_ne!(identity_at(source, &path).1, base, "editing the included file changes the identity");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Steps `g1`.. of one file, each using code that only a whole-file (and whole-crate) search
+/// finds: impls in other inline modules, in `const _` blocks and function bodies, on type
+/// aliases and on primitives, macros of `#[macro_use]` modules, items made by macro calls,
+/// precision named in a format spec, and imports of other crates under another name.
+const SAME_FILE: &str = r#"
+    use std::ops::{Add, Mul};
+    pub struct Flux { v: f64 }
+    type FluxAlias = Flux;
+    impl Add for FluxAlias { type Output = Flux; fn add(self, o: Flux) -> Flux { Flux { v: self.v + o.v } } }
+    fn g1(n: f64) -> f64 { (Flux { v: n } + Flux { v: 1.0 }).v }
+
+    pub struct Cell { v: f64 }
+    impl Mul<Cell> for i32 { type Output = Cell; fn mul(self, c: Cell) -> Cell { Cell { v: self as f64 * c.v } } }
+    fn g2(n: f64) -> f64 { (2 * Cell { v: n }).v }
+
+    pub struct Flow(f64);
+    mod ops { use super::Flow; impl std::ops::AddAssign for Flow { fn add_assign(&mut self, o: Flow) { self.0 += o.0; } } }
+    fn g3(n: f64) -> f64 { let mut f = Flow(1.0); f += Flow(n); f.0 }
+
+    pub struct Pt { x: f64 }
+    mod geom { impl super::Pt { pub fn dist(&self) -> f64 { self.x.abs() } } }
+    fn g4(n: f64) -> f64 { Pt { x: n }.dist() }
+
+    mod ext { pub trait Damp { fn damp(self) -> f64; } impl Damp for f64 { fn damp(self) -> f64 { self * 0.9 } } }
+    use ext::Damp;
+    fn g5(n: f64) -> f64 { n.damp() }
+
+    #[macro_use]
+    mod macros { macro_rules! unit_clamp { ($e:expr) => { if $e > 1.0 { 1.0 } else { $e } }; } }
+    fn g6(n: f64) -> f64 { unit_clamp!(n * 0.1) }
+
+    macro_rules! param { ($n:ident = $v:expr) => { const $n: f64 = $v; }; }
+    param!(DECAY = 0.5);
+    fn g7(n: f64) -> f64 { n * DECAY }
+
+    pub struct Tank(f64);
+    const _: () = { impl Tank { pub fn level(&self) -> f64 { self.0 * 2.0 } } };
+    fn g8(n: f64) -> f64 { Tank(n).level() }
+
+    pub struct Pump(f64);
+    fn register_pump() { impl Pump { pub fn rate(&self) -> f64 { self.0 * 3.0 } } }
+    fn g9(n: f64) -> f64 { Pump(n).rate() }
+
+    const PREC: usize = 2;
+    fn g11(n: f64) -> f64 { format!("{:.PREC$}", n / 7.0).parse::<f64>().unwrap() }
+
+    pub struct Cfg16 { pub gain: f64 }
+    mod defaults { impl Default for super::Cfg16 { fn default() -> Self { super::Cfg16 { gain: 2.0 } } } }
+    fn g16(n: f64) -> f64 { let c: Cfg16 = Default::default(); n * c.gain }
+
+    use std::f64::consts::PI as ANGLE;
+    fn g18(n: f64) -> f64 { n * ANGLE }
+"#;
+
+#[test]
+fn code_anywhere_in_the_file_that_a_step_uses_is_followed() {
+    let path = Path::new("src/model.rs");
+    for (step, old, new) in [
+        ("g1", "self.v + o.v", "self.v + o.v * 2.0"),
+        ("g2", "self as f64 * c.v", "self as f64 * c.v + 1.0"),
+        ("g3", "self.0 += o.0;", "self.0 += o.0 * 2.0;"),
+        ("g4", "self.x.abs()", "self.x.abs() * 2.0"),
+        ("g5", "self * 0.9", "self * 0.5"),
+        ("g6", "{ 1.0 } else { $e }", "{ 1.0 } else { $e * 2.0 }"),
+        ("g7", "param!(DECAY = 0.5);", "param!(DECAY = 0.7);"),
+        ("g8", "self.0 * 2.0", "self.0 * 2.5"),
+        ("g9", "self.0 * 3.0", "self.0 * 3.5"),
+        ("g11", "PREC: usize = 2", "PREC: usize = 3"),
+        ("g16", "gain: 2.0 }", "gain: 3.0 }"),
+        ("g18", "consts::PI as ANGLE", "consts::FRAC_PI_2 as ANGLE"),
+    ] {
+        assert_eq!(SAME_FILE.matches(old).count(), 1, "{old}");
+        let base = identity_of(SAME_FILE, path, step).1;
+        let edited = identity_of(&SAME_FILE.replace(old, new), path, step).1;
+        assert_ne!(base, edited, "{step}: editing `{old}` kept the identity");
+    }
+    let labels = |step: &str| identity_of(SAME_FILE, path, step).0;
+    assert_eq!(labels("g2"), ["impl Mul for i32", "struct Cell"]);
+    assert_eq!(labels("g4"), ["impl Pt in geom", "struct Pt"]);
+    assert_eq!(labels("g18"), ["use ANGLE = std::f64::consts::PI"]);
+    assert!(labels("g7").contains(&"param!(..)".to_owned()), "{:?}", labels("g7"));
+}
+
+#[test]
+fn hints_moves_and_built_in_names_do_not_invalidate() {
+    let source = r#"
+        struct Chain(f64);
+        impl Chain { fn a(&self) -> f64 { self.0 } }
+        impl Chain { fn b(&self) -> f64 { self.0 * 2.0 } }
+        trait Half { fn half(self) -> f64; }
+        impl Half for f64 { fn half(self) -> f64 { self / 2.0 } }
+        const _: () = ();
+        fn clampf(x: f64) -> f64 { x.min(1.0) }
+        struct Holder { dist: [f64; 1] }
+        struct Other;
+        impl std::ops::Add for Other { type Output = f64; fn add(self, _: Other) -> f64 { 0.0 } }
+        struct Pt(f64);
+        impl Pt { fn dist(&self) -> f64 { self.0 } }
+        fn sir(c: Chain, o: &Holder) -> f64 {
+            let _ = 1;
+            let y: f64 = c.a() + c.b() + <f64 as std::ops::Add>::add(1.0, o.dist[0]);
+            clampf(y)
+        }
+    "#;
+    let base = identity(source);
+    assert_eq!(
+        base.0,
+        ["fn clampf", "impl Chain", "impl Chain #2", "struct Chain", "struct Holder"],
+        "f64, `_`, another crate's trait (`Add`) and a field named like a method (`o.dist`) reach nothing"
+    );
+    let swapped = source
+        .replace("impl Chain { fn a(&self) -> f64 { self.0 } }", "IMPL_A")
+        .replace("impl Chain { fn b(&self) -> f64 { self.0 * 2.0 } }", "impl Chain { fn a(&self) -> f64 { self.0 } }")
+        .replace("IMPL_A", "impl Chain { fn b(&self) -> f64 { self.0 * 2.0 } }");
+    assert_eq!(identity(&swapped).1, base.1, "the order of same-named impls does not count");
+    let hinted = source.replace("fn clampf", "#[inline]\n#[must_use]\nfn clampf");
+    assert_eq!(identity(&hinted).1, base.1, "inlining and lint attributes do not count");
+}
+
+#[test]
+fn build_settings_of_covered_code_are_collected() {
+    let source = r#"
+        #[cfg(feature = "precise")]
+        const DT: f64 = 0.01;
+        #[cfg(not(feature = "precise"))]
+        const DT: f64 = 0.1;
+        const SCALE: Option<&str> = option_env!("HUNT_SCALE");
+        #[cfg(test)]
+        const UNUSED: f64 = 1.0;
+        fn sir(n: f64) -> f64 { n * DT * SCALE.map_or(1.0, |s| s.parse().unwrap()) }
+    "#;
+    let file = syn::parse_file(source).unwrap();
+    let step = find_fn(&file.items, "sir").unwrap();
+    let target = Target { name: "sir", kind: "fn", hash: String::new(), module: Vec::new() };
+    let block = &step.block;
+    let scope = covered(source, Path::new("src/model.rs"), &target, quote::quote!(#block)).unwrap();
+    let labels: Vec<String> = scope.build.iter().map(BuildFact::label).collect();
+    assert_eq!(labels, ["cfg(feature=\"precise\")", "cfg(not(feature=\"precise\"))", "env HUNT_SCALE"]);
+}
+
+#[test]
+fn a_step_made_by_a_macro_follows_the_module_it_is_expanded_in() {
+    let source = "fn base() -> f64 { 1.25 }\nmacro_rules! make { ($name:ident) => { fn $name(n: f64) -> f64 { n * base() } }; }\nmake!(made);";
+    let target = Target { name: "made", kind: "fn", hash: String::new(), module: Vec::new() };
+    let scope = covered(source, Path::new("src/model.rs"), &target, quote::quote!(n * base())).unwrap();
+    let labels: Vec<&str> = scope.covered.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["fn base"]);
+}
+
+/// A crate on disk: `files` (path, text) under a fresh temporary package folder.
+fn package(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("consist-scope-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, text) in files.iter().chain(&[("Cargo.toml", "[package]\nname = \"m\"\n")]) {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn code_in_other_files_of_the_crate_is_followed() {
+    let main = r#"
+        macro_rules! boost { ($e:expr) => { $e * 1.5 } }
+        mod model;
+        mod physics;
+        fn main() {}
+    "#;
+    let physics = r#"
+        pub const SCALE: f64 = 2.0;
+        pub trait Fric { fn fric(self) -> f64; }
+        impl Fric for f64 { fn fric(self) -> f64 { self * 0.8 } }
+        impl crate::model::Body { pub fn energy(&self) -> f64 { 0.5 * self.m * 4.0 } }
+        impl std::fmt::Display for crate::model::Reading {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{:.3}", self.0) }
+        }
+        pub fn unrelated() -> f64 { 9.0 }
+        mod forces;
+    "#;
+    let forces = "pub const G: f64 = 9.81;\nimpl super::Fric for i64 { fn fric(self) -> f64 { self as f64 * G } }";
+    let model = r#"
+        use crate::physics::{Fric, SCALE};
+        pub struct Body { pub m: f64 }
+        pub struct Reading(pub f64);
+        fn sir(n: f64) -> f64 {
+            let r = Reading(n).to_string().parse::<f64>().unwrap();
+            boost!(n.fric() + Body { m: n }.energy() + r * SCALE)
+        }
+    "#;
+    let files = [
+        ("src/main.rs", main),
+        ("src/physics.rs", physics),
+        ("src/physics/forces.rs", forces),
+        ("src/model.rs", model),
+    ];
+    let dir = package("files", &files);
+    let path = dir.join("src/model.rs");
+    let (labels, base, not_followed) = identity_at(model, &path);
+    assert!(not_followed.is_empty(), "{not_followed:?}");
+    assert_eq!(
+        labels,
+        [
+            "const G in super::physics::forces",
+            "const SCALE in super::physics",
+            "impl Body in super::physics",
+            "impl Display for Reading in super::physics",
+            "impl Fric for f64 in super::physics",
+            "impl Fric for i64 in super::physics::forces",
+            "macro_rules! boost in super",
+            "struct Body",
+            "struct Reading",
+            "trait Fric in super::physics",
+        ]
+    );
+    let edit = |file: usize, old: &str, new: &str| {
+        let (name, text) = files[file];
+        assert_eq!(text.matches(old).count(), 1, "{old}");
+        std::fs::write(dir.join(name), text.replace(old, new)).unwrap();
+        let hash = identity_at(model, &path).1;
+        std::fs::write(dir.join(name), text).unwrap();
+        hash
+    };
+    for (file, old, new) in [
+        (0, "$e * 1.5", "$e * 2.5"),
+        (1, "SCALE: f64 = 2.0", "SCALE: f64 = 3.0"),
+        (1, "self * 0.8", "self * 0.6"),
+        (1, "0.5 * self.m * 4.0", "0.5 * self.m * 5.0"),
+        (1, "{:.3}", "{:.1}"),
+        (2, "self as f64 * G", "self as f64 * G * 2.0"),
+        (2, "G: f64 = 9.81", "G: f64 = 9.80"),
+    ] {
+        assert_ne!(edit(file, old, new), base, "editing `{old}` in {} kept the identity", files[file].0);
+    }
+    assert_eq!(edit(1, "{ 9.0 }", "{ 8.0 }"), base, "code the step does not use does not count");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
