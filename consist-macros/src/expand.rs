@@ -16,28 +16,59 @@ use crate::hash::hash_tokens;
 use crate::params::{InputKind, Param, Role, Shape, classify};
 use crate::scope::{self, Scope, Source, Target};
 
-/// The items of its crate that `item` uses (see `scope.rs`), or why none could be followed
-/// (then the code identity is the item's own tokens and its declared `uses`, as documented).
-fn code_scope(
-    source: Option<&Source>,
-    item: &Item,
-    kind: &'static str,
-    name: &str,
-    own: TokenStream,
-) -> (Scope, String) {
+/// What the source says about an annotated item: the items of its crate that it uses (see
+/// `scope.rs`) or why none could be followed (then the code identity is the item's own tokens
+/// and its declared `uses`, as documented), and the function, impl block or trait it is written
+/// in, if any (`fn main`).
+struct Found {
+    scope: Scope,
+    note: String,
+    enclosing: Option<String>,
+}
+
+fn code_scope(source: Option<&Source>, item: &Item, kind: &'static str, name: &str, own: TokenStream) -> Found {
+    let unfollowed = |note: String| Found { scope: Scope::default(), note, enclosing: None };
     let Some(source) = source else {
-        return (Scope::default(), "the compiler did not report the source file".to_owned());
+        return unfollowed("the compiler did not report the source file".to_owned());
     };
     let text = match std::fs::read_to_string(&source.path) {
         Ok(text) => text,
-        Err(e) => return (Scope::default(), format!("{} cannot be read ({e})", source.path.display())),
+        Err(e) => return unfollowed(format!("{} cannot be read ({e})", source.path.display())),
     };
     let module = crate::open_modules::module_path_at(&text, source.line);
+    let enclosing = crate::open_modules::enclosing_item_at(&text, source.line);
     let target = Target { name, kind, hash: hash_tokens(scope::without_attrs(item)), module };
     match scope::covered(&text, &source.path, &target, own) {
-        Ok(scope) => (scope, String::new()),
-        Err(reason) => (Scope::default(), reason),
+        Ok(scope) => Found { scope, note: String::new(), enclosing },
+        Err(reason) => Found { enclosing, ..unfollowed(reason) },
     }
+}
+
+/// A step must be a free function at module level: the generated `f::step` calls `super::f`.
+fn placement_error(ident: &syn::Ident, enclosing: Option<&str>) -> Option<syn::Error> {
+    let outer = enclosing?;
+    Some(syn::Error::new_spanned(
+        ident,
+        format!(
+            "#[step] must be defined at module level, not inside `{outer}`: the generated `{ident}::step` calls \
+             `super::{ident}`, which `{outer}` hides; move `fn {ident}` out of it (to cache a method, write a free \
+             function that calls it)"
+        ),
+    ))
+}
+
+/// A returned type that is an alias of `DataFrame` or `PathBuf`: outputs are mapped by the type's
+/// name, so the alias would be stored as a typed value.
+fn aliased_output_error(ty: &Type, aliases: &std::collections::BTreeMap<String, Vec<String>>) -> Option<syn::Error> {
+    let name = last_ident(ty)?;
+    let target = aliases.get(&name)?.iter().find(|t| *t == "DataFrame" || *t == "PathBuf")?;
+    Some(syn::Error::new_spanned(
+        ty,
+        format!(
+            "`{name}` is a type alias of `{target}`: write `{target}` here. #[step] maps outputs by the type's \
+             name, so an alias would be stored as a typed value (which needs `Serialize`)"
+        ),
+    ))
 }
 
 /// `item` -> `item__mark_it_with_consist_helper`: the hidden module `#[helper]` and `#[step]`
@@ -394,7 +425,14 @@ fn expand_step(
     let outputs: Vec<LitStr> = args.outputs.clone().unwrap_or_default();
     let plan = output_plan(&user_ty, outputs.len())?;
     let has_context = params.iter().any(|p| matches!(p.role, Role::Context { .. }));
-    let mut errors = Vec::new();
+    let (sig, block) = (&original.sig, &original.block);
+    let found = code_scope(source, &Item::Fn(original.clone()), "fn", &ident.to_string(), quote!(#sig #block));
+    let mut errors: Vec<syn::Error> = placement_error(ident, found.enclosing.as_deref()).into_iter().collect();
+    let parts: Vec<&Type> = match &user_ty {
+        Type::Tuple(t) => t.elems.iter().collect(),
+        other => vec![other],
+    };
+    errors.extend(parts.into_iter().filter_map(|part| aliased_output_error(part, &found.scope.aliases)));
     if params.iter().filter(|p| matches!(p.role, Role::Context { .. })).count() > 1 {
         errors.push(syn::Error::new_spanned(&func.sig.inputs, "a step takes at most one StepContext parameter"));
     }
@@ -421,11 +459,9 @@ fn expand_step(
 
     // Identity: the original tokens (signature with our attributes, body) plus the options that
     // change what the step means.
-    let (sig, block) = (&original.sig, &original.block);
     let version = args.version.as_ref().map(|v| v.value()).unwrap_or_default();
     let token_hash = hash_tokens(quote! { #sig #block version = #version outputs = [#(#outputs),*] });
-    let (scope, note) = code_scope(source, &Item::Fn(original.clone()), "fn", &ident.to_string(), quote!(#sig #block));
-    let identity = identity_items(&format!("fn {ident}"), &token_hash, &scope, &note, &args.uses);
+    let identity = identity_items(&format!("fn {ident}"), &token_hash, &found.scope, &found.note, &args.uses);
     let alias = helper_alias(vis, ident, &identity);
 
     let mut runner_params = Vec::new();
@@ -576,8 +612,8 @@ pub fn helper(attr: TokenStream, item: TokenStream, source: Option<Source>) -> T
         other => other.to_token_stream(),
     };
     let token_hash = hash_tokens(own.clone());
-    let (scope, note) = code_scope(source.as_ref(), &parsed, kind, &name, own);
-    let identity = identity_items(&format!("{kind} {name}"), &token_hash, &scope, &note, &args.uses);
+    let found = code_scope(source.as_ref(), &parsed, kind, &name, own);
+    let identity = identity_items(&format!("{kind} {name}"), &token_hash, &found.scope, &found.note, &args.uses);
     let ident = format_ident!("{}", name);
     let vis = match &parsed {
         Item::Fn(i) => &i.vis,

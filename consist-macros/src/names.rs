@@ -123,7 +123,7 @@ fn format_placeholders(literal: &str, out: &mut BTreeSet<String>) {
 pub struct CrateNames {
     /// `type A = B<..>;` anywhere in the crate: `A` -> the type names in `B<..>` (so an impl
     /// written on the alias is found by the type it names).
-    aliases: BTreeMap<String, Vec<String>>,
+    pub aliases: BTreeMap<String, Vec<String>>,
     /// Traits the crate defines: an impl of one is found by the trait's name (`Stats::mean(&xs)`,
     /// `T: Stats`); an impl of a trait of another crate (`Add`, `Default`) is not, since naming
     /// `Default` says nothing about which impl runs.

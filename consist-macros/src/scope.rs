@@ -166,6 +166,8 @@ pub struct Scope {
     /// `cfg` predicates (`#[cfg(feature = "x")]`, `cfg!(..)`) and environment variables read
     /// with `env!` / `option_env!`.
     pub build: Vec<BuildFact>,
+    /// Every type alias of the crate: name -> the type names it stands for.
+    pub aliases: BTreeMap<String, Vec<String>>,
 }
 
 /// The items of `source` (the file at `path`) and of the rest of its crate that `target` refers
@@ -190,7 +192,7 @@ pub fn covered(source: &str, path: &Path, target: &Target<'_>, target_tokens: To
     loop {
         let (scope, more) = Walk::new(&files, &pool, target, &names).run(target_tokens.clone());
         if more.is_empty() {
-            return Ok(scope);
+            return Ok(Scope { aliases: names.aliases, ..scope });
         }
         pool.extend(more);
     }
@@ -440,6 +442,7 @@ impl<'w, 'f> Walk<'w, 'f> {
             covered: out.into_iter().map(|(label, hash)| Covered { label, hash }).collect(),
             not_followed: std::mem::take(&mut self.not_followed).into_iter().collect(),
             build,
+            aliases: BTreeMap::new(),
         }
     }
 }

@@ -26,6 +26,32 @@
 //! println!("{} squared={} cache_hit={}", result.run.id, result.value.0, result.cache_hit());
 //! # Ok(()) }
 //! ```
+//!
+//! A plain function becomes a step with [`step`] (see there for parameters, outputs and code
+//! identity); it stays callable without a tracker:
+//!
+//! ```no_run
+//! use consist::polars::prelude::*;
+//! use consist::{StepResult, Tracker, step};
+//!
+//! const SCALE: f64 = 2.0; // part of the code identity: editing it re-runs `scale`
+//!
+//! #[step(outputs = ["scaled"])]
+//! fn scale(raw: &DataFrame, factor: f64) -> StepResult<DataFrame> {
+//!     let scaled = raw.column("value")?.f64()? * (factor * SCALE);
+//!     let mut out = raw.clone();
+//!     out.with_column(scaled.into_column())?;
+//!     Ok(out)
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let tracker = Tracker::builder("./runs").open()?;
+//! let run = tracker.run(scale::step("data/raw.parquet", 1.5))?; // executes, or returns the cached frame
+//! let next = tracker.run(scale::step(run.output("scaled")?, 2.0))?; // an output feeds a step
+//! let frame: &DataFrame = &next.value;                             // typed, hit or not
+//! let again = scale(frame, 1.0)?;                                  // still a plain function
+//! # Ok(()) }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -74,7 +74,7 @@ pub enum Command {
     Views(sql::ViewsArgs),
     /// Artifacts whose file is missing or whose bytes no longer match the recorded hash.
     Validate(validate::ValidateArgs),
-    /// The #[step] functions linked into this binary and whether their code changed.
+    /// The step functions linked into this binary and whether their code changed.
     Steps(steps::StepsArgs),
     /// Maintain the database.
     #[command(subcommand)]
