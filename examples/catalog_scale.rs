@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::Parser;
-use consist::store::DuckDbStore;
+use consist::DuckDbStore;
 use consist::{Artifact, Driver, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT, Store};
 use serde_json::json;
 
@@ -80,11 +80,10 @@ fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
     argv.extend(args.iter().map(|s| (*s).to_owned()));
     argv.extend(["--db-path".to_owned(), db.to_string_lossy().into_owned()]);
     let start = Instant::now();
-    let cli = <consist::cli::Cli as clap::Parser>::parse_from(argv);
-    let result = consist::cli::run(&cli);
+    let status = consist::cli::main_from(argv);
     let took = start.elapsed();
-    if let Err(e) = result {
-        eprintln!("{label}: {e}");
+    if status != std::process::ExitCode::SUCCESS {
+        eprintln!("{label}: failed (the error is printed above)");
     }
     took
 }

@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use clap::Parser;
-use consist::{StepResult, Tracker, step};
+use consist::prelude::*;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 

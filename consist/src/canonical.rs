@@ -42,11 +42,6 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CanonicalErro
     value.serialize(ValueSer { path: "$".to_owned() })
 }
 
-/// Canonical JSON text of a value (sorted keys, no whitespace).
-pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
-    Ok(text(&to_value(value)?))
-}
-
 /// The canonical text of a JSON value: object keys sorted by their bytes, no whitespace, numbers
 /// and strings as serde_json writes them. The keys are sorted here rather than by serde_json's map
 /// type, so a crate anywhere in the build that enables serde_json's `preserve_order` feature
@@ -377,6 +372,11 @@ struct_impl!(SerializeStruct, SerializeStructVariant);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Canonical JSON text of a value.
+    fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
+        Ok(text(&to_value(value)?))
+    }
     use serde::Serialize;
     use std::collections::{BTreeMap, HashMap};
 
@@ -406,8 +406,8 @@ mod tests {
         let forward = entries(["a", "b", "é", "z"], [1, 2, 3, 4]);
         let reverse = entries(["z", "é", "b", "a"], [4, 3, 2, 1]);
         let expected = r#"{"a":1,"b":2,"z":4,"é":3}"#;
-        assert_eq!(to_string(&forward).unwrap(), expected);
-        assert_eq!(to_string(&reverse).unwrap(), expected);
+        assert_eq!(text(&to_value(&forward).unwrap()), expected);
+        assert_eq!(text(&to_value(&reverse).unwrap()), expected);
         // Pinned: the config hash of this map, whatever order it was built in.
         let hash = crate::signature::hash_config_value(&to_value(&reverse).unwrap());
         assert_eq!(hash, crate::signature::hash_config_value(&to_value(&forward).unwrap()));

@@ -27,6 +27,12 @@ pub struct Catalog {
     pub(crate) history: History,
 }
 
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("location", &self.location).finish_non_exhaustive()
+    }
+}
+
 impl Catalog {
     /// The catalog at `location` (see [`CatalogLocation::parse`]). A DuckDB file is opened only
     /// when first used.

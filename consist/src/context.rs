@@ -27,6 +27,16 @@ pub struct StepContext<'a> {
     cached: Option<BTreeMap<String, Artifact>>,
 }
 
+impl std::fmt::Debug for StepContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("step", &self.step)
+            .field("run_id", &self.run_id)
+            .field("output_dir", &self.output_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> StepContext<'a> {
     pub(crate) fn new(
         tracker: &'a TrackerInner,

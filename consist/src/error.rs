@@ -182,15 +182,6 @@ pub enum Error {
     #[error("no run with id `{0}` (or an id starting with it) is recorded; list runs with `consist runs`")]
     RunNotFound(String),
 
-    /// `consist validate` found artifacts whose files are missing or modified.
-    #[error("{failed} of {checked} artifact(s) failed validation; re-run their producers to recreate them")]
-    Validation {
-        /// How many failed.
-        failed: usize,
-        /// How many were checked.
-        checked: usize,
-    },
-
     /// A catalog location that cannot be used (`Tracker::builder(..).catalog`, `--db-path`,
     /// `CONSIST_DB`). The location is shown without its password.
     #[error(
@@ -209,10 +200,6 @@ pub enum Error {
         /// What went wrong and what to do.
         reason: String,
     },
-
-    /// A command was used wrongly (a bad value, a write in a read-only query...).
-    #[error("{0}")]
-    Usage(String),
 
     /// A maintenance operation declined to proceed (a merge conflict, a purge of a live run...);
     /// the message says why and what to pass instead.

@@ -53,12 +53,12 @@
 //! # Ok(()) }
 //! ```
 
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 #[doc(hidden)]
 pub mod __private;
 mod artifact;
-pub mod canonical;
+mod canonical;
 mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -81,10 +81,10 @@ mod output;
 mod registry;
 mod run;
 mod scenario;
-pub mod signature;
-pub mod snapshot;
+mod signature;
+mod snapshot;
 mod step;
-pub mod store;
+mod store;
 mod tracker;
 mod validate;
 
@@ -114,15 +114,23 @@ pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{BoxError, Input, MaybeInput, RunResult, StepBuilder, StepCall, StepResult};
 pub use store::{
-    ArtifactQuery, CatalogSummary, Direction, Inspection, ModelCount, RunArtifacts, RunQuery, ScenarioSummary, Store,
-    StoreIntegrity,
+    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, RunArtifacts, RunQuery,
+    ScenarioSummary, Store, StoreIntegrity,
 };
 pub use tracker::{CacheMode, Hydration, Tracker, TrackerBuilder, Validation};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
-/// What nearly every user imports.
+/// What the crate's own tests reach inside (snapshot files, table names); not public API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::snapshot::{find_all, read, snapshots_dir};
+    pub use crate::store::TABLES;
+}
+
+/// What nearly every user imports: `use consist::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Artifact, CacheMode, HashingStrategy, RunResult, StepContext, StepResult, Tracker, Value, helper, step,
+        Artifact, CacheMode, HashingStrategy, Outputs, RunResult, Scenario, StepContext, StepResult, Tracker, Value,
+        helper, step,
     };
 }

@@ -265,7 +265,7 @@ impl Catalog {
             )));
         }
         if same_file(self.db_path(), source.db_path()) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{} is this database; merge another database into it",
                 source.db_path().display()
             )));
@@ -399,7 +399,7 @@ fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, origin: Option<&
 }
 
 /// Whether two paths name the same file (either may not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),

@@ -50,6 +50,12 @@ pub struct ScenarioBuilder<'t> {
     description: Option<String>,
 }
 
+impl std::fmt::Debug for ScenarioBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScenarioBuilder").field("name", &self.name).field("tags", &self.tags).finish_non_exhaustive()
+    }
+}
+
 impl<'t> ScenarioBuilder<'t> {
     /// The scenario's config (recorded and hashed into its header run; steps hash their own).
     pub fn config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {

@@ -358,6 +358,12 @@ pub struct StepBuilder<'t> {
     error: Option<Error>,
 }
 
+impl std::fmt::Debug for StepBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepBuilder").field("step", &self.spec.name).finish_non_exhaustive()
+    }
+}
+
 impl<'t> StepBuilder<'t> {
     pub(crate) fn new(tracker: &'t Tracker, name: &str) -> StepBuilder<'t> {
         StepBuilder { tracker, spec: StepSpec::new(name), scenario: None, error: None }
@@ -384,7 +390,8 @@ impl<'t> StepBuilder<'t> {
         self
     }
 
-    /// The config hashed into the signature: any `Serialize` value (see [`crate::canonical`]).
+    /// The config hashed into the signature: any `Serialize` value, as canonical JSON (object keys
+    /// sorted, no whitespace; NaN and infinities are refused).
     pub fn config<C: Serialize + ?Sized>(mut self, config: &C) -> Self {
         self.spec.set_config(config);
         self
@@ -504,6 +511,12 @@ pub struct StepCall<'a, T, S> {
     pub(crate) spec: StepSpec,
     pub(crate) body: StepBody<'a, S>,
     pub(crate) unwrap: fn(S) -> T,
+}
+
+impl<T, S> std::fmt::Debug for StepCall<'_, T, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepCall").field("step", &self.spec.name).finish_non_exhaustive()
+    }
 }
 
 impl<'a, T, S> StepCall<'a, T, S> {

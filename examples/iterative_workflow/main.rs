@@ -26,10 +26,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Parser;
-use consist::{
-    Artifact, ArtifactQuery, Driver, HashingStrategy, Hydration, RunQuery, RunResult, RunStatus, Scenario, StepContext,
-    StepResult, Tracker, step,
-};
+use consist::prelude::*;
+use consist::{ArtifactQuery, Driver, Hydration, RunQuery, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::{AssignmentParams, DestinationParams, MODES, ModeParams, ZoneParams};
 use polars::prelude::*;

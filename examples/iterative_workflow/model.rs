@@ -7,7 +7,7 @@
 //! call them. `#[helper]` gives `od_logsums` a code hash of its own for a closure step in
 //! `main.rs`.
 
-use consist::{Outputs, StepResult, helper, step};
+use consist::prelude::*;
 use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

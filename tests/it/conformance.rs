@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use consist::store::DuckDbStore;
+use consist::DuckDbStore;
 use consist::{ArtifactQuery, Direction, RunQuery, RunRecord, RunStatus, Store, Value};
 
 use crate::util::Workspace;
@@ -42,11 +42,8 @@ fn workflow_records(ws: &Workspace) -> Vec<RunRecord> {
     assert!(clean(1, 0).cache_hit());
     sweep.finish().unwrap();
     tracker.flush().unwrap();
-    let mut records: Vec<RunRecord> = consist::snapshot::find_all(&ws.run_dir())
-        .unwrap()
-        .iter()
-        .map(|p| consist::snapshot::read(p).unwrap())
-        .collect();
+    let mut records: Vec<RunRecord> =
+        consist::testing::find_all(&ws.run_dir()).unwrap().iter().map(|p| consist::testing::read(p).unwrap()).collect();
     records.sort_by(|a, b| (a.run.created_at, &a.run.id).cmp(&(b.run.created_at, &b.run.id)));
     assert_eq!(records.len(), 5, "header + 4 children");
     records

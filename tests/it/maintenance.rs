@@ -20,7 +20,7 @@ fn ids(tracker: &Tracker) -> Vec<String> {
 }
 
 fn snapshot_of(ws: &Workspace, run_id: &str) -> std::path::PathBuf {
-    consist::snapshot::snapshots_dir(&ws.run_dir()).join(format!("{run_id}.json"))
+    consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{run_id}.json"))
 }
 
 #[test]
@@ -215,12 +215,12 @@ fn compact_shrinks_the_file_after_a_purge_and_keeps_every_row() {
     tracker.catalog().purge(&made[..30], PurgeOptions::default()).unwrap();
     drop(tracker);
     let counts = || -> Vec<i64> {
-        consist::store::TABLES.iter().map(|t| ws.scalar::<i64>(&format!("SELECT count(*) FROM {t}"))).collect()
+        consist::testing::TABLES.iter().map(|t| ws.scalar::<i64>(&format!("SELECT count(*) FROM {t}"))).collect()
     };
     let rows = counts();
     assert_eq!(rows[0], 50, "10 clean and 40 summarize runs remain");
 
-    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let store = consist::DuckDbStore::new(ws.db(), Duration::from_secs(5));
     let (before, after) = store.compact().unwrap();
     assert!(after < before, "the file shrinks: {before} -> {after} bytes");
     assert_eq!(std::fs::metadata(ws.db()).unwrap().len(), after);
@@ -246,7 +246,7 @@ fn purging_a_merged_run_leaves_its_source_alone_and_stays_purged() {
     let source = Catalog::duckdb(shard_dir.join("provenance.duckdb"), Duration::from_secs(5));
     let target = Catalog::duckdb(main.db(), Duration::from_secs(5));
     target.merge(&source, OnConflict::Error, false).unwrap();
-    let own_snapshot = consist::snapshot::snapshots_dir(&shard_dir.join("runs")).join(format!("{}.json", remote.id));
+    let own_snapshot = consist::testing::snapshots_dir(&shard_dir.join("runs")).join(format!("{}.json", remote.id));
     let own_output = shard_dir.join("runs/outputs").join(&remote.id);
 
     let options = PurgeOptions { delete_files: true, ..PurgeOptions::default() };
@@ -280,12 +280,12 @@ fn records_read_back_in_bulk_match_their_snapshots() {
     }
     ids.push("not-a-run".to_owned());
     tracker.flush().unwrap();
-    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let store = consist::DuckDbStore::new(ws.db(), Duration::from_secs(5));
     let stored = consist::Store::run_records(&store, &ids).unwrap();
     let order: Vec<&str> = stored.iter().map(|r| r.run.id.as_str()).collect();
     assert_eq!(order, ids[..4].iter().map(String::as_str).collect::<Vec<_>>(), "in the order asked; unknown left out");
     for record in &stored {
-        let snapshot = consist::snapshot::read(&snapshot_of(&ws, &record.run.id)).unwrap();
+        let snapshot = consist::testing::read(&snapshot_of(&ws, &record.run.id)).unwrap();
         let keys = |list: &[consist::Artifact]| list.iter().map(|a| (a.key.clone(), a.id.clone())).collect::<Vec<_>>();
         assert_eq!(record.config, snapshot.config);
         assert_eq!(record.facets, snapshot.facets);

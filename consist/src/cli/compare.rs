@@ -6,9 +6,9 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use super::error::Result;
 use super::{Cli, print_json};
 use crate::catalog::Catalog;
-use crate::error::Result;
 use crate::explain::MissExplanation;
 use crate::facet::flatten;
 use crate::run::RunRecord;
@@ -114,7 +114,7 @@ fn print_diff(d: &Diff) {
 
 fn record(catalog: &Catalog, id: &str) -> Result<RunRecord> {
     let run = catalog.resolve_run(id)?;
-    catalog.run_record(&run.id)
+    Ok(catalog.run_record(&run.id)?)
 }
 
 pub(super) fn diff(cli: &Cli, args: &DiffArgs) -> Result<()> {

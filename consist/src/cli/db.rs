@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 
+use super::error::{CliError, Result};
 use super::{Cli, print_json, table};
 use crate::catalog::Catalog;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::location::CatalogLocation;
 use crate::maintenance::{MergeReport, OnConflict, PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
@@ -151,6 +152,12 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                 ConflictArg::Skip => OnConflict::Skip,
             };
             let catalog = cli.catalog()?;
+            if crate::maintenance::same_file(catalog.db_path(), source.db_path()) {
+                return Err(CliError::Usage(format!(
+                    "{} is the database given by --db-path; merge another database into it",
+                    source.db_path().display()
+                )));
+            }
             let report = catalog.merge(&source, on_conflict, *dry_run)?;
             if *json {
                 print_json(&report);
@@ -198,7 +205,7 @@ fn print_merge(report: &MergeReport, into: &crate::CatalogLocation) {
 /// the filters.
 fn purge_selection(catalog: &Catalog, args: &PurgeArgs) -> Result<Vec<String>> {
     if args.runs.is_empty() && args.status.is_none() && args.model.is_none() {
-        return Err(Error::Usage("name the runs to purge, or select them with --status or --model".into()));
+        return Err(CliError::Usage("name the runs to purge, or select them with --status or --model".into()));
     }
     let mut ids = Vec::new();
     for prefix in &args.runs {
@@ -225,7 +232,7 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
         let plan = catalog.purge(&ids, options)?;
         if !plan.runs.is_empty() {
             if !std::io::stdin().is_terminal() {
-                return Err(Error::Usage(format!(
+                return Err(CliError::Usage(format!(
                     "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
                     plan.runs.len()
                 )));

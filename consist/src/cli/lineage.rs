@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 
 use clap::{Args, ValueEnum};
 
+use super::error::Result;
 use super::{Cli, print_json};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::lineage::LineageNode;
 
 /// Output formats of `consist lineage`.

@@ -7,6 +7,7 @@
 
 mod compare;
 mod db;
+mod error;
 mod lineage;
 mod overview;
 mod runs;
@@ -21,14 +22,15 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use self::error::Result;
 use crate::catalog::Catalog;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::location::CatalogLocation;
 
 /// Inspect, query, compare and maintain consist provenance.
 #[derive(Debug, Parser)]
 #[command(name = "consist", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The catalog: a DuckDB file path [default: $CONSIST_DB, ./provenance.duckdb,
     /// ./runs/provenance.duckdb]
     #[arg(long, global = true, env = "CONSIST_DB")]
@@ -45,7 +47,7 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// List recent runs, newest first.
     Runs(runs::RunsArgs),
     /// Everything about one run: identity, config, facets, meta, inputs and outputs.
@@ -91,7 +93,7 @@ impl Cli {
     /// `./provenance.duckdb`, `./runs/provenance.duckdb` that exists.
     fn location(&self) -> Result<CatalogLocation> {
         if let Some(location) = &self.db_path {
-            return CatalogLocation::parse(location);
+            return Ok(CatalogLocation::parse(location)?);
         }
         let candidates = [PathBuf::from("provenance.duckdb"), PathBuf::from("runs/provenance.duckdb")];
         Ok(CatalogLocation::DuckDb(candidates.iter().find(|p| p.exists()).unwrap_or(&candidates[0]).clone()))
@@ -102,14 +104,14 @@ impl Cli {
     }
 
     fn catalog(&self) -> Result<Catalog> {
-        Catalog::open(&self.location()?, self.timeout())
+        Ok(Catalog::open(&self.location()?, self.timeout())?)
     }
 
     /// The catalog, which must hold something (else a clear "no such database" error).
     fn existing_catalog(&self) -> Result<Catalog> {
         let catalog = self.catalog()?;
         if !catalog.exists() {
-            return Err(Error::no_database(catalog.db_path()));
+            return Err(Error::no_database(catalog.db_path()).into());
         }
         Ok(catalog)
     }
@@ -158,21 +160,13 @@ where
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(exit_code(&e))
+            ExitCode::from(e.exit_code())
         }
     }
 }
 
-/// 2 for usage errors, 1 for everything else.
-fn exit_code(error: &Error) -> u8 {
-    match error {
-        Error::AmbiguousRun { .. } | Error::Usage(_) | Error::Query { .. } => 2,
-        _ => 1,
-    }
-}
-
 /// Run a parsed command line.
-pub fn run(cli: &Cli) -> Result<()> {
+pub(crate) fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Runs(args) => runs::runs(cli, args),
         Command::Show(args) => runs::show(cli, args),

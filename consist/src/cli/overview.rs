@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 
+use super::error::Result;
 use super::{Cli, print_json, table};
-use crate::error::Result;
 use crate::store::RunQuery;
 
 /// Options of `consist summary`.

@@ -3,10 +3,10 @@
 use clap::Args;
 use serde::Serialize;
 
+use super::error::Result;
 use super::{Cli, print_json, table};
 use crate::Catalog;
 use crate::artifact::Artifact;
-use crate::error::Result;
 use crate::explain::MissExplanation;
 use crate::run::{Run, RunStatus};
 use crate::store::{Direction, RunQuery};

@@ -5,8 +5,8 @@
 use clap::Args;
 use serde_json::Value as Json;
 
+use super::error::Result;
 use super::{Cli, print_json, table};
-use crate::error::Result;
 use crate::store::QueryRows;
 
 /// Print rows as a table, or as `{"columns": [...], "rows": [[...]]}` with `--json`.

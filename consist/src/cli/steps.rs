@@ -1,7 +1,7 @@
 //! `consist steps`: the steps linked into this binary and whether their code changed.
 
+use super::error::Result;
 use super::{Cli, print_json, table};
-use crate::error::Result;
 use crate::registry::step_report;
 use clap::Args;
 

@@ -2,8 +2,8 @@
 
 use clap::Args;
 
+use super::error::{CliError, Result};
 use super::{Cli, print_json, table};
-use crate::error::{Error, Result};
 
 /// Options of `consist validate`.
 #[derive(Debug, Args)]
@@ -38,5 +38,5 @@ pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
         }
         println!("{t}");
     }
-    if problems.is_empty() { Ok(()) } else { Err(Error::Validation { failed: problems.len(), checked }) }
+    if problems.is_empty() { Ok(()) } else { Err(CliError::Validation { failed: problems.len(), checked }) }
 }

@@ -56,7 +56,7 @@ impl DuckDbStore {
         &self.path
     }
 
-    fn db_err(&self, source: duckdb::Error) -> Error {
+    pub(super) fn db_err(&self, source: duckdb::Error) -> Error {
         Error::Database { path: self.path.clone(), source }
     }
 
@@ -164,11 +164,6 @@ impl DuckDbStore {
             let _ = std::fs::remove_file(&tmp_wal);
         }
         renamed.map(|()| (before, size(&self.path)))
-    }
-
-    /// Wrap a DuckDB error with this database's path.
-    pub fn error(&self, source: duckdb::Error) -> Error {
-        self.db_err(source)
     }
 
     /// Open for reading; a missing file is reported, not created.

@@ -25,10 +25,10 @@ impl DuckDbStore {
     /// See [`crate::Store::query`].
     pub(super) fn query_sql(&self, sql: &str) -> Result<QueryRows> {
         let conn = self.open_read()?;
-        let files = view_files(&conn, Some(sql)).map_err(|e| self.error(e))?;
+        let files = view_files(&conn, Some(sql)).map_err(|e| self.db_err(e))?;
         for (key, list) in &files {
             if let Some(view) = view_sql(key, list) {
-                conn.execute_batch(&view).map_err(|e| self.error(e))?;
+                conn.execute_batch(&view).map_err(|e| self.db_err(e))?;
             }
         }
         collect(&conn, sql, &[]).map_err(|e| {
@@ -45,7 +45,7 @@ impl DuckDbStore {
     /// See [`crate::Store::artifact_views`].
     pub(super) fn views(&self) -> Result<Vec<ArtifactView>> {
         let conn = self.open_read()?;
-        let files = view_files(&conn, None).map_err(|e| self.error(e))?;
+        let files = view_files(&conn, None).map_err(|e| self.db_err(e))?;
         Ok(files
             .iter()
             .map(|(key, list)| ArtifactView {
@@ -68,7 +68,7 @@ impl DuckDbStore {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| self.error(e))
+        .map_err(|e| self.db_err(e))
     }
 }
 
