@@ -4,12 +4,13 @@
 pub use inventory;
 pub use polars::prelude::DataFrame;
 
-pub use crate::output::load_recorded as load_output;
+pub use crate::engine::output::load_recorded as load_output;
+pub use crate::engine::spec::StepSpec;
 pub use crate::registry::StepInfo;
-pub use crate::step::StepSpec;
 
-use crate::context::StepContext;
-use crate::step::{BoxError, StepCall, StepResult};
+use crate::engine::context::StepContext;
+use crate::engine::{BoxError, StepResult};
+use crate::step::StepCall;
 
 impl StepSpec {
     /// A spec with a code hash, the items it covers and output keys, as `#[step]` declares them.

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+/// Any error a step body may return; `?` converts io, polars, consist and most other errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Result type used throughout consist.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -100,7 +103,7 @@ pub enum Error {
         message: String,
         /// The body's own error (downcast it to your type); `None` for a panic.
         #[source]
-        source: Option<crate::step::BoxError>,
+        source: Option<BoxError>,
     },
 
     /// The run directory cannot be created or written.

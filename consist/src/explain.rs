@@ -54,17 +54,6 @@ pub(crate) struct Place {
 }
 
 impl Place {
-    /// The place of a run declared with `placement` (its scenario by name, not by header run).
-    pub(crate) fn of(placement: &crate::step::Placement) -> Place {
-        Place {
-            scenario: placement.scenario.clone(),
-            iteration: placement.iteration,
-            year: placement.year,
-            stage: placement.stage.clone(),
-            phase: placement.phase.clone(),
-        }
-    }
-
     /// ` (scenario `beta=0.3`, iteration 3)` for messages; empty when the run sat nowhere.
     pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();

@@ -63,9 +63,8 @@ mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod codec;
-mod context;
+mod engine;
 mod error;
-mod execute;
 mod explain;
 mod facet;
 mod filehash;
@@ -77,7 +76,6 @@ mod location;
 mod logging;
 mod maintenance;
 mod names;
-mod output;
 mod registry;
 mod run;
 mod scenario;
@@ -97,7 +95,10 @@ pub use polars;
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;
 pub use codec::{CODEC, CODEC_VERSION};
-pub use context::StepContext;
+pub use engine::{
+    BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
+    Value,
+};
 pub use error::{Error, Result};
 pub use explain::MissExplanation;
 pub use filehash::{HashingStrategy, hash_file};
@@ -108,16 +109,15 @@ pub use location::{CATALOG_ENV, CatalogLocation};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
-pub use output::{Output, Outputs, Value};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
-pub use step::{BoxError, Input, MaybeInput, RunResult, StepBuilder, StepCall, StepResult};
+pub use step::{StepBuilder, StepCall};
 pub use store::{
     ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, RunArtifacts, RunQuery,
     ScenarioSummary, Store, StoreIntegrity,
 };
-pub use tracker::{CacheMode, Hydration, Tracker, TrackerBuilder, Validation};
+pub use tracker::{Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
 /// What the crate's own tests reach inside (snapshot files, table names); not public API.

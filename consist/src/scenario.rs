@@ -32,11 +32,12 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::Artifact;
+use crate::engine::RunResult;
+use crate::engine::output::Outputs;
 use crate::error::{Error, Result};
 use crate::names::unknown_key;
-use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
-use crate::step::{RunResult, StepBuilder, StepCall};
+use crate::step::{StepBuilder, StepCall};
 use crate::tracker::Tracker;
 
 /// Options of a scenario; finish with [`start`](Self::start).
@@ -101,7 +102,7 @@ impl<'t> ScenarioBuilder<'t> {
         let header = RunRecord {
             format: SNAPSHOT_FORMAT.to_owned(),
             run: Run {
-                id: crate::execute::new_run_id(&self.name),
+                id: crate::engine::execute::new_run_id(&self.name),
                 parent_run_id: None,
                 status: RunStatus::Running,
                 model_name: self.name,
@@ -161,11 +162,11 @@ impl std::fmt::Debug for Scenario {
     }
 }
 
-impl Tracker {
-    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the name made file-safe).
-    pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
+impl<'t> ScenarioBuilder<'t> {
+    /// A builder for a scenario named `name` (its header run id is `<name>_<8 hex>`, with the name made file-safe).
+    pub(crate) fn new(tracker: &'t Tracker, name: &str) -> Self {
         ScenarioBuilder {
-            tracker: self,
+            tracker,
             name: name.to_owned(),
             config: Ok(Json::Null),
             tags: Vec::new(),

@@ -2,63 +2,24 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use crate::artifact::Artifact;
 use crate::catalog::Catalog;
+use crate::engine::execute::BodyKind;
+use crate::engine::output::Output;
+use crate::engine::{CacheMode, Engine, Hydration, Validation};
+use crate::engine::{Outputs, RunResult};
 use crate::error::{Error, Result};
 use crate::filehash::{FileHasher, HashingStrategy};
 use crate::lineage::LineageNode;
 use crate::location::CatalogLocation;
-use crate::output::Output;
-use crate::run::{Run, RunRecord};
+use crate::run::Run;
+use crate::scenario::ScenarioBuilder;
 use crate::snapshot;
-use crate::step::StepBuilder;
+use crate::step::{StepBuilder, StepCall};
 use crate::store::{ArtifactQuery, Direction, RunArtifacts, RunQuery};
-
-/// How the cache is used.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum CacheMode {
-    /// Reuse a completed run with the same signature; execute and record otherwise.
-    #[default]
-    Reuse,
-    /// Always execute and record; the new run becomes the cache entry for its signature.
-    Overwrite,
-    /// Reuse hits, record nothing (no snapshot, no database row, no files in the run dir):
-    /// for exploring a shared catalog without changing it. Misses execute with their outputs in a
-    /// temporary directory.
-    Readonly,
-}
-
-/// How much a cache hit trusts the recorded outputs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Validation {
-    /// Trust the recorded hashes, but check that every recorded output file still exists (one
-    /// stat each, no hashing): an output that is gone, returned or logged by hand, turns the hit
-    /// into an execution, with the reason logged and recorded in `meta.cache_miss`.
-    #[default]
-    Lazy,
-    /// Every recorded output file must exist and match its recorded blake3 hash, else the step
-    /// executes again (costs one read of each output per hit).
-    Eager,
-}
-
-/// Which files are copied into a run's own directory, beyond the records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Hydration {
-    /// Records only: a hit points at the files of the run it reuses; inputs are read where
-    /// they were recorded.
-    #[default]
-    Metadata,
-    /// On a miss, an input produced under another run directory whose file is missing from this
-    /// tracker's run directory is copied here first (hash-checked), and the step reads the copy.
-    InputsMissing,
-    /// On a hit, the cached outputs are copied into the new run's directory
-    /// (`<run_dir>/outputs/<run id>/`, hash-checked) and the returned artifacts point at the
-    /// copies; the records still name the original artifacts.
-    OutputsAll,
-}
 
 /// The catalog a builder was given, parsed when the tracker opens.
 #[derive(Debug, Clone)]
@@ -168,7 +129,7 @@ impl TrackerBuilder {
             catalog.sync()?;
         }
         Ok(Tracker {
-            inner: Arc::new(TrackerInner {
+            inner: Arc::new(Engine {
                 run_dir,
                 hashing: self.hashing,
                 cache_mode: self.cache_mode,
@@ -189,21 +150,7 @@ impl TrackerBuilder {
 /// Cheap to clone (shared state); dropping the last clone syncs pending runs to the database.
 #[derive(Clone)]
 pub struct Tracker {
-    pub(crate) inner: Arc<TrackerInner>,
-}
-
-pub(crate) struct TrackerInner {
-    pub(crate) run_dir: PathBuf,
-    pub(crate) hashing: HashingStrategy,
-    pub(crate) cache_mode: CacheMode,
-    pub(crate) validation: Validation,
-    pub(crate) hydration: Hydration,
-    pub(crate) catalog: Catalog,
-    pub(crate) files: FileHasher,
-    /// Identifies this tracker (one per process, usually) in miss-explanation footprints.
-    pub(crate) session: String,
-    unsynced: AtomicUsize,
-    flush_every: usize,
+    pub(crate) inner: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -231,9 +178,21 @@ impl Tracker {
         }
     }
 
-    /// Declare a step run named `name` (the model name in the database).
+    /// Declare a closure step run named `name` (the model name in the database).
     pub fn step(&self, name: &str) -> StepBuilder<'_> {
         StepBuilder::new(self, name)
+    }
+
+    /// Run a `#[step]` call: a cache hit returns the recorded value without executing.
+    pub fn run<T, S: Outputs>(&self, call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
+        let StepCall { spec, body, unwrap } = call;
+        Ok(self.inner.run_spec(spec, body, BodyKind::Step)?.map(unwrap))
+    }
+
+    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the
+    /// name made file-safe).
+    pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
+        ScenarioBuilder::new(self, name)
     }
 
     /// The run directory (absolute).
@@ -311,7 +270,7 @@ impl Tracker {
         for artifact in artifacts {
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
-            crate::execute::copy_checked(artifact, &dest)?;
+            crate::engine::execute::copy_checked(artifact, &dest)?;
             copied.push(dest);
         }
         Ok(copied)
@@ -325,38 +284,5 @@ impl Tracker {
     /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`.
     pub fn load<T: Output>(&self, artifact: &Artifact) -> Result<T> {
         T::load(artifact)
-    }
-}
-
-impl TrackerInner {
-    /// Write a run's snapshot and queue it for the database; sync when enough have piled up.
-    pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
-        let path = snapshot::write(record)?;
-        self.catalog.enqueue(&record.run.id, &path)?;
-        if record.run.status.is_terminal() && self.unsynced.fetch_add(1, Ordering::Relaxed) + 1 >= self.flush_every {
-            // The snapshot is safe; a database problem must not fail the step.
-            if let Err(e) = self.flush() {
-                tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn flush(&self) -> Result<usize> {
-        if self.cache_mode == CacheMode::Readonly {
-            return Ok(0);
-        }
-        self.unsynced.store(0, Ordering::Relaxed);
-        self.catalog.sync()
-    }
-}
-
-impl Drop for TrackerInner {
-    fn drop(&mut self) {
-        if self.unsynced.load(Ordering::Relaxed) > 0
-            && let Err(e) = self.flush()
-        {
-            tracing::warn!(error = %e, "database sync at exit failed; runs stay queued for the next process");
-        }
     }
 }

@@ -8,15 +8,15 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::artifact::{Artifact, Driver};
+use crate::engine::Engine;
+use crate::engine::output::Output;
 use crate::error::{Error, Result};
 use crate::names::unknown_key;
-use crate::output::Output;
 use crate::run::Run;
-use crate::tracker::TrackerInner;
 
 /// What a running step body can use: its run id, inputs, output directory and logging of outputs.
 pub struct StepContext<'a> {
-    tracker: &'a TrackerInner,
+    tracker: &'a Engine,
     step: String,
     run_id: String,
     signature: String,
@@ -38,12 +38,7 @@ impl std::fmt::Debug for StepContext<'_> {
 }
 
 impl<'a> StepContext<'a> {
-    pub(crate) fn new(
-        tracker: &'a TrackerInner,
-        run: &Run,
-        output_dir: PathBuf,
-        inputs: BTreeMap<String, Artifact>,
-    ) -> Self {
+    pub(crate) fn new(tracker: &'a Engine, run: &Run, output_dir: PathBuf, inputs: BTreeMap<String, Artifact>) -> Self {
         StepContext {
             tracker,
             step: run.model_name.clone(),
@@ -113,7 +108,7 @@ impl<'a> StepContext<'a> {
     /// The artifacts of the list input `name` (declared as `name[0]`, `name[1]`, ...), in order;
     /// empty if none was given.
     pub fn input_list(&self, name: &str) -> Vec<&Artifact> {
-        (0..).map_while(|i| self.inputs.get(&crate::step::list_key(name, i))).collect()
+        (0..).map_while(|i| self.inputs.get(&crate::engine::spec::list_key(name, i))).collect()
     }
 
     /// Path of the input declared under `key`.

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::artifact::Artifact;
-use crate::context::StepContext;
+use crate::engine::context::StepContext;
 use crate::error::{Error, Result};
 
 /// A typed value output, stored with the value codec and returned typed on a cache hit.

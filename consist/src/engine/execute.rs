@@ -12,16 +12,16 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
-use crate::context::StepContext;
+use crate::engine::context::StepContext;
+use crate::engine::output::Outputs;
+use crate::engine::spec::{Input, RunResult, StepResult, StepSpec};
+use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
 use crate::explain::{Footprint, MissExplanation, Place};
 use crate::index::IndexEntry;
 use crate::names::unknown_key;
-use crate::output::Outputs;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
-use crate::step::{Input, RunResult, StepResult, StepSpec};
-use crate::tracker::{CacheMode, Hydration, TrackerInner, Validation};
 
 /// A new run id: `<slug of name>_<8 hex>` (file-safe: it names snapshot and output paths).
 pub(crate) fn new_run_id(name: &str) -> String {
@@ -85,7 +85,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
-impl TrackerInner {
+impl Engine {
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
     pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
@@ -130,7 +130,7 @@ impl TrackerInner {
         if !code_items.is_empty() {
             meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
         }
-        let footprint_place = crate::explain::Place::of(&place);
+        let footprint_place = place.place();
         crate::run::record_process(&mut meta);
         let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
@@ -185,7 +185,8 @@ impl TrackerInner {
                 Ok((value, outputs)) => {
                     let hit = Hit { entry, value, outputs };
                     let trace = (kind == BodyKind::Trace).then_some(body);
-                    return self.record_hit(record, inputs, hit, mode, hydration, trace.map(|b| (b, footprint_place)));
+                    let pending = PendingRun { record, inputs, keys, mode, hydration };
+                    return self.record_hit(pending, hit, trace.map(|b| (b, footprint_place)));
                 }
                 Err(e) => {
                     tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
@@ -212,7 +213,7 @@ impl TrackerInner {
         );
         record.run.meta.insert("cache_miss".into(), serde_json::to_value(&explanation).unwrap_or(Json::Null));
         let footprint = footprint(&record);
-        self.execute(record, inputs, keys, mode, hydration, footprint, body)
+        self.execute(PendingRun { record, inputs, keys, mode, hydration }, footprint, body)
     }
 
     /// Resolve declared inputs into (key, artifact) pairs and their signature entries.
@@ -293,18 +294,12 @@ impl TrackerInner {
         Err(error)
     }
 
-    fn record_hit<O, F>(
-        &self,
-        mut record: RunRecord,
-        inputs: BTreeMap<String, Artifact>,
-        hit: Hit<O>,
-        mode: CacheMode,
-        hydration: Hydration,
-        trace: Option<(F, Place)>,
-    ) -> Result<RunResult<O>>
+    /// Record `pending` as a hit of `hit` (running `trace`, a trace's body, first).
+    fn record_hit<O, F>(&self, pending: PendingRun, hit: Hit<O>, trace: Option<(F, Place)>) -> Result<RunResult<O>>
     where
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
+        let PendingRun { mut record, inputs, mode, hydration, .. } = pending;
         let Hit { entry, value, mut outputs } = hit;
         let recording = mode != CacheMode::Readonly;
         record.run.meta.insert("cache_hit".into(), Json::Bool(true));
@@ -376,21 +371,14 @@ impl TrackerInner {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn execute<O, F>(
-        &self,
-        mut record: RunRecord,
-        mut inputs: BTreeMap<String, Artifact>,
-        keys: Vec<String>,
-        mode: CacheMode,
-        hydration: Hydration,
-        mut footprint: Footprint,
-        body: F,
-    ) -> Result<RunResult<O>>
+    /// Execute `pending`'s body and record the outcome (`footprint` joins the miss-explanation
+    /// history once it completes).
+    fn execute<O, F>(&self, pending: PendingRun, mut footprint: Footprint, body: F) -> Result<RunResult<O>>
     where
         O: Outputs,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
+        let PendingRun { mut record, mut inputs, keys, mode, hydration } = pending;
         let recording = mode != CacheMode::Readonly;
         if hydration == Hydration::InputsMissing
             && let Err(error) = self.hydrate_inputs(&mut record, &mut inputs)
@@ -433,6 +421,16 @@ impl TrackerInner {
         let outputs = record.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
         Ok(RunResult { value, run: record.run, outputs })
     }
+}
+
+/// A run between its signature and its outcome: its record (status `running`), its resolved
+/// inputs, its declared output keys, and the cache policies that apply to it.
+struct PendingRun {
+    record: RunRecord,
+    inputs: BTreeMap<String, Artifact>,
+    keys: Vec<String>,
+    mode: CacheMode,
+    hydration: Hydration,
 }
 
 /// A usable cache entry and the value loaded from it.
