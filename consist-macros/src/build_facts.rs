@@ -29,8 +29,17 @@ impl BuildFact {
 /// of `cfg_attr(..)`, and `env!("VAR")` / `option_env!("VAR")`.
 pub fn build_facts(tokens: TokenStream, out: &mut Vec<BuildFact>) {
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    // The arguments of `include!(concat!(env!("OUT_DIR"), ..))`: the file counts by its bytes,
+    // so where the variable points (a target directory) does not count.
+    let mut include_args = None;
     for (i, tree) in trees.iter().enumerate() {
         match tree {
+            TokenTree::Ident(name)
+                if ["include", "include_str", "include_bytes"].contains(&name.to_string().as_str()) =>
+            {
+                include_args = Some(i + 2);
+            }
+            TokenTree::Group(_) if include_args == Some(i) => {}
             TokenTree::Ident(name) => {
                 let bang = matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
                 let args = trees.get(if bang { i + 2 } else { i + 1 });

@@ -96,6 +96,28 @@ fn candidate_roots(file: &Path) -> Vec<PathBuf> {
         roots.extend(found);
     }
     roots.retain(|root| root.is_file() && root.parent().is_some_and(|dir| file.starts_with(dir)));
+    // The target being compiled first: cargo names it to the compiler (`CARGO_BIN_NAME` for a
+    // binary, `CARGO_CRATE_NAME` for every target), so a module that both `lib.rs` and `main.rs`
+    // declare is read as part of the crate actually built.
+    let bin = std::env::var("CARGO_BIN_NAME").ok();
+    let krate = std::env::var("CARGO_CRATE_NAME").ok();
+    let target_name = |root: &Path| {
+        let stem = root.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let name = if stem == "main" {
+            root.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str()).unwrap_or_default()
+        } else {
+            stem
+        };
+        name.replace('-', "_")
+    };
+    let is_built = |root: &Path| {
+        let name = target_name(root);
+        let is_main = root.ends_with("src/main.rs");
+        (bin.is_some() && is_main)
+            || bin.as_deref().is_some_and(|b| b.replace('-', "_") == name)
+            || (!is_main && !root.ends_with("src/lib.rs") && krate.as_deref() == Some(name.as_str()))
+    };
+    roots.sort_by_key(|root| !is_built(root));
     roots
 }
 

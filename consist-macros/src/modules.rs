@@ -138,10 +138,13 @@ fn declares_module(items: &[Item], name: &str) -> bool {
     items.iter().any(|item| matches!(item, Item::Mod(m) if m.ident == name))
 }
 
-/// Whether `items` define or import `name`.
+/// Whether `items` define or import `name`, or may: through a glob import (`pub use super::*;`)
+/// or an item-level macro call (`def_rate!(0.25);`).
 fn declares(items: &[Item], name: &str) -> bool {
     let imported = Imports::of(items);
     imported.names.contains_key(name)
+        || !imported.globs.is_empty()
+        || items.iter().any(|item| matches!(item, Item::Macro(m) if m.ident.is_none()))
         || items.iter().any(|item| match item {
             Item::Impl(_) | Item::Use(_) => false,
             Item::Mod(m) => m.ident == name,
@@ -166,6 +169,20 @@ impl Imports {
             if let Item::Use(u) = item {
                 flatten_use(&u.tree, &mut Vec::new(), &mut imports);
             }
+        }
+        // `use crate::physics; use physics::forces::weight;`: a path that starts with a name this
+        // module imports starts where that import leads.
+        let imported = imports.names.clone();
+        let through = |path: &mut Vec<String>| {
+            if let Some(first) = imported.get(&path[0]).filter(|to| to.len() > 1 || to[0] != path[0]) {
+                path.splice(0..1, first.iter().cloned());
+            }
+        };
+        for path in imports.names.values_mut().filter(|p| p.len() > 1) {
+            through(path);
+        }
+        for glob in imports.globs.iter_mut().filter(|g| !g.is_empty()) {
+            through(glob);
         }
         imports
     }

@@ -76,14 +76,46 @@ pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
                 if is_dot(before(1)) && !is_dot(before(2)) && called {
                     out.insert(format!(".{text}"));
                 }
+                // `f64::halve` as a function value: a method of a trait implemented for `f64`.
+                let after_primitive = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == ':')
+                    && matches!(before(3), Some(TokenTree::Ident(t)) if PRIMITIVES.contains(&t.to_string().as_str()));
+                if after_primitive {
+                    out.insert(format!(".{text}"));
+                }
                 out.insert(text);
             }
             TokenTree::Group(g) => identifiers(g.stream(), out),
-            TokenTree::Literal(l) => format_placeholders(&l.to_string(), out),
+            TokenTree::Literal(l) => {
+                let text = l.to_string();
+                format_placeholders(&text, out);
+                // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
+                let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
+                let assigned = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == '=');
+                let key = matches!(before(2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
+                if assigned && key {
+                    let path = text.trim_matches('"');
+                    out.extend(path.split("::").filter(|s| !s.is_empty()).map(str::to_owned));
+                }
+            }
             TokenTree::Punct(_) => {}
         }
     }
 }
+
+/// Attribute keys whose string value names a function or module (serde's and clap's).
+const PATH_KEYS: &[&str] = &[
+    "default",
+    "with",
+    "serialize_with",
+    "deserialize_with",
+    "skip_serializing_if",
+    "getter",
+    "value_parser",
+    "from",
+    "try_from",
+    "into",
+    "remote",
+];
 
 fn format_placeholders(literal: &str, out: &mut BTreeSet<String>) {
     if !literal.ends_with('"') {
@@ -128,6 +160,9 @@ pub struct CrateNames {
     /// `T: Stats`); an impl of a trait of another crate (`Add`, `Default`) is not, since naming
     /// `Default` says nothing about which impl runs.
     traits: BTreeSet<String>,
+    /// `macro_rules!` macros of the crate: name -> their rules, so that an item-level call
+    /// (`def_rate!(0.25);`) is found by the items its expansion may define.
+    macros: BTreeMap<String, TokenStream>,
 }
 
 impl CrateNames {
@@ -145,6 +180,10 @@ impl CrateNames {
                     Item::Trait(t) => {
                         names.traits.insert(t.ident.to_string());
                     }
+                    Item::Macro(m) if m.ident.is_some() => {
+                        let name = m.ident.as_ref().map(ToString::to_string).unwrap_or_default();
+                        names.macros.entry(name).or_default().extend(m.mac.tokens.clone());
+                    }
                     _ => {}
                 }
             }
@@ -158,6 +197,8 @@ impl CrateNames {
     fn of_header(&self, imp: &syn::ItemImpl) -> Vec<String> {
         let mut found = BTreeSet::new();
         type_names(&imp.self_ty, &mut found);
+        // `impl<T: HasR> Perim for T`: the impl's own parameters name no type of the crate.
+        let own_parameters: Vec<String> = imp.generics.type_params().map(|p| p.ident.to_string()).collect();
         if let Some((_, path, _)) = &imp.trait_ {
             path_names(path, &mut found);
             let trait_name = path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
@@ -167,6 +208,9 @@ impl CrateNames {
         }
         let aliased: Vec<String> = found.iter().filter_map(|n| self.aliases.get(n)).flatten().cloned().collect();
         found.extend(aliased);
+        for parameter in &own_parameters {
+            found.remove(parameter);
+        }
         found.into_iter().collect()
     }
 }
@@ -230,6 +274,26 @@ fn path_names(path: &syn::Path, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The items `tokens` define by a written name (`fn base_rate`, `const K`), at any depth, with
+/// their keyword; names made of a macro's metavariables (`fn $name`) come from its call.
+fn defined_items(tokens: TokenStream) -> Vec<(String, String)> {
+    const ITEM_KEYWORDS: &[&str] = &["fn", "const", "static", "struct", "enum", "union", "type", "trait", "mod"];
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = Vec::new();
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Ident(word) if ITEM_KEYWORDS.contains(&word.to_string().as_str()) => {
+                if let Some(TokenTree::Ident(name)) = trees.get(i + 1) {
+                    out.push((word.to_string(), name.to_string()));
+                }
+            }
+            TokenTree::Group(g) => out.extend(defined_items(g.stream())),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Whether `name` is a Rust keyword (an identifier token that names no item).
 fn is_keyword(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
@@ -275,7 +339,18 @@ pub fn lookup_names(item: &Item, crate_names: &CrateNames, dir: &Path) -> Option
                 );
             } else {
                 identifiers(call.mac.tokens.clone(), &mut found);
-                found.retain(|n| !n.starts_with('.') && !is_keyword(n) && !PRIMITIVES.contains(&n.as_str()));
+                // What the macro's rules may define: any name they write, and `.f` for each
+                // `fn f` (an impl they generate is reached by its methods).
+                let rules = call.mac.path.segments.last().and_then(|m| crate_names.macros.get(&m.ident.to_string()));
+                if let Some(rules) = rules {
+                    for (keyword, name) in defined_items(rules.clone()) {
+                        if keyword == "fn" {
+                            found.insert(format!(".{name}"));
+                        }
+                        found.insert(name);
+                    }
+                }
+                found.retain(|n| !is_keyword(n) && !PRIMITIVES.contains(&n.as_str()));
             }
             let name = compact(call.mac.path.to_token_stream());
             (format!("{name}!(..)"), found.into_iter().collect())

@@ -27,6 +27,7 @@ use std::path::Path;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::{Item, ItemMod};
 
 pub use crate::build_facts::BuildFact;
@@ -68,7 +69,8 @@ pub struct Target<'a> {
 
 /// The item kind and name of `item`, if it is a named item that can be referenced.
 pub fn kind_and_name(item: &Item) -> Option<(&'static str, String)> {
-    let named = |kind: &'static str, ident: &syn::Ident| Some((kind, ident.to_string()));
+    // `r#gen` is called as `r#gen(..)`, which identifiers() reads as `gen`.
+    let named = |kind: &'static str, ident: &syn::Ident| Some((kind, ident.unraw().to_string()));
     match item {
         Item::Fn(i) => named("fn", &i.sig.ident),
         Item::Const(i) => named("const", &i.ident),
@@ -198,26 +200,21 @@ pub fn covered(source: &str, path: &Path, target: &Target<'_>, target_tokens: To
     }
 }
 
-/// Items declared inside the body of `item` (a function, or a `const _: () = { .. };` block):
-/// `impl` blocks there apply to the whole crate.
+/// Items declared anywhere inside `item`: in a function body, a `const _: () = { .. };` block, a
+/// method's body, a nested block. `impl` blocks there apply to the whole crate.
 fn nested_items(item: &Item) -> Vec<&Item> {
-    let block = match item {
-        Item::Fn(f) => Some(&*f.block),
-        Item::Const(syn::ItemConst { expr, .. }) | Item::Static(syn::ItemStatic { expr, .. }) => match &**expr {
-            syn::Expr::Block(b) => Some(&b.block),
-            syn::Expr::Unsafe(u) => Some(&u.block),
-            _ => None,
-        },
-        _ => None,
-    };
-    let mut out = Vec::new();
-    for stmt in block.map(|b| b.stmts.as_slice()).unwrap_or_default() {
-        if let syn::Stmt::Item(inner) = stmt {
-            out.push(inner);
-            out.extend(nested_items(inner));
+    struct Collect<'a>(Vec<&'a Item>);
+    impl<'a> syn::visit::Visit<'a> for Collect<'a> {
+        fn visit_item(&mut self, inner: &'a Item) {
+            self.0.push(inner);
+            syn::visit::visit_item(self, inner);
         }
+        // Inline modules are indexed as modules of their own.
+        fn visit_item_mod(&mut self, _: &'a ItemMod) {}
     }
-    out
+    let mut found = Collect(Vec::new());
+    syn::visit::visit_item(&mut found, item);
+    found.0
 }
 
 /// Whether `item`, in a module with `items` that the walk has not reached, may still apply to the
@@ -227,8 +224,8 @@ fn nested_items(item: &Item) -> Vec<&Item> {
 /// the module's own type is reached with the module, when followed code names the type.
 fn applies_everywhere(item: &Item, items: &[Item]) -> bool {
     match item {
-        Item::Trait(_) => true,
-        Item::Macro(m) => m.ident.is_some(),
+        // A macro definition, or a call that may define an impl (`impl_area!(Meters, 3.0);`).
+        Item::Trait(_) | Item::Macro(_) => true,
         Item::Impl(imp) => {
             let own_type = match &*imp.self_ty {
                 syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
@@ -237,7 +234,10 @@ fn applies_everywhere(item: &Item, items: &[Item]) -> bool {
                 _ => None,
             };
             !own_type.is_some_and(|ty| {
-                items.iter().any(|other| kind_and_name(other).is_some_and(|(kind, name)| kind != "fn" && *ty == name))
+                // A type alias's impl is an impl of the aliased type, wherever that is.
+                items.iter().any(|other| {
+                    kind_and_name(other).is_some_and(|(kind, name)| kind != "fn" && kind != "type" && *ty == name)
+                })
             })
         }
         _ => false,
@@ -335,7 +335,18 @@ impl<'w, 'f> Walk<'w, 'f> {
     /// pass, a module whose file cannot be read is reported as `shown`. Returns whether the path
     /// leads out of the crate.
     fn reach(&mut self, m: usize, segments: &[String], shown: &str) -> bool {
-        match self.files.reach(&self.pool[m], segments) {
+        let mut reached = self.files.reach(&self.pool[m], segments);
+        if reached == Reach::External && segments.len() > 1 {
+            // `use crate::physics::*;` then `forces::friction()`: a module a glob brings in.
+            for glob in &self.imports.get(m).map(|i| i.globs.clone()).unwrap_or_default() {
+                let through: Vec<String> = glob.iter().chain(segments).cloned().collect();
+                if let found @ Reach::Module(_) = self.files.reach(&self.pool[m], &through) {
+                    reached = found;
+                    break;
+                }
+            }
+        }
+        match reached {
             Reach::Module(path) => {
                 self.join(path);
                 false
