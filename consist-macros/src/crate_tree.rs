@@ -35,6 +35,10 @@ pub struct CrateFiles {
     pub root_known: bool,
     /// The canonical path of the macro's own file.
     pub home: PathBuf,
+    /// The package's library crate when the crate is another target of the package (a binary,
+    /// example, test or bench names it by its crate name: `my_model::physics::rate()`): that
+    /// name and its files, the root first.
+    pub lib: Option<(String, Vec<SourceFile>)>,
 }
 
 /// Parse one file. Not cached across macro calls: the tokens of a parse are handles into the
@@ -56,7 +60,8 @@ impl CrateFiles {
         let own = parse(&home, source.to_owned())?;
         let exists = path.is_file();
         if crate::modules::is_crate_root(&home) {
-            return Ok(CrateFiles { files: load(&home, own, true), root_known: true, home });
+            let lib = package_lib(&home);
+            return Ok(CrateFiles { files: load(&home, own, true), root_known: true, home, lib });
         }
         if exists {
             for root in candidate_roots(&home) {
@@ -68,13 +73,36 @@ impl CrateFiles {
                     let files = files
                         .into_iter()
                         .map(|f| if f.path == home { SourceFile { parsed: own.clone(), ..f } } else { f });
-                    return Ok(CrateFiles { files: files.collect(), root_known: true, home });
+                    let lib = package_lib(&canonical(&root));
+                    return Ok(CrateFiles { files: files.collect(), root_known: true, home, lib });
                 }
             }
         }
         let mod_rs = home.file_name().is_some_and(|n| n == "mod.rs");
-        Ok(CrateFiles { files: load(&home, own, mod_rs), root_known: false, home })
+        Ok(CrateFiles { files: load(&home, own, mod_rs), root_known: false, home, lib: None })
     }
+
+    /// Every file: the crate's, then its package library's.
+    pub fn all(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter().chain(self.lib.iter().flat_map(|(_, files)| files))
+    }
+}
+
+/// The library of the package whose crate root is `root`, when `root` is another of its targets:
+/// the name the other targets call it by (`[lib] name`, else the package name with `-` as `_`)
+/// and its files (`[lib] path`, else `src/lib.rs`).
+fn package_lib(root: &Path) -> Option<(String, Vec<SourceFile>)> {
+    let package = root.ancestors().skip(1).find(|dir| dir.join("Cargo.toml").is_file())?;
+    let manifest: toml::Table = std::fs::read_to_string(package.join("Cargo.toml")).ok()?.parse().ok()?;
+    let lib = manifest.get("lib");
+    let lib_path = lib.and_then(|l| l.get("path")).and_then(|p| p.as_str()).unwrap_or("src/lib.rs");
+    let lib_root = canonical(&package.join(lib_path));
+    if lib_root == root || !lib_root.is_file() {
+        return None;
+    }
+    let name = lib.and_then(|l| l.get("name")).or_else(|| manifest.get("package")?.get("name"))?.as_str()?;
+    let parsed = parse(&lib_root, std::fs::read_to_string(&lib_root).ok()?).ok()?;
+    Some((name.replace('-', "_"), load(&lib_root, parsed, true)))
 }
 
 /// The crate roots of the package that contains `file`, most likely first: `src/lib.rs`,
@@ -121,30 +149,62 @@ fn candidate_roots(file: &Path) -> Vec<PathBuf> {
     roots
 }
 
-fn path_attribute(declared: &ItemMod) -> Option<String> {
-    declared.attrs.iter().find_map(|attr| match &attr.meta {
-        syn::Meta::NameValue(nv) if nv.path.is_ident("path") => match &nv.value {
-            syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
-            _ => None,
-        },
+/// The `#[path = ".."]` of a module declaration, and every `#[cfg_attr(.., path = "..")]`.
+fn path_attributes(declared: &ItemMod) -> (Option<String>, Vec<String>) {
+    let literal = |value: &syn::Expr| match value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
         _ => None,
-    })
+    };
+    let mut plain = None;
+    let mut conditional = Vec::new();
+    for attr in &declared.attrs {
+        match &attr.meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("path") => plain = literal(&nv.value),
+            syn::Meta::List(list) if list.path.is_ident("cfg_attr") => {
+                let parsed =
+                    list.parse_args_with(syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated);
+                for meta in parsed.into_iter().flatten().skip(1) {
+                    if let syn::Meta::NameValue(nv) = meta
+                        && nv.path.is_ident("path")
+                    {
+                        conditional.extend(literal(&nv.value));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (plain, conditional)
 }
 
-/// The files that `mod name;` may be in, declared in `file` inside the inline modules `inline`
-/// (see [`SourceFile::mod_rs`]).
-pub fn module_file_candidates(file: &Path, mod_rs: bool, inline: &[String], declared: &ItemMod) -> Vec<PathBuf> {
+/// The files that `mod name;`, declared in `file` inside the inline modules `inline`, may be,
+/// canonical, existing ones only, each with whether it owns a directory for its child modules
+/// (see [`SourceFile::mod_rs`]): the file of its `#[path]` or of the default names (`name.rs`,
+/// else `name/mod.rs`), and the file of each `#[cfg_attr(.., path = "..")]`, since which one
+/// compiles depends on the build.
+pub fn module_files(file: &Path, mod_rs: bool, inline: &[String], declared: &ItemMod) -> Vec<(PathBuf, bool)> {
     let dir = file.parent().unwrap_or_else(|| Path::new(""));
-    let mut base = if mod_rs { dir.to_owned() } else { dir.join(file.file_stem().unwrap_or_default()) };
-    if let Some(explicit) = path_attribute(declared) {
-        let from = if inline.is_empty() { dir.to_owned() } else { inline.iter().fold(base, |b, m| b.join(m)) };
-        return vec![from.join(explicit)];
-    }
-    for m in inline {
-        base = base.join(m);
-    }
+    let base = if mod_rs { dir.to_owned() } else { dir.join(file.file_stem().unwrap_or_default()) };
+    let base = inline.iter().fold(base, |b, m| b.join(m));
+    // A `#[path]` is relative to the file's folder at the top level, to the inline modules' folder
+    // inside them.
+    let explicit_from = if inline.is_empty() { dir.to_owned() } else { base.clone() };
+    let (plain, conditional) = path_attributes(declared);
     let name = declared.ident.to_string();
-    vec![base.join(format!("{name}.rs")), base.join(name).join("mod.rs")]
+    let defaults = match plain {
+        Some(explicit) => vec![(explicit_from.join(explicit), true)],
+        None => vec![(base.join(format!("{name}.rs")), false), (base.join(name).join("mod.rs"), true)],
+    };
+    let mut found: Vec<(PathBuf, bool)> = defaults.into_iter().find(|(c, _)| c.is_file()).into_iter().collect();
+    found.extend(conditional.into_iter().map(|c| (explicit_from.join(c), true)).filter(|(c, _)| c.is_file()));
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    for (path, owns) in found {
+        let path = canonical(&path);
+        if !files.iter().any(|(p, _)| *p == path) {
+            files.push((path, owns));
+        }
+    }
+    files
 }
 
 /// Every out-of-line `mod name;` of `items` (recursing into inline modules), with the inline
@@ -174,16 +234,15 @@ fn load(root: &Path, parsed: Rc<syn::File>, mod_rs: bool) -> Vec<SourceFile> {
         let mut declared = Vec::new();
         declared_modules(&file.items, &mut Vec::new(), &mut declared);
         for (inline, m) in declared {
-            let candidates = module_file_candidates(&path, mod_rs, &inline, m);
-            let Some(found) = candidates.into_iter().find(|c| c.is_file()).map(|c| canonical(&c)) else { continue };
-            if index.contains_key(&found) {
-                continue;
+            for (found, mod_rs) in module_files(&path, mod_rs, &inline, m) {
+                if index.contains_key(&found) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&found) else { continue };
+                let Ok(parsed) = parse(&found, text) else { continue };
+                index.insert(found.clone(), files.len());
+                files.push(SourceFile { path: found, parsed, mod_rs });
             }
-            let Ok(text) = std::fs::read_to_string(&found) else { continue };
-            let Ok(parsed) = parse(&found, text) else { continue };
-            index.insert(found.clone(), files.len());
-            let mod_rs = path_attribute(m).is_some() || found.file_name().is_some_and(|n| n == "mod.rs");
-            files.push(SourceFile { path: found, parsed, mod_rs });
         }
         next += 1;
     }

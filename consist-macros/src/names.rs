@@ -9,6 +9,7 @@ use std::path::Path;
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::Item;
+use syn::ext::IdentExt;
 
 use crate::includes::include_target;
 use crate::modules::FileModules;
@@ -55,10 +56,56 @@ pub fn compact(tokens: TokenStream) -> String {
 /// Every identifier in `tokens`, including `{name}` / `{name:..}` placeholders inside string
 /// literals (inline format arguments), plus `.name` for each method called (`x.total()`), which
 /// reaches the `impl` blocks and traits that define a method `total`.
+///
+/// The arguments of a call of a macro not from std (`call_m!(n, halve3)`) may be method names
+/// its rules call (`$x.$m()`), so each identifier there also counts as `.name`.
 pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
+    walk_identifiers(tokens, false, out);
+}
+
+/// Macros of std whose arguments are expressions, formats or paths, never a bare method name.
+const STD_MACROS: &[&str] = &[
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "cfg",
+    "column",
+    "compile_error",
+    "concat",
+    "dbg",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "env",
+    "eprint",
+    "eprintln",
+    "file",
+    "format",
+    "format_args",
+    "include",
+    "include_bytes",
+    "include_str",
+    "line",
+    "matches",
+    "module_path",
+    "option_env",
+    "panic",
+    "print",
+    "println",
+    "stringify",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "write",
+    "writeln",
+];
+
+fn walk_identifiers(tokens: TokenStream, macro_args: bool, out: &mut BTreeSet<String>) {
     let is_dot = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '.');
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     for (i, tree) in trees.iter().enumerate() {
+        let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
         match tree {
             TokenTree::Ident(ident) => {
                 let text = ident.to_string();
@@ -66,7 +113,9 @@ pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
                 if text == "_" {
                     continue;
                 }
-                let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
+                if macro_args {
+                    out.insert(format!(".{text}"));
+                }
                 // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
                 let called = match trees.get(i + 1) {
                     Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
@@ -84,12 +133,22 @@ pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
                 }
                 out.insert(text);
             }
-            TokenTree::Group(g) => identifiers(g.stream(), out),
+            TokenTree::Group(g) => {
+                // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
+                let bang = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                let called = match before(2) {
+                    Some(TokenTree::Ident(name)) if bang => {
+                        let name = name.to_string();
+                        name != "macro_rules" && !STD_MACROS.contains(&name.as_str())
+                    }
+                    _ => false,
+                };
+                walk_identifiers(g.stream(), macro_args || called, out)
+            }
             TokenTree::Literal(l) => {
                 let text = l.to_string();
                 format_placeholders(&text, out);
                 // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
-                let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
                 let assigned = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == '=');
                 let key = matches!(before(2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
                 if assigned && key {
@@ -170,12 +229,15 @@ impl CrateNames {
     pub fn of(files: &FileModules<'_>) -> Self {
         let mut names = CrateNames::default();
         for module in files.modules.values() {
-            for item in module.items {
+            for (item, _) in module.items() {
                 match item {
                     Item::Type(alias) => {
+                        // Under opposite `cfg`s one alias may stand for either type.
                         let mut found = BTreeSet::new();
                         type_names(&alias.ty, &mut found);
-                        names.aliases.insert(alias.ident.to_string(), found.into_iter().collect());
+                        let known = names.aliases.entry(alias.ident.to_string()).or_default();
+                        found.extend(known.drain(..));
+                        known.extend(found);
                     }
                     Item::Trait(t) => {
                         names.traits.insert(t.ident.to_string());
@@ -294,6 +356,26 @@ fn defined_items(tokens: TokenStream) -> Vec<(String, String)> {
     out
 }
 
+/// The linker symbol a function exports (`#[unsafe(no_mangle)]`: its name; `#[export_name =
+/// "rate"]`: that name), which an `extern "C" { fn rate(); }` block anywhere may call it by.
+pub fn exported_symbol(f: &syn::ItemFn) -> Option<String> {
+    f.attrs.iter().find_map(|attr| {
+        let meta = match &attr.meta {
+            // `#[unsafe(no_mangle)]` (edition 2024): the attribute inside `unsafe(..)`.
+            syn::Meta::List(list) if list.path.is_ident("unsafe") => list.parse_args::<syn::Meta>().ok()?,
+            meta => meta.clone(),
+        };
+        match meta {
+            syn::Meta::Path(path) if path.is_ident("no_mangle") => Some(f.sig.ident.unraw().to_string()),
+            syn::Meta::NameValue(nv) if nv.path.is_ident("export_name") => match nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(symbol), .. }) => Some(symbol.value()),
+                _ => None,
+            },
+            _ => None,
+        }
+    })
+}
+
 /// Whether `name` is a Rust keyword (an identifier token that names no item).
 fn is_keyword(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
@@ -361,6 +443,11 @@ pub fn lookup_names(item: &Item, crate_names: &CrateNames, dir: &Path) -> Option
                 return None;
             }
             let mut names = vec![name.clone()];
+            if let Item::Fn(f) = other
+                && let Some(symbol) = exported_symbol(f)
+            {
+                names.push(symbol);
+            }
             match other {
                 Item::Trait(t) => methods(
                     &mut names,

@@ -117,24 +117,25 @@ fn attrs_mut(item: &mut Item) -> Option<&mut Vec<syn::Attribute>> {
 /// file that does, preferring the one whose item has the target's exact tokens, else (an item a
 /// `macro_rules!` macro generated, not written in the file) the module open at the line.
 fn defining_module(files: &FileModules<'_>, target: &Target<'_>) -> Option<Vec<String>> {
-    let defines = |items: &[Item]| {
+    let defines = |items: Vec<&Item>| {
         items.iter().any(|item| kind_and_name(item).is_some_and(|(k, n)| k == target.kind && n == target.name))
     };
     let at_line: Vec<String> = files.home.iter().chain(&target.module).cloned().collect();
-    if files.items_at(&at_line).is_some_and(defines) {
+    if defines(files.items_at(&at_line)) {
         return Some(at_line);
     }
+    files.module(&files.home)?;
     let mut candidates: Vec<(Vec<String>, &Item)> = Vec::new();
-    collect_candidates(files.items_at(&files.home)?, &mut files.home.clone(), target, &mut candidates);
+    collect_candidates(files.items_at(&files.home), &mut files.home.clone(), target, &mut candidates);
     let exact = candidates.iter().position(|(_, item)| hash_tokens(without_attrs(item)) == target.hash);
     match exact.or(if candidates.is_empty() { None } else { Some(0) }) {
         Some(index) => Some(candidates.swap_remove(index).0),
-        None => files.items_at(&at_line).map(|_| at_line),
+        None => files.module(&at_line).map(|_| at_line),
     }
 }
 
 fn collect_candidates<'f>(
-    items: &'f [Item],
+    items: impl IntoIterator<Item = &'f Item>,
     path: &mut Vec<String>,
     target: &Target<'_>,
     out: &mut Vec<(Vec<String>, &'f Item)>,
@@ -219,13 +220,15 @@ fn nested_items(item: &Item) -> Vec<&Item> {
 
 /// Whether `item`, in a module with `items` that the walk has not reached, may still apply to the
 /// code it follows: a trait (its methods are called by name), a `macro_rules!` macro (in scope
-/// further down the crate), or an `impl` block for a type that module does not define itself
+/// further down the crate), a function exported by symbol (`#[unsafe(no_mangle)]`), or an `impl` block for a type that module does not define itself
 /// (`impl Fric for f64`, `impl super::Pt`, `impl Add for Flow` with `Flow` imported). An impl for
 /// the module's own type is reached with the module, when followed code names the type.
-fn applies_everywhere(item: &Item, items: &[Item]) -> bool {
+fn applies_everywhere(item: &Item, items: &[&Item]) -> bool {
     match item {
         // A macro definition, or a call that may define an impl (`impl_area!(Meters, 3.0);`).
         Item::Trait(_) | Item::Macro(_) => true,
+        // Called through an `extern "C"` declaration, from any module.
+        Item::Fn(f) => crate::names::exported_symbol(f).is_some(),
         Item::Impl(imp) => {
             let own_type = match &*imp.self_ty {
                 syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {
@@ -245,11 +248,13 @@ fn applies_everywhere(item: &Item, items: &[Item]) -> bool {
 }
 
 /// An item a walk can cover: its label (without the `#2` of same-named items), the item, the
-/// module it is in, and its index in the pool when that module is in it.
+/// module it is in, the file it is written in, and its index in the pool when that module is in
+/// it.
 struct Entry<'f> {
     label: String,
     item: &'f Item,
     module: Vec<String>,
+    file: &'f Path,
     pooled: Option<usize>,
 }
 
@@ -268,6 +273,8 @@ struct Walk<'w, 'f> {
     /// Imports from outside the crate that the code names: label -> path.
     external: BTreeMap<String, String>,
     not_followed: BTreeSet<String>,
+    /// Attributes of the imports the code goes through (their `cfg`s are build facts).
+    import_attrs: Vec<TokenStream>,
     more: Vec<Vec<String>>,
 }
 
@@ -282,22 +289,23 @@ impl<'w, 'f> Walk<'w, 'f> {
             imports: Vec::new(),
             external: BTreeMap::new(),
             not_followed: BTreeSet::new(),
+            import_attrs: Vec::new(),
             more: Vec::new(),
         };
         for (m, path) in pool.iter().enumerate() {
-            let items = files.items_at(path).expect("only modules of the crate join the pool");
-            for item in items {
+            let module = files.module(path).expect("only modules of the crate join the pool");
+            for (item, file) in module.items() {
                 if m == 0 && kind_and_name(item).is_some_and(|(k, n)| k == target.kind && n == target.name) {
                     continue;
                 }
-                walk.add(item, path, Some(m));
+                walk.add(item, path, file, Some(m));
                 for inner in nested_items(item) {
                     if matches!(inner, Item::Impl(_)) {
-                        walk.add(inner, path, Some(m));
+                        walk.add(inner, path, file, Some(m));
                     }
                 }
             }
-            let imports = Imports::of(items);
+            let imports = Imports::of(module.items().map(|(item, _)| item));
             for glob in &imports.globs {
                 walk.reach(m, glob, &format!("{}::*", glob.join("::")));
             }
@@ -307,13 +315,14 @@ impl<'w, 'f> Walk<'w, 'f> {
             if pool.contains(path) {
                 continue;
             }
-            for item in module.items {
-                if applies_everywhere(item, module.items) {
-                    walk.add(item, path, None);
+            let items = files.items_at(path);
+            for (item, file) in module.items() {
+                if applies_everywhere(item, &items) {
+                    walk.add(item, path, file, None);
                 }
                 for inner in nested_items(item) {
-                    if applies_everywhere(inner, module.items) {
-                        walk.add(inner, path, None);
+                    if applies_everywhere(inner, &items) {
+                        walk.add(inner, path, file, None);
                     }
                 }
             }
@@ -321,14 +330,14 @@ impl<'w, 'f> Walk<'w, 'f> {
         walk
     }
 
-    fn add(&mut self, item: &'f Item, module: &[String], pooled: Option<usize>) {
-        let dir = self.files.modules.get(module).and_then(|m| m.file.parent()).unwrap_or_else(|| Path::new(""));
+    fn add(&mut self, item: &'f Item, module: &[String], file: &'f Path, pooled: Option<usize>) {
+        let dir = file.parent().unwrap_or_else(|| Path::new(""));
         let Some((label, names)) = lookup_names(item, self.names, dir) else { return };
         let suffix = relative(&self.pool[0], module).map(|rel| format!(" in {rel}")).unwrap_or_default();
         for name in names {
             self.by_name.entry(name).or_default().push(self.entries.len());
         }
-        self.entries.push(Entry { label: format!("{label}{suffix}"), item, module: module.to_vec(), pooled });
+        self.entries.push(Entry { label: format!("{label}{suffix}"), item, module: module.to_vec(), file, pooled });
     }
 
     /// Note where `segments`, written in pool module `m`, lead: a new module joins the next
@@ -373,6 +382,21 @@ impl<'w, 'f> Walk<'w, 'f> {
         }
     }
 
+    /// A `macro_rules!` body's paths (`util::halve($x)`) resolve where the macro is called: from
+    /// every pool module, joining the modules they reach there (other outcomes are not reports:
+    /// the path may be meant for another call site).
+    fn reach_call_site_paths(&mut self, tokens: TokenStream) {
+        for m in 0..self.pool.len() {
+            let mut paths = Vec::new();
+            self.imports[m].paths(tokens.clone(), &mut paths);
+            for path in paths {
+                if let Reach::Module(module) = self.files.reach(&self.pool[m], &path) {
+                    self.join(module);
+                }
+            }
+        }
+    }
+
     fn run(mut self, target_tokens: TokenStream) -> (Scope, Vec<Vec<String>>) {
         let mut seen = BTreeSet::new();
         identifiers(target_tokens.clone(), &mut seen);
@@ -384,14 +408,18 @@ impl<'w, 'f> Walk<'w, 'f> {
             // is covered by its path), and under a rename (`use super::RATE as R;`) the
             // original name is looked up too.
             for m in 0..self.pool.len() {
-                if let Some(path) = self.imports[m].names.get(&name).cloned() {
+                for path in self.imports[m].names.get(&name).cloned().unwrap_or_default() {
                     if self.reach(m, &path, &path.join("::")) && switch_matters(&name, &path) {
                         let suffix =
                             relative(&self.pool[0], &self.pool[m]).map(|r| format!(" in {r}")).unwrap_or_default();
-                        self.external.insert(format!("use {name}{suffix}"), path.join("::"));
+                        // Two imports of one name under opposite `cfg`s: both paths count.
+                        let shown = self.external.entry(format!("use {name}{suffix}")).or_default();
+                        *shown =
+                            if shown.is_empty() { path.join("::") } else { format!("{shown} | {}", path.join("::")) };
                     }
                     queue.extend(path.last().filter(|original| seen.insert((*original).clone())).cloned());
                 }
+                self.import_attrs.extend(self.imports[m].attrs.get(&name).cloned());
             }
             let found = self.by_name.get(&name).cloned().unwrap_or_default();
             for index in found {
@@ -402,6 +430,11 @@ impl<'w, 'f> Walk<'w, 'f> {
                 match self.entries[index].pooled {
                     Some(m) => self.reach_paths(m, item.to_token_stream()),
                     None => self.join(self.entries[index].module.clone()),
+                }
+                if let Item::Macro(rules) = item
+                    && rules.ident.is_some()
+                {
+                    self.reach_call_site_paths(rules.mac.tokens.clone());
                 }
                 let mut names = BTreeSet::new();
                 identifiers(item.to_token_stream(), &mut names);
@@ -416,19 +449,33 @@ impl<'w, 'f> Walk<'w, 'f> {
     /// crates, labelled. Same-labelled items (several `impl State` blocks) are numbered in the
     /// order of their hashes, so moving them around the file changes nothing.
     fn scope(&mut self, covered: &BTreeSet<usize>, target_tokens: TokenStream) -> Scope {
-        let dir_of = |module: &[String]| {
-            self.files.modules.get(module).and_then(|m| m.file.parent()).unwrap_or_else(|| Path::new("")).to_owned()
-        };
+        let dir_of = |file: &Path| file.parent().unwrap_or_else(|| Path::new("")).to_owned();
         let mut by_label: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let mut files = Vec::new();
         let mut build = Vec::new();
-        included(target_tokens.clone(), &dir_of(&self.pool[0]), &mut files);
+        // The target is in the macro's own file.
+        included(target_tokens.clone(), &dir_of(self.files.home_file), &mut files);
         build_facts(target_tokens, &mut build);
+        let mut modules: BTreeSet<&[String]> = self.pool.iter().map(Vec::as_slice).collect();
         for &index in covered {
-            let Entry { label, item, module, .. } = &self.entries[index];
+            let Entry { label, item, module, file, .. } = &self.entries[index];
             by_label.entry(label).or_default().push(hash_tokens(item.to_token_stream()));
-            included(item.to_token_stream(), &dir_of(module), &mut files);
+            included(item.to_token_stream(), &dir_of(file), &mut files);
             build_facts(item.to_token_stream(), &mut build);
+            modules.insert(module);
+        }
+        // Which declaration of a module (`#[cfg(feature = "fast")] mod imp;`) or import the build
+        // picks is a build fact, for the modules the code is in and every module around them.
+        for module in modules {
+            for depth in 1..=module.len() {
+                build_facts(
+                    self.files.module(&module[..depth]).map(|m| m.attrs.clone()).unwrap_or_default(),
+                    &mut build,
+                );
+            }
+        }
+        for attrs in &self.import_attrs {
+            build_facts(attrs.clone(), &mut build);
         }
         let mut out: BTreeMap<String, String> = BTreeMap::new();
         for (label, mut hashes) in by_label {
@@ -468,6 +515,12 @@ fn switch_matters(name: &str, path: &[String]) -> bool {
 
 /// `module` as seen from `home` (`super`, `inner`, `super::other`), `None` when it is `home`.
 fn relative(home: &[String], module: &[String]) -> Option<String> {
+    // A module of the package library, by the library's name (`my_model::physics`).
+    if let Some(lib) = module.first().and_then(|first| first.strip_prefix("::"))
+        && home.first() != module.first()
+    {
+        return Some(std::iter::once(lib).chain(module[1..].iter().map(String::as_str)).collect::<Vec<_>>().join("::"));
+    }
     let common = home.iter().zip(module).take_while(|(a, b)| a == b).count();
     let ups = std::iter::repeat_n("super".to_owned(), home.len() - common);
     let path: Vec<String> = ups.chain(module[common..].iter().cloned()).collect();

@@ -15,6 +15,13 @@ fn identity_at(source: &str, path: &Path) -> (Vec<String>, String, Vec<String>) 
 
 /// The labels, combined hash and unfollowed code of the step `name` in `source` at `path`.
 fn identity_of(source: &str, path: &Path, name: &str) -> (Vec<String>, String, Vec<String>) {
+    let (own, scope) = scope_of(source, path, name);
+    let labels = scope.covered.iter().map(|c| c.label.clone()).collect();
+    (labels, combined_hash(&own, &scope.covered), scope.not_followed)
+}
+
+/// The token hash and the scope of the step `name` in `source` at `path`.
+fn scope_of(source: &str, path: &Path, name: &str) -> (String, Scope) {
     let file = syn::parse_file(source).unwrap();
     let step = find_fn(&file.items, name).expect("the test source defines the step");
     let line = source.lines().position(|l| l.contains(&format!("fn {name}("))).unwrap() + 1;
@@ -26,9 +33,7 @@ fn identity_of(source: &str, path: &Path, name: &str) -> (Vec<String>, String, V
     };
     let (sig, block) = (&step.sig, &step.block);
     let own = hash_tokens(quote::quote!(#sig #block));
-    let scope = covered(source, path, &target, quote::quote!(#sig #block)).unwrap();
-    let labels = scope.covered.iter().map(|c| c.label.clone()).collect();
-    (labels, combined_hash(&own, &scope.covered), scope.not_followed)
+    (own, covered(source, path, &target, quote::quote!(#sig #block)).unwrap())
 }
 
 fn find_fn<'a>(items: &'a [Item], name: &str) -> Option<&'a syn::ItemFn> {
@@ -601,4 +606,158 @@ fn a_blanket_impl_is_not_reached_by_its_own_type_parameter() {
         fn sir(x: f64) -> f64 { fn id<T: Clone>(t: T) -> T { t } id(x) }
     "#;
     assert!(identity(source).0.is_empty(), "{:?}", identity(source).0);
+}
+
+/// Declarations the build picks between (a third probe model found them stale): one module
+/// declared twice under opposite `cfg`s, in other files or inline, a `cfg_attr` path, one name
+/// imported twice, and a macro whose body names a module of the place it is called from.
+#[test]
+fn every_declaration_the_build_may_pick_is_followed_with_its_cfg() {
+    let main = r#"
+        #[macro_use]
+        mod macros;
+        #[cfg(feature = "fast")]
+        #[path = "fast_imp.rs"]
+        mod imp;
+        #[cfg(not(feature = "fast"))]
+        #[path = "slow_imp.rs"]
+        mod imp;
+        #[cfg_attr(feature = "fast2", path = "fast2_imp.rs")]
+        mod imp2;
+        mod units;
+        mod model;
+        fn main() {}
+    "#;
+    let model = r#"
+        #[cfg(not(feature = "fast"))]
+        use crate::units::metric::factor;
+        #[cfg(feature = "fast")]
+        use crate::units::imperial::factor;
+        #[cfg(not(feature = "fast"))]
+        mod inl { pub fn rate() -> f64 { 2.0 } }
+        #[cfg(feature = "fast")]
+        mod inl { pub fn rate() -> f64 { 5.0 } }
+        mod util { pub fn halve(x: f64) -> f64 { x * 0.5 } }
+        fn sir(n: f64) -> f64 {
+            factor(n) * inl::rate() * crate::imp::imp_rate() * crate::imp2::imp2_rate() + via_util!(n)
+        }
+    "#;
+    let files = [
+        ("src/main.rs", main),
+        ("src/macros.rs", "macro_rules! via_util { ($x:expr) => { util::halve($x) } }\n"),
+        ("src/fast_imp.rs", "pub fn imp_rate() -> f64 { 2.5 }\n"),
+        ("src/slow_imp.rs", "pub fn imp_rate() -> f64 { 1.25 }\n"),
+        ("src/imp2.rs", "pub fn imp2_rate() -> f64 { 2.0 }\n"),
+        ("src/fast2_imp.rs", "pub fn imp2_rate() -> f64 { 3.5 }\n"),
+        (
+            "src/units.rs",
+            "pub mod metric { pub fn factor(n: f64) -> f64 { n * 1.0 } }\npub mod imperial { pub fn factor(n: f64) -> f64 { n * 3.28 } }\n",
+        ),
+        ("src/model.rs", model),
+    ];
+    let dir = package("cfg-twins", &files);
+    let path = dir.join("src/model.rs");
+    let (_, scope) = scope_of(model, &path, "sir");
+    assert!(scope.not_followed.is_empty(), "{:?}", scope.not_followed);
+    let facts: Vec<String> = scope.build.iter().map(BuildFact::label).collect();
+    assert_eq!(facts, ["cfg(feature=\"fast\")", "cfg(feature=\"fast2\")", "cfg(not(feature=\"fast\"))"]);
+    let base = identity_at(model, &path).1;
+    let edit = |file: &str, old: &str, new: &str| {
+        let text = files.iter().find(|(name, _)| *name == file).unwrap().1;
+        assert_eq!(text.matches(old).count(), 1, "{old}");
+        std::fs::write(dir.join(file), text.replace(old, new)).unwrap();
+        let hash = identity_at(&std::fs::read_to_string(&path).unwrap(), &path).1;
+        std::fs::write(dir.join(file), text).unwrap();
+        hash
+    };
+    for (file, old, new) in [
+        ("src/fast_imp.rs", "2.5", "2.75"),
+        ("src/slow_imp.rs", "1.25", "1.5"),
+        ("src/imp2.rs", "2.0", "2.5"),
+        ("src/fast2_imp.rs", "3.5", "4.5"),
+        ("src/units.rs", "n * 1.0", "n * 1.5"),
+        ("src/units.rs", "n * 3.28", "n * 3.5"),
+        ("src/model.rs", "{ 2.0 }", "{ 3.0 }"),
+        ("src/model.rs", "{ 5.0 }", "{ 6.0 }"),
+        ("src/model.rs", "x * 0.5", "x * 0.25"),
+    ] {
+        assert_ne!(edit(file, old, new), base, "editing `{old}` in {file} kept the identity");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The usual layout `src/main.rs` + `src/lib.rs`, and a `src/bin` target: a step calls the
+/// package's library by its crate name (a probe model found it stale).
+#[test]
+fn the_package_library_is_followed_from_its_other_targets() {
+    let lib = "pub mod libcore;\nmod helpers;\npub fn top() -> f64 { 7.0 }\n";
+    let libcore = "pub fn lib_rate() -> f64 { 0.9 * crate::helpers::k() }\npub fn unused() -> f64 { 1.0 }\n";
+    let helpers = "pub fn k() -> f64 { 2.0 }\n";
+    let main = "use m::libcore::lib_rate;\nfn sir(n: f64) -> f64 { n * lib_rate() }\nfn main() {}\n";
+    let tool = "mod inner { pub fn sir(n: f64) -> f64 { n + m::top() } }\nfn main() {}\n";
+    let files = [
+        ("src/lib.rs", lib),
+        ("src/libcore.rs", libcore),
+        ("src/helpers.rs", helpers),
+        ("src/main.rs", main),
+        ("src/bin/tool.rs", tool),
+    ];
+    let dir = package("lib", &files);
+    let (main_path, tool_path) = (dir.join("src/main.rs"), dir.join("src/bin/tool.rs"));
+    let (labels, main_base, not_followed) = identity_at(main, &main_path);
+    assert!(not_followed.is_empty(), "{not_followed:?}");
+    assert_eq!(labels, ["fn k in m::helpers", "fn lib_rate in m::libcore"]);
+    let (labels, tool_base, _) = identity_at(tool, &tool_path);
+    assert_eq!(labels, ["fn top in m"]);
+    let edit = |file: &str, old: &str, new: &str| {
+        let text = files.iter().find(|(name, _)| *name == file).unwrap().1;
+        std::fs::write(dir.join(file), text.replace(old, new)).unwrap();
+        let hashes = (identity_at(main, &main_path).1, identity_at(tool, &tool_path).1);
+        std::fs::write(dir.join(file), text).unwrap();
+        hashes
+    };
+    assert_ne!(edit("src/libcore.rs", "0.9", "0.8").0, main_base);
+    assert_ne!(edit("src/helpers.rs", "2.0", "3.0").0, main_base);
+    assert_ne!(edit("src/lib.rs", "7.0", "8.0").1, tool_base);
+    assert_eq!(edit("src/libcore.rs", "{ 1.0 }", "{ 2.0 }"), (main_base, tool_base), "unused code does not count");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn macro_argument_methods_exported_symbols_and_self_aliases_are_followed() {
+    // `$x.$m()`: the method is named only as a macro argument.
+    let source = r#"
+        trait Halve { fn halve3(self) -> f64; }
+        impl Halve for f64 { fn halve3(self) -> f64 { self * 0.25 } }
+        macro_rules! call_m { ($x:expr, $m:ident) => { $x.$m() } }
+        fn sir(n: f64) -> f64 { call_m!(n, halve3) + format!("{}", n).len() as f64 }
+    "#;
+    assert_eq!(identity(source).0, ["impl Halve for f64", "macro_rules! call_m", "trait Halve"]);
+    assert_each_edit_invalidates(source, &[("self * 0.25", "self * 0.3")]);
+    // A std macro's arguments are plain expressions: `n` names no method.
+    let std_only =
+        "trait T { fn n(&self); }\nimpl T for u8 { fn n(&self) {} }\nfn sir(n: f64) -> String { format!(\"{}\", n) }";
+    assert!(identity(std_only).0.is_empty(), "{:?}", identity(std_only).0);
+
+    // A function exported by symbol and declared in an `extern "C"` block of another module.
+    let main = "mod ffi;\nunsafe extern \"C\" { fn rate_c() -> f64; fn other_c() -> f64; }\nfn sir(n: f64) -> f64 { n * unsafe { rate_c() } }\n";
+    let ffi = "#[unsafe(no_mangle)]\npub extern \"C\" fn rate_c() -> f64 { 0.7 }\n#[export_name = \"other_c\"]\npub extern \"C\" fn renamed() -> f64 { 0.1 }\n";
+    let dir = package("ffi", &[("src/main.rs", main), ("src/ffi.rs", ffi)]);
+    let main_path = dir.join("src/main.rs");
+    let (labels, base, _) = identity_at(main, &main_path);
+    assert_eq!(labels, ["fn rate_c in ffi"]);
+    std::fs::write(dir.join("src/ffi.rs"), ffi.replace("0.7", "0.8")).unwrap();
+    assert_ne!(identity_at(main, &main_path).1, base);
+    let calls_other = main.replace("unsafe { rate_c() }", "unsafe { other_c() }");
+    assert_eq!(identity_at(&calls_other, &main_path).0, ["fn renamed in ffi"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // `extern crate self as me;` then `me::physics::SCALE`.
+    let main = "extern crate self as me;\nmod physics;\nfn sir(n: f64) -> f64 { n * me::physics::SCALE }\n";
+    let dir = package("selfalias", &[("src/main.rs", main), ("src/physics.rs", "pub const SCALE: f64 = 2.0;\n")]);
+    let main_path = dir.join("src/main.rs");
+    let (labels, _, not_followed) = identity_at(main, &main_path);
+    assert!(not_followed.is_empty(), "{not_followed:?}");
+    assert_eq!(labels, ["const SCALE in physics"]);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
