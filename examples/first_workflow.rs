@@ -61,7 +61,9 @@ fn main() -> consist::Result<()> {
         std::fs::write(raw, "id,value\n1,10\n2,20\n3,30\n4,40\n5,50\n")
             .map_err(|e| consist::Error::RunDir { path: raw.into(), source: e })?;
     }
-    let tracker = Tracker::builder("./runs").db_path("./provenance.duckdb").open()?;
+    // The catalog: ./provenance.duckdb, or what CONSIST_DB names (a DuckDB path or a postgres:// URL).
+    let catalog = std::env::var("CONSIST_DB").unwrap_or_else(|_| "./provenance.duckdb".into());
+    let tracker = Tracker::builder("./runs").catalog(&catalog).open()?;
 
     // Step 1: clean. `raw` is an input (hashed by content), `threshold` is config.
     let clean = tracker.run(clean_data::step(raw, args.threshold))?;

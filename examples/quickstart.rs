@@ -31,7 +31,9 @@ fn process_data(value: i64) -> Squared {
 }
 
 fn main() -> consist::Result<()> {
-    let tracker = Tracker::builder("./runs").db_path("./provenance.duckdb").open()?;
+    // The catalog: ./provenance.duckdb, or what CONSIST_DB names (a DuckDB path or a postgres:// URL).
+    let catalog = std::env::var("CONSIST_DB").unwrap_or_else(|_| "./provenance.duckdb".into());
+    let tracker = Tracker::builder("./runs").catalog(&catalog).open()?;
     let params = Params { value: 5 };
 
     let result = tracker

@@ -11,11 +11,13 @@ use std::time::Duration;
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::explain::History;
-use crate::index::SignatureIndex;
+use crate::index::{IndexEntry, SignatureIndex};
 use crate::location::CatalogLocation;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
-use crate::store::{ArtifactView, CatalogSummary, Direction, DuckDbStore, QueryRows, RunQuery, ScenarioSummary, Store};
+use crate::store::{
+    ArtifactView, CatalogSummary, Direction, DuckDbStore, PgStore, QueryRows, RunQuery, ScenarioSummary, Store,
+};
 
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
@@ -36,9 +38,14 @@ impl std::fmt::Debug for Catalog {
 impl Catalog {
     /// The catalog at `location` (see [`CatalogLocation::parse`]). A DuckDB file is opened only
     /// when first used.
+    /// A PostgreSQL catalog connects on first use, waiting at most `lock_timeout` for the server.
     pub fn open(location: &CatalogLocation, lock_timeout: Duration) -> Result<Catalog> {
         match location {
             CatalogLocation::DuckDb(path) => Ok(Catalog::duckdb(path.clone(), lock_timeout)),
+            CatalogLocation::Postgres(url) => {
+                let store = PgStore::new(url.expose(), lock_timeout)?;
+                Ok(Catalog::with_store(location.clone(), Box::new(store)))
+            }
         }
     }
 
@@ -50,11 +57,9 @@ impl Catalog {
     }
 
     /// A catalog over any store found at `location`; the signature index, pending queue and
-    /// miss history live beside it (`<db_path>.consist/` for a DuckDB file).
+    /// miss history live in `<state_path>.consist/` (see [`CatalogLocation::state_path`]).
     pub fn with_store(location: CatalogLocation, store: Box<dyn Store>) -> Catalog {
-        let db_path = match &location {
-            CatalogLocation::DuckDb(path) => path.clone(),
-        };
+        let db_path = location.state_path();
         let dir = snapshot::catalog_dir(&db_path);
         Catalog {
             store,
@@ -71,9 +76,19 @@ impl Catalog {
         &self.location
     }
 
-    /// The database path.
+    /// The database file of a DuckDB catalog; for a server catalog, the anchor of its local
+    /// state (see [`CatalogLocation::state_path`]).
     pub fn db_path(&self) -> &Path {
         &self.db_path
+    }
+
+    /// Whether the store holds a database to read: a DuckDB file once written; a server catalog
+    /// always (an unreachable server is an error of the read itself).
+    pub fn has_store(&self) -> bool {
+        match self.location {
+            CatalogLocation::DuckDb(_) => self.db_path.exists(),
+            CatalogLocation::Postgres(_) => true,
+        }
     }
 
     /// The underlying store.
@@ -81,14 +96,35 @@ impl Catalog {
         self.store.as_ref()
     }
 
-    /// Whether anything was ever recorded here (a database file or runs still pending).
+    /// Whether anything may be recorded here (a database or runs still pending).
     pub fn exists(&self) -> bool {
-        self.db_path.exists() || !self.pending.list().is_empty()
+        self.has_store() || !self.pending.list().is_empty()
     }
 
     /// How many runs are recorded in snapshots but not yet in the store.
     pub fn pending_count(&self) -> usize {
         self.pending.list().len()
+    }
+
+    /// The completed run recorded for `signature`: the local signature index, else, for a
+    /// catalog shared by many hosts, the store's cache source (one indexed query), remembered
+    /// locally. Every host then names the same source; only completed runs are sources.
+    pub(crate) fn cached(&self, signature: &str) -> Result<Option<IndexEntry>> {
+        if let Some(entry) = self.index.get(signature)? {
+            return Ok(Some(entry));
+        }
+        if matches!(self.location, CatalogLocation::DuckDb(_)) {
+            return Ok(None);
+        }
+        let Some(record) = self.store.cache_source(signature)? else { return Ok(None) };
+        let entry = IndexEntry {
+            signature: signature.to_owned(),
+            run_id: record.run.id,
+            run_dir: record.run_dir,
+            outputs: record.outputs,
+        };
+        self.index.put(entry.clone())?;
+        Ok(Some(entry))
     }
 
     /// Queue a written snapshot for the store.
@@ -126,7 +162,7 @@ impl Catalog {
                 self.pending.remove(&record.run.id);
             }
         }
-        tracing::debug!(count = records.len(), db = %self.db_path.display(), "synced runs to the database");
+        tracing::debug!(count = records.len(), db = %self.location, "synced runs to the database");
         Ok(records.len())
     }
 
@@ -146,7 +182,7 @@ impl Catalog {
     /// Works without a database file when everything is still pending.
     pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
         let pending = self.pending_records();
-        let stored = if self.db_path.exists() {
+        let stored = if self.has_store() {
             // The newest `limit` of the union are among the store's newest `limit + pending`
             // (a pending run may also be stored, as `running`, and must not crowd others out).
             let widened = RunQuery { limit: query.limit.map(|l| l + pending.len()), ..query.clone() };
@@ -166,7 +202,7 @@ impl Catalog {
     /// Runs whose id, model, tags, description or config contain `text` (case-insensitive), the
     /// store's merged with pending ones, newest first.
     pub fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
-        let stored = if self.db_path.exists() { self.store.search_runs(text, limit)? } else { Vec::new() };
+        let stored = if self.has_store() { self.store.search_runs(text, limit)? } else { Vec::new() };
         let needle = text.to_lowercase();
         let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
         for record in self.pending_records() {
@@ -197,7 +233,7 @@ impl Catalog {
             all.sort_by(|a, b| (a.0.as_str(), &a.1.key).cmp(&(b.0.as_str(), &b.1.key)));
             return Ok(all);
         }
-        if !self.db_path.exists() {
+        if !self.has_store() {
             return Err(Error::RunNotFound(run_id.to_owned()));
         }
         self.store.run_artifacts(run_id)
@@ -208,7 +244,7 @@ impl Catalog {
         if let Some(path) = self.pending.get(run_id) {
             return snapshot::read(&path);
         }
-        if !self.db_path.exists() {
+        if !self.has_store() {
             return Err(Error::RunNotFound(run_id.to_owned()));
         }
         self.store.run_record(run_id)?.ok_or_else(|| Error::RunNotFound(run_id.to_owned()))
@@ -225,7 +261,7 @@ impl Catalog {
                 None => stored.push(id.clone()),
             }
         }
-        if !stored.is_empty() && self.db_path.exists() {
+        if !stored.is_empty() && self.has_store() {
             records.extend(self.store.run_records(&stored)?);
         }
         Ok(records)
@@ -251,7 +287,7 @@ impl Catalog {
 
     /// The store, which must hold a database (else a "no such database" error naming the path).
     fn stored(&self) -> Result<&dyn Store> {
-        if !self.db_path.exists() {
+        if !self.has_store() {
             return Err(Error::no_database(&self.db_path));
         }
         Ok(self.store.as_ref())

@@ -144,6 +144,18 @@ pub enum Error {
         source: duckdb::Error,
     },
 
+    /// A PostgreSQL catalog could not be reached or refused a statement. The location is shown
+    /// without its password.
+    #[error("PostgreSQL catalog {location}: {action} failed: {reason}")]
+    Postgres {
+        /// The catalog URL, password redacted.
+        location: String,
+        /// What was being done ("connecting", "writing runs"...).
+        action: &'static str,
+        /// The server's message (with its detail and hint), or the client's.
+        reason: String,
+    },
+
     /// A step was declared inconsistently (missing code version, duplicate keys...).
     #[error("step `{step}` is not valid: {reason}")]
     InvalidStep {
@@ -188,7 +200,7 @@ pub enum Error {
     /// A catalog location that cannot be used (`Tracker::builder(..).catalog`, `--db-path`,
     /// `CONSIST_DB`). The location is shown without its password.
     #[error(
-        "catalog location `{location}` cannot be used: {reason}; give a path to a DuckDB file (e.g. runs/provenance.duckdb)"
+        "catalog location `{location}` cannot be used: {reason}; give a path to a DuckDB file (e.g. runs/provenance.duckdb) or a postgres://user@host/db URL"
     )]
     CatalogLocation {
         /// The location as given, password redacted.

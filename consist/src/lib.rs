@@ -105,7 +105,7 @@ pub use filehash::{HashingStrategy, hash_file};
 pub use frame::read_parquet;
 pub use index::IndexEntry;
 pub use lineage::{LineageNode, Producer};
-pub use location::{CATALOG_ENV, CatalogLocation};
+pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
@@ -114,7 +114,7 @@ pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{StepBuilder, StepCall};
 pub use store::{
-    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, RunArtifacts, RunQuery,
+    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, RunArtifacts, RunQuery,
     ScenarioSummary, Store, StoreIntegrity,
 };
 pub use tracker::{Tracker, TrackerBuilder};

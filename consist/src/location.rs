@@ -1,6 +1,7 @@
-//! Where a catalog lives: the one place a location (`runs/provenance.duckdb`, later
-//! `postgres://...`) becomes a [`CatalogLocation`], for `Tracker::builder(..).catalog(..)`, the
-//! CLI's `--db-path` and the `CONSIST_DB` environment variable alike.
+//! Where a catalog lives: the one place a location (`runs/provenance.duckdb`,
+//! `postgres://user@host/db`) becomes a [`CatalogLocation`], for `Tracker::builder(..).catalog(..)`,
+//! the CLI's `--db-path` and the `CONSIST_DB` environment variable alike. A URL's password is
+//! kept for connecting and never shown: `Display` and `Debug` redact it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,31 @@ pub const CATALOG_ENV: &str = "CONSIST_DB";
 pub enum CatalogLocation {
     /// An embedded DuckDB file (created on first write).
     DuckDb(PathBuf),
+    /// A PostgreSQL database shared by many processes and hosts (schema created on first use).
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL connection URL. Shown (`Display`, `Debug`) without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The full URL, password included, for connecting. Never print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresUrl({})", redact(&self.0))
+    }
 }
 
 impl CatalogLocation {
@@ -29,9 +55,10 @@ impl CatalogLocation {
         }
         match trimmed.split_once("://") {
             None => Ok(CatalogLocation::DuckDb(PathBuf::from(location))),
-            Some(("postgres" | "postgresql", _)) => {
-                Err(unsupported(location, "PostgreSQL catalogs are not available in this version of consist"))
+            Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => {
+                Ok(CatalogLocation::Postgres(PostgresUrl(trimmed.to_owned())))
             }
+            Some(("postgres" | "postgresql", _)) => Err(unsupported(location, "the URL names no server")),
             Some((scheme, _)) => Err(unsupported(location, &format!("`{scheme}://` is not a catalog scheme"))),
         }
     }
@@ -48,6 +75,25 @@ impl CatalogLocation {
     pub fn duckdb_path(&self) -> Option<&Path> {
         match self {
             CatalogLocation::DuckDb(path) => Some(path),
+            CatalogLocation::Postgres(_) => None,
+        }
+    }
+
+    /// Where this process keeps the catalog's local state (signature index, pending queue, miss
+    /// history) as `<path>.consist/`: beside a DuckDB file; for a server catalog, under the user's
+    /// cache directory (`$XDG_CACHE_HOME` or `~/.cache`), one folder per database.
+    pub fn state_path(&self) -> PathBuf {
+        match self {
+            CatalogLocation::DuckDb(path) => path.clone(),
+            CatalogLocation::Postgres(url) => {
+                let cache = std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+                    .unwrap_or_else(std::env::temp_dir);
+                let id = &blake3::hash(redact(url.expose()).as_bytes()).to_hex()[..16];
+                cache.join("consist").join("postgres").join(id)
+            }
         }
     }
 }
@@ -63,6 +109,7 @@ impl fmt::Display for CatalogLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CatalogLocation::DuckDb(path) => write!(f, "{}", path.display()),
+            CatalogLocation::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -90,17 +137,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_are_duckdb_and_urls_are_refused_with_the_accepted_forms() {
+    fn paths_are_duckdb_urls_are_postgres_and_passwords_are_never_shown() {
         assert_eq!(
             CatalogLocation::parse("runs/provenance.duckdb").unwrap(),
             CatalogLocation::DuckDb("runs/provenance.duckdb".into())
         );
-        let pg = CatalogLocation::parse("postgres://alice:s3cret@db.lab/consist").unwrap_err().to_string();
-        assert!(pg.contains("postgres://alice:***@db.lab/consist"), "{pg}");
-        assert!(!pg.contains("s3cret"), "the password is never shown: {pg}");
-        assert!(pg.contains("a path to a DuckDB file"), "{pg}");
+        let pg = CatalogLocation::parse("postgres://alice:s3cret@db.lab/consist").unwrap();
+        let CatalogLocation::Postgres(url) = &pg else { panic!("{pg:?}") };
+        assert_eq!(url.expose(), "postgres://alice:s3cret@db.lab/consist");
+        for shown in [pg.to_string(), format!("{pg:?}")] {
+            assert!(shown.contains("postgres://alice:***@db.lab/consist"), "{shown}");
+            assert!(!shown.contains("s3cret"), "the password is never shown: {shown}");
+        }
+        let state = pg.state_path();
+        assert!(!state.to_string_lossy().contains("s3cret"));
+        let other_password = CatalogLocation::parse("postgres://alice:other@db.lab/consist").unwrap();
+        assert_eq!(other_password.state_path(), state, "one local state per database, whatever the password");
+        let empty = CatalogLocation::parse("postgresql://").unwrap_err().to_string();
+        assert!(empty.contains("names no server"), "{empty}");
         let other = CatalogLocation::parse("s3://bucket/x").unwrap_err().to_string();
         assert!(other.contains("`s3://` is not a catalog scheme"), "{other}");
+        assert!(other.contains("postgres://"), "the accepted forms are named: {other}");
         assert!(CatalogLocation::parse("  ").is_err());
     }
 

@@ -119,6 +119,7 @@ impl TrackerBuilder {
                     _ => CatalogLocation::DuckDb(p),
                 }
             }
+            server => server,
         };
         if !readonly {
             std::fs::create_dir_all(snapshot::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
@@ -238,7 +239,7 @@ impl Tracker {
     /// Pending runs are synced to the database first.
     pub fn find_artifacts(&self, query: &ArtifactQuery) -> Result<Vec<Artifact>> {
         self.inner.flush()?;
-        if !self.db_path().exists() {
+        if !self.inner.catalog.has_store() {
             return Ok(Vec::new());
         }
         self.inner.catalog.store().find_artifacts(query)

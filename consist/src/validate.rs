@@ -58,7 +58,7 @@ impl Catalog {
     /// Check every artifact written by a run, stored or still pending: its file must exist and,
     /// unless `exists_only`, match its recorded blake3.
     pub fn validate(&self, exists_only: bool) -> Result<ValidationReport> {
-        let mut artifacts = if self.db_path().exists() { self.store().produced_artifacts()? } else { Vec::new() };
+        let mut artifacts = if self.has_store() { self.store().produced_artifacts()? } else { Vec::new() };
         let mut seen: std::collections::HashSet<String> = artifacts.iter().map(|a| a.id.clone()).collect();
         for record in self.pending_records() {
             for a in record.outputs.into_iter().filter(|a| a.run_id.is_some()) {

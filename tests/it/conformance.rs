@@ -169,3 +169,10 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
 fn the_duckdb_store_conforms() {
     conformance(&|dir| Box::new(DuckDbStore::new(dir.join("conformance.duckdb"), Duration::from_secs(5))));
 }
+
+#[test]
+fn the_postgres_store_conforms() {
+    let Some(server) = crate::pg::PgServer::start() else { return };
+    let url = server.database("conformance");
+    conformance(&|_| Box::new(consist::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
+}

@@ -9,6 +9,8 @@ mod identity;
 mod iterative;
 mod maintenance;
 mod outputs;
+mod pg;
+mod postgres;
 mod process;
 mod queries;
 mod scenario;

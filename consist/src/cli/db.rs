@@ -129,6 +129,13 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             let catalog = cli.catalog()?;
             let root = match run_dir {
                 Some(dir) => dir.clone(),
+                None if catalog.location().duckdb_path().is_none() => {
+                    return Err(CliError::Usage(format!(
+                        "{} is a server catalog, with no folder of its own; pass --run-dir with the run directory \
+                         whose snapshots to restore",
+                        catalog.location()
+                    )));
+                }
                 None => std::path::absolute(catalog.db_path())
                     .ok()
                     .and_then(|p| p.parent().map(PathBuf::from))

@@ -176,7 +176,7 @@ impl Engine {
 
         let explanation = if mode == CacheMode::Overwrite {
             MissExplanation::because("cache mode is overwrite: every run executes")
-        } else if let Some(entry) = self.catalog.index.get(&sig)? {
+        } else if let Some(entry) = self.catalog.cached(&sig)? {
             let usable = match validation {
                 Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
                 Validation::Lazy => entry.outputs.iter().try_for_each(verify_exists),

@@ -1,17 +1,22 @@
 //! The provenance store: where run and artifact records are kept for querying.
 //!
-//! [`Store`] is the seam for other backends (a PostgreSQL store for many machines writing one
-//! catalog); [`DuckDbStore`] is the embedded default. Stores are mirrors: every record they hold
-//! can be rebuilt from the JSON snapshots.
+//! [`Store`] is the seam between the catalog and its backends: [`DuckDbStore`], the embedded
+//! default, and [`PgStore`], one PostgreSQL catalog for many machines. Both hold the shared
+//! Consist schema and map records onto its rows the same way ([`rows`]). Stores are mirrors:
+//! every record they hold can be rebuilt from the JSON snapshots.
 
 mod duckdb;
 mod overview;
+mod postgres;
+mod rows;
+mod sql;
 
 pub(crate) use self::duckdb::file_rows;
 pub use self::duckdb::{DuckDbStore, TABLES};
 pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, QueryRows, ScenarioSummary, StoreIntegrity,
 };
+pub use self::postgres::PgStore;
 
 use crate::artifact::Artifact;
 use crate::error::Result;

@@ -4,21 +4,12 @@
 //! `benches/bookkeeping.rs`.)
 
 use duckdb::{Transaction, params};
-use serde_json::Value;
 
-use super::{artifact_meta_json, content_id, ts};
 use crate::run::RunRecord;
 use crate::store::Direction;
-
-/// `config_facet.schema_name` of a run's full canonical config (id `config:<config_hash>`).
-pub(super) const CONFIG_SCHEMA: &str = "consist_config";
-/// `config_facet.schema_name` of the fields selected with `facet_from`.
-const FACET_SCHEMA: &str = "facet_from";
-
-/// The `config_facet.id` holding the config whose hash is `config_hash`.
-pub(super) fn config_id(config_hash: &str) -> String {
-    format!("config:{config_hash}")
-}
+use crate::store::rows::{
+    CONFIG_SCHEMA, FACET_SCHEMA, artifact_meta_json, config_id, content_id, facet_id, run_meta_json, ts,
+};
 
 /// Staging tables: temporary, so they vanish with the connection (one per batch).
 const STAGE: &str = r#"
@@ -76,8 +67,6 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
         let mut runs = tx.appender("consist_stage_run")?;
         for record in records {
             let run = &record.run;
-            let mut meta = run.meta.clone();
-            meta.insert("_physical_run_dir".into(), Value::String(record.run_dir.to_string_lossy().into_owned()));
             runs.append_row(params![
                 run.id,
                 run.parent_run_id,
@@ -93,7 +82,7 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
                 run.code_hash,
                 run.input_hash,
                 run.signature,
-                Value::Object(meta).to_string(),
+                run_meta_json(record),
                 ts(&run.started_at),
                 run.ended_at.as_ref().map(ts),
                 ts(&run.created_at),
@@ -145,9 +134,7 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
                 continue;
             }
             let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
-            let facet_id =
-                crate::signature::hash_parts("consist-facet-v1", &[run.model_name.as_bytes(), json.as_bytes()])[..32]
-                    .to_owned();
+            let facet_id = facet_id(&run.model_name, &json);
             facets.append_row(params![facet_id, run.model_name, FACET_SCHEMA, json, ts(&run.created_at)])?;
             for (key, value) in &record.facets {
                 let (value_type, text, num, flag) = crate::facet::typed(value);

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
-use serde_json::{Map, Value};
 
 mod batch;
 mod overview;
@@ -21,13 +19,14 @@ mod sql;
 
 pub(crate) use self::sql::file_rows;
 
+use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use super::{
     ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryRows, RunQuery, ScenarioSummary, Store, StoreIntegrity,
 };
-use crate::artifact::{Artifact, Driver};
+use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::lineage::{LineageNode, Producer};
-use crate::run::{Run, RunRecord, RunStatus};
+use crate::run::{Run, RunRecord};
 
 const SCHEMA: &str = include_str!("schema.sql");
 
@@ -175,66 +174,33 @@ impl DuckDbStore {
     }
 }
 
-pub(super) fn ts(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
-fn from_micros(us: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(us).unwrap_or_default()
-}
-
-fn json_map(text: Option<String>) -> Map<String, Value> {
-    match text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
-        Some(Value::Object(map)) => map,
-        _ => Map::new(),
-    }
-}
-
 const RUN_COLUMNS: &str = r#"id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
     CAST(tags AS VARCHAR), config_hash, git_hash, input_hash, signature, CAST(meta AS VARCHAR),
     epoch_us(started_at), epoch_us(ended_at), epoch_us(created_at), epoch_us(updated_at)"#;
 
 fn run_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<Run> {
-    let status: String = row.get(2)?;
-    let tags: Option<String> = row.get(9)?;
-    Ok(Run {
+    Ok(RunRow {
         id: row.get(0)?,
         parent_run_id: row.get(1)?,
-        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        status: row.get(2)?,
         model_name: row.get(3)?,
         description: row.get(4)?,
         year: row.get(5)?,
         iteration: row.get(6)?,
         stage: row.get(7)?,
         phase: row.get(8)?,
-        tags: tags.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default(),
-        config_hash: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
-        code_hash: row.get::<_, Option<String>>(11)?.unwrap_or_default(),
-        input_hash: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
-        signature: row.get::<_, Option<String>>(13)?.unwrap_or_default(),
-        meta: json_map(row.get(14)?),
-        started_at: from_micros(row.get(15)?),
-        ended_at: row.get::<_, Option<i64>>(16)?.map(from_micros),
-        created_at: from_micros(row.get(17)?),
-        updated_at: from_micros(row.get(18)?),
-    })
-}
-
-/// Extra keys the database row carries in `artifact.meta` beyond [`Artifact::meta`].
-const ARTIFACT_PATH_KEY: &str = "path";
-const ARTIFACT_PRODUCER_KEY: &str = "producer_signature";
-
-pub(super) fn artifact_meta_json(a: &Artifact) -> String {
-    let mut meta = a.meta.clone();
-    meta.insert(ARTIFACT_PATH_KEY.into(), Value::String(a.path.to_string_lossy().into_owned()));
-    if let Some(sig) = &a.producer_signature {
-        meta.insert(ARTIFACT_PRODUCER_KEY.into(), Value::String(sig.clone()));
+        tags: row.get(9)?,
+        config_hash: row.get(10)?,
+        git_hash: row.get(11)?,
+        input_hash: row.get(12)?,
+        signature: row.get(13)?,
+        meta: row.get(14)?,
+        started_us: row.get(15)?,
+        ended_us: row.get(16)?,
+        created_us: row.get(17)?,
+        updated_us: row.get(18)?,
     }
-    Value::Object(meta).to_string()
-}
-
-pub(super) fn content_id(hash: &str, driver: Driver) -> String {
-    crate::signature::hash_parts("consist-content-v1", &[hash.as_bytes(), driver.as_str().as_bytes()])[..32].to_owned()
+    .into_run())
 }
 
 impl Store for DuckDbStore {
@@ -478,29 +444,17 @@ pub(super) const ARTIFACT_COLUMNS: &str =
     r#"a.id, a."key", a.container_uri, a.driver, a.hash, a.run_id, CAST(a.meta AS VARCHAR), epoch_us(a.created_at)"#;
 
 pub(super) fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Artifact> {
-    let uri: String = row.get(at + 2)?;
-    let driver: String = row.get(at + 3)?;
-    let mut meta = json_map(row.get(at + 6)?);
-    let path = match meta.remove(ARTIFACT_PATH_KEY) {
-        Some(Value::String(p)) => PathBuf::from(p),
-        _ => PathBuf::from(&uri),
-    };
-    let producer_signature = match meta.remove(ARTIFACT_PRODUCER_KEY) {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    Ok(Artifact {
+    Ok(ArtifactRow {
         id: row.get(at)?,
         key: row.get(at + 1)?,
-        uri,
-        path,
-        driver: Driver::parse(&driver),
+        container_uri: row.get(at + 2)?,
+        driver: row.get(at + 3)?,
         hash: row.get(at + 4)?,
         run_id: row.get(at + 5)?,
-        producer_signature,
-        meta,
-        created_at: from_micros(row.get(at + 7)?),
-    })
+        meta: row.get(at + 6)?,
+        created_us: row.get(at + 7)?,
+    }
+    .into_artifact())
 }
 
 fn fetch_run(conn: &Connection, id: &str) -> duckdb::Result<Option<Run>> {
@@ -537,32 +491,18 @@ fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRec
         let mut runs: std::collections::HashMap<String, RunRecord> = std::collections::HashMap::new();
         let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM run WHERE id IN ({list})"))?;
         for run in stmt.query_map([], run_from_row)? {
-            let mut run = run?;
-            let run_dir = match run.meta.remove("_physical_run_dir") {
-                Some(Value::String(dir)) => PathBuf::from(dir),
-                _ => PathBuf::new(),
-            };
-            let record = RunRecord {
-                format: crate::run::SNAPSHOT_FORMAT.to_owned(),
-                run,
-                config: Value::Null,
-                facets: Default::default(),
-                run_dir,
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            };
+            let record = record_of(run?);
             runs.insert(record.run.id.clone(), record);
         }
-        let parse = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(Value::Null);
         let mut stmt = conn.prepare(&format!(
             r#"SELECT r.id, CAST(f."json" AS VARCHAR) FROM run r JOIN config_facet f ON f.id = '{}' || r.config_hash
                WHERE r.id IN ({list})"#,
-            batch::config_id("")
+            config_id("")
         ))?;
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))? {
             let (id, config) = row?;
             if let Some(record) = runs.get_mut(&id) {
-                record.config = parse(config);
+                record.config = parse_json(config);
             }
         }
         let mut stmt = conn.prepare(&format!(
@@ -571,7 +511,7 @@ fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRec
         for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))? {
             let (id, key, value) = row?;
             if let Some(record) = runs.get_mut(&id) {
-                record.facets.insert(key, parse(value));
+                record.facets.insert(key, parse_json(value));
             }
         }
         let mut stmt = conn.prepare(&format!(

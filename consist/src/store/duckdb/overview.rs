@@ -7,6 +7,7 @@ use duckdb::Connection;
 
 use super::{ARTIFACT_COLUMNS, TABLES, artifact_from_row};
 use crate::artifact::Artifact;
+use crate::store::sql::INTEGRITY_CHECKS;
 use crate::store::{CatalogSummary, ModelCount, ScenarioSummary, StoreIntegrity};
 
 const HIT: &str = "coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)";
@@ -81,18 +82,12 @@ pub(super) fn integrity(conn: &Connection) -> duckdb::Result<StoreIntegrity> {
         .iter()
         .map(|t| Ok((t.to_string(), one(&format!("SELECT count(*) FROM {t}"))?)))
         .collect::<duckdb::Result<_>>()?;
+    let [orphan_artifacts, dangling_links, missing_producers] = INTEGRITY_CHECKS;
     Ok(StoreIntegrity {
         tables,
-        orphan_artifacts: one(
-            "SELECT count(*) FROM artifact a WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.artifact_id = a.id)",
-        )?,
-        dangling_links: one(
-            "SELECT count(*) FROM run_artifact_link l WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = l.run_id)
-               OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)",
-        )?,
-        missing_producers: one(
-            "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
-        )?,
+        orphan_artifacts: one(orphan_artifacts)?,
+        dangling_links: one(dangling_links)?,
+        missing_producers: one(missing_producers)?,
     })
 }
 

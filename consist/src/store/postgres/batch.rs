@@ -1,0 +1,247 @@
+//! Writing a batch of run records to PostgreSQL: one transaction, one statement per table. Each
+//! table's rows travel as parallel arrays (`unnest($1::text[], ..)`), are staged in temporary
+//! tables dropped at commit, and merged with `ON CONFLICT DO NOTHING`, so processes on many hosts
+//! writing the same records at once never fail on each other's rows.
+
+use postgres::Transaction;
+use postgres::types::ToSql;
+
+use crate::run::RunRecord;
+use crate::store::Direction;
+use crate::store::rows::{
+    CONFIG_SCHEMA, FACET_SCHEMA, artifact_meta_json, config_id, content_id, facet_id, run_meta_json, ts,
+};
+
+/// Staging tables, gone at commit (or rollback).
+const STAGE: &str = r#"
+CREATE TEMP TABLE consist_stage_run (id VARCHAR, parent_run_id VARCHAR, status VARCHAR, model_name VARCHAR,
+    description VARCHAR, "year" INTEGER, iteration INTEGER, stage VARCHAR, phase VARCHAR, tags VARCHAR,
+    config_hash VARCHAR, git_hash VARCHAR, input_hash VARCHAR, signature VARCHAR, meta VARCHAR, started_at VARCHAR,
+    ended_at VARCHAR, created_at VARCHAR, updated_at VARCHAR) ON COMMIT DROP;
+CREATE TEMP TABLE consist_stage_artifact (id VARCHAR, "key" VARCHAR, container_uri VARCHAR, driver VARCHAR,
+    hash VARCHAR, content_id VARCHAR, run_id VARCHAR, meta VARCHAR, created_at VARCHAR) ON COMMIT DROP;
+CREATE TEMP TABLE consist_stage_link (run_id VARCHAR, artifact_id VARCHAR, direction VARCHAR) ON COMMIT DROP;
+CREATE TEMP TABLE consist_stage_facet (id VARCHAR, namespace VARCHAR, schema_name VARCHAR, "json" VARCHAR,
+    created_at VARCHAR) ON COMMIT DROP;
+CREATE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR, namespace VARCHAR, "key" VARCHAR,
+    value_type VARCHAR, value_str VARCHAR, value_num DOUBLE PRECISION, value_bool BOOLEAN, value_json VARCHAR,
+    created_at VARCHAR) ON COMMIT DROP;
+"#;
+
+/// Merge staged rows: runs still `running` take their newer state; everything else is inserted
+/// only if absent (records are immutable once terminal). Rows go in key order, so concurrent
+/// writers of overlapping batches wait for each other instead of deadlocking.
+const MERGE: &str = r#"
+UPDATE run SET status = s.status, meta = CAST(s.meta AS JSON), ended_at = CAST(s.ended_at AS TIMESTAMPTZ),
+    updated_at = CAST(s.updated_at AS TIMESTAMPTZ)
+  FROM consist_stage_run s
+  WHERE run.id = s.id AND run.status = 'running' AND s.status <> 'running';
+INSERT INTO run
+  SELECT DISTINCT ON (id) id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
+    CAST(tags AS JSON), config_hash, git_hash, input_hash, signature, CAST(meta AS JSON),
+    CAST(started_at AS TIMESTAMPTZ), CAST(ended_at AS TIMESTAMPTZ), CAST(created_at AS TIMESTAMPTZ),
+    CAST(updated_at AS TIMESTAMPTZ)
+  FROM consist_stage_run ORDER BY id ON CONFLICT DO NOTHING;
+INSERT INTO artifact_content
+  SELECT DISTINCT ON (content_id) content_id, hash, driver, CAST(created_at AS TIMESTAMPTZ), NULL
+  FROM consist_stage_artifact WHERE content_id IS NOT NULL ORDER BY content_id ON CONFLICT DO NOTHING;
+INSERT INTO artifact
+  SELECT DISTINCT ON (id) id, "key", container_uri, NULL, NULL, driver, hash, content_id, NULL, run_id,
+    CAST(meta AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  FROM consist_stage_artifact ORDER BY id ON CONFLICT DO NOTHING;
+INSERT INTO run_artifact_link
+  SELECT DISTINCT ON (run_id, artifact_id) run_id, artifact_id, direction, false
+  FROM consist_stage_link ORDER BY run_id, artifact_id ON CONFLICT DO NOTHING;
+INSERT INTO config_facet
+  SELECT DISTINCT ON (id) id, namespace, schema_name, NULL, CAST("json" AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  FROM consist_stage_facet ORDER BY id ON CONFLICT DO NOTHING;
+INSERT INTO run_config_kv
+  SELECT DISTINCT ON (run_id, "key") run_id, facet_id, namespace, "key", value_type, value_str, value_num,
+    value_bool, CAST(value_json AS JSON), CAST(created_at AS TIMESTAMPTZ)
+  FROM consist_stage_kv ORDER BY run_id, "key" ON CONFLICT DO NOTHING;
+"#;
+
+type Texts = Vec<Option<String>>;
+
+/// Columns of one staging table, as arrays; one `INSERT .. SELECT * FROM unnest(..)` fills it.
+struct Columns {
+    table: &'static str,
+    /// The array type of each column (`text[]`, `int4[]`...).
+    types: &'static [&'static str],
+    values: Vec<Box<dyn ToSql + Sync>>,
+}
+
+impl Columns {
+    fn insert(&self, tx: &mut Transaction<'_>) -> Result<(), postgres::Error> {
+        let args: Vec<String> = self.types.iter().enumerate().map(|(i, t)| format!("${}::{t}", i + 1)).collect();
+        let sql = format!("INSERT INTO {} SELECT * FROM unnest({})", self.table, args.join(", "));
+        let params: Vec<&(dyn ToSql + Sync)> = self.values.iter().map(|v| v.as_ref()).collect();
+        tx.execute(&sql, &params).map(|_| ())
+    }
+}
+
+fn texts(n: usize) -> Vec<Texts> {
+    (0..n).map(|_| Vec::new()).collect()
+}
+
+fn boxed(columns: Vec<Texts>) -> Vec<Box<dyn ToSql + Sync>> {
+    columns.into_iter().map(|c| Box::new(c) as Box<dyn ToSql + Sync>).collect()
+}
+
+/// Write `records` within `tx` (the caller commits).
+pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(), postgres::Error> {
+    tx.batch_execute(STAGE)?;
+    for columns in [runs(records), artifacts_and_links(records).0, artifacts_and_links(records).1] {
+        columns.insert(tx)?;
+    }
+    for columns in facets(records) {
+        columns.insert(tx)?;
+    }
+    tx.batch_execute(MERGE)
+}
+
+fn runs(records: &[RunRecord]) -> Columns {
+    let mut text = texts(17);
+    let (mut years, mut iterations): (Vec<Option<i32>>, Vec<Option<i32>>) = (Vec::new(), Vec::new());
+    for record in records {
+        let run = &record.run;
+        let row = [
+            Some(run.id.clone()),
+            run.parent_run_id.clone(),
+            Some(run.status.as_str().to_owned()),
+            Some(run.model_name.clone()),
+            run.description.clone(),
+            run.stage.clone(),
+            run.phase.clone(),
+            Some(serde_json::to_string(&run.tags).unwrap_or_else(|_| "[]".into())),
+            Some(run.config_hash.clone()),
+            Some(run.code_hash.clone()),
+            Some(run.input_hash.clone()),
+            Some(run.signature.clone()),
+            Some(run_meta_json(record)),
+            Some(ts(&run.started_at)),
+            run.ended_at.as_ref().map(ts),
+            Some(ts(&run.created_at)),
+            Some(ts(&run.updated_at)),
+        ];
+        for (column, value) in text.iter_mut().zip(row) {
+            column.push(value);
+        }
+        years.push(run.year);
+        iterations.push(run.iteration);
+    }
+    // Reorder into the table's column order: id, parent, status, model, description, year,
+    // iteration, stage, phase, tags, config/git/input hash, signature, meta, four times.
+    let mut text = text.into_iter();
+    let mut values = boxed(text.by_ref().take(5).collect());
+    values.push(Box::new(years));
+    values.push(Box::new(iterations));
+    values.extend(boxed(text.collect()));
+    let mut types = ["text[]"; 19];
+    types[5] = "int4[]";
+    types[6] = "int4[]";
+    Columns { table: "consist_stage_run", types: Box::leak(Box::new(types)), values }
+}
+
+/// The staged artifacts and links of `records`.
+fn artifacts_and_links(records: &[RunRecord]) -> (Columns, Columns) {
+    let (mut artifacts, mut links) = (texts(9), texts(3));
+    for record in records {
+        for (direction, list) in [(Direction::Input, &record.inputs), (Direction::Output, &record.outputs)] {
+            for a in list {
+                let row = [
+                    Some(a.id.clone()),
+                    Some(a.key.clone()),
+                    Some(a.uri.clone()),
+                    Some(a.driver.as_str().to_owned()),
+                    a.hash.clone(),
+                    a.hash.as_ref().map(|h| content_id(h, a.driver)),
+                    a.run_id.clone(),
+                    Some(artifact_meta_json(a)),
+                    Some(ts(&a.created_at)),
+                ];
+                for (column, value) in artifacts.iter_mut().zip(row) {
+                    column.push(value);
+                }
+                let link = [Some(record.run.id.clone()), Some(a.id.clone()), Some(direction.as_str().to_owned())];
+                for (column, value) in links.iter_mut().zip(link) {
+                    column.push(value);
+                }
+            }
+        }
+    }
+    (
+        Columns { table: "consist_stage_artifact", types: &["text[]"; 9], values: boxed(artifacts) },
+        Columns { table: "consist_stage_link", types: &["text[]"; 3], values: boxed(links) },
+    )
+}
+
+/// The staged config facets and facet key-values of `records`.
+fn facets(records: &[RunRecord]) -> [Columns; 2] {
+    let mut facets = texts(5);
+    let (mut kv_text, mut nums, mut flags) = (texts(6), Vec::<Option<f64>>::new(), Vec::<Option<bool>>::new());
+    let mut kv_tail = texts(2);
+    let mut facet = |row: [Option<String>; 5]| {
+        for (column, value) in facets.iter_mut().zip(row) {
+            column.push(value);
+        }
+    };
+    for record in records {
+        let run = &record.run;
+        // The full config, content-addressed by its hash: identical configs are stored once.
+        let config = serde_json::to_string(&record.config).unwrap_or_else(|_| "null".into());
+        let created = ts(&run.created_at);
+        facet([
+            Some(config_id(&run.config_hash)),
+            Some(run.model_name.clone()),
+            Some(CONFIG_SCHEMA.to_owned()),
+            Some(config),
+            Some(created.clone()),
+        ]);
+        if record.facets.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
+        let facet_id = facet_id(&run.model_name, &json);
+        facet([
+            Some(facet_id.clone()),
+            Some(run.model_name.clone()),
+            Some(FACET_SCHEMA.to_owned()),
+            Some(json),
+            Some(created.clone()),
+        ]);
+        for (key, value) in &record.facets {
+            let (value_type, text, num, flag) = crate::facet::typed(value);
+            let row = [
+                Some(run.id.clone()),
+                Some(facet_id.clone()),
+                Some(run.model_name.clone()),
+                Some(key.clone()),
+                Some(value_type.to_owned()),
+                text,
+            ];
+            for (column, value) in kv_text.iter_mut().zip(row) {
+                column.push(value);
+            }
+            nums.push(num);
+            flags.push(flag);
+            for (column, value) in kv_tail.iter_mut().zip([Some(value.to_string()), Some(created.clone())]) {
+                column.push(value);
+            }
+        }
+    }
+    let mut kv = boxed(kv_text);
+    kv.push(Box::new(nums));
+    kv.push(Box::new(flags));
+    kv.extend(boxed(kv_tail));
+    [
+        Columns { table: "consist_stage_facet", types: &["text[]"; 5], values: boxed(facets) },
+        Columns {
+            table: "consist_stage_kv",
+            types: &[
+                "text[]", "text[]", "text[]", "text[]", "text[]", "text[]", "float8[]", "bool[]", "text[]", "text[]",
+            ],
+            values: kv,
+        },
+    ]
+}

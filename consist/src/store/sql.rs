@@ -1,0 +1,42 @@
+//! SQL that every backend runs verbatim on the shared schema: the purge plan and its deletes,
+//! and the referential checks of `db inspect`. Each backend creates the purge's temporary tables
+//! its own way (`consist_purge_run`, filled with the runs to remove, and `consist_purge_artifact`,
+//! `consist_purge_content`, `consist_purge_facet`, empty, each with one `id` column).
+
+/// Select what a purge removes: the artifacts no remaining run links, their content rows, and
+/// the config and facet rows only the purged runs used (so nothing unrelated that happens to be
+/// unreferenced, such as rows another tool wrote, is touched).
+pub(super) const PURGE_PLAN: &str = r#"
+INSERT INTO consist_purge_artifact
+  SELECT DISTINCT l.artifact_id FROM run_artifact_link l
+  WHERE l.run_id IN (SELECT id FROM consist_purge_run)
+    AND NOT EXISTS (SELECT 1 FROM run_artifact_link o
+                    WHERE o.artifact_id = l.artifact_id AND o.run_id NOT IN (SELECT id FROM consist_purge_run));
+INSERT INTO consist_purge_content
+  SELECT DISTINCT content_id FROM artifact
+  WHERE id IN (SELECT id FROM consist_purge_artifact) AND content_id IS NOT NULL;
+INSERT INTO consist_purge_facet
+  SELECT DISTINCT 'config:' || config_hash FROM run WHERE id IN (SELECT id FROM consist_purge_run)
+  UNION SELECT DISTINCT facet_id FROM run_config_kv WHERE run_id IN (SELECT id FROM consist_purge_run);
+"#;
+
+/// Delete what the plan selected; shared rows go only when no remaining row refers to them.
+pub(super) const PURGE_DELETE: &str = r#"
+DELETE FROM run_artifact_link WHERE run_id IN (SELECT id FROM consist_purge_run);
+DELETE FROM run_config_kv WHERE run_id IN (SELECT id FROM consist_purge_run);
+DELETE FROM run WHERE id IN (SELECT id FROM consist_purge_run);
+DELETE FROM artifact WHERE id IN (SELECT id FROM consist_purge_artifact);
+DELETE FROM artifact_content c WHERE c.id IN (SELECT id FROM consist_purge_content)
+  AND NOT EXISTS (SELECT 1 FROM artifact a WHERE a.content_id = c.id);
+DELETE FROM config_facet f WHERE f.id IN (SELECT id FROM consist_purge_facet)
+  AND NOT EXISTS (SELECT 1 FROM run r WHERE 'config:' || r.config_hash = f.id)
+  AND NOT EXISTS (SELECT 1 FROM run_config_kv k WHERE k.facet_id = f.id);
+"#;
+
+/// Counts of orphan artifacts, dangling links and artifacts whose producer is gone.
+pub(super) const INTEGRITY_CHECKS: [&str; 3] = [
+    "SELECT count(*) FROM artifact a WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.artifact_id = a.id)",
+    "SELECT count(*) FROM run_artifact_link l WHERE NOT EXISTS (SELECT 1 FROM run r WHERE r.id = l.run_id)
+       OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)",
+    "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
+];
