@@ -94,3 +94,112 @@ fn the_cli_reads_a_postgres_catalog_and_never_shows_its_password() {
     forget_local_state(&url);
     forget_local_state(&down_url);
 }
+
+/// The last line printed for each step by `consist-test-worker steps`: (kind, run id, square).
+fn step_lines(out: std::process::Output) -> Vec<(String, String, i64)> {
+    let text = crate::process::stdout_of(out);
+    text.lines()
+        .filter(|l| l.starts_with("executed ") || l.starts_with("hit "))
+        .map(|l| {
+            let parts: Vec<&str> = l.split(' ').collect();
+            (parts[0].to_owned(), parts[1].to_owned(), parts[2].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn eight_processes_record_into_one_postgres_catalog_and_share_one_cache_source_per_signature() {
+    use std::process::{Command, Stdio};
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("contention");
+    let ws = Workspace::new();
+    let steps = |values: &[i64]| {
+        let mut command = Command::new(crate::process::worker());
+        command.arg("steps").arg(ws.run_dir()).arg(&url).args(values.iter().map(i64::to_string));
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command
+    };
+    // Each process: 25 values every process runs (shared signatures) and 25 of its own.
+    let shared: Vec<i64> = (0..25).collect();
+    let children: Vec<_> = (1..=8i64)
+        .map(|p| {
+            let values: Vec<i64> = shared.iter().copied().chain((0..25).map(|i| 1000 * p + i)).collect();
+            steps(&values).spawn().unwrap()
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stderr.contains("error"), "no error reaches a process: {stderr}");
+        lines.extend(step_lines(out));
+    }
+    assert_eq!(lines.len(), 400);
+    assert!(lines.iter().all(|(_, _, square)| square.isqrt().pow(2) == *square), "every value is right");
+
+    let user = tracker(&ws.run_dir(), &url);
+    let runs = user.catalog().find_runs(&RunQuery::default().model("square")).unwrap();
+    let ids: std::collections::BTreeSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!((runs.len(), ids.len()), (400, 400), "all runs recorded, each once");
+    assert!(runs.iter().all(|r| r.status == consist::RunStatus::Completed));
+    let executed: std::collections::BTreeMap<&str, &consist::Run> =
+        runs.iter().filter(|r| r.cache_source().is_none()).map(|r| (r.id.as_str(), r)).collect();
+    for (hit, source) in runs.iter().filter_map(|r| r.cache_source().map(|source| (r, source))) {
+        let source = executed.get(source).expect("a hit names a run that executed and completed");
+        assert_eq!(source.signature, hit.signature);
+    }
+    drop(user);
+
+    // A new host (no local state): every shared signature is a hit naming the catalog's one
+    // cache source for it, the earliest completed run that executed with it.
+    forget_local_state(&url);
+    let again = step_lines(steps(&shared).output().unwrap());
+    assert!(again.iter().all(|(kind, _, _)| kind == "hit"), "{again:?}");
+    let user = tracker(&ws.run_dir(), &url);
+    for (_, id, _) in &again {
+        let run = user.catalog().resolve_run(id).unwrap();
+        let source = user.catalog().store().cache_source(&run.signature).unwrap().unwrap();
+        assert_eq!(run.cache_source(), Some(source.run.id.as_str()));
+    }
+    drop(user);
+    forget_local_state(&url);
+}
+
+#[test]
+fn a_writer_killed_mid_step_is_never_a_cache_source() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("killed");
+    let ws = Workspace::new();
+    let step = |sleep_ms: &str| {
+        let mut command = Command::new(crate::process::worker());
+        command.arg("step").arg(ws.run_dir()).arg(&url).args(["13", sleep_ms]);
+        command
+    };
+    let last = |out: std::process::Output| crate::process::stdout_of(out).lines().last().unwrap().to_owned();
+    let id_of = |line: &str| line.split(' ').nth(1).unwrap().to_owned();
+    let mut child = step("30000").stdout(Stdio::piped()).spawn().unwrap();
+    let started = BufReader::new(child.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let killed = started.strip_prefix("started ").expect("the worker announces the step").to_owned();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Another host (no local state: only the catalog can answer) executes it again; after that,
+    // a hit (on yet another host) names the run that completed.
+    forget_local_state(&url);
+    let again = last(step("0").output().unwrap());
+    assert!(again.starts_with("executed ") && again.ends_with(" 169"), "must execute: {again}");
+    forget_local_state(&url);
+    let hit = last(step("0").output().unwrap());
+    assert!(hit.starts_with("hit ") && hit.ends_with(" 169"), "{hit}");
+
+    let user = tracker(&ws.run_dir(), &url);
+    let runs = user.catalog().find_runs(&RunQuery::default().model("square")).unwrap();
+    assert!(runs.iter().all(|r| r.cache_source() != Some(killed.as_str())), "no hit names the killed run");
+    let hit_run = user.catalog().resolve_run(&id_of(&hit)).unwrap();
+    assert_eq!(hit_run.cache_source(), Some(id_of(&again).as_str()), "the hit names the run that completed");
+    let source = user.catalog().store().cache_source(&hit_run.signature).unwrap().unwrap();
+    assert_eq!((source.run.id, source.run.status), (id_of(&again), consist::RunStatus::Completed));
+    drop(user);
+    forget_local_state(&url);
+}

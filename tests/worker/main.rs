@@ -1,11 +1,14 @@
 //! A helper process for the end-to-end tests: runs one step, or the consist CLI.
 //!
 //! ```text
-//! consist-test-worker step <run_dir> <db_path> <value> <sleep_ms>
+//! consist-test-worker step <run_dir> <catalog> <value> <sleep_ms>
+//! consist-test-worker steps <run_dir> <catalog> <value>...
 //! consist-test-worker cli <consist arguments...>
 //! ```
-//! `step` prints `started <run_id>` when the body begins (only on a miss), then
-//! `executed <run_id> <squared>` or `hit <run_id> <squared>`.
+//! `<catalog>` is a DuckDB path or a `postgres://` URL (`-`: the default). `step` prints
+//! `started <run_id>` when the body begins (only on a miss), then `executed <run_id> <squared>` or
+//! `hit <run_id> <squared>`; `steps` runs one `square` step per value in one tracker and prints
+//! the same last line for each.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -19,8 +22,27 @@ fn step(args: &[String]) -> consist::Result<()> {
     };
     let value: i64 = value.parse().expect("value is an integer");
     let sleep = Duration::from_millis(sleep_ms.parse().expect("sleep_ms is an integer"));
+    let tracker = open(run_dir, db_path)?;
+    square(&tracker, value, sleep)
+}
+
+fn open(run_dir: &str, catalog: &str) -> consist::Result<Tracker> {
     let builder = Tracker::builder(run_dir);
-    let tracker = if db_path == "-" { builder } else { builder.db_path(db_path) }.open()?;
+    if catalog == "-" { builder } else { builder.catalog(catalog) }.open()
+}
+
+fn steps(args: &[String]) -> consist::Result<()> {
+    let [run_dir, catalog, values @ ..] = args else {
+        panic!("usage: steps <run_dir> <catalog | -> <value>...");
+    };
+    let tracker = open(run_dir, catalog)?;
+    for value in values {
+        square(&tracker, value.parse().expect("value is an integer"), Duration::ZERO)?;
+    }
+    tracker.flush().map(drop)
+}
+
+fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()> {
     let result = tracker
         .step("square")
         .code_version("1")
@@ -40,16 +62,19 @@ fn step(args: &[String]) -> consist::Result<()> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("step") => match step(&args[2..]) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
+        Some(command @ ("step" | "steps")) => {
+            let done = if command == "step" { step(&args[2..]) } else { steps(&args[2..]) };
+            match done {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Some("cli") => consist::cli::main_from(std::iter::once("consist".to_owned()).chain(args[2..].iter().cloned())),
         _ => {
-            eprintln!("usage: consist-test-worker step|cli ...");
+            eprintln!("usage: consist-test-worker step|steps|cli ...");
             ExitCode::from(2)
         }
     }
