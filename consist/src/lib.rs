@@ -108,7 +108,7 @@ pub use lineage::{LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
-pub use maintenance::{KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
+pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};

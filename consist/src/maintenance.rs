@@ -84,8 +84,8 @@ pub enum OnConflict {
 /// What a merge copied in (or, for a dry run, would copy). Field names are stable (`--json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct MergeReport {
-    /// The database merged from.
-    pub source: PathBuf,
+    /// The catalog merged from (a path, or a URL without its password).
+    pub source: String,
     /// Nothing was written.
     pub dry_run: bool,
     /// Runs copied in.
@@ -101,6 +101,17 @@ pub struct MergeReport {
     /// Signature-index entries added: merged runs whose outputs exist on this machine now serve
     /// cache hits here (a signature that already has an entry keeps it).
     pub index_entries: usize,
+}
+
+/// What `db copy` did (`--json` prints this): the merge, and the check that followed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CopyReport {
+    /// What the copy merged in, and what it left out (runs still running in the source).
+    pub merge: MergeReport,
+    /// Finished runs of the source found in the destination with the same signature and status.
+    pub runs_checked: usize,
+    /// Their artifact links (inputs and outputs), all found in the destination.
+    pub links_checked: usize,
 }
 
 /// Purge-marker content of a run recorded by a tracker of this catalog.
@@ -276,7 +287,7 @@ impl Catalog {
         } else {
             BTreeMap::new()
         };
-        let mut report = MergeReport { source: source.db_path().to_path_buf(), dry_run, ..MergeReport::default() };
+        let mut report = MergeReport { source: source.location().to_string(), dry_run, ..MergeReport::default() };
         let mut conflicts = Vec::new();
         let mut wanted = Vec::new();
         for run in source.find_runs(&RunQuery::default())?.into_iter().rev() {
@@ -320,6 +331,37 @@ impl Catalog {
             self.index.put(entry)?;
         }
         Ok(report)
+    }
+
+    /// Copy every finished run of `source` into this catalog, as [`Catalog::merge`] does (a run
+    /// id recorded here with other content refuses the whole copy), then check that each run of
+    /// the source is here with its signature and all its artifact links. A failed check removes
+    /// nothing: it names the first run that differs.
+    pub fn copy_from(&self, source: &Catalog) -> Result<CopyReport> {
+        let merge = self.merge(source, OnConflict::Error, false)?;
+        let ids: Vec<String> = merge.merged.iter().chain(&merge.already_present).cloned().collect();
+        let theirs = source.run_records(&ids)?;
+        let ours: BTreeMap<String, RunRecord> =
+            self.run_records(&ids)?.into_iter().map(|r| (r.run.id.clone(), r)).collect();
+        let mut links_checked = 0;
+        for record in &theirs {
+            let same = ours.get(&record.run.id).is_some_and(|here| {
+                here.run.signature == record.run.signature
+                    && here.run.status == record.run.status
+                    && here.inputs.len() == record.inputs.len()
+                    && here.outputs.len() == record.outputs.len()
+            });
+            if !same {
+                return Err(Error::Refused(format!(
+                    "after copying, run `{}` of {} is missing from {} or differs there; nothing was removed",
+                    record.run.id,
+                    source.location(),
+                    self.location()
+                )));
+            }
+            links_checked += record.inputs.len() + record.outputs.len();
+        }
+        Ok(CopyReport { runs_checked: theirs.len(), links_checked, merge })
     }
 
     /// The index entry a merged run contributes: a completed step run that executed, whose

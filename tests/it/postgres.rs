@@ -203,3 +203,70 @@ fn a_writer_killed_mid_step_is_never_a_cache_source() {
     drop(user);
     forget_local_state(&url);
 }
+
+#[test]
+fn db_copy_moves_a_catalog_duckdb_to_postgres_to_duckdb_unchanged() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("copied");
+    let ws = Workspace::new();
+    let (up, down) = (Counter::default(), Counter::default());
+    {
+        let t = ws.tracker();
+        for threshold in [1, 2] {
+            clean_and_summarize(&t, threshold, &up, &down);
+        }
+        clean_and_summarize(&t, 1, &up, &down); // two hits
+        t.flush().unwrap();
+    }
+    let back = ws.path().join("back.duckdb");
+    let copy = |from: &str, to: &str| {
+        let out = std::process::Command::new(crate::process::worker())
+            .args(["cli", "db", "copy", from, to, "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&crate::process::stdout_of(out)).unwrap()
+    };
+    let first = copy(ws.db().to_str().unwrap(), &url);
+    assert_eq!((first["runs_checked"].as_u64(), first["merge"]["merged"].as_array().unwrap().len()), (Some(6), 6));
+    let again = copy(ws.db().to_str().unwrap(), &url);
+    assert_eq!(again["merge"]["already_present"].as_array().unwrap().len(), 6, "copying twice changes nothing");
+    let second = copy(&url, back.to_str().unwrap());
+    assert_eq!(second["links_checked"], first["links_checked"]);
+
+    // Same runs, signatures, statuses and artifact links at both ends.
+    let summary = |location: &str| {
+        let catalog = consist::Catalog::open(
+            &consist::CatalogLocation::parse(location).unwrap(),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let runs = catalog.find_runs(&RunQuery::default()).unwrap();
+        let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
+        let mut records: Vec<(String, String, String, Vec<String>, Vec<String>)> = catalog
+            .run_records(&ids)
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let ids = |list: &[consist::Artifact]| list.iter().map(|a| format!("{}:{:?}", a.id, a.hash)).collect();
+                (
+                    r.run.id.clone(),
+                    r.run.signature.clone(),
+                    r.run.status.as_str().to_owned(),
+                    ids(&r.inputs),
+                    ids(&r.outputs),
+                )
+            })
+            .collect();
+        records.sort();
+        records
+    };
+    let original = summary(ws.db().to_str().unwrap());
+    assert_eq!(original.len(), 6);
+    assert_eq!(summary(back.to_str().unwrap()), original);
+    // The copy serves hits where the outputs exist.
+    let t = consist::Tracker::builder(ws.run_dir()).db_path(&back).open().unwrap();
+    let (clean, _) = clean_and_summarize(&t, 2, &up, &down);
+    assert!(clean.cache_hit(), "the copied catalog serves hits");
+    drop(t);
+    forget_local_state(&url);
+}

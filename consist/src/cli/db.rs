@@ -38,7 +38,7 @@ pub enum DbCommand {
     Compact,
     /// Copy another database's runs into this one (rows, snapshot copies, cache entries).
     Merge {
-        /// The catalog to merge from (left unchanged): a DuckDB file path.
+        /// The catalog to merge from (left unchanged): a DuckDB path or a postgres:// URL.
         other: String,
         /// What to do with a run id recorded in both with different content.
         #[arg(long, value_enum, default_value_t = ConflictArg::Error)]
@@ -52,6 +52,17 @@ pub enum DbCommand {
     },
     /// Remove runs for good: database rows, snapshots, cache entries and, optionally, files.
     Purge(PurgeArgs),
+    /// Copy a whole catalog into another, DuckDB and PostgreSQL both ways (`db merge` of every
+    /// finished run, then each checked in the destination). --db-path is not used.
+    Copy {
+        /// The catalog to copy from (left unchanged): a DuckDB path or a postgres:// URL.
+        from: String,
+        /// The catalog to copy into (created if needed).
+        to: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `--conflict` of `db merge`.
@@ -174,6 +185,28 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             Ok(())
         }
         DbCommand::Purge(args) => purge(cli, args),
+        DbCommand::Copy { from, to, json } => {
+            let source = Catalog::open(&CatalogLocation::parse(from)?, cli.timeout())?;
+            let target = Catalog::open(&CatalogLocation::parse(to)?, cli.timeout())?;
+            if crate::maintenance::same_file(target.db_path(), source.db_path()) {
+                return Err(CliError::Usage(format!("{from} and {to} are the same catalog; copy into another")));
+            }
+            target.store().init()?;
+            let report = target.copy_from(&source)?;
+            if *json {
+                print_json(&report);
+            } else {
+                print_merge(&report.merge, target.location());
+                println!(
+                    "checked: {} run(s) and {} artifact link(s) of {} are in {}",
+                    report.runs_checked,
+                    report.links_checked,
+                    source.location(),
+                    target.location()
+                );
+            }
+            Ok(())
+        }
         DbCommand::Compact => {
             let catalog = cli.existing_catalog()?;
             let (before, after) = catalog.store().compact()?;
@@ -188,7 +221,7 @@ fn print_merge(report: &MergeReport, into: &crate::CatalogLocation) {
     println!(
         "{verb} {} run(s) from {} into {} ({} artifact link(s), {} new cache entr{})",
         report.merged.len(),
-        report.source.display(),
+        report.source,
         into,
         report.artifact_links,
         report.index_entries,
