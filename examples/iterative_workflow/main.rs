@@ -351,7 +351,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("  ... {} runs in all: {per_model:?}", consumers.len());
 
-    println!("\nwall time: {:.2} s (database: {})", clock.elapsed().as_secs_f64(), relative(tracker.db_path()));
+    let location = tracker.catalog().location();
+    let database = location.duckdb_path().map_or_else(|| location.to_string(), relative);
+    println!("\nwall time: {:.2} s (database: {database})", clock.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -204,6 +204,9 @@ fn a_writer_killed_mid_step_is_never_a_cache_source() {
     forget_local_state(&url);
 }
 
+/// What must survive a copy: run id, signature, status, input and output artifacts (id:hash).
+type RecordShape = (String, String, String, Vec<String>, Vec<String>);
+
 #[test]
 fn db_copy_moves_a_catalog_duckdb_to_postgres_to_duckdb_unchanged() {
     let Some(server) = PgServer::start() else { return };
@@ -242,7 +245,7 @@ fn db_copy_moves_a_catalog_duckdb_to_postgres_to_duckdb_unchanged() {
         .unwrap();
         let runs = catalog.find_runs(&RunQuery::default()).unwrap();
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
-        let mut records: Vec<(String, String, String, Vec<String>, Vec<String>)> = catalog
+        let mut records: Vec<RecordShape> = catalog
             .run_records(&ids)
             .unwrap()
             .into_iter()
@@ -269,4 +272,37 @@ fn db_copy_moves_a_catalog_duckdb_to_postgres_to_duckdb_unchanged() {
     assert!(clean.cache_hit(), "the copied catalog serves hits");
     drop(t);
     forget_local_state(&url);
+}
+
+#[test]
+fn the_examples_give_the_same_results_and_hits_on_postgres_as_on_duckdb() {
+    let Some(server) = PgServer::start() else { return };
+    // Run ids, artifact ids and timings differ between any two runs; everything else must not.
+    let masked = |out: String, dir: &Path| {
+        let out = out.replace(&dir.display().to_string(), "<dir>");
+        let ids = regex::Regex::new(r"_[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+\.[0-9]+ (s|ms)\b").unwrap();
+        let out = ids.replace_all(&out, "<id>").into_owned();
+        out.lines().filter(|l| !l.starts_with("wall time")).collect::<Vec<_>>().join("\n")
+    };
+    for (example, passes) in [
+        ("first_workflow", vec![vec![], vec![], vec!["--threshold", "25"]]),
+        (
+            "iterative_workflow",
+            vec![vec!["--iterations", "3", "--extended", "4"], vec!["--iterations", "3", "--extended", "4", "--keep"]],
+        ),
+    ] {
+        let url = server.database(example);
+        let (on_duckdb, on_postgres) = (Workspace::new(), Workspace::new());
+        for args in passes {
+            let duck = crate::examples::example(example, on_duckdb.path(), &args);
+            let pg = crate::process::stdout_of(
+                crate::examples::example_command(example, on_postgres.path(), &args)
+                    .env("CONSIST_DB", &url)
+                    .output()
+                    .unwrap(),
+            );
+            assert_eq!(masked(pg, on_postgres.path()), masked(duck, on_duckdb.path()), "{example} {args:?}");
+        }
+        forget_local_state(&url);
+    }
 }
