@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Many writers, one catalog: P processes x S steps each (half the signatures shared by every
+# process, half their own), into one PostgreSQL catalog and into one DuckDB file, on this machine.
+# Prints wall time and steps/s for each. usage: benches/contention.sh [P] [S]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/consist-target}"
+procs=${1:-8}
+steps=${2:-50}
+cargo build --quiet --bin consist-test-worker
+worker="$CARGO_TARGET_DIR/debug/consist-test-worker"
+work=$(mktemp -d)
+. .ci/pg-cluster.sh
+pg_cluster_start "$work"
+trap 'pg_cluster_stop "$work"; rm -rf "$work"' EXIT
+export XDG_CACHE_HOME="$work/cache"
+
+# One backend: start every process at once, wait for all, print the figures.
+run() {
+  local name=$1 catalog=$2 run_dir=$3 start end
+  start=$(date +%s.%N)
+  for p in $(seq 1 "$procs"); do
+    values=$(seq 0 $((steps / 2 - 1)); seq $((1000 * p)) $((1000 * p + steps - steps / 2 - 1)))
+    # shellcheck disable=SC2086
+    "$worker" steps "$run_dir" "$catalog" $values >"$work/$name.$p.out" &
+  done
+  wait
+  end=$(date +%s.%N)
+  python3 - "$name" "$start" "$end" "$procs" "$steps" "$work" <<'PY'
+import sys, glob
+name, start, end, procs, steps, work = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+lines = [l.split() for f in glob.glob(f"{work}/{name}.*.out") for l in open(f) if l.startswith(("executed ", "hit "))]
+total = procs * steps
+assert len(lines) == total, f"{name}: {len(lines)} of {total} steps reported"
+executed = sum(1 for l in lines if l[0] == "executed")
+secs = end - start
+print(f"{name:10} {procs} x {steps} steps: {secs:6.2f} s, {total / secs:7.1f} steps/s ({executed} executed, {total - executed} hits)")
+PY
+}
+
+run postgres "$PG_URL" "$work/pg-runs"
+run duckdb "$work/duck/provenance.duckdb" "$work/duck"
