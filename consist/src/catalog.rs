@@ -106,22 +106,24 @@ impl Catalog {
         self.pending.list().len()
     }
 
-    /// The completed run recorded for `signature`: the local signature index, else, for a
-    /// catalog shared by many hosts, the store's cache source (one indexed query), remembered
-    /// locally. Every host then names the same source; only completed runs are sources.
+    /// The completed run recorded for `signature`. On a DuckDB catalog, the signature index
+    /// answers. On a catalog shared by many hosts, the store's cache source (the earliest
+    /// completed run that executed with it; one indexed query) answers whenever the local entry
+    /// is missing or not yet confirmed, and is remembered as confirmed: twins that executed at
+    /// once on two hosts are both recorded, and every later hit names the same one. A run of this
+    /// host that has not reached the store yet is used as it is.
     pub(crate) fn cached(&self, signature: &str) -> Result<Option<IndexEntry>> {
-        if let Some(entry) = self.index.get(signature)? {
-            return Ok(Some(entry));
+        let local = self.index.get(signature)?;
+        if matches!(self.location, CatalogLocation::DuckDb(_)) || local.as_ref().is_some_and(|e| e.confirmed) {
+            return Ok(local);
         }
-        if matches!(self.location, CatalogLocation::DuckDb(_)) {
-            return Ok(None);
-        }
-        let Some(record) = self.store.cache_source(signature)? else { return Ok(None) };
+        let Some(record) = self.store.cache_source(signature)? else { return Ok(local) };
         let entry = IndexEntry {
             signature: signature.to_owned(),
             run_id: record.run.id,
             run_dir: record.run_dir,
             outputs: record.outputs,
+            confirmed: true,
         };
         self.index.put(entry.clone())?;
         Ok(Some(entry))

@@ -26,6 +26,11 @@ pub struct IndexEntry {
     pub run_dir: PathBuf,
     /// Its outputs.
     pub outputs: Vec<Artifact>,
+    /// The catalog named this run as the signature's cache source (a catalog shared by many
+    /// hosts); `false` for a run this host recorded or merged, which such a catalog confirms
+    /// on the next hit, since a twin on another host may be the source.
+    #[serde(default)]
+    pub confirmed: bool,
 }
 
 /// Signature index stored in `<catalog>/index/`, with an in-process cache in front.

@@ -378,6 +378,7 @@ impl Catalog {
             run_id: run.id.clone(),
             run_dir: record.run_dir.clone(),
             outputs: record.outputs.clone(),
+            confirmed: false,
         })
     }
 }

@@ -410,6 +410,7 @@ impl Engine {
                 run_id: record.run.id.clone(),
                 run_dir: self.run_dir.clone(),
                 outputs: record.outputs.clone(),
+                confirmed: false,
             })?;
             footprint.run_id = record.run.id.clone();
             if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
