@@ -81,6 +81,19 @@ fn the_cli_reads_a_postgres_catalog_and_never_shows_its_password() {
     assert!(!ok && text.contains("read-only"), "{text}");
     let (ok, text) = run(&["db", "inspect"]);
     assert!(ok && text.contains("consist:***@127.0.0.1"), "{text}");
+    let export = ws.path().join("export");
+    let (ok, text) = run(&["db", "export", export.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let runs: i64 = duckdb::Connection::open_in_memory()
+        .unwrap()
+        .query_row(&format!("SELECT count(*) FROM '{}'", export.join("run.parquet").display()), [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 2, "the export holds the catalog's runs");
+    assert_eq!(
+        std::fs::read_dir(&export).unwrap().count(),
+        consist::testing::TABLES.len(),
+        "one file per table, nothing else"
+    );
     let (ok, _) = run(&["db", "rebuild", "--run-dir", ws.run_dir().to_str().unwrap()]);
     assert!(ok);
     let (ok, text) = run(&["summary", "--json"]);

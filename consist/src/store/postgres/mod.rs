@@ -331,12 +331,23 @@ impl Store for PgStore {
         )
     }
 
-    fn export_parquet(&self, _dir: &Path) -> Result<Vec<PathBuf>> {
-        Err(Error::Refused(format!(
-            "exporting {} to Parquet is not available for PostgreSQL catalogs yet; \
-             use PostgreSQL's own tools (psql \\copy, pg_dump) for now",
-            self.shown
-        )))
+    /// Parquet is written by DuckDB: the records go through a DuckDB file made in `dir` for the
+    /// export and removed after it (rows other tools wrote, which no record holds, are left out).
+    fn export_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        let ids: Vec<String> = self.find_runs(&RunQuery::default())?.into_iter().map(|r| r.id).collect();
+        let records = self.run_records(&ids)?;
+        let staging = dir.join(".consist-export.duckdb");
+        let wal = dir.join(".consist-export.duckdb.wal");
+        let remove = || {
+            for file in [&staging, &wal] {
+                let _ = std::fs::remove_file(file);
+            }
+        };
+        remove();
+        let store = super::DuckDbStore::new(&staging, Duration::from_secs(10));
+        let written = store.init().and_then(|()| store.write(&records)).and_then(|()| store.export_parquet(dir));
+        remove();
+        written
     }
 
     fn compact(&self) -> Result<(u64, u64)> {
