@@ -272,3 +272,36 @@ pub trait Store: Send + Sync {
     /// An artifact by id (or the start of one), else the newest artifact with that key.
     fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>>;
 }
+
+/// A producing run with the artifacts it read and wrote, as [`lineage_tree`] looks it up.
+pub(super) type ProducerLinks = (Run, Vec<(Direction, Artifact)>);
+
+/// The lineage tree of `artifact`, expanding at most `depth` producing-run levels. `producer`
+/// is a backend's one lookup: a run by id with the artifacts it read and wrote (`None` when the
+/// run is no longer recorded, e.g. purged).
+pub(super) fn lineage_tree<E>(
+    artifact: Artifact,
+    depth: usize,
+    producer: &mut dyn FnMut(&str) -> std::result::Result<Option<ProducerLinks>, E>,
+) -> std::result::Result<LineageNode, E> {
+    let mut producer_missing = false;
+    let found = match (&artifact.run_id, depth) {
+        (Some(run_id), 1..) => match producer(run_id)? {
+            Some((run, links)) => {
+                let mut inputs = Vec::new();
+                for (direction, input) in links {
+                    if direction == Direction::Input {
+                        inputs.push(lineage_tree(input, depth - 1, producer)?);
+                    }
+                }
+                Some(crate::lineage::Producer { run, inputs })
+            }
+            None => {
+                producer_missing = true;
+                None
+            }
+        },
+        _ => None,
+    };
+    Ok(LineageNode { artifact, producer: found, producer_missing })
+}

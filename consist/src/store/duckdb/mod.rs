@@ -25,7 +25,7 @@ use super::{
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
-use crate::lineage::{LineageNode, Producer};
+use crate::lineage::LineageNode;
 use crate::run::{Run, RunRecord};
 
 const SCHEMA: &str = include_str!("schema.sql");
@@ -377,7 +377,12 @@ impl Store for DuckDbStore {
         let Some(artifact) = fetch_artifact(&conn, artifact_id).map_err(|e| self.db_err(e))? else {
             return Ok(None);
         };
-        build_lineage(&conn, artifact, max_depth).map(Some).map_err(|e| self.db_err(e))
+        let mut producer = |id: &str| -> duckdb::Result<_> {
+            let Some(run) = fetch_run(&conn, id)? else { return Ok(None) };
+            let links = fetch_run_artifacts(&conn, &run.id)?;
+            Ok(Some((run, links)))
+        };
+        super::lineage_tree(artifact, max_depth, &mut producer).map(Some).map_err(|e| self.db_err(e))
     }
 
     fn summary(&self) -> Result<CatalogSummary> {
@@ -530,28 +535,4 @@ fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRec
         records.extend(chunk.iter().filter_map(|id| runs.remove(id)));
     }
     Ok(records)
-}
-
-/// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.
-fn build_lineage(conn: &Connection, artifact: Artifact, depth: usize) -> duckdb::Result<LineageNode> {
-    let mut producer_missing = false;
-    let producer = match (&artifact.run_id, depth) {
-        (Some(run_id), 1..) => match fetch_run(conn, run_id)? {
-            Some(run) => {
-                let mut inputs = Vec::new();
-                for (direction, input) in fetch_run_artifacts(conn, &run.id)? {
-                    if direction == Direction::Input {
-                        inputs.push(build_lineage(conn, input, depth - 1)?);
-                    }
-                }
-                Some(Producer { run, inputs })
-            }
-            None => {
-                producer_missing = true;
-                None
-            }
-        },
-        _ => None,
-    };
-    Ok(LineageNode { artifact, producer, producer_missing })
 }

@@ -292,7 +292,8 @@ impl Store for PgStore {
         let Some(artifact) = fetch_artifact(&mut *conn, artifact_id).map_err(self.err("reading lineage"))? else {
             return Ok(None);
         };
-        read::lineage(&mut *conn, artifact, max_depth).map(Some).map_err(self.err("reading lineage"))
+        let mut producer = |id: &str| read::producer(&mut *conn, id);
+        super::lineage_tree(artifact, max_depth, &mut producer).map(Some).map_err(self.err("reading lineage"))
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {

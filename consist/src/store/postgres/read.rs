@@ -8,7 +8,6 @@ use postgres::{GenericClient, Row, Transaction};
 
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
-use crate::lineage::{LineageNode, Producer};
 use crate::run::{Run, RunRecord};
 use crate::store::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use crate::store::{CatalogSummary, Direction, ModelCount, QueryRows, ScenarioSummary, StoreIntegrity, TABLES};
@@ -137,31 +136,12 @@ pub(super) fn fetch_records(client: &mut impl GenericClient, ids: &[String]) -> 
     Ok(records)
 }
 
-/// The lineage tree of `artifact`, expanding at most `depth` producing-run levels.
-pub(super) fn lineage(client: &mut impl GenericClient, artifact: Artifact, depth: usize) -> PgResult<LineageNode> {
-    let mut producer_missing = false;
-    let producer = match (&artifact.run_id, depth) {
-        (Some(run_id), 1..) => {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = $1");
-            match client.query_opt(&sql, &[run_id])?.map(|row| run_from_row(&row)) {
-                Some(run) => {
-                    let mut inputs = Vec::new();
-                    for (direction, input) in run_artifacts(client, &run.id)? {
-                        if direction == Direction::Input {
-                            inputs.push(lineage(client, input, depth - 1)?);
-                        }
-                    }
-                    Some(Producer { run, inputs })
-                }
-                None => {
-                    producer_missing = true;
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    Ok(LineageNode { artifact, producer, producer_missing })
+/// A run by id with the artifacts it read and wrote (the lookup lineage trees are built from).
+pub(super) fn producer(client: &mut impl GenericClient, id: &str) -> PgResult<Option<crate::store::ProducerLinks>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = $1");
+    let Some(run) = client.query_opt(&sql, &[&id])?.map(|row| run_from_row(&row)) else { return Ok(None) };
+    let links = run_artifacts(client, &run.id)?;
+    Ok(Some((run, links)))
 }
 
 /// Remove `run_ids` within `tx` (the caller commits or rolls back); returns the artifacts no
