@@ -94,6 +94,8 @@ fn the_cli_reads_a_postgres_catalog_and_never_shows_its_password() {
         consist::testing::TABLES.len(),
         "one file per table, nothing else"
     );
+    let (ok, text) = run(&["db", "compact"]);
+    assert!(ok && text.contains("consist:***@127.0.0.1") && text.contains(" bytes"), "{text}");
     let (ok, _) = run(&["db", "rebuild", "--run-dir", ws.run_dir().to_str().unwrap()]);
     assert!(ok);
     let (ok, text) = run(&["summary", "--json"]);
