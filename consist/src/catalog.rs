@@ -37,11 +37,14 @@ impl std::fmt::Debug for Catalog {
 
 impl Catalog {
     /// The catalog at `location` (see [`CatalogLocation::parse`]). A DuckDB file is opened only
-    /// when first used.
+    /// when first used; an existing file that is not a DuckDB database is refused now.
     /// A PostgreSQL catalog connects on first use, waiting at most `lock_timeout` for the server.
     pub fn open(location: &CatalogLocation, lock_timeout: Duration) -> Result<Catalog> {
         match location {
-            CatalogLocation::DuckDb(path) => Ok(Catalog::duckdb(path.clone(), lock_timeout)),
+            CatalogLocation::DuckDb(path) => {
+                DuckDbStore::check_header(path)?;
+                Ok(Catalog::duckdb(path.clone(), lock_timeout))
+            }
             CatalogLocation::Postgres(url) => {
                 let store = PgStore::new(url.expose(), lock_timeout)?;
                 Ok(Catalog::with_store(location.clone(), Box::new(store)))
@@ -103,7 +106,7 @@ impl Catalog {
 
     /// How many runs are recorded in snapshots but not yet in the store.
     pub fn pending_count(&self) -> usize {
-        self.pending.list().len()
+        self.pending_records().len()
     }
 
     /// The completed run recorded for `signature`. On a DuckDB catalog, the signature index
@@ -134,34 +137,60 @@ impl Catalog {
         self.pending.push(run_id, snapshot_path)
     }
 
-    /// Pending records (snapshot read back), skipping entries whose snapshot vanished or is damaged.
+    /// Pending records (snapshots read back), skipping entries whose snapshot vanished or is
+    /// damaged.
     pub(crate) fn pending_records(&self) -> Vec<RunRecord> {
-        let mut records = Vec::new();
-        for (run_id, path) in self.pending.list() {
-            match snapshot::read(&path) {
-                Ok(record) => records.push(record),
+        self.pending_entries().into_iter().flat_map(|(_, records)| records).collect()
+    }
+
+    /// Pending queue entries with the records of their snapshot file (one run, or a batch of
+    /// hits). An entry whose file is gone is dropped.
+    fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
+        let mut entries = Vec::new();
+        for (name, path) in self.pending.list() {
+            match snapshot::read_all(&path) {
+                Ok(records) => entries.push((name, records)),
                 Err(e) => {
-                    tracing::warn!(run_id, error = %e, "pending snapshot unreadable; left for `consist db rebuild`");
+                    tracing::warn!(entry = name, error = %e, "pending snapshot unreadable; left for `consist db rebuild`");
                     if !path.exists() {
-                        self.pending.remove(&run_id);
+                        self.pending.remove(&name);
                     }
                 }
             }
         }
-        records
+        entries
     }
 
-    /// Move pending snapshots into the store in one batch; returns how many were written.
-    /// Entries of runs still `running` stay queued so their final state is synced later.
+    /// The pending record of run `run_id`: its own snapshot, else a line of a pending batch.
+    fn pending_record(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        if let Some(path) = self.pending.get(run_id) {
+            return snapshot::read(&path).map(Some);
+        }
+        for (name, path) in self.pending.list() {
+            if snapshot::is_batch(&name)
+                && let Some(record) = snapshot::read_all(&path)?.into_iter().find(|r| r.run.id == run_id)
+            {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Move pending snapshots into the store in one batch; returns how many runs were written.
+    /// Entries holding a run still `running` stay queued so its final state is synced later.
     pub fn sync(&self) -> Result<usize> {
-        let records = self.pending_records();
+        let entries = self.pending_entries();
+        let records: Vec<RunRecord> = entries.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
         if records.is_empty() {
+            for (name, _) in &entries {
+                self.pending.remove(name);
+            }
             return Ok(0);
         }
         self.store.write(&records)?;
-        for record in &records {
-            if record.run.status.is_terminal() {
-                self.pending.remove(&record.run.id);
+        for (name, records) in &entries {
+            if records.iter().all(|r| r.run.status.is_terminal()) {
+                self.pending.remove(name);
             }
         }
         tracing::debug!(count = records.len(), db = %self.location, "synced runs to the database");
@@ -183,7 +212,14 @@ impl Catalog {
     /// Runs matching `query`: the store's, merged with pending ones not stored yet (newest first).
     /// Works without a database file when everything is still pending.
     pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
-        let pending = self.pending_records();
+        self.find_runs_with(query, Vec::new())
+    }
+
+    /// [`Catalog::find_runs`], counting `unwritten` (a tracker's hits not yet in a snapshot
+    /// batch) as pending too.
+    pub(crate) fn find_runs_with(&self, query: &RunQuery, unwritten: Vec<RunRecord>) -> Result<Vec<Run>> {
+        let mut pending = self.pending_records();
+        pending.extend(unwritten);
         let stored = if self.has_store() {
             // The newest `limit` of the union are among the store's newest `limit + pending`
             // (a pending run may also be stored, as `running`, and must not crowd others out).
@@ -227,13 +263,8 @@ impl Catalog {
     /// The artifacts a run read and wrote, from its pending snapshot if it has not reached the
     /// store yet (reading never forces a database write).
     pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
-        if let Some(path) = self.pending.get(run_id) {
-            let record = snapshot::read(&path)?;
-            let inputs = record.inputs.into_iter().map(|a| (Direction::Input, a));
-            let outputs = record.outputs.into_iter().map(|a| (Direction::Output, a));
-            let mut all: Vec<(Direction, Artifact)> = inputs.chain(outputs).collect();
-            all.sort_by(|a, b| (a.0.as_str(), &a.1.key).cmp(&(b.0.as_str(), &b.1.key)));
-            return Ok(all);
+        if let Some(record) = self.pending_record(run_id)? {
+            return Ok(record_artifacts(record));
         }
         if !self.has_store() {
             return Err(Error::RunNotFound(run_id.to_owned()));
@@ -243,8 +274,8 @@ impl Catalog {
 
     /// Everything recorded about one run: its pending snapshot, or the store's record.
     pub fn run_record(&self, run_id: &str) -> Result<RunRecord> {
-        if let Some(path) = self.pending.get(run_id) {
-            return snapshot::read(&path);
+        if let Some(record) = self.pending_record(run_id)? {
+            return Ok(record);
         }
         if !self.has_store() {
             return Err(Error::RunNotFound(run_id.to_owned()));
@@ -258,8 +289,8 @@ impl Catalog {
         let mut records = Vec::with_capacity(ids.len());
         let mut stored = Vec::new();
         for id in ids {
-            match self.pending.get(id) {
-                Some(path) => records.push(snapshot::read(&path)?),
+            match self.pending_record(id)? {
+                Some(record) => records.push(record),
                 None => stored.push(id.clone()),
             }
         }
@@ -348,10 +379,11 @@ impl Catalog {
         // A run's own snapshot, found under `root`, wins over a merged copy of it.
         let mut by_id = BTreeMap::new();
         for path in merged.chain(snapshot::find_all(root)?) {
-            match snapshot::read(&path) {
-                Ok(record) if purged.contains(&record.run.id) => {}
-                Ok(record) => {
-                    by_id.insert(record.run.id.clone(), record);
+            match snapshot::read_all(&path) {
+                Ok(records) => {
+                    for record in records.into_iter().filter(|r| !purged.contains(&r.run.id)) {
+                        by_id.insert(record.run.id.clone(), record);
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable snapshot"),
             }
@@ -359,13 +391,23 @@ impl Catalog {
         let mut records: Vec<RunRecord> = by_id.into_values().collect();
         records.sort_by_key(|r| r.run.created_at);
         self.store.replace_all(&records)?;
-        for record in &records {
-            if record.run.status.is_terminal() {
-                self.pending.remove(&record.run.id);
+        let restored: std::collections::HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
+        for (name, entry) in self.pending_entries() {
+            if entry.iter().all(|r| r.run.status.is_terminal() && restored.contains(r.run.id.as_str())) {
+                self.pending.remove(&name);
             }
         }
         Ok(records.len())
     }
+}
+
+/// A record's inputs and outputs, by direction then key (as the stores list them).
+pub(crate) fn record_artifacts(record: RunRecord) -> Vec<(Direction, Artifact)> {
+    let inputs = record.inputs.into_iter().map(|a| (Direction::Input, a));
+    let outputs = record.outputs.into_iter().map(|a| (Direction::Output, a));
+    let mut all: Vec<(Direction, Artifact)> = inputs.chain(outputs).collect();
+    all.sort_by(|a, b| (a.0.as_str(), &a.1.key).cmp(&(b.0.as_str(), &b.1.key)));
+    all
 }
 
 /// Runs sorted newest first (ties by id), at most `limit`.

@@ -3,7 +3,8 @@
 //! Every executed run leaves a footprint (code identity and the items it covers, canonical
 //! config, input identities, where it sat in the workflow) beside the database:
 //! `<db>.consist/history/<step>/<place>.json`, one small file per *place* (scenario name,
-//! iteration, year, stage, phase), holding the newest [`PLACE_LEN`] distinct executions there; a
+//! iteration, year, stage, phase), one footprint appended per line, of which the newest
+//! [`PLACE_LEN`] distinct executions count (a process keeps the files it used parsed); a
 //! step keeps at most [`MAX_PLACES`] places (the least recently written go first). A miss picks
 //! its baseline by this rule, and records the differences in the run's `meta.cache_miss`:
 //!
@@ -20,8 +21,10 @@
 //! a lost update (two processes racing) only makes an explanation less precise, never a cache
 //! decision wrong.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -214,19 +217,70 @@ fn remove(path: &Path) -> std::io::Result<()> {
 /// The per-step, per-place footprint files of one catalog.
 pub(crate) struct History {
     dir: PathBuf,
+    /// Place files this process has read or written, with the (size, mtime) they had then: a
+    /// miss reads its place from here unless another process changed the file since.
+    cache: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+/// A parsed place file.
+#[derive(Clone, Default)]
+struct Cached {
+    stamp: Option<(u64, std::time::SystemTime)>,
+    /// The newest [`PLACE_LEN`] distinct executions, oldest first.
+    footprints: Arc<Vec<Footprint>>,
+    /// Lines in the file (appends since the last rewrite included); `usize::MAX` for a file in
+    /// the earlier one-JSON-array format, which the next write replaces.
+    lines: usize,
+}
+
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// The newest [`PLACE_LEN`] distinct signatures of `all` (oldest first), a later line replacing
+/// an earlier one with the same signature.
+fn newest_distinct(all: Vec<Footprint>) -> Vec<Footprint> {
+    let mut seen = HashSet::new();
+    let mut kept: Vec<Footprint> =
+        all.into_iter().rev().filter(|f| seen.insert(f.signature.clone())).take(PLACE_LEN).collect();
+    kept.reverse();
+    kept
 }
 
 impl History {
     pub(crate) fn new(catalog: &Path) -> History {
-        History { dir: catalog.join("history") }
+        History { dir: catalog.join("history"), cache: Mutex::new(HashMap::new()) }
     }
 
     fn step_dir(&self, step: &str) -> PathBuf {
         self.dir.join(crate::names::slug(step))
     }
 
-    fn read_file(path: &Path) -> Vec<Footprint> {
-        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    /// A place file: one footprint per line, appended on each execution.
+    fn read_file(&self, path: &Path) -> Cached {
+        let Some(now) = stamp(path) else { return Cached::default() };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cached) = cache.get(path)
+            && cached.stamp == Some(now)
+        {
+            return cached.clone();
+        }
+        let bytes = std::fs::read(path).unwrap_or_default();
+        let (all, lines) = if bytes.first() == Some(&b'[') {
+            (serde_json::from_slice(&bytes).unwrap_or_default(), usize::MAX)
+        } else {
+            let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+            (lines.iter().filter_map(|l| serde_json::from_slice(l).ok()).collect(), lines.len())
+        };
+        let cached = Cached { stamp: Some(now), footprints: Arc::new(newest_distinct(all)), lines };
+        cache.insert(path.to_path_buf(), cached.clone());
+        cached
+    }
+
+    fn remember(&self, path: &Path, footprints: Vec<Footprint>, lines: usize) {
+        let cached = Cached { stamp: stamp(path), footprints: Arc::new(footprints), lines };
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), cached);
     }
 
     /// Place files of `step`, most recently written first.
@@ -243,20 +297,20 @@ impl History {
 
     /// The footprints a miss at `place` is compared with: those at the same place, else those
     /// of the most recently written places (oldest first within each file).
-    pub(crate) fn candidates(&self, step: &str, place: &Place) -> Vec<Footprint> {
-        let same = Self::read_file(&self.step_dir(step).join(format!("{}.json", place.key())));
+    pub(crate) fn candidates(&self, step: &str, place: &Place) -> Arc<Vec<Footprint>> {
+        let same = self.read_file(&self.step_dir(step).join(format!("{}.json", place.key()))).footprints;
         if !same.is_empty() {
             return same;
         }
         let mut files = self.place_files(step);
         files.truncate(SCAN_PLACES);
-        files.iter().rev().flat_map(|p| Self::read_file(p)).collect()
+        Arc::new(files.iter().rev().flat_map(|p| self.read_file(p).footprints.to_vec()).collect())
     }
 
     /// Drop the footprints of purged runs (so no explanation compares with a run that is gone).
     pub(crate) fn forget(&self, step: &str, run_ids: &std::collections::HashSet<&str>) -> std::io::Result<()> {
         for path in self.place_files(step) {
-            let mut all = Self::read_file(&path);
+            let mut all = self.read_file(&path).footprints.to_vec();
             let before = all.len();
             all.retain(|f| !run_ids.contains(f.run_id.as_str()));
             if all.len() == before {
@@ -265,31 +319,46 @@ impl History {
             if all.is_empty() {
                 remove(&path)?;
             } else {
-                Self::write_file(&path, &all)?;
+                self.write_file(&path, all)?;
             }
         }
         Ok(())
     }
 
-    /// Replace a place file with `footprints` (atomically; history needs no fsync).
-    fn write_file(path: &Path, footprints: &[Footprint]) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(footprints).map_err(std::io::Error::other)?;
-        write_atomic(path, &bytes, false)
+    /// Replace a place file with `footprints`, one per line (atomically; history needs no fsync).
+    fn write_file(&self, path: &Path, footprints: Vec<Footprint>) -> std::io::Result<()> {
+        let mut bytes = Vec::new();
+        for f in &footprints {
+            serde_json::to_writer(&mut bytes, f).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+        }
+        write_atomic(path, &bytes, false)?;
+        let lines = footprints.len();
+        self.remember(path, footprints, lines);
+        Ok(())
     }
 
-    /// Add a footprint at its place, keeping the newest [`PLACE_LEN`] distinct signatures there
-    /// and at most [`MAX_PLACES`] places for the step.
+    /// Add a footprint at its place: appended as one line; the file is rewritten with the newest
+    /// [`PLACE_LEN`] distinct signatures once it holds twice that many lines. A step keeps at most
+    /// [`MAX_PLACES`] places.
     pub(crate) fn record(&self, step: &str, footprint: Footprint) -> std::io::Result<()> {
         let dir = self.step_dir(step);
         let path = dir.join(format!("{}.json", footprint.place.key()));
-        let mut all = Self::read_file(&path);
-        let new_place = all.is_empty();
-        all.retain(|f| f.signature != footprint.signature);
+        let Cached { footprints, lines, .. } = self.read_file(&path);
+        let new_place = lines == 0;
+        let mut all = footprints.to_vec();
         all.push(footprint);
-        let excess = all.len().saturating_sub(PLACE_LEN);
-        all.drain(..excess);
+        let all = newest_distinct(all);
         std::fs::create_dir_all(&dir)?;
-        Self::write_file(&path, &all)?;
+        if lines.saturating_add(1) > 2 * PLACE_LEN {
+            self.write_file(&path, all)?;
+        } else {
+            let mut line = serde_json::to_vec(all.last().expect("just pushed")).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            // One write of one line with O_APPEND: concurrent writers never interleave within it.
+            std::fs::OpenOptions::new().create(true).append(true).open(&path)?.write_all(&line)?;
+            self.remember(&path, all, lines + 1);
+        }
         if new_place {
             for old in self.place_files(step).into_iter().skip(MAX_PLACES) {
                 remove(&old)?;

@@ -59,20 +59,30 @@ impl SignatureIndex {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("reading signature index", &path)(e)),
         };
-        let entry: IndexEntry = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::CorruptRecord { path: path.clone(), reason: e.to_string() })?;
-        self.remember(entry.clone());
-        Ok(Some(entry))
+        match serde_json::from_slice::<IndexEntry>(&bytes) {
+            Ok(entry) => {
+                self.remember(entry.clone());
+                Ok(Some(entry))
+            }
+            Err(e) => {
+                // Entries are not fsynced: a crash can leave one torn. The run's snapshot is
+                // durable, so a miss (and a new entry) is the safe answer.
+                tracing::warn!(file = %path.display(), error = %e, "unreadable signature index entry; treated as a miss");
+                Ok(None)
+            }
+        }
     }
 
-    /// Make `entry` the answer for its signature (durably).
+    /// Make `entry` the answer for its signature. Not fsynced: it is written after the run's
+    /// outputs and completed snapshot are durable, so a crash loses at most the entry (a miss,
+    /// rebuilt by the next execution), never leaves one naming something that is not there.
     pub(crate) fn put(&self, entry: IndexEntry) -> Result<()> {
         let path = self.path(&entry.signature);
         let bytes = serde_json::to_vec(&entry).expect("an IndexEntry always serializes");
-        write_atomic(&path, &bytes, true)
+        write_atomic(&path, &bytes, false)
             .or_else(|_| {
                 std::fs::create_dir_all(&self.dir)?;
-                write_atomic(&path, &bytes, true)
+                write_atomic(&path, &bytes, false)
             })
             .map_err(Error::io("writing signature index", &path))?;
         self.remember(entry);

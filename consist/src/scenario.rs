@@ -195,6 +195,22 @@ impl Scenario {
         self.observe(result)
     }
 
+    /// Call `f` with this scenario once per value, on all cores, results in the order of
+    /// `values` (see [`Tracker::map`]): each call's runs are children of this scenario. Pass
+    /// outputs between a call's steps explicitly (`r.output(..)`): the coupler is shared, so a
+    /// key that several calls write holds whichever finished last.
+    pub fn map<V, R, E, F>(&self, values: impl IntoIterator<Item = V>, f: F) -> std::result::Result<Vec<R>, E>
+    where
+        V: Send,
+        R: Send,
+        E: Send,
+        F: Fn(&Scenario, V) -> std::result::Result<R, E> + Sync,
+    {
+        use rayon::prelude::*;
+        let values: Vec<V> = values.into_iter().collect();
+        values.into_par_iter().map(|v| f(self, v)).collect()
+    }
+
     /// Declare a closure step as a child of this scenario (see [`Tracker::step`]).
     pub fn step(&self, name: &str) -> StepBuilder<'_> {
         StepBuilder::in_scenario(self, name)

@@ -2,14 +2,20 @@
 //!
 //! Layout:
 //! ```text
-//! <run_dir>/.consist/snapshots/<run_id>.json   one snapshot per run, replaced atomically
-//! <db_path>.consist/pending/<run_id>           absolute path of a snapshot the database lacks
+//! <run_dir>/.consist/snapshots/<run_id>.json   one snapshot per executed run, replaced atomically
+//! <run_dir>/.consist/snapshots/hits-<session>-<n>.jsonl
+//!                                              snapshots of cache hits, one JSON line per run,
+//!                                              written a batch at a time (group commit)
+//! <db_path>.consist/pending/<name>             absolute path of a snapshot file the database lacks
 //! <db_path>.consist/merged/<run_id>.json       copy of a snapshot merged from another database
 //! <db_path>.consist/purged/<run_id>            marker of a purged run (never rebuilt)
 //! ```
-//! A snapshot is written (temp file, fsync, rename) before anything else learns of the run, so a
-//! database failure or a killed process never loses a run: `rebuild` restores the database from
-//! snapshots, and any process that opens the database syncs the pending queue first.
+//! A completed or failed run's snapshot is written (temp file, fsync, rename) before anything else
+//! learns of it, so a database failure or a killed process never loses it: `rebuild` restores the
+//! database from snapshots, and any process that opens the database syncs the pending queue. A
+//! `running` snapshot is not fsynced (a run that never ends is a zombie either way), and hit
+//! snapshots are fsynced a batch at a time: a hit lost in a crash loses a record of a reuse, never
+//! a result, and can never cause a false hit.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,22 +79,47 @@ pub(crate) fn purged_dir(catalog: &Path) -> PathBuf {
     catalog.join("purged")
 }
 
-/// Write a run's snapshot durably into its run directory; returns its path.
+/// Write a run's snapshot into its run directory (durably once the run has ended); returns its
+/// path.
 pub(crate) fn write(record: &RunRecord) -> Result<PathBuf> {
-    write_in(&snapshots_dir(&record.run_dir), record)
+    let dir = snapshots_dir(&record.run_dir);
+    write_file(&dir, &format!("{}.json", record.run.id), &pretty(record), record.run.status.is_terminal())
 }
 
 /// Write a run's snapshot durably as `<dir>/<run_id>.json`; returns its path.
 pub(crate) fn write_in(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
-    let path = dir.join(format!("{}.json", record.run.id));
-    let bytes = serde_json::to_vec_pretty(record).expect("a RunRecord always serializes");
-    write_atomic(&path, &bytes, true)
+    write_file(dir, &format!("{}.json", record.run.id), &pretty(record), true)
+}
+
+/// Write a batch of hit snapshots durably as `<run_dir>/.consist/snapshots/<name>.jsonl`, one
+/// compact JSON line per run; returns its path.
+pub(crate) fn write_batch(run_dir: &Path, name: &str, records: &[RunRecord]) -> Result<PathBuf> {
+    let mut bytes = Vec::with_capacity(records.len() * 2048);
+    for record in records {
+        serde_json::to_writer(&mut bytes, record).expect("a RunRecord always serializes");
+        bytes.push(b'\n');
+    }
+    write_file(&snapshots_dir(run_dir), &format!("{name}.jsonl"), &bytes, true)
+}
+
+fn pretty(record: &RunRecord) -> Vec<u8> {
+    serde_json::to_vec_pretty(record).expect("a RunRecord always serializes")
+}
+
+fn write_file(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<PathBuf> {
+    let path = dir.join(name);
+    write_atomic(&path, bytes, durable)
         .or_else(|_| {
             std::fs::create_dir_all(dir)?;
-            write_atomic(&path, &bytes, true)
+            write_atomic(&path, bytes, durable)
         })
         .map_err(Error::io("writing snapshot", &path))?;
     Ok(path)
+}
+
+/// Whether a snapshot or pending-entry name is a batch of hits (`hits-...`).
+pub(crate) fn is_batch(name: &str) -> bool {
+    name.starts_with("hits-")
 }
 
 /// Read one snapshot.
@@ -97,7 +128,27 @@ pub fn read(path: &Path) -> Result<RunRecord> {
     serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// Every snapshot file under `root`, searched recursively (for `rebuild`).
+/// Every run record in a snapshot file: one for `<run_id>.json`, one per line for a `.jsonl`
+/// batch. A batch line that cannot be read is skipped with a warning naming the file and line.
+pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
+    if path.extension().is_none_or(|e| e != "jsonl") {
+        return read(path).map(|r| vec![r]);
+    }
+    let bytes = std::fs::read(path).map_err(Error::io("reading snapshot batch", path))?;
+    let mut records = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+        match serde_json::from_slice(line) {
+            Ok(record) => records.push(record),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping an unreadable run in a snapshot batch")
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// Every snapshot file (`.json` or `.jsonl` batch) under `root`, searched recursively (for
+/// `rebuild`; read each with [`read_all`]).
 pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -111,7 +162,7 @@ pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json")
+            } else if path.extension().is_some_and(|e| e == "json" || e == "jsonl")
                 && path.parent().is_some_and(|p| p.ends_with(".consist/snapshots"))
             {
                 found.push(path);

@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use crate::artifact::Artifact;
 use crate::catalog::Catalog;
 use crate::engine::execute::BodyKind;
 use crate::engine::output::Output;
+use crate::engine::writer::Writer;
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::engine::{Outputs, RunResult};
 use crate::error::{Error, Result};
@@ -88,15 +88,18 @@ impl TrackerBuilder {
         self
     }
 
-    /// Sync finished runs to the database after this many (default 256; also on
-    /// [`Tracker::flush`] and when the tracker is dropped).
+    /// Write finished runs to the database once this many have piled up (default 256), and also
+    /// 2 s after a run finished, on [`Tracker::flush`] and when the tracker is dropped. The writes
+    /// happen on a background thread: a step never waits for the database.
     pub fn flush_every(mut self, runs: usize) -> Self {
         self.flush_every = runs.max(1);
         self
     }
 
-    /// Open the tracker: create the run directory, check the database (creating its schema),
-    /// and sync runs that earlier processes left pending.
+    /// Open the tracker: create the run directory and start its catalog writer, which syncs runs
+    /// that earlier processes left pending in the background. A DuckDB file is not opened until
+    /// there is something to write or read; a PostgreSQL server is connected to (and its schema
+    /// migrated) now.
     pub fn open(self) -> Result<Tracker> {
         let run_dir_err = |source| Error::RunDir { path: self.run_dir.clone(), source };
         let readonly = self.cache_mode == CacheMode::Readonly;
@@ -124,11 +127,15 @@ impl TrackerBuilder {
         if !readonly {
             std::fs::create_dir_all(snapshot::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
         }
-        let catalog = Catalog::open(&location, self.lock_timeout)?;
-        if !readonly {
+        let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?);
+        // A DuckDB file is opened by the writer when there is something to write (not on the way
+        // to the first step); a server is checked now, as every cache miss asks it.
+        if !readonly && matches!(location, CatalogLocation::Postgres(_)) {
             catalog.store().init()?;
-            catalog.sync()?;
         }
+        let session = uuid::Uuid::new_v4().simple().to_string();
+        let writer = (!readonly)
+            .then(|| Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), self.flush_every));
         Ok(Tracker {
             inner: Arc::new(Engine {
                 run_dir,
@@ -138,9 +145,8 @@ impl TrackerBuilder {
                 hydration: self.hydration,
                 catalog,
                 files: FileHasher::default(),
-                session: uuid::Uuid::new_v4().simple().to_string(),
-                unsynced: AtomicUsize::new(0),
-                flush_every: self.flush_every,
+                session,
+                writer,
             }),
         })
     }
@@ -190,6 +196,37 @@ impl Tracker {
         Ok(self.inner.run_spec(spec, body, BodyKind::Step)?.map(unwrap))
     }
 
+    /// Call `f` with this tracker once per value, on all cores (rayon's global pool; set
+    /// `RAYON_NUM_THREADS` to limit it), and return the results in the order of `values`: e.g.
+    /// one chain of steps per parameter value of a sweep, after the shared preprocessing. Steps
+    /// are the same as when called one after the other (same signatures, so a sequential run
+    /// afterwards is all hits), and every run is recorded through this tracker's one writer. The
+    /// first error is returned once the calls under way have ended; runs that finished are
+    /// recorded either way.
+    ///
+    /// ```no_run
+    /// # use consist::{Tracker, Value};
+    /// # fn main() -> consist::Result<()> {
+    /// let tracker = Tracker::builder("./runs").open()?;
+    /// let totals = tracker.map([0.1, 0.2, 0.5], |t, beta| {
+    ///     let r = t.step("simulate").code_version("1").config(&beta).outputs(["total"])
+    ///         .run(|_| Ok(Value(beta * 100.0)))?;
+    ///     Ok::<_, consist::Error>(r.value.0)
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn map<V, R, E, F>(&self, values: impl IntoIterator<Item = V>, f: F) -> std::result::Result<Vec<R>, E>
+    where
+        V: Send,
+        R: Send,
+        E: Send,
+        F: Fn(&Tracker, V) -> std::result::Result<R, E> + Sync,
+    {
+        use rayon::prelude::*;
+        let values: Vec<V> = values.into_iter().collect();
+        values.into_par_iter().map(|v| f(self, v)).collect()
+    }
+
     /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the
     /// name made file-safe).
     pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
@@ -216,16 +253,21 @@ impl Tracker {
         self.inner.flush()
     }
 
-    /// Recorded runs matching `query`, newest first (including runs not yet synced).
+    /// Recorded runs matching `query`, newest first (including runs not yet in the database).
     pub fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
-        self.inner.catalog.find_runs(query)
+        self.inner.catalog.find_runs_with(query, self.inner.unwritten_hits())
     }
 
-    /// The artifacts a run read and wrote, by artifact key (pending runs are answered from their
-    /// snapshot, without a database write).
+    /// The artifacts a run read and wrote, by artifact key (runs not yet in the database are
+    /// answered from their snapshots, without a database write).
     pub fn artifacts_for_run(&self, run_id: &str) -> Result<RunArtifacts> {
         let mut all = RunArtifacts::default();
-        for (direction, artifact) in self.inner.catalog.run_artifacts(run_id)? {
+        let unwritten = self.inner.unwritten_hits().into_iter().find(|r| r.run.id == run_id);
+        let found = match unwritten {
+            Some(record) => crate::catalog::record_artifacts(record),
+            None => self.inner.catalog.run_artifacts(run_id)?,
+        };
+        for (direction, artifact) in found {
             let side = match direction {
                 Direction::Input => &mut all.inputs,
                 Direction::Output => &mut all.outputs,
@@ -248,6 +290,9 @@ impl Tracker {
     /// The newest artifact produced under `key` (pending runs are synced to the database first).
     pub fn get_artifact(&self, key: &str) -> Result<Option<Artifact>> {
         self.inner.flush()?;
+        if !self.inner.catalog.has_store() {
+            return Ok(None);
+        }
         self.inner.catalog.store().latest_artifact(key)
     }
 
@@ -255,6 +300,9 @@ impl Tracker {
     /// alone). Pending runs are synced to the database first.
     pub fn artifact_lineage(&self, artifact_id: &str, max_depth: usize) -> Result<LineageNode> {
         self.inner.flush()?;
+        if !self.inner.catalog.has_store() {
+            return Err(Error::ArtifactNotFound(artifact_id.to_owned()));
+        }
         self.inner
             .catalog
             .store()

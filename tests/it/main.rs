@@ -9,6 +9,7 @@ mod identity;
 mod iterative;
 mod maintenance;
 mod outputs;
+mod parallel;
 mod pg;
 mod postgres;
 mod process;

@@ -332,7 +332,7 @@ impl Engine {
         run.ended_at = Some(now);
         run.updated_at = now;
         if recording {
-            self.persist(&record)?;
+            self.persist_hit(record.clone());
         } else {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
         }

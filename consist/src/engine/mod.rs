@@ -9,9 +9,10 @@ pub(crate) mod context;
 pub(crate) mod execute;
 pub(crate) mod output;
 pub(crate) mod spec;
+pub(crate) mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::error::Result;
@@ -31,43 +32,54 @@ pub(crate) struct Engine {
     pub(crate) cache_mode: CacheMode,
     pub(crate) validation: Validation,
     pub(crate) hydration: Hydration,
-    pub(crate) catalog: Catalog,
+    pub(crate) catalog: Arc<Catalog>,
     pub(crate) files: FileHasher,
     /// Identifies this tracker (one per process, usually) in miss-explanation footprints.
     pub(crate) session: String,
-    pub(crate) unsynced: AtomicUsize,
-    pub(crate) flush_every: usize,
+    /// Records hits and writes the store in the background (`None` in read-only mode).
+    pub(crate) writer: Option<writer::Writer>,
 }
 
 impl Engine {
-    /// Write a run's snapshot and queue it for the database; sync when enough have piled up.
+    /// Write a run's snapshot (durably once it has ended) and queue it for the database. A
+    /// `running` run is queued here; its final snapshot replaces the file the entry names.
     pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
         let path = snapshot::write(record)?;
-        self.catalog.enqueue(&record.run.id, &path)?;
-        if record.run.status.is_terminal() && self.unsynced.fetch_add(1, Ordering::Relaxed) + 1 >= self.flush_every {
-            // The snapshot is safe; a database problem must not fail the step.
-            if let Err(e) = self.flush() {
-                tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
-            }
+        let terminal = record.run.status.is_terminal();
+        if !terminal || self.catalog.pending.get(&record.run.id).is_none() {
+            self.catalog.enqueue(&record.run.id, &path)?;
+        }
+        if terminal && let Some(writer) = &self.writer {
+            writer.queued();
         }
         Ok(())
     }
 
-    pub(crate) fn flush(&self) -> Result<usize> {
-        if self.cache_mode == CacheMode::Readonly {
-            return Ok(0);
+    /// Record a cache hit: its snapshot is written with the writer's next batch.
+    pub(crate) fn persist_hit(&self, record: RunRecord) {
+        if let Some(writer) = &self.writer {
+            writer.hit(record);
         }
-        self.unsynced.store(0, Ordering::Relaxed);
-        self.catalog.sync()
+    }
+
+    /// This tracker's hits not yet written to a snapshot batch.
+    pub(crate) fn unwritten_hits(&self) -> Vec<RunRecord> {
+        self.writer.as_ref().map(writer::Writer::unwritten).unwrap_or_default()
+    }
+
+    /// Write every recorded run to the database now; returns how many runs were written.
+    pub(crate) fn flush(&self) -> Result<usize> {
+        match &self.writer {
+            Some(writer) => writer.flush(),
+            None => Ok(0),
+        }
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if self.unsynced.load(Ordering::Relaxed) > 0
-            && let Err(e) = self.flush()
-        {
-            tracing::warn!(error = %e, "database sync at exit failed; runs stay queued for the next process");
+        if let Some(writer) = &self.writer {
+            writer.stop();
         }
     }
 }

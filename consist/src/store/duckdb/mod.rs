@@ -5,9 +5,11 @@
 //! process holds the file, the open is retried with bounded exponential back-off until
 //! `lock_timeout`; then [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
@@ -30,6 +32,73 @@ use crate::run::{Run, RunRecord};
 
 const SCHEMA: &str = include_str!("schema.sql");
 
+/// A connection, holding this process's turn at its file until dropped.
+pub(super) struct Conn {
+    conn: Connection,
+    _guard: FileGuard,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// Files with an open connection in this process, and which thread holds each (a thread that
+/// already holds a file may open it again, as before).
+static OPEN_FILES: std::sync::LazyLock<(Holders, Condvar)> = std::sync::LazyLock::new(Default::default);
+
+/// Each open file's holding thread and how many connections it has open.
+type Holders = Mutex<HashMap<PathBuf, (ThreadId, usize)>>;
+
+/// This process's turn at one database file.
+pub(super) struct FileGuard {
+    path: PathBuf,
+}
+
+impl FileGuard {
+    fn acquire(path: &Path) -> FileGuard {
+        let (lock, turn) = &*OPEN_FILES;
+        let me = std::thread::current().id();
+        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            match open.get_mut(path) {
+                None => {
+                    open.insert(path.to_path_buf(), (me, 1));
+                    break;
+                }
+                Some((holder, depth)) if *holder == me => {
+                    *depth += 1;
+                    break;
+                }
+                Some(_) => open = turn.wait(open).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+        FileGuard { path: path.to_path_buf() }
+    }
+}
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        let (lock, turn) = &*OPEN_FILES;
+        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, depth)) = open.get_mut(&self.path) {
+            *depth -= 1;
+            if *depth == 0 {
+                open.remove(&self.path);
+                turn.notify_all();
+            }
+        }
+    }
+}
+
 /// The provenance tables, in the order they are listed and exported.
 pub const TABLES: [&str; 6] =
     ["run", "artifact", "run_artifact_link", "artifact_content", "config_facet", "run_config_kv"];
@@ -50,6 +119,22 @@ impl DuckDbStore {
         DuckDbStore { path: path.into(), lock_timeout, schema_ready: Arc::new(AtomicBool::new(false)) }
     }
 
+    /// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
+    /// bytes), without opening it; a missing or empty file is fine (it will be created).
+    pub fn check_header(path: &Path) -> Result<()> {
+        use std::io::Read;
+        let mut header = [0u8; 12];
+        let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
+        match file.read_exact(&mut header) {
+            Ok(()) if &header[8..12] == b"DUCK" => Ok(()),
+            Err(_) if file.metadata().is_ok_and(|m| m.len() == 0) => Ok(()),
+            _ => Err(Error::NotADatabase {
+                path: path.to_path_buf(),
+                reason: "the file does not start with DuckDB's header".into(),
+            }),
+        }
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -59,8 +144,15 @@ impl DuckDbStore {
         Error::Database { path: self.path.clone(), source }
     }
 
-    /// Open the file, retrying while another process holds it.
-    fn open(&self, read_only: bool) -> Result<Connection> {
+    /// Open the file, retrying while another process holds it. Within this process, one
+    /// connection per file at a time: two DuckDB instances of one file in one process (the
+    /// tracker's writer thread and a reader) would not see each other's writes.
+    fn open(&self, read_only: bool) -> Result<Conn> {
+        let guard = FileGuard::acquire(&self.path);
+        self.open_file(read_only).map(|conn| Conn { conn, _guard: guard })
+    }
+
+    fn open_file(&self, read_only: bool) -> Result<Connection> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
         loop {
@@ -107,7 +199,7 @@ impl DuckDbStore {
     }
 
     /// Open the file read-write (waiting while another process holds it), for maintenance.
-    fn connect(&self) -> Result<Connection> {
+    fn connect(&self) -> Result<Conn> {
         let conn = self.open(false)?;
         self.ensure_schema(&conn, true)?;
         Ok(conn)
@@ -166,7 +258,7 @@ impl DuckDbStore {
     }
 
     /// Open for reading; a missing file is reported, not created.
-    fn open_read(&self) -> Result<Connection> {
+    fn open_read(&self) -> Result<Conn> {
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
         }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Side by side: the same chain in consist (Rust) and in Python Consist, on this machine, in one go.
+#
+#   benches/compare/run.sh [N] [R] [REPEATS]     # default: 100 steps, 1000 rows, 3 repeats
+#
+# Each repeat runs both sides from a fresh directory: cold pass, warm pass in the same process,
+# warm pass in a second process. Prints each side's medians (ms per step) and the ratios.
+# Python Consist 0.3.5 goes into a virtualenv (.venv-compare, beside this script), with pytz,
+# which its package forgets to require. The Rust side is built with consist's own code at -O2,
+# as a project depending on consist gets it from `[profile.dev.package."*"]`.
+set -euo pipefail
+N=${1:-100}
+R=${2:-1000}
+REPEATS=${3:-3}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+venv="$here/.venv-compare"
+
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'consist==0.3.5' pytz pandas pyarrow
+fi
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/consist-target}
+o2=(--config 'profile.dev.package.consist.opt-level=2')
+(cd "$root" && cargo build --quiet --example bench_chain "${o2[@]}")
+rust="$CARGO_TARGET_DIR/debug/examples/bench_chain"
+
+results=$(mktemp)
+for i in $(seq "$REPEATS"); do
+    echo "repeat $i/$REPEATS: consist-rs" >&2
+    "$rust" "$N" "$R" --warm-process 2>/dev/null | tail -1 >>"$results"
+    echo "repeat $i/$REPEATS: python consist" >&2
+    dir=$(mktemp -d)
+    both=$("$venv/bin/python" "$here/bench_chain.py" "$N" "$R" --dir "$dir/both" 2>/dev/null | tail -1)
+    warm=$("$venv/bin/python" "$here/bench_chain.py" "$N" "$R" --dir "$dir/both" --pass warm 2>/dev/null | tail -1)
+    python3 - "$both" "$warm" >>"$results" <<'EOF'
+import json, sys
+both, warm = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+both["warm_process_ms_per_step"] = warm["warm_ms_per_step"]
+both["warm_process_first_step_ms"] = warm["first_step_ms"]
+print(json.dumps(both))
+EOF
+    rm -rf "$dir"
+done
+
+python3 - "$results" "$N" "$R" "$REPEATS" <<'EOF'
+import json, statistics, sys
+path, n, r, k = sys.argv[1:]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+sides = {s: [x for x in rows if x["impl"] == s] for s in ("consist-rs", "python-consist")}
+fields = [
+    ("cold_ms_per_step", "cold, ms/step"),
+    ("cold_bookkeeping_ms_per_step", "cold bookkeeping (no body work, no Parquet), ms/step"),
+    ("warm_ms_per_step", "warm, same process, ms/step"),
+    ("warm_process_ms_per_step", "warm, second process, ms/step"),
+    ("warm_process_first_step_ms", "second process: start to first step done, ms"),
+]
+print(f"chain of {n} steps, {r} rows, median of {k} repeats")
+print(f"{'':55} {'consist-rs':>12} {'python':>12} {'ratio':>9}")
+for key, label in fields:
+    med = {s: statistics.median(x[key] for x in v) for s, v in sides.items()}
+    ratio = med["python-consist"] / med["consist-rs"]
+    print(f"{label:55} {med['consist-rs']:12.3f} {med['python-consist']:12.1f} {ratio:8.0f}x")
+EOF
+rm -f "$results"

@@ -1,0 +1,198 @@
+//! The catalog writer: one background thread per tracker that records cache hits and moves
+//! finished runs into the store, so a step never waits for the database.
+//!
+//! Steps hand it hit records (kept in memory until the next batch) and tell it when an executed
+//! run's durable snapshot has been queued. It writes a batch when `flush_every` runs have piled up,
+//! when [`Writer::flush`] asks (it waits), when the oldest unwritten run is [`MAX_AGE`] old, and
+//! when the tracker is dropped (it drains and stops). A batch is: the hits as one durable JSON-lines
+//! snapshot file plus a pending-queue entry (the group commit), then [`Catalog::sync`], which
+//! writes every pending run to the store in one transaction. Only this thread writes the store, so
+//! steps running on many threads record through one writer.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::run::RunRecord;
+use crate::snapshot;
+
+/// A run finished this long ago is written even if fewer than `flush_every` have piled up, so
+/// other processes see it in the database soon.
+const MAX_AGE: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct State {
+    /// Hit records not yet in a snapshot batch.
+    hits: Vec<RunRecord>,
+    /// Finished runs (hits and executed) not yet handed to the store.
+    unwritten: usize,
+    /// When the oldest of them finished.
+    oldest: Option<Instant>,
+    /// Flush requests made / served (a flush waits until `served` reaches its ticket).
+    requested: u64,
+    served: u64,
+    /// Runs written by the last batch, reported to the flushes it served, with the error of a
+    /// failed batch.
+    written: usize,
+    error: Option<Error>,
+    stop: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    done: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The background writer of one tracker.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the writer thread needs to write a batch.
+struct Target {
+    catalog: Arc<Catalog>,
+    run_dir: PathBuf,
+    session: String,
+    flush_every: usize,
+}
+
+impl Writer {
+    /// Start the writer thread; it first syncs what earlier processes left pending, if anything.
+    pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, flush_every: usize) -> Writer {
+        let leftovers = !catalog.pending.list().is_empty();
+        let shared =
+            Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), done: Condvar::new() });
+        let target = Target { catalog, run_dir, session, flush_every };
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("consist-writer".into())
+            .spawn(move || target.run(&thread_shared, leftovers))
+            .expect("spawning the catalog writer thread");
+        Writer { shared, thread: Mutex::new(Some(thread)) }
+    }
+
+    /// Record a cache hit (written with the next batch).
+    pub(crate) fn hit(&self, record: RunRecord) {
+        let mut state = self.shared.lock();
+        state.hits.push(record);
+        self.finished(&mut state);
+    }
+
+    /// Hits recorded but not yet in a snapshot batch.
+    pub(crate) fn unwritten(&self) -> Vec<RunRecord> {
+        self.shared.lock().hits.clone()
+    }
+
+    /// Note that an executed run's snapshot is durable and queued for the store.
+    pub(crate) fn queued(&self) {
+        let mut state = self.shared.lock();
+        self.finished(&mut state);
+    }
+
+    fn finished(&self, state: &mut State) {
+        state.unwritten += 1;
+        state.oldest.get_or_insert_with(Instant::now);
+        self.shared.wake.notify_one();
+    }
+
+    /// Write everything recorded so far and wait for it; returns how many runs reached the store.
+    pub(crate) fn flush(&self) -> Result<usize> {
+        let mut state = self.shared.lock();
+        if state.stop {
+            return Ok(0);
+        }
+        state.requested += 1;
+        let ticket = state.requested;
+        state.error = None;
+        self.shared.wake.notify_one();
+        while state.served < ticket {
+            state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        match state.error.take() {
+            Some(error) => Err(error),
+            None => Ok(state.written),
+        }
+    }
+
+    /// Drain and stop the thread (the tracker is being dropped).
+    pub(crate) fn stop(&self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Target {
+    fn run(self, shared: &Shared, leftovers: bool) {
+        let mut batch = 0u64;
+        let mut state = shared.lock();
+        let mut first = leftovers;
+        loop {
+            let due = |s: &State| {
+                s.stop
+                    || s.requested > s.served
+                    || s.unwritten >= self.flush_every
+                    || s.oldest.is_some_and(|t| t.elapsed() >= MAX_AGE)
+            };
+            while !first && !due(&state) {
+                let timeout = state.oldest.map_or(Duration::from_secs(3600), |t| MAX_AGE.saturating_sub(t.elapsed()));
+                state = shared.wake.wait_timeout(state, timeout).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            first = false;
+            let mut hits = std::mem::take(&mut state.hits);
+            let ticket = state.requested;
+            let stop = state.stop;
+            state.unwritten = 0;
+            state.oldest = None;
+            drop(state);
+            let result = self.write(&mut hits, &mut batch);
+            state = shared.lock();
+            state.written = 0;
+            match result {
+                Ok(n) => state.written = n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
+                    if !hits.is_empty() {
+                        // Their batch file could not be written: keep them for the next batch.
+                        state.unwritten += hits.len();
+                        state.oldest.get_or_insert_with(Instant::now);
+                        let newer = std::mem::replace(&mut state.hits, hits);
+                        state.hits.extend(newer);
+                    }
+                    state.error = Some(e);
+                }
+            }
+            state.served = ticket;
+            shared.done.notify_all();
+            if stop && state.hits.is_empty() && state.requested == state.served {
+                return;
+            }
+        }
+    }
+
+    /// One batch: the hits' snapshot file (durable) and its queue entry, then the store. `hits`
+    /// is emptied once they are in a snapshot file (on failure before that, they stay).
+    fn write(&self, hits: &mut Vec<RunRecord>, batch: &mut u64) -> Result<usize> {
+        if !hits.is_empty() {
+            let name = format!("hits-{}-{:06}", self.session, *batch + 1);
+            let path = snapshot::write_batch(&self.run_dir, &name, hits)?;
+            *batch += 1;
+            hits.clear();
+            self.catalog.enqueue(&name, &path)?;
+        }
+        self.catalog.sync()
+    }
+}
