@@ -67,8 +67,18 @@ fn add_one(table: &Path, ctx: &mut StepContext) -> StepResult<()> {
     write_table(df, ctx)
 }
 
-/// One pass over the chain: (seconds, hits, ms from process start to the first step's end).
-fn pass(dir: &Path, steps: usize, process_start: Instant) -> consist::Result<(f64, usize, f64)> {
+/// One pass over the chain.
+struct Pass {
+    /// Seconds from opening the tracker to its drop returning (all recorded, database written).
+    seconds: f64,
+    /// Of which the tracker's drop: the last batch of records and the database write.
+    close_seconds: f64,
+    hits: usize,
+    /// Milliseconds from process start to the first step's end.
+    first_step_ms: f64,
+}
+
+fn pass(dir: &Path, steps: usize, process_start: Instant) -> consist::Result<Pass> {
     let start = Instant::now();
     let tracker =
         Tracker::builder(dir.join("runs")).catalog(&dir.join("provenance.duckdb").to_string_lossy()).open()?;
@@ -84,14 +94,16 @@ fn pass(dir: &Path, steps: usize, process_start: Instant) -> consist::Result<(f6
             eprintln!("rss after 1000 steps: {:.1} MiB", rss_mib());
         }
     }
-    drop(tracker); // syncs the catalog: part of the pass
+    let closing = Instant::now();
+    drop(tracker); // writes the last records and the database: part of the pass
+    let close_seconds = closing.elapsed().as_secs_f64();
     let last = ParquetReader::new(
         File::open(&table.path).map_err(|e| consist::Error::RunDir { path: table.path.clone(), source: e })?,
     )
     .finish()
     .map_err(|e| consist::Error::Frame { key: "table".into(), path: table.path.clone(), source: e })?;
     check_values(&last, steps);
-    Ok((start.elapsed().as_secs_f64(), hits, first_step_ms))
+    Ok(Pass { seconds: start.elapsed().as_secs_f64(), close_seconds, hits, first_step_ms })
 }
 
 /// Row i holds `i % 1000 + steps - 1` after the chain.
@@ -131,12 +143,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(at) = args.iter().position(|a| a == "--warm-only") {
         // The second process of `--warm-process`: a fresh tracker over the same directories.
         let dir = PathBuf::from(args.get(at + 1).ok_or(usage)?);
-        let (warm_s, hits, first_step_ms) = pass(&dir, steps, process_start)?;
+        let warm = pass(&dir, steps, process_start)?;
         assert_eq!(BODIES.load(Ordering::Relaxed), 0, "a warm pass executes no body");
-        println!(
-            "{}",
-            json!({"warm_s": warm_s, "warm_hits": hits, "first_step_ms": first_step_ms, "rss_mib": rss_mib()})
-        );
+        let report = json!({"warm_s": warm.seconds, "warm_close_s": warm.close_seconds, "warm_hits": warm.hits,
+            "first_step_ms": warm.first_step_ms, "rss_mib": rss_mib()});
+        println!("{report}");
         return Ok(());
     }
     let temp = tempfile::tempdir()?;
@@ -147,13 +158,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::write(dir.join("raw.csv"), csv)?;
 
-    let (cold_s, cold_hits, first_step_ms) = pass(dir, steps, process_start)?;
+    let cold = pass(dir, steps, process_start)?;
+    let (cold_s, cold_hits, first_step_ms) = (cold.seconds, cold.hits, cold.first_step_ms);
     assert_eq!(cold_hits, 0, "the cold pass executes every step");
     let work_s = WORK_NS.load(Ordering::Relaxed) as f64 / 1e9;
     let write_s = WRITE_NS.load(Ordering::Relaxed) as f64 / 1e9;
     let cold_rss = rss_mib();
     let bodies = BODIES.load(Ordering::Relaxed);
-    let (warm_s, warm_hits, _) = pass(dir, steps, process_start)?;
+    let warm = pass(dir, steps, process_start)?;
+    let (warm_s, warm_hits) = (warm.seconds, warm.hits);
     assert_eq!(warm_hits, steps, "the warm pass is all hits");
     assert_eq!(BODIES.load(Ordering::Relaxed), bodies, "a warm pass executes no body");
     let mut out = json!({
@@ -164,6 +177,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "warm_s": warm_s,
         "cold_ms_per_step": ms_per_step(cold_s, steps),
         "warm_ms_per_step": ms_per_step(warm_s, steps),
+        "warm_close_ms": warm.close_seconds * 1e3,
+        "warm_hit_ms_per_step": ms_per_step(warm_s - warm.close_seconds, steps),
+        "cold_close_ms": cold.close_seconds * 1e3,
         "cold_work_ms_per_step": ms_per_step(work_s, steps),
         "cold_parquet_ms_per_step": ms_per_step(write_s, steps),
         "cold_bookkeeping_ms_per_step": ms_per_step(cold_s - work_s - write_s, steps),
@@ -188,6 +204,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let warm_s = report["warm_s"].as_f64().unwrap_or(f64::NAN);
         out["warm_process_s"] = json!(warm_s);
         out["warm_process_ms_per_step"] = json!(ms_per_step(warm_s, steps));
+        let close_s = report["warm_close_s"].as_f64().unwrap_or(f64::NAN);
+        out["warm_process_hit_ms_per_step"] = json!(ms_per_step(warm_s - close_s, steps));
         out["warm_process_hits"] = report["warm_hits"].clone();
         out["warm_process_wall_s"] = json!(wall_s);
         out["warm_process_first_step_ms"] = report["first_step_ms"].clone();

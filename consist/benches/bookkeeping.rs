@@ -5,8 +5,10 @@
 //! ```text
 //! cargo bench -p consist --profile dev --bench bookkeeping
 //! ```
-//! - `hit` / `miss`: the per-step hot path: signature, index lookup, durable JSON snapshot(s),
-//!   value output file, pending-queue entry. DuckDB is not touched (automatic sync disabled).
+//! - `hit`: the per-step hot path of a hit: signature, index lookup, a `stat` of the output, the
+//!   record handed to the tracker's writer thread (which writes it in a later batch).
+//! - `miss`: an executed step: running and completed snapshots (the latter fsynced), the value
+//!   output file (fsynced), queue and index entries. DuckDB batches run on the writer thread.
 //! - `sync`: the DuckDB mirror: one batch of 256 queued runs written in one transaction (what
 //!   the tracker does every 256 runs, at `flush()` and on drop); divide by 256 per run.
 

@@ -120,11 +120,23 @@ pub use store::{
 pub use tracker::{Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
-/// What the crate's own tests reach inside (snapshot files, table names); not public API.
+/// What the crate's own tests and benchmarks reach inside (snapshot files, table names, the
+/// signature and the cache lookup); not public API.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::snapshot::{find_all, read, snapshots_dir};
+    pub use crate::signature::{InputEntry, hash_config_value, input_hash, signature};
+    pub use crate::snapshot::{find_all, read, read_all, snapshots_dir};
     pub use crate::store::TABLES;
+
+    /// The cache lookup of a step run's signature (what a step does before deciding to run).
+    pub fn cached(catalog: &crate::Catalog, signature: &str) -> crate::Result<Option<crate::IndexEntry>> {
+        catalog.cached(signature)
+    }
+
+    /// Record `entry` in a catalog's signature index (as a completed run does).
+    pub fn index(catalog: &crate::Catalog, entry: crate::IndexEntry) -> crate::Result<()> {
+        catalog.index.put(entry)
+    }
 }
 
 /// What nearly every user imports: `use consist::prelude::*;`.

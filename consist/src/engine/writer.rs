@@ -23,6 +23,9 @@ use crate::snapshot;
 /// other processes see it in the database soon.
 const MAX_AGE: Duration = Duration::from_secs(2);
 
+/// Batches of hits a step may run ahead of the writer.
+const BACKLOG: usize = 4;
+
 #[derive(Default)]
 struct State {
     /// Hit records not yet in a snapshot batch.
@@ -56,6 +59,7 @@ impl Shared {
 /// The background writer of one tracker.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
+    flush_every: usize,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -79,12 +83,17 @@ impl Writer {
             .name("consist-writer".into())
             .spawn(move || target.run(&thread_shared, leftovers))
             .expect("spawning the catalog writer thread");
-        Writer { shared, thread: Mutex::new(Some(thread)) }
+        Writer { shared, flush_every, thread: Mutex::new(Some(thread)) }
     }
 
-    /// Record a cache hit (written with the next batch).
+    /// Record a cache hit (written with the next batch). When the writer falls behind by more
+    /// than [`BACKLOG`] batches of hits, the step waits for it: memory stays bounded.
     pub(crate) fn hit(&self, record: RunRecord) {
         let mut state = self.shared.lock();
+        while state.hits.len() >= BACKLOG.saturating_mul(self.flush_every) && !state.stop {
+            self.shared.wake.notify_one();
+            state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
         state.hits.push(record);
         self.finished(&mut state);
     }

@@ -556,12 +556,12 @@ pub(super) fn artifact_from_row(row: &duckdb::Row<'_>, at: usize) -> duckdb::Res
 
 fn fetch_run(conn: &Connection, id: &str) -> duckdb::Result<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = ?");
-    conn.query_row(&sql, params![id], run_from_row).optional()
+    conn.prepare_cached(&sql)?.query_row(params![id], run_from_row).optional()
 }
 
 fn fetch_artifact(conn: &Connection, id: &str) -> duckdb::Result<Option<Artifact>> {
     let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = ?");
-    conn.query_row(&sql, params![id], |row| artifact_from_row(row, 0)).optional()
+    conn.prepare_cached(&sql)?.query_row(params![id], |row| artifact_from_row(row, 0)).optional()
 }
 
 fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(Direction, Artifact)>> {
@@ -569,7 +569,7 @@ fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(D
         r#"SELECT l.direction, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
            WHERE l.run_id = ? ORDER BY l.direction, a."key", a.created_at, a.id"#
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![run_id], |row| {
         let direction: String = row.get(0)?;
         let direction = if direction == "input" { Direction::Input } else { Direction::Output };
