@@ -1,4 +1,9 @@
-//! Content hashing of files (`full`: blake3 of the bytes) or their metadata (`fast`), memoized.
+//! Content hashing of files (`full`: blake3 of the bytes) or their metadata (`fast`), memoized:
+//! in the process, and across processes in `<catalog>.consist/hashes/`, one small file per path
+//! holding the hash with the size, mtime, inode and ctime the file had. A file whose four are
+//! unchanged is not read again (ctime moves on every write, even one that restores the mtime).
+//! An entry written less than [`RACY`] after the file's mtime is not trusted (a write in the same
+//! timestamp tick would leave every field unchanged), so such a file is hashed once more.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,15 +27,42 @@ pub enum HashingStrategy {
 /// Files at least this large are hashed memory-mapped on all cores.
 const MMAP_THRESHOLD: u64 = 4 << 20;
 
-#[derive(Clone, PartialEq, Eq)]
+/// How long after a file's mtime its recorded hash can be trusted by another process.
+const RACY: u128 = 2_000_000_000;
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     len: u64,
     mtime_ns: u128,
+    #[serde(default)]
+    inode: u64,
+    #[serde(default)]
+    ctime_ns: i128,
 }
 
 fn stamp(meta: &std::fs::Metadata) -> Stamp {
     let mtime_ns = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    Stamp { len: meta.len(), mtime_ns }
+    #[cfg(unix)]
+    let (inode, ctime_ns) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.ino(), i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()))
+    };
+    #[cfg(not(unix))]
+    let (inode, ctime_ns) = (0, 0);
+    Stamp { len: meta.len(), mtime_ns, inode, ctime_ns }
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// A hash remembered across processes.
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    path: PathBuf,
+    stamp: Stamp,
+    hashed_at_ns: u128,
+    hash: String,
 }
 
 /// blake3 of a file's bytes, hex.
@@ -44,10 +76,12 @@ pub fn hash_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-/// Remembers file identities by (path, size, mtime) so an unchanged file is hashed once per process.
+/// Remembers file identities by path and stamp, so an unchanged file is hashed once.
 #[derive(Default)]
 pub(crate) struct FileHasher {
     memo: Mutex<HashMap<PathBuf, (Stamp, String)>>,
+    /// Where hashes are remembered across processes (`None`: this process only).
+    dir: Option<PathBuf>,
 }
 
 impl FileHasher {
@@ -68,9 +102,48 @@ impl FileHasher {
             return Ok(format!("blake3:{hash}"));
         }
         drop(memo);
+        if let Some(hash) = self.recall(path, &st) {
+            self.remember(path, st, hash.clone());
+            return Ok(format!("blake3:{hash}"));
+        }
         let hash = hash_file(path)?;
+        self.persist(path, &st, &hash);
         self.remember(path, st, hash.clone());
         Ok(format!("blake3:{hash}"))
+    }
+
+    /// A hasher that also remembers hashes in `dir`, for later processes.
+    pub(crate) fn persisted(dir: PathBuf) -> FileHasher {
+        FileHasher { memo: Mutex::default(), dir: Some(dir) }
+    }
+
+    fn entry_path(&self, path: &Path) -> Option<PathBuf> {
+        let name = blake3::hash(path.as_os_str().as_encoded_bytes()).to_hex();
+        self.dir.as_ref().map(|d| d.join(format!("{}.json", &name[..32])))
+    }
+
+    /// The hash another process recorded for this file, if the file is unchanged since and the
+    /// entry is not racy.
+    fn recall(&self, path: &Path, st: &Stamp) -> Option<String> {
+        let bytes = std::fs::read(self.entry_path(path)?).ok()?;
+        let entry: Remembered = serde_json::from_slice(&bytes).ok()?;
+        let trusted = entry.path == path && entry.stamp == *st && st.mtime_ns + RACY <= entry.hashed_at_ns;
+        trusted.then_some(entry.hash)
+    }
+
+    /// Remember a hash for later processes (best effort: a failure only costs a re-hash).
+    fn persist(&self, path: &Path, st: &Stamp, hash: &str) {
+        let (Some(dir), Some(file)) = (&self.dir, self.entry_path(path)) else { return };
+        let entry =
+            Remembered { path: path.to_path_buf(), stamp: st.clone(), hashed_at_ns: now_ns(), hash: hash.to_owned() };
+        let Ok(bytes) = serde_json::to_vec(&entry) else { return };
+        let written = crate::snapshot::write_atomic(&file, &bytes, false).or_else(|_| {
+            std::fs::create_dir_all(dir)?;
+            crate::snapshot::write_atomic(&file, &bytes, false)
+        });
+        if let Err(e) = written {
+            tracing::debug!(file = %file.display(), error = %e, "could not remember a file hash");
+        }
     }
 
     /// Record the hash of a file we just wrote, so using it as an input does not re-read it.
@@ -109,6 +182,43 @@ mod tests {
         std::fs::write(&p, [0u8; 10]).unwrap();
         let id = FileHasher::default().identity(&p, HashingStrategy::Fast).unwrap();
         assert!(id.starts_with("stat:10:"), "{id}");
+    }
+
+    #[test]
+    fn a_later_process_trusts_a_remembered_hash_only_while_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let hashes = dir.path().join("hashes");
+        let p = dir.path().join("big.csv");
+        std::fs::write(&p, "x\n1\n").unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
+        let real = FileHasher::persisted(hashes.clone()).identity(&p, HashingStrategy::Full).unwrap();
+        // Plant a different hash in the entry: a new process that answers with it did not read the file.
+        let entry_file = std::fs::read_dir(&hashes).unwrap().next().unwrap().unwrap().path();
+        let text = std::fs::read_to_string(&entry_file).unwrap();
+        let hex = real.strip_prefix("blake3:").unwrap();
+        std::fs::write(&entry_file, text.replace(hex, "planted")).unwrap();
+        assert_eq!(
+            FileHasher::persisted(hashes.clone()).identity(&p, HashingStrategy::Full).unwrap(),
+            "blake3:planted"
+        );
+        // Any write moves ctime, even one that puts the old mtime back: hashed again.
+        std::fs::write(&p, "x\n2\n").unwrap();
+        std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
+        let changed = FileHasher::persisted(hashes.clone()).identity(&p, HashingStrategy::Full).unwrap();
+        assert_eq!(changed, format!("blake3:{}", blake3::hash(b"x\n2\n").to_hex()));
+        // A file hashed right after it was written is racy: the next process hashes it again.
+        let fresh = dir.path().join("fresh.csv");
+        std::fs::write(&fresh, "y\n").unwrap();
+        FileHasher::persisted(hashes.clone()).identity(&fresh, HashingStrategy::Full).unwrap();
+        for entry in std::fs::read_dir(&hashes).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let planted = text.replace(&blake3::hash(b"y\n").to_hex().to_string(), "planted");
+            std::fs::write(&path, planted).unwrap();
+        }
+        let again = FileHasher::persisted(hashes).identity(&fresh, HashingStrategy::Full).unwrap();
+        assert_eq!(again, format!("blake3:{}", blake3::hash(b"y\n").to_hex()));
     }
 
     #[test]

@@ -134,6 +134,12 @@ impl TrackerBuilder {
             catalog.store().init()?;
         }
         let session = uuid::Uuid::new_v4().simple().to_string();
+        // Hashes of raw inputs are remembered beside the catalog for later processes (not by a
+        // read-only tracker, which writes nothing).
+        let files = match readonly {
+            true => FileHasher::default(),
+            false => FileHasher::persisted(crate::snapshot::catalog_dir(catalog.db_path()).join("hashes")),
+        };
         let writer = (!readonly)
             .then(|| Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), self.flush_every));
         Ok(Tracker {
@@ -144,7 +150,7 @@ impl TrackerBuilder {
                 validation: self.validation,
                 hydration: self.hydration,
                 catalog,
-                files: FileHasher::default(),
+                files,
                 session,
                 writer,
             }),
