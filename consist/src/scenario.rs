@@ -206,9 +206,7 @@ impl Scenario {
         E: Send,
         F: Fn(&Scenario, V) -> std::result::Result<R, E> + Sync,
     {
-        use rayon::prelude::*;
-        let values: Vec<V> = values.into_iter().collect();
-        values.into_par_iter().map(|v| f(self, v)).collect()
+        crate::tracker::map_on_all_cores(self, values, f)
     }
 
     /// Declare a closure step as a child of this scenario (see [`Tracker::step`]).

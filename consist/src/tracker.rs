@@ -158,6 +158,26 @@ impl TrackerBuilder {
     }
 }
 
+/// `f(context, value)` for each value on rayon's pool, results in the order of `values`, the first
+/// error once the calls under way have ended (what [`Tracker::map`] and
+/// [`crate::Scenario::map`] do).
+pub(crate) fn map_on_all_cores<C, V, R, E, F>(
+    context: &C,
+    values: impl IntoIterator<Item = V>,
+    f: F,
+) -> std::result::Result<Vec<R>, E>
+where
+    C: Sync,
+    V: Send,
+    R: Send,
+    E: Send,
+    F: Fn(&C, V) -> std::result::Result<R, E> + Sync,
+{
+    use rayon::prelude::*;
+    let values: Vec<V> = values.into_iter().collect();
+    values.into_par_iter().map(|v| f(context, v)).collect()
+}
+
 /// Tracks step runs: computes signatures, reuses cached outputs, records provenance.
 ///
 /// Cheap to clone (shared state); dropping the last clone syncs pending runs to the database.
@@ -228,9 +248,7 @@ impl Tracker {
         E: Send,
         F: Fn(&Tracker, V) -> std::result::Result<R, E> + Sync,
     {
-        use rayon::prelude::*;
-        let values: Vec<V> = values.into_iter().collect();
-        values.into_par_iter().map(|v| f(self, v)).collect()
+        map_on_all_cores(self, values, f)
     }
 
     /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the
