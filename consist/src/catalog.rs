@@ -101,7 +101,7 @@ impl Catalog {
 
     /// Whether anything may be recorded here (a database or runs still pending).
     pub fn exists(&self) -> bool {
-        self.has_store() || !self.pending.list().is_empty()
+        self.has_store() || !self.pending.is_empty()
     }
 
     /// How many runs are recorded in snapshots but not yet in the store.

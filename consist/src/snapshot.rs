@@ -215,6 +215,12 @@ impl PendingQueue {
         out
     }
 
+    /// Whether nothing is queued (one directory read; entries' contents are not read).
+    pub(crate) fn is_empty(&self) -> bool {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return true };
+        !entries.flatten().any(|e| !e.file_name().to_string_lossy().contains(".tmp."))
+    }
+
     /// The snapshot path queued for `run_id`, if it is queued.
     pub(crate) fn get(&self, run_id: &str) -> Option<PathBuf> {
         std::fs::read_to_string(self.dir.join(run_id)).ok().map(PathBuf::from)

@@ -74,7 +74,7 @@ struct Target {
 impl Writer {
     /// Start the writer thread; it first syncs what earlier processes left pending, if anything.
     pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, flush_every: usize) -> Writer {
-        let leftovers = !catalog.pending.list().is_empty();
+        let leftovers = !catalog.pending.is_empty();
         let shared =
             Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), done: Condvar::new() });
         let target = Target { catalog, run_dir, session, flush_every };
