@@ -4,7 +4,7 @@
 //! batches ([`Catalog::sync`]); readers see the store merged with whatever is still pending, so a
 //! run in progress in another process shows up before it reaches the database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -166,14 +166,18 @@ impl Catalog {
         if let Some(path) = self.pending.get(run_id) {
             return snapshot::read(&path).map(Some);
         }
+        Ok(self.pending_batches()?.remove(run_id))
+    }
+
+    /// The runs in pending batches of hits, by id.
+    fn pending_batches(&self) -> Result<HashMap<String, RunRecord>> {
+        let mut runs = HashMap::new();
         for (name, path) in self.pending.list() {
-            if snapshot::is_batch(&name)
-                && let Some(record) = snapshot::read_all(&path)?.into_iter().find(|r| r.run.id == run_id)
-            {
-                return Ok(Some(record));
+            if snapshot::is_batch(&name) {
+                runs.extend(snapshot::read_all(&path)?.into_iter().map(|r| (r.run.id.clone(), r)));
             }
         }
-        Ok(None)
+        Ok(runs)
     }
 
     /// Move pending snapshots into the store in one batch; returns how many runs were written.
@@ -288,10 +292,15 @@ impl Catalog {
     pub fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>> {
         let mut records = Vec::with_capacity(ids.len());
         let mut stored = Vec::new();
+        // Batches are read once for all ids, not once per id.
+        let mut batched = self.pending_batches()?;
         for id in ids {
-            match self.pending_record(id)? {
-                Some(record) => records.push(record),
-                None => stored.push(id.clone()),
+            match self.pending.get(id) {
+                Some(path) => records.push(snapshot::read(&path)?),
+                None => match batched.remove(id) {
+                    Some(record) => records.push(record),
+                    None => stored.push(id.clone()),
+                },
             }
         }
         if !stored.is_empty() && self.has_store() {

@@ -74,6 +74,32 @@ fn snapshot_survives_a_failed_database_write_and_rebuilds_it() {
 }
 
 #[test]
+fn hits_waiting_in_a_snapshot_batch_are_read_like_any_pending_run() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = || tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25)));
+    let (first, hit) = (run().unwrap(), run().unwrap());
+    assert!(hit.cache_hit());
+    // The database cannot be written: the hit's batch is written, and stays queued beside it.
+    std::fs::write(ws.db(), b"garbage, not duckdb").unwrap();
+    tracker.flush().unwrap_err();
+    let batches: Vec<_> = std::fs::read_dir(ws.run_dir().join(".consist/snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("hits-") && n.ends_with(".jsonl"))
+        .collect();
+    assert_eq!(batches.len(), 1, "one batch of hits");
+    let catalog = tracker.catalog();
+    assert_eq!(catalog.run_record(&hit.run.id).unwrap().run.meta["cache_source"], first.run.id.as_str());
+    let both = catalog.run_records(&[first.run.id.clone(), hit.run.id.clone()]).unwrap();
+    let ids: Vec<&str> = both.iter().map(|r| r.run.id.as_str()).collect();
+    assert_eq!(ids, [first.run.id.as_str(), hit.run.id.as_str()]);
+    assert_eq!(catalog.pending_count(), 2);
+    let outputs = tracker.artifacts_for_run(&hit.run.id).unwrap().outputs;
+    assert_eq!(outputs["squared"].run_id.as_deref(), Some(first.run.id.as_str()), "the hit names its source's output");
+}
+
+#[test]
 fn rebuild_restores_the_same_runs() {
     let ws = Workspace::new();
     let (first, hit) = two_runs(&ws);
