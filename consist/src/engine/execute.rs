@@ -331,13 +331,17 @@ impl Engine {
         run.status = RunStatus::Completed;
         run.ended_at = Some(now);
         run.updated_at = now;
-        if recording {
-            self.persist_hit(record.clone());
+        tracing::debug!(step = %record.run.model_name, source = %entry.run_id, "cache hit");
+        let run = if recording {
+            // The writer keeps the record; the caller gets its run (config and artifacts not copied).
+            let run = record.run.clone();
+            self.persist_hit(record);
+            run
         } else {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
-        }
-        tracing::debug!(step = %record.run.model_name, source = %entry.run_id, "cache hit");
-        Ok(RunResult { value, run: record.run, outputs })
+            record.run
+        };
+        Ok(RunResult { value, run, outputs })
     }
 
     /// Copy inputs produced under another run directory that are missing from this one
