@@ -100,6 +100,35 @@ fn hits_waiting_in_a_snapshot_batch_are_read_like_any_pending_run() {
 }
 
 #[test]
+fn hits_that_cannot_be_written_never_block_the_steps_nor_the_drop() {
+    let ws = Workspace::new();
+    let (done, finished) = std::sync::mpsc::channel();
+    let run_dir = ws.run_dir();
+    let db = ws.db();
+    std::thread::spawn(move || {
+        let tracker = consist::Tracker::builder(&run_dir).db_path(&db).flush_every(1).open().unwrap();
+        let run = || tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25)));
+        let first = run().unwrap();
+        // Nothing can be written into the snapshot directory any more.
+        let snapshots = run_dir.join(".consist/snapshots");
+        std::fs::rename(&snapshots, run_dir.join("moved-away")).unwrap();
+        std::fs::write(&snapshots, "not a directory").unwrap();
+        let hits = (0..20).map(|_| run().unwrap()).filter(|r| r.cache_hit()).count();
+        assert!(tracker.flush().unwrap_err().to_string().contains("snapshots"), "the error names the place");
+        drop(tracker);
+        done.send((first.run.id, hits)).unwrap();
+    });
+    let (first, hits) = finished.recv_timeout(std::time::Duration::from_secs(60)).expect("steps and drop return");
+    assert_eq!(hits, 20, "every hit is served while its record cannot be written");
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    assert_eq!(
+        catalog.run_record(&first).unwrap().run.status,
+        consist::RunStatus::Completed,
+        "the executed run is kept"
+    );
+}
+
+#[test]
 fn rebuild_restores_the_same_runs() {
     let ws = Workspace::new();
     let (first, hit) = two_runs(&ws);

@@ -41,6 +41,9 @@ struct State {
     /// failed batch.
     written: usize,
     error: Option<Error>,
+    /// The last batch file of hits could not be written: retried every [`MAX_AGE`], and steps
+    /// do not wait for the writer meanwhile.
+    failing: bool,
     stop: bool,
 }
 
@@ -90,7 +93,7 @@ impl Writer {
     /// than [`BACKLOG`] batches of hits, the step waits for it: memory stays bounded.
     pub(crate) fn hit(&self, record: RunRecord) {
         let mut state = self.shared.lock();
-        while state.hits.len() >= BACKLOG.saturating_mul(self.flush_every) && !state.stop {
+        while state.hits.len() >= BACKLOG.saturating_mul(self.flush_every) && !state.stop && !state.failing {
             self.shared.wake.notify_one();
             state = self.shared.done.wait(state).unwrap_or_else(|e| e.into_inner());
         }
@@ -153,7 +156,7 @@ impl Target {
             let due = |s: &State| {
                 s.stop
                     || s.requested > s.served
-                    || s.unwritten >= self.flush_every
+                    || (s.unwritten >= self.flush_every && !s.failing)
                     || s.oldest.is_some_and(|t| t.elapsed() >= MAX_AGE)
             };
             while !first && !due(&state) {
@@ -170,14 +173,21 @@ impl Target {
             let result = self.write(&mut hits, &mut batch);
             state = shared.lock();
             state.written = 0;
+            state.failing = !hits.is_empty();
             match result {
                 Ok(n) => state.written = n,
+                Err(e) if !hits.is_empty() && stop => {
+                    // The tracker is going away and the hits' batch cannot be written: say so and
+                    // end (these are records of reuse; every executed run is already durable).
+                    tracing::warn!(error = %e, hits = hits.len(), "could not record these cache hits");
+                    state.error = Some(e);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
                     if !hits.is_empty() {
-                        // Their batch file could not be written: keep them for the next batch.
+                        // Their batch file could not be written: keep them for a retry in MAX_AGE.
                         state.unwritten += hits.len();
-                        state.oldest.get_or_insert_with(Instant::now);
+                        state.oldest = Some(Instant::now());
                         let newer = std::mem::replace(&mut state.hits, hits);
                         state.hits.extend(newer);
                     }
@@ -186,7 +196,7 @@ impl Target {
             }
             state.served = ticket;
             shared.done.notify_all();
-            if stop && state.hits.is_empty() && state.requested == state.served {
+            if stop && (state.hits.is_empty() || state.failing) && state.requested == state.served {
                 return;
             }
         }
