@@ -1,6 +1,6 @@
 //! Artifacts: the files and values a run reads or writes, with their content hash and producer.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -125,10 +125,31 @@ pub fn uri_for(path: &Path, base: &Path) -> String {
 }
 
 /// Resolve a URI produced by [`uri_for`] against the run directory it is relative to.
-pub fn resolve_uri(uri: &str, base: &Path) -> PathBuf {
+///
+/// A relative URI must stay inside `base`: one with a `..` component, a root or a drive prefix
+/// after `./`, or a NUL byte is refused, so a tampered or merged record can never make consist
+/// copy or read a file outside the run directory through a relative URI. Absolute URIs are taken
+/// as they are (raw inputs live anywhere).
+pub fn resolve_uri(uri: &str, base: &Path) -> crate::Result<PathBuf> {
+    let refuse = |reason: &str| crate::Error::UnsafePath {
+        kind: "artifact URI",
+        value: uri.escape_debug().to_string(),
+        reason: format!("{reason}; URIs are `./path/inside/the/run/dir` or an absolute path"),
+    };
+    if uri.contains('\0') {
+        return Err(refuse("it contains a NUL byte"));
+    }
     match uri.strip_prefix("./") {
-        Some(rel) => base.join(rel),
-        None => PathBuf::from(uri),
+        Some(rel) => {
+            let rel = Path::new(rel);
+            if rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+                Ok(base.join(rel))
+            } else {
+                Err(refuse("it leaves the run directory (`..`, or a root after `./`)"))
+            }
+        }
+        None if Path::new(uri).is_absolute() => Ok(PathBuf::from(uri)),
+        None => Err(refuse("it is neither relative to the run directory nor absolute")),
     }
 }
 
@@ -141,10 +162,19 @@ mod tests {
         let base = Path::new("/data/runs");
         let inside = Path::new("/data/runs/outputs/r1/x.parquet");
         assert_eq!(uri_for(inside, base), "./outputs/r1/x.parquet");
-        assert_eq!(resolve_uri(&uri_for(inside, base), base), inside);
+        assert_eq!(resolve_uri(&uri_for(inside, base), base).unwrap(), inside);
         let outside = Path::new("/elsewhere/raw.csv");
         assert_eq!(uri_for(outside, base), "/elsewhere/raw.csv");
-        assert_eq!(resolve_uri(&uri_for(outside, base), base), outside);
+        assert_eq!(resolve_uri(&uri_for(outside, base), base).unwrap(), outside);
+    }
+
+    #[test]
+    fn relative_uris_that_leave_the_run_dir_are_refused() {
+        let base = Path::new("/data/runs");
+        for bad in ["./../etc/passwd", "./a/../../x", ".//abs", "./a\0b", "relative/x", "../x"] {
+            let err = resolve_uri(bad, base).unwrap_err().to_string();
+            assert!(err.starts_with("artifact URI `"), "{bad}: {err}");
+        }
     }
 
     proptest::proptest! {
@@ -154,7 +184,16 @@ mod tests {
             let path = parts.iter().filter(|p| *p != "." && *p != "..").fold(base.to_path_buf(), |acc, p| acc.join(p));
             let uri = uri_for(&path, base);
             proptest::prop_assert!(uri.starts_with("./") || path == base);
-            proptest::prop_assert_eq!(resolve_uri(&uri, base), path);
+            proptest::prop_assert_eq!(resolve_uri(&uri, base).unwrap(), path);
+        }
+
+        #[test]
+        fn a_resolved_relative_uri_never_leaves_the_run_dir(rel in "[a-z./\\\\\\x00]{0,16}") {
+            let base = Path::new("/data/runs");
+            if let Ok(path) = resolve_uri(&format!("./{rel}"), base) {
+                proptest::prop_assert!(path.starts_with(base));
+                proptest::prop_assert!(path.components().all(|c| c != Component::ParentDir));
+            }
         }
     }
 

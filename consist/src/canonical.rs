@@ -39,7 +39,7 @@ impl ser::Error for CanonicalError {
 
 /// Convert any `Serialize` value into a JSON value whose serialization is canonical.
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CanonicalError> {
-    value.serialize(ValueSer { path: "$".to_owned() })
+    value.serialize(ValueSer { path: "$".to_owned(), depth: 0 })
 }
 
 /// The canonical text of a JSON value: object keys sorted by their bytes, no whitespace, numbers
@@ -82,13 +82,30 @@ fn write_text(value: &Value, out: &mut String) {
     }
 }
 
+/// Deepest nesting a config may have (objects, arrays, options and newtypes each count): deeper
+/// values are refused with their path, before any recursion could exhaust the stack, and every
+/// accepted config reads back from its JSON snapshot (serde_json stops at 128 levels).
+pub const MAX_DEPTH: usize = 64;
+
 struct ValueSer {
     path: String,
+    depth: usize,
 }
 
 impl ValueSer {
-    fn child(&self, key: impl std::fmt::Display) -> ValueSer {
-        ValueSer { path: format!("{}.{}", self.path, key) }
+    fn child(&self, key: impl std::fmt::Display) -> Result<ValueSer, CanonicalError> {
+        ValueSer { path: format!("{}.{}", self.path, key), depth: self.depth }.deeper()
+    }
+
+    /// The same place one level deeper (an option, a newtype): refused past [`MAX_DEPTH`].
+    fn deeper(self) -> Result<ValueSer, CanonicalError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.fail(format!(
+                "the value is nested more than {MAX_DEPTH} levels deep; flatten it, or pass large structured \
+                 data as an input file"
+            )));
+        }
+        Ok(ValueSer { depth: self.depth + 1, ..self })
     }
 
     fn fail(&self, reason: impl Into<String>) -> CanonicalError {
@@ -198,7 +215,7 @@ impl ser::Serializer for ValueSer {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, CanonicalError> {
-        value.serialize(self)
+        value.serialize(self.deeper()?)
     }
 
     fn serialize_unit(self) -> Result<Value, CanonicalError> {
@@ -223,7 +240,7 @@ impl ser::Serializer for ValueSer {
         _name: &'static str,
         value: &T,
     ) -> Result<Value, CanonicalError> {
-        value.serialize(self)
+        value.serialize(self.deeper()?)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -233,7 +250,7 @@ impl ser::Serializer for ValueSer {
         variant: &'static str,
         value: &T,
     ) -> Result<Value, CanonicalError> {
-        let inner = value.serialize(self.child(variant))?;
+        let inner = value.serialize(self.child(variant)?)?;
         Ok(tagged(Some(variant), inner))
     }
 
@@ -256,7 +273,7 @@ impl ser::Serializer for ValueSer {
         variant: &'static str,
         len: usize,
     ) -> Result<SeqSer, CanonicalError> {
-        Ok(SeqSer { ser: self.child(variant), items: Vec::with_capacity(len), variant: Some(variant) })
+        Ok(SeqSer { ser: self.child(variant)?, items: Vec::with_capacity(len), variant: Some(variant) })
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<MapSer, CanonicalError> {
@@ -274,13 +291,13 @@ impl ser::Serializer for ValueSer {
         variant: &'static str,
         _len: usize,
     ) -> Result<MapSer, CanonicalError> {
-        Ok(MapSer { ser: self.child(variant), map: Map::new(), pending_key: None, variant: Some(variant) })
+        Ok(MapSer { ser: self.child(variant)?, map: Map::new(), pending_key: None, variant: Some(variant) })
     }
 }
 
 impl SeqSer {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CanonicalError> {
-        let child = self.ser.child(self.items.len());
+        let child = self.ser.child(self.items.len())?;
         self.items.push(value.serialize(child)?);
         Ok(())
     }
@@ -314,7 +331,7 @@ seq_impl!(
 
 impl MapSer {
     fn insert<T: Serialize + ?Sized>(&mut self, key: String, value: &T) -> Result<(), CanonicalError> {
-        let child = self.ser.child(&key);
+        let child = self.ser.child(&key)?;
         let value = value.serialize(child)?;
         self.map.insert(key, value);
         Ok(())
@@ -330,7 +347,7 @@ impl ser::SerializeMap for MapSer {
     type Error = CanonicalError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), CanonicalError> {
-        let key = self.ser.with_path(key.serialize(ValueSer { path: self.ser.path.clone() }))?;
+        let key = self.ser.with_path(key.serialize(ValueSer { path: self.ser.path.clone(), depth: self.ser.depth }))?;
         self.pending_key = Some(match key {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
@@ -397,6 +414,39 @@ mod tests {
     struct Inner {
         b: Vec<f64>,
         a: bool,
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_with_its_path_not_a_stack_overflow() {
+        // 10,000 levels of arrays, objects and options: each refused at level MAX_DEPTH.
+        // Built by moving (the json! macro would serialize each level again, recursively).
+        let mut arrays = Value::from(1);
+        let mut objects = Value::from(1);
+        for _ in 0..10_000 {
+            arrays = Value::Array(vec![arrays]);
+            objects = Value::Object(Map::from_iter([("k".to_owned(), objects)]));
+        }
+        let err = to_value(&arrays).unwrap_err();
+        assert!(err.reason.contains("more than 64 levels"), "{err}");
+        assert!(err.path.starts_with("$.0.0.0"), "{}", &err.path[..20]);
+        assert!(to_value(&objects).unwrap_err().path.starts_with("$.k.k.k"));
+        #[derive(Serialize)]
+        struct Chain(Option<Box<Chain>>);
+        let mut chain = Chain(None);
+        for _ in 0..10_000 {
+            chain = Chain(Some(Box::new(chain)));
+        }
+        assert!(to_value(&chain).unwrap_err().reason.contains("64 levels"));
+        // Dropping 10,000 nested values recurses too: leak them rather than test the drop here.
+        std::mem::forget((arrays, objects, chain));
+        let mut ok = Value::from(1);
+        for _ in 0..MAX_DEPTH - 1 {
+            ok = Value::Array(vec![ok]);
+        }
+        let value = to_value(&ok).unwrap();
+        let text = text(&value);
+        let back: serde_json::Value = serde_json::from_str(&format!("{{\"run\":{{\"config\":{text}}}}}")).unwrap();
+        assert_eq!(back["run"]["config"], value, "an accepted config reads back inside a record");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::location::CatalogLocation;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
 use crate::store::{
-    ArtifactView, CatalogSummary, Direction, DuckDbStore, PgStore, QueryRows, RunQuery, ScenarioSummary, Store,
+    ArtifactView, CatalogSummary, Direction, DuckDbStore, PgStore, QueryAccess, QueryRows, RunQuery, ScenarioSummary,
+    Store,
 };
 
 /// A provenance database with its signature index and pending queue.
@@ -144,15 +145,29 @@ impl Catalog {
     }
 
     /// Pending queue entries with the records of their snapshot file (one run, or a batch of
-    /// hits). An entry whose file is gone is dropped.
-    fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
+    /// hits). An entry whose file is gone is dropped. An entry whose file cannot be read is
+    /// dropped too, once, with a warning naming the file and the run, and reported by
+    /// [`Catalog::inspect`] from then on (`<db>.consist/damaged/`); the file is left in place.
+    pub(crate) fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
         let mut entries = Vec::new();
         for (name, path) in self.pending.list() {
             match snapshot::read_all(&path) {
                 Ok(records) => entries.push((name, records)),
+                Err(_) if !path.exists() => self.pending.remove(&name),
                 Err(e) => {
-                    tracing::warn!(entry = name, error = %e, "pending snapshot unreadable; left for `consist db rebuild`");
-                    if !path.exists() {
+                    let damaged = snapshot::DamagedSnapshot {
+                        run_id: snapshot::run_id_of(&path),
+                        file: path,
+                        line: None,
+                        reason: e.to_string(),
+                    };
+                    tracing::warn!(
+                        file = %damaged.file.display(),
+                        run = damaged.run_id.as_deref().unwrap_or("?"),
+                        error = %e,
+                        "a pending run's snapshot cannot be read; the run is not in the catalog (listed by `consist db inspect`)"
+                    );
+                    if snapshot::note_damaged(&snapshot::catalog_dir(&self.db_path), &name, &damaged) {
                         self.pending.remove(&name);
                     }
                 }
@@ -338,7 +353,12 @@ impl Catalog {
     /// Run read-only `sql` over the stored runs (see [`Store::query`]: per-key artifact views,
     /// writes refused). Runs still pending reach the store at the next sync.
     pub fn query(&self, sql: &str) -> Result<QueryRows> {
-        self.stored()?.query(sql)
+        self.stored()?.query(sql, QueryAccess::CatalogOnly)
+    }
+
+    /// [`Catalog::query`] with the given reach beyond the catalog (see [`QueryAccess`]).
+    pub fn query_with(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
+        self.stored()?.query(sql, access)
     }
 
     /// The per-key artifact views [`Catalog::query`] offers.
@@ -373,40 +393,6 @@ impl Catalog {
         }
         let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;
         Ok((artifact, rows))
-    }
-
-    /// Replace the store's content with the snapshots found under `root` (searched recursively)
-    /// and the copies of runs merged from other databases, except purged runs; returns how many
-    /// runs were restored.
-    /// The pending queue is emptied of restored runs.
-    pub fn rebuild(&self, root: &Path) -> Result<usize> {
-        let dir = snapshot::catalog_dir(&self.db_path);
-        let list = |dir: PathBuf| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
-        let merged = list(snapshot::merged_dir(&dir)).filter(|p| p.extension().is_some_and(|e| e == "json"));
-        let purged: std::collections::HashSet<String> =
-            list(snapshot::purged_dir(&dir)).filter_map(|p| Some(p.file_name()?.to_str()?.to_owned())).collect();
-        // A run's own snapshot, found under `root`, wins over a merged copy of it.
-        let mut by_id = BTreeMap::new();
-        for path in merged.chain(snapshot::find_all(root)?) {
-            match snapshot::read_all(&path) {
-                Ok(records) => {
-                    for record in records.into_iter().filter(|r| !purged.contains(&r.run.id)) {
-                        by_id.insert(record.run.id.clone(), record);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable snapshot"),
-            }
-        }
-        let mut records: Vec<RunRecord> = by_id.into_values().collect();
-        records.sort_by_key(|r| r.run.created_at);
-        self.store.replace_all(&records)?;
-        let restored: std::collections::HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
-        for (name, entry) in self.pending_entries() {
-            if entry.iter().all(|r| r.run.status.is_terminal() && restored.contains(r.run.id.as_str())) {
-                self.pending.remove(&name);
-            }
-        }
-        Ok(records.len())
     }
 }
 

@@ -165,6 +165,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A key, URI or path that could reach outside the run directory (or is otherwise unusable as
+    /// a file name).
+    #[error("{kind} `{value}` is refused: {reason}")]
+    UnsafePath {
+        /// What it is: "output key", "input key", "artifact URI".
+        kind: &'static str,
+        /// The value as given (control characters escaped).
+        value: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// A step or scenario name that cannot be used.
     #[error("{kind} name `{name}` is not valid: {reason}")]
     InvalidName {
@@ -269,6 +281,15 @@ pub enum Error {
         /// polars error.
         source: polars::prelude::PolarsError,
     },
+}
+
+/// The message of a caught panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
 /// Why a recorded output whose file was deleted cannot be used.

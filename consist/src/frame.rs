@@ -1,39 +1,57 @@
 //! polars `DataFrame` <-> Parquet artifact files.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
-use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, ParquetWriter, SerReader};
+use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, ParquetWriter, PolarsError, PolarsResult, SerReader};
 
 use crate::artifact::{Artifact, Driver};
 use crate::error::{Error, Result};
 
-/// Write `df` as Parquet at `path`, durably (fsync before returning).
+/// Write `df` as Parquet at `path`, durably and atomically (a temporary file, fsynced, renamed
+/// over `path`: a killed step never leaves a torn Parquet file, and a symlink planted at `path`
+/// is replaced, not followed).
 pub(crate) fn write_parquet(key: &str, df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(Error::io("creating parquet output", path))?;
-    let frame_err = |source| Error::Frame { key: key.to_owned(), path: path.to_path_buf(), source };
-    let file_ref = &file;
-    ParquetWriter::new(file_ref).finish(df).map_err(frame_err)?;
-    file.sync_all().map_err(Error::io("syncing parquet output", path))
+    let mut failure = None;
+    crate::snapshot::write_atomic_with(path, true, |file| {
+        ParquetWriter::new(file).finish(df).map(drop).map_err(|e| {
+            let message = e.to_string();
+            failure = Some(e);
+            std::io::Error::other(message)
+        })
+    })
+    .map_err(|io| match failure {
+        Some(source) => Error::Frame { key: key.to_owned(), path: path.to_path_buf(), source },
+        None => Error::io("writing parquet output", path)(io),
+    })
 }
 
-/// Read a Parquet file into a `DataFrame`.
+/// Run a polars reader, turning a panic inside it into an error: a corrupt Parquet file can make
+/// the decoder panic ("invalid num_bits", "thrift bool field"...), and that must never take the
+/// caller down.
+fn guarded(key: &str, path: &Path, read: impl FnOnce() -> PolarsResult<DataFrame>) -> Result<DataFrame> {
+    let result = std::panic::catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let message = crate::error::panic_message(panic.as_ref());
+        Err(PolarsError::ComputeError(format!("the file is corrupt (the reader failed: {message})").into()))
+    });
+    result.map_err(|source| Error::Frame { key: key.to_owned(), path: path.to_path_buf(), source })
+}
+
+/// Read a Parquet file into a `DataFrame` (a corrupt file is an error, never a panic).
 pub fn read_parquet(key: &str, path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(Error::io("opening parquet artifact", path))?;
-    ParquetReader::new(file).finish().map_err(|source| Error::Frame {
-        key: key.to_owned(),
-        path: path.to_path_buf(),
-        source,
-    })
+    guarded(key, path, || ParquetReader::new(file).finish())
 }
 
 /// Load a Parquet or CSV artifact as a `DataFrame`.
 pub(crate) fn load(artifact: &Artifact) -> Result<DataFrame> {
     match artifact.driver {
-        Driver::Csv => CsvReadOptions::default()
-            .with_has_header(true)
-            .try_into_reader_with_file_path(Some(artifact.path.clone()))
-            .and_then(|reader| reader.finish())
-            .map_err(|source| Error::Frame { key: artifact.key.clone(), path: artifact.path.clone(), source }),
+        Driver::Csv => guarded(&artifact.key, &artifact.path, || {
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .try_into_reader_with_file_path(Some(artifact.path.clone()))
+                .and_then(|reader| reader.finish())
+        }),
         _ => read_parquet(&artifact.key, &artifact.path),
     }
 }

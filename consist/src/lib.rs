@@ -76,6 +76,7 @@ mod location;
 mod logging;
 mod maintenance;
 mod names;
+mod rebuild;
 mod registry;
 mod run;
 mod scenario;
@@ -109,13 +110,15 @@ pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
+pub use rebuild::RebuildReport;
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
+pub use snapshot::DamagedSnapshot;
 pub use step::{StepBuilder, StepCall};
 pub use store::{
-    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, RunArtifacts, RunQuery,
-    ScenarioSummary, Store, StoreIntegrity,
+    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, QueryAccess, RunArtifacts,
+    RunQuery, ScenarioSummary, Store, StoreIntegrity,
 };
 pub use tracker::{Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};

@@ -22,6 +22,34 @@ pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<()> {
     Err(Error::InvalidName { kind, name: name.to_owned(), reason: reason.to_owned() })
 }
 
+/// Longest accepted artifact key, in bytes (it becomes a file name with an extension).
+const KEY_LEN: usize = 200;
+
+/// Check an artifact key (`output`, `input`): it names a file in the run's output directory, so
+/// it must be one plain path component: not empty, no `/` or `\`, not `.` or `..`, no control
+/// character (NUL included), at most [`KEY_LEN`] bytes. A key can therefore never write outside
+/// the run's own directory.
+pub(crate) fn check_key(kind: &'static str, key: &str) -> Result<()> {
+    let reason = if key.is_empty() {
+        "it is empty"
+    } else if key == "." || key == ".." {
+        "it names a directory, not a file"
+    } else if key.contains(['/', '\\']) {
+        "it contains a path separator (`/` or `\\`)"
+    } else if key.chars().any(char::is_control) {
+        "it contains a control character (NUL, newline, tab...)"
+    } else if key.len() > KEY_LEN {
+        "it is longer than 200 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::UnsafePath {
+        kind,
+        value: key.escape_debug().to_string(),
+        reason: format!("{reason}; a key names one file in the run's directory: use letters, digits, `_`, `-`, `.`"),
+    })
+}
+
 /// The key of `known` closest to `key`, if it is one or two edits away (a likely typo).
 pub(crate) fn nearest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     known
@@ -86,6 +114,30 @@ mod tests {
         assert_ne!(slug("a/b"), slug("a_b"));
         assert_ne!(slug("a/b"), slug("a?b"));
         assert!(slug("beta=0.3").starts_with("beta_0.3-"));
+    }
+
+    #[test]
+    fn keys_that_could_leave_the_run_directory_are_refused() {
+        for good in ["clean", "skims.v2", "od_matrix-1", "list[0]", "ü"] {
+            assert!(check_key("output key", good).is_ok(), "{good}");
+        }
+        let long = "k".repeat(201);
+        for bad in ["", ".", "..", "../../../esc", "/etc/passwd", "a/b", "a\\b", "nul\0byte", "line\nbreak", &long] {
+            let err = check_key("output key", bad).unwrap_err().to_string();
+            assert!(err.starts_with("output key `"), "{err}");
+            assert!(err.contains("use letters, digits"), "{err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_key_is_one_normal_path_component(key in "\\PC{0,12}") {
+            if check_key("output key", &key).is_ok() {
+                let base = std::path::Path::new("/runs/outputs/r1");
+                let joined = base.join(format!("{key}.bin"));
+                proptest::prop_assert_eq!(joined.parent(), Some(base));
+            }
+        }
     }
 
     #[test]

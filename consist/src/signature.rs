@@ -45,8 +45,32 @@ pub fn config_hash<T: Serialize + ?Sized>(step: &str, config: &T) -> Result<Cano
         reason: e.reason,
         fix: "replace NaN/infinity with Option or a finite sentinel, and use string or integer map keys",
     })?;
-    let hash = hash_config_value(&value);
+    let hash = checked_config_hash(step, &value)?;
     Ok(CanonicalConfig { value, hash })
+}
+
+/// Largest canonical config text accepted: a config is copied into every run's record, snapshot
+/// and database row.
+pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+
+/// [`hash_config_value`] of a config no larger than [`MAX_CONFIG_BYTES`]; `step` names the step
+/// in the error.
+pub(crate) fn checked_config_hash(step: &str, value: &serde_json::Value) -> Result<String> {
+    let text = crate::canonical::text(value);
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err(Error::Config {
+            step: step.to_owned(),
+            path: "$".to_owned(),
+            reason: format!(
+                "the config is {:.1} MiB of JSON, over the {} MiB limit",
+                text.len() as f64 / (1 << 20) as f64,
+                MAX_CONFIG_BYTES >> 20
+            ),
+            fix: "pass large data (tables, long lists, file contents) as an input file: it is hashed by content \
+                  instead of being copied into every run's record",
+        });
+    }
+    Ok(hash_parts("consist-config-v1", &[text.as_bytes()]))
 }
 
 /// Hash of a config that is already canonical (a value produced by [`crate::canonical`]).
@@ -114,6 +138,14 @@ mod tests {
         let err = config_hash("square", &Cfg { value: 1, threshold: f64::NAN }).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("square") && msg.contains("$.threshold") && msg.contains("NaN"), "{msg}");
+    }
+
+    #[test]
+    fn a_config_over_the_size_limit_is_a_clear_error() {
+        let huge = "x".repeat(10 << 20);
+        let err = config_hash("square", &huge).unwrap_err().to_string();
+        assert!(err.contains("10.0 MiB") && err.contains("input file"), "{err}");
+        assert!(config_hash("square", &"x".repeat(1 << 20)).is_ok(), "1 MiB is fine");
     }
 
     #[test]

@@ -26,16 +26,29 @@ use crate::run::RunRecord;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What marks a temporary file of [`write_atomic`]: `<name>.tmp.<pid>.<n>`.
+pub(crate) const TMP_MARK: &str = ".tmp.";
+
 /// Write `bytes` to `path` atomically: readers see the old content or the new, never a mix.
 /// With `durable`, the data is fsynced before the rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    write_atomic_with(path, durable, |file| file.write_all(bytes))
+}
+
+/// [`write_atomic`] with the content written by `write` into the temporary file
+/// (`<name>.tmp.<pid>.<n>` beside `path`, removed on failure).
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    durable: bool,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp.{}.{n}", std::process::id()));
+    tmp_name.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
+        write(&mut file)?;
         if durable {
             file.sync_all()?;
         }
@@ -45,6 +58,25 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> std::io:
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Whether the temporary file `tmp` of [`write_atomic`], written by process `pid`, was abandoned:
+/// its process is no longer running on this host (Linux), or it is over 10 minutes old (a write
+/// takes milliseconds; this also covers a process on another host of a shared file system).
+pub(crate) fn abandoned(tmp: &Path, pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    let old = std::fs::metadata(tmp)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(600)));
+    let gone = cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists();
+    old || gone
+}
+
+/// The writing process of a temporary file of [`write_atomic`], from its name.
+pub(crate) fn tmp_pid(name: &str) -> Option<u32> {
+    name.split_once(TMP_MARK)?.1.split('.').next()?.parse().ok()
 }
 
 /// Remove a file; one that is already gone is fine (another process got there first).
@@ -125,30 +157,110 @@ pub(crate) fn is_batch(name: &str) -> bool {
 /// Read one snapshot.
 pub fn read(path: &Path) -> Result<RunRecord> {
     let bytes = std::fs::read(path).map_err(Error::io("reading snapshot", path))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::CorruptRecord { path: path.to_path_buf(), reason: e.to_string() })
+    parse(&bytes).map_err(|reason| Error::CorruptRecord { path: path.to_path_buf(), reason })
+}
+
+/// One run record from JSON: damaged JSON, or a record of another snapshot format (written by a
+/// newer consist), is an error saying which.
+fn parse(bytes: &[u8]) -> std::result::Result<RunRecord, String> {
+    let record: RunRecord = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if record.format != crate::run::SNAPSHOT_FORMAT {
+        return Err(format!(
+            "its format is `{}`, which this consist does not know (it reads `{}`); use the consist version \
+             that wrote it, or a newer one",
+            record.format,
+            crate::run::SNAPSHOT_FORMAT
+        ));
+    }
+    Ok(record)
 }
 
 /// Every run record in a snapshot file: one for `<run_id>.json`, one per line for a `.jsonl`
 /// batch. A batch line that cannot be read is skipped with a warning naming the file and line.
 pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
-    if path.extension().is_none_or(|e| e != "jsonl") {
-        return read(path).map(|r| vec![r]);
-    }
-    let bytes = std::fs::read(path).map_err(Error::io("reading snapshot batch", path))?;
-    let mut records = Vec::new();
-    for (n, line) in bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
-        match serde_json::from_slice(line) {
-            Ok(record) => records.push(record),
-            Err(e) => {
-                tracing::warn!(file = %path.display(), line = n + 1, error = %e, "skipping an unreadable run in a snapshot batch")
-            }
-        }
+    let (records, damaged) = read_checked(path)?;
+    for bad in damaged {
+        tracing::warn!(file = %path.display(), line = bad.line, run = bad.run_id.as_deref().unwrap_or("?"), error = %bad.reason, "skipping an unreadable run in a snapshot batch");
     }
     Ok(records)
 }
 
+/// A snapshot, or a line of a batch, that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DamagedSnapshot {
+    /// The snapshot file.
+    pub file: PathBuf,
+    /// The line of a batch (1-based); `None` for a one-run snapshot.
+    pub line: Option<usize>,
+    /// The run it held, when its id can still be read (a one-run snapshot is named after it).
+    pub run_id: Option<String>,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
+/// [`read_all`], returning the damaged parts instead of warning: `Err` only when the file cannot
+/// be read at all (for a one-run snapshot, also when its JSON is damaged).
+pub(crate) fn read_checked(path: &Path) -> Result<(Vec<RunRecord>, Vec<DamagedSnapshot>)> {
+    if path.extension().is_none_or(|e| e != "jsonl") {
+        return read(path).map(|r| (vec![r], Vec::new()));
+    }
+    let bytes = std::fs::read(path).map_err(Error::io("reading snapshot batch", path))?;
+    let mut records = Vec::new();
+    let mut damaged = Vec::new();
+    for (n, line) in bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+        match parse(line) {
+            Ok(record) => records.push(record),
+            Err(reason) => damaged.push(DamagedSnapshot {
+                file: path.to_path_buf(),
+                line: Some(n + 1),
+                run_id: first_id(line),
+                reason,
+            }),
+        }
+    }
+    Ok((records, damaged))
+}
+
+/// The first `"id":"..."` value of a (possibly torn) JSON record: its run's id, which a record
+/// writes before any other id.
+fn first_id(line: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(line);
+    let rest = &text[text.find("\"id\":\"")? + 6..];
+    let id = &rest[..rest.find('"')?];
+    (!id.is_empty() && !id.contains('\\')).then(|| id.to_owned())
+}
+
+/// Directory in a catalog holding one note per pending snapshot found damaged
+/// (`<name>.json`, a [`DamagedSnapshot`]), listed by `consist db inspect`.
+pub(crate) fn damaged_dir(catalog: &Path) -> PathBuf {
+    catalog.join("damaged")
+}
+
+/// Keep a note of a damaged pending snapshot; returns whether it was written.
+pub(crate) fn note_damaged(catalog: &Path, name: &str, damaged: &DamagedSnapshot) -> bool {
+    let dir = damaged_dir(catalog);
+    let bytes = serde_json::to_vec_pretty(damaged).unwrap_or_default();
+    write_file(&dir, &format!("{name}.json"), &bytes, true).is_ok()
+}
+
+/// The notes of damaged pending snapshots, oldest name first.
+pub(crate) fn damaged_notes(catalog: &Path) -> Vec<DamagedSnapshot> {
+    let Ok(entries) = std::fs::read_dir(damaged_dir(catalog)) else { return Vec::new() };
+    let mut notes: Vec<DamagedSnapshot> =
+        entries.flatten().filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()).collect();
+    notes.sort_by(|a: &DamagedSnapshot, b| a.file.cmp(&b.file));
+    notes
+}
+
+/// The run a one-run snapshot file holds, from its name (`<run_id>.json`).
+pub(crate) fn run_id_of(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    (path.extension().is_some_and(|e| e == "json") && !is_batch(stem)).then(|| stem.to_owned())
+}
+
 /// Every snapshot file (`.json` or `.jsonl` batch) under `root`, searched recursively (for
-/// `rebuild`; read each with [`read_all`]).
+/// `rebuild`; read each with [`read_all`]). Temporary snapshot files abandoned by killed
+/// processes are removed on the way.
 pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -160,8 +272,16 @@ pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
+            let in_snapshots = path.parent().is_some_and(|p| p.ends_with(".consist/snapshots"));
+            let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
+            } else if in_snapshots && tmp_pid(&name).is_some_and(|pid| abandoned(&path, pid)) {
+                // A snapshot write a killed process never finished: the run's previous snapshot
+                // (or none) stands.
+                if std::fs::remove_file(&path).is_ok() {
+                    tracing::info!(file = %path.display(), "removed a temporary snapshot file left by a killed process");
+                }
             } else if path.extension().is_some_and(|e| e == "json" || e == "jsonl")
                 && path.parent().is_some_and(|p| p.ends_with(".consist/snapshots"))
             {
@@ -197,28 +317,53 @@ impl PendingQueue {
             .map_err(Error::io("queueing run for the database in", &self.dir))
     }
 
-    /// Queued entries: (run id, snapshot path). Unreadable entries are skipped.
+    /// Queued entries: (run id, snapshot path). Unreadable entries are skipped; an entry left
+    /// half-written by a killed process is finished first (see [`PendingQueue::recover`]).
     pub(crate) fn list(&self) -> Vec<(String, PathBuf)> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         let mut out: Vec<(String, PathBuf)> = entries
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name().into_string().ok()?;
-                if name.contains(".tmp.") {
-                    return None;
-                }
-                let target = std::fs::read_to_string(e.path()).ok()?;
+                let name = if name.contains(TMP_MARK) { self.recover(&name)? } else { name };
+                let target = std::fs::read_to_string(self.dir.join(&name)).ok()?;
                 Some((name, PathBuf::from(target)))
             })
             .collect();
         out.sort();
+        out.dedup();
         out
     }
 
     /// Whether nothing is queued (one directory read; entries' contents are not read).
     pub(crate) fn is_empty(&self) -> bool {
         let Ok(entries) = std::fs::read_dir(&self.dir) else { return true };
-        !entries.flatten().any(|e| !e.file_name().to_string_lossy().contains(".tmp."))
+        !entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            !name.contains(TMP_MARK) || self.recover(&name).is_some()
+        })
+    }
+
+    /// Finish a queue entry that a killed process left as its temporary file
+    /// (`<name>.tmp.<pid>.<n>`, written but never renamed): once abandoned (its process is gone,
+    /// or it is over 10 minutes old), it is renamed into place if it names a snapshot file that
+    /// exists, else removed. Without this, a run killed in that instant stayed invisible until
+    /// `consist db rebuild`. Returns the entry's name when it is now queued.
+    fn recover(&self, tmp_name: &str) -> Option<String> {
+        let name = tmp_name.split_once(TMP_MARK)?.0;
+        let pid = tmp_pid(tmp_name)?;
+        let tmp = self.dir.join(tmp_name);
+        if !abandoned(&tmp, pid) {
+            return None;
+        }
+        let target = std::fs::read_to_string(&tmp).ok().map(PathBuf::from);
+        let entry = self.dir.join(name);
+        if target.is_some_and(|t| t.is_file()) && !entry.exists() && std::fs::rename(&tmp, &entry).is_ok() {
+            tracing::warn!(entry = name, "finished a pending-queue entry left by a killed process");
+            return Some(name.to_owned());
+        }
+        let _ = std::fs::remove_file(&tmp);
+        None
     }
 
     /// The snapshot path queued for `run_id`, if it is queued.
@@ -248,6 +393,19 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_batch_line_names_its_file_line_and_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let batch = dir.path().join("hits-s-1.jsonl");
+        std::fs::write(&batch, b"{\"format\":\"x\",\"run\":{\"id\":\"step_ab12\",\"sta\n\n").unwrap();
+        let (records, damaged) = read_checked(&batch).unwrap();
+        assert!(records.is_empty());
+        assert_eq!(damaged.len(), 1);
+        assert_eq!((damaged[0].line, damaged[0].run_id.as_deref()), (Some(1), Some("step_ab12")));
+        assert_eq!(run_id_of(Path::new("/s/step_ab12.json")).as_deref(), Some("step_ab12"));
+        assert_eq!(run_id_of(&batch), None);
+    }
+
+    #[test]
     fn catalog_sits_beside_the_database() {
         assert_eq!(catalog_dir(Path::new("/x/provenance.duckdb")), Path::new("/x/provenance.duckdb.consist"));
     }
@@ -263,5 +421,26 @@ mod tests {
         q.remove("r1");
         q.remove("r1");
         assert_eq!(q.list().len(), 1);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn an_entry_a_killed_process_left_half_written_is_finished_or_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = PendingQueue::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("pending")).unwrap();
+        let snapshot = dir.path().join("r1.json");
+        std::fs::write(&snapshot, b"{}").unwrap();
+        // pid 0 is never a user process: the writer is gone.
+        let orphan = dir.path().join("pending").join("r1.tmp.0.7");
+        std::fs::write(&orphan, snapshot.to_string_lossy().as_bytes()).unwrap();
+        let dangling = dir.path().join("pending").join("r2.tmp.0.8");
+        std::fs::write(&dangling, b"/nowhere/r2.json").unwrap();
+        let live = dir.path().join("pending").join(format!("r3.tmp.{}.9", std::process::id()));
+        std::fs::write(&live, b"/nowhere/r3.json").unwrap();
+        assert!(!q.is_empty(), "the finished entry counts");
+        assert_eq!(q.list(), vec![("r1".into(), snapshot)]);
+        assert!(!orphan.exists() && !dangling.exists(), "abandoned temporary files are gone");
+        assert!(live.exists(), "a temporary file of a running process is left alone");
     }
 }

@@ -349,13 +349,17 @@ impl Tracker {
         Ok(copied)
     }
 
-    /// Resolve an artifact URI against this tracker's run directory.
-    pub fn resolve_uri(&self, uri: &str) -> PathBuf {
+    /// Resolve an artifact URI against this tracker's run directory (a relative URI that would
+    /// leave it is refused: see [`crate::resolve_uri`]).
+    pub fn resolve_uri(&self, uri: &str) -> Result<PathBuf> {
         crate::artifact::resolve_uri(uri, &self.inner.run_dir)
     }
 
-    /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`.
+    /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`. The file
+    /// must still hold the recorded bytes (checked by hash, skipped while its size, mtime, inode and
+    /// ctime are unchanged since it was last hashed); else the error names the file, the run and
+    /// the recorded hash.
     pub fn load<T: Output>(&self, artifact: &Artifact) -> Result<T> {
-        T::load(artifact)
+        self.inner.load_verified(artifact)
     }
 }

@@ -1,4 +1,5 @@
-//! Checking recorded outputs against their files: missing, unreadable or modified since recorded.
+//! Checking a catalog: recorded outputs against their files (missing, unreadable or modified
+//! since recorded), its database's integrity, and the runs its killed processes left behind.
 
 use serde::Serialize;
 
@@ -90,7 +91,7 @@ impl Catalog {
     }
 
     /// Row counts, referential checks, zombie runs (still `running`, their process on this host
-    /// gone) and pending runs.
+    /// gone), pending runs and damaged pending snapshots.
     pub fn inspect(&self) -> Result<Inspection> {
         let integrity = self.store().integrity()?;
         let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
@@ -101,6 +102,35 @@ impl Catalog {
             dangling_links: integrity.dangling_links,
             missing_producers: integrity.missing_producers,
             pending: self.pending_count(),
+            damaged: crate::snapshot::damaged_notes(&crate::snapshot::catalog_dir(self.db_path())),
         })
+    }
+
+    /// Mark every zombie run `failed` (still `running`, its process on this host gone: see
+    /// [`Catalog::inspect`]), with an error saying so: its snapshot is rewritten durably and
+    /// synced. A zombie is never a cache source either way; this makes the record say what
+    /// happened. Returns the ids marked.
+    pub fn fail_zombies(&self) -> Result<Vec<String>> {
+        let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
+        let mut marked = Vec::new();
+        for run in running.into_iter().filter(|r| r.is_orphaned()) {
+            let mut record = self.run_record(&run.id)?;
+            if record.run.status != RunStatus::Running {
+                continue;
+            }
+            let now = chrono::Utc::now();
+            record.run.status = RunStatus::Failed;
+            record.run.ended_at = Some(now);
+            record.run.updated_at = now;
+            let error = "its process ended without finishing it (killed?); marked failed by `consist db fail-zombies`";
+            record.run.meta.insert("error".into(), serde_json::Value::String(error.into()));
+            let path = crate::snapshot::write(&record)?;
+            self.enqueue(&record.run.id, &path)?;
+            marked.push(record.run.id);
+        }
+        if !marked.is_empty() {
+            self.sync()?;
+        }
+        Ok(marked)
     }
 }

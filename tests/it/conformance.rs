@@ -139,9 +139,12 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     assert_eq!((integrity.orphan_artifacts, integrity.dangling_links), (0, 0));
 
     // Read-only SQL.
-    let counted = store.query("SELECT count(*) AS n FROM run").unwrap();
+    let counted = store.query("SELECT count(*) AS n FROM run", consist::QueryAccess::CatalogOnly).unwrap();
     assert_eq!(counted.rows[0][0], serde_json::json!(5));
-    assert!(matches!(store.query("DELETE FROM run"), Err(consist::Error::Query { .. })));
+    assert!(matches!(
+        store.query("DELETE FROM run", consist::QueryAccess::CatalogOnly),
+        Err(consist::Error::Query { .. })
+    ));
     assert_eq!(store.summary().unwrap().runs, 5, "the refused write changed nothing");
 
     // Purge: a dry run changes nothing; a real one removes the run and its own outputs.

@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod conformance;
+mod crash;
 mod examples;
 mod failure;
 mod identity;
@@ -14,6 +15,7 @@ mod pg;
 mod postgres;
 mod process;
 mod queries;
+mod reliability;
 mod scenario;
 mod snapshots;
 mod steps;

@@ -61,7 +61,7 @@ fn purge_removes_a_run_everywhere_and_keeps_what_others_use() {
     drop(tracker);
     std::fs::remove_file(ws.db()).unwrap();
     let catalog = Catalog::duckdb(ws.db(), Duration::from_secs(5));
-    assert_eq!(catalog.rebuild(&ws.run_dir()).unwrap(), 2);
+    assert_eq!(catalog.rebuild(&ws.run_dir()).unwrap().restored, 2);
     let tracker = ws.tracker();
     let mut remaining = ids(&tracker);
     remaining.retain(|id| *id == clean.id || *id == summarize.id);
@@ -149,7 +149,7 @@ fn merge_copies_runs_serves_hits_and_survives_a_rebuild() {
 
     // The merged runs live in snapshots elsewhere, yet a rebuild here restores them.
     std::fs::remove_file(here.db()).unwrap();
-    assert_eq!(target.rebuild(&here.run_dir()).unwrap(), 6, "2 local, 2 merged, 2 hits");
+    assert_eq!(target.rebuild(&here.run_dir()).unwrap().restored, 6, "2 local, 2 merged, 2 hits");
     let restored: Vec<String> = target.find_runs(&RunQuery::default()).unwrap().into_iter().map(|r| r.id).collect();
     assert!(restored.contains(&remote_sum.id) && restored.contains(&local.id));
 }
@@ -259,13 +259,13 @@ fn purging_a_merged_run_leaves_its_source_alone_and_stays_purged() {
 
     // A rebuild that finds the shard's own snapshot does not bring the purged run back...
     std::fs::remove_file(main.db()).unwrap();
-    assert_eq!(target.rebuild(main.path()).unwrap(), 1, "the shard's clean run only");
+    assert_eq!(target.rebuild(main.path()).unwrap().restored, 1, "the shard's clean run only");
     assert!(target.find_runs(&RunQuery::default().model("summarize")).unwrap().is_empty());
     // ...but merging the shard again does, deliberately.
     let again = target.merge(&source, OnConflict::Error, false).unwrap();
     assert_eq!(again.merged, std::slice::from_ref(&remote.id));
     std::fs::remove_file(main.db()).unwrap();
-    assert_eq!(target.rebuild(main.path()).unwrap(), 2);
+    assert_eq!(target.rebuild(main.path()).unwrap().restored, 2);
 }
 
 #[test]

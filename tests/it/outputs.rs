@@ -197,13 +197,19 @@ fn a_lazy_hit_whose_hand_logged_file_is_gone_executes_again() {
 }
 
 #[test]
-fn a_hit_whose_hand_logged_file_was_modified_executes_again_only_when_eager() {
-    let ws = Workspace::new();
-    let tracker = ws.tracker();
-    let runs = Counter::default();
-    let first = log_report(&tracker, &runs, consist::Validation::Lazy);
-    std::fs::write(&first.outputs["plot"].path, b"tampered").unwrap();
-    assert!(log_report(&tracker, &runs, consist::Validation::Lazy).cache_hit(), "lazy checks existence only");
-    assert!(!log_report(&tracker, &runs, consist::Validation::Eager).cache_hit(), "eager compares hashes");
-    assert_eq!(runs.get(), 2);
+fn a_hit_whose_hand_logged_file_was_modified_executes_again() {
+    for validation in [consist::Validation::Lazy, consist::Validation::Eager] {
+        let ws = Workspace::new();
+        let tracker = ws.tracker();
+        let runs = Counter::default();
+        let first = log_report(&tracker, &runs, validation);
+        std::fs::write(&first.outputs["plot"].path, b"tampered").unwrap();
+        // Lazy: the file's stat changed, so it is hashed again; eager: always hashed.
+        let again = log_report(&tracker, &runs, validation);
+        assert!(!again.cache_hit(), "{validation:?}: a modified output is never served");
+        let why = consist::MissExplanation::from_meta(&again.run.meta).unwrap();
+        assert!(why.summary.contains("bytes changed"), "{}", why.summary);
+        assert!(log_report(&tracker, &runs, validation).cache_hit());
+        assert_eq!(runs.get(), 2);
+    }
 }

@@ -106,6 +106,20 @@ fn a_step_killed_mid_run_is_never_a_cache_hit() {
         Command::new(worker()).args(["cli", "db", "inspect", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
     let inspect: serde_json::Value = serde_json::from_str(&stdout_of(inspect)).unwrap();
     assert_eq!(inspect["zombies"], serde_json::json!([killed_id]), "its process is gone, so it is reported");
+    // The documented command marks it failed, saying why; it is no longer a zombie.
+    let marked = stdout_of(
+        Command::new(worker()).args(["cli", "db", "fail-zombies", "--db-path"]).arg(ws.db()).output().unwrap(),
+    );
+    assert!(marked.contains("marked 1 zombie run(s) failed") && marked.contains(&killed_id), "{marked}");
+    let cli = Command::new(worker()).args(["cli", "runs", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
+    let killed = runs.as_array().unwrap().iter().find(|r| r["id"] == killed_id.as_str()).unwrap();
+    assert_eq!(killed["status"], "failed");
+    assert!(killed["meta"]["error"].as_str().unwrap().contains("fail-zombies"), "{killed}");
+    let inspect =
+        Command::new(worker()).args(["cli", "db", "inspect", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let inspect: serde_json::Value = serde_json::from_str(&stdout_of(inspect)).unwrap();
+    assert_eq!(inspect["zombies"], serde_json::json!([]));
 }
 
 #[test]

@@ -66,7 +66,7 @@ fn get_artifact_returns_the_newest_by_key() {
 }
 
 #[test]
-fn eager_validation_reexecutes_when_an_output_was_modified() {
+fn both_validations_reexecute_when_an_output_was_modified() {
     let ws = Workspace::new();
     let tracker = ws.tracker();
     let runs = Counter::default();
@@ -86,13 +86,17 @@ fn eager_validation_reexecutes_when_an_output_was_modified() {
     };
     let first = run(Validation::Eager);
     std::fs::write(&first.value, "edited by hand").unwrap();
-    assert!(run(Validation::Lazy).cache_hit(), "lazy trusts the record");
+    let lazy = run(Validation::Lazy);
+    assert!(!lazy.cache_hit(), "lazy sees the stat changed, hashes again and sees the bytes changed");
+    assert_eq!(std::fs::read_to_string(&lazy.value).unwrap(), "original");
+    assert!(run(Validation::Lazy).cache_hit(), "the regenerated output is the cache entry");
+    std::fs::write(&lazy.value, "edited again").unwrap();
     let eager = run(Validation::Eager);
     assert!(!eager.cache_hit(), "eager sees the bytes changed");
     assert_eq!(std::fs::read_to_string(&eager.value).unwrap(), "original");
     std::fs::remove_file(&eager.value).unwrap();
     assert!(!run(Validation::Eager).cache_hit(), "eager sees the file gone");
-    assert_eq!(runs.get(), 3);
+    assert_eq!(runs.get(), 4);
 }
 
 #[test]

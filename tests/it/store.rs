@@ -63,7 +63,7 @@ fn snapshot_survives_a_failed_database_write_and_rebuilds_it() {
     // Recover: move the damaged file away and rebuild from snapshots.
     std::fs::remove_file(ws.db()).unwrap();
     let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
-    assert_eq!(catalog.rebuild(ws.path()).unwrap(), 1);
+    assert_eq!(catalog.rebuild(ws.path()).unwrap().restored, 1);
     let id: String = ws.scalar("SELECT id FROM run");
     assert_eq!(id, result.run.id);
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM artifact"), 1);
@@ -134,7 +134,7 @@ fn rebuild_restores_the_same_runs() {
     let (first, hit) = two_runs(&ws);
     std::fs::remove_file(ws.db()).unwrap();
     let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
-    assert_eq!(catalog.rebuild(ws.path()).unwrap(), 2);
+    assert_eq!(catalog.rebuild(ws.path()).unwrap().restored, 2);
     let mut ids: Vec<String> = catalog.find_runs(&RunQuery::default()).unwrap().into_iter().map(|r| r.id).collect();
     ids.sort();
     let mut expected = vec![first, hit];

@@ -3,12 +3,14 @@
 //! ```text
 //! consist-test-worker step <run_dir> <catalog> <value> <sleep_ms>
 //! consist-test-worker steps <run_dir> <catalog> <value>...
+//! consist-test-worker big <run_dir> <catalog> <bytes>
 //! consist-test-worker cli <consist arguments...>
 //! ```
+//! `big` runs one step whose output is a value of `<bytes>` bytes (for file-size limits).
 //! `<catalog>` is a DuckDB path or a `postgres://` URL (`-`: the default). `step` prints
 //! `started <run_id>` when the body begins (only on a miss), then `executed <run_id> <squared>` or
 //! `hit <run_id> <squared>`; `steps` runs one `square` step per value in one tracker and prints
-//! the same last line for each.
+//! the same last line for each (each body sleeps `CONSIST_TEST_SLEEP_MS`, default 0).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,10 +38,24 @@ fn steps(args: &[String]) -> consist::Result<()> {
         panic!("usage: steps <run_dir> <catalog | -> <value>...");
     };
     let tracker = open(run_dir, catalog)?;
+    let sleep_ms = std::env::var("CONSIST_TEST_SLEEP_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
     for value in values {
-        square(&tracker, value.parse().expect("value is an integer"), Duration::ZERO)?;
+        square(&tracker, value.parse().expect("value is an integer"), Duration::from_millis(sleep_ms))?;
     }
     tracker.flush().map(drop)
+}
+
+fn big(args: &[String]) -> consist::Result<()> {
+    let [run_dir, catalog, bytes] = args else {
+        panic!("usage: big <run_dir> <catalog | -> <bytes>");
+    };
+    let bytes: usize = bytes.parse().expect("bytes is an integer");
+    let tracker = open(run_dir, catalog)?;
+    let result =
+        tracker.step("big").code_version("1").config(&bytes).outputs(["blob"]).run(|_| Ok(Value(vec![7u8; bytes])))?;
+    let kind = if result.cache_hit() { "hit" } else { "executed" };
+    println!("{kind} {} {}", result.run.id, result.value.0.len());
+    Ok(())
 }
 
 fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()> {
@@ -62,8 +78,12 @@ fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()>
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some(command @ ("step" | "steps")) => {
-            let done = if command == "step" { step(&args[2..]) } else { steps(&args[2..]) };
+        Some(command @ ("step" | "steps" | "big")) => {
+            let done = match command {
+                "step" => step(&args[2..]),
+                "steps" => steps(&args[2..]),
+                _ => big(&args[2..]),
+            };
             match done {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -74,7 +94,7 @@ fn main() -> ExitCode {
         }
         Some("cli") => consist::cli::main_from(std::iter::once("consist".to_owned()).chain(args[2..].iter().cloned())),
         _ => {
-            eprintln!("usage: consist-test-worker step|steps|cli ...");
+            eprintln!("usage: consist-test-worker step|steps|big|cli ...");
             ExitCode::from(2)
         }
     }

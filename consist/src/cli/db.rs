@@ -23,6 +23,8 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Mark runs left `running` by a process that is gone (zombies, see `inspect`) as failed.
+    FailZombies,
     /// Recreate the database content from the JSON snapshots (one transaction).
     Rebuild {
         /// Where to look for snapshots, recursively [default: the database's directory].
@@ -130,6 +132,17 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     for id in &report.zombies {
         println!("  {id}");
     }
+    if !report.zombies.is_empty() {
+        println!("  (mark them failed with `consist db fail-zombies`)");
+    }
+    println!(
+        "damaged runs     {}{}",
+        report.damaged.len(),
+        if report.damaged.is_empty() { "" } else { " (their pending snapshot is unreadable; not in the catalog):" }
+    );
+    for d in &report.damaged {
+        println!("  {} (run {}): {}", d.file.display(), d.run_id.as_deref().unwrap_or("?"), d.reason);
+    }
     Ok(())
 }
 
@@ -152,9 +165,33 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                     .and_then(|p| p.parent().map(PathBuf::from))
                     .unwrap_or_else(|| PathBuf::from(".")),
             };
-            let restored = catalog.rebuild(&root)?;
-            println!("restored {restored} run(s) from snapshots under {} into {}", root.display(), catalog.location());
-            Ok(())
+            let report = catalog.rebuild(&root)?;
+            println!(
+                "restored {} run(s) from snapshots under {} into {}",
+                report.restored,
+                root.display(),
+                catalog.location()
+            );
+            if report.indexed > 0 {
+                println!("re-indexed {} cache entr(ies) missing from the signature index", report.indexed);
+            }
+            for d in &report.damaged {
+                let line = d.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let run = d.run_id.as_deref().unwrap_or("unknown run");
+                let fate = if d.run_id.as_ref().is_some_and(|id| report.kept.contains(id)) {
+                    "its database rows are kept"
+                } else {
+                    "NOT restored"
+                };
+                eprintln!("warning: {}{line} cannot be read ({}); {run}: {fate}", d.file.display(), d.reason);
+            }
+            match report.lost().len() {
+                0 => Ok(()),
+                n => Err(CliError::Incomplete(format!(
+                    "{n} run(s) could not be restored from their damaged snapshots (listed above); restore those \
+                     files from a backup and run `consist db rebuild` again"
+                ))),
+            }
         }
         DbCommand::Export { dir } => {
             std::fs::create_dir_all(dir).map_err(Error::io("creating export directory", dir))?;
@@ -204,6 +241,14 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                     source.location(),
                     target.location()
                 );
+            }
+            Ok(())
+        }
+        DbCommand::FailZombies => {
+            let marked = cli.existing_catalog()?.fail_zombies()?;
+            println!("marked {} zombie run(s) failed", marked.len());
+            for id in marked {
+                println!("  {id}");
             }
             Ok(())
         }

@@ -13,6 +13,11 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
 
+    /// A command did its work but could not finish all of it (e.g. runs a rebuild could not
+    /// restore); the message lists what is left.
+    #[error("{0}")]
+    Incomplete(String),
+
     /// `consist validate` found artifacts whose files are missing or modified.
     #[error("{failed} of {checked} artifact(s) failed validation; re-run their producers to recreate them")]
     Validation {

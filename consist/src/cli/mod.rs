@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use self::error::Result;
+use self::error::{CliError, Result};
 use crate::catalog::Catalog;
 use crate::error::Error;
 use crate::location::CatalogLocation;
@@ -158,6 +158,16 @@ where
     crate::logging::init_logging();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Consist(Error::DatabaseBusy { path, waited_ms, reason })) => {
+            // The library's advice names its builder option; a command line user has `--wait`.
+            eprintln!(
+                "error: database {} stayed locked by another process for {waited_ms} ms ({reason}); retry, or wait \
+                 longer with `consist --wait SECONDS ...` (now {})",
+                path.display(),
+                cli.wait
+            );
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

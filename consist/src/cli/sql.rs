@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 
 use super::error::Result;
 use super::{Cli, print_json, table};
-use crate::store::QueryRows;
+use crate::store::{QueryAccess, QueryRows};
 
 /// Print rows as a table, or as `{"columns": [...], "rows": [[...]]}` with `--json`.
 fn print_rows(rows: &QueryRows, json: bool) {
@@ -37,10 +37,16 @@ pub struct QueryArgs {
     /// Print `{"columns": [...], "rows": [[...]]}` instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Let the query read files other than the catalog's artifacts, attach other databases and
+    /// change settings (`read_csv('...')`, `ATTACH`, `COPY ... TO`...). Without it, such a
+    /// statement is refused. The catalog stays read-only either way.
+    #[arg(long)]
+    pub allow_external: bool,
 }
 
 pub(super) fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
-    print_rows(&cli.catalog()?.query(&args.sql)?, args.json);
+    let access = if args.allow_external { QueryAccess::External } else { QueryAccess::CatalogOnly };
+    print_rows(&cli.catalog()?.query_with(&args.sql, access)?, args.json);
     Ok(())
 }
 

@@ -116,13 +116,15 @@ impl<'a> StepContext<'a> {
         self.input(key).map(|a| a.path.as_path())
     }
 
-    /// Load the input `key` as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`.
+    /// Load the input `key` as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`,
+    /// checking first that its file still holds the recorded bytes (as [`crate::Tracker::load`]).
     pub fn load<T: Output>(&self, key: &str) -> Result<T> {
-        T::load(self.input(key)?)
+        self.tracker.load_verified(self.input(key)?)
     }
 
     /// Check that output `key` may be logged now (before any file is written).
     fn check_loggable(&self, key: &str) -> Result<()> {
+        crate::names::check_key("output key", key)?;
         if self.cached.is_some() {
             return Err(Error::InvalidStep {
                 step: self.step.clone(),

@@ -12,8 +12,9 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
+use crate::engine::claim::Claim;
 use crate::engine::context::StepContext;
-use crate::engine::output::Outputs;
+use crate::engine::output::{Output, Outputs};
 use crate::engine::spec::{Input, RunResult, StepResult, StepSpec};
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
@@ -60,32 +61,45 @@ fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded
     Ok((O::load(keys, &found)?, found))
 }
 
-/// Check that a recorded output's file still exists (one stat, no hashing): a lazy hit never
-/// returns a path that is gone, whether the output was returned or logged by hand.
-fn verify_exists(artifact: &Artifact) -> Result<()> {
-    std::fs::metadata(&artifact.path).map(drop).map_err(|e| Error::output_io(artifact, &artifact.path, &e))
-}
-
-/// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3).
+/// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3), reading it all.
 pub(crate) fn verify_hash(artifact: &Artifact, path: &std::path::Path) -> Result<()> {
     let actual = crate::filehash::hash_file(path).map_err(|e| Error::output_io(artifact, path, &e))?;
+    compare_hash(artifact, path, &actual)
+}
+
+fn compare_hash(artifact: &Artifact, path: &std::path::Path, actual: &str) -> Result<()> {
     match &artifact.hash {
-        Some(recorded) if *recorded != actual => {
-            Err(Error::output_unusable(artifact, path, "its bytes changed since they were recorded".to_owned()))
-        }
+        Some(recorded) if recorded != actual => Err(Error::output_unusable(
+            artifact,
+            path,
+            format!("its bytes changed since they were recorded (recorded blake3 {recorded}, now {actual})"),
+        )),
         _ => Ok(()),
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
 impl Engine {
+    /// Check that `artifact`'s file still holds its recorded bytes, trusting the remembered hash
+    /// while the file's size, mtime, inode and ctime are unchanged (one stat), else hashing it
+    /// again. An artifact with no recorded hash only has to exist.
+    pub(crate) fn verify_unchanged(&self, artifact: &Artifact) -> Result<()> {
+        let path = &artifact.path;
+        if artifact.hash.is_none() {
+            return std::fs::metadata(path).map(drop).map_err(|e| Error::output_io(artifact, path, &e));
+        }
+        let identity = self
+            .files
+            .identity(path, crate::filehash::HashingStrategy::Full)
+            .map_err(|e| Error::output_io(artifact, path, &e))?;
+        compare_hash(artifact, path, identity.strip_prefix("blake3:").unwrap_or(&identity))
+    }
+
+    /// Load `artifact` as `T` once its file is known to hold the recorded bytes.
+    pub(crate) fn load_verified<T: Output>(&self, artifact: &Artifact) -> Result<T> {
+        self.verify_unchanged(artifact)?;
+        T::load(artifact)
+    }
+
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
     pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
@@ -115,7 +129,7 @@ impl Engine {
         let code_hash = code_hash.unwrap_or_default();
         let config = config?;
         let facets = crate::facet::extract(&config, &facet_from)?;
-        let config_hash = signature::hash_config_value(&config);
+        let config_hash = signature::checked_config_hash(&name, &config)?;
         let mode = cache_mode.unwrap_or(self.cache_mode);
         let (inputs, entries) = self.resolve_inputs(&name, inputs)?;
         let input_hash = signature::input_hash(&entries);
@@ -174,35 +188,33 @@ impl Engine {
             session: self.session.clone(),
         };
 
+        let mut claim = None;
         let explanation = if mode == CacheMode::Overwrite {
             MissExplanation::because("cache mode is overwrite: every run executes")
-        } else if let Some(entry) = self.catalog.cached(&sig)? {
-            let usable = match validation {
-                Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
-                Validation::Lazy => entry.outputs.iter().try_for_each(verify_exists),
-            };
-            match usable.and_then(|()| load_cached::<O>(&keys, &entry)) {
-                Ok((value, outputs)) => {
-                    let hit = Hit { entry, value, outputs };
+        } else {
+            let mut found = self.lookup::<O>(&name, &sig, validation, &keys)?;
+            if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
+                // Hold the signature's claim while executing: a twin elsewhere waits for our
+                // result, and we look again in case a twin recorded it while we looked or waited.
+                let claims = crate::snapshot::catalog_dir(self.catalog.db_path()).join("claims");
+                claim = Claim::acquire(&claims, &sig, &name);
+                if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
+                    found = self.lookup::<O>(&name, &sig, validation, &keys)?;
+                }
+            }
+            match found {
+                Lookup::Hit(hit) => {
+                    drop(claim);
                     let trace = (kind == BodyKind::Trace).then_some(body);
                     let pending = PendingRun { record, inputs, keys, mode, hydration };
                     return self.record_hit(pending, hit, trace.map(|b| (b, footprint_place)));
                 }
-                Err(e) => {
-                    tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
-                    self.catalog.index.forget(&sig);
-                    MissExplanation {
-                        compared_with: Some(entry.run_id.clone()),
-                        ..MissExplanation::because(format!(
-                            "cached outputs of run `{}` are unusable: {e}",
-                            entry.run_id
-                        ))
-                    }
+                Lookup::Unusable(explanation) => explanation,
+                Lookup::Absent => {
+                    let now = footprint(&record);
+                    MissExplanation::compare(&name, &now, &self.catalog.history.candidates(&name, &now.place))
                 }
             }
-        } else {
-            let now = footprint(&record);
-            MissExplanation::compare(&name, &now, &self.catalog.history.candidates(&name, &now.place))
         };
         tracing::debug!(
             step = %name,
@@ -213,7 +225,29 @@ impl Engine {
         );
         record.run.meta.insert("cache_miss".into(), serde_json::to_value(&explanation).unwrap_or(Json::Null));
         let footprint = footprint(&record);
-        self.execute(PendingRun { record, inputs, keys, mode, hydration }, footprint, body)
+        let result = self.execute(PendingRun { record, inputs, keys, mode, hydration }, footprint, body);
+        drop(claim);
+        result
+    }
+
+    /// Look `sig` up in the cache and check its recorded outputs under `validation`.
+    fn lookup<O: Outputs>(&self, name: &str, sig: &str, validation: Validation, keys: &[String]) -> Result<Lookup<O>> {
+        let Some(entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
+        let usable = match validation {
+            Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
+            Validation::Lazy => entry.outputs.iter().try_for_each(|a| self.verify_unchanged(a)),
+        };
+        match usable.and_then(|()| load_cached::<O>(keys, &entry)) {
+            Ok((value, outputs)) => Ok(Lookup::Hit(Hit { entry, value, outputs })),
+            Err(e) => {
+                tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
+                self.catalog.index.forget(sig);
+                Ok(Lookup::Unusable(MissExplanation {
+                    compared_with: Some(entry.run_id.clone()),
+                    ..MissExplanation::because(format!("cached outputs of run `{}` are unusable: {e}", entry.run_id))
+                }))
+            }
+        }
     }
 
     /// Resolve declared inputs into (key, artifact) pairs and their signature entries.
@@ -277,7 +311,7 @@ impl Engine {
         match std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(failed(e.to_string(), Some(e))),
-            Err(panic) => Err(failed(format!("panicked: {}", panic_message(panic.as_ref())), None)),
+            Err(panic) => Err(failed(format!("panicked: {}", crate::error::panic_message(panic.as_ref())), None)),
         }
     }
 
@@ -349,8 +383,11 @@ impl Engine {
     fn hydrate_inputs(&self, record: &mut RunRecord, inputs: &mut BTreeMap<String, Artifact>) -> Result<()> {
         let mut copies = Map::new();
         for (key, artifact) in inputs.iter_mut() {
-            let local = crate::artifact::resolve_uri(&artifact.uri, &self.run_dir);
-            if artifact.run_id.is_none() || local.exists() {
+            if artifact.run_id.is_none() {
+                continue;
+            }
+            let local = crate::artifact::resolve_uri(&artifact.uri, &self.run_dir)?;
+            if local.exists() {
                 continue;
             }
             if !artifact.path.exists() {
@@ -436,6 +473,16 @@ struct PendingRun {
     keys: Vec<String>,
     mode: CacheMode,
     hydration: Hydration,
+}
+
+/// What the cache holds for a signature.
+enum Lookup<O> {
+    /// A completed run whose outputs are usable.
+    Hit(Hit<O>),
+    /// A completed run whose outputs are gone or changed: why, for the miss explanation.
+    Unusable(MissExplanation),
+    /// Nothing recorded.
+    Absent,
 }
 
 /// A usable cache entry and the value loaded from it.

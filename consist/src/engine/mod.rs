@@ -1,10 +1,13 @@
 //! The engine: from a declared step run to a recorded one. Signature, cache lookup, running the
 //! body, recording the outcome (`execute.rs`); the body's view of its run (`context.rs`); how
-//! returned values become artifacts (`output.rs`); what it is given and returns (`spec.rs`).
+//! returned values become artifacts (`output.rs`); what it is given and returns (`spec.rs`);
+//! per-signature claims so concurrent twins do not both execute (`claim.rs`); the background
+//! writer of hits and store batches (`writer.rs`).
 //!
 //! Below the user API (`Tracker`, `StepBuilder`, `StepCall`, `Scenario`), above the catalog: it
 //! never names a user-API type.
 
+pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod execute;
 pub(crate) mod output;

@@ -28,13 +28,16 @@ pub enum CacheMode {
 /// How much a cache hit trusts the recorded outputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Validation {
-    /// Trust the recorded hashes, but check that every recorded output file still exists (one
-    /// stat each, no hashing): an output that is gone, returned or logged by hand, turns the hit
+    /// Check each recorded output file by its stat: while its size, mtime, inode and ctime are
+    /// those seen when it was last hashed (in this process, or remembered beside the catalog), the
+    /// recorded hash is trusted; a file that is gone or whose stat changed is hashed again and
+    /// must match. An output that is gone or modified, returned or logged by hand, turns the hit
     /// into an execution, with the reason logged and recorded in `meta.cache_miss`.
     #[default]
     Lazy,
-    /// Every recorded output file must exist and match its recorded blake3 hash, else the step
-    /// executes again (costs one read of each output per hit).
+    /// Every recorded output file is read and must match its recorded blake3 hash, else the step
+    /// executes again (costs one read of each output per hit; catches a change that kept the
+    /// file's stat, such as bit rot or a tool that restores mtimes).
     Eager,
 }
 
@@ -292,11 +295,13 @@ impl StepSpec {
             ));
         }
         for (i, key) in self.outputs.iter().enumerate() {
+            crate::names::check_key("output key", key)?;
             if self.outputs[..i].contains(key) {
                 return Err(self.invalid(format!("output `{key}` is listed twice in `outputs`; keys must be unique")));
             }
         }
         for (i, (key, _)) in self.inputs.iter().enumerate() {
+            crate::names::check_key("input key", key)?;
             if self.inputs[..i].iter().any(|(k, _)| k == key) {
                 return Err(self.invalid(format!("input `{key}` is declared twice; give each input its own key")));
             }

@@ -189,6 +189,18 @@ impl ArtifactQuery {
     }
 }
 
+/// What a read-only query may reach besides the catalog's own tables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueryAccess {
+    /// The catalog and its artifact views only (the default, and what `consist query` does).
+    #[default]
+    CatalogOnly,
+    /// Any file the process can read, other databases, extensions already installed: what
+    /// `consist query --allow-external` does, for a user who means it. Still read-only for the
+    /// catalog.
+    External,
+}
+
 /// A backend that keeps run records queryable.
 pub trait Store: Send + Sync {
     /// Create the storage (schema) if needed, and check an existing one is usable.
@@ -264,7 +276,13 @@ pub trait Store: Send + Sync {
     /// mentions (that key's Parquet/CSV files across runs, with the producing run's
     /// `consist_run_id`, `consist_scenario_id`, `consist_iteration`, `consist_year`). A statement
     /// that writes, or fails, is an [`Error::Query`](crate::Error::Query) saying which.
-    fn query(&self, sql: &str) -> Result<QueryRows>;
+    ///
+    /// With [`QueryAccess::CatalogOnly`] a DuckDB query also cannot reach outside the catalog:
+    /// no file read or written other than the artifact files of its views (`read_csv`, `glob`,
+    /// `COPY ... TO`, `EXPORT DATABASE`), no `ATTACH`, `INSTALL` or `LOAD`, no `SET` or `PRAGMA`
+    /// that changes a setting. On PostgreSQL, what reaches outside is governed by the role's
+    /// privileges (`pg_read_server_files`...): connect as a role without them.
+    fn query(&self, sql: &str, access: QueryAccess) -> Result<QueryRows>;
 
     /// The per-key artifact views that [`Store::query`] offers, with their file counts.
     fn artifact_views(&self) -> Result<Vec<ArtifactView>>;

@@ -93,6 +93,9 @@ pub struct Inspection {
     pub missing_producers: i64,
     /// Runs recorded in snapshots but not yet in the database.
     pub pending: usize,
+    /// Pending snapshots found unreadable (their runs are not in the catalog): restore them from
+    /// a backup, or mark them lost by deleting the note in `<db>.consist/damaged/`.
+    pub damaged: Vec<crate::snapshot::DamagedSnapshot>,
 }
 
 /// Rows of a read-only query or of a file: column names and JSON values, in order (`consist

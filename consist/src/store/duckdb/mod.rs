@@ -23,7 +23,8 @@ pub(crate) use self::sql::file_rows;
 
 use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use super::{
-    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryRows, RunQuery, ScenarioSummary, Store, StoreIntegrity,
+    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
+    StoreIntegrity,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -506,8 +507,8 @@ impl Store for DuckDbStore {
         DuckDbStore::compact(self)
     }
 
-    fn query(&self, sql: &str) -> Result<QueryRows> {
-        self.query_sql(sql)
+    fn query(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
+        self.query_sql(sql, access)
     }
 
     fn artifact_views(&self) -> Result<Vec<ArtifactView>> {

@@ -19,22 +19,33 @@ use serde_json::Value as Json;
 use super::{DuckDbStore, TABLES};
 use crate::artifact::Driver;
 use crate::error::{Error, Result};
-use crate::store::{ArtifactView, QueryRows};
+use crate::store::{ArtifactView, QueryAccess, QueryRows};
 
 impl DuckDbStore {
     /// See [`crate::Store::query`].
-    pub(super) fn query_sql(&self, sql: &str) -> Result<QueryRows> {
+    pub(super) fn query_sql(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
         let conn = self.open_read()?;
         let files = view_files(&conn, Some(sql)).map_err(|e| self.db_err(e))?;
+        let mut allowed = Vec::new();
         for (key, list) in &files {
             if let Some(view) = view_sql(key, list) {
                 conn.execute_batch(&view).map_err(|e| self.db_err(e))?;
+                allowed.extend(list.iter().filter(|f| f.path.exists()).map(|f| f.path.to_string_lossy().into_owned()));
             }
+        }
+        if access == QueryAccess::CatalogOnly {
+            conn.execute_batch(&confine(&allowed)).map_err(|e| self.db_err(e))?;
         }
         collect(&conn, sql, &[]).map_err(|e| {
             let message = e.to_string();
             let reason = if message.contains("read-only") || message.contains("read only") {
                 format!("queries are read-only and this statement writes: {message}")
+            } else if OUTSIDE.iter().any(|m| message.contains(m)) {
+                format!(
+                    "queries read the catalog only, and this statement reaches outside it (a file, another \
+                     database, an extension or a setting): {message}; pass `--allow-external` \
+                     (QueryAccess::External) if you mean it"
+                )
             } else {
                 format!("the query failed: {message}")
             };
@@ -70,6 +81,19 @@ impl DuckDbStore {
         .optional()
         .map_err(|e| self.db_err(e))
     }
+}
+
+/// What DuckDB says when a confined query reaches outside the catalog.
+const OUTSIDE: [&str; 3] = ["disabled by configuration", "configuration has been locked", "Permission Error"];
+
+/// The settings that confine a connection to its catalog and the `allowed` files (the artifact
+/// files of the views), locked so the query itself cannot undo them.
+fn confine(allowed: &[String]) -> String {
+    let list = allowed.iter().map(|p| quote_text(p)).collect::<Vec<_>>().join(", ");
+    format!(
+        "SET allowed_paths = [{list}]; SET enable_external_access = false; SET autoinstall_known_extensions = false; \
+         SET autoload_known_extensions = false; SET lock_configuration = true;"
+    )
 }
 
 /// The first `limit` rows of a Parquet or CSV file, read with an in-memory DuckDB.

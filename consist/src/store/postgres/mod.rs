@@ -17,7 +17,8 @@ mod read;
 pub mod schema;
 
 use super::{
-    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryRows, RunQuery, ScenarioSummary, Store, StoreIntegrity,
+    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
+    StoreIntegrity,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -367,7 +368,7 @@ impl Store for PgStore {
         Ok((before, after))
     }
 
-    fn query(&self, sql: &str) -> Result<QueryRows> {
+    fn query(&self, sql: &str, _access: QueryAccess) -> Result<QueryRows> {
         read::query(&mut *self.conn()?, sql)
     }
 

@@ -1,0 +1,140 @@
+//! SIGKILL at random instants: of the iterative example while it records, and of the database
+//! maintenance commands. Afterwards the database opens, no cache hit names a run that did not
+//! complete, and the next run of the workflow completes with the results of an undisturbed run.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::examples::example_command;
+use crate::util::cli;
+
+/// xorshift: deterministic instants without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Start `cmd`, SIGKILL it after `delay` unless it ended first; returns whether it was killed.
+fn kill_after(mut cmd: Command, delay: Duration) -> bool {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
+const ITERATIVE: [&str; 4] = ["--iterations", "3", "--extended", "4"];
+
+fn iterative(dir: &Path, keep: bool) -> Command {
+    let mut args = ITERATIVE.to_vec();
+    if keep {
+        args.push("--keep");
+    }
+    example_command("iterative_workflow", dir, &args)
+}
+
+/// Hits whose cache source is not a completed run in the database (must be none).
+fn hits_of_unfinished_sources(db: &Path) -> i64 {
+    let sql = "SELECT count(*) AS n FROM run h WHERE json_extract_string(h.meta, '$.cache_source') IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM run s WHERE s.id = json_extract_string(h.meta, '$.cache_source') \
+               AND s.status = 'completed')";
+    let out = cli(db, &["query", "--json", sql]);
+    assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    rows["rows"][0][0].as_i64().unwrap()
+}
+
+#[test]
+fn sigkill_at_twenty_instants_of_the_iterative_example_never_yields_a_false_hit() {
+    let reference = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let first = iterative(reference.path(), false).output().unwrap();
+    assert!(first.status.success());
+    let full = started.elapsed();
+    // The baseline's summary table, at the path the example prints.
+    let summary = |dir: &Path, stdout: &[u8]| {
+        let text = String::from_utf8_lossy(stdout);
+        let line = text.lines().find_map(|l| l.strip_prefix("iteration_summaries: ")).expect("summary printed");
+        std::fs::read_to_string(dir.join(line.trim())).expect("summary written")
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 0x2545f4914f6cdd1d_u64;
+    let (mut killed, mut rounds, mut keep) = (0, 0, false);
+    // Kill at 20 instants; a run that ends before its instant is followed by a cold one.
+    while killed < 20 && rounds < 80 {
+        let delay = Duration::from_millis(next(&mut state) % (full.as_millis() as u64).max(1));
+        keep = kill_after(iterative(dir.path(), keep), delay);
+        killed += usize::from(keep);
+        rounds += 1;
+    }
+    assert_eq!(killed, 20, "20 runs killed mid-way in {rounds} rounds");
+    let db = dir.path().join("runs/travel_demand/provenance.duckdb");
+    let out = iterative(dir.path(), true).output().unwrap();
+    assert!(out.status.success(), "the next run completes: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        summary(dir.path(), &out.stdout),
+        summary(reference.path(), &first.stdout),
+        "same results as undisturbed"
+    );
+    assert_eq!(hits_of_unfinished_sources(&db), 0, "no hit names a run that did not complete");
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&cli(&db, &["db", "inspect", "--json"]).stdout).expect("inspect answers");
+    let zombies = inspect["zombies"].as_array().unwrap().len();
+    let marked = cli(&db, &["db", "fail-zombies"]);
+    assert!(String::from_utf8_lossy(&marked.stdout).contains(&format!("marked {zombies} zombie run(s) failed")));
+    eprintln!(
+        "{killed} runs killed in {rounds} rounds (full run {:.1} s); {zombies} zombies marked failed",
+        full.as_secs_f64()
+    );
+}
+
+#[test]
+fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(iterative(dir.path(), false).status().unwrap().success());
+    let db = dir.path().join("runs/travel_demand/provenance.duckdb");
+    let count = |db: &Path| {
+        let out = cli(db, &["query", "--json", "SELECT count(*) FROM run"]);
+        assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["rows"][0][0].as_i64().unwrap()
+    };
+    let runs = count(&db);
+    let copy = dir.path().join("copy.duckdb");
+    std::fs::copy(&db, &copy).unwrap();
+    let consist = |args: &[&str]| {
+        let mut cmd = Command::new(crate::process::worker());
+        cmd.arg("cli").args(args).arg("--db-path").arg(&db);
+        cmd
+    };
+    let mut state = 0x9e3779b97f4a7c15_u64;
+    let mut killed = 0;
+    for round in 0..20 {
+        // The commands take 60-140 ms here, 40 of them starting the process.
+        let delay = Duration::from_millis(30 + next(&mut state) % 110);
+        let copy_text = copy.to_string_lossy().into_owned();
+        let cmd = match round % 3 {
+            0 => consist(&["db", "compact"]),
+            1 => consist(&["db", "rebuild"]),
+            _ => consist(&["db", "merge", &copy_text, "--conflict", "skip"]),
+        };
+        killed += usize::from(kill_after(cmd, delay));
+        assert_eq!(count(&db), runs, "round {round}: every run still recorded once");
+        assert_eq!(hits_of_unfinished_sources(&db), 0);
+    }
+    assert!(killed >= 10, "most commands were killed mid-way ({killed} of 20)");
+    // The workflow still hits everything.
+    let out = iterative(dir.path(), true).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.matches(" steps were cache hits, 0 executed").count() == 2, "{stdout}");
+    eprintln!("{killed} of 20 maintenance commands killed mid-way; {runs} runs intact");
+}
