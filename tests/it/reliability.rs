@@ -155,6 +155,7 @@ fn corrupt_parquet_is_an_error_or_a_rerun_never_a_panic() {
     }
     assert_eq!(errors + read, 400);
     assert!(errors > 100, "most corruptions are caught ({errors} errors, {read} read)");
+    eprintln!("400 corrupted copies of a Parquet output: {errors} errors naming the file, {read} read, no panic");
     // A corrupted cached output, stat changed: the step executes again and the chain is right.
     let mut bytes = good.clone();
     let middle = bytes.len() / 2;
@@ -317,8 +318,14 @@ fn a_pending_snapshot_that_cannot_be_read_is_reported_once_by_inspect() {
     assert_eq!(again["damaged"], report["damaged"], "still reported, not re-queued");
 }
 
-/// Run `steps` in `processes` worker processes at once; returns their stdout lines.
-fn sweep(ws: &Workspace, processes: usize, values: impl Fn(usize) -> Vec<String>, sleep_ms: u64) -> Vec<String> {
+/// Run `steps` in `processes` worker processes at once (logging at debug level); returns their
+/// stdout lines and their stderr.
+fn sweep(
+    ws: &Workspace,
+    processes: usize,
+    values: impl Fn(usize) -> Vec<String>,
+    sleep_ms: u64,
+) -> (Vec<String>, String) {
     let children: Vec<_> = (0..processes)
         .map(|p| {
             Command::new(worker())
@@ -327,16 +334,20 @@ fn sweep(ws: &Workspace, processes: usize, values: impl Fn(usize) -> Vec<String>
                 .arg(ws.db())
                 .args(values(p))
                 .env("CONSIST_TEST_SLEEP_MS", sleep_ms.to_string())
+                .env("CONSIST_LOG", "consist=debug")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    children
-        .into_iter()
-        .flat_map(|c| stdout_of(c.wait_with_output().unwrap()).lines().map(str::to_owned).collect::<Vec<_>>())
-        .collect()
+    let (mut lines, mut stderr) = (Vec::new(), String::new());
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        stderr.push_str(&String::from_utf8_lossy(&out.stderr));
+        lines.extend(stdout_of(out).lines().map(str::to_owned));
+    }
+    (lines, stderr)
 }
 
 #[test]
@@ -344,7 +355,7 @@ fn concurrent_twins_wait_for_one_execution_instead_of_repeating_it() {
     let ws = Workspace::new();
     drop(ws.tracker());
     let values: Vec<String> = (1..=6).map(|v| v.to_string()).collect();
-    let lines = sweep(&ws, 4, |_| values.clone(), 300);
+    let (lines, _) = sweep(&ws, 4, |_| values.clone(), 300);
     let executed = lines.iter().filter(|l| l.starts_with("executed ")).count();
     let hits = lines.iter().filter(|l| l.starts_with("hit ")).count();
     assert_eq!((executed, hits), (6, 18), "each of 6 signatures executes once across 4 processes: {lines:#?}");
@@ -368,7 +379,12 @@ fn writers_with_a_polling_cli(processes: usize) {
             let mut calls = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let started = Instant::now();
-                let out = cli(&db, &["--wait", "10", "runs", "--json", "--limit", "5"]);
+                let out = Command::new(worker())
+                    .args(["cli", "--wait", "10", "runs", "--json", "--limit", "5", "--db-path"])
+                    .arg(&db)
+                    .env("CONSIST_LOG", "consist=debug")
+                    .output()
+                    .unwrap();
                 calls.push((
                     started.elapsed(),
                     out.status.success(),
@@ -379,7 +395,8 @@ fn writers_with_a_polling_cli(processes: usize) {
         })
     };
     let started = Instant::now();
-    let lines = sweep(&ws, processes, |p| (0..50).map(|i| (p * 1000 + i).to_string()).collect(), 0);
+    let (lines, stderr) = sweep(&ws, processes, |p| (0..50).map(|i| (p * 1000 + i).to_string()).collect(), 0);
+    let waits = stderr.lines().filter(|l| l.contains("database opened after waiting")).count();
     let elapsed = started.elapsed();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let calls = poller.join().unwrap();
@@ -395,8 +412,10 @@ fn writers_with_a_polling_cli(processes: usize) {
         })
         .unwrap();
     assert_eq!((rows, distinct), ((processes * 50) as i64, (processes * 50) as i64), "each run in the database once");
+    let cli_waits = calls.iter().filter(|c| c.2.contains("database opened after waiting")).count();
     eprintln!(
-        "{processes} writers x 50 steps: {:.1} s; {} CLI calls, slowest {:.0} ms",
+        "{processes} writers x 50 steps: {:.1} s; writers waited for the file {waits} time(s); {} CLI calls, \
+         {cli_waits} of them waited, slowest {:.0} ms",
         elapsed.as_secs_f64(),
         calls.len(),
         slowest.as_secs_f64() * 1000.0

@@ -109,6 +109,7 @@ fn hits_that_cannot_be_written_never_block_the_steps_nor_the_drop() {
         let tracker = consist::Tracker::builder(&run_dir).db_path(&db).flush_every(1).open().unwrap();
         let run = || tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25)));
         let first = run().unwrap();
+        tracker.flush().unwrap();
         // Nothing can be written into the snapshot directory any more.
         let snapshots = run_dir.join(".consist/snapshots");
         std::fs::rename(&snapshots, run_dir.join("moved-away")).unwrap();

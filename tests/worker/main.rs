@@ -79,6 +79,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some(command @ ("step" | "steps" | "big")) => {
+            consist::init_logging();
             let done = match command {
                 "step" => step(&args[2..]),
                 "steps" => steps(&args[2..]),

@@ -113,6 +113,16 @@ pub struct DuckDbStore {
     schema_ready: Arc<AtomicBool>,
 }
 
+/// How long a reader waits for writers before asking them to let it in first.
+const READER_PATIENCE: Duration = Duration::from_millis(200);
+
+/// Whether a reader asked, within the last second, to be let in first.
+fn reader_waiting(flag: &Path) -> bool {
+    std::fs::metadata(flag)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age < Duration::from_secs(1)))
+}
+
 impl DuckDbStore {
     /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
     /// until the first call.
@@ -156,7 +166,18 @@ impl DuckDbStore {
     fn open_file(&self, read_only: bool) -> Result<Connection> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
+        let mut retries = 0u32;
+        let flag = crate::snapshot::catalog_dir(&self.path).join("reader-waiting");
+        let mut flagged = false;
         loop {
+            // Writers run in the background and can wait: while a reader has been kept out,
+            // they let it in first (for at most half their timeout, so a stale flag blocks
+            // nobody). Without this, a reader lost the race to 32 writers for 10 s.
+            if !read_only && start.elapsed() < self.lock_timeout / 2 && reader_waiting(&flag) {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+                continue;
+            }
             let attempt = if read_only {
                 Config::default()
                     .access_mode(AccessMode::ReadOnly)
@@ -165,7 +186,16 @@ impl DuckDbStore {
                 Connection::open(&self.path)
             };
             let err = match attempt {
-                Ok(conn) => return Ok(conn),
+                Ok(conn) => {
+                    if flagged {
+                        let _ = std::fs::remove_file(&flag);
+                    }
+                    if retries > 0 {
+                        let waited_ms = start.elapsed().as_millis() as u64;
+                        tracing::debug!(db = %self.path.display(), retries, waited_ms, "database opened after waiting for another process");
+                    }
+                    return Ok(conn);
+                }
                 Err(e) => e,
             };
             let message = err.to_string();
@@ -179,7 +209,12 @@ impl DuckDbStore {
                 }
                 // Jitter spreads processes that wake together.
                 let jitter = Duration::from_micros(u64::from(std::process::id() % 997));
+                if read_only && start.elapsed() >= READER_PATIENCE {
+                    // Say so to the writers (refreshed on every retry); best effort.
+                    flagged |= std::fs::write(&flag, b"").is_ok();
+                }
                 std::thread::sleep(delay + jitter);
+                retries += 1;
                 delay = (delay * 2).min(Duration::from_millis(100));
                 continue;
             }
