@@ -1,5 +1,5 @@
 //! Content hashing of files (`full`: blake3 of the bytes) or their metadata (`fast`), memoized:
-//! in the process, and across processes in `<catalog>.consist/hashes/`, one small file per path
+//! in the process, and across processes (files of 64 KiB or more) in `<catalog>.consist/hashes/`, one small file per path
 //! holding the hash with the size, mtime, inode and ctime the file had. A file whose four are
 //! unchanged is not read again (ctime moves on every write, even one that restores the mtime).
 //! An entry written less than [`RACY`] after the file's mtime is not trusted (a write in the same
@@ -26,6 +26,10 @@ pub enum HashingStrategy {
 
 /// Files at least this large are hashed memory-mapped on all cores.
 const MMAP_THRESHOLD: u64 = 4 << 20;
+
+/// Files smaller than this are not remembered across processes: hashing them again costs less
+/// than writing and reading a memo entry (a file creation alone costs ~0.1 ms on ext4).
+const REMEMBER_MIN: u64 = 64 << 10;
 
 /// How long after a file's mtime its recorded hash can be trusted by another process.
 const RACY: u128 = 2_000_000_000;
@@ -102,12 +106,14 @@ impl FileHasher {
             return Ok(format!("blake3:{hash}"));
         }
         drop(memo);
-        if let Some(hash) = self.recall(path, &st) {
+        if let Some(hash) = self.recall(path, &st).filter(|_| st.len >= REMEMBER_MIN) {
             self.remember(path, st, hash.clone());
             return Ok(format!("blake3:{hash}"));
         }
         let hash = hash_file(path)?;
-        self.persist(path, &st, &hash);
+        if st.len >= REMEMBER_MIN {
+            self.persist(path, &st, &hash);
+        }
         self.remember(path, st, hash.clone());
         Ok(format!("blake3:{hash}"))
     }
@@ -189,7 +195,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hashes = dir.path().join("hashes");
         let p = dir.path().join("big.csv");
-        std::fs::write(&p, "x\n1\n").unwrap();
+        let (one, two) = (format!("x\n{}\n", "1".repeat(70_000)), format!("x\n{}\n", "2".repeat(70_000)));
+        std::fs::write(&p, &one).unwrap();
         let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
         let real = FileHasher::persisted(hashes.clone()).identity(&p, HashingStrategy::Full).unwrap();
@@ -203,22 +210,29 @@ mod tests {
             "blake3:planted"
         );
         // Any write moves ctime, even one that puts the old mtime back: hashed again.
-        std::fs::write(&p, "x\n2\n").unwrap();
+        std::fs::write(&p, &two).unwrap();
         std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
         let changed = FileHasher::persisted(hashes.clone()).identity(&p, HashingStrategy::Full).unwrap();
-        assert_eq!(changed, format!("blake3:{}", blake3::hash(b"x\n2\n").to_hex()));
+        assert_eq!(changed, format!("blake3:{}", blake3::hash(two.as_bytes()).to_hex()));
         // A file hashed right after it was written is racy: the next process hashes it again.
         let fresh = dir.path().join("fresh.csv");
-        std::fs::write(&fresh, "y\n").unwrap();
+        let y = "y\n".repeat(40_000);
+        std::fs::write(&fresh, &y).unwrap();
         FileHasher::persisted(hashes.clone()).identity(&fresh, HashingStrategy::Full).unwrap();
         for entry in std::fs::read_dir(&hashes).unwrap() {
             let path = entry.unwrap().path();
             let text = std::fs::read_to_string(&path).unwrap();
-            let planted = text.replace(&blake3::hash(b"y\n").to_hex().to_string(), "planted");
+            let planted = text.replace(&blake3::hash(y.as_bytes()).to_hex().to_string(), "planted");
             std::fs::write(&path, planted).unwrap();
         }
-        let again = FileHasher::persisted(hashes).identity(&fresh, HashingStrategy::Full).unwrap();
-        assert_eq!(again, format!("blake3:{}", blake3::hash(b"y\n").to_hex()));
+        let again = FileHasher::persisted(hashes.clone()).identity(&fresh, HashingStrategy::Full).unwrap();
+        assert_eq!(again, format!("blake3:{}", blake3::hash(y.as_bytes()).to_hex()));
+        // A small file is not remembered at all (hashing it again is cheaper).
+        let small = dir.path().join("small.csv");
+        std::fs::write(&small, "z\n").unwrap();
+        let entries = std::fs::read_dir(&hashes).unwrap().count();
+        FileHasher::persisted(hashes.clone()).identity(&small, HashingStrategy::Full).unwrap();
+        assert_eq!(std::fs::read_dir(&hashes).unwrap().count(), entries);
     }
 
     #[test]

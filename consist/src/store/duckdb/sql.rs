@@ -43,8 +43,8 @@ impl DuckDbStore {
             } else if OUTSIDE.iter().any(|m| message.contains(m)) {
                 format!(
                     "queries read the catalog only, and this statement reaches outside it (a file, another \
-                     database, an extension or a setting): {message}; pass `--allow-external` \
-                     (QueryAccess::External) if you mean it"
+                     database, an extension or a setting); pass `--allow-external` (QueryAccess::External) if \
+                     you mean it. DuckDB said: {message}"
                 )
             } else {
                 format!("the query failed: {message}")
