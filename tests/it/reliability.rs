@@ -562,7 +562,9 @@ fn fuzz_damaged_snapshots_and_index_entries_never_panic_nor_serve_a_wrong_value(
 }
 
 /// Every table's row count, and every run's (id, status, signature, config hash).
-fn catalog_contents(db: &Path) -> (Vec<(String, i64)>, Vec<(String, String, String, String)>) {
+type Contents = (Vec<(String, i64)>, Vec<(String, String, String, String)>);
+
+fn catalog_contents(db: &Path) -> Contents {
     let conn = duckdb::Connection::open(db).unwrap();
     let counts = consist::testing::TABLES
         .iter()
