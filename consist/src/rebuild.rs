@@ -25,14 +25,9 @@ pub struct RebuildReport {
     pub kept: Vec<String>,
     /// Signatures whose cache entry was missing from the signature index and was written again.
     pub indexed: usize,
-}
-
-impl RebuildReport {
-    /// DamagedSnapshot snapshots whose run is now missing from the store (its id unknown, or not in the
-    /// database before the rebuild either): what a user must look at.
-    pub fn lost(&self) -> Vec<&DamagedSnapshot> {
-        self.damaged.iter().filter(|d| d.run_id.as_ref().is_none_or(|id| !self.kept.contains(id))).collect()
-    }
+    /// The damaged snapshots whose run is not in the store now (its id unknown, or read from no
+    /// other snapshot and not in the database before the rebuild either): what a user must look at.
+    pub lost: Vec<DamagedSnapshot>,
 }
 
 impl Catalog {
@@ -81,15 +76,21 @@ impl Catalog {
             }
         }
         report.kept.sort();
+        // A damaged snapshot's run may also have been read from another copy (a merged one).
+        report.lost = report
+            .damaged
+            .iter()
+            .filter(|d| d.run_id.as_ref().is_none_or(|id| !by_id.contains_key(id)))
+            .cloned()
+            .collect();
         for bad in &report.damaged {
-            let kept = bad.run_id.as_ref().is_some_and(|id| report.kept.contains(id));
             tracing::warn!(
                 file = %bad.file.display(),
                 line = bad.line,
                 run = bad.run_id.as_deref().unwrap_or("?"),
                 reason = %bad.reason,
                 "unreadable snapshot: {}",
-                if kept { "the run's database rows are kept" } else { "its run is not restored" }
+                if report.lost.contains(bad) { "its run is not restored" } else { "its run is restored" }
             );
         }
         let mut records: Vec<RunRecord> = by_id.into_values().collect();

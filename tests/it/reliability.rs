@@ -275,7 +275,7 @@ fn rebuild_reports_damaged_snapshots_keeps_their_rows_and_restores_the_index() {
         (report.damaged[0].file.as_path(), report.damaged[0].run_id.as_deref()),
         (damaged.as_path(), Some(&*ids[1]))
     );
-    assert!(report.lost().is_empty());
+    assert!(report.lost.is_empty());
     drop(catalog);
 
     // Lose the database and the signature index too: the CLI says what it could not restore.
@@ -596,4 +596,22 @@ fn a_lost_database_is_rebuilt_whole_from_snapshots_and_hits_again() {
     keep.push("--keep");
     let again = crate::examples::example("iterative_workflow", dir.path(), &keep);
     assert_eq!(again.matches(" steps were cache hits, 0 executed").count(), 2, "{again}");
+}
+
+#[test]
+fn a_damaged_snapshot_whose_run_has_another_copy_is_not_reported_lost() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = tracker.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap().run;
+    drop(tracker);
+    let path = snapshot_of(&ws, &run.id);
+    let merged = ws.path().join("provenance.duckdb.consist/merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    std::fs::copy(&path, merged.join(format!("{}.json", run.id))).unwrap();
+    std::fs::write(&path, b"{\"format\": ").unwrap();
+    std::fs::remove_file(ws.db()).unwrap();
+    let catalog = Catalog::open(&CatalogLocation::DuckDb(ws.db()), Duration::from_secs(10)).unwrap();
+    let report = catalog.rebuild(&ws.run_dir()).unwrap();
+    assert_eq!((report.restored, report.damaged.len()), (1, 1), "reported as damaged, restored from the copy");
+    assert!(report.kept.is_empty() && report.lost.is_empty(), "{report:?}");
 }

@@ -178,14 +178,16 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
             for d in &report.damaged {
                 let line = d.line.map(|l| format!(":{l}")).unwrap_or_default();
                 let run = d.run_id.as_deref().unwrap_or("unknown run");
-                let fate = if d.run_id.as_ref().is_some_and(|id| report.kept.contains(id)) {
+                let fate = if report.lost.contains(d) {
+                    "NOT restored"
+                } else if d.run_id.as_ref().is_some_and(|id| report.kept.contains(id)) {
                     "its database rows are kept"
                 } else {
-                    "NOT restored"
+                    "restored from another copy of its snapshot"
                 };
                 eprintln!("warning: {}{line} cannot be read ({}); {run}: {fate}", d.file.display(), d.reason);
             }
-            match report.lost().len() {
+            match report.lost.len() {
                 0 => Ok(()),
                 n => Err(CliError::Incomplete(format!(
                     "{n} run(s) could not be restored from their damaged snapshots (listed above); restore those \
