@@ -1,6 +1,6 @@
 //! Content hashing of files (`full`: blake3 of the bytes) or their metadata (`fast`), memoized:
-//! in the process, and across processes (files of 64 KiB or more) in `<catalog>.consist/hashes/`, one small file per path
-//! holding the hash with the size, mtime, inode and ctime the file had. A file whose four are
+//! in the process, and across processes (files of 64 KiB or more) in `<catalog>.consist/hashes/`,
+//! one small file per path holding the hash with the size, mtime, inode and ctime the file had. A file whose four are
 //! unchanged is not read again (ctime moves on every write, even one that restores the mtime).
 //! An entry written less than [`RACY`] after the file's mtime is not trusted (a write in the same
 //! timestamp tick would leave every field unchanged), so such a file is hashed once more.
@@ -106,12 +106,14 @@ impl FileHasher {
             return Ok(format!("blake3:{hash}"));
         }
         drop(memo);
-        if let Some(hash) = self.recall(path, &st).filter(|_| st.len >= REMEMBER_MIN) {
+        // Small files are neither looked up nor remembered across processes (no memo file I/O).
+        let across = st.len >= REMEMBER_MIN;
+        if let Some(hash) = across.then(|| self.recall(path, &st)).flatten() {
             self.remember(path, st, hash.clone());
             return Ok(format!("blake3:{hash}"));
         }
         let hash = hash_file(path)?;
-        if st.len >= REMEMBER_MIN {
+        if across {
             self.persist(path, &st, &hash);
         }
         self.remember(path, st, hash.clone());

@@ -273,18 +273,17 @@ pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
         for entry in entries.flatten() {
             let path = entry.path();
             let in_snapshots = path.parent().is_some_and(|p| p.ends_with(".consist/snapshots"));
-            let name = entry.file_name().to_string_lossy().into_owned();
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(path);
-            } else if in_snapshots && tmp_pid(&name).is_some_and(|pid| abandoned(&path, pid)) {
+            } else if in_snapshots
+                && tmp_pid(&entry.file_name().to_string_lossy()).is_some_and(|pid| abandoned(&path, pid))
+            {
                 // A snapshot write a killed process never finished: the run's previous snapshot
                 // (or none) stands.
                 if std::fs::remove_file(&path).is_ok() {
                     tracing::info!(file = %path.display(), "removed a temporary snapshot file left by a killed process");
                 }
-            } else if path.extension().is_some_and(|e| e == "json" || e == "jsonl")
-                && path.parent().is_some_and(|p| p.ends_with(".consist/snapshots"))
-            {
+            } else if in_snapshots && path.extension().is_some_and(|e| e == "json" || e == "jsonl") {
                 found.push(path);
             }
         }
@@ -331,7 +330,6 @@ impl PendingQueue {
             })
             .collect();
         out.sort();
-        out.dedup();
         out
     }
 
