@@ -194,3 +194,25 @@ fn a_catalog_is_opened_by_location() {
     assert!(matches!(refused, consist::Error::CatalogLocation { .. }), "{refused}");
     assert!(refused.to_string().contains("mysql://root:***@db/x"), "{refused}");
 }
+
+#[test]
+fn writers_hold_back_while_a_reader_asks_to_be_let_in_and_ignore_a_stale_request() {
+    let ws = Workspace::new();
+    two_runs(&ws);
+    let flag = ws.path().join("provenance.duckdb.consist/reader-waiting");
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(1));
+    let timed_rebuild = || {
+        let started = std::time::Instant::now();
+        assert_eq!(catalog.rebuild(ws.path()).unwrap().restored, 2);
+        started.elapsed()
+    };
+    // A fresh request: the writer waits (at most half its 1 s timeout) before it opens the file.
+    std::fs::write(&flag, b"").unwrap();
+    let held_back = timed_rebuild();
+    assert!(held_back >= std::time::Duration::from_millis(450), "{held_back:?}");
+    // A request over 1 s old is stale (its reader is gone or in): nobody waits for it.
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&flag).unwrap().set_modified(old).unwrap();
+    let free = timed_rebuild();
+    assert!(free < std::time::Duration::from_millis(450), "{free:?}");
+}
