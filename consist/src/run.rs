@@ -95,6 +95,14 @@ pub struct Run {
 }
 
 impl Run {
+    /// End the run now with `status` (`completed` or `failed`): sets `ended_at` and `updated_at`.
+    pub(crate) fn end(&mut self, status: RunStatus) {
+        let now = Utc::now();
+        self.status = status;
+        self.ended_at = Some(now);
+        self.updated_at = now;
+    }
+
     /// Whether this run reused the outputs of an earlier run.
     pub fn is_cache_hit(&self) -> bool {
         self.meta.get("cache_hit").and_then(|v| v.as_bool()).unwrap_or(false)

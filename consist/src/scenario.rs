@@ -285,14 +285,10 @@ impl Scenario {
                 reason: "the scenario was already finished".into(),
             });
         };
-        let now = Utc::now();
         if let Some(reason) = reason {
             record.run.meta.entry("error").or_insert_with(|| Json::String(reason.to_owned()));
         }
-        record.run.status =
-            if record.run.meta.contains_key("error") { RunStatus::Failed } else { RunStatus::Completed };
-        record.run.ended_at = Some(now);
-        record.run.updated_at = now;
+        record.run.end(if record.run.meta.contains_key("error") { RunStatus::Failed } else { RunStatus::Completed });
         self.tracker.inner.persist(&record)?;
         Ok(record.run)
     }

@@ -118,10 +118,7 @@ impl Catalog {
             if record.run.status != RunStatus::Running {
                 continue;
             }
-            let now = chrono::Utc::now();
-            record.run.status = RunStatus::Failed;
-            record.run.ended_at = Some(now);
-            record.run.updated_at = now;
+            record.run.end(RunStatus::Failed);
             let error = "its process ended without finishing it (killed?); marked failed by `consist db fail-zombies`";
             record.run.meta.insert("error".into(), serde_json::Value::String(error.into()));
             let path = crate::snapshot::write(&record)?;

@@ -317,10 +317,7 @@ impl Engine {
 
     /// Record `record` as failed with `error`, and return the error.
     fn fail<T>(&self, mut record: RunRecord, error: Error, recording: bool) -> Result<T> {
-        let now = Utc::now();
-        record.run.status = RunStatus::Failed;
-        record.run.ended_at = Some(now);
-        record.run.updated_at = now;
+        record.run.end(RunStatus::Failed);
         record.run.meta.insert("error".into(), Json::String(error.to_string()));
         if recording {
             self.persist(&record)?;
@@ -360,11 +357,7 @@ impl Engine {
             }
             record.run.meta.insert("hydrated_outputs".into(), Json::Object(copies));
         }
-        let now = Utc::now();
-        let run = &mut record.run;
-        run.status = RunStatus::Completed;
-        run.ended_at = Some(now);
-        run.updated_at = now;
+        record.run.end(RunStatus::Completed);
         tracing::debug!(step = %record.run.model_name, source = %entry.run_id, "cache hit");
         let run = if recording {
             // The writer keeps the record; the caller gets its run (config and artifacts not copied).
@@ -440,10 +433,7 @@ impl Engine {
             Ok(value) => value,
             Err(error) => return self.fail(record, error, recording),
         };
-        let now = Utc::now();
-        record.run.ended_at = Some(now);
-        record.run.updated_at = now;
-        record.run.status = RunStatus::Completed;
+        record.run.end(RunStatus::Completed);
         if recording {
             self.persist(&record)?;
             self.catalog.index.put(IndexEntry {
