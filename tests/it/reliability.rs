@@ -615,3 +615,24 @@ fn a_damaged_snapshot_whose_run_has_another_copy_is_not_reported_lost() {
     assert_eq!((report.restored, report.damaged.len()), (1, 1), "reported as damaged, restored from the copy");
     assert!(report.kept.is_empty() && report.lost.is_empty(), "{report:?}");
 }
+
+#[test]
+fn a_cli_call_that_finds_the_database_locked_too_long_names_its_wait_option() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    tracker.step("s").code_version("1").run(|_| Ok(())).unwrap();
+    tracker.flush().unwrap();
+    drop(tracker);
+    let holder = ws.sql(); // this process holds the file open read-write
+    let started = Instant::now();
+    let out = Command::new(worker()).args(["cli", "--wait", "1", "runs", "--db-path"]).arg(ws.db()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stayed locked") && stderr.contains("--wait SECONDS") && stderr.contains("(now 1)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("lock_timeout"), "the library option is not what a CLI user can change: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(5), "it gave up after its wait");
+    drop(holder);
+}
