@@ -118,7 +118,7 @@ pub use snapshot::DamagedSnapshot;
 pub use step::{StepBuilder, StepCall};
 pub use store::{
     ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, QueryAccess, RunArtifacts,
-    RunQuery, ScenarioSummary, Store, StoreIntegrity,
+    RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
 };
 pub use tracker::{Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};

@@ -73,6 +73,14 @@ impl PgServer {
         self.url(name)
     }
 
+    /// Run `sql` in database `name` as the superuser, as an administrator would with `psql`.
+    pub fn psql(&self, name: &str, sql: &str) {
+        run(self
+            .command("psql")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "consist", "-v"])
+            .args(["ON_ERROR_STOP=1", "-d", name, "-c", sql]));
+    }
+
     /// The URL of database `name` (created or not).
     pub fn url(&self, name: &str) -> String {
         format!("postgres://consist@127.0.0.1:{}/{name}", self.port)

@@ -358,3 +358,19 @@ fn twins_that_executed_on_two_hosts_leave_one_cache_source_that_every_later_hit_
     }
     forget_local_state(&url);
 }
+
+#[test]
+fn a_postgres_catalog_from_a_newer_consist_is_refused_untouched() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("newer");
+    let ws = Workspace::new();
+    let first = tracker(&ws.run_dir(), &url);
+    first.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(consist::Value(25))).unwrap();
+    first.flush().unwrap();
+    drop(first);
+    let newer = consist::SCHEMA_VERSION + 1;
+    server.psql("newer", &format!("INSERT INTO consist_schema_version(version) VALUES ({newer})"));
+    forget_local_state(&url);
+    let refused = Tracker::builder(ws.run_dir()).catalog(&url).open().unwrap_err().to_string();
+    assert!(refused.contains(&format!("schema version {newer}")) && refused.contains("upgrade consist"), "{refused}");
+}

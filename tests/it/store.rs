@@ -216,3 +216,42 @@ fn writers_hold_back_while_a_reader_asks_to_be_let_in_and_ignore_a_stale_request
     let free = timed_rebuild();
     assert!(free < std::time::Duration::from_millis(450), "{free:?}");
 }
+
+#[test]
+fn a_catalog_records_its_schema_version_and_one_from_a_newer_consist_is_refused_untouched() {
+    let ws = Workspace::new();
+    two_runs(&ws);
+    let version = |ws: &Workspace| ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version");
+    assert_eq!(version(&ws), consist::SCHEMA_VERSION);
+
+    // A file a newer consist migrated: reads and writes are refused, naming the fix.
+    let newer = consist::SCHEMA_VERSION + 1;
+    ws.sql().execute_batch(&format!("INSERT INTO consist_schema_version(version) VALUES ({newer})")).unwrap();
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    let read = catalog.find_runs(&RunQuery::default()).unwrap_err().to_string();
+    assert!(read.contains(&format!("schema version {newer}")) && read.contains("upgrade consist"), "{read}");
+    let tracker = ws.tracker();
+    // The run itself succeeds (its snapshot is the record); the database is not written.
+    tracker.step("square").code_version("1").config(&6).outputs(["squared"]).run(|_| Ok(Value(36))).unwrap();
+    let flushed = tracker.flush().unwrap_err().to_string();
+    assert!(flushed.contains("upgrade consist"), "{flushed}");
+    drop(tracker);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2, "the newer file is untouched");
+    assert_eq!(version(&ws), newer);
+}
+
+#[test]
+fn a_catalog_without_a_schema_version_is_read_and_brought_up_to_date() {
+    // As Python Consist, or consist before versions, leaves a file: the tables, no version table.
+    let ws = Workspace::new();
+    two_runs(&ws);
+    ws.sql().execute_batch("DROP TABLE consist_schema_version").unwrap();
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    assert_eq!(catalog.find_runs(&RunQuery::default()).unwrap().len(), 2);
+    let tracker = ws.tracker();
+    tracker.step("square").code_version("1").config(&7).outputs(["squared"]).run(|_| Ok(Value(49))).unwrap();
+    tracker.flush().unwrap();
+    drop(tracker);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 3);
+    assert_eq!(ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version"), consist::SCHEMA_VERSION);
+}

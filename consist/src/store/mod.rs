@@ -9,6 +9,7 @@ mod duckdb;
 mod overview;
 mod postgres;
 mod rows;
+mod schema;
 mod sql;
 
 pub(crate) use self::duckdb::file_rows;
@@ -17,6 +18,7 @@ pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, QueryRows, ScenarioSummary, StoreIntegrity,
 };
 pub use self::postgres::PgStore;
+pub use self::schema::SCHEMA_VERSION;
 
 use crate::artifact::Artifact;
 use crate::error::Result;

@@ -24,14 +24,12 @@ pub(crate) use self::sql::file_rows;
 use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use super::{
     ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
-    StoreIntegrity,
+    StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::run::{Run, RunRecord};
-
-const SCHEMA: &str = include_str!("schema.sql");
 
 /// A connection, holding this process's turn at its file until dropped.
 pub(super) struct Conn {
@@ -111,6 +109,8 @@ pub struct DuckDbStore {
     lock_timeout: Duration,
     /// This process has created or seen the schema in this file (saves ~7 ms of DDL per batch).
     schema_ready: Arc<AtomicBool>,
+    /// This process has read this file's schema version and can read the file.
+    version_read: Arc<AtomicBool>,
 }
 
 /// How long a reader waits for writers before asking them to let it in first.
@@ -127,7 +127,12 @@ impl DuckDbStore {
     /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
     /// until the first call.
     pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
-        DuckDbStore { path: path.into(), lock_timeout, schema_ready: Arc::new(AtomicBool::new(false)) }
+        DuckDbStore {
+            path: path.into(),
+            lock_timeout,
+            schema_ready: Arc::new(AtomicBool::new(false)),
+            version_read: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
@@ -225,12 +230,48 @@ impl DuckDbStore {
         }
     }
 
-    /// Create the schema unless this process already did so for this file (or `force`).
+    /// Bring the file's schema to [`super::SCHEMA_VERSION`] unless this process already did so
+    /// for this file (or `force`). A file at the current version costs one query, no DDL.
     fn ensure_schema(&self, conn: &Connection, force: bool) -> Result<()> {
         if force || !self.schema_ready.load(Ordering::Relaxed) {
-            conn.execute_batch(SCHEMA).map_err(|e| self.db_err(e))?;
+            self.migrate(conn)?;
             self.schema_ready.store(true, Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// Apply the migrations this file lacks, in one transaction (the file lock keeps other
+    /// processes out meanwhile); a file written by a newer consist is refused untouched.
+    fn migrate(&self, conn: &Connection) -> Result<()> {
+        let tx = conn.unchecked_transaction().map_err(|e| self.db_err(e))?;
+        tx.execute_batch(schema::VERSION_TABLE).map_err(|e| self.db_err(e))?;
+        let found: i32 = tx.query_row(schema::READ_VERSION, [], |r| r.get(0)).map_err(|e| self.db_err(e))?;
+        for (version, ddl) in schema::pending(found, &self.path.display())? {
+            tx.execute_batch(ddl)
+                .and_then(|()| tx.execute(schema::RECORD_VERSION, [version]))
+                .map_err(|e| self.db_err(e))?;
+        }
+        tx.commit().map_err(|e| self.db_err(e))
+    }
+
+    /// Refuse, on a read-only connection, a file written by a newer consist (checked once per
+    /// process and file). A file without a version table predates versions: it is readable.
+    fn check_version(&self, conn: &Connection) -> Result<()> {
+        if self.schema_ready.load(Ordering::Relaxed) || self.version_read.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let has_table: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'consist_schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.db_err(e))?;
+        if has_table {
+            let found: i32 = conn.query_row(schema::READ_VERSION, [], |r| r.get(0)).map_err(|e| self.db_err(e))?;
+            schema::pending(found, &self.path.display())?;
+        }
+        self.version_read.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -298,7 +339,9 @@ impl DuckDbStore {
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
         }
-        self.open(true)
+        let conn = self.open(true)?;
+        self.check_version(&conn)?;
+        Ok(conn)
     }
 }
 
@@ -351,6 +394,7 @@ impl Store for DuckDbStore {
         if let Err(e) = written {
             // The file may have been replaced since the schema was checked: check it next time.
             self.schema_ready.store(false, Ordering::Relaxed);
+            self.version_read.store(false, Ordering::Relaxed);
             return Err(self.db_err(e));
         }
         drop(conn);

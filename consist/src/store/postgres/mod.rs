@@ -14,11 +14,10 @@ use r2d2_postgres::PostgresConnectionManager;
 
 mod batch;
 mod read;
-pub mod schema;
 
 use super::{
     ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
-    StoreIntegrity,
+    StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -26,6 +25,9 @@ use crate::lineage::LineageNode;
 use crate::location::redact;
 use crate::run::{Run, RunRecord};
 use read::{ARTIFACT_COLUMNS, RUN_COLUMNS, artifact_from_row, fetch_artifact, fetch_records, run_from_row};
+
+/// Advisory lock key held while migrating (`consist` in ASCII).
+const MIGRATION_LOCK: i64 = 0x0063_6f6e_7369_7374;
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
@@ -93,16 +95,22 @@ impl PgStore {
         Ok(conn)
     }
 
+    /// Bring the schema to [`schema::SCHEMA_VERSION`] in one transaction, under an advisory lock
+    /// so that processes starting together apply each migration once.
     fn migrate(&self, conn: &mut Conn) -> Result<()> {
-        match schema::migrate(&mut **conn) {
-            Ok(_) => Ok(()),
-            Err(schema::MigrationError::Newer(found)) => Err(Error::Refused(format!(
-                "the catalog {} has schema version {found}, newer than this consist writes ({}); upgrade consist",
-                self.shown,
-                schema::SCHEMA_VERSION
-            ))),
-            Err(schema::MigrationError::Db(e)) => Err(self.err("creating the schema")(e)),
+        let mut tx = conn.transaction().map_err(self.err("creating the schema"))?;
+        let found: i32 = tx
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .and_then(|_| tx.batch_execute(schema::VERSION_TABLE))
+            .and_then(|()| tx.query_one(schema::READ_VERSION, &[]))
+            .map_err(self.err("creating the schema"))?
+            .get(0);
+        for (version, ddl) in schema::pending(found, &self.shown)? {
+            tx.batch_execute(ddl)
+                .and_then(|()| tx.execute(schema::RECORD_VERSION, &[&version]))
+                .map_err(self.err("creating the schema"))?;
         }
+        tx.commit().map_err(self.err("creating the schema"))
     }
 
     fn runs(&self, sql: &str, args: &[&(dyn ToSql + Sync)]) -> Result<Vec<Run>> {
