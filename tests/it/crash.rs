@@ -138,3 +138,63 @@ fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
     assert!(out.status.success() && stdout.matches(" steps were cache hits, 0 executed").count() == 2, "{stdout}");
     eprintln!("{killed} of 20 maintenance commands killed mid-way; {runs} runs intact");
 }
+
+#[test]
+fn sigkill_during_db_purge_leaves_runs_whole_or_gone_and_purging_again_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(iterative(dir.path(), false).status().unwrap().success());
+    let db = dir.path().join("runs/travel_demand/provenance.duckdb");
+    let rows = |sql: &str| {
+        let out = cli(&db, &["query", "--json", sql]);
+        assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["rows"].as_array().unwrap().clone()
+    };
+    let count = || rows("SELECT count(*) FROM run")[0][0].as_i64().unwrap();
+    // Step runs that executed (not hits, not scenarios): one per round, oldest first.
+    let victims: Vec<String> = rows(
+        "SELECT id FROM run WHERE parent_run_id IS NOT NULL AND json_extract_string(meta, '$.cache_hit') IS DISTINCT FROM 'true' \
+         ORDER BY started_at LIMIT 10",
+    )
+    .iter()
+    .map(|r| r[0].as_str().unwrap().to_owned())
+    .collect();
+    assert_eq!(victims.len(), 10);
+    let purge = |id: &str| {
+        let mut cmd = Command::new(crate::process::worker());
+        cmd.args(["cli", "db", "purge", id, "--yes", "--db-path"]).arg(&db);
+        cmd
+    };
+    let mut state = 0x2545f4914f6cdd1d_u64;
+    let (mut killed, mut midway) = (0, 0);
+    for (round, id) in victims.iter().enumerate() {
+        let before = count();
+        let delay = Duration::from_millis(30 + next(&mut state) % 110);
+        killed += usize::from(kill_after(purge(id), delay));
+        let after = count();
+        assert!(
+            after == before || after == before - 1,
+            "round {round}: the run is whole or gone ({before} -> {after})"
+        );
+        // Killed after its purge marker was written, before the database was: the hard case.
+        let marker = db.with_file_name("provenance.duckdb.consist/purged").join(id);
+        midway += usize::from(after == before && marker.exists());
+        // Purging again finishes what the killed one began, or finds nothing left to do.
+        let again = purge(id).output().unwrap();
+        let stderr = String::from_utf8_lossy(&again.stderr);
+        assert!(again.status.success() || stderr.contains("no run"), "round {round}: {stderr}");
+        assert_eq!(rows(&format!("SELECT count(*) FROM run WHERE id = '{id}'"))[0][0], 0, "round {round}: gone");
+    }
+    assert!(killed >= 5, "most purges were killed mid-way ({killed} of 10)");
+    // A rebuild does not bring a purged run back, and the workflow runs again: the purged steps
+    // execute, and no new hit names a run that is gone or unfinished.
+    let rebuilt = cli(&db, &["db", "rebuild"]);
+    assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+    let list = victims.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ");
+    assert_eq!(rows(&format!("SELECT count(*) FROM run WHERE id IN ({list})"))[0][0], 0, "no purged run rebuilt");
+    // Hits recorded before the purge still name their (now purged) sources; count them first.
+    let dangling_before = hits_of_unfinished_sources(&db);
+    let out = iterative(dir.path(), true).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(hits_of_unfinished_sources(&db), dangling_before, "no new hit names a purged run");
+    eprintln!("{killed} of 10 purges killed, {midway} between their files and the database");
+}
