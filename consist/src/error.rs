@@ -124,6 +124,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// Runs completed and their snapshots were written, but the catalog's local state (pending
+    /// queue, signature index) could not be: they are not in the database and not cache hits.
+    #[error(
+        "{runs} run(s) are recorded only in their snapshots ({reason}); once the catalog's directory is \
+         writable again, `consist db rebuild --run-dir {}` brings them into the database",
+        run_dir.display()
+    )]
+    Unqueued {
+        /// How many runs.
+        runs: usize,
+        /// The run directory holding their snapshots.
+        run_dir: PathBuf,
+        /// The first failure.
+        reason: String,
+    },
+
     /// Another process held the database for longer than the configured wait.
     #[error("database {} stayed locked by another process for {waited_ms} ms ({reason}); retry later or raise Tracker::builder(..).lock_timeout(..)", path.display())]
     DatabaseBusy {

@@ -153,6 +153,7 @@ impl TrackerBuilder {
                 files,
                 session,
                 writer,
+                state_failed: std::sync::Mutex::new((0, String::new())),
             }),
         })
     }

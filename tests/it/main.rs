@@ -12,6 +12,7 @@ mod maintenance;
 mod outputs;
 mod parallel;
 mod pg;
+mod places;
 mod postgres;
 mod process;
 mod queries;

@@ -436,13 +436,14 @@ impl Engine {
         record.run.end(RunStatus::Completed);
         if recording {
             self.persist(&record)?;
-            self.catalog.index.put(IndexEntry {
+            let indexed = self.catalog.index.put(IndexEntry {
                 signature: record.run.signature.clone(),
                 run_id: record.run.id.clone(),
                 run_dir: self.run_dir.clone(),
                 outputs: record.outputs.clone(),
                 confirmed: false,
-            })?;
+            });
+            self.catalog_state(indexed);
             footprint.run_id = record.run.id.clone();
             if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
                 tracing::warn!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");

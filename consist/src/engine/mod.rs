@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::catalog::Catalog;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filehash::{FileHasher, HashingStrategy};
 use crate::run::RunRecord;
 use crate::snapshot;
@@ -41,6 +41,8 @@ pub(crate) struct Engine {
     pub(crate) session: String,
     /// Records hits and writes the store in the background (`None` in read-only mode).
     pub(crate) writer: Option<writer::Writer>,
+    /// Writes of the catalog's local state (queue, index) that failed: how many, and the first.
+    pub(crate) state_failed: std::sync::Mutex<(usize, String)>,
 }
 
 impl Engine {
@@ -50,12 +52,29 @@ impl Engine {
         let path = snapshot::write(record)?;
         let terminal = record.run.status.is_terminal();
         if !terminal || self.catalog.pending.get(&record.run.id).is_none() {
-            self.catalog.enqueue(&record.run.id, &path)?;
+            let queued = self.catalog.enqueue(&record.run.id, &path);
+            self.catalog_state(queued);
         }
         if terminal && let Some(writer) = &self.writer {
             writer.queued();
         }
         Ok(())
+    }
+
+    /// A write of the catalog's local state (pending queue, signature index) that failed does
+    /// not fail the run: its snapshot, already written, is the record. The run is not served as
+    /// a hit, [`Engine::flush`] reports it, and `consist db rebuild` brings it into the
+    /// database. Warned once per tracker.
+    pub(crate) fn catalog_state(&self, written: Result<()>) {
+        let Err(error) = written else { return };
+        let mut failed = self.state_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        failed.0 += 1;
+        if failed.0 > 1 {
+            tracing::debug!(%error, "catalog state not written");
+            return;
+        }
+        failed.1 = error.to_string();
+        tracing::warn!(%error, "the catalog's local state cannot be written: runs are recorded in their snapshots only");
     }
 
     /// Record a cache hit: its snapshot is written with the writer's next batch.
@@ -71,11 +90,17 @@ impl Engine {
     }
 
     /// Write every recorded run to the database now; returns how many runs were written.
+    /// Fails when runs could not be queued for the database (see [`Engine::catalog_state`]).
     pub(crate) fn flush(&self) -> Result<usize> {
-        match &self.writer {
-            Some(writer) => writer.flush(),
-            None => Ok(0),
+        let written = match &self.writer {
+            Some(writer) => writer.flush()?,
+            None => 0,
+        };
+        let failed = self.state_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failed.0 > 0 {
+            return Err(Error::Unqueued { runs: failed.0, run_dir: self.run_dir.clone(), reason: failed.1.clone() });
         }
+        Ok(written)
     }
 }
 
