@@ -255,3 +255,27 @@ fn a_catalog_without_a_schema_version_is_read_and_brought_up_to_date() {
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 3);
     assert_eq!(ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version"), consist::SCHEMA_VERSION);
 }
+
+#[test]
+fn a_database_whose_path_has_quotes_compacts_exports_and_merges() {
+    let ws = Workspace::new();
+    let db = ws.path().join("o'brien \"x\".duckdb");
+    let tracker = consist::Tracker::builder(ws.run_dir()).db_path(&db).open().unwrap();
+    tracker.step("s").code_version("1").config(&1).outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap();
+    tracker.flush().unwrap();
+    drop(tracker);
+    let run = |args: &[&str]| {
+        let out = crate::util::cli(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["db", "compact"]);
+    let export = ws.path().join("it's \"exported\"");
+    run(&["db", "export", export.to_str().unwrap()]);
+    assert!(export.join("run.parquet").exists());
+    let other = ws.path().join("other.duckdb");
+    let merged = crate::util::cli(&other, &["db", "merge", db.to_str().unwrap()]);
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    let runs = crate::util::cli(&other, &["runs", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+}

@@ -297,17 +297,22 @@ impl DuckDbStore {
             let _ = std::fs::remove_file(leftover);
         }
         let conn = self.connect()?;
-        let quoted = tmp.to_string_lossy().replace('\'', "''");
+        let quoted = sql::quote_text(&tmp.to_string_lossy());
         let copy = (|| -> duckdb::Result<Vec<(String, i64, i64)>> {
             conn.execute_batch("FORCE CHECKPOINT;")?;
             let db: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
             conn.execute_batch(&format!(
-                "ATTACH '{quoted}' AS consist_compacted; COPY FROM DATABASE \"{db}\" TO consist_compacted;"
+                "ATTACH {quoted} AS consist_compacted; COPY FROM DATABASE {} TO consist_compacted;",
+                sql::quote_ident(&db)
             ))?;
             let mut counts = Vec::new();
             for table in TABLES {
                 let count = |catalog: &str| -> duckdb::Result<i64> {
-                    conn.query_row(&format!("SELECT count(*) FROM \"{catalog}\".main.{table}"), [], |r| r.get(0))
+                    conn.query_row(
+                        &format!("SELECT count(*) FROM {}.main.{table}", sql::quote_ident(catalog)),
+                        [],
+                        |r| r.get(0),
+                    )
                 };
                 counts.push((table.to_owned(), count(&db)?, count("consist_compacted")?));
             }
@@ -664,7 +669,7 @@ fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(D
 fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRecord>> {
     let mut records = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let list = chunk.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let list = chunk.iter().map(|id| sql::quote_text(id)).collect::<Vec<_>>().join(", ");
         let mut runs: std::collections::HashMap<String, RunRecord> = std::collections::HashMap::new();
         let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM run WHERE id IN ({list})"))?;
         for run in stmt.query_map([], run_from_row)? {

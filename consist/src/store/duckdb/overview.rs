@@ -105,7 +105,7 @@ pub(super) fn export_parquet(conn: &Connection, dir: &Path) -> duckdb::Result<Ve
     let mut files = Vec::new();
     for t in TABLES {
         let path = dir.join(format!("{t}.parquet"));
-        let sql = format!("COPY {t} TO '{}' (FORMAT parquet)", path.to_string_lossy().replace('\'', "''"));
+        let sql = format!("COPY {t} TO {} (FORMAT parquet)", super::sql::quote_text(&path.to_string_lossy()));
         conn.execute_batch(&sql)?;
         files.push(path);
     }

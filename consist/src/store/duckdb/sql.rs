@@ -325,11 +325,14 @@ pub(crate) fn view_name(key: &str) -> String {
     if TABLES.contains(&key) { format!("{key}_artifacts") } else { key.to_owned() }
 }
 
-fn quote_ident(name: &str) -> String {
+/// A quoted SQL identifier.
+pub(super) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn quote_text(text: &str) -> String {
+/// A SQL string literal: the one way a value reaches DuckDB SQL text where a parameter cannot
+/// (paths in `ATTACH` and `COPY`, `IN` lists of ids).
+pub(super) fn quote_text(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
