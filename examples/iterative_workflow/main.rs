@@ -38,11 +38,11 @@ struct Args {
     /// Run directory (its database is `<run-dir>/provenance.duckdb`).
     #[arg(long, default_value = "runs/travel_demand")]
     run_dir: PathBuf,
-    /// Iterations of the baseline scenario.
-    #[arg(long, default_value_t = 10)]
+    /// Iterations of the baseline scenario (at least 1).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i32).range(1..))]
     iterations: i32,
-    /// Iterations of the extended scenario.
-    #[arg(long, default_value_t = 15)]
+    /// Iterations of the extended scenario (at least --iterations: it extends the baseline).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(i32).range(1..))]
     extended: i32,
     /// Keep the previous run directory and its cache (by default the demo starts cold).
     #[arg(long)]
@@ -256,6 +256,14 @@ fn section(title: &str) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     consist::init_logging();
     let args = Args::parse();
+    if args.extended < args.iterations {
+        return Err(format!(
+            "--extended {} is fewer than --iterations {}: the extended scenario continues the baseline, \
+             so pass at least as many iterations",
+            args.extended, args.iterations
+        )
+        .into());
+    }
     let clock = Instant::now();
     if !args.keep && args.run_dir.exists() {
         std::fs::remove_dir_all(&args.run_dir)?;
