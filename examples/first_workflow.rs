@@ -63,7 +63,9 @@ fn main() -> consist::Result<()> {
     }
     // The catalog: ./provenance.duckdb, or what CONSIST_DB names (a DuckDB path or a postgres:// URL).
     let catalog = std::env::var("CONSIST_DB").unwrap_or_else(|_| "./provenance.duckdb".into());
-    let tracker = Tracker::builder("./runs").catalog(&catalog).open()?;
+    // `data/` is mounted as `inputs`: its files are recorded as `inputs://...`, so the catalog
+    // stays valid wherever a colleague or a cluster keeps that folder.
+    let tracker = Tracker::builder("./runs").catalog(&catalog).mount("inputs", "data").open()?;
 
     // Step 1: clean. `raw` is an input (hashed by content), `threshold` is config.
     let clean = tracker.run(clean_data::step(raw, args.threshold))?;

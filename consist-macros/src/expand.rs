@@ -516,6 +516,7 @@ fn expand_step(
     let run_doc = format!(
         "Prepare a tracked call of `{ident}`: inputs are matched to artifacts by parameter name, the other arguments are hashed as config. Run it with `Tracker::run`."
     );
+    let toolchain = crate::toolchain::expr();
 
     Ok(quote! {
         #func
@@ -530,10 +531,16 @@ fn expand_step(
             /// Model name recorded for runs of this step.
             pub const NAME: &str = #model_name;
 
+            /// The toolchain this step was compiled with (rustc, target, profile, `Cargo.lock`).
+            pub fn toolchain() -> ::consist::Toolchain {
+                #toolchain
+            }
+
             #[doc = #run_doc]
             pub fn step<'__consist_a>(#(#runner_params),*) -> ::consist::StepCall<'__consist_a, #user, #stored> {
                 let mut __consist_spec =
-                    ::consist::__private::StepSpec::for_step(NAME, code_hash(), code_items(), &[#(#outputs),*]);
+                    ::consist::__private::StepSpec::for_step(NAME, code_hash(), code_items(), &[#(#outputs),*])
+                        .with_toolchain(toolchain());
                 #(#register)*
                 ::consist::__private::call(
                     __consist_spec,

@@ -17,6 +17,7 @@ mod names;
 mod open_modules;
 mod params;
 mod scope;
+mod toolchain;
 
 use proc_macro::TokenStream;
 
@@ -118,6 +119,20 @@ pub fn derive_outputs(item: TokenStream) -> TokenStream {
 /// of another crate of your workspace, a step that declares `uses = [other_crate::item]` is
 /// invalidated when it changes. Its identity follows what it uses in its own crate, as
 /// `#[step]`'s does. Takes only `uses = [..]`.
+/// The toolchain compiling this crate, as a `consist::Toolchain` value: the rustc release, the
+/// target, the profile and a hash of the workspace's `Cargo.lock`. `#[step]` records it with
+/// every run by itself; give it to a tracker for steps written with the builder API:
+/// `Tracker::builder("runs").toolchain(consist::toolchain!())`.
+#[proc_macro]
+pub fn toolchain(input: TokenStream) -> TokenStream {
+    if !input.is_empty() {
+        return syn::Error::new(proc_macro2::Span::call_site(), "`toolchain!()` takes no arguments")
+            .to_compile_error()
+            .into();
+    }
+    toolchain::expr().into()
+}
+
 #[proc_macro_attribute]
 pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::helper(attr.into(), item.into(), source_file()).into()

@@ -22,6 +22,13 @@ impl StepSpec {
         spec.outputs = outputs.iter().map(|k| (*k).to_owned()).collect();
         spec
     }
+
+    /// The toolchain the step was compiled with (recorded; hashed under
+    /// `toolchain_in_signature`).
+    pub fn with_toolchain(mut self, toolchain: crate::Toolchain) -> StepSpec {
+        self.toolchain = Some(toolchain);
+        self
+    }
 }
 
 /// Build a step call from a spec, a body and the conversion from stored to user type.

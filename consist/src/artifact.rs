@@ -90,12 +90,12 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    /// Record a file under `key`, computing its URI relative to `run_dir` where possible.
-    pub(crate) fn for_file(key: &str, path: &Path, run_dir: &Path, driver: Driver, hash: Option<String>) -> Artifact {
+    /// Record a file under `key` at `path`, recorded as `uri` (see [`crate::Mounts::uri_for`]).
+    pub(crate) fn for_file(key: &str, path: &Path, uri: String, driver: Driver, hash: Option<String>) -> Artifact {
         Artifact {
             id: uuid::Uuid::new_v4().to_string(),
             key: key.to_owned(),
-            uri: uri_for(path, run_dir),
+            uri,
             path: path.to_path_buf(),
             driver,
             hash,
@@ -134,7 +134,9 @@ pub fn resolve_uri(uri: &str, base: &Path) -> crate::Result<PathBuf> {
     let refuse = |reason: &str| crate::Error::UnsafePath {
         kind: "artifact URI",
         value: uri.escape_debug().to_string(),
-        reason: format!("{reason}; URIs are `./path/inside/the/run/dir` or an absolute path"),
+        reason: format!(
+            "{reason}; URIs are `./path/inside/the/run/dir`, `mount://path/inside/the/mount` or an absolute path"
+        ),
     };
     if uri.contains('\0') {
         return Err(refuse("it contains a NUL byte"));

@@ -181,6 +181,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A mount that cannot be added, or a recorded mount this tracker does not have.
+    #[error("mount `{name}`: {reason}")]
+    InvalidMount {
+        /// The mount name.
+        name: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
     /// A key, URI or path that could reach outside the run directory (or is otherwise unusable as
     /// a file name).
     #[error("{kind} `{value}` is refused: {reason}")]

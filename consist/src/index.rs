@@ -22,7 +22,8 @@ pub struct IndexEntry {
     pub signature: String,
     /// The completed run that produced the outputs.
     pub run_id: String,
-    /// Its run directory (relative output URIs resolve against it).
+    /// Its run directory (relative output URIs resolve against it). Stored relative to the
+    /// catalog's directory when it lies under it, so a project moved whole keeps its hits.
     pub run_dir: PathBuf,
     /// Its outputs.
     pub outputs: Vec<Artifact>,
@@ -36,12 +37,15 @@ pub struct IndexEntry {
 /// Signature index stored in `<catalog>/index/`, with an in-process cache in front.
 pub(crate) struct SignatureIndex {
     dir: PathBuf,
+    /// The directory holding the catalog (the DuckDB file's): stored run dirs are relative to it.
+    base: PathBuf,
     warm: Mutex<HashMap<String, IndexEntry>>,
 }
 
 impl SignatureIndex {
     pub(crate) fn new(catalog: &Path) -> SignatureIndex {
-        SignatureIndex { dir: catalog.join("index"), warm: Mutex::new(HashMap::new()) }
+        let base = catalog.parent().map(Path::to_path_buf).unwrap_or_default();
+        SignatureIndex { dir: catalog.join("index"), base, warm: Mutex::new(HashMap::new()) }
     }
 
     fn path(&self, signature: &str) -> PathBuf {
@@ -60,7 +64,10 @@ impl SignatureIndex {
             Err(e) => return Err(Error::io("reading signature index", &path)(e)),
         };
         match serde_json::from_slice::<IndexEntry>(&bytes) {
-            Ok(entry) => {
+            Ok(mut entry) => {
+                if entry.run_dir.is_relative() {
+                    entry.run_dir = self.base.join(&entry.run_dir);
+                }
                 self.remember(entry.clone());
                 Ok(Some(entry))
             }
@@ -78,7 +85,11 @@ impl SignatureIndex {
     /// rebuilt by the next execution), never leaves one naming something that is not there.
     pub(crate) fn put(&self, entry: IndexEntry) -> Result<()> {
         let path = self.path(&entry.signature);
-        let bytes = serde_json::to_vec(&entry).expect("an IndexEntry always serializes");
+        let stored = match entry.run_dir.strip_prefix(&self.base) {
+            Ok(rel) if !self.base.as_os_str().is_empty() => IndexEntry { run_dir: rel.to_path_buf(), ..entry.clone() },
+            _ => entry.clone(),
+        };
+        let bytes = serde_json::to_vec(&stored).expect("an IndexEntry always serializes");
         write_atomic(&path, &bytes, false)
             .or_else(|_| {
                 std::fs::create_dir_all(&self.dir)?;

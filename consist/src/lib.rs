@@ -75,6 +75,7 @@ mod location;
 #[cfg(feature = "logging")]
 mod logging;
 mod maintenance;
+mod mounts;
 mod names;
 mod rebuild;
 mod registry;
@@ -84,10 +85,11 @@ mod signature;
 mod snapshot;
 mod step;
 mod store;
+mod toolchain;
 mod tracker;
 mod validate;
 
-pub use consist_macros::{Outputs, helper, step};
+pub use consist_macros::{Outputs, helper, step, toolchain};
 
 /// The polars version consist reads and writes frames with: use it (`consist::polars::prelude::*`)
 /// so your frames are consist's frames and no second polars is compiled.
@@ -110,6 +112,7 @@ pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 #[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
+pub use mounts::{Mounts, is_portable};
 pub use rebuild::RebuildReport;
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
@@ -120,6 +123,7 @@ pub use store::{
     ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, QueryAccess, RunArtifacts,
     RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
 };
+pub use toolchain::Toolchain;
 pub use tracker::{Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 

@@ -40,6 +40,9 @@ pub struct TrackerBuilder {
     hydration: Hydration,
     lock_timeout: Duration,
     flush_every: usize,
+    mounts: Vec<(String, PathBuf)>,
+    toolchain: Option<crate::Toolchain>,
+    toolchain_in_signature: bool,
 }
 
 impl TrackerBuilder {
@@ -67,6 +70,32 @@ impl TrackerBuilder {
     /// for paths that are not UTF-8.
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.catalog = Some(RequestedCatalog::DuckDb(path.into()));
+        self
+    }
+
+    /// Mount `dir` as `name`: files under it are recorded as `name://relative/path`, and such
+    /// URIs resolve through the mount table of whichever process reads them, so a catalog stays
+    /// valid where the same data lives elsewhere (another machine, another checkout). Names are
+    /// lowercase (`inputs`, `scratch-2`); a bad or repeated name is reported by
+    /// [`open`](Self::open). Mounts change no signature: raw inputs are identified by content.
+    pub fn mount(mut self, name: &str, dir: impl Into<PathBuf>) -> Self {
+        self.mounts.push((name.to_owned(), dir.into()));
+        self
+    }
+
+    /// The toolchain recorded for steps written with the builder API: pass
+    /// `consist::toolchain!()`, which captures this crate's compiler and `Cargo.lock` (`#[step]`
+    /// functions capture their own). Default: what the process can tell at run time.
+    pub fn toolchain(mut self, toolchain: crate::Toolchain) -> Self {
+        self.toolchain = Some(toolchain);
+        self
+    }
+
+    /// Make the toolchain (rustc, target, profile, `Cargo.lock`) part of every step's code
+    /// identity, so that a compiler or dependency upgrade re-runs everything (default `false`:
+    /// recorded in `meta.toolchain` and shown by `consist diff`, not hashed).
+    pub fn toolchain_in_signature(mut self, yes: bool) -> Self {
+        self.toolchain_in_signature = yes;
         self
     }
 
@@ -104,6 +133,10 @@ impl TrackerBuilder {
         let run_dir_err = |source| Error::RunDir { path: self.run_dir.clone(), source };
         let readonly = self.cache_mode == CacheMode::Readonly;
         let run_dir = std::path::absolute(&self.run_dir).map_err(run_dir_err)?;
+        let mut mounts = crate::mounts::Mounts::default();
+        for (name, dir) in &self.mounts {
+            mounts.add(name, dir)?;
+        }
         let location = match self.catalog {
             Some(RequestedCatalog::DuckDb(path)) => CatalogLocation::DuckDb(path),
             Some(RequestedCatalog::Location(text)) => CatalogLocation::parse(&text)?,
@@ -151,6 +184,9 @@ impl TrackerBuilder {
                 hydration: self.hydration,
                 catalog,
                 files,
+                mounts,
+                toolchain: self.toolchain.unwrap_or_else(crate::Toolchain::at_run_time),
+                toolchain_in_signature: self.toolchain_in_signature,
                 session,
                 writer,
                 state_failed: std::sync::Mutex::new((0, String::new())),
@@ -209,6 +245,9 @@ impl Tracker {
             hydration: Hydration::default(),
             lock_timeout: Duration::from_secs(60),
             flush_every: 256,
+            mounts: Vec::new(),
+            toolchain: None,
+            toolchain_in_signature: false,
         }
     }
 
@@ -297,7 +336,7 @@ impl Tracker {
                 Direction::Input => &mut all.inputs,
                 Direction::Output => &mut all.outputs,
             };
-            side.insert(artifact.key.clone(), artifact);
+            side.insert(artifact.key.clone(), self.here(&artifact));
         }
         Ok(all)
     }
@@ -309,7 +348,13 @@ impl Tracker {
         if !self.inner.catalog.has_store() {
             return Ok(Vec::new());
         }
-        self.inner.catalog.store().find_artifacts(query)
+        Ok(self.inner.catalog.store().find_artifacts(query)?.iter().map(|a| self.here(a)).collect())
+    }
+
+    /// `artifact` with its path as found on this machine (see [`Tracker::load`]); as recorded
+    /// when it cannot be found (a query still lists it; loading it says why).
+    fn here(&self, artifact: &Artifact) -> Artifact {
+        self.inner.locate(artifact, &self.inner.run_dir).unwrap_or_else(|_| artifact.clone())
     }
 
     /// The newest artifact produced under `key` (pending runs are synced to the database first).
@@ -318,7 +363,7 @@ impl Tracker {
         if !self.inner.catalog.has_store() {
             return Ok(None);
         }
-        self.inner.catalog.store().latest_artifact(key)
+        Ok(self.inner.catalog.store().latest_artifact(key)?.map(|a| self.here(&a)))
     }
 
     /// The lineage tree of an artifact to `max_depth` producing-run levels (`0`: the artifact
@@ -342,6 +387,7 @@ impl Tracker {
         std::fs::create_dir_all(dir).map_err(Error::io("creating materialization directory", dir))?;
         let mut copied = Vec::with_capacity(artifacts.len());
         for artifact in artifacts {
+            let artifact = &self.inner.locate(artifact, &self.inner.run_dir)?;
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
             crate::engine::execute::copy_checked(artifact, &dest)?;
@@ -350,14 +396,22 @@ impl Tracker {
         Ok(copied)
     }
 
-    /// Resolve an artifact URI against this tracker's run directory (a relative URI that would
-    /// leave it is refused: see [`crate::resolve_uri`]).
+    /// Resolve an artifact URI on this machine: `./` against this tracker's run directory,
+    /// `name://` through its mounts (a relative part that would leave its directory is refused:
+    /// see [`crate::resolve_uri`]).
     pub fn resolve_uri(&self, uri: &str) -> Result<PathBuf> {
-        crate::artifact::resolve_uri(uri, &self.inner.run_dir)
+        self.inner.mounts.resolve(uri, &self.inner.run_dir)
     }
 
-    /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`. The file
-    /// must still hold the recorded bytes (checked by hash, skipped while its size, mtime, inode and
+    /// This tracker's mounts (see [`TrackerBuilder::mount`]).
+    pub fn mounts(&self) -> &crate::mounts::Mounts {
+        &self.inner.mounts
+    }
+
+    /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`. An
+    /// artifact under a mount is found through this tracker's mounts, and one whose recorded path
+    /// is gone (a project moved whole) from its URI under this run directory. The file must
+    /// still hold the recorded bytes (checked by hash, skipped while its size, mtime, inode and
     /// ctime are unchanged since it was last hashed); else the error names the file, the run and
     /// the recorded hash.
     pub fn load<T: Output>(&self, artifact: &Artifact) -> Result<T> {

@@ -95,7 +95,16 @@ impl Catalog {
     pub fn inspect(&self) -> Result<Inspection> {
         let integrity = self.store().integrity()?;
         let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
+        let absolute = self.store().query(crate::store::NOT_PORTABLE_SQL, crate::store::QueryAccess::CatalogOnly)?;
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
         Ok(Inspection {
+            not_portable_count: absolute.rows.len() as i64,
+            not_portable: absolute
+                .rows
+                .iter()
+                .take(crate::store::NOT_PORTABLE_SHOWN)
+                .map(|row| (text(&row[0]), text(&row[1])))
+                .collect(),
             tables: integrity.tables,
             zombies: running.into_iter().filter(|r| r.is_orphaned()).map(|r| r.id).collect(),
             orphan_artifacts: integrity.orphan_artifacts,

@@ -40,6 +40,8 @@ fn human_output_matches_the_snapshots() {
         (r"\b\d+(\.\d+)? (ms|s)\b", "[duration]"),
         (r#""pid": \d+"#, r#""pid": [pid]"#),
         (r#""host": "[^"]*""#, r#""host": "[host]""#),
+        (r#""rustc": "[^"]*""#, r#""rustc": "[rustc]""#),
+        (r#""target": "[^"]*""#, r#""target": "[target]""#),
         (r"\d+ -> \d+ bytes", "[size] -> [size] bytes"),
         // Column widths follow the redacted values: squeeze cell padding (cells are left-aligned,
         // so padding always precedes a separator) and replace whole border lines.

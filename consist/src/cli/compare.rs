@@ -81,6 +81,8 @@ struct Diff {
     config: Changes,
     /// Inputs by artifact key; values are identities (producer signature or content hash).
     inputs: Changes,
+    /// What compiled each run: rustc, target, profile, `Cargo.lock` hash (`meta.toolchain`).
+    toolchain: Changes,
 }
 
 /// Input identities of a run by artifact key.
@@ -98,6 +100,7 @@ fn diff_records(a: &RunRecord, b: &RunRecord) -> Diff {
         code_changed: a.run.code_hash != b.run.code_hash,
         config: Changes::between(&flatten(&a.config), &flatten(&b.config)),
         inputs: Changes::between(&input_identities(a), &input_identities(b)),
+        toolchain: Changes::between(&toolchain_of(a), &toolchain_of(b)),
     }
 }
 
@@ -110,6 +113,15 @@ fn print_diff(d: &Diff) {
     println!("code: {}", if d.code_changed { "changed" } else { "same" });
     d.config.print("config");
     d.inputs.print("inputs");
+    d.toolchain.print("toolchain");
+}
+
+/// A run's recorded toolchain by field (empty for runs recorded before toolchains were).
+fn toolchain_of(record: &RunRecord) -> BTreeMap<String, Json> {
+    match record.run.meta.get("toolchain") {
+        Some(Json::Object(fields)) => fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => BTreeMap::new(),
+    }
 }
 
 fn record(catalog: &Catalog, id: &str) -> Result<RunRecord> {

@@ -143,6 +143,21 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     for d in &report.damaged {
         println!("  {} (run {}): {}", d.file.display(), d.run_id.as_deref().unwrap_or("?"), d.reason);
     }
+    println!(
+        "not portable     {}{}",
+        report.not_portable_count,
+        if report.not_portable.is_empty() {
+            ""
+        } else {
+            " (recorded by absolute path: outside the run dir and every mount; add a mount to record such files portably):"
+        }
+    );
+    for (key, uri) in &report.not_portable {
+        println!("  {key}: {uri}");
+    }
+    if report.not_portable_count > report.not_portable.len() as i64 {
+        println!("  ... and {} more", report.not_portable_count - report.not_portable.len() as i64);
+    }
     Ok(())
 }
 

@@ -95,9 +95,36 @@ impl Engine {
     }
 
     /// Load `artifact` as `T` once its file is known to hold the recorded bytes.
+    /// A recorded path that no longer exists (the project moved, or the data is mounted
+    /// elsewhere here) is found again from the artifact's URI: see [`Engine::locate`].
     pub(crate) fn load_verified<T: Output>(&self, artifact: &Artifact) -> Result<T> {
-        self.verify_unchanged(artifact)?;
-        T::load(artifact)
+        let located = self.locate(artifact, &self.run_dir)?;
+        self.verify_unchanged(&located)?;
+        T::load(&located)
+    }
+
+    /// `artifact` with its path resolved on this machine: a mount URI through this tracker's
+    /// mount table; a `./` URI against `run_dir` (its producer's run directory as far as the
+    /// caller knows) when the recorded path is gone. Whatever it finds is then checked against
+    /// the recorded hash, so a wrong guess is an error, never wrong data.
+    /// A mount this tracker lacks is an error naming the fix only when the recorded path is
+    /// gone too.
+    pub(crate) fn locate(&self, artifact: &Artifact, run_dir: &std::path::Path) -> Result<Artifact> {
+        let mounted = crate::mounts::split_mount(&artifact.uri).is_some();
+        if !mounted && artifact.path.exists() {
+            return Ok(artifact.clone());
+        }
+        match self.mounts.resolve(&artifact.uri, run_dir) {
+            Ok(path) => Ok(Artifact { path, ..artifact.clone() }),
+            Err(_) if artifact.path.exists() => Ok(artifact.clone()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The run directory to resolve a recorded run's `./` URIs against: the recorded one while
+    /// it exists, else this tracker's (the project moved; the files' hashes are checked anyway).
+    fn producer_dir<'a>(&'a self, recorded: &'a std::path::Path) -> &'a std::path::Path {
+        if recorded.is_dir() { recorded } else { &self.run_dir }
     }
 
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
@@ -123,10 +150,17 @@ impl Engine {
             hydration,
             facet_from,
             place,
+            toolchain,
         } = spec;
         let validation = validation.unwrap_or(self.validation);
         let hydration = hydration.unwrap_or(self.hydration);
-        let code_hash = code_hash.unwrap_or_default();
+        let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
+        let code_hash = match (code_hash.unwrap_or_default(), self.toolchain_in_signature) {
+            (code, true) => {
+                signature::hash_parts("consist-toolchain-v1", &[code.as_bytes(), toolchain.identity().as_bytes()])
+            }
+            (code, false) => code,
+        };
         let config = config?;
         let facets = crate::facet::extract(&config, &facet_from)?;
         let config_hash = signature::checked_config_hash(&name, &config)?;
@@ -145,6 +179,7 @@ impl Engine {
             meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
         }
         let footprint_place = place.place();
+        meta.insert("toolchain".into(), serde_json::to_value(&toolchain).unwrap_or(Json::Null));
         crate::run::record_process(&mut meta);
         let mut record = RunRecord {
             format: crate::run::SNAPSHOT_FORMAT.to_owned(),
@@ -232,7 +267,15 @@ impl Engine {
 
     /// Look `sig` up in the cache and check its recorded outputs under `validation`.
     fn lookup<O: Outputs>(&self, name: &str, sig: &str, validation: Validation, keys: &[String]) -> Result<Lookup<O>> {
-        let Some(entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
+        let Some(mut entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
+        // Outputs are where their URIs say, from the run directory the index knows now (it
+        // follows a moved project) and this tracker's mounts.
+        let run_dir = self.producer_dir(&entry.run_dir).to_path_buf();
+        for output in &mut entry.outputs {
+            if let Ok(path) = self.mounts.resolve(&output.uri, &run_dir) {
+                output.path = path;
+            }
+        }
         let usable = match validation {
             Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
             Validation::Lazy => entry.outputs.iter().try_for_each(|a| self.verify_unchanged(a)),
@@ -261,7 +304,7 @@ impl Engine {
                         step: step.to_owned(),
                         reason: format!("input `{key}` is an artifact with neither a producing run nor a content hash"),
                     })?;
-                    (artifact, identity)
+                    (self.locate(&artifact, &self.run_dir)?, identity)
                 }
                 Input::File(path) => {
                     let missing = |reason: String| Error::InputMissing {
@@ -276,7 +319,8 @@ impl Engine {
                         _ => missing(format!("cannot be read ({e})")),
                     })?;
                     let hash = identity.strip_prefix("blake3:").map(str::to_owned);
-                    let mut artifact = Artifact::for_file(&key, &abs, &self.run_dir, Driver::from_path(&abs), hash);
+                    let uri = self.mounts.uri_for(&abs, &self.run_dir);
+                    let mut artifact = Artifact::for_file(&key, &abs, uri, Driver::from_path(&abs), hash);
                     artifact.meta.insert("identity".into(), Json::String(identity.clone()));
                     (artifact, identity)
                 }
@@ -379,7 +423,7 @@ impl Engine {
             if artifact.run_id.is_none() {
                 continue;
             }
-            let local = crate::artifact::resolve_uri(&artifact.uri, &self.run_dir)?;
+            let local = self.mounts.resolve(&artifact.uri, &self.run_dir)?;
             if local.exists() {
                 continue;
             }

@@ -175,6 +175,8 @@ pub struct StepSpec {
     pub(crate) facet_from: Vec<String>,
     /// Where the run sits: scenario parent, iteration, year, stage, phase (not hashed).
     pub(crate) place: Placement,
+    /// The toolchain it was compiled with (`#[step]` captures it); else the tracker's.
+    pub(crate) toolchain: Option<crate::Toolchain>,
 }
 
 /// Where a run sits in a workflow: the shared schema's `parent_run_id`, `iteration`, `year`,
@@ -222,6 +224,7 @@ impl StepSpec {
             hydration: None,
             facet_from: Vec::new(),
             place: Placement::default(),
+            toolchain: None,
         }
     }
 

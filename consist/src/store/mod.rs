@@ -15,10 +15,12 @@ mod sql;
 pub(crate) use self::duckdb::file_rows;
 pub use self::duckdb::{DuckDbStore, TABLES};
 pub use self::overview::{
-    ArtifactView, CatalogSummary, Inspection, ModelCount, QueryRows, ScenarioSummary, StoreIntegrity,
+    ArtifactView, CatalogSummary, Inspection, ModelCount, NOT_PORTABLE_SHOWN, QueryRows, ScenarioSummary,
+    StoreIntegrity,
 };
 pub use self::postgres::PgStore;
 pub use self::schema::SCHEMA_VERSION;
+pub(crate) use self::sql::NOT_PORTABLE as NOT_PORTABLE_SQL;
 
 use crate::artifact::Artifact;
 use crate::error::Result;

@@ -96,7 +96,15 @@ pub struct Inspection {
     /// Pending snapshots found unreadable (their runs are not in the catalog): restore them from
     /// a backup, or mark them lost by deleting the note in `<db>.consist/damaged/`.
     pub damaged: Vec<crate::snapshot::DamagedSnapshot>,
+    /// Artifacts recorded by an absolute path (outside their run directory and every mount):
+    /// `(key, uri)`, at most [`NOT_PORTABLE_SHOWN`]; valid only where that path exists.
+    pub not_portable: Vec<(String, String)>,
+    /// How many artifacts are recorded by an absolute path in all.
+    pub not_portable_count: i64,
 }
+
+/// How many non-portable artifacts [`Inspection`] lists.
+pub const NOT_PORTABLE_SHOWN: usize = 20;
 
 /// Rows of a read-only query or of a file: column names and JSON values, in order (`consist
 /// query --json` prints exactly this).

@@ -33,6 +33,11 @@ DELETE FROM config_facet f WHERE f.id IN (SELECT id FROM consist_purge_facet)
   AND NOT EXISTS (SELECT 1 FROM run_config_kv k WHERE k.facet_id = f.id);
 "#;
 
+/// Artifacts recorded by an absolute path: not `./` (run dir) nor `name://` (mount). Python
+/// Consist's own URIs (`inputs://`, `workspace://`) count as portable too.
+pub(crate) const NOT_PORTABLE: &str = "SELECT \"key\", container_uri FROM artifact \
+     WHERE container_uri NOT LIKE './%' AND container_uri NOT LIKE '%://%' ORDER BY \"key\", container_uri";
+
 /// Counts of orphan artifacts, dangling links and artifacts whose producer is gone.
 pub(super) const INTEGRITY_CHECKS: [&str; 3] = [
     "SELECT count(*) FROM artifact a WHERE NOT EXISTS (SELECT 1 FROM run_artifact_link l WHERE l.artifact_id = a.id)",
