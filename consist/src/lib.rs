@@ -66,6 +66,7 @@ mod codec;
 mod engine;
 mod error;
 mod explain;
+mod export;
 mod facet;
 mod filehash;
 mod frame;
@@ -104,6 +105,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use explain::MissExplanation;
+pub use export::{ExportFormat, ExportReport, ExportScope};
 pub use filehash::{HashingStrategy, hash_file};
 pub use frame::read_parquet;
 pub use index::IndexEntry;

@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod crash;
 mod examples;
+mod export;
 mod failure;
 mod identity;
 mod iterative;

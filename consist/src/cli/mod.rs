@@ -8,6 +8,7 @@
 mod compare;
 mod db;
 mod error;
+mod export;
 mod lineage;
 mod overview;
 mod runs;
@@ -78,6 +79,8 @@ pub(crate) enum Command {
     Validate(validate::ValidateArgs),
     /// The step functions linked into this binary and whether their code changed.
     Steps(steps::StepsArgs),
+    /// The runs as OpenLineage events, a W3C PROV-JSON document or a Workflow Run RO-Crate.
+    Export(export::ExportArgs),
     /// Maintain the database.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -193,6 +196,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Views(args) => sql::views(cli, args),
         Command::Validate(args) => validate::run(cli, args),
         Command::Steps(args) => steps::run(cli, args),
+        Command::Export(args) => export::run(cli, args),
         Command::Db(cmd) => db::run(cli, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "consist", &mut std::io::stdout());
