@@ -92,12 +92,27 @@ fn move_project(catalog: Option<&str>) {
 
 #[test]
 fn data_under_a_mount_is_recorded_portably_and_found_where_another_machine_mounts_it() {
+    mounted_data(None);
+}
+
+#[test]
+fn data_under_a_mount_is_found_where_another_machine_mounts_it_on_postgres() {
+    let Some(server) = crate::pg::PgServer::start() else { return };
+    mounted_data(Some(&server.database("mounted")));
+}
+
+/// Record with data under a mount at A; move the data to B, mount it there: hits, loads work.
+fn mounted_data(catalog: Option<&str>) {
+    let builder = |runs: std::path::PathBuf| match catalog {
+        Some(url) => Tracker::builder(runs).catalog(url),
+        None => Tracker::builder(runs),
+    };
     let root = tempfile::tempdir().unwrap();
     let (shared_a, shared_b, outside) =
         (root.path().join("nfs-a"), root.path().join("nfs-b"), root.path().join("home"));
     let project = root.path().join("project");
     let ran = Counter::default();
-    let open = |mount: &Path| Tracker::builder(project.join("runs")).mount("inputs", mount).open().unwrap();
+    let open = |mount: &Path| builder(project.join("runs")).mount("inputs", mount).open().unwrap();
     {
         let tracker = open(&shared_a);
         let (doubled, _) = chain(&tracker, &write_csv(&shared_a.join("study")), &ran);
@@ -122,14 +137,18 @@ fn data_under_a_mount_is_recorded_portably_and_found_where_another_machine_mount
     assert_eq!(tracker.resolve_uri("inputs://study/raw.csv").unwrap(), shared_b.join("study/raw.csv"));
 
     // Without the mount, loading it says which mount to add.
-    let bare = Tracker::builder(project.join("runs")).open().unwrap();
+    let bare = builder(project.join("runs")).open().unwrap();
     let recorded = bare.artifacts_for_run(&doubled.last().unwrap().id).unwrap().inputs["raw"].clone();
     assert_eq!(recorded.path, shared_a.join("study/raw.csv"), "as recorded: nothing to resolve it with");
     let err = bare.load::<DataFrame>(&recorded).unwrap_err().to_string();
     assert!(err.contains(".mount(\"inputs\""), "{err}");
 
     // `db inspect` lists the file recorded by absolute path, and only that one.
-    let out = crate::util::cli(&project.join("runs/provenance.duckdb"), &["db", "inspect", "--json"]);
+    let db = match catalog {
+        Some(url) => url.to_owned(),
+        None => project.join("runs/provenance.duckdb").to_string_lossy().into_owned(),
+    };
+    let out = crate::util::cli(Path::new(&db), &["db", "inspect", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["not_portable_count"], 1, "{report}");
     assert_eq!(report["not_portable"][0][1], outside.join("raw.csv").to_string_lossy().as_ref(), "{report}");
