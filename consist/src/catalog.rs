@@ -388,7 +388,10 @@ impl Catalog {
                 run_id: artifact.run_id.clone().unwrap_or_default(),
                 key: artifact.key.clone(),
                 path: artifact.path.clone(),
-                reason: "the file does not exist any more (see `consist validate`)".into(),
+                reason: match artifact.run_id {
+                    Some(_) => "the file does not exist any more (see `consist validate`)".into(),
+                    None => "the file does not exist any more".into(),
+                },
             });
         }
         let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;

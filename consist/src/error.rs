@@ -66,8 +66,9 @@ pub enum Error {
         keys: String,
     },
 
-    /// A recorded output exists but could not be loaded as the requested type.
-    #[error("cannot load output `{key}` of run `{run_id}` from {}: {reason}", path.display())]
+    /// A recorded artifact (a run's output, or a raw input file when `run_id` is empty) cannot
+    /// be loaded: gone, changed, or not of the requested type.
+    #[error("cannot load {} from {}: {reason}", artifact_subject(key, run_id), path.display())]
     OutputLoad {
         /// Run that recorded the artifact.
         run_id: String,
@@ -319,6 +320,11 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Why a recorded output whose file was deleted cannot be used.
 const GONE: &str = "the file no longer exists";
+
+/// How an error names an artifact: a run's output, or a raw input file (no producing run).
+fn artifact_subject(key: &str, run_id: &str) -> String {
+    if run_id.is_empty() { format!("input file `{key}`") } else { format!("output `{key}` of run `{run_id}`") }
+}
 
 /// The message and its chain of causes, not the variant's fields: what `main() -> Result<()>`
 /// prints when a workflow fails.

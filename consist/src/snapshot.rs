@@ -42,10 +42,7 @@ pub(crate) fn write_atomic_with(
     durable: bool,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
+    let tmp = tmp_path(path);
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         write(&mut file)?;
@@ -58,6 +55,14 @@ pub(crate) fn write_atomic_with(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A fresh temporary name beside `path` (`<name>.tmp.<pid>.<n>`), for writing then renaming.
+pub(crate) fn tmp_path(path: &Path) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
+    path.with_file_name(tmp_name)
 }
 
 /// Whether the temporary file `tmp` of [`write_atomic`], written by process `pid`, was abandoned:

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct Toolchain {
     /// `rustc --version`, e.g. `rustc 1.91.0 (f8297e351 2025-10-28)`; `unknown` when not captured.
     pub rustc: String,
-    /// The target the binary runs on, e.g. `x86_64-linux-gnu`.
+    /// The platform the binary runs on: architecture, OS and C library, e.g. `x86_64-linux-gnu`
+    /// (`std::env::consts` and `cfg!(target_env)`; not rustc's full target triple).
     pub target: String,
     /// `debug` (debug assertions on) or `release`.
     pub profile: String,
@@ -45,6 +46,16 @@ impl Toolchain {
             profile: if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned(),
             cargo_lock: None,
         }
+    }
+
+    /// `(field, value)` pairs, as a miss explanation lists them.
+    pub(crate) fn fields(&self) -> [(&'static str, String); 4] {
+        [
+            ("rustc", self.rustc.clone()),
+            ("target", self.target.clone()),
+            ("profile", self.profile.clone()),
+            ("cargo_lock", self.cargo_lock.clone().unwrap_or_else(|| "-".into())),
+        ]
     }
 
     /// The text that joins a step's code identity under `toolchain_in_signature`.

@@ -137,6 +137,7 @@ impl TrackerBuilder {
         for (name, dir) in &self.mounts {
             mounts.add(name, dir)?;
         }
+        mounts.check_outside(&run_dir)?;
         let location = match self.catalog {
             Some(RequestedCatalog::DuckDb(path)) => CatalogLocation::DuckDb(path),
             Some(RequestedCatalog::Location(text)) => CatalogLocation::parse(&text)?,
@@ -386,6 +387,19 @@ impl Tracker {
     pub fn materialize(&self, artifacts: &[Artifact], dir: &Path) -> Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir).map_err(Error::io("creating materialization directory", dir))?;
         let mut copied = Vec::with_capacity(artifacts.len());
+        let mut taken: std::collections::HashMap<PathBuf, &str> = std::collections::HashMap::new();
+        for artifact in artifacts {
+            let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
+            let dest = dir.join(name);
+            if let Some(other) = taken.insert(dest.clone(), &artifact.id) {
+                return Err(Error::Refused(format!(
+                    "artifacts {other} and {} would both be materialized as {}; materialize them into separate \
+                     directories (nothing was copied)",
+                    artifact.id,
+                    dest.display()
+                )));
+            }
+        }
         for artifact in artifacts {
             let artifact = &self.inner.locate(artifact, &self.inner.run_dir)?;
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;

@@ -167,6 +167,31 @@ fn the_catalog_exports_as_openlineage_events_valid_against_the_published_schemas
             .all(|e| e["run"]["runId"] == header_uuid || e["run"]["facets"]["parent"]["run"]["runId"] == header_uuid)
     );
     assert!(scoped.len() > 2 && scoped.len() < events.len());
+    // Hits name the run they reused, and list as outputs only what they wrote (nothing).
+    let hit = events
+        .iter()
+        .find(|e| e["eventType"] == "COMPLETE" && e["run"]["facets"]["consist"]["cacheHit"] == true)
+        .unwrap();
+    assert!(
+        hit["outputs"].as_array().unwrap().is_empty() && hit["run"]["facets"]["consist"]["cacheSource"].is_string()
+    );
+    // Mistakes are refused with the reason.
+    let refused = |args: &[&str]| {
+        let out = cli(&db, &[&["export"], args].concat());
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let step_run =
+        events.iter().find(|e| e["job"]["name"] == "mode_choice").unwrap()["run"]["facets"]["consist"]["runId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert!(refused(&["--format", "openlineage", "--scenario", &step_run, "--out", file]).contains("not a scenario"));
+    assert!(
+        refused(&["--format", "prov-json", "--with-files", "--out", file]).contains("only an RO-Crate holds files")
+    );
+    assert!(refused(&["--format", "ro-crate", "--out", dir.path().to_str().unwrap()]).contains("not empty"));
+    assert!(refused(&["--format", "openlineage", "--run", "nosuchrun", "--out", file]).contains("nosuchrun"));
 }
 
 #[test]
@@ -223,6 +248,13 @@ fn the_catalog_exports_as_a_process_run_crate_that_keeps_the_profile_rules() {
     let runs = run_count(&db);
     let root = dir.path().join("crate");
     export(&db, &["--format", "ro-crate", "--with-files", "--out", root.to_str().unwrap()]);
+    // Each raw input file is one entity however many runs read it.
+    let raw_inputs = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("raw-"))
+        .count();
+    assert!(raw_inputs <= 2, "{raw_inputs} copies of the example's raw inputs");
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(root.join("ro-crate-metadata.json")).unwrap()).unwrap();
     assert_eq!(doc["@context"], "https://w3id.org/ro/crate/1.1/context");

@@ -114,8 +114,9 @@ fn mounted_data(catalog: Option<&str>) {
     let ran = Counter::default();
     let open = |mount: &Path| builder(project.join("runs")).mount("inputs", mount).open().unwrap();
     {
+        let csv = write_csv(&shared_a.join("study"));
         let tracker = open(&shared_a);
-        let (doubled, _) = chain(&tracker, &write_csv(&shared_a.join("study")), &ran);
+        let (doubled, _) = chain(&tracker, &csv, &ran);
         let raw = tracker.artifacts_for_run(&doubled.run.id).unwrap().inputs["raw"].clone();
         assert_eq!(raw.uri, "inputs://study/raw.csv");
         // A file outside the run dir and every mount is recorded by its absolute path.
@@ -157,6 +158,12 @@ fn mounted_data(catalog: Option<&str>) {
 #[test]
 fn bad_mounts_are_refused_when_the_tracker_opens() {
     let dir = tempfile::tempdir().unwrap();
+    let inside = dir.path().join("raw");
+    std::fs::create_dir_all(&inside).unwrap();
+    let err = Tracker::builder(dir.path()).mount("raw", &inside).open().unwrap_err().to_string();
+    assert!(err.contains("inside the run directory"), "{err}");
+    let err = Tracker::builder(dir.path().join("runs")).mount("data", dir.path().join("nope")).open().unwrap_err();
+    assert!(err.to_string().contains("not an existing directory"), "{err}");
     let err = Tracker::builder(dir.path()).mount("Inputs", dir.path()).open().unwrap_err().to_string();
     assert!(err.contains("mount `Inputs`") && err.contains("lowercase"), "{err}");
     let twice = Tracker::builder(dir.path()).mount("a", dir.path()).mount("a", dir.path()).open().unwrap_err();

@@ -107,9 +107,21 @@ fn materialize_copies_cached_outputs_and_checks_them() {
     let art = r.output("v").unwrap().clone();
     let copied = tracker.materialize(std::slice::from_ref(&art), &ws.path().join("elsewhere")).unwrap();
     assert_eq!(std::fs::read(&copied[0]).unwrap(), std::fs::read(&art.path).unwrap());
+    let good = std::fs::read(&copied[0]).unwrap();
+    // Two artifacts that would land on one file name: refused before anything is copied.
+    let other = tracker.step("v").code_version("2").outputs(["v"]).run(|_| Ok(Value(8u8))).unwrap();
+    let both = [art.clone(), other.output("v").unwrap().clone()];
+    let err = tracker.materialize(&both, &ws.path().join("both")).unwrap_err().to_string();
+    assert!(err.contains("would both be materialized as"), "{err}");
+    assert!(!ws.path().join("both/v.bin").exists());
+    // A tampered file is an error, and never replaces a good copy.
     std::fs::write(&art.path, b"tampered").unwrap();
-    let err = tracker.materialize(&[art], &ws.path().join("again")).unwrap_err().to_string();
+    let err = tracker.materialize(&[art], &ws.path().join("elsewhere")).unwrap_err().to_string();
     assert!(err.contains("changed since they were recorded"), "{err}");
+    assert_eq!(std::fs::read(&copied[0]).unwrap(), good, "the earlier copy is intact");
+    let leftovers: Vec<_> =
+        std::fs::read_dir(ws.path().join("elsewhere")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
 }
 
 #[test]

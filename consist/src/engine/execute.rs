@@ -48,8 +48,23 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
     }
-    std::fs::copy(&artifact.path, dest).map_err(Error::io("copying artifact", &artifact.path))?;
-    verify_hash(artifact, dest)
+    // Copied beside `dest` and checked before it takes `dest`'s place: a file that no longer
+    // holds the recorded bytes never replaces a good copy.
+    let tmp = crate::snapshot::tmp_path(dest);
+    let copied = std::fs::copy(&artifact.path, &tmp)
+        .map_err(Error::io("copying artifact", &artifact.path))
+        .and_then(|_| verify_hash(artifact, &tmp))
+        .and_then(|()| std::fs::rename(&tmp, dest).map_err(Error::io("copying artifact to", dest)));
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied.map_err(|e| match e {
+        // Name the source, not the temporary copy.
+        Error::OutputLoad { run_id, key, reason, .. } => {
+            Error::OutputLoad { run_id, key, path: artifact.path.clone(), reason }
+        }
+        other => other,
+    })
 }
 
 /// Load a cached run's outputs as `O`, checking every declared key was recorded.
@@ -155,6 +170,13 @@ impl Engine {
         let validation = validation.unwrap_or(self.validation);
         let hydration = hydration.unwrap_or(self.hydration);
         let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
+        let mut code_items = code_items;
+        if self.toolchain_in_signature {
+            // Listed with the code items, so a miss explanation names what changed.
+            for (field, value) in toolchain.fields() {
+                code_items.insert(format!("toolchain {field}"), value);
+            }
+        }
         let code_hash = match (code_hash.unwrap_or_default(), self.toolchain_in_signature) {
             (code, true) => {
                 signature::hash_parts("consist-toolchain-v1", &[code.as_bytes(), toolchain.identity().as_bytes()])

@@ -69,8 +69,15 @@ impl Catalog {
             ExportScope::Run(id) => vec![self.resolve_run(id)?.id],
             ExportScope::Scenario(id) => {
                 let header = self.resolve_run(id)?;
+                let children = self.find_runs(&RunQuery::default().parent(&header.id))?;
+                if children.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "run `{}` is not a scenario: no run belongs to it; export it alone with --run",
+                        header.id
+                    )));
+                }
                 let mut ids = vec![header.id.clone()];
-                ids.extend(self.find_runs(&RunQuery::default().parent(&header.id))?.into_iter().map(|r| r.id));
+                ids.extend(children.into_iter().map(|r| r.id));
                 ids
             }
         };
@@ -88,6 +95,18 @@ impl Catalog {
         out: &Path,
         with_files: bool,
     ) -> Result<ExportReport> {
+        if with_files && format != ExportFormat::RoCrate {
+            return Err(Error::Refused(
+                "only an RO-Crate holds files (--with-files with --format ro-crate); the other formats name them"
+                    .into(),
+            ));
+        }
+        if format == ExportFormat::RoCrate && out.read_dir().is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(Error::Refused(format!(
+                "{} is not empty; an RO-Crate is written into a new or empty directory",
+                out.display()
+            )));
+        }
         let records = self.export_records(scope)?;
         if records.is_empty() {
             return Err(Error::Refused("there are no recorded runs to export".into()));
@@ -141,6 +160,18 @@ pub(crate) fn run_uuid(run_id: &str) -> String {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash.as_bytes()[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid().to_string()
+}
+
+/// The key under which exports describe an artifact: its id, except for a raw input file, which
+/// every run that reads it records anew: those are one file, keyed by location and content.
+pub(crate) fn artifact_key(artifact: &crate::artifact::Artifact) -> String {
+    match (&artifact.run_id, &artifact.hash) {
+        (None, Some(hash)) => {
+            let digest = blake3::hash(format!("{}\n{hash}", artifact.uri).as_bytes()).to_hex();
+            format!("raw-{}", &digest[..32])
+        }
+        _ => artifact.id.clone(),
+    }
 }
 
 /// RFC 3339 time with a `Z`, as every format here wants it.

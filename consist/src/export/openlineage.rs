@@ -78,8 +78,11 @@ fn event(record: &RunRecord, kind: &str, at: &str, names: &BTreeMap<String, Stri
         );
     }
     let datasets = |artifacts: &[Artifact]| artifacts.iter().map(dataset).collect::<Vec<_>>();
-    // Inputs are known from the start; outputs once the run has ended.
-    let outputs = if kind == "START" { Vec::new() } else { datasets(&record.outputs) };
+    // Inputs are known from the start; outputs once the run has ended, and only those it wrote
+    // (a cache hit reuses another run's: its `consist` facet names that run).
+    let written: Vec<Artifact> =
+        record.outputs.iter().filter(|a| a.run_id.as_deref() == Some(run.id.as_str())).cloned().collect();
+    let outputs = if kind == "START" { Vec::new() } else { datasets(&written) };
     json!({
         "eventType": kind,
         "eventTime": at,

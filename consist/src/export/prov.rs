@@ -68,7 +68,7 @@ pub(super) fn document(records: &[RunRecord]) -> (Value, usize) {
             for input in &record.inputs {
                 doc.relation(
                     "wasDerivedFrom",
-                    json!({ "prov:generatedEntity": entity, "prov:usedEntity": format!("artifact:{}", input.id), "prov:activity": activity }),
+                    json!({ "prov:generatedEntity": entity, "prov:usedEntity": format!("artifact:{}", super::artifact_key(input)), "prov:activity": activity }),
                 );
             }
         }
@@ -103,7 +103,7 @@ struct Doc {
 impl Doc {
     /// Declare `artifact` (once) and return its identifier.
     fn entity(&mut self, artifact: &Artifact) -> String {
-        let id = format!("artifact:{}", artifact.id);
+        let id = format!("artifact:{}", super::artifact_key(artifact));
         self.entity.entry(id.clone()).or_insert_with(|| {
             let mut attributes = json!({
                 "prov:label": artifact.key,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{PRODUCER, time};
 use crate::artifact::Artifact;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::run::{RunRecord, RunStatus};
 
 /// The profile the crate conforms to.
@@ -33,7 +33,8 @@ pub(super) fn build(records: &[RunRecord], root: &Path, with_files: bool) -> Res
     let mut files_copied = 0;
     for record in records {
         for artifact in record.inputs.iter().chain(&record.outputs) {
-            if ids.contains_key(&artifact.id) {
+            let key = super::artifact_key(artifact);
+            if ids.contains_key(&key) {
                 continue;
             }
             let copied = if with_files && artifact.path.is_file() { Some(copy_in(artifact, root)?) } else { None };
@@ -46,14 +47,16 @@ pub(super) fn build(records: &[RunRecord], root: &Path, with_files: bool) -> Res
                 None => file_uri(&artifact.path),
             };
             files.insert(id.clone(), file_entity(&id, artifact));
-            ids.insert(artifact.id.clone(), id);
+            ids.insert(key, id);
         }
         let run = &record.run;
         let step = format!("#step-{}", crate::names::slug(&run.model_name));
         steps
             .entry(step.clone())
             .or_insert_with(|| json!({ "@id": step, "@type": "SoftwareApplication", "name": run.model_name }));
-        let refs = |artifacts: &[Artifact]| artifacts.iter().map(|a| json!({ "@id": ids[&a.id] })).collect::<Vec<_>>();
+        let refs = |artifacts: &[Artifact]| {
+            artifacts.iter().map(|a| json!({ "@id": ids[&super::artifact_key(a)] })).collect::<Vec<_>>()
+        };
         let mut action = json!({
             "@id": format!("#run-{}", run.id),
             "@type": "CreateAction",
@@ -129,17 +132,14 @@ fn file_entity(id: &str, artifact: &Artifact) -> Value {
     entity
 }
 
-/// Copy an artifact's file into `data/<artifact id>/<file name>` under the crate root; returns
-/// that relative path (the entity's `@id`).
+/// Copy an artifact's file into `data/<key>/<file name>` under the crate root, checked against
+/// its recorded hash (a file that changed since is an error, never packed); returns that
+/// relative path (the entity's `@id`).
 fn copy_in(artifact: &Artifact, root: &Path) -> Result<String> {
     let name =
         artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| artifact.key.clone());
-    let relative = format!("data/{}/{}", artifact.id, name);
-    let dest = root.join(&relative);
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir).map_err(Error::io("creating", dir))?;
-    }
-    std::fs::copy(&artifact.path, &dest).map_err(Error::io("copying into the crate", &artifact.path))?;
+    let relative = format!("data/{}/{}", super::artifact_key(artifact), name);
+    crate::engine::execute::copy_checked(artifact, &root.join(&relative))?;
     Ok(relative)
 }
 
