@@ -28,6 +28,8 @@ pub struct Catalog {
     pub(crate) pending: PendingQueue,
     pub(crate) index: SignatureIndex,
     pub(crate) history: History,
+    /// Where paths recorded before the project moved are now (DuckDB catalogs).
+    pub(crate) relocation: crate::relocate::Relocation,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -65,7 +67,12 @@ impl Catalog {
     pub fn with_store(location: CatalogLocation, store: Box<dyn Store>) -> Catalog {
         let db_path = location.state_path();
         let dir = snapshot::catalog_dir(&db_path);
+        let relocation = match (&location, db_path.parent()) {
+            (CatalogLocation::DuckDb(_), Some(home)) => crate::relocate::Relocation::note(&dir, home, false),
+            _ => crate::relocate::Relocation::default(),
+        };
         Catalog {
+            relocation,
             store,
             pending: PendingQueue::new(&dir),
             index: SignatureIndex::new(&dir),
@@ -282,13 +289,14 @@ impl Catalog {
     /// The artifacts a run read and wrote, from its pending snapshot if it has not reached the
     /// store yet (reading never forces a database write).
     pub fn run_artifacts(&self, run_id: &str) -> Result<Vec<(Direction, Artifact)>> {
-        if let Some(record) = self.pending_record(run_id)? {
-            return Ok(record_artifacts(record));
-        }
-        if !self.has_store() {
+        let found = if let Some(record) = self.pending_record(run_id)? {
+            record_artifacts(record)
+        } else if self.has_store() {
+            self.store.run_artifacts(run_id)?
+        } else {
             return Err(Error::RunNotFound(run_id.to_owned()));
-        }
-        self.store.run_artifacts(run_id)
+        };
+        Ok(found.into_iter().map(|(direction, a)| (direction, self.relocation.artifact(a))).collect())
     }
 
     /// Everything recorded about one run: its pending snapshot, or the store's record.
@@ -368,7 +376,9 @@ impl Catalog {
 
     /// A stored artifact by id (or the start of one), else the newest stored with that key.
     pub fn find_artifact(&self, id_or_key: &str) -> Result<Artifact> {
-        self.stored()?.find_artifact(id_or_key)?.ok_or_else(|| Error::ArtifactNotFound(id_or_key.to_owned()))
+        let found =
+            self.stored()?.find_artifact(id_or_key)?.ok_or_else(|| Error::ArtifactNotFound(id_or_key.to_owned()))?;
+        Ok(self.relocation.artifact(found))
     }
 
     /// The first `rows` rows of a Parquet or CSV artifact (by id or key, as

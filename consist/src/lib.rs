@@ -80,6 +80,7 @@ mod mounts;
 mod names;
 mod rebuild;
 mod registry;
+mod relocate;
 mod run;
 mod scenario;
 mod signature;

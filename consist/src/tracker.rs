@@ -161,6 +161,10 @@ impl TrackerBuilder {
         if !readonly {
             std::fs::create_dir_all(snapshot::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
         }
+        if !readonly && let Some(db) = location.duckdb_path() {
+            // The catalog records where it is used from, so a project moved later finds its files.
+            let _ = std::fs::create_dir_all(snapshot::catalog_dir(db));
+        }
         let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?);
         // A DuckDB file is opened by the writer when there is something to write (not on the way
         // to the first step); a server is checked now, as every cache miss asks it.

@@ -88,6 +88,39 @@ fn move_project(catalog: Option<&str>) {
     assert_eq!(tracker.load::<DataFrame>(&recorded).unwrap().height(), 3);
     let copies = tracker.materialize(&[recorded], &b.join("copies")).unwrap();
     assert!(copies[0].exists());
+    drop(tracker);
+    if catalog.is_some() {
+        return;
+    }
+    // The CLI follows the move too: files exist, validate passes, previews and crates work.
+    let db = b.join("runs/provenance.duckdb");
+    let ok = |args: &[&str]| {
+        let out = crate::util::cli(&db, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed: serde_json::Value = serde_json::from_str(&ok(&["artifacts", &doubled.run.id, "--json"])).unwrap();
+    let text = listed.to_string();
+    assert!(!text.contains(&a.to_string_lossy().into_owned()), "no path names the old place: {text}");
+    ok(&["validate"]);
+    assert!(ok(&["preview", "doubled"]).contains('6'));
+    let crate_dir = root.path().join("crate");
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "export",
+        "--format",
+        "ro-crate",
+        "--with-files",
+        "--json",
+        "--out",
+        crate_dir.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(report["files_copied"], 3, "the raw input and both outputs: {report}");
 }
 
 #[test]

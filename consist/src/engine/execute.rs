@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -129,6 +130,9 @@ impl Engine {
         if !mounted && artifact.path.exists() {
             return Ok(artifact.clone());
         }
+        if !mounted && let Some(path) = self.catalog.relocation.path(&artifact.path) {
+            return Ok(Artifact { path, ..artifact.clone() });
+        }
         match self.mounts.resolve(&artifact.uri, run_dir) {
             Ok(path) => Ok(Artifact { path, ..artifact.clone() }),
             Err(_) if artifact.path.exists() => Ok(artifact.clone()),
@@ -138,8 +142,11 @@ impl Engine {
 
     /// The run directory to resolve a recorded run's `./` URIs against: the recorded one while
     /// it exists, else this tracker's (the project moved; the files' hashes are checked anyway).
-    fn producer_dir<'a>(&'a self, recorded: &'a std::path::Path) -> &'a std::path::Path {
-        if recorded.is_dir() { recorded } else { &self.run_dir }
+    fn producer_dir(&self, recorded: &std::path::Path) -> PathBuf {
+        if recorded.is_dir() {
+            return recorded.to_path_buf();
+        }
+        self.catalog.relocation.path(recorded).unwrap_or_else(|| self.run_dir.clone())
     }
 
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
@@ -292,7 +299,7 @@ impl Engine {
         let Some(mut entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
         // Outputs are where their URIs say, from the run directory the index knows now (it
         // follows a moved project) and this tracker's mounts.
-        let run_dir = self.producer_dir(&entry.run_dir).to_path_buf();
+        let run_dir = self.producer_dir(&entry.run_dir);
         for output in &mut entry.outputs {
             if let Ok(path) = self.mounts.resolve(&output.uri, &run_dir) {
                 output.path = path;

@@ -82,6 +82,14 @@ impl Catalog {
             }
         };
         let mut records = self.run_records(&ids)?;
+        for record in &mut records {
+            for artifact in record.inputs.iter_mut().chain(record.outputs.iter_mut()) {
+                *artifact = self.relocation.artifact(artifact.clone());
+            }
+            if let Some(moved) = self.relocation.path(&record.run_dir) {
+                record.run_dir = moved;
+            }
+        }
         records.sort_by(|a, b| (a.run.started_at, &a.run.id).cmp(&(b.run.started_at, &b.run.id)));
         Ok(records)
     }
@@ -163,11 +171,12 @@ pub(crate) fn run_uuid(run_id: &str) -> String {
 }
 
 /// The key under which exports describe an artifact: its id, except for a raw input file, which
-/// every run that reads it records anew: those are one file, keyed by location and content.
+/// every run that reads it records anew: those are one file, keyed by where it is now (after a
+/// move) and its content.
 pub(crate) fn artifact_key(artifact: &crate::artifact::Artifact) -> String {
     match (&artifact.run_id, &artifact.hash) {
         (None, Some(hash)) => {
-            let digest = blake3::hash(format!("{}\n{hash}", artifact.uri).as_bytes()).to_hex();
+            let digest = blake3::hash(format!("{}\n{hash}", artifact.path.display()).as_bytes()).to_hex();
             format!("raw-{}", &digest[..32])
         }
         _ => artifact.id.clone(),

@@ -1,0 +1,113 @@
+//! Where a moved project's recorded paths are now. A DuckDB catalog remembers each directory it
+//! has been used from (`<db>.consist/homes`, one line each). Opened from a new one, a recorded
+//! absolute path that no longer exists is looked for at the same place under the new location.
+//! What moved is the part of the old home that differs from the new one: `/work/study/runs` ->
+//! `/scratch/study-2025/runs` moved `/work/study` to `/scratch/study-2025`, so
+//! `/work/study/data/x.csv` is now `/scratch/study-2025/data/x.csv`. A path found this way is
+//! still checked against its recorded hash wherever consist reads it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::artifact::Artifact;
+
+/// How the catalog's earlier homes map onto its current one, most recent first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Relocation {
+    shifts: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Relocation {
+    /// Read the homes recorded in the state directory `state` (`<db>.consist`) and record `home`
+    /// (the database's directory) when it is not the last one. Best effort: a catalog that
+    /// cannot be written (read-only) still maps its recorded homes. With `create`, a missing
+    /// state directory is created (a tracker about to write there).
+    pub(crate) fn note(state: &Path, home: &Path, create: bool) -> Relocation {
+        let home = crate::mounts::normalize(home);
+        let file = state.join("homes");
+        let recorded: Vec<PathBuf> = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if recorded.last() != Some(&home) && (state.is_dir() || (create && std::fs::create_dir_all(state).is_ok())) {
+            let line = format!("{}\n", home.display());
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+            if let Err(e) = appended {
+                tracing::debug!(file = %file.display(), error = %e, "could not record the catalog's location");
+            }
+        }
+        let mut shifts: Vec<(PathBuf, PathBuf)> =
+            recorded.iter().rev().filter(|old| **old != home).map(|old| moved_roots(old, &home)).collect();
+        shifts.dedup();
+        Relocation { shifts }
+    }
+
+    /// Where `recorded` is now, when it no longer exists but its moved counterpart does.
+    pub(crate) fn path(&self, recorded: &Path) -> Option<PathBuf> {
+        if self.shifts.is_empty() || recorded.exists() {
+            return None;
+        }
+        self.shifts
+            .iter()
+            .filter_map(|(old, new)| recorded.strip_prefix(old).ok().map(|rest| new.join(rest)))
+            .find(|candidate| candidate.exists())
+    }
+
+    /// `artifact` with its path moved along with the project, when it was.
+    pub(crate) fn artifact(&self, artifact: Artifact) -> Artifact {
+        match self.path(&artifact.path) {
+            Some(path) => Artifact { path, ..artifact },
+            None => artifact,
+        }
+    }
+}
+
+/// The roots that moved between two homes: both without the trailing components they share.
+fn moved_roots(old: &Path, new: &Path) -> (PathBuf, PathBuf) {
+    let (mut old, mut new) = (old.to_path_buf(), new.to_path_buf());
+    while old.file_name().is_some() && old.file_name() == new.file_name() {
+        old.pop();
+        new.pop();
+    }
+    (old, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_moved_is_the_part_of_the_old_home_that_differs() {
+        assert_eq!(
+            moved_roots(Path::new("/work/study/runs"), Path::new("/scratch/study-2025/runs")),
+            (PathBuf::from("/work/study"), PathBuf::from("/scratch/study-2025"))
+        );
+        assert_eq!(moved_roots(Path::new("/a/x"), Path::new("/b/x")), (PathBuf::from("/a"), PathBuf::from("/b")));
+        assert_eq!(
+            moved_roots(Path::new("/p/runs"), Path::new("/p/runs2")),
+            (PathBuf::from("/p/runs"), PathBuf::from("/p/runs2"))
+        );
+    }
+
+    #[test]
+    fn a_catalog_used_from_a_new_place_finds_its_recorded_paths_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a/runs"), dir.path().join("b/runs"));
+        let state = |home: &Path| home.join("provenance.duckdb.consist");
+        std::fs::create_dir_all(&a).unwrap();
+        assert!(Relocation::note(&state(&a), &a, true).shifts.is_empty());
+        std::fs::write(a.join("x.csv"), "1").unwrap();
+        std::fs::rename(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let moved = Relocation::note(&state(&b), &b, false);
+        assert_eq!(moved.path(&a.join("x.csv")), Some(b.join("x.csv")));
+        assert_eq!(moved.path(&a.join("gone.csv")), None, "only to a file that is there");
+        let homes = std::fs::read_to_string(state(&b).join("homes")).unwrap();
+        assert_eq!(homes.lines().count(), 2, "{homes}");
+    }
+}
