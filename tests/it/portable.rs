@@ -109,6 +109,9 @@ fn move_project(catalog: Option<&str>) {
     assert!(!text.contains(&a.to_string_lossy().into_owned()), "no path names the old place: {text}");
     ok(&["validate"]);
     assert!(ok(&["preview", "doubled"]).contains('6'));
+    let summed: serde_json::Value =
+        serde_json::from_str(&ok(&["query", "--json", "SELECT sum(v) FROM doubled"])).unwrap();
+    assert_eq!(summed["rows"][0][0], 12, "the view reads the file at its new place: {summed}");
     let crate_dir = root.path().join("crate");
     let report: serde_json::Value = serde_json::from_str(&ok(&[
         "export",

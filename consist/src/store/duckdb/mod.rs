@@ -111,6 +111,8 @@ pub struct DuckDbStore {
     schema_ready: Arc<AtomicBool>,
     /// This process has read this file's schema version and can read the file.
     version_read: Arc<AtomicBool>,
+    /// Where recorded paths are now if the project moved (for the artifact views).
+    pub(super) relocation: Arc<crate::relocate::Relocation>,
 }
 
 /// How long a reader waits for writers before asking them to let it in first.
@@ -127,11 +129,17 @@ impl DuckDbStore {
     /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
     /// until the first call.
     pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
+        let path: PathBuf = path.into();
+        let relocation = match path.parent() {
+            Some(home) => crate::relocate::Relocation::note(&crate::snapshot::catalog_dir(&path), home, false),
+            None => crate::relocate::Relocation::default(),
+        };
         DuckDbStore {
-            path: path.into(),
+            path,
             lock_timeout,
             schema_ready: Arc::new(AtomicBool::new(false)),
             version_read: Arc::new(AtomicBool::new(false)),
+            relocation: Arc::new(relocation),
         }
     }
 

@@ -25,7 +25,7 @@ impl DuckDbStore {
     /// See [`crate::Store::query`].
     pub(super) fn query_sql(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
         let conn = self.open_read()?;
-        let files = view_files(&conn, Some(sql)).map_err(|e| self.db_err(e))?;
+        let files = view_files(&conn, Some(sql), &self.relocation).map_err(|e| self.db_err(e))?;
         let mut allowed = Vec::new();
         for (key, list) in &files {
             if let Some(view) = view_sql(key, list) {
@@ -56,7 +56,7 @@ impl DuckDbStore {
     /// See [`crate::Store::artifact_views`].
     pub(super) fn views(&self) -> Result<Vec<ArtifactView>> {
         let conn = self.open_read()?;
-        let files = view_files(&conn, None).map_err(|e| self.db_err(e))?;
+        let files = view_files(&conn, None, &self.relocation).map_err(|e| self.db_err(e))?;
         Ok(files
             .iter()
             .map(|(key, list)| ArtifactView {
@@ -277,9 +277,13 @@ struct ViewFile {
     year: Option<i32>,
 }
 
-/// Parquet/CSV output files by artifact key, from the database; only the keys that `sql`
-/// mentions when it is given.
-fn view_files(conn: &Connection, sql: Option<&str>) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
+/// Parquet/CSV output files by artifact key, from the database (where they are now, if the
+/// project moved); only the keys that `sql` mentions when it is given.
+fn view_files(
+    conn: &Connection,
+    sql: Option<&str>,
+    relocation: &crate::relocate::Relocation,
+) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
     let mut keys: Vec<String> = Vec::new();
     if let Some(sql) = sql {
         let mut stmt = conn.prepare(r#"SELECT DISTINCT "key" FROM artifact WHERE driver IN ('parquet', 'csv')"#)?;
@@ -314,7 +318,10 @@ fn view_files(conn: &Connection, sql: Option<&str>) -> duckdb::Result<BTreeMap<S
         ))
     })?;
     for row in rows {
-        let (key, file) = row?;
+        let (key, mut file) = row?;
+        if let Some(moved) = relocation.path(&file.path) {
+            file.path = moved;
+        }
         by_key.entry(key).or_default().push(file);
     }
     Ok(by_key)
