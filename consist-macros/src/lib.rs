@@ -114,11 +114,6 @@ pub fn derive_outputs(item: TokenStream) -> TokenStream {
     derive::outputs(item.into()).into()
 }
 
-/// Give an item (a function, const, static, struct, enum, union, type alias or trait) a code
-/// identity of its own: `item::code_hash()` for a closure step (`.code_hash(..)`), and, for an item
-/// of another crate of your workspace, a step that declares `uses = [other_crate::item]` is
-/// invalidated when it changes. Its identity follows what it uses in its own crate, as
-/// `#[step]`'s does. Takes only `uses = [..]`.
 /// The toolchain compiling this crate, as a `consist::Toolchain` value: the rustc release, the
 /// target, the profile and a hash of the workspace's `Cargo.lock`. `#[step]` records it with
 /// every run by itself; give it to a tracker for steps written with the builder API:
@@ -133,6 +128,11 @@ pub fn toolchain(input: TokenStream) -> TokenStream {
     toolchain::expr().into()
 }
 
+/// Give an item (a function, const, static, struct, enum, union, type alias or trait) a code
+/// identity of its own: `item::code_hash()` for a closure step (`.code_hash(..)`), and, for an item
+/// of another crate of your workspace, a step that declares `uses = [other_crate::item]` is
+/// invalidated when it changes. Its identity follows what it uses in its own crate, as
+/// `#[step]`'s does. Takes only `uses = [..]`.
 #[proc_macro_attribute]
 pub fn helper(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::helper(attr.into(), item.into(), source_file()).into()

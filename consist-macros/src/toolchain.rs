@@ -53,15 +53,16 @@ pub fn expr() -> TokenStream {
     let c = captured();
     let rustc = &c.rustc;
     let (track, hash) = match &c.lock {
-        Some((path, hash)) => {
-            let path = path.to_string_lossy().into_owned();
-            (
+        // A path that is not UTF-8 cannot be named in `include_bytes!`: recorded, not tracked.
+        Some((path, hash)) => match path.to_str() {
+            Some(path) => (
                 quote!(
                     const _: &[u8] = ::core::include_bytes!(#path);
                 ),
                 hash.clone(),
-            )
-        }
+            ),
+            None => (TokenStream::new(), hash.clone()),
+        },
         None => (TokenStream::new(), String::new()),
     };
     quote!({

@@ -28,6 +28,8 @@ const RESERVED: &[&str] =
 
 /// `path` made absolute, with `.` and `..` removed lexically (`data/../data/x` is `data/x`).
 pub(crate) fn normalize(path: &Path) -> PathBuf {
+    // `Path::new("provenance.duckdb").parent()` is the empty path: the current directory.
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut out = PathBuf::new();
     for component in absolute.components() {

@@ -1,10 +1,10 @@
 //! Where a moved project's recorded paths are now. A DuckDB catalog remembers each directory it
-//! has been used from (`<db>.consist/homes`, one line each). Opened from a new one, a recorded
-//! absolute path that no longer exists is looked for at the same place under the new location.
-//! What moved is the part of the old home that differs from the new one: `/work/study/runs` ->
-//! `/scratch/study-2025/runs` moved `/work/study` to `/scratch/study-2025`, so
-//! `/work/study/data/x.csv` is now `/scratch/study-2025/data/x.csv`. A path found this way is
-//! still checked against its recorded hash wherever consist reads it.
+//! has been used from (`<db>.consist/homes`, one line each, symlinks resolved). Opened from a
+//! new one, a recorded absolute path under an earlier home that no longer exists is looked for
+//! at the same place under the current home: `/work/study/runs/outputs/x.parquet` is
+//! `/scratch/study-2025/runs/outputs/x.parquet` once the catalog in `/work/study/runs` lives in
+//! `/scratch/study-2025/runs`. Only paths under the catalog's own directory move with it. A path
+//! found this way is checked against its recorded hash before a step or a load reads it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,7 +23,8 @@ impl Relocation {
     /// cannot be written (read-only) still maps its recorded homes. With `create`, a missing
     /// state directory is created (a tracker about to write there).
     pub(crate) fn note(state: &Path, home: &Path, create: bool) -> Relocation {
-        let home = crate::mounts::normalize(home);
+        let home =
+            std::fs::canonicalize(crate::mounts::normalize(home)).unwrap_or_else(|_| crate::mounts::normalize(home));
         let file = state.join("homes");
         let recorded: Vec<PathBuf> = std::fs::read_to_string(&file)
             .unwrap_or_default()
@@ -43,7 +44,7 @@ impl Relocation {
             }
         }
         let mut shifts: Vec<(PathBuf, PathBuf)> =
-            recorded.iter().rev().filter(|old| **old != home).map(|old| moved_roots(old, &home)).collect();
+            recorded.iter().rev().filter(|old| **old != home).map(|old| (old.clone(), home.clone())).collect();
         shifts.dedup();
         Relocation { shifts }
     }
@@ -68,32 +69,9 @@ impl Relocation {
     }
 }
 
-/// The roots that moved between two homes: both without the trailing components they share.
-fn moved_roots(old: &Path, new: &Path) -> (PathBuf, PathBuf) {
-    let (mut old, mut new) = (old.to_path_buf(), new.to_path_buf());
-    while old.file_name().is_some() && old.file_name() == new.file_name() {
-        old.pop();
-        new.pop();
-    }
-    (old, new)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn what_moved_is_the_part_of_the_old_home_that_differs() {
-        assert_eq!(
-            moved_roots(Path::new("/work/study/runs"), Path::new("/scratch/study-2025/runs")),
-            (PathBuf::from("/work/study"), PathBuf::from("/scratch/study-2025"))
-        );
-        assert_eq!(moved_roots(Path::new("/a/x"), Path::new("/b/x")), (PathBuf::from("/a"), PathBuf::from("/b")));
-        assert_eq!(
-            moved_roots(Path::new("/p/runs"), Path::new("/p/runs2")),
-            (PathBuf::from("/p/runs"), PathBuf::from("/p/runs2"))
-        );
-    }
 
     #[test]
     fn a_catalog_used_from_a_new_place_finds_its_recorded_paths_there() {
@@ -105,7 +83,9 @@ mod tests {
         std::fs::write(a.join("x.csv"), "1").unwrap();
         std::fs::rename(dir.path().join("a"), dir.path().join("b")).unwrap();
         let moved = Relocation::note(&state(&b), &b, false);
+        let (a, b) = (std::fs::canonicalize(dir.path()).unwrap().join("a/runs"), std::fs::canonicalize(&b).unwrap());
         assert_eq!(moved.path(&a.join("x.csv")), Some(b.join("x.csv")));
+        assert_eq!(moved.path(&a.with_file_name("elsewhere.csv")), None, "only under the catalog's directory");
         assert_eq!(moved.path(&a.join("gone.csv")), None, "only to a file that is there");
         let homes = std::fs::read_to_string(state(&b).join("homes")).unwrap();
         assert_eq!(homes.lines().count(), 2, "{homes}");

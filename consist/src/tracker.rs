@@ -138,6 +138,12 @@ impl TrackerBuilder {
             mounts.add(name, dir)?;
         }
         mounts.check_outside(&run_dir)?;
+        if self.toolchain_in_signature && self.toolchain.is_none() {
+            tracing::warn!(
+                "toolchain_in_signature without .toolchain(consist::toolchain!()): steps written with the builder API \
+                 know no rustc version or Cargo.lock, so an upgrade does not invalidate them (#[step]s capture their own)"
+            );
+        }
         let location = match self.catalog {
             Some(RequestedCatalog::DuckDb(path)) => CatalogLocation::DuckDb(path),
             Some(RequestedCatalog::Location(text)) => CatalogLocation::parse(&text)?,
@@ -194,7 +200,7 @@ impl TrackerBuilder {
                 toolchain_in_signature: self.toolchain_in_signature,
                 session,
                 writer,
-                state_failed: std::sync::Mutex::new((0, String::new())),
+                unqueued: std::sync::Mutex::default(),
             }),
         })
     }

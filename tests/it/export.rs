@@ -311,6 +311,15 @@ fn the_catalog_exports_as_a_process_run_crate_that_keeps_the_profile_rules() {
     assert!(!parts.is_empty());
     for part in parts {
         let id = part["@id"].as_str().unwrap();
-        assert!(root.join(id).is_file() && by_id.contains_key(id), "{id}");
+        assert!(by_id.contains_key(id), "{id} is described");
+        assert!(id.starts_with("file:///") || root.join(id).is_file(), "{id} is in the crate or named absolutely");
     }
+    // Every File entity is reached from the root.
+    let reached: BTreeSet<&str> = parts.iter().map(|p| p["@id"].as_str().unwrap()).collect();
+    assert!(
+        graph
+            .iter()
+            .filter(|e| types(e).contains(&"File".to_owned()))
+            .all(|e| reached.contains(e["@id"].as_str().unwrap()))
+    );
 }

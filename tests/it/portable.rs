@@ -205,3 +205,33 @@ fn bad_mounts_are_refused_when_the_tracker_opens() {
     let twice = Tracker::builder(dir.path()).mount("a", dir.path()).mount("a", dir.path()).open().unwrap_err();
     assert!(twice.to_string().contains("twice"), "{twice}");
 }
+
+#[test]
+fn a_recorded_input_whose_file_changed_is_refused_not_computed_under_its_old_signature() {
+    let ws = crate::util::Workspace::new();
+    let tracker = ws.tracker();
+    let csv = ws.write("raw.csv", "v\n1\n");
+    let count = |raw: consist::Input| {
+        tracker
+            .step("count")
+            .code_version("1")
+            .input("raw", raw)
+            .outputs(["n"])
+            .run(|ctx| Ok(Value(std::fs::read_to_string(ctx.input_path("raw")?)?.lines().count() as u64)))
+    };
+    let first = count(consist::Input::from(&csv)).unwrap();
+    let raw = tracker.artifacts_for_run(&first.run.id).unwrap().inputs["raw"].clone();
+    // The recorded artifact names content H1; the file now holds other bytes.
+    std::fs::write(&csv, "v\n2\n3\n").unwrap();
+    let err = tracker
+        .step("count")
+        .code_version("2")
+        .input("raw", &raw)
+        .outputs(["n"])
+        .run(|ctx| Ok(Value(std::fs::read_to_string(ctx.input_path("raw")?)?.lines().count() as u64)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("changed since they were recorded") && err.contains("input file `raw`"), "{err}");
+    // By path, it is hashed again: a new identity, executed.
+    assert_eq!(count(consist::Input::from(&csv)).unwrap().value.0, 3);
+}

@@ -134,7 +134,8 @@ impl Engine {
             return Ok(Artifact { path, ..artifact.clone() });
         }
         match self.mounts.resolve(&artifact.uri, run_dir) {
-            Ok(path) => Ok(Artifact { path, ..artifact.clone() }),
+            Ok(path) if path.exists() || !artifact.path.exists() => Ok(Artifact { path, ..artifact.clone() }),
+            Ok(_) => Ok(artifact.clone()),
             Err(_) if artifact.path.exists() => Ok(artifact.clone()),
             Err(e) => Err(e),
         }
@@ -301,7 +302,13 @@ impl Engine {
         // follows a moved project) and this tracker's mounts.
         let run_dir = self.producer_dir(&entry.run_dir);
         for output in &mut entry.outputs {
-            if let Ok(path) = self.mounts.resolve(&output.uri, &run_dir) {
+            let mounted = crate::mounts::split_mount(&output.uri).is_some();
+            if !mounted && output.path.exists() {
+                continue;
+            }
+            if let Ok(path) = self.mounts.resolve(&output.uri, &run_dir)
+                && path.exists()
+            {
                 output.path = path;
             }
         }
@@ -333,7 +340,15 @@ impl Engine {
                         step: step.to_owned(),
                         reason: format!("input `{key}` is an artifact with neither a producing run nor a content hash"),
                     })?;
-                    (self.locate(&artifact, &self.run_dir)?, identity)
+                    let located = self.locate(&artifact, &self.run_dir)?;
+                    // The signature names the recorded bytes: a file found elsewhere (a moved
+                    // project, a mount) or a raw file (identified by content) must still hold
+                    // them, else the body would compute from other data under this signature.
+                    let moved = located.path != artifact.path;
+                    if located.hash.is_some() && (moved || located.run_id.is_none()) && located.path.exists() {
+                        self.verify_unchanged(&located)?;
+                    }
+                    (located, identity)
                 }
                 Input::File(path) => {
                     let missing = |reason: String| Error::InputMissing {
@@ -516,7 +531,10 @@ impl Engine {
                 outputs: record.outputs.clone(),
                 confirmed: false,
             });
-            self.catalog_state(indexed);
+            if let Err(error) = indexed {
+                // Recorded all the same (snapshot, database); only not a cache source.
+                tracing::warn!(step = %record.run.model_name, %error, "could not index the run for cache hits");
+            }
             footprint.run_id = record.run.id.clone();
             if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
                 tracing::warn!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");

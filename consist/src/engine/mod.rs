@@ -47,8 +47,8 @@ pub(crate) struct Engine {
     pub(crate) session: String,
     /// Records hits and writes the store in the background (`None` in read-only mode).
     pub(crate) writer: Option<writer::Writer>,
-    /// Writes of the catalog's local state (queue, index) that failed: how many, and the first.
-    pub(crate) state_failed: std::sync::Mutex<(usize, String)>,
+    /// Runs that could not be queued for the database, and the first reason.
+    pub(crate) unqueued: std::sync::Mutex<(std::collections::BTreeSet<String>, String)>,
 }
 
 impl Engine {
@@ -57,30 +57,20 @@ impl Engine {
     pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
         let path = snapshot::write(record)?;
         let terminal = record.run.status.is_terminal();
-        if !terminal || self.catalog.pending.get(&record.run.id).is_none() {
-            let queued = self.catalog.enqueue(&record.run.id, &path);
-            self.catalog_state(queued);
+        if (!terminal || self.catalog.pending.get(&record.run.id).is_none())
+            && let Err(error) = self.catalog.enqueue(&record.run.id, &path)
+        {
+            let mut unqueued = self.unqueued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if unqueued.0.is_empty() {
+                unqueued.1 = error.to_string();
+                tracing::warn!(%error, "runs cannot be queued for the database: they are recorded in their snapshots only");
+            }
+            unqueued.0.insert(record.run.id.clone());
         }
         if terminal && let Some(writer) = &self.writer {
             writer.queued();
         }
         Ok(())
-    }
-
-    /// A write of the catalog's local state (pending queue, signature index) that failed does
-    /// not fail the run: its snapshot, already written, is the record. The run is not served as
-    /// a hit, [`Engine::flush`] reports it, and `consist db rebuild` brings it into the
-    /// database. Warned once per tracker.
-    pub(crate) fn catalog_state(&self, written: Result<()>) {
-        let Err(error) = written else { return };
-        let mut failed = self.state_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        failed.0 += 1;
-        if failed.0 > 1 {
-            tracing::debug!(%error, "catalog state not written");
-            return;
-        }
-        failed.1 = error.to_string();
-        tracing::warn!(%error, "the catalog's local state cannot be written: runs are recorded in their snapshots only");
     }
 
     /// Record a cache hit: its snapshot is written with the writer's next batch.
@@ -96,15 +86,20 @@ impl Engine {
     }
 
     /// Write every recorded run to the database now; returns how many runs were written.
-    /// Fails when runs could not be queued for the database (see [`Engine::catalog_state`]).
+    /// A run that could not be queued did not fail: its snapshot is the record; it is reported
+    /// here (`Error::Unqueued`, until `consist db rebuild` brings it in).
     pub(crate) fn flush(&self) -> Result<usize> {
         let written = match &self.writer {
             Some(writer) => writer.flush()?,
             None => 0,
         };
-        let failed = self.state_failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failed.0 > 0 {
-            return Err(Error::Unqueued { runs: failed.0, run_dir: self.run_dir.clone(), reason: failed.1.clone() });
+        let unqueued = self.unqueued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !unqueued.0.is_empty() {
+            return Err(Error::Unqueued {
+                runs: unqueued.0.len(),
+                run_dir: self.run_dir.clone(),
+                reason: unqueued.1.clone(),
+            });
         }
         Ok(written)
     }
@@ -114,6 +109,16 @@ impl Drop for Engine {
     fn drop(&mut self) {
         if let Some(writer) = &self.writer {
             writer.stop();
+        }
+        let unqueued = self.unqueued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !unqueued.0.is_empty() {
+            tracing::error!(
+                runs = unqueued.0.len(),
+                reason = %unqueued.1,
+                "runs are recorded only in their snapshots; run `consist db rebuild --run-dir {}` once the catalog's \
+                 directory is writable",
+                self.run_dir.display()
+            );
         }
     }
 }

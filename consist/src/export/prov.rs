@@ -18,7 +18,7 @@ pub(super) fn document(records: &[RunRecord]) -> (Value, usize) {
     let mut doc = Doc::default();
     doc.agent.insert(
         AGENT.into(),
-        json!({ "prov:type": "prov:SoftwareAgent", "prov:label": concat!("consist ", env!("CARGO_PKG_VERSION")), "consist:producer": PRODUCER }),
+        json!({ "prov:type": { "$": "prov:SoftwareAgent", "type": "prov:QUALIFIED_NAME" }, "prov:label": concat!("consist ", env!("CARGO_PKG_VERSION")), "consist:producer": PRODUCER }),
     );
     for record in records {
         let run = &record.run;

@@ -41,11 +41,12 @@ pub(super) fn build(records: &[RunRecord], root: &Path, with_files: bool) -> Res
             let id = match &copied {
                 Some(relative) => {
                     files_copied += 1;
-                    included.push(json!({ "@id": relative }));
                     relative.clone()
                 }
                 None => file_uri(&artifact.path),
             };
+            // RO-Crate 1.1: every data entity is reached from the root through `hasPart`.
+            included.push(json!({ "@id": id }));
             files.insert(id.clone(), file_entity(&id, artifact));
             ids.insert(key, id);
         }
@@ -140,13 +141,18 @@ fn copy_in(artifact: &Artifact, root: &Path) -> Result<String> {
         artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| artifact.key.clone());
     let relative = format!("data/{}/{}", super::artifact_key(artifact), name);
     crate::engine::execute::copy_checked(artifact, &root.join(&relative))?;
-    Ok(relative)
+    Ok(percent_encoded(&relative))
 }
 
 /// An absolute `file://` URI (characters outside RFC 3986's unreserved set percent-encoded).
 fn file_uri(path: &Path) -> String {
-    let mut uri = String::from("file://");
-    for byte in path.to_string_lossy().bytes() {
+    format!("file://{}", percent_encoded(&path.to_string_lossy()))
+}
+
+/// `path` with every byte outside RFC 3986's unreserved set and `/` percent-encoded.
+fn percent_encoded(path: &str) -> String {
+    let mut uri = String::new();
+    for byte in path.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => uri.push(byte as char),
             other => uri.push_str(&format!("%{other:02X}")),
