@@ -298,24 +298,37 @@ impl Engine {
     /// Look `sig` up in the cache and check its recorded outputs under `validation`.
     fn lookup<O: Outputs>(&self, name: &str, sig: &str, validation: Validation, keys: &[String]) -> Result<Lookup<O>> {
         let Some(mut entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
-        // Outputs are where their URIs say, from the run directory the index knows now (it
-        // follows a moved project) and this tracker's mounts.
-        let run_dir = self.producer_dir(&entry.run_dir);
-        for output in &mut entry.outputs {
-            let mounted = crate::mounts::split_mount(&output.uri).is_some();
-            if !mounted && output.path.exists() {
-                continue;
-            }
-            if let Ok(path) = self.mounts.resolve(&output.uri, &run_dir)
-                && path.exists()
-            {
-                output.path = path;
-            }
-        }
-        let usable = match validation {
+        let verify = |entry: &IndexEntry| match validation {
             Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
             Validation::Lazy => entry.outputs.iter().try_for_each(|a| self.verify_unchanged(a)),
         };
+        // Mounted outputs are where this tracker's mounts say; the others where they were
+        // recorded (no extra stat on the hot path). Only if that fails are they looked for where
+        // a moved project put them, from the run directory the index knows now.
+        if entry.outputs.iter().any(|a| crate::mounts::split_mount(&a.uri).is_some()) {
+            for output in &mut entry.outputs {
+                if crate::mounts::split_mount(&output.uri).is_some()
+                    && let Ok(path) = self.mounts.resolve(&output.uri, &entry.run_dir)
+                {
+                    output.path = path;
+                }
+            }
+        }
+        let mut usable = verify(&entry);
+        if usable.is_err() {
+            let run_dir = self.producer_dir(&entry.run_dir);
+            let mut moved = entry.clone();
+            for output in &mut moved.outputs {
+                if !output.path.exists()
+                    && let Ok(path) = self.mounts.resolve(&output.uri, &run_dir)
+                {
+                    output.path = path;
+                }
+            }
+            if moved.outputs != entry.outputs && verify(&moved).is_ok() {
+                (entry, usable) = (moved, Ok(()));
+            }
+        }
         match usable.and_then(|()| load_cached::<O>(keys, &entry)) {
             Ok((value, outputs)) => Ok(Lookup::Hit(Hit { entry, value, outputs })),
             Err(e) => {
@@ -340,11 +353,18 @@ impl Engine {
                         step: step.to_owned(),
                         reason: format!("input `{key}` is an artifact with neither a producing run nor a content hash"),
                     })?;
-                    let located = self.locate(&artifact, &self.run_dir)?;
+                    let mounted = crate::mounts::split_mount(&artifact.uri).is_some();
+                    // Found where recorded (the common case), it is used as it is.
+                    let (located, moved) = if !mounted && artifact.path.exists() {
+                        (artifact, false)
+                    } else {
+                        let located = self.locate(&artifact, &self.run_dir)?;
+                        let moved = located.path != artifact.path;
+                        (located, moved)
+                    };
                     // The signature names the recorded bytes: a file found elsewhere (a moved
                     // project, a mount) or a raw file (identified by content) must still hold
                     // them, else the body would compute from other data under this signature.
-                    let moved = located.path != artifact.path;
                     if located.hash.is_some() && (moved || located.run_id.is_none()) && located.path.exists() {
                         self.verify_unchanged(&located)?;
                     }
