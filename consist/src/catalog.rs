@@ -30,6 +30,8 @@ pub struct Catalog {
     pub(crate) history: History,
     /// Where paths recorded before the project moved are now (DuckDB catalogs).
     pub(crate) relocation: crate::relocate::Relocation,
+    /// Mounts through which `name://` URIs are found on this machine.
+    mounts: crate::mounts::Mounts,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -73,6 +75,7 @@ impl Catalog {
         };
         Catalog {
             relocation,
+            mounts: crate::mounts::Mounts::default(),
             store,
             pending: PendingQueue::new(&dir),
             index: SignatureIndex::new(&dir),
@@ -80,6 +83,24 @@ impl Catalog {
             location,
             db_path,
         }
+    }
+
+    /// The catalog, finding `name://` artifacts through `mounts` (as a tracker's mounts, or the
+    /// CLI's `--mount name=dir`).
+    pub fn with_mounts(mut self, mounts: crate::mounts::Mounts) -> Catalog {
+        self.mounts = mounts;
+        self
+    }
+
+    /// `artifact` with its path as found on this machine: through the mounts for a `name://`
+    /// URI, where a moved project put it otherwise (else as recorded).
+    pub(crate) fn here(&self, artifact: Artifact) -> Artifact {
+        if crate::mounts::split_mount(&artifact.uri).is_some()
+            && let Ok(path) = self.mounts.resolve(&artifact.uri, Path::new("/"))
+        {
+            return Artifact { path, ..artifact };
+        }
+        self.relocation.artifact(artifact)
     }
 
     /// Where the catalog lives (shown without a password).
@@ -296,7 +317,7 @@ impl Catalog {
         } else {
             return Err(Error::RunNotFound(run_id.to_owned()));
         };
-        Ok(found.into_iter().map(|(direction, a)| (direction, self.relocation.artifact(a))).collect())
+        Ok(found.into_iter().map(|(direction, a)| (direction, self.here(a))).collect())
     }
 
     /// Everything recorded about one run: its pending snapshot, or the store's record.
@@ -378,7 +399,7 @@ impl Catalog {
     pub fn find_artifact(&self, id_or_key: &str) -> Result<Artifact> {
         let found =
             self.stored()?.find_artifact(id_or_key)?.ok_or_else(|| Error::ArtifactNotFound(id_or_key.to_owned()))?;
-        Ok(self.relocation.artifact(found))
+        Ok(self.here(found))
     }
 
     /// The first `rows` rows of a Parquet or CSV artifact (by id or key, as

@@ -171,7 +171,7 @@ impl TrackerBuilder {
             // The catalog records where it is used from, so a project moved later finds its files.
             let _ = std::fs::create_dir_all(snapshot::catalog_dir(db));
         }
-        let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?);
+        let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?.with_mounts(mounts.clone()));
         // A DuckDB file is opened by the writer when there is something to write (not on the way
         // to the first step); a server is checked now, as every cache miss asks it.
         if !readonly && matches!(location, CatalogLocation::Postgres(_)) {

@@ -71,7 +71,7 @@ impl Catalog {
         let checked = artifacts.len();
         let mut problems = Vec::new();
         for a in artifacts {
-            let a = self.relocation.artifact(a);
+            let a = self.here(a);
             let problem = if !a.path.exists() {
                 Some(FileProblem::Missing)
             } else if exists_only {

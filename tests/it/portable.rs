@@ -180,6 +180,22 @@ fn mounted_data(catalog: Option<&str>) {
     let err = bare.load::<DataFrame>(&recorded).unwrap_err().to_string();
     assert!(err.contains(".mount(\"inputs\""), "{err}");
 
+    // The CLI finds mounted files through `--mount name=dir`, as the tracker does.
+    if catalog.is_none() {
+        let db = project.join("runs/provenance.duckdb");
+        let run = doubled.last().unwrap().id.clone();
+        let listed = |extra: &[&str]| {
+            let out = crate::util::cli(&db, &[&["artifacts", &run, "--json"], extra].concat());
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().to_string()
+        };
+        let mount = format!("inputs={}", shared_b.display());
+        assert!(listed(&["--mount", &mount]).contains(&shared_b.join("study/raw.csv").to_string_lossy().into_owned()));
+        assert!(!listed(&[]).contains(&shared_b.join("study/raw.csv").to_string_lossy().into_owned()));
+        let bad = crate::util::cli(&db, &["artifacts", &run, "--mount", "inputs"]);
+        assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=DIR"));
+    }
     // `db inspect` lists the file recorded by absolute path, and only that one.
     let db = match catalog {
         Some(url) => url.to_owned(),

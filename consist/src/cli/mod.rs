@@ -17,7 +17,7 @@ mod steps;
 mod table;
 mod validate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -40,6 +40,11 @@ pub(crate) struct Cli {
     /// Seconds to wait for a process that holds the database.
     #[arg(long, global = true, default_value_t = 10)]
     pub wait: u64,
+
+    /// Where a mount's files are on this machine, as a tracker's `.mount(name, dir)`: artifacts
+    /// recorded as `name://path` are found under `dir` (repeatable).
+    #[arg(long = "mount", global = true, value_name = "NAME=DIR")]
+    pub mounts: Vec<String>,
 
     /// The command to run.
     #[command(subcommand)]
@@ -107,7 +112,14 @@ impl Cli {
     }
 
     fn catalog(&self) -> Result<Catalog> {
-        Ok(Catalog::open(&self.location()?, self.timeout())?)
+        let mut mounts = crate::mounts::Mounts::default();
+        for mount in &self.mounts {
+            let (name, dir) = mount.split_once('=').ok_or_else(|| {
+                CliError::Usage(format!("--mount {mount}: write it as NAME=DIR, e.g. inputs=/data/shared"))
+            })?;
+            mounts.add(name, Path::new(dir))?;
+        }
+        Ok(Catalog::open(&self.location()?, self.timeout())?.with_mounts(mounts))
     }
 
     /// The catalog, which must hold something (else a clear "no such database" error).

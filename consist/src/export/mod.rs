@@ -84,7 +84,7 @@ impl Catalog {
         let mut records = self.run_records(&ids)?;
         for record in &mut records {
             for artifact in record.inputs.iter_mut().chain(record.outputs.iter_mut()) {
-                *artifact = self.relocation.artifact(artifact.clone());
+                *artifact = self.here(artifact.clone());
             }
             if let Some(moved) = self.relocation.path(&record.run_dir) {
                 record.run_dir = moved;
