@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::artifact::Artifact;
@@ -13,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::explain::History;
 use crate::index::{IndexEntry, SignatureIndex};
 use crate::location::CatalogLocation;
+use crate::relocate::Relocation;
 use crate::run::{Run, RunRecord};
 use crate::snapshot::{self, PendingQueue};
 use crate::store::{
@@ -29,7 +31,7 @@ pub struct Catalog {
     pub(crate) index: SignatureIndex,
     pub(crate) history: History,
     /// Where paths recorded before the project moved are now (DuckDB catalogs).
-    pub(crate) relocation: crate::relocate::Relocation,
+    pub(crate) relocation: Arc<Relocation>,
     /// Mounts through which `name://` URIs are found on this machine.
     mounts: crate::mounts::Mounts,
 }
@@ -60,19 +62,26 @@ impl Catalog {
     /// The catalog of the DuckDB database at `db_path`. Opens nothing yet.
     pub fn duckdb(db_path: impl Into<PathBuf>, lock_timeout: Duration) -> Catalog {
         let db_path = db_path.into();
-        let store = DuckDbStore::new(db_path.clone(), lock_timeout);
-        Catalog::with_store(CatalogLocation::DuckDb(db_path), Box::new(store))
+        // One reading of the catalog's homes serves the catalog and its artifact views.
+        let relocation = Arc::new(Relocation::of(&db_path));
+        let store = DuckDbStore::new(db_path.clone(), lock_timeout).with_relocation(Arc::clone(&relocation));
+        Catalog::assemble(CatalogLocation::DuckDb(db_path), Box::new(store), relocation)
     }
 
     /// A catalog over any store found at `location`; the signature index, pending queue and
     /// miss history live in `<state_path>.consist/` (see [`CatalogLocation::state_path`]).
     pub fn with_store(location: CatalogLocation, store: Box<dyn Store>) -> Catalog {
+        let relocation = match &location {
+            CatalogLocation::DuckDb(path) => Relocation::of(path),
+            CatalogLocation::Postgres(_) => Relocation::default(),
+        };
+        Catalog::assemble(location, store, Arc::new(relocation))
+    }
+
+    /// The catalog over `store`, its local state beside `location`.
+    fn assemble(location: CatalogLocation, store: Box<dyn Store>, relocation: Arc<Relocation>) -> Catalog {
         let db_path = location.state_path();
         let dir = snapshot::catalog_dir(&db_path);
-        let relocation = match (&location, db_path.parent()) {
-            (CatalogLocation::DuckDb(_), Some(home)) => crate::relocate::Relocation::note(&dir, home, false),
-            _ => crate::relocate::Relocation::default(),
-        };
         Catalog {
             relocation,
             mounts: crate::mounts::Mounts::default(),
@@ -92,15 +101,41 @@ impl Catalog {
         self
     }
 
-    /// `artifact` with its path as found on this machine: through the mounts for a `name://`
-    /// URI, where a moved project put it otherwise (else as recorded).
-    pub(crate) fn here(&self, artifact: Artifact) -> Artifact {
-        if crate::mounts::split_mount(&artifact.uri).is_some()
-            && let Ok(path) = self.mounts.resolve(&artifact.uri, Path::new("/"))
-        {
-            return Artifact { path, ..artifact };
+    /// The mounts `name://` URIs are found through.
+    pub fn mounts(&self) -> &crate::mounts::Mounts {
+        &self.mounts
+    }
+
+    /// `artifact` with its path as found on this machine: a `name://` URI through the mounts
+    /// (the recorded path while the mounted one is missing); otherwise the recorded path while
+    /// it exists, else where a moved project put it, else its `./` URI under `run_dir` (a
+    /// tracker's run directory; the CLI has none). Whatever it finds is checked against the
+    /// recorded hash before anything reads it. A mount this catalog lacks is an error naming the
+    /// fix only when the recorded path is gone too.
+    pub(crate) fn locate(&self, artifact: Artifact, run_dir: Option<&Path>) -> Result<Artifact> {
+        let recorded = artifact.path.exists();
+        if crate::mounts::split_mount(&artifact.uri).is_some() {
+            return match self.mounts.resolve(&artifact.uri, Path::new("/")) {
+                Ok(path) if path.exists() || !recorded => Ok(Artifact { path, ..artifact }),
+                Err(e) if !recorded => Err(e),
+                _ => Ok(artifact),
+            };
         }
-        self.relocation.artifact(artifact)
+        if recorded {
+            return Ok(artifact);
+        }
+        if let Some(path) = self.relocation.path(&artifact.path) {
+            return Ok(Artifact { path, ..artifact });
+        }
+        match run_dir {
+            Some(dir) => Ok(Artifact { path: self.mounts.resolve(&artifact.uri, dir)?, ..artifact }),
+            None => Ok(artifact),
+        }
+    }
+
+    /// [`Catalog::locate`] for listing: an artifact that cannot be found is shown as recorded.
+    pub(crate) fn here(&self, artifact: Artifact) -> Artifact {
+        self.locate(artifact.clone(), None).unwrap_or(artifact)
     }
 
     /// Where the catalog lives (shown without a password).

@@ -9,8 +9,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::artifact::Artifact;
-
 /// How the catalog's earlier homes map onto its current one, most recent first.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Relocation {
@@ -18,6 +16,14 @@ pub(crate) struct Relocation {
 }
 
 impl Relocation {
+    /// The relocation of the DuckDB catalog at `db` (its homes in `<db>.consist/`).
+    pub(crate) fn of(db: &Path) -> Relocation {
+        match db.parent() {
+            Some(home) => Relocation::note(&crate::snapshot::catalog_dir(db), home, false),
+            None => Relocation::default(),
+        }
+    }
+
     /// Read the homes recorded in the state directory `state` (`<db>.consist`) and record `home`
     /// (the database's directory) when it is not the last one. Best effort: a catalog that
     /// cannot be written (read-only) still maps its recorded homes. With `create`, a missing
@@ -58,14 +64,6 @@ impl Relocation {
             .iter()
             .filter_map(|(old, new)| recorded.strip_prefix(old).ok().map(|rest| new.join(rest)))
             .find(|candidate| candidate.exists())
-    }
-
-    /// `artifact` with its path moved along with the project, when it was.
-    pub(crate) fn artifact(&self, artifact: Artifact) -> Artifact {
-        match self.path(&artifact.path) {
-            Some(path) => Artifact { path, ..artifact },
-            None => artifact,
-        }
     }
 }
 

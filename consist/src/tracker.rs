@@ -171,7 +171,7 @@ impl TrackerBuilder {
             // The catalog records where it is used from, so a project moved later finds its files.
             let _ = std::fs::create_dir_all(snapshot::catalog_dir(db));
         }
-        let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?.with_mounts(mounts.clone()));
+        let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?.with_mounts(mounts));
         // A DuckDB file is opened by the writer when there is something to write (not on the way
         // to the first step); a server is checked now, as every cache miss asks it.
         if !readonly && matches!(location, CatalogLocation::Postgres(_)) {
@@ -195,7 +195,6 @@ impl TrackerBuilder {
                 hydration: self.hydration,
                 catalog,
                 files,
-                mounts,
                 toolchain: self.toolchain.unwrap_or_else(crate::Toolchain::at_run_time),
                 toolchain_in_signature: self.toolchain_in_signature,
                 session,
@@ -365,7 +364,7 @@ impl Tracker {
     /// `artifact` with its path as found on this machine (see [`Tracker::load`]); as recorded
     /// when it cannot be found (a query still lists it; loading it says why).
     fn here(&self, artifact: &Artifact) -> Artifact {
-        self.inner.locate(artifact, &self.inner.run_dir).unwrap_or_else(|_| artifact.clone())
+        self.inner.catalog.locate(artifact.clone(), Some(&self.inner.run_dir)).unwrap_or_else(|_| artifact.clone())
     }
 
     /// The newest artifact produced under `key` (pending runs are synced to the database first).
@@ -411,7 +410,7 @@ impl Tracker {
             }
         }
         for artifact in artifacts {
-            let artifact = &self.inner.locate(artifact, &self.inner.run_dir)?;
+            let artifact = &self.inner.catalog.locate(artifact.clone(), Some(&self.inner.run_dir))?;
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
             crate::engine::execute::copy_checked(artifact, &dest)?;
@@ -424,12 +423,12 @@ impl Tracker {
     /// `name://` through its mounts (a relative part that would leave its directory is refused:
     /// see [`crate::resolve_uri`]).
     pub fn resolve_uri(&self, uri: &str) -> Result<PathBuf> {
-        self.inner.mounts.resolve(uri, &self.inner.run_dir)
+        self.inner.catalog.mounts().resolve(uri, &self.inner.run_dir)
     }
 
     /// This tracker's mounts (see [`TrackerBuilder::mount`]).
     pub fn mounts(&self) -> &crate::mounts::Mounts {
-        &self.inner.mounts
+        self.inner.catalog.mounts()
     }
 
     /// Load an artifact as `T`: `DataFrame` (Parquet or CSV), `PathBuf`, or `Value<T>`. An

@@ -144,7 +144,7 @@ impl<'a> StepContext<'a> {
 
     fn new_artifact(&self, key: &str, path: &Path, driver: Driver, hash: String) -> Result<Artifact> {
         self.tracker.files.record(path, &hash);
-        let uri = self.tracker.mounts.uri_for(path, &self.tracker.run_dir);
+        let uri = self.tracker.catalog.mounts().uri_for(path, &self.tracker.run_dir);
         let mut artifact = Artifact::for_file(key, path, uri, driver, Some(hash));
         artifact.run_id = Some(self.run_id.clone());
         artifact.producer_signature = Some(self.signature.clone());

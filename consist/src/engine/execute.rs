@@ -112,33 +112,11 @@ impl Engine {
 
     /// Load `artifact` as `T` once its file is known to hold the recorded bytes.
     /// A recorded path that no longer exists (the project moved, or the data is mounted
-    /// elsewhere here) is found again from the artifact's URI: see [`Engine::locate`].
+    /// elsewhere here) is found again from the artifact's URI: see [`crate::Catalog::locate`].
     pub(crate) fn load_verified<T: Output>(&self, artifact: &Artifact) -> Result<T> {
-        let located = self.locate(artifact, &self.run_dir)?;
+        let located = self.catalog.locate(artifact.clone(), Some(&self.run_dir))?;
         self.verify_unchanged(&located)?;
         T::load(&located)
-    }
-
-    /// `artifact` with its path resolved on this machine: a mount URI through this tracker's
-    /// mount table; a `./` URI against `run_dir` (its producer's run directory as far as the
-    /// caller knows) when the recorded path is gone. Whatever it finds is then checked against
-    /// the recorded hash, so a wrong guess is an error, never wrong data.
-    /// A mount this tracker lacks is an error naming the fix only when the recorded path is
-    /// gone too.
-    pub(crate) fn locate(&self, artifact: &Artifact, run_dir: &std::path::Path) -> Result<Artifact> {
-        let mounted = crate::mounts::split_mount(&artifact.uri).is_some();
-        if !mounted && artifact.path.exists() {
-            return Ok(artifact.clone());
-        }
-        if !mounted && let Some(path) = self.catalog.relocation.path(&artifact.path) {
-            return Ok(Artifact { path, ..artifact.clone() });
-        }
-        match self.mounts.resolve(&artifact.uri, run_dir) {
-            Ok(path) if path.exists() || !artifact.path.exists() => Ok(Artifact { path, ..artifact.clone() }),
-            Ok(_) => Ok(artifact.clone()),
-            Err(_) if artifact.path.exists() => Ok(artifact.clone()),
-            Err(e) => Err(e),
-        }
     }
 
     /// The run directory to resolve a recorded run's `./` URIs against: the recorded one while
@@ -305,13 +283,9 @@ impl Engine {
         // Mounted outputs are where this tracker's mounts say; the others where they were
         // recorded (no extra stat on the hot path). Only if that fails are they looked for where
         // a moved project put them, from the run directory the index knows now.
-        if entry.outputs.iter().any(|a| crate::mounts::split_mount(&a.uri).is_some()) {
-            for output in &mut entry.outputs {
-                if crate::mounts::split_mount(&output.uri).is_some()
-                    && let Ok(path) = self.mounts.resolve(&output.uri, &entry.run_dir)
-                {
-                    output.path = path;
-                }
+        for output in entry.outputs.iter_mut().filter(|a| crate::mounts::split_mount(&a.uri).is_some()) {
+            if let Ok(found) = self.catalog.locate(output.clone(), Some(&entry.run_dir)) {
+                *output = found;
             }
         }
         let mut usable = verify(&entry);
@@ -319,10 +293,8 @@ impl Engine {
             let run_dir = self.producer_dir(&entry.run_dir);
             let mut moved = entry.clone();
             for output in &mut moved.outputs {
-                if !output.path.exists()
-                    && let Ok(path) = self.mounts.resolve(&output.uri, &run_dir)
-                {
-                    output.path = path;
+                if let Ok(found) = self.catalog.locate(output.clone(), Some(&run_dir)) {
+                    *output = found;
                 }
             }
             if moved.outputs != entry.outputs && verify(&moved).is_ok() {
@@ -353,15 +325,9 @@ impl Engine {
                         step: step.to_owned(),
                         reason: format!("input `{key}` is an artifact with neither a producing run nor a content hash"),
                     })?;
-                    let mounted = crate::mounts::split_mount(&artifact.uri).is_some();
-                    // Found where recorded (the common case), it is used as it is.
-                    let (located, moved) = if !mounted && artifact.path.exists() {
-                        (artifact, false)
-                    } else {
-                        let located = self.locate(&artifact, &self.run_dir)?;
-                        let moved = located.path != artifact.path;
-                        (located, moved)
-                    };
+                    let recorded = artifact.path.clone();
+                    let located = self.catalog.locate(artifact, Some(&self.run_dir))?;
+                    let moved = located.path != recorded;
                     // The signature names the recorded bytes: a file found elsewhere (a moved
                     // project, a mount) or a raw file (identified by content) must still hold
                     // them, else the body would compute from other data under this signature.
@@ -383,7 +349,7 @@ impl Engine {
                         _ => missing(format!("cannot be read ({e})")),
                     })?;
                     let hash = identity.strip_prefix("blake3:").map(str::to_owned);
-                    let uri = self.mounts.uri_for(&abs, &self.run_dir);
+                    let uri = self.catalog.mounts().uri_for(&abs, &self.run_dir);
                     let mut artifact = Artifact::for_file(&key, &abs, uri, Driver::from_path(&abs), hash);
                     artifact.meta.insert("identity".into(), Json::String(identity.clone()));
                     (artifact, identity)
@@ -487,7 +453,7 @@ impl Engine {
             if artifact.run_id.is_none() {
                 continue;
             }
-            let local = self.mounts.resolve(&artifact.uri, &self.run_dir)?;
+            let local = self.catalog.mounts().resolve(&artifact.uri, &self.run_dir)?;
             if local.exists() {
                 continue;
             }

@@ -41,8 +41,6 @@ pub(crate) struct Engine {
     pub(crate) toolchain: crate::Toolchain,
     /// Whether the toolchain joins every step's code identity.
     pub(crate) toolchain_in_signature: bool,
-    /// Directories whose files are recorded as `name://path`.
-    pub(crate) mounts: crate::mounts::Mounts,
     /// Identifies this tracker (one per process, usually) in miss-explanation footprints.
     pub(crate) session: String,
     /// Records hits and writes the store in the background (`None` in read-only mode).

@@ -129,18 +129,20 @@ impl DuckDbStore {
     /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
     /// until the first call.
     pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
-        let path: PathBuf = path.into();
-        let relocation = match path.parent() {
-            Some(home) => crate::relocate::Relocation::note(&crate::snapshot::catalog_dir(&path), home, false),
-            None => crate::relocate::Relocation::default(),
-        };
         DuckDbStore {
-            path,
+            path: path.into(),
             lock_timeout,
             schema_ready: Arc::new(AtomicBool::new(false)),
             version_read: Arc::new(AtomicBool::new(false)),
-            relocation: Arc::new(relocation),
+            relocation: Arc::default(),
         }
+    }
+
+    /// This store, listing artifact files where a moved project put them (its catalog's
+    /// [`crate::relocate::Relocation`]).
+    pub(crate) fn with_relocation(mut self, relocation: Arc<crate::relocate::Relocation>) -> DuckDbStore {
+        self.relocation = relocation;
+        self
     }
 
     /// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
