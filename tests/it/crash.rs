@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::examples::example_command;
-use crate::util::cli;
+use crate::util::{cli, query_rows};
 
 /// xorshift: deterministic instants without a dependency.
 fn next(state: &mut u64) -> u64 {
@@ -47,10 +47,7 @@ fn hits_of_unfinished_sources(db: &Path) -> i64 {
     let sql = "SELECT count(*) AS n FROM run h WHERE json_extract_string(h.meta, '$.cache_source') IS NOT NULL \
                AND NOT EXISTS (SELECT 1 FROM run s WHERE s.id = json_extract_string(h.meta, '$.cache_source') \
                AND s.status = 'completed')";
-    let out = cli(db, &["query", "--json", sql]);
-    assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    rows["rows"][0][0].as_i64().unwrap()
+    query_rows(db, sql)[0][0].as_i64().unwrap()
 }
 
 #[test]
@@ -103,11 +100,7 @@ fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
     let dir = tempfile::tempdir().unwrap();
     assert!(iterative(dir.path(), false).status().unwrap().success());
     let db = dir.path().join("runs/travel_demand/provenance.duckdb");
-    let count = |db: &Path| {
-        let out = cli(db, &["query", "--json", "SELECT count(*) FROM run"]);
-        assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["rows"][0][0].as_i64().unwrap()
-    };
+    let count = |db: &Path| query_rows(db, "SELECT count(*) FROM run")[0][0].as_i64().unwrap();
     let runs = count(&db);
     let copy = dir.path().join("copy.duckdb");
     std::fs::copy(&db, &copy).unwrap();
@@ -144,11 +137,7 @@ fn sigkill_during_db_purge_leaves_runs_whole_or_gone_and_purging_again_finishes(
     let dir = tempfile::tempdir().unwrap();
     assert!(iterative(dir.path(), false).status().unwrap().success());
     let db = dir.path().join("runs/travel_demand/provenance.duckdb");
-    let rows = |sql: &str| {
-        let out = cli(&db, &["query", "--json", sql]);
-        assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["rows"].as_array().unwrap().clone()
-    };
+    let rows = |sql: &str| query_rows(&db, sql);
     let count = || rows("SELECT count(*) FROM run")[0][0].as_i64().unwrap();
     // Step runs that executed (not hits, not scenarios): one per round, oldest first.
     let victims: Vec<String> = rows(

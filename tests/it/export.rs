@@ -67,8 +67,7 @@ fn export(db: &Path, args: &[&str]) {
 }
 
 fn run_count(db: &Path) -> usize {
-    let out = cli(db, &["query", "--json", "SELECT count(*) FROM run"]);
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()["rows"][0][0].as_u64().unwrap() as usize
+    crate::util::query_rows(db, "SELECT count(*) FROM run")[0][0].as_u64().unwrap() as usize
 }
 
 #[test]

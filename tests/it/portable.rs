@@ -47,6 +47,14 @@ fn write_csv(dir: &Path) -> std::path::PathBuf {
     csv
 }
 
+/// A tracker builder for `runs`, on `catalog` (a PostgreSQL URL) or the default DuckDB file.
+fn builder(runs: std::path::PathBuf, catalog: Option<&str>) -> consist::TrackerBuilder {
+    match catalog {
+        Some(url) => Tracker::builder(runs).catalog(url),
+        None => Tracker::builder(runs),
+    }
+}
+
 #[test]
 fn a_project_moved_whole_keeps_every_hit_and_every_load() {
     move_project(None);
@@ -60,10 +68,7 @@ fn a_project_moved_whole_keeps_every_hit_and_every_load_on_postgres() {
 
 /// Record a chain, `mv` the project, run it again from the new place: all hits, loads work.
 fn move_project(catalog: Option<&str>) {
-    let builder = |runs: std::path::PathBuf| match catalog {
-        Some(url) => Tracker::builder(runs).catalog(url),
-        None => Tracker::builder(runs),
-    };
+    let builder = |runs: std::path::PathBuf| builder(runs, catalog);
     let root = tempfile::tempdir().unwrap();
     let (a, b) = (root.path().join("a"), root.path().join("b"));
     let ran = Counter::default();
@@ -139,10 +144,7 @@ fn data_under_a_mount_is_found_where_another_machine_mounts_it_on_postgres() {
 
 /// Record with data under a mount at A; move the data to B, mount it there: hits, loads work.
 fn mounted_data(catalog: Option<&str>) {
-    let builder = |runs: std::path::PathBuf| match catalog {
-        Some(url) => Tracker::builder(runs).catalog(url),
-        None => Tracker::builder(runs),
-    };
+    let builder = |runs: std::path::PathBuf| builder(runs, catalog);
     let root = tempfile::tempdir().unwrap();
     let (shared_a, shared_b, outside) =
         (root.path().join("nfs-a"), root.path().join("nfs-b"), root.path().join("home"));

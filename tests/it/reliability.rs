@@ -242,6 +242,15 @@ fn snapshot_of(ws: &Workspace, run_id: &str) -> PathBuf {
     consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{run_id}.json"))
 }
 
+/// One completed run recorded by a tracker that is gone: the run and its snapshot file.
+fn one_recorded_run(ws: &Workspace) -> (consist::Run, PathBuf) {
+    let tracker = ws.tracker();
+    let run = tracker.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap().run;
+    drop(tracker);
+    let path = snapshot_of(ws, &run.id);
+    (run, path)
+}
+
 #[test]
 fn rebuild_reports_damaged_snapshots_keeps_their_rows_and_restores_the_index() {
     let ws = Workspace::new();
@@ -435,10 +444,7 @@ fn eight_writers_and_the_cli_record_every_run_once() {
 #[test]
 fn a_snapshot_of_an_unknown_future_format_is_refused_by_name_and_its_rows_kept() {
     let ws = Workspace::new();
-    let tracker = ws.tracker();
-    let run = tracker.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap().run;
-    drop(tracker);
-    let path = snapshot_of(&ws, &run.id);
+    let (run, path) = one_recorded_run(&ws);
     let text = std::fs::read_to_string(&path).unwrap().replace("consist-snapshot-v1", "consist-snapshot-v9");
     std::fs::write(&path, text).unwrap();
     let catalog = Catalog::open(&CatalogLocation::DuckDb(ws.db()), Duration::from_secs(10)).unwrap();
@@ -601,10 +607,7 @@ fn a_lost_database_is_rebuilt_whole_from_snapshots_and_hits_again() {
 #[test]
 fn a_damaged_snapshot_whose_run_has_another_copy_is_not_reported_lost() {
     let ws = Workspace::new();
-    let tracker = ws.tracker();
-    let run = tracker.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap().run;
-    drop(tracker);
-    let path = snapshot_of(&ws, &run.id);
+    let (run, path) = one_recorded_run(&ws);
     let merged = ws.path().join("provenance.duckdb.consist/merged");
     std::fs::create_dir_all(&merged).unwrap();
     std::fs::copy(&path, merged.join(format!("{}.json", run.id))).unwrap();

@@ -69,7 +69,7 @@ fn a_toolchain_change_invalidates_only_when_the_tracker_hashes_it() {
     assert_eq!(ran.get(), 2, "hashed: a new identity once, then hits");
     let upgraded = run(&new, true);
     assert_eq!(ran.get(), 3, "hashed: the upgrade re-runs the step");
-    let why: consist::MissExplanation = serde_json::from_value(upgraded.meta["cache_miss"].clone()).unwrap();
+    let why = consist::MissExplanation::from_meta(&upgraded.meta).unwrap();
     assert_eq!(why.code_items_changed, ["toolchain rustc"], "the miss names what changed: {why:?}");
 
     // `consist diff` names what changed.
