@@ -22,6 +22,11 @@ use crate::store::{
     Store,
 };
 
+/// Batches of cache hits a DuckDB catalog's pending queue holds before a tracker that only hits
+/// writes them to the database (see [`Catalog::pending_due`]). With the default batch of 256 hits
+/// this is one database write per 16 hit-only processes.
+pub const HIT_BATCHES_WAITING: usize = 16;
+
 /// A provenance database with its signature index and pending queue.
 pub struct Catalog {
     store: Box<dyn Store>,
@@ -168,6 +173,33 @@ impl Catalog {
         self.has_store() || !self.pending.is_empty()
     }
 
+    /// Whether the pending queue should reach the store now rather than with a later write. On
+    /// a DuckDB catalog, batches of cache hits may wait (every reader of the catalog merges them,
+    /// and they cannot cause a false hit) until an executed run is queued, until
+    /// [`HIT_BATCHES_WAITING`] of them are, or until a query needs them (see [`Catalog::sync`]):
+    /// a process that only hits then never opens the database. On a shared catalog
+    /// (PostgreSQL), which other hosts read without this queue, everything goes now.
+    pub(crate) fn pending_due(&self) -> bool {
+        let backlog = self.pending.backlog();
+        match self.location {
+            CatalogLocation::DuckDb(_) => backlog.runs || backlog.hit_batches >= HIT_BATCHES_WAITING,
+            CatalogLocation::Postgres(_) => backlog.runs || backlog.hit_batches > 0,
+        }
+    }
+
+    /// Move waiting batches of hits (and whatever else is pending) into the store before a read
+    /// that goes to the store alone (SQL, exports); best effort: a catalog this process cannot
+    /// write is read as it is. Executed runs need no help: their tracker writes them within
+    /// seconds.
+    fn sync_for_reading(&self) {
+        if self.pending.backlog().hit_batches == 0 {
+            return;
+        }
+        if let Err(error) = self.sync() {
+            tracing::info!(%error, "runs still pending could not be written to the database; reading it without them");
+        }
+    }
+
     /// How many runs are recorded in snapshots but not yet in the store.
     pub fn pending_count(&self) -> usize {
         self.pending_records().len()
@@ -279,8 +311,10 @@ impl Catalog {
         Ok(records.len())
     }
 
-    /// Counts, time range and runs per model of the stored runs, with how many are still pending.
+    /// Counts, time range and runs per model of the stored runs (waiting hits written first, as
+    /// for [`Catalog::query`]), with how many are still pending.
     pub fn summary(&self) -> Result<CatalogSummary> {
+        self.sync_for_reading();
         let mut summary = self.store.summary()?;
         summary.pending = self.pending_count();
         Ok(summary)
@@ -415,14 +449,23 @@ impl Catalog {
     }
 
     /// Run read-only `sql` over the stored runs (see [`Store::query`]: per-key artifact views,
-    /// writes refused). Runs still pending reach the store at the next sync.
+    /// writes refused). Runs still pending are written to the store first (when this process
+    /// can write it), so the query sees every recorded run.
     pub fn query(&self, sql: &str) -> Result<QueryRows> {
-        self.stored()?.query(sql, QueryAccess::CatalogOnly)
+        self.query_with(sql, QueryAccess::CatalogOnly)
     }
 
     /// [`Catalog::query`] with the given reach beyond the catalog (see [`QueryAccess`]).
     pub fn query_with(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
+        self.sync_for_reading();
         self.stored()?.query(sql, access)
+    }
+
+    /// Write every provenance table as a Parquet file into `dir` (pending runs written to the
+    /// store first, as for [`Catalog::query`]); returns the files.
+    pub fn export_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>> {
+        self.sync_for_reading();
+        self.stored()?.export_parquet(dir)
     }
 
     /// The per-key artifact views [`Catalog::query`] offers.

@@ -134,6 +134,7 @@ pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 /// signature and the cache lookup); not public API.
 #[doc(hidden)]
 pub mod testing {
+    pub use crate::catalog::HIT_BATCHES_WAITING;
     pub use crate::signature::{InputEntry, hash_config_value, input_hash, signature};
     pub use crate::snapshot::{find_all, read, read_all, snapshots_dir};
     pub use crate::store::TABLES;

@@ -297,6 +297,15 @@ pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
+/// What a [`PendingQueue`] holds, by kind (see [`PendingQueue::backlog`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Backlog {
+    /// Batches of cache hits.
+    pub(crate) hit_batches: usize,
+    /// Whether anything else is queued: an executed run's snapshot.
+    pub(crate) runs: bool,
+}
+
 /// The queue of snapshots that the database beside `catalog` has not stored yet.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingQueue {
@@ -369,6 +378,21 @@ impl PendingQueue {
         None
     }
 
+    /// What is queued, from the entries' names alone: how many batches of hits, and whether any
+    /// other entry (a run's own snapshot, or an entry a killed process left half-written) is.
+    pub(crate) fn backlog(&self) -> Backlog {
+        let mut backlog = Backlog::default();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_batch(&name) && !name.contains(TMP_MARK) {
+                backlog.hit_batches += 1;
+            } else {
+                backlog.runs = true;
+            }
+        }
+        backlog
+    }
+
     /// The snapshot path queued for `run_id`, if it is queued.
     pub(crate) fn get(&self, run_id: &str) -> Option<PathBuf> {
         std::fs::read_to_string(self.dir.join(run_id)).ok().map(PathBuf::from)
@@ -424,6 +448,11 @@ mod tests {
         q.remove("r1");
         q.remove("r1");
         assert_eq!(q.list().len(), 1);
+        assert_eq!(q.backlog(), Backlog { hit_batches: 0, runs: true });
+        q.remove("r2");
+        q.push("hits-s-000001", Path::new("/s/hits-s-000001.jsonl")).unwrap();
+        q.push("hits-s-000002", Path::new("/s/hits-s-000002.jsonl")).unwrap();
+        assert_eq!(q.backlog(), Backlog { hit_batches: 2, runs: false });
     }
 
     #[test]

@@ -119,7 +119,10 @@ impl TrackerBuilder {
 
     /// Write finished runs to the database once this many have piled up (default 256), and also
     /// 2 s after a run finished, on [`Tracker::flush`] and when the tracker is dropped. The writes
-    /// happen on a background thread: a step never waits for the database.
+    /// happen on a background thread: a step never waits for the database. Cache hits are
+    /// written to a durable batch file at those moments; on a DuckDB catalog they reach the
+    /// database itself with the next executed run, once 16 batches wait, on [`Tracker::flush`]
+    /// or before a SQL query, so a process that only hits never opens the database.
     pub fn flush_every(mut self, runs: usize) -> Self {
         self.flush_every = runs.max(1);
         self
@@ -322,7 +325,8 @@ impl Tracker {
         &self.inner.catalog
     }
 
-    /// Write pending runs to the database now; returns how many were written.
+    /// Write pending runs, waiting hits included, to the database now; returns how many were
+    /// written.
     pub fn flush(&self) -> Result<usize> {
         self.inner.flush()
     }

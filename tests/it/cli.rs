@@ -241,3 +241,27 @@ fn validate_checks_runs_still_pending_in_snapshots() {
     let problems: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((problems[0]["key"].as_str(), problems[0]["problem"].as_str()), (Some("numbers"), Some("modified")));
 }
+
+#[test]
+fn db_sync_writes_waiting_hits_for_other_programs_and_inspect_names_it() {
+    let ws = Workspace::new();
+    let square = |tracker: &consist::Tracker| {
+        tracker.step("square").code_version("1").outputs(["squared"]).run(|_| Ok(consist::Value(25))).unwrap()
+    };
+    square(&ws.tracker());
+    assert!(square(&ws.tracker()).cache_hit());
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1, "the hit waits in the pending queue");
+    let inspect = cli(&ws.db(), &["db", "inspect"]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        text.contains("pending runs     1 (written with the next executed run, or by `consist db sync`)"),
+        "{text}"
+    );
+
+    let out = cli(&ws.db(), &["db", "sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 pending run(s) written"), "{out:?}");
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2, "another program now reads the hit");
+    let again = cli(&ws.db(), &["db", "sync"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains(": 0 pending run(s) written"), "{again:?}");
+}

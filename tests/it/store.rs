@@ -47,6 +47,70 @@ fn runs_are_visible_before_they_reach_the_database() {
     assert_eq!(tracker.flush().unwrap(), 0, "nothing left pending");
 }
 
+fn square(tracker: &consist::Tracker) -> consist::RunResult<Value<i32>> {
+    tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25))).unwrap()
+}
+
+#[test]
+fn a_process_that_only_hits_leaves_the_database_file_alone_and_readers_still_see_its_hits() {
+    let ws = Workspace::new();
+    let first = square(&ws.tracker());
+    assert!(!first.cache_hit());
+    let before = std::fs::read(ws.db()).unwrap();
+    let hit = square(&ws.tracker());
+    assert!(hit.cache_hit());
+    assert_eq!(std::fs::read(ws.db()).unwrap(), before, "a process that only hits does not write the database");
+    assert!(!ws.path().join("provenance.duckdb.wal").exists());
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1, "the hit waits in the pending queue");
+
+    let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
+    assert_eq!(catalog.pending_count(), 1);
+    let listed = catalog.find_runs(&RunQuery { model: Some("square".into()), ..Default::default() }).unwrap();
+    assert_eq!(listed.len(), 2, "listings merge what is pending");
+    assert_eq!(catalog.run_record(&hit.run.id).unwrap().run.meta["cache_source"], first.run.id.as_str());
+    // SQL goes to the database alone: the waiting hits are written first.
+    let rows = catalog.query("SELECT count(*) AS n FROM run").unwrap();
+    assert_eq!(rows.rows[0][0], serde_json::json!(2), "{rows:?}");
+    assert_eq!(catalog.pending_count(), 0);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2);
+}
+
+#[test]
+fn waiting_hits_reach_the_database_with_the_next_executed_run_or_once_enough_batches_wait() {
+    let ws = Workspace::new();
+    square(&ws.tracker());
+    let stored = || ws.scalar::<i64>("SELECT count(*) FROM run");
+    for _ in 1..consist::testing::HIT_BATCHES_WAITING {
+        assert!(square(&ws.tracker()).cache_hit());
+    }
+    assert_eq!(stored(), 1, "hits alone wait");
+    assert!(square(&ws.tracker()).cache_hit());
+    let waiting = consist::testing::HIT_BATCHES_WAITING as i64;
+    assert_eq!(stored(), 1 + waiting, "the process that fills the queue writes it");
+
+    let tracker = ws.tracker();
+    assert!(square(&tracker).cache_hit());
+    drop(tracker);
+    assert_eq!(stored(), 1 + waiting);
+    let tracker = ws.tracker();
+    assert!(square(&tracker).cache_hit());
+    tracker.step("cube").code_version("1").outputs(["cubed"]).run(|_| Ok(Value(125))).unwrap();
+    drop(tracker);
+    assert_eq!(stored(), 1 + waiting + 3, "an executed run takes the waiting hits along");
+    assert_eq!(Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5)).pending_count(), 0);
+}
+
+#[test]
+fn a_full_batch_of_hits_goes_to_the_database_without_waiting() {
+    let ws = Workspace::new();
+    square(&ws.tracker());
+    let tracker = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).flush_every(2).open().unwrap();
+    assert!(square(&tracker).cache_hit());
+    assert!(square(&tracker).cache_hit());
+    drop(tracker);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 3, "a long run of hits is written batch by batch");
+}
+
 #[test]
 fn snapshot_survives_a_failed_database_write_and_rebuilds_it() {
     let ws = Workspace::new();

@@ -25,6 +25,10 @@ pub enum DbCommand {
     },
     /// Mark runs left `running` by a process that is gone (zombies, see `inspect`) as failed.
     FailZombies,
+    /// Write the runs still pending into the database now. Cache hits wait in the pending queue
+    /// until a run executes (every consist command sees them meanwhile); run this before another
+    /// program, such as Python Consist or the duckdb shell, reads the file.
+    Sync,
     /// Recreate the database content from the JSON snapshots (one transaction).
     Rebuild {
         /// Where to look for snapshots, recursively [default: the database's directory].
@@ -120,7 +124,11 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     }
     println!("{t}");
     println!("database         {}", catalog.location());
-    println!("pending runs     {}", report.pending);
+    println!(
+        "pending runs     {}{}",
+        report.pending,
+        if report.pending == 0 { "" } else { " (written with the next executed run, or by `consist db sync`)" }
+    );
     println!("orphan artifacts {}", report.orphan_artifacts);
     println!("dangling links   {}", report.dangling_links);
     println!("purged producers {}", report.missing_producers);
@@ -212,7 +220,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         }
         DbCommand::Export { dir } => {
             std::fs::create_dir_all(dir).map_err(Error::io("creating export directory", dir))?;
-            for path in cli.existing_catalog()?.store().export_parquet(dir)? {
+            for path in cli.existing_catalog()?.export_parquet(dir)? {
                 println!("{}", path.display());
             }
             Ok(())
@@ -259,6 +267,12 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                     target.location()
                 );
             }
+            Ok(())
+        }
+        DbCommand::Sync => {
+            let catalog = cli.existing_catalog()?;
+            let written = catalog.sync()?;
+            println!("{}: {written} pending run(s) written", catalog.location());
             Ok(())
         }
         DbCommand::FailZombies => {

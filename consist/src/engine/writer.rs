@@ -8,6 +8,11 @@
 //! snapshot file plus a pending-queue entry (the group commit), then [`Catalog::sync`], which
 //! writes every pending run to the store in one transaction. Only this thread writes the store, so
 //! steps running on many threads record through one writer.
+//!
+//! The store is written when something needs it there: an executed run, a flush, a full batch of
+//! hits, or a queue that [`Catalog::pending_due`] finds due. Fewer hits wait in the queue on a
+//! DuckDB catalog (every reader merges them), so a short process that only hits never opens the
+//! database.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -32,6 +37,8 @@ struct State {
     hits: Vec<RunRecord>,
     /// Finished runs (hits and executed) not yet handed to the store.
     unwritten: usize,
+    /// Whether an executed run was queued since the store was last written.
+    executed: bool,
     /// When the oldest of them finished.
     oldest: Option<Instant>,
     /// Flush requests made / served (a flush waits until `served` reaches its ticket).
@@ -75,9 +82,10 @@ struct Target {
 }
 
 impl Writer {
-    /// Start the writer thread; it first syncs what earlier processes left pending, if anything.
+    /// Start the writer thread; it first syncs what earlier processes left pending, if that is
+    /// due (see [`Catalog::pending_due`]).
     pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, flush_every: usize) -> Writer {
-        let leftovers = !catalog.pending.is_empty();
+        let leftovers = catalog.pending_due();
         let shared =
             Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), done: Condvar::new() });
         let target = Target { catalog, run_dir, session, flush_every };
@@ -109,6 +117,7 @@ impl Writer {
     /// Note that an executed run's snapshot is durable and queued for the store.
     pub(crate) fn queued(&self) {
         let mut state = self.shared.lock();
+        state.executed = true;
         self.finished(&mut state);
     }
 
@@ -163,15 +172,21 @@ impl Target {
                 let timeout = state.oldest.map_or(Duration::from_secs(3600), |t| MAX_AGE.saturating_sub(t.elapsed()));
                 state = shared.wake.wait_timeout(state, timeout).unwrap_or_else(|e| e.into_inner()).0;
             }
-            first = false;
             let mut hits = std::mem::take(&mut state.hits);
             let ticket = state.requested;
             let stop = state.stop;
+            // A full batch of hits goes on to the store as well: waiting saves a long run of hits
+            // nothing (its writes are amortized already) and would grow the next write.
+            let full = hits.len() >= self.flush_every;
+            let store = first || full || std::mem::take(&mut state.executed) || state.requested > state.served;
+            first = false;
             state.unwritten = 0;
             state.oldest = None;
             drop(state);
-            let result = self.write(&mut hits, &mut batch);
+            let result = self.write(&mut hits, &mut batch, store);
             state = shared.lock();
+            // An executed run whose write failed is retried with the next batch.
+            state.executed |= store && result.is_err();
             state.written = 0;
             state.failing = !hits.is_empty();
             match result {
@@ -202,9 +217,10 @@ impl Target {
         }
     }
 
-    /// One batch: the hits' snapshot file (durable) and its queue entry, then the store. `hits`
-    /// is emptied once they are in a snapshot file (on failure before that, they stay).
-    fn write(&self, hits: &mut Vec<RunRecord>, batch: &mut u64) -> Result<usize> {
+    /// One batch: the hits' snapshot file (durable) and its queue entry, then the store if
+    /// `store` or the queue is due. `hits` is emptied once they are in a snapshot file (on
+    /// failure before that, they stay). Returns how many runs reached the store.
+    fn write(&self, hits: &mut Vec<RunRecord>, batch: &mut u64, store: bool) -> Result<usize> {
         if !hits.is_empty() {
             let name = format!("hits-{}-{:06}", self.session, *batch + 1);
             let path = snapshot::write_batch(&self.run_dir, &name, hits)?;
@@ -212,6 +228,6 @@ impl Target {
             hits.clear();
             self.catalog.enqueue(&name, &path)?;
         }
-        self.catalog.sync()
+        if store || self.catalog.pending_due() { self.catalog.sync() } else { Ok(0) }
     }
 }
