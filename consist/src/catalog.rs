@@ -176,27 +176,14 @@ impl Catalog {
     /// Whether the pending queue should reach the store now rather than with a later write. On
     /// a DuckDB catalog, batches of cache hits may wait (every reader of the catalog merges them,
     /// and they cannot cause a false hit) until an executed run is queued, until
-    /// [`HIT_BATCHES_WAITING`] of them are, or until a query needs them (see [`Catalog::sync`]):
-    /// a process that only hits then never opens the database. On a shared catalog
+    /// [`HIT_BATCHES_WAITING`] of them are, or until [`Catalog::sync`] (`consist db sync`): a
+    /// short process that only hits then never opens the database. On a shared catalog
     /// (PostgreSQL), which other hosts read without this queue, everything goes now.
     pub(crate) fn pending_due(&self) -> bool {
         let backlog = self.pending.backlog();
         match self.location {
             CatalogLocation::DuckDb(_) => backlog.runs || backlog.hit_batches >= HIT_BATCHES_WAITING,
             CatalogLocation::Postgres(_) => backlog.runs || backlog.hit_batches > 0,
-        }
-    }
-
-    /// Move waiting batches of hits (and whatever else is pending) into the store before a read
-    /// that goes to the store alone (SQL, exports); best effort: a catalog this process cannot
-    /// write is read as it is. Executed runs need no help: their tracker writes them within
-    /// seconds.
-    fn sync_for_reading(&self) {
-        if self.pending.backlog().hit_batches == 0 {
-            return;
-        }
-        if let Err(error) = self.sync() {
-            tracing::info!(%error, "runs still pending could not be written to the database; reading it without them");
         }
     }
 
@@ -245,10 +232,17 @@ impl Catalog {
     /// [`Catalog::inspect`] from then on (`<db>.consist/damaged/`); the file is left in place.
     pub(crate) fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
         let mut entries = Vec::new();
-        for (name, path) in self.pending.list() {
+        for (name, path) in self.pending_list() {
             match snapshot::read_all(&path) {
                 Ok(records) => entries.push((name, records)),
-                Err(_) if !path.exists() => self.pending.remove(&name),
+                Err(_) if !path.exists() => {
+                    tracing::warn!(
+                        entry = %name,
+                        file = %path.display(),
+                        "a pending run's snapshot is gone; dropped from the queue (`consist db rebuild --run-dir` restores it from where it is now)"
+                    );
+                    self.pending.remove(&name)
+                }
                 Err(e) => {
                     let damaged = snapshot::DamagedSnapshot {
                         run_id: snapshot::run_id_of(&path),
@@ -273,7 +267,7 @@ impl Catalog {
 
     /// The pending record of run `run_id`: its own snapshot, else a line of a pending batch.
     fn pending_record(&self, run_id: &str) -> Result<Option<RunRecord>> {
-        if let Some(path) = self.pending.get(run_id) {
+        if let Some(path) = self.pending.get(run_id).map(|p| self.here_path(p)) {
             return snapshot::read(&path).map(Some);
         }
         Ok(self.pending_batches()?.remove(run_id))
@@ -282,12 +276,23 @@ impl Catalog {
     /// The runs in pending batches of hits, by id.
     fn pending_batches(&self) -> Result<HashMap<String, RunRecord>> {
         let mut runs = HashMap::new();
-        for (name, path) in self.pending.list() {
-            if snapshot::is_batch(&name) {
+        for (name, path) in self.pending_list() {
+            if snapshot::is_batch(&name) && path.exists() {
                 runs.extend(snapshot::read_all(&path)?.into_iter().map(|r| (r.run.id.clone(), r)));
             }
         }
         Ok(runs)
+    }
+
+    /// The pending queue's entries, each snapshot path where it is now (a project moved whole
+    /// since: see [`Relocation`]).
+    fn pending_list(&self) -> Vec<(String, PathBuf)> {
+        self.pending.list().into_iter().map(|(name, path)| (name, self.here_path(path))).collect()
+    }
+
+    /// `path`, or where it is now if the project moved since it was recorded.
+    fn here_path(&self, path: PathBuf) -> PathBuf {
+        self.relocation.path(&path).unwrap_or(path)
     }
 
     /// Move pending snapshots into the store in one batch; returns how many runs were written.
@@ -311,10 +316,8 @@ impl Catalog {
         Ok(records.len())
     }
 
-    /// Counts, time range and runs per model of the stored runs (waiting hits written first, as
-    /// for [`Catalog::query`]), with how many are still pending.
+    /// Counts, time range and runs per model of the stored runs, with how many are still pending.
     pub fn summary(&self) -> Result<CatalogSummary> {
-        self.sync_for_reading();
         let mut summary = self.store.summary()?;
         summary.pending = self.pending_count();
         Ok(summary)
@@ -408,7 +411,7 @@ impl Catalog {
         // Batches are read once for all ids, not once per id.
         let mut batched = self.pending_batches()?;
         for id in ids {
-            match self.pending.get(id) {
+            match self.pending.get(id).map(|p| self.here_path(p)) {
                 Some(path) => records.push(snapshot::read(&path)?),
                 None => match batched.remove(id) {
                     Some(record) => records.push(record),
@@ -449,22 +452,21 @@ impl Catalog {
     }
 
     /// Run read-only `sql` over the stored runs (see [`Store::query`]: per-key artifact views,
-    /// writes refused). Runs still pending are written to the store first (when this process
-    /// can write it), so the query sees every recorded run.
+    /// writes refused). Runs still pending (e.g. the hits of a process that only hit) are not in
+    /// the store until [`Catalog::sync`] or the next executed run; [`Catalog::pending_count`]
+    /// says how many.
     pub fn query(&self, sql: &str) -> Result<QueryRows> {
         self.query_with(sql, QueryAccess::CatalogOnly)
     }
 
     /// [`Catalog::query`] with the given reach beyond the catalog (see [`QueryAccess`]).
     pub fn query_with(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
-        self.sync_for_reading();
         self.stored()?.query(sql, access)
     }
 
-    /// Write every provenance table as a Parquet file into `dir` (pending runs written to the
-    /// store first, as for [`Catalog::query`]); returns the files.
+    /// Write every stored provenance table as a Parquet file into `dir` (runs still pending are
+    /// not included, as for [`Catalog::query`]); returns the files.
     pub fn export_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>> {
-        self.sync_for_reading();
         self.stored()?.export_parquet(dir)
     }
 

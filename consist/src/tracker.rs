@@ -120,9 +120,10 @@ impl TrackerBuilder {
     /// Write finished runs to the database once this many have piled up (default 256), and also
     /// 2 s after a run finished, on [`Tracker::flush`] and when the tracker is dropped. The writes
     /// happen on a background thread: a step never waits for the database. Cache hits are
-    /// written to a durable batch file at those moments; on a DuckDB catalog they reach the
-    /// database itself with the next executed run, once 16 batches wait, on [`Tracker::flush`]
-    /// or before a SQL query, so a process that only hits never opens the database.
+    /// written to a durable batch file at those moments; on a DuckDB catalog a batch smaller than
+    /// `runs` reaches the database itself with the next executed run, once 16 batches wait, on
+    /// [`Tracker::flush`] or by `consist db sync`, so a short process that only hits never opens
+    /// the database (every consist reader but SQL sees its hits meanwhile).
     pub fn flush_every(mut self, runs: usize) -> Self {
         self.flush_every = runs.max(1);
         self
@@ -230,7 +231,8 @@ where
 
 /// Tracks step runs: computes signatures, reuses cached outputs, records provenance.
 ///
-/// Cheap to clone (shared state); dropping the last clone syncs pending runs to the database.
+/// Cheap to clone (shared state); dropping the last clone writes its records: executed runs to
+/// the database, cache hits to a durable batch (see [`TrackerBuilder::flush_every`]).
 #[derive(Clone)]
 pub struct Tracker {
     pub(crate) inner: Arc<Engine>,

@@ -257,6 +257,10 @@ fn db_sync_writes_waiting_hits_for_other_programs_and_inspect_names_it() {
         text.contains("pending runs     1 (written with the next executed run, or by `consist db sync`)"),
         "{text}"
     );
+    let query = cli(&ws.db(), &["query", "--json", "SELECT count(*) AS n FROM run"]);
+    let answer: Json = serde_json::from_slice(&query.stdout).unwrap();
+    assert_eq!(answer["rows"][0][0], 1, "SQL reads the database alone: {answer}");
+    assert!(stderr(&query).contains("1 run(s) still pending"), "{}", stderr(&query));
 
     let out = cli(&ws.db(), &["db", "sync"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -68,11 +68,12 @@ fn a_process_that_only_hits_leaves_the_database_file_alone_and_readers_still_see
     let listed = catalog.find_runs(&RunQuery { model: Some("square".into()), ..Default::default() }).unwrap();
     assert_eq!(listed.len(), 2, "listings merge what is pending");
     assert_eq!(catalog.run_record(&hit.run.id).unwrap().run.meta["cache_source"], first.run.id.as_str());
-    // SQL goes to the database alone: the waiting hits are written first.
-    let rows = catalog.query("SELECT count(*) AS n FROM run").unwrap();
-    assert_eq!(rows.rows[0][0], serde_json::json!(2), "{rows:?}");
+    // SQL reads the database alone, and writes nothing; a sync brings the hit in.
+    let count = || catalog.query("SELECT count(*) AS n FROM run").unwrap().rows[0][0].clone();
+    assert_eq!(count(), serde_json::json!(1));
+    assert_eq!(catalog.sync().unwrap(), 1);
+    assert_eq!(count(), serde_json::json!(2));
     assert_eq!(catalog.pending_count(), 0);
-    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2);
 }
 
 #[test]
@@ -98,6 +99,26 @@ fn waiting_hits_reach_the_database_with_the_next_executed_run_or_once_enough_bat
     drop(tracker);
     assert_eq!(stored(), 1 + waiting + 3, "an executed run takes the waiting hits along");
     assert_eq!(Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5)).pending_count(), 0);
+}
+
+#[test]
+fn hits_waiting_when_the_project_moves_reach_the_database_from_its_new_place() {
+    let ws = Workspace::new();
+    let (old, new) = (ws.path().join("study"), ws.path().join("study-moved"));
+    let tracker = |dir: &std::path::Path| {
+        consist::Tracker::builder(dir.join("runs")).db_path(dir.join("provenance.duckdb")).open().unwrap()
+    };
+    square(&tracker(&old));
+    let hit = square(&tracker(&old));
+    assert!(hit.cache_hit());
+    std::fs::rename(&old, &new).unwrap();
+
+    let catalog = Catalog::duckdb(new.join("provenance.duckdb"), std::time::Duration::from_secs(5));
+    assert_eq!(catalog.pending_count(), 1, "the waiting batch is found where the project is now");
+    assert!(catalog.run_record(&hit.run.id).unwrap().run.meta["cache_hit"].as_bool().unwrap());
+    assert_eq!(catalog.sync().unwrap(), 1);
+    let stored = catalog.query("SELECT count(*) FROM run").unwrap().rows[0][0].clone();
+    assert_eq!(stored, serde_json::json!(2));
 }
 
 #[test]

@@ -46,7 +46,15 @@ pub struct QueryArgs {
 
 pub(super) fn query(cli: &Cli, args: &QueryArgs) -> Result<()> {
     let access = if args.allow_external { QueryAccess::External } else { QueryAccess::CatalogOnly };
-    print_rows(&cli.catalog()?.query_with(&args.sql, access)?, args.json);
+    let catalog = cli.catalog()?;
+    print_rows(&catalog.query_with(&args.sql, access)?, args.json);
+    let pending = catalog.pending_count();
+    if pending > 0 {
+        eprintln!(
+            "note: {pending} run(s) still pending (e.g. cache hits of a process that only hit) are not in the \
+             database yet; `consist db sync` writes them"
+        );
+    }
     Ok(())
 }
 
