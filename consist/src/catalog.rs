@@ -267,7 +267,7 @@ impl Catalog {
 
     /// The pending record of run `run_id`: its own snapshot, else a line of a pending batch.
     fn pending_record(&self, run_id: &str) -> Result<Option<RunRecord>> {
-        if let Some(path) = self.pending.get(run_id).map(|p| self.here_path(p)) {
+        if let Some(path) = self.pending_path(run_id) {
             return snapshot::read(&path).map(Some);
         }
         Ok(self.pending_batches()?.remove(run_id))
@@ -288,6 +288,11 @@ impl Catalog {
     /// since: see [`Relocation`]).
     fn pending_list(&self) -> Vec<(String, PathBuf)> {
         self.pending.list().into_iter().map(|(name, path)| (name, self.here_path(path))).collect()
+    }
+
+    /// The snapshot queued for `run_id`, where it is now (see [`Catalog::pending_list`]).
+    fn pending_path(&self, run_id: &str) -> Option<PathBuf> {
+        self.pending.get(run_id).map(|path| self.here_path(path))
     }
 
     /// `path`, or where it is now if the project moved since it was recorded.
@@ -411,7 +416,7 @@ impl Catalog {
         // Batches are read once for all ids, not once per id.
         let mut batched = self.pending_batches()?;
         for id in ids {
-            match self.pending.get(id).map(|p| self.here_path(p)) {
+            match self.pending_path(id) {
                 Some(path) => records.push(snapshot::read(&path)?),
                 None => match batched.remove(id) {
                     Some(record) => records.push(record),

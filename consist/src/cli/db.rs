@@ -26,8 +26,9 @@ pub enum DbCommand {
     /// Mark runs left `running` by a process that is gone (zombies, see `inspect`) as failed.
     FailZombies,
     /// Write the runs still pending into the database now. Cache hits wait in the pending queue
-    /// until a run executes (every consist command sees them meanwhile); run this before another
-    /// program, such as Python Consist or the duckdb shell, reads the file.
+    /// until a run executes (the listings show them meanwhile; `query`, `summary` and `db
+    /// export` read the database alone); run this before SQL or another program, such as Python
+    /// Consist or the duckdb shell, should see them.
     Sync,
     /// Recreate the database content from the JSON snapshots (one transaction).
     Rebuild {
