@@ -47,7 +47,9 @@ const INERT_ATTRIBUTES: &[&str] = &[
     "diagnostic",
 ];
 
-fn is_inert_attribute(group: &proc_macro2::Group) -> bool {
+/// Whether the bracketed `group` after a `#` is an attribute that never changes what code
+/// computes (see [`INERT_ATTRIBUTES`]).
+pub fn is_inert_attribute(group: &proc_macro2::Group) -> bool {
     if group.delimiter() != Delimiter::Bracket {
         return false;
     }

@@ -103,6 +103,7 @@ const STD_MACROS: &[&str] = &[
 
 fn walk_identifiers(tokens: TokenStream, macro_args: bool, out: &mut BTreeSet<String>) {
     let is_dot = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '.');
+    let is_bang = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '!');
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     for (i, tree) in trees.iter().enumerate() {
         let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
@@ -134,8 +135,15 @@ fn walk_identifiers(tokens: TokenStream, macro_args: bool, out: &mut BTreeSet<St
                 out.insert(text);
             }
             TokenTree::Group(g) => {
+                // `#[doc = ..]`, `#![allow(..)]`...: names nothing the code uses (a doc comment
+                // added to an item must not make its name a candidate for anything).
+                let hash = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '#');
+                let attribute = hash(before(1)) || (is_bang(before(1)) && hash(before(2)));
+                if attribute && crate::hash::is_inert_attribute(g) {
+                    continue;
+                }
                 // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
-                let bang = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == '!');
+                let bang = is_bang(before(1));
                 let called = match before(2) {
                     Some(TokenTree::Ident(name)) if bang => {
                         let name = name.to_string();

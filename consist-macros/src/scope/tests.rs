@@ -761,3 +761,26 @@ fn macro_argument_methods_exported_symbols_and_self_aliases_are_followed() {
     assert_eq!(labels, ["const SCALE in physics"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_doc_comment_on_a_used_item_changes_nothing_beside_an_unexpanded_macro() {
+    // A module-level macro invocation (proptest!, lazy_static!...) may define any name, so a
+    // name nothing else defines is looked for there: an attribute's name must never be one.
+    let plain = r#"
+        use consist::step;
+        const CONTACT_SCALE: f64 = 1.0;
+        other::defs! {
+            /// Generated.
+            fn generated() {}
+        }
+        #[step(outputs = ["s"])]
+        fn sir(beta: f64) -> consist::StepResult<f64> { Ok(beta * CONTACT_SCALE) }
+    "#;
+    let documented = plain.replace(
+        "const CONTACT_SCALE",
+        "/// How much contact there is.\n#[allow(clippy::approx_constant)]\n        const CONTACT_SCALE",
+    );
+    let (labels, hash) = identity(plain);
+    assert_eq!(labels, ["const CONTACT_SCALE"], "the macro invocation defines nothing the step uses");
+    assert_eq!(identity(&documented), (labels, hash));
+}
