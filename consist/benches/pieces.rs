@@ -51,6 +51,7 @@ fn entry(i: usize, dir: &Path) -> IndexEntry {
             created_at: chrono::Utc::now(),
         }],
         confirmed: false,
+        purge_epoch: None,
     }
 }
 

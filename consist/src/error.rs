@@ -173,6 +173,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A catalog server that cannot be reached (down, or the network). Steps carry on without
+    /// it: runs execute and are recorded in their snapshots and this host's pending queue, and
+    /// reach the catalog once it is back.
+    #[error(
+        "catalog {location} cannot be reached ({reason}); runs are kept in their snapshots and reach the catalog when \
+         it is back (any consist tracker, or `consist db sync`, writes them)"
+    )]
+    CatalogUnreachable {
+        /// The catalog URL, password redacted.
+        location: String,
+        /// The client's message.
+        reason: String,
+    },
+
     /// A step was declared inconsistently (missing code version, duplicate keys...).
     #[error("step `{step}` is not valid: {reason}")]
     InvalidStep {
@@ -200,6 +214,20 @@ pub enum Error {
         /// The value as given (control characters escaped).
         value: String,
         /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A run id or signature read from a catalog, snapshot or merge source that cannot name a
+    /// file (it could reach outside the directory it is meant for).
+    #[error("{kind} `{value}` in {origin} is refused: {reason}")]
+    UnsafeId {
+        /// "run id" or "signature".
+        kind: &'static str,
+        /// The value (control characters escaped, cut at 120 characters).
+        value: String,
+        /// Where it was read: a snapshot file, a catalog location.
+        origin: String,
+        /// What is wrong and what to do.
         reason: String,
     },
 
@@ -341,6 +369,12 @@ impl std::fmt::Debug for Error {
 }
 
 impl Error {
+    /// Whether this is a catalog server that cannot be reached now (not a mistake in the URL):
+    /// the work goes on and is written to the catalog later.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::CatalogUnreachable { .. })
+    }
+
     /// The database file does not exist (for readers, which never create it).
     pub(crate) fn no_database(path: &std::path::Path) -> Error {
         Error::Io {

@@ -253,6 +253,12 @@ impl History {
         History { dir: catalog.join("history"), cache: Mutex::new(HashMap::new()) }
     }
 
+    /// Forget every recorded footprint (the local state was made for another catalog).
+    pub(crate) fn clear(&self) {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
     fn step_dir(&self, step: &str) -> PathBuf {
         self.dir.join(crate::names::slug(step))
     }

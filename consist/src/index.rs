@@ -32,6 +32,10 @@ pub struct IndexEntry {
     /// on the next hit, since a twin on another host may be the source.
     #[serde(default)]
     pub confirmed: bool,
+    /// The catalog's purge epoch when it confirmed this source: after a purge (a higher epoch)
+    /// the catalog is asked again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_epoch: Option<i64>,
 }
 
 /// Signature index stored in `<catalog>/index/`, with an in-process cache in front.
@@ -48,8 +52,11 @@ impl SignatureIndex {
         SignatureIndex { dir: catalog.join("index"), base, warm: Mutex::new(HashMap::new()) }
     }
 
-    fn path(&self, signature: &str) -> PathBuf {
-        self.dir.join(format!("{signature}.json"))
+    /// The entry file of `signature`, once it is checked to be a plain signature (an index entry
+    /// is named after it, and a signature may come from a merged catalog).
+    fn path(&self, signature: &str) -> Result<PathBuf> {
+        let signature = crate::ids::signature(signature, &self.dir.display())?;
+        Ok(self.dir.join(format!("{signature}.json")))
     }
 
     /// The completed run recorded for `signature`, if any.
@@ -57,7 +64,7 @@ impl SignatureIndex {
         if let Some(hit) = self.warm.lock().unwrap_or_else(|e| e.into_inner()).get(signature) {
             return Ok(Some(hit.clone()));
         }
-        let path = self.path(signature);
+        let path = self.path(signature)?;
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -84,7 +91,8 @@ impl SignatureIndex {
     /// outputs and completed snapshot are durable, so a crash loses at most the entry (a miss,
     /// rebuilt by the next execution), never leaves one naming something that is not there.
     pub(crate) fn put(&self, entry: IndexEntry) -> Result<()> {
-        let path = self.path(&entry.signature);
+        let path = self.path(&entry.signature)?;
+        crate::ids::run_id(&entry.run_id, &path.display())?;
         let stored = match entry.run_dir.strip_prefix(&self.base) {
             Ok(rel) if !self.base.as_os_str().is_empty() => IndexEntry { run_dir: rel.to_path_buf(), ..entry.clone() },
             _ => entry.clone(),
@@ -105,7 +113,7 @@ impl SignatureIndex {
     pub(crate) fn remove_if_run(&self, signature: &str, run_ids: &std::collections::HashSet<&str>) -> Result<bool> {
         match self.get(signature)? {
             Some(entry) if run_ids.contains(entry.run_id.as_str()) => {
-                crate::snapshot::remove_if_present(&self.path(signature), "removing signature index entry")?;
+                crate::snapshot::remove_if_present(&self.path(signature)?, "removing signature index entry")?;
                 self.forget(signature);
                 Ok(true)
             }
@@ -116,6 +124,23 @@ impl SignatureIndex {
     /// Forget a signature whose recorded outputs turned out unusable (deleted files).
     pub(crate) fn forget(&self, signature: &str) {
         self.warm.lock().unwrap_or_else(|e| e.into_inner()).remove(signature);
+    }
+
+    /// Forget everything remembered in this process (a purge happened: entries are read from
+    /// their files again, which the purge removed or left).
+    pub(crate) fn forget_all(&self) {
+        self.warm.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Remove every entry, on disk and in this process (the local state was made for another
+    /// catalog).
+    pub(crate) fn clear(&self) {
+        self.forget_all();
+        if let Err(e) = std::fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the signature index");
+        }
     }
 
     fn remember(&self, entry: IndexEntry) {

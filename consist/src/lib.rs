@@ -70,8 +70,10 @@ mod export;
 mod facet;
 mod filehash;
 mod frame;
+mod ids;
 mod index;
 mod lineage;
+mod local;
 mod location;
 #[cfg(feature = "logging")]
 mod logging;
@@ -98,7 +100,7 @@ pub use consist_macros::{Outputs, helper, step, toolchain};
 pub use polars;
 
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
-pub use catalog::Catalog;
+pub use catalog::{Catalog, EPOCH_POLL};
 pub use codec::{CODEC, CODEC_VERSION};
 pub use engine::{
     BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
@@ -118,13 +120,13 @@ pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOption
 pub use mounts::{Mounts, is_portable};
 pub use rebuild::RebuildReport;
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
-pub use run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
+pub use run::{HOST_ENV, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use snapshot::DamagedSnapshot;
 pub use step::{StepBuilder, StepCall};
 pub use store::{
-    ArtifactQuery, CatalogSummary, Direction, DuckDbStore, Inspection, ModelCount, PgStore, QueryAccess, RunArtifacts,
-    RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
+    ArtifactQuery, CatalogIdentity, CatalogSummary, Direction, DuckDbStore, Inspection, LeaseState, Leases, ModelCount,
+    PgStore, QueryAccess, RunArtifacts, RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
 };
 pub use toolchain::Toolchain;
 pub use tracker::{Tracker, TrackerBuilder};
@@ -139,9 +141,10 @@ pub mod testing {
     pub use crate::snapshot::{find_all, read, read_all, snapshots_dir};
     pub use crate::store::TABLES;
 
-    /// The cache lookup of a step run's signature (what a step does before deciding to run).
+    /// The cache lookup of a step run's signature (what a step does before deciding to run):
+    /// its first candidate source.
     pub fn cached(catalog: &crate::Catalog, signature: &str) -> crate::Result<Option<crate::IndexEntry>> {
-        catalog.cached(signature)
+        Ok(catalog.sources(signature)?.into_iter().next())
     }
 
     /// Record `entry` in a catalog's signature index (as a completed run does).

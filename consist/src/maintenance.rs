@@ -122,7 +122,7 @@ const MERGED: &str = "merged";
 impl Catalog {
     /// Where a run purged earlier was recorded ([`LOCAL`] or [`MERGED`]), from its purge marker.
     fn purged_origin(&self, run_id: &str) -> Option<&'static str> {
-        let marker = snapshot::purged_dir(&snapshot::catalog_dir(self.db_path())).join(run_id);
+        let marker = snapshot::purge_marker(&snapshot::catalog_dir(self.db_path()), run_id).ok()?;
         match std::fs::read_to_string(marker).ok()?.as_str() {
             LOCAL => Some(LOCAL),
             _ => Some(MERGED),
@@ -165,8 +165,10 @@ impl Catalog {
                 report.snapshots.push(copy);
             } else {
                 origins.insert(&record.run.id, LOCAL);
+                // Only in a run dir of this catalog on this host: a path a record merely names
+                // (another host's, or a hostile catalog's) is never deleted.
                 let own = snapshot::snapshots_dir(&record.run_dir).join(&name);
-                if own.exists() {
+                if own.exists() && self.owns(&own) {
                     report.snapshots.push(own);
                 }
             }
@@ -178,13 +180,16 @@ impl Catalog {
                 .filter(|s| self.index.get(s).ok().flatten().is_some_and(|e| purged.contains(e.run_id.as_str())))
                 .count();
         } else {
-            for signature in &signatures {
+            for signature in signatures.iter().filter(|s| crate::ids::signature_problem(s).is_none()) {
                 report.index_entries += usize::from(self.index.remove_if_run(signature, &purged)?);
             }
+            // Trackers still open on this catalog forget what they remembered at their next lookup.
+            let epoch = self.store().identity_seen().map_or(0, |i| i.purge_epoch + 1);
+            self.local.mark_purge(epoch).map_err(Error::io("marking the purge in", self.local.dir()))?;
             let tombstones = snapshot::purged_dir(&catalog_dir);
             std::fs::create_dir_all(&tombstones).map_err(Error::io("creating", &tombstones))?;
             for (id, origin) in &origins {
-                let path = tombstones.join(id);
+                let path = snapshot::purge_marker(&catalog_dir, id)?;
                 snapshot::write_atomic(&path, origin.as_bytes(), true).map_err(Error::io("marking purged", &path))?;
             }
             for path in &report.snapshots {
@@ -203,13 +208,15 @@ impl Catalog {
         }
 
         let removed = self.store().purge(&runs, options.dry_run)?;
+        self.adopt_seen();
         let by_id: BTreeMap<&str, &RunRecord> = records.iter().map(|r| (r.run.id.as_str(), r)).collect();
+        let owned = |path: &Path| self.owns(path);
         for artifact in &removed {
             let producer = artifact.run_id.as_deref().and_then(|id| by_id.get(id).copied());
             // Where the producer was recorded: purged now, purged before (its marker), or unknown.
             let origin =
                 artifact.run_id.as_deref().and_then(|id| origins.get(id).copied().or_else(|| self.purged_origin(id)));
-            match file_plan(artifact, producer, origin, options.delete_files) {
+            match file_plan(artifact, producer, origin, options.delete_files, &owned) {
                 FilePlan::Absent => {}
                 FilePlan::Delete(path) => {
                     if !options.dry_run {
@@ -324,9 +331,12 @@ impl Catalog {
         for record in &records {
             snapshot::write_in(&copies, record)?;
             // Merging a run purged here before brings it back, deliberately.
-            let _ = std::fs::remove_file(snapshot::purged_dir(&catalog_dir).join(&record.run.id));
+            let _ = std::fs::remove_file(snapshot::purge_marker(&catalog_dir, &record.run.id)?);
         }
-        self.store().write(&records)?;
+        if self.has_store() {
+            self.store().unpurge(&report.merged)?;
+        }
+        self.write_store(&records)?;
         for entry in entries {
             self.index.put(entry)?;
         }
@@ -371,6 +381,7 @@ impl Catalog {
         let eligible = run.status == RunStatus::Completed
             && !run.is_cache_hit()
             && run.meta.get("kind").and_then(|k| k.as_str()) != Some("scenario")
+            && crate::ids::signature_problem(&run.signature).is_none()
             && record.outputs.iter().all(|a| a.path.exists())
             && matches!(self.index.get(&run.signature), Ok(None));
         eligible.then(|| IndexEntry {
@@ -379,6 +390,7 @@ impl Catalog {
             run_dir: record.run_dir.clone(),
             outputs: record.outputs.clone(),
             confirmed: false,
+            purge_epoch: None,
         })
     }
 }
@@ -413,7 +425,13 @@ enum FilePlan {
 /// What to do with the file of an artifact a purge removed. `producer` is its producing run's
 /// record when that run is purged now; `origin` says where the producer was recorded, if it was
 /// purged at all ([`LOCAL`]: by a tracker of this catalog; [`MERGED`]: by another database).
-fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, origin: Option<&str>, delete: bool) -> FilePlan {
+fn file_plan(
+    artifact: &Artifact,
+    producer: Option<&RunRecord>,
+    origin: Option<&str>,
+    delete: bool,
+    owned: &dyn Fn(&Path) -> bool,
+) -> FilePlan {
     let path = match producer {
         Some(record) if artifact.path.is_relative() => record.run_dir.join(&artifact.path),
         _ => artifact.path.clone(),
@@ -430,14 +448,14 @@ fn file_plan(artifact: &Artifact, producer: Option<&RunRecord>, origin: Option<&
         (_, Some(_)) => return keep("written by a run merged from another database, which still records it".into()),
         (_, None) => return keep("not written by a purged run".to_owned()),
     };
-    // `<run_dir>/outputs/<run_id>/...`: the directory only that run writes into.
-    let parts: Vec<Component<'_>> = path.components().collect();
-    let plain = parts.iter().all(|c| !matches!(c, Component::ParentDir));
-    let own = parts.windows(2).any(|w| w[0].as_os_str() == "outputs" && w[1].as_os_str() == run_id);
-    if plain && own {
+    // `<run_dir>/outputs/<run_id>/...` of its producer: the directory only that run writes into,
+    // in a run dir of this catalog on this host.
+    let plain = path.components().all(|c| !matches!(c, Component::ParentDir));
+    let own = producer.is_some_and(|r| path.starts_with(r.run_dir.join("outputs").join(run_id)));
+    if plain && own && owned(&path) {
         FilePlan::Delete(path)
     } else {
-        keep(format!("outside its run's output directory (outputs/{run_id}/)"))
+        keep(format!("outside its run's output directory (outputs/{run_id}/) in a run dir of this catalog"))
     }
 }
 

@@ -11,13 +11,20 @@ use crate::error::Result;
 use crate::index::IndexEntry;
 use crate::run::{RunRecord, RunStatus};
 use crate::snapshot::{self, DamagedSnapshot};
+use crate::store::RunQuery;
 
 /// What [`Catalog::rebuild`] did.
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct RebuildReport {
-    /// Runs now in the store: restored from snapshots, plus those kept (below).
+    /// Runs now in the store from this rebuild: restored from snapshots, plus those kept (below).
     pub restored: usize,
+    /// Runs removed: recorded on this host under the scanned directory, but their snapshots are
+    /// gone (with `--replace-all`: every run not restored).
+    pub removed: Vec<String>,
+    /// Runs the catalog holds that this rebuild did not read and left as they were: other run
+    /// dirs, other hosts, rows without a snapshot (Python Consist's).
+    pub untouched: usize,
     /// Snapshot files, or lines of hit batches, that could not be read.
     pub damaged: Vec<DamagedSnapshot>,
     /// Runs whose snapshot could not be read but whose rows the database still held: kept as
@@ -30,36 +37,137 @@ pub struct RebuildReport {
     pub lost: Vec<DamagedSnapshot>,
 }
 
+/// The runs a rebuild read: by id, the files it read them from, what it reported.
+struct Scan {
+    by_id: BTreeMap<String, RunRecord>,
+    files: HashSet<PathBuf>,
+    report: RebuildReport,
+}
+
 impl Catalog {
-    /// Replace the store's content with the snapshots found under `root` (searched recursively)
-    /// and the copies of runs merged from other databases, except purged runs.
+    /// Write the runs of the snapshots found under `root` (searched recursively) and of the
+    /// copies of runs merged from other databases into the store, except purged runs, and
+    /// remove the runs recorded on this host under `root` whose snapshots are gone. Everything
+    /// else the catalog holds is left as it is: runs of other run dirs and other hosts, rows
+    /// without a snapshot (runs Python Consist wrote). Runs synced by other processes while the
+    /// rebuild runs are kept: the snapshots are listed again just before the write, and a run
+    /// still queued is never removed. See [`Catalog::rebuild_replacing_all`] for a rebuild that
+    /// keeps nothing else.
     ///
     /// A snapshot that cannot be read is reported in [`RebuildReport::damaged`]; its run keeps the
     /// rows the database already held for it ([`RebuildReport::kept`]) instead of being dropped.
-    /// The signature index gets an entry again for every signature whose newest executed run is
-    /// completed and which has none (a lost `<db>.consist/` directory no longer turns every step
-    /// into a miss). The pending queue is emptied of restored runs.
+    /// A snapshot whose run id or signature could not name a file is refused, and nothing is
+    /// written. The signature index gets an entry again for every signature whose newest
+    /// executed run is completed and which has none. The pending queue is emptied of restored
+    /// runs.
     pub fn rebuild(&self, root: &Path) -> Result<RebuildReport> {
+        let purged = self.purged_ids()?;
+        let mut scan = self.scan(root, &purged, &HashSet::new())?;
+        let mut gone = Vec::new();
+        if self.has_store() {
+            let root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
+            let queued: HashSet<String> = self.pending_records().into_iter().map(|r| r.run.id).collect();
+            let stored = self.store().find_runs(&RunQuery::default())?;
+            let mut untouched = 0;
+            for run in stored {
+                if scan.by_id.contains_key(&run.id) {
+                    continue;
+                }
+                let ours = run.meta.get("host").and_then(|h| h.as_str()) == Some(crate::run::host_name());
+                let here = run
+                    .meta
+                    .get(crate::store::RUN_DIR_KEY)
+                    .and_then(|d| d.as_str())
+                    .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| crate::mounts::normalize(Path::new(d))))
+                    .is_some_and(|d| d.starts_with(&root));
+                if ours && here && !queued.contains(&run.id) {
+                    gone.push(run.id);
+                } else {
+                    untouched += 1;
+                }
+            }
+            // Snapshots written since the scan (a run synced meanwhile) are read too, and their
+            // runs are not gone.
+            let late = self.scan(&root, &purged, &scan.files)?;
+            gone.retain(|id| !late.by_id.contains_key(id));
+            scan.by_id.extend(late.by_id);
+            scan.report.untouched = untouched;
+        }
+        let records = self.restore(&mut scan)?;
+        self.store().replace_runs(&records, &gone)?;
+        scan.report.removed = gone;
+        self.finish(scan.report, records)
+    }
+
+    /// [`Catalog::rebuild`] that replaces the store's whole content with the runs read under
+    /// `root` (and merged copies): every other run is removed, whoever recorded it. What `consist
+    /// db rebuild --replace-all` does, after asking.
+    pub fn rebuild_replacing_all(&self, root: &Path) -> Result<RebuildReport> {
+        let purged = self.purged_ids()?;
+        let mut scan = self.scan(root, &purged, &HashSet::new())?;
+        let records = self.restore(&mut scan)?;
+        if self.has_store() {
+            let restored: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
+            let stored = self.store().find_runs(&RunQuery::default())?;
+            scan.report.removed =
+                stored.into_iter().map(|r| r.id).filter(|id| !restored.contains(id.as_str())).collect();
+        }
+        self.store().replace_all(&records)?;
+        self.finish(scan.report, records)
+    }
+
+    /// Runs purged from this catalog: the store's record of purges and this host's markers.
+    fn purged_ids(&self) -> Result<HashSet<String>> {
+        let dir = snapshot::purged_dir(&snapshot::catalog_dir(self.db_path()));
+        let mut purged: HashSet<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some(e.file_name().to_str()?.to_owned()))
+            .collect();
+        if self.has_store() {
+            purged.extend(self.store().purged()?);
+        }
+        Ok(purged)
+    }
+
+    /// Read the merged copies and the snapshots under `root`, skipping the files in `skip` and
+    /// purged runs. A run's own snapshot, found under `root`, wins over a merged copy of it. A
+    /// record whose ids could not name a file refuses the whole rebuild.
+    fn scan(&self, root: &Path, purged: &HashSet<String>, skip: &HashSet<PathBuf>) -> Result<Scan> {
         let dir = snapshot::catalog_dir(self.db_path());
-        let list = |dir: PathBuf| std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path());
-        let merged = list(snapshot::merged_dir(&dir)).filter(|p| p.extension().is_some_and(|e| e == "json"));
-        let purged: HashSet<String> =
-            list(snapshot::purged_dir(&dir)).filter_map(|p| Some(p.file_name()?.to_str()?.to_owned())).collect();
-        let mut report = RebuildReport::default();
-        // A run's own snapshot, found under `root`, wins over a merged copy of it.
-        let mut by_id = BTreeMap::new();
-        for path in merged.chain(snapshot::find_all(root)?) {
+        let merged: Vec<PathBuf> = std::fs::read_dir(snapshot::merged_dir(&dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        let mut scan = Scan { by_id: BTreeMap::new(), files: HashSet::new(), report: RebuildReport::default() };
+        for path in merged.into_iter().chain(snapshot::find_all(root)?) {
+            if skip.contains(&path) {
+                continue;
+            }
             let (records, damaged) = snapshot::read_checked(&path).unwrap_or_else(|e| {
                 let run_id = snapshot::run_id_of(&path);
                 (Vec::new(), vec![DamagedSnapshot { file: path.clone(), line: None, run_id, reason: e.to_string() }])
             });
+            crate::ids::check_records(&records, &path.display())?;
             for record in records.into_iter().filter(|r| !purged.contains(&r.run.id)) {
-                by_id.insert(record.run.id.clone(), record);
+                scan.by_id.insert(record.run.id.clone(), record);
             }
-            report
+            scan.report
                 .damaged
                 .extend(damaged.into_iter().filter(|d| d.run_id.as_ref().is_none_or(|id| !purged.contains(id))));
+            scan.files.insert(path);
         }
+        Ok(scan)
+    }
+
+    /// The records to write: those read, plus the stored rows of runs whose snapshot is damaged
+    /// (kept), with the damaged ones reported.
+    fn restore(&self, scan: &mut Scan) -> Result<Vec<RunRecord>> {
+        let Scan { by_id, report, .. } = scan;
         // A damaged snapshot's run may still be whole in the database: keep those rows.
         let unread: Vec<String> = report
             .damaged
@@ -70,7 +178,7 @@ impl Catalog {
             .into_iter()
             .collect();
         if !unread.is_empty() && self.has_store() {
-            for record in self.store().run_records(&unread)? {
+            for record in self.run_records(&unread)? {
                 report.kept.push(record.run.id.clone());
                 by_id.insert(record.run.id.clone(), record);
             }
@@ -93,9 +201,15 @@ impl Catalog {
                 if report.lost.contains(bad) { "its run is not restored" } else { "its run is restored" }
             );
         }
-        let mut records: Vec<RunRecord> = by_id.into_values().collect();
+        let mut records: Vec<RunRecord> = std::mem::take(by_id).into_values().collect();
         records.sort_by_key(|r| r.run.created_at);
-        self.store().replace_all(&records)?;
+        Ok(records)
+    }
+
+    /// After the store is written: the local state follows the catalog's identity, missing
+    /// index entries are written again, and restored runs leave the pending queue.
+    fn finish(&self, mut report: RebuildReport, records: Vec<RunRecord>) -> Result<RebuildReport> {
+        self.adopt_seen();
         report.indexed = self.reindex(&records)?;
         let restored: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
         for (name, entry) in self.pending_entries() {
@@ -113,7 +227,8 @@ impl Catalog {
         let completed: HashSet<&str> =
             records.iter().filter(|r| r.run.status == RunStatus::Completed).map(|r| r.run.id.as_str()).collect();
         let mut newest: HashMap<&str, &RunRecord> = HashMap::new();
-        for record in records.iter().filter(|r| r.run.status == RunStatus::Completed && !is_hit(r)) {
+        let indexable = |r: &&RunRecord| crate::ids::signature_problem(&r.run.signature).is_none();
+        for record in records.iter().filter(|r| r.run.status == RunStatus::Completed && !is_hit(r)).filter(indexable) {
             let slot = newest.entry(record.run.signature.as_str()).or_insert(record);
             if (record.run.ended_at, &record.run.id) > (slot.run.ended_at, &slot.run.id) {
                 *slot = record;
@@ -131,6 +246,7 @@ impl Catalog {
                 run_dir: record.run_dir.clone(),
                 outputs: record.outputs.clone(),
                 confirmed: false,
+                purge_epoch: None,
             })?;
             written += 1;
         }

@@ -113,9 +113,11 @@ impl Run {
         self.meta.get("cache_source").and_then(|v| v.as_str())
     }
 
-    /// A `running` run whose process (recorded as `meta.pid` on `meta.host`) no longer exists on
-    /// this host: it was killed and will never finish. `false` when that cannot be known (another
-    /// host, no `/proc`, or no pid recorded).
+    /// A `running` run recorded by a consist that held no lease for it (before leases), whose
+    /// process (recorded as `meta.pid` on `meta.host`) no longer exists on this host: it was
+    /// killed and will never finish. `false` when that cannot be known (another host, no
+    /// `/proc`, or no pid recorded). Runs with a lease are judged by it: see
+    /// [`crate::Catalog::zombies`].
     pub fn is_orphaned(&self) -> bool {
         let pid = self.meta.get("pid").and_then(|p| p.as_u64());
         let same_host = self.meta.get("host").and_then(|h| h.as_str()) == Some(host_name());
@@ -140,12 +142,19 @@ pub(crate) fn record_process(meta: &mut serde_json::Map<String, serde_json::Valu
     meta.insert("host".into(), serde_json::Value::String(host_name().to_owned()));
 }
 
-/// This machine's host name (recorded with each run to tell live runs from killed ones).
+/// The environment variable that names this host in the catalog (recorded with each run and
+/// lease), when the machine's host name does not tell hosts apart (containers sharing one).
+pub const HOST_ENV: &str = "CONSIST_HOST";
+
+/// This host's name as recorded with each run and lease: `CONSIST_HOST`, else the machine's
+/// host name.
 pub(crate) fn host_name() -> &'static str {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HOST.get_or_init(|| {
-        std::fs::read_to_string("/etc/hostname")
+        std::env::var(HOST_ENV)
             .ok()
+            .filter(|h| !h.trim().is_empty())
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())

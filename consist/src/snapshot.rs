@@ -120,12 +120,25 @@ pub(crate) fn purged_dir(catalog: &Path) -> PathBuf {
 /// path.
 pub(crate) fn write(record: &RunRecord) -> Result<PathBuf> {
     let dir = snapshots_dir(&record.run_dir);
-    write_file(&dir, &format!("{}.json", record.run.id), &pretty(record), record.run.status.is_terminal())
+    write_file(&dir, &snapshot_name(record, &dir)?, &pretty(record), record.run.status.is_terminal())
 }
 
 /// Write a run's snapshot durably as `<dir>/<run_id>.json`; returns its path.
 pub(crate) fn write_in(dir: &Path, record: &RunRecord) -> Result<PathBuf> {
-    write_file(dir, &format!("{}.json", record.run.id), &pretty(record), true)
+    write_file(dir, &snapshot_name(record, dir)?, &pretty(record), true)
+}
+
+/// `<run_id>.json`, once the run id is checked to name one file in `dir`.
+fn snapshot_name(record: &RunRecord, dir: &Path) -> Result<String> {
+    Ok(format!("{}.json", crate::ids::run_id(&record.run.id, &dir.display())?))
+}
+
+/// The purge marker of `run_id` in the catalog state directory `catalog`, once the run id is
+/// checked to name one file there.
+pub(crate) fn purge_marker(catalog: &Path, run_id: &str) -> Result<PathBuf> {
+    let dir = purged_dir(catalog);
+    let id = crate::ids::run_id(run_id, &dir.display())?;
+    Ok(dir.join(id))
 }
 
 /// Write a batch of hit snapshots durably as `<run_dir>/.consist/snapshots/<name>.jsonl`, one
@@ -159,8 +172,16 @@ pub(crate) fn is_batch(name: &str) -> bool {
     name.starts_with("hits-")
 }
 
-/// Read one snapshot.
+/// Read one snapshot, refusing one whose run id, signature or producer ids could not name a
+/// file (see [`crate::ids`]).
 pub fn read(path: &Path) -> Result<RunRecord> {
+    let record = read_unchecked(path)?;
+    crate::ids::check_record(&record, &path.display())?;
+    Ok(record)
+}
+
+/// Read one snapshot whose ids the caller checks.
+fn read_unchecked(path: &Path) -> Result<RunRecord> {
     let bytes = std::fs::read(path).map_err(Error::io("reading snapshot", path))?;
     parse(&bytes).map_err(|reason| Error::CorruptRecord { path: path.to_path_buf(), reason })
 }
@@ -180,14 +201,32 @@ fn parse(bytes: &[u8]) -> std::result::Result<RunRecord, String> {
     Ok(record)
 }
 
-/// Every run record in a snapshot file: one for `<run_id>.json`, one per line for a `.jsonl`
-/// batch. A batch line that cannot be read is skipped with a warning naming the file and line.
+/// Every run record in a snapshot file: one for `<run_id>.json` (read as [`read`] does), one per
+/// line for a `.jsonl` batch. A batch line that cannot be read, or whose ids could not name a
+/// file, is skipped with a warning naming the file and line.
 pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
+    if !is_jsonl(path) {
+        return read(path).map(|r| vec![r]);
+    }
     let (records, damaged) = read_checked(path)?;
     for bad in damaged {
         tracing::warn!(file = %path.display(), line = bad.line, run = bad.run_id.as_deref().unwrap_or("?"), error = %bad.reason, "skipping an unreadable run in a snapshot batch");
     }
-    Ok(records)
+    let source = path.display();
+    Ok(records
+        .into_iter()
+        .filter(|r| match crate::ids::check_record(r, &source) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "skipping a run in a snapshot batch");
+                false
+            }
+        })
+        .collect())
+}
+
+fn is_jsonl(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "jsonl")
 }
 
 /// A snapshot, or a line of a batch, that cannot be read.
@@ -203,11 +242,12 @@ pub struct DamagedSnapshot {
     pub reason: String,
 }
 
-/// [`read_all`], returning the damaged parts instead of warning: `Err` only when the file cannot
-/// be read at all (for a one-run snapshot, also when its JSON is damaged).
+/// The records of a snapshot file with its damaged parts, without warning and without checking
+/// the records' ids (the caller does: see [`crate::ids::check_record`]): `Err` only when the
+/// file cannot be read at all (for a one-run snapshot, also when its JSON is damaged).
 pub(crate) fn read_checked(path: &Path) -> Result<(Vec<RunRecord>, Vec<DamagedSnapshot>)> {
-    if path.extension().is_none_or(|e| e != "jsonl") {
-        return read(path).map(|r| (vec![r], Vec::new()));
+    if !is_jsonl(path) {
+        return read_unchecked(path).map(|r| (vec![r], Vec::new()));
     }
     let bytes = std::fs::read(path).map_err(Error::io("reading snapshot batch", path))?;
     let mut records = Vec::new();
@@ -320,7 +360,7 @@ impl PendingQueue {
     /// Note that `run_id`'s snapshot at `snapshot` must reach the database. Not fsynced: a lost
     /// entry only delays the sync, and `rebuild` finds the snapshot anyway.
     pub(crate) fn push(&self, run_id: &str, snapshot: &Path) -> Result<()> {
-        let path = self.dir.join(run_id);
+        let path = self.dir.join(crate::ids::run_id(run_id, &self.dir.display())?);
         let text = snapshot.to_string_lossy();
         write_atomic(&path, text.as_bytes(), false)
             .or_else(|_| {
@@ -395,12 +435,18 @@ impl PendingQueue {
 
     /// The snapshot path queued for `run_id`, if it is queued.
     pub(crate) fn get(&self, run_id: &str) -> Option<PathBuf> {
+        if crate::ids::run_id_problem(run_id).is_some() {
+            return None;
+        }
         std::fs::read_to_string(self.dir.join(run_id)).ok().map(PathBuf::from)
     }
 
-    /// Drop a synced entry (already gone is fine: another process synced it).
+    /// Drop a synced entry (already gone is fine: another process synced it). A name that is
+    /// not a plain run id names no entry.
     pub(crate) fn remove(&self, run_id: &str) {
-        let _ = std::fs::remove_file(self.dir.join(run_id));
+        if crate::ids::run_id_problem(run_id).is_none() {
+            let _ = std::fs::remove_file(self.dir.join(run_id));
+        }
     }
 }
 

@@ -43,9 +43,21 @@ pub struct TrackerBuilder {
     mounts: Vec<(String, PathBuf)>,
     toolchain: Option<crate::Toolchain>,
     toolchain_in_signature: bool,
+    lease_ttl: Duration,
 }
 
 impl TrackerBuilder {
+    /// How long a claim on a signature, and the liveness of an executing run, last without being
+    /// renewed on a catalog shared by many hosts (PostgreSQL; default 30 s). The tracker renews
+    /// its leases every third of this while it holds them; a host that dies lets them lapse
+    /// after at most this long, and then a twin waiting elsewhere executes and `consist db
+    /// fail-zombies` marks its runs failed. Shorter notices dead hosts sooner, at the cost of
+    /// more renewals.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(300));
+        self
+    }
+
     /// Default cache hydration (default [`Hydration::Metadata`]).
     pub fn hydration(mut self, hydration: Hydration) -> Self {
         self.hydration = hydration;
@@ -176,10 +188,12 @@ impl TrackerBuilder {
             let _ = std::fs::create_dir_all(snapshot::catalog_dir(db));
         }
         let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?.with_mounts(mounts));
-        // A DuckDB file is opened by the writer when there is something to write (not on the way
-        // to the first step); a server is checked now, as every cache miss asks it.
-        if !readonly && matches!(location, CatalogLocation::Postgres(_)) {
-            catalog.store().init()?;
+        // The local cache must be this catalog's (one stat for a DuckDB file that has not
+        // changed; a server is asked now, as every cache miss asks it: one that refuses us is an
+        // error, one that cannot be reached is not, and the steps carry on without it).
+        catalog.check_identity()?;
+        if !readonly {
+            catalog.local.note_run_dir(&run_dir);
         }
         let session = uuid::Uuid::new_v4().simple().to_string();
         // Hashes of raw inputs are remembered beside the catalog for later processes (not by a
@@ -188,6 +202,7 @@ impl TrackerBuilder {
             true => FileHasher::default(),
             false => FileHasher::persisted(crate::snapshot::catalog_dir(catalog.db_path()).join("hashes")),
         };
+        let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl);
         let writer = (!readonly)
             .then(|| Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), self.flush_every));
         Ok(Tracker {
@@ -204,6 +219,7 @@ impl TrackerBuilder {
                 session,
                 writer,
                 unqueued: std::sync::Mutex::default(),
+                claims,
             }),
         })
     }
@@ -263,6 +279,7 @@ impl Tracker {
             mounts: Vec::new(),
             toolchain: None,
             toolchain_in_signature: false,
+            lease_ttl: crate::engine::claim::LEASE_TTL,
         }
     }
 

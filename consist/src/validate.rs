@@ -107,7 +107,7 @@ impl Catalog {
                 .map(|row| (text(&row[0]), text(&row[1])))
                 .collect(),
             tables: integrity.tables,
-            zombies: running.into_iter().filter(|r| r.is_orphaned()).map(|r| r.id).collect(),
+            zombies: self.zombies(running)?.into_iter().map(|r| r.id).collect(),
             orphan_artifacts: integrity.orphan_artifacts,
             dangling_links: integrity.dangling_links,
             missing_producers: integrity.missing_producers,
@@ -123,7 +123,8 @@ impl Catalog {
     pub fn fail_zombies(&self) -> Result<Vec<String>> {
         let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
         let mut marked = Vec::new();
-        for run in running.into_iter().filter(|r| r.is_orphaned()) {
+        let mut unsnapshotted = Vec::new();
+        for run in self.zombies(running)? {
             let mut record = self.run_record(&run.id)?;
             if record.run.status != RunStatus::Running {
                 continue;
@@ -131,13 +132,43 @@ impl Catalog {
             record.run.end(RunStatus::Failed);
             let error = "its process ended without finishing it (killed?); marked failed by `consist db fail-zombies`";
             record.run.meta.insert("error".into(), serde_json::Value::String(error.into()));
-            let path = crate::snapshot::write(&record)?;
-            self.enqueue(&record.run.id, &path)?;
+            // Its snapshot is rewritten only in a run dir of this catalog on this host; a run of
+            // another host (or one a catalog names anywhere else) is marked in the catalog alone.
+            if self.owns(&record.run_dir) {
+                let path = crate::snapshot::write(&record)?;
+                self.enqueue(&record.run.id, &path)?;
+            } else {
+                unsnapshotted.push(record.clone());
+            }
             marked.push(record.run.id);
+        }
+        if !unsnapshotted.is_empty() {
+            self.write_store(&unsnapshotted)?;
         }
         if !marked.is_empty() {
             self.sync()?;
         }
         Ok(marked)
+    }
+
+    /// The runs among `running` that will never finish: their lease is gone (runs recorded with
+    /// lease liveness: [`crate::Run`]'s `meta.liveness`), or, for runs of a consist before
+    /// leases, their process is gone from this host ([`crate::Run::is_orphaned`]). A catalog
+    /// server that cannot be reached is an error: no run is judged without its leases.
+    pub fn zombies(&self, running: Vec<crate::Run>) -> Result<Vec<crate::Run>> {
+        let leased = |r: &crate::Run| {
+            r.meta.get("liveness").and_then(|v| v.as_str()) == Some(crate::engine::claim::LIVENESS_LEASE)
+        };
+        let live = match self.store().leases() {
+            Some(leases) if running.iter().any(leased) => Some(leases.live_runs()?),
+            _ => None,
+        };
+        Ok(running
+            .into_iter()
+            .filter(|r| match leased(r) {
+                true => !crate::engine::claim::is_alive(self, &r.id, live.as_ref()),
+                false => r.is_orphaned(),
+            })
+            .collect())
     }
 }

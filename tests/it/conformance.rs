@@ -107,10 +107,10 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     assert_eq!(ids(some.into_iter().map(|r| r.run)), BTreeSet::from([clean1.run.id.clone(), summarize.run.id.clone()]));
 
     // The cache source of a signature: the run that executed, never its hit.
-    let source_run = store.cache_source(&clean0.run.signature).unwrap().expect("a completed run");
+    let source_run = store.cache_sources(&clean0.run.signature, 1).unwrap().pop().expect("a completed run");
     assert_eq!(source_run.run.id, clean0.run.id);
     assert_eq!(source_run.outputs.len(), 1);
-    assert!(store.cache_source("0000").unwrap().is_none());
+    assert!(store.cache_sources("0000", 4).unwrap().is_empty());
 
     // Artifacts and lineage.
     let links = store.run_artifacts(&summarize.run.id).unwrap();
@@ -147,12 +147,42 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     ));
     assert_eq!(store.summary().unwrap().runs, 5, "the refused write changed nothing");
 
-    // Purge: a dry run changes nothing; a real one removes the run and its own outputs.
+    // The catalog's identity: made once, the same on every read.
+    let identity = store.identity().unwrap().expect("a catalog written by this consist has an id");
+    assert_eq!(store.identity().unwrap().as_ref(), Some(&identity));
+    assert_eq!(store.identity_seen().as_ref(), Some(&identity));
+
+    // Purge: a dry run changes nothing; a real one removes the run and its own outputs, records
+    // the purge, and raises the purge epoch.
     let dry = store.purge(std::slice::from_ref(&clean1.run.id), true).unwrap();
     assert_eq!(dry.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), [clean1.outputs[0].id.as_str()]);
     assert_eq!(store.summary().unwrap().runs, 5);
+    assert!(store.purged().unwrap().is_empty(), "a dry run records no purge");
     store.purge(std::slice::from_ref(&clean1.run.id), false).unwrap();
     assert!(store.get_run(&clean1.run.id).unwrap().is_none());
+    assert_eq!(store.purged().unwrap(), std::collections::HashSet::from([clean1.run.id.clone()]));
+    let after = store.identity().unwrap().unwrap();
+    assert_eq!((after.id.as_str(), after.purge_epoch), (identity.id.as_str(), identity.purge_epoch + 1));
+    // A queue that still holds the purged run does not write it back; forgetting the purge does.
+    store.write(&records).unwrap();
+    assert!(store.get_run(&clean1.run.id).unwrap().is_none(), "the purged run is not written back");
+    assert_eq!(store.summary().unwrap().runs, 4);
+    store.unpurge(std::slice::from_ref(&clean1.run.id)).unwrap();
+    store.write(std::slice::from_ref(clean1)).unwrap();
+    assert!(store.get_run(&clean1.run.id).unwrap().is_some());
+    store.purge(std::slice::from_ref(&clean1.run.id), false).unwrap();
+
+    // A rebuild's write: the named runs are replaced and removed, the others stay.
+    let mut renamed = summarize.clone();
+    renamed.run.description = Some("rebuilt".into());
+    store.replace_runs(std::slice::from_ref(&renamed), std::slice::from_ref(&hit.run.id)).unwrap();
+    assert_eq!(store.get_run(&summarize.run.id).unwrap().unwrap().description.as_deref(), Some("rebuilt"));
+    assert!(store.get_run(&hit.run.id).unwrap().is_none());
+    assert_eq!(
+        find(store, RunQuery::default()),
+        BTreeSet::from([header.run.id.clone(), clean0.run.id.clone(), summarize.run.id.clone()])
+    );
+    assert_eq!(store.run_record(&summarize.run.id).unwrap().unwrap().inputs.len(), 1, "links written again");
     assert!(
         store
             .find_artifacts(&ArtifactQuery::default().key("cleaned"))
@@ -178,4 +208,33 @@ fn the_postgres_store_conforms() {
     let Some(server) = crate::pg::PgServer::start() else { return };
     let url = server.database("conformance");
     conformance(&|_| Box::new(consist::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
+}
+
+#[test]
+fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
+    use consist::LeaseState;
+    let Some(server) = crate::pg::PgServer::start() else { return };
+    let url = server.database("leases");
+    let store = consist::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    let leases = store.leases().expect("a shared catalog has leases");
+    let ttl = Duration::from_millis(800);
+    assert_eq!(leases.take("sig:a", "h1", "run_1", "node-1", ttl).unwrap(), LeaseState::Taken);
+    assert_eq!(leases.take("sig:a", "h1", "run_1", "node-1", ttl).unwrap(), LeaseState::Taken, "its holder again");
+    let held = leases.take("sig:a", "h2", "run_2", "node-2", ttl).unwrap();
+    assert_eq!(held, LeaseState::Held { host: Some("node-1".into()), run_id: Some("run_1".into()) });
+    assert_eq!(leases.live_runs().unwrap(), std::collections::HashSet::from(["run_1".to_owned()]));
+    // Renewed, it outlives its first time-to-live; not renewed, it lapses and another takes it.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(leases.renew("h1", ttl).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(matches!(leases.take("sig:a", "h2", "run_2", "node-2", ttl).unwrap(), LeaseState::Held { .. }));
+    std::thread::sleep(Duration::from_millis(900));
+    assert!(leases.live_runs().unwrap().is_empty(), "lapsed");
+    assert_eq!(leases.take("sig:a", "h2", "run_2", "node-2", ttl).unwrap(), LeaseState::Taken);
+    leases.release("sig:a", "h1").unwrap();
+    assert_eq!(leases.live_runs().unwrap().len(), 1, "only its holder releases it");
+    leases.release("sig:a", "h2").unwrap();
+    assert!(leases.live_runs().unwrap().is_empty());
+    let unopened = DuckDbStore::new("never-opened.duckdb", Duration::from_secs(1));
+    assert!(unopened.leases().is_none(), "a DuckDB catalog uses lock files beside it instead");
 }

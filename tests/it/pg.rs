@@ -39,16 +39,26 @@ impl PgServer {
             .command("initdb")
             .args(["-U", "consist", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions", "-D"])
             .arg(&data));
+        server.resume();
+        Some(server)
+    }
+
+    /// Stop the server (an outage: connections are refused until [`PgServer::resume`]).
+    pub fn stop(&self) {
+        run(self.command("pg_ctl").arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]));
+    }
+
+    /// Start the stopped server again, on the same port with the same data.
+    pub fn resume(&self) {
         let options =
-            format!("-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off", server.dir.path().display());
-        run(server
+            format!("-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off", self.port, self.dir.path().display());
+        run(self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(self.data())
             .arg("-l")
-            .arg(server.dir.path().join("log"))
+            .arg(self.dir.path().join("log"))
             .args(["-o", &options, "-w", "start"]));
-        Some(server)
     }
 
     fn data(&self) -> PathBuf {

@@ -11,6 +11,9 @@
 //! `started <run_id>` when the body begins (only on a miss), then `executed <run_id> <squared>` or
 //! `hit <run_id> <squared>`; `steps` runs one `square` step per value in one tracker and prints
 //! the same last line for each (each body sleeps `CONSIST_TEST_SLEEP_MS`, default 0).
+//! `CONSIST_TEST_LEASE_TTL_MS` sets the tracker's lease time-to-live; `CONSIST_HOST` (read by
+//! consist itself) names the host, and `XDG_CACHE_HOME` holds a PostgreSQL catalog's local
+//! state: together, one process plays one host of a shared catalog.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,8 +32,14 @@ fn step(args: &[String]) -> consist::Result<()> {
 }
 
 fn open(run_dir: &str, catalog: &str) -> consist::Result<Tracker> {
-    let builder = Tracker::builder(run_dir);
-    if catalog == "-" { builder } else { builder.catalog(catalog) }.open()
+    let mut builder = Tracker::builder(run_dir);
+    if catalog != "-" {
+        builder = builder.catalog(catalog);
+    }
+    if let Some(ms) = std::env::var("CONSIST_TEST_LEASE_TTL_MS").ok().and_then(|v| v.parse().ok()) {
+        builder = builder.lease_ttl(Duration::from_millis(ms));
+    }
+    builder.open()
 }
 
 fn steps(args: &[String]) -> consist::Result<()> {

@@ -4,6 +4,10 @@
 //! batches ([`Catalog::sync`]); readers see the store merged with whatever is still pending, so a
 //! run in progress in another process shows up before it reaches the database.
 
+mod shared;
+
+pub use shared::EPOCH_POLL;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::time::Duration;
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::explain::History;
-use crate::index::{IndexEntry, SignatureIndex};
+use crate::index::SignatureIndex;
 use crate::location::CatalogLocation;
 use crate::relocate::Relocation;
 use crate::run::{Run, RunRecord};
@@ -39,6 +43,10 @@ pub struct Catalog {
     pub(crate) relocation: Arc<Relocation>,
     /// Mounts through which `name://` URIs are found on this machine.
     mounts: crate::mounts::Mounts,
+    /// The rest of this host's state for the catalog: its identity, run dirs, purge mark.
+    pub(crate) local: crate::local::LocalState,
+    /// What this object last saw of purges made elsewhere.
+    seen: shared::SeenPurges,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -94,6 +102,8 @@ impl Catalog {
             pending: PendingQueue::new(&dir),
             index: SignatureIndex::new(&dir),
             history: History::new(&dir),
+            local: crate::local::LocalState::new(&dir),
+            seen: Default::default(),
             location,
             db_path,
         }
@@ -192,29 +202,6 @@ impl Catalog {
         self.pending_records().len()
     }
 
-    /// The completed run recorded for `signature`. On a DuckDB catalog, the signature index
-    /// answers. On a catalog shared by many hosts, the store's cache source (the earliest
-    /// completed run that executed with it; one indexed query) answers whenever the local entry
-    /// is missing or not yet confirmed, and is remembered as confirmed: twins that executed at
-    /// once on two hosts are both recorded, and every later hit names the same one. A run of this
-    /// host that has not reached the store yet is used as it is.
-    pub(crate) fn cached(&self, signature: &str) -> Result<Option<IndexEntry>> {
-        let local = self.index.get(signature)?;
-        if matches!(self.location, CatalogLocation::DuckDb(_)) || local.as_ref().is_some_and(|e| e.confirmed) {
-            return Ok(local);
-        }
-        let Some(record) = self.store.cache_source(signature)? else { return Ok(local) };
-        let entry = IndexEntry {
-            signature: signature.to_owned(),
-            run_id: record.run.id,
-            run_dir: record.run_dir,
-            outputs: record.outputs,
-            confirmed: true,
-        };
-        self.index.put(entry.clone())?;
-        Ok(Some(entry))
-    }
-
     /// Queue a written snapshot for the store.
     pub(crate) fn enqueue(&self, run_id: &str, snapshot_path: &Path) -> Result<()> {
         self.pending.push(run_id, snapshot_path)
@@ -311,7 +298,7 @@ impl Catalog {
             }
             return Ok(0);
         }
-        self.store.write(&records)?;
+        self.write_store(&records)?;
         for (name, records) in &entries {
             if records.iter().all(|r| r.run.status.is_terminal()) {
                 self.pending.remove(name);
@@ -405,7 +392,9 @@ impl Catalog {
         if !self.has_store() {
             return Err(Error::RunNotFound(run_id.to_owned()));
         }
-        self.store.run_record(run_id)?.ok_or_else(|| Error::RunNotFound(run_id.to_owned()))
+        let record = self.store.run_record(run_id)?.ok_or_else(|| Error::RunNotFound(run_id.to_owned()))?;
+        crate::ids::check_record(&record, &self.location)?;
+        Ok(record)
     }
 
     /// Everything recorded about each of these runs (pending snapshots first, the rest from the
@@ -425,7 +414,11 @@ impl Catalog {
             }
         }
         if !stored.is_empty() && self.has_store() {
-            records.extend(self.store.run_records(&stored)?);
+            let found = self.store.run_records(&stored)?;
+            // Their ids may become file names (purge, merge, rebuild): refused here if they could
+            // name anything but one file.
+            crate::ids::check_records(&found, &self.location)?;
+            records.extend(found);
         }
         Ok(records)
     }

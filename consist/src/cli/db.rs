@@ -30,11 +30,20 @@ pub enum DbCommand {
     /// export` read the database alone); run this before SQL or another program, such as Python
     /// Consist or the duckdb shell, should see them.
     Sync,
-    /// Recreate the database content from the JSON snapshots (one transaction).
+    /// Write the runs of the JSON snapshots under a directory into the database (one
+    /// transaction), and remove this host's runs under it whose snapshots are gone. Runs of
+    /// other run dirs and hosts, and rows without a snapshot, stay.
     Rebuild {
         /// Where to look for snapshots, recursively [default: the database's directory].
         #[arg(long)]
         run_dir: Option<PathBuf>,
+        /// Replace the whole catalog with what the snapshots hold: every other run is removed,
+        /// whoever recorded it (asks first; --yes to confirm without asking).
+        #[arg(long)]
+        replace_all: bool,
+        /// Do not ask for confirmation (required with --replace-all when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Write every provenance table as a Parquet file into a directory.
     Export {
@@ -173,7 +182,7 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
 pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
     match cmd {
         DbCommand::Inspect { json } => inspect(cli, *json),
-        DbCommand::Rebuild { run_dir } => {
+        DbCommand::Rebuild { run_dir, replace_all, yes } => {
             let catalog = cli.catalog()?;
             let root = match run_dir {
                 Some(dir) => dir.clone(),
@@ -189,13 +198,41 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
                     .and_then(|p| p.parent().map(PathBuf::from))
                     .unwrap_or_else(|| PathBuf::from(".")),
             };
-            let report = catalog.rebuild(&root)?;
+            let report = match replace_all {
+                true => {
+                    let go = confirm(
+                        *yes,
+                        &format!(
+                            "replace every run of {} with the snapshots under {}? Runs of other run dirs and hosts, \
+                             and rows without a snapshot, are removed",
+                            catalog.location(),
+                            root.display()
+                        ),
+                        "db rebuild --replace-all removes every run it does not find a snapshot for; pass --yes to \
+                         confirm, or leave out --replace-all to keep them",
+                    )?;
+                    if !go {
+                        return Ok(());
+                    }
+                    catalog.rebuild_replacing_all(&root)?
+                }
+                false => catalog.rebuild(&root)?,
+            };
             println!(
                 "restored {} run(s) from snapshots under {} into {}",
                 report.restored,
                 root.display(),
                 catalog.location()
             );
+            if !report.removed.is_empty() {
+                println!("removed {} run(s) whose snapshots are gone", report.removed.len());
+            }
+            if report.untouched > 0 {
+                println!(
+                    "left {} other run(s) as they were (other run dirs or hosts, or rows without a snapshot)",
+                    report.untouched
+                );
+            }
             if report.indexed > 0 {
                 println!("re-indexed {} cache entr(ies) missing from the signature index", report.indexed);
             }
@@ -344,22 +381,18 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
         force: args.force,
         dry_run: true,
     };
-    let confirm = !args.dry_run && !args.yes;
-    if confirm {
+    if !args.dry_run && !args.yes {
         let plan = catalog.purge(&ids, options)?;
         if !plan.runs.is_empty() {
-            if !std::io::stdin().is_terminal() {
-                return Err(CliError::Usage(format!(
-                    "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
-                    plan.runs.len()
-                )));
+            if std::io::stdin().is_terminal() {
+                print_purge(&plan);
             }
-            print_purge(&plan);
-            eprint!("purge these {} run(s)? [y/N] ", plan.runs.len());
-            let mut answer = String::new();
-            std::io::stdin().read_line(&mut answer).map_err(Error::io("reading the answer from", "stdin"))?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                eprintln!("nothing purged");
+            let question = format!("purge these {} run(s)?", plan.runs.len());
+            let refusal = format!(
+                "db purge would remove {} run(s) for good; pass --yes to confirm, or --dry-run to see them",
+                plan.runs.len()
+            );
+            if !confirm(false, &question, &refusal)? {
                 return Ok(());
             }
         }
@@ -371,6 +404,25 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
         print_purge(&report);
     }
     Ok(())
+}
+
+/// Whether to go on: `yes`, or the user answers yes to `question` at a terminal (another answer
+/// is `false`, and says nothing was changed). Without a terminal, a usage error saying `refusal`.
+fn confirm(yes: bool, question: &str, refusal: &str) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(refusal.to_owned()));
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(Error::io("reading the answer from", "stdin"))?;
+    let go = matches!(answer.trim(), "y" | "Y" | "yes");
+    if !go {
+        eprintln!("nothing was changed");
+    }
+    Ok(go)
 }
 
 fn print_purge(report: &PurgeReport) {

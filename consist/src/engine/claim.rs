@@ -1,81 +1,254 @@
-//! Per-signature claims: a step about to execute holds an exclusive file lock named after its
-//! signature, so a concurrent twin (the same signature in another thread or process of this host)
-//! waits for it and then reuses its result instead of executing too.
+//! Claims and liveness: a signature executes in one place at a time, and a run executing
+//! somewhere is known to be alive, across threads, processes and hosts.
 //!
-//! `<db>.consist/claims/<signature>.lock`, locked with `flock` (released by the kernel when a
-//! process dies, so a killed owner never blocks anyone), removed by its owner while still locked.
-//! A waiter that wakes up on a removed file opens the path again: only one lock per signature is
-//! ever held. Claims cover one host; on a catalog shared by many hosts, twins on different hosts
-//! may both execute (both are recorded, and every later hit names one of them). A step run
-//! inside a parallel map (a rayon worker) never waits for a claim: it executes unclaimed when
-//! its twin holds it, since a blocked worker can deadlock the pool.
+//! - **Claims.** A step about to execute claims its signature; a twin (the same signature
+//!   elsewhere) waits for it and then reuses its result. On a DuckDB catalog a claim is an
+//!   exclusive file lock, `<db>.consist/claims/<signature>.lock` (`flock`: released by the kernel
+//!   when a process dies), removed by its owner while still locked; a waiter that wakes on a
+//!   removed file opens the path again, so one lock per signature is ever held. On a PostgreSQL
+//!   catalog shared by many hosts it is a lease row (`store::Leases`) that the tracker renews
+//!   while it holds it (a heartbeat every third of the lease's time-to-live), so a killed host's
+//!   claim lapses after at most one time-to-live; the holder writes its run to the catalog
+//!   before it lets go, so the waiter finds it there. A catalog that cannot be reached falls
+//!   back to the file lock (twins on one host still wait for each other).
+//! - **Liveness.** Every executed run holds a lease for as long as it executes (its claim, or a
+//!   lease of its own, and on DuckDB a lock file `<db>.consist/live/<run_id>.lock`). A run still
+//!   `running` whose lease is gone is a zombie, whatever host or container it ran in: the
+//!   hostname and process id are not what decides it.
+//!
+//! A step run inside a parallel map (a rayon worker) never waits for a claim: it executes
+//! unclaimed when its twin holds it, since a blocked worker can deadlock the pool.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
-/// A held claim on a signature; released (file removed, then unlocked) when dropped.
-#[derive(Debug)]
+use crate::catalog::Catalog;
+use crate::store::LeaseState;
+
+/// How long a lease lasts unless renewed (the default of `TrackerBuilder::lease_ttl`).
+pub(crate) const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// The value of `meta.liveness` on a run whose liveness is its lease.
+pub(crate) const LIVENESS_LEASE: &str = "lease";
+
+/// The claims and leases of one tracker.
+pub(crate) struct Claims {
+    catalog: Arc<Catalog>,
+    /// This tracker's holder id in lease rows.
+    holder: String,
+    ttl: Duration,
+    /// Leases this tracker holds now (the heartbeat renews while there are any).
+    held: Arc<AtomicUsize>,
+    heartbeat: Option<Heartbeat>,
+}
+
+/// A held claim on a signature; released when dropped.
 pub(crate) struct Claim {
-    file: File,
-    path: PathBuf,
+    kind: Held,
     /// Whether another holder made us wait (its result may now be recorded).
     pub(crate) waited: bool,
 }
 
-impl Claim {
-    /// Claim `signature` in `dir`, waiting while another thread or process holds it. Returns
-    /// `None` when claims cannot be used here (the directory cannot be written): the step then
-    /// runs unclaimed, as before claims existed.
-    pub(crate) fn acquire(dir: &Path, signature: &str, step: &str) -> Option<Claim> {
-        let path = dir.join(format!("{signature}.lock"));
+/// A held lock file or lease.
+enum Held {
+    File { file: File, path: PathBuf },
+    Lease { name: String, claims: LeaseRef },
+}
+
+/// What a held lease needs to release itself.
+struct LeaseRef {
+    catalog: Arc<Catalog>,
+    holder: String,
+    held: Arc<AtomicUsize>,
+}
+
+/// Proof that an executing run is alive, held until it ends.
+pub(crate) struct Alive {
+    _kind: Option<Held>,
+}
+
+impl Claims {
+    /// The claims of a tracker with holder id `holder`; on a catalog with leases, a heartbeat
+    /// thread renews this tracker's leases every third of `ttl` while it holds any.
+    pub(crate) fn new(catalog: Arc<Catalog>, holder: String, ttl: Duration) -> Claims {
+        let held = Arc::new(AtomicUsize::new(0));
+        let heartbeat = catalog
+            .store()
+            .leases()
+            .is_some()
+            .then(|| Heartbeat::start(Arc::clone(&catalog), holder.clone(), ttl, Arc::clone(&held)));
+        Claims { catalog, holder, ttl, held, heartbeat }
+    }
+
+    /// Claim `sig` for run `run_id` of step `step`, waiting while another thread, process or
+    /// host holds it. `None` when claims cannot be used (the claims directory cannot be written,
+    /// or a parallel map's worker found it held): the step then runs unclaimed.
+    pub(crate) fn acquire(&self, sig: &str, step: &str, run_id: &str) -> Option<Claim> {
+        if self.catalog.store().leases().is_some() {
+            match self.lease(&format!("sig:{sig}"), step, run_id) {
+                Ok(claim) => return claim,
+                Err(e) => tracing::debug!(error = %e, "lease unavailable; claiming on this host only"),
+            }
+        }
+        let dir = crate::snapshot::catalog_dir(self.catalog.db_path()).join("claims");
+        lock_file(&dir.join(format!("{sig}.lock")), step, true).map(|(kind, waited)| Claim { kind, waited })
+    }
+
+    /// Take lease `name`, waiting (polling with growing pauses) while another live holder has
+    /// it. `Ok(None)` for a parallel map's worker that found it held.
+    fn lease(&self, name: &str, step: &str, run_id: &str) -> crate::Result<Option<Claim>> {
+        let leases = self.catalog.store().leases().expect("checked by the caller");
+        let host = crate::run::host_name();
+        let mut pause = Duration::from_millis(20);
         let mut waited = false;
         loop {
-            let file = match open(&path) {
-                Ok(file) => file,
-                Err(e) => {
-                    tracing::debug!(path = %path.display(), error = %e, "cannot claim the signature; running unclaimed");
-                    return None;
+            match leases.take(name, &self.holder, run_id, host, self.ttl)? {
+                LeaseState::Taken => {
+                    self.held.fetch_add(1, Ordering::SeqCst);
+                    let claims = LeaseRef {
+                        catalog: Arc::clone(&self.catalog),
+                        holder: self.holder.clone(),
+                        held: Arc::clone(&self.held),
+                    };
+                    return Ok(Some(Claim { kind: Held::Lease { name: name.to_owned(), claims }, waited }));
                 }
-            };
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) if rayon::current_thread_index().is_some() => {
-                    // A rayon worker must not block: while it waits, the task it stole from a
-                    // step holding this very claim could never resume (a deadlock). It runs
-                    // unclaimed, as a twin did before claims existed.
-                    tracing::debug!(
-                        step,
-                        signature,
-                        "the same step is executing elsewhere; a parallel map runs it anyway"
-                    );
-                    return None;
+                LeaseState::Held { .. } if rayon::current_thread_index().is_some() => {
+                    tracing::debug!(step, name, "the same step is executing elsewhere; a parallel map runs it anyway");
+                    return Ok(None);
                 }
-                Err(TryLockError::WouldBlock) => {
-                    tracing::info!(step, signature, "the same step is executing elsewhere; waiting for its result");
-                    waited = true;
-                    if let Err(e) = file.lock() {
-                        tracing::debug!(path = %path.display(), error = %e, "cannot wait for the claim; running unclaimed");
-                        return None;
+                LeaseState::Held { host, run_id } => {
+                    if !waited {
+                        tracing::info!(
+                            step,
+                            host = host.as_deref().unwrap_or("?"),
+                            run = run_id.as_deref().unwrap_or("?"),
+                            "the same step is executing on another host; waiting for its result"
+                        );
                     }
-                }
-                Err(TryLockError::Error(e)) => {
-                    tracing::debug!(path = %path.display(), error = %e, "cannot lock the claim; running unclaimed");
-                    return None;
+                    waited = true;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(500));
                 }
             }
-            // The owner we waited for removes the file before unlocking: ours must still be the
-            // file at `path`, else open it again.
-            if same_file(&file, &path) {
-                return Some(Claim { file, path, waited });
+        }
+    }
+
+    /// Hold run `run_id` alive while it executes: nothing more when its claim is a lease that
+    /// names it; else a lease of its own (PostgreSQL) and, on a DuckDB catalog, a lock file.
+    pub(crate) fn alive(&self, run_id: &str, claim: Option<&Claim>) -> Alive {
+        if claim.is_some_and(|c| matches!(c.kind, Held::Lease { .. })) {
+            return Alive { _kind: None };
+        }
+        if self.catalog.store().leases().is_some() {
+            match self.lease(&format!("run:{run_id}"), "", run_id) {
+                Ok(Some(claim)) => return Alive { _kind: Some(claim.kind) },
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, run_id, "no lease for the run; it is alive on this host only"),
+            }
+        }
+        let path = live_path(&self.catalog, run_id);
+        Alive { _kind: path.and_then(|p| lock_file(&p, "", false)).map(|(kind, _)| kind) }
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        if let Some(heartbeat) = self.heartbeat.take() {
+            heartbeat.stop();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        match self {
+            Held::File { file, path } => {
+                let _ = std::fs::remove_file(&*path);
+                let _ = file.unlock();
+            }
+            Held::Lease { name, claims } => {
+                claims.held.fetch_sub(1, Ordering::SeqCst);
+                if let Some(leases) = claims.catalog.store().leases()
+                    && let Err(e) = leases.release(name, &claims.holder)
+                {
+                    // It lapses by itself once no longer renewed.
+                    tracing::debug!(error = %e, name = %name, "could not release a lease");
+                }
             }
         }
     }
 }
 
-impl Drop for Claim {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        let _ = self.file.unlock();
+/// The lock file that keeps run `run_id` alive on a DuckDB catalog.
+fn live_path(catalog: &Catalog, run_id: &str) -> Option<PathBuf> {
+    crate::ids::is_plain(run_id)
+        .then(|| crate::snapshot::catalog_dir(catalog.db_path()).join("live").join(format!("{run_id}.lock")))
+}
+
+/// Whether run `run_id`, recorded as `running` with lease liveness, is still alive: its lease
+/// is live on a server catalog (`live` holds the runs of live leases), or its lock file is held
+/// (a DuckDB catalog; on a server catalog, a run that started while the server was unreachable,
+/// alive on this host).
+pub(crate) fn is_alive(catalog: &Catalog, run_id: &str, live: Option<&std::collections::HashSet<String>>) -> bool {
+    if live.is_some_and(|live| live.contains(run_id)) {
+        return true;
+    }
+    let Some(path) = live_path(catalog, run_id) else { return false };
+    let Ok(file) = OpenOptions::new().write(true).open(&path) else { return false };
+    match file.try_lock() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
+    }
+}
+
+/// Lock `path` exclusively, waiting (when `wait`) while another holder has it. Returns the held
+/// lock and whether it waited; `None` when the file cannot be locked here, or when a parallel
+/// map's worker found it held.
+fn lock_file(path: &Path, step: &str, wait: bool) -> Option<(Held, bool)> {
+    let mut waited = false;
+    loop {
+        let file = match open(path) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "cannot lock; running unclaimed");
+                return None;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) if !wait => return None,
+            Err(TryLockError::WouldBlock) if rayon::current_thread_index().is_some() => {
+                // A rayon worker must not block: while it waits, the task it stole from a
+                // step holding this very claim could never resume (a deadlock). It runs
+                // unclaimed, as a twin did before claims existed.
+                tracing::debug!(step, "the same step is executing elsewhere; a parallel map runs it anyway");
+                return None;
+            }
+            Err(TryLockError::WouldBlock) => {
+                tracing::info!(step, "the same step is executing elsewhere; waiting for its result");
+                waited = true;
+                if let Err(e) = file.lock() {
+                    tracing::debug!(path = %path.display(), error = %e, "cannot wait for the claim; running unclaimed");
+                    return None;
+                }
+            }
+            Err(TryLockError::Error(e)) => {
+                tracing::debug!(path = %path.display(), error = %e, "cannot lock; running unclaimed");
+                return None;
+            }
+        }
+        // The owner we waited for removes the file before unlocking: ours must still be the
+        // file at `path`, else open it again.
+        if same_file(&file, path) {
+            return Some((Held::File { file, path: path.to_path_buf() }, waited));
+        }
     }
 }
 
@@ -101,26 +274,65 @@ fn same_file(_file: &File, path: &Path) -> bool {
     path.exists()
 }
 
+/// The thread that renews a tracker's leases while it holds any.
+struct Heartbeat {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Heartbeat {
+    fn start(catalog: Arc<Catalog>, holder: String, ttl: Duration, held: Arc<AtomicUsize>) -> Heartbeat {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("consist-heartbeat".into())
+            .spawn(move || {
+                let (lock, wake) = &*signal;
+                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !*stopped {
+                    stopped = wake.wait_timeout(stopped, ttl / 3).unwrap_or_else(|e| e.into_inner()).0;
+                    if *stopped || held.load(Ordering::SeqCst) == 0 {
+                        continue;
+                    }
+                    drop(stopped);
+                    if let Some(leases) = catalog.store().leases()
+                        && let Err(e) = leases.renew(&holder, ttl)
+                    {
+                        tracing::warn!(error = %e, "could not renew this tracker's leases; they lapse if the catalog stays unreachable");
+                    }
+                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            })
+            .expect("spawning the lease heartbeat thread");
+        Heartbeat { stop, thread }
+    }
+
+    fn stop(self) {
+        *self.stop.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.stop.1.notify_all();
+        let _ = self.thread.join();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
+    use std::sync::Barrier;
 
     #[test]
     fn twins_take_turns_and_the_file_is_gone_afterwards() {
         let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc.lock");
         let inside = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let start = Arc::new(Barrier::new(4));
         let threads: Vec<_> = (0..4)
             .map(|_| {
-                let (dir, inside, most, start) =
-                    (dir.path().to_path_buf(), inside.clone(), most.clone(), start.clone());
+                let (path, inside, most, start) = (path.clone(), inside.clone(), most.clone(), start.clone());
                 std::thread::spawn(move || {
                     start.wait();
                     for _ in 0..25 {
-                        let claim = Claim::acquire(&dir, "abc", "step").expect("claims work in a temp dir");
+                        let claim = lock_file(&path, "step", true).expect("claims work in a temp dir");
                         let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                         most.fetch_max(now, Ordering::SeqCst);
                         std::thread::yield_now();
@@ -134,10 +346,10 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(most.load(Ordering::SeqCst), 1, "never two holders of one signature at once");
-        assert!(!dir.path().join("abc.lock").exists());
-        let other = Claim::acquire(dir.path(), "abc", "step").unwrap();
-        let unrelated = Claim::acquire(dir.path(), "def", "step");
-        assert!(unrelated.is_some(), "another signature is not blocked");
+        assert!(!path.exists());
+        let other = lock_file(&path, "step", true).unwrap();
+        assert!(lock_file(&dir.path().join("def.lock"), "step", true).is_some(), "another signature is not blocked");
+        assert!(lock_file(&path, "step", false).is_none(), "a held lock is not taken without waiting");
         drop(other);
     }
 }

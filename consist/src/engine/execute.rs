@@ -13,7 +13,6 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
-use crate::engine::claim::Claim;
 use crate::engine::context::StepContext;
 use crate::engine::output::{Output, Outputs};
 use crate::engine::spec::{Input, RunResult, StepResult, StepSpec};
@@ -239,8 +238,7 @@ impl Engine {
             if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
                 // Hold the signature's claim while executing: a twin elsewhere waits for our
                 // result, and we look again in case a twin recorded it while we looked or waited.
-                let claims = crate::snapshot::catalog_dir(self.catalog.db_path()).join("claims");
-                claim = Claim::acquire(&claims, &sig, &name);
+                claim = self.claims.acquire(&sig, &name, &record.run.id);
                 if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
                     found = self.lookup::<O>(&name, &sig, validation, &keys)?;
                 }
@@ -267,15 +265,47 @@ impl Engine {
             "cache miss"
         );
         record.run.meta.insert("cache_miss".into(), serde_json::to_value(&explanation).unwrap_or(Json::Null));
+        // Alive while it executes: a `running` record whose lease is gone is a zombie.
+        let alive = (mode != CacheMode::Readonly).then(|| self.claims.alive(&record.run.id, claim.as_ref()));
+        if alive.is_some() {
+            record.run.meta.insert("liveness".into(), Json::from(crate::engine::claim::LIVENESS_LEASE));
+        }
         let footprint = footprint(&record);
         let result = self.execute(PendingRun { record, inputs, keys, mode, hydration }, footprint, body);
+        drop(alive);
         drop(claim);
         result
     }
 
-    /// Look `sig` up in the cache and check its recorded outputs under `validation`.
+    /// Look `sig` up in the cache: its sources in order (see [`crate::Catalog`]'s `sources`),
+    /// the first whose recorded outputs pass `validation` serving the hit. A source whose
+    /// outputs are unusable here is reported and skipped for the next, so a shared catalog whose
+    /// earliest source lost its files still serves (and this host re-executes only when none is
+    /// usable).
     fn lookup<O: Outputs>(&self, name: &str, sig: &str, validation: Validation, keys: &[String]) -> Result<Lookup<O>> {
-        let Some(mut entry) = self.catalog.cached(sig)? else { return Ok(Lookup::Absent) };
+        let mut unusable = None;
+        for entry in self.catalog.sources(sig)? {
+            let run_id = entry.run_id.clone();
+            match self.usable::<O>(entry, validation, keys) {
+                Ok(hit) => {
+                    self.catalog.confirm(&hit.entry);
+                    return Ok(Lookup::Hit(hit));
+                }
+                Err(e) => {
+                    tracing::warn!(step = %name, source = %run_id, error = %e, "cached outputs unusable; trying the next source or executing again");
+                    self.catalog.index.forget(sig);
+                    unusable.get_or_insert(MissExplanation {
+                        compared_with: Some(run_id.clone()),
+                        ..MissExplanation::because(format!("cached outputs of run `{run_id}` are unusable: {e}"))
+                    });
+                }
+            }
+        }
+        Ok(unusable.map_or(Lookup::Absent, Lookup::Unusable))
+    }
+
+    /// `entry` as a hit, once its recorded outputs pass `validation` and load as `O`; else why not.
+    fn usable<O: Outputs>(&self, mut entry: IndexEntry, validation: Validation, keys: &[String]) -> Result<Hit<O>> {
         let verify = |entry: &IndexEntry| match validation {
             Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
             Validation::Lazy => entry.outputs.iter().try_for_each(|a| self.verify_unchanged(a)),
@@ -301,17 +331,8 @@ impl Engine {
                 (entry, usable) = (moved, Ok(()));
             }
         }
-        match usable.and_then(|()| load_cached::<O>(keys, &entry)) {
-            Ok((value, outputs)) => Ok(Lookup::Hit(Hit { entry, value, outputs })),
-            Err(e) => {
-                tracing::warn!(step = %name, source = %entry.run_id, error = %e, "cached outputs unusable; executing again");
-                self.catalog.index.forget(sig);
-                Ok(Lookup::Unusable(MissExplanation {
-                    compared_with: Some(entry.run_id.clone()),
-                    ..MissExplanation::because(format!("cached outputs of run `{}` are unusable: {e}", entry.run_id))
-                }))
-            }
-        }
+        let (value, outputs) = usable.and_then(|()| load_cached::<O>(keys, &entry))?;
+        Ok(Hit { entry, value, outputs })
     }
 
     /// Resolve declared inputs into (key, artifact) pairs and their signature entries.
@@ -325,16 +346,8 @@ impl Engine {
                         step: step.to_owned(),
                         reason: format!("input `{key}` is an artifact with neither a producing run nor a content hash"),
                     })?;
-                    let recorded = artifact.path.clone();
-                    let located = self.catalog.locate(artifact, Some(&self.run_dir))?;
-                    let moved = located.path != recorded;
-                    // The signature names the recorded bytes: a file found elsewhere (a moved
-                    // project, a mount) or a raw file (identified by content) must still hold
-                    // them, else the body would compute from other data under this signature.
-                    if located.hash.is_some() && (moved || located.run_id.is_none()) && located.path.exists() {
-                        self.verify_unchanged(&located)?;
-                    }
-                    (located, identity)
+                    // Checked against its recorded bytes before a body reads it (`verify_inputs`).
+                    (self.catalog.locate(artifact, Some(&self.run_dir))?, identity)
                 }
                 Input::File(path) => {
                     let missing = |reason: String| Error::InputMissing {
@@ -445,6 +458,15 @@ impl Engine {
         Ok(RunResult { value, run, outputs })
     }
 
+    /// Check, before a body reads them, that the inputs hold the bytes their signature entries
+    /// name: an upstream output changed in place, a moved or mounted file, a raw file edited
+    /// since it was hashed. One stat each while a file's size, mtime, inode and ctime are what
+    /// they were when it was hashed; a hash otherwise. A file that differs, or is gone, is an
+    /// error naming it: the body never computes from other data under this signature.
+    fn verify_inputs(&self, inputs: &BTreeMap<String, Artifact>) -> Result<()> {
+        inputs.values().filter(|a| a.hash.is_some()).try_for_each(|a| self.verify_unchanged(a))
+    }
+
     /// Copy inputs produced under another run directory that are missing from this one
     /// ([`Hydration::InputsMissing`]); the step then reads the copies.
     fn hydrate_inputs(&self, record: &mut RunRecord, inputs: &mut BTreeMap<String, Artifact>) -> Result<()> {
@@ -454,7 +476,10 @@ impl Engine {
                 continue;
             }
             let local = self.catalog.mounts().resolve(&artifact.uri, &self.run_dir)?;
-            if local.exists() {
+            // A copy is only ever written under this run directory: an absolute URI (a file
+            // recorded outside any run dir, or a hostile catalog's) is read where it is.
+            if local.exists() || !crate::mounts::normalize(&local).starts_with(crate::mounts::normalize(&self.run_dir))
+            {
                 continue;
             }
             if !artifact.path.exists() {
@@ -493,8 +518,10 @@ impl Engine {
         {
             return if recording { self.fail(record, error, true) } else { Err(error) };
         }
+        self.verify_inputs(&inputs)?;
         if recording {
             self.persist(&record)?;
+            self.catalog.write_through(&record);
         }
         let output_dir = self.output_dir(&record.run.id, recording);
         let mut ctx = StepContext::new(self, &record.run, output_dir, inputs);
@@ -516,11 +543,14 @@ impl Engine {
                 run_dir: self.run_dir.clone(),
                 outputs: record.outputs.clone(),
                 confirmed: false,
+                purge_epoch: None,
             });
             if let Err(error) = indexed {
                 // Recorded all the same (snapshot, database); only not a cache source.
                 tracing::warn!(step = %record.run.model_name, %error, "could not index the run for cache hits");
             }
+            // In a shared catalog before the claim is released: a waiting twin finds it there.
+            self.catalog.write_through(&record);
             footprint.run_id = record.run.id.clone();
             if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
                 tracing::warn!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");

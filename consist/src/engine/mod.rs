@@ -1,7 +1,8 @@
 //! The engine: from a declared step run to a recorded one. Signature, cache lookup, running the
 //! body, recording the outcome (`execute.rs`); the body's view of its run (`context.rs`); how
 //! returned values become artifacts (`output.rs`); what it is given and returns (`spec.rs`);
-//! per-signature claims so concurrent twins do not both execute (`claim.rs`); the background
+//! per-signature claims so concurrent twins do not both execute, and the leases that tell live
+//! runs from dead ones (`claim.rs`); the background
 //! writer of hits and store batches (`writer.rs`).
 //!
 //! Below the user API (`Tracker`, `StepBuilder`, `StepCall`, `Scenario`), above the catalog: it
@@ -47,6 +48,8 @@ pub(crate) struct Engine {
     pub(crate) writer: Option<writer::Writer>,
     /// Runs that could not be queued for the database, and the first reason.
     pub(crate) unqueued: std::sync::Mutex<(std::collections::BTreeSet<String>, String)>,
+    /// Claims on signatures and the leases that keep executing runs alive.
+    pub(crate) claims: claim::Claims,
 }
 
 impl Engine {

@@ -51,6 +51,8 @@ struct State {
     /// The last batch file of hits could not be written: retried every [`MAX_AGE`], and steps
     /// do not wait for the writer meanwhile.
     failing: bool,
+    /// Writes that failed in a row (the first is warned about, the retries are not).
+    failed_writes: u32,
     stop: bool,
 }
 
@@ -185,8 +187,15 @@ impl Target {
             drop(state);
             let result = self.write(&mut hits, &mut batch, store);
             state = shared.lock();
-            // An executed run whose write failed is retried with the next batch.
-            state.executed |= store && result.is_err();
+            // An executed run whose write failed is retried with the next batch, or after
+            // MAX_AGE (a catalog server that was down gets the runs once it is back).
+            let retry = store && result.is_err();
+            state.executed |= retry;
+            if retry {
+                state.oldest.get_or_insert_with(Instant::now);
+            }
+            let streak = state.failed_writes;
+            state.failed_writes = if result.is_err() { streak + 1 } else { 0 };
             state.written = 0;
             state.failing = !hits.is_empty();
             match result {
@@ -198,7 +207,11 @@ impl Target {
                     state.error = Some(e);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
+                    if streak == 0 {
+                        tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
+                    } else {
+                        tracing::debug!(error = %e, attempt = streak + 1, "database sync failed again");
+                    }
                     if !hits.is_empty() {
                         // Their batch file could not be written: keep them for a retry in MAX_AGE.
                         state.unwritten += hits.len();

@@ -137,9 +137,13 @@ fn file_entity(id: &str, artifact: &Artifact) -> Value {
 /// its recorded hash (a file that changed since is an error, never packed); returns that
 /// relative path (the entity's `@id`).
 fn copy_in(artifact: &Artifact, root: &Path) -> Result<String> {
-    let name =
-        artifact.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| artifact.key.clone());
-    let relative = format!("data/{}/{}", super::artifact_key(artifact), name);
+    // Both parts come from the catalog: each must stay one plain component under `data/`.
+    let plain = |name: String| match crate::ids::is_plain(&name) {
+        true => name,
+        false => format!("x-{}", &blake3::hash(name.as_bytes()).to_hex()[..16]),
+    };
+    let name = plain(artifact.path.file_name().map_or_else(|| artifact.key.clone(), |n| n.to_string_lossy().into()));
+    let relative = format!("data/{}/{}", plain(super::artifact_key(artifact)), name);
     crate::engine::execute::copy_checked(artifact, &root.join(&relative))?;
     Ok(percent_encoded(&relative))
 }

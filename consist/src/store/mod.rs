@@ -6,6 +6,7 @@
 //! every record they hold can be rebuilt from the JSON snapshots.
 
 mod duckdb;
+mod lease;
 mod overview;
 mod postgres;
 mod rows;
@@ -14,12 +15,14 @@ mod sql;
 
 pub(crate) use self::duckdb::file_rows;
 pub use self::duckdb::{DuckDbStore, TABLES};
+pub use self::lease::{LeaseState, Leases};
 pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, NOT_PORTABLE_SHOWN, QueryRows, ScenarioSummary,
     StoreIntegrity,
 };
 pub use self::postgres::PgStore;
-pub use self::schema::SCHEMA_VERSION;
+pub(crate) use self::rows::RUN_DIR_KEY;
+pub use self::schema::{CatalogIdentity, SCHEMA_VERSION};
 pub(crate) use self::sql::NOT_PORTABLE as NOT_PORTABLE_SQL;
 
 use crate::artifact::Artifact;
@@ -230,14 +233,44 @@ pub trait Store: Send + Sync {
     /// Everything stored about each of these runs, in one pass (unknown ids are left out).
     fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>>;
 
-    /// The cache source for `signature`: the earliest completed run that executed (not a cache
-    /// hit) with it, with its outputs. A catalog shared by many hosts serves a hit from it when a
-    /// host's local signature index has no entry; every host then names the same source.
-    fn cache_source(&self, signature: &str) -> Result<Option<RunRecord>>;
+    /// The candidate cache sources for `signature`, at most `limit`, in the order every host
+    /// tries them: completed runs that executed (not cache hits) with it, earliest completion
+    /// first, then by run id. A catalog shared by many hosts serves a hit from the first whose
+    /// outputs are usable here, so every host that can read the earliest names the same source,
+    /// and one whose files are gone is skipped for the next instead of re-executing forever.
+    fn cache_sources(&self, signature: &str, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// Which catalog this is ([`CatalogIdentity`]), read now; `None` for one that no consist of
+    /// this version has written yet (a DuckDB file not created yet, or only Python Consist's).
+    fn identity(&self) -> Result<Option<CatalogIdentity>>;
+
+    /// The identity read the last time this store connected (no extra round trip); `None`
+    /// before it has.
+    fn identity_seen(&self) -> Option<CatalogIdentity>;
+
+    /// The runs recorded as purged ([`Store::purge`] records them): never written back.
+    fn purged(&self) -> Result<std::collections::HashSet<String>>;
+
+    /// Forget that these runs were purged, so they can be written again (a merge brings them
+    /// back deliberately).
+    fn unpurge(&self, ids: &[String]) -> Result<()>;
+
+    /// In one transaction, replace the rows of `records`' runs with theirs and remove the runs
+    /// `remove` (with what only they referenced): a rebuild's write. Runs not named are left
+    /// as they are; purged runs are not written back.
+    fn replace_runs(&self, records: &[RunRecord], remove: &[String]) -> Result<()>;
+
+    /// The leases of a catalog shared by many hosts (PostgreSQL), by which a signature executes
+    /// on one host at a time and live runs are told from dead ones; `None` where lock files
+    /// beside the catalog do that (DuckDB).
+    fn leases(&self) -> Option<&dyn Leases> {
+        None
+    }
 
     /// Remove these runs with their links and facets, and the artifacts no remaining run links,
     /// in one transaction; returns those artifacts. With `dry_run`, the same answer, nothing removed.
     /// Artifacts that remaining runs still link stay, with their producer recorded as it was.
+    /// The runs are recorded as purged and the catalog's purge epoch is raised.
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>>;
 
     /// The artifacts a run read and wrote.

@@ -15,7 +15,7 @@ pub(super) const CONFIG_SCHEMA: &str = "consist_config";
 /// `config_facet.schema_name` of the fields selected with `facet_from`.
 pub(super) const FACET_SCHEMA: &str = "facet_from";
 /// The key of `run.meta` that holds the run directory (`_physical_run_dir`, as Python Consist).
-pub(super) const RUN_DIR_KEY: &str = "_physical_run_dir";
+pub(crate) const RUN_DIR_KEY: &str = "_physical_run_dir";
 /// Extra keys the database row carries in `artifact.meta` beyond [`Artifact::meta`].
 const ARTIFACT_PATH_KEY: &str = "path";
 const ARTIFACT_PRODUCER_KEY: &str = "producer_signature";

@@ -33,6 +33,25 @@ DELETE FROM config_facet f WHERE f.id IN (SELECT id FROM consist_purge_facet)
   AND NOT EXISTS (SELECT 1 FROM run_config_kv k WHERE k.facet_id = f.id);
 "#;
 
+/// Record the runs a purge removes (before their rows go, for their signatures) and raise the
+/// catalog's purge epoch, so every host sees the purge (see `consist_catalog`).
+pub(super) const PURGE_RECORD: &str = r#"
+INSERT INTO consist_purged(run_id, signature, purged_at)
+  SELECT p.id, r.signature, now() FROM consist_purge_run p LEFT JOIN run r ON r.id = p.id
+  WHERE NOT EXISTS (SELECT 1 FROM consist_purged x WHERE x.run_id = p.id);
+UPDATE consist_catalog SET purge_epoch = purge_epoch + 1;
+"#;
+
+/// Drop the staged rows of purged runs before a batch is merged: a host's queue, a rebuild or an
+/// old tracker still running never writes a purged run back (a merge forgets the purge first,
+/// deliberately). Each backend runs it on its staging tables.
+pub(super) const DROP_PURGED: &str = r#"
+DELETE FROM consist_stage_link WHERE run_id IN (SELECT run_id FROM consist_purged);
+DELETE FROM consist_stage_kv WHERE run_id IN (SELECT run_id FROM consist_purged);
+DELETE FROM consist_stage_run WHERE id IN (SELECT run_id FROM consist_purged);
+DELETE FROM consist_stage_artifact WHERE id NOT IN (SELECT artifact_id FROM consist_stage_link);
+"#;
+
 /// Artifacts recorded by an absolute path: not `./` (run dir) nor `name://` (mount). Python
 /// Consist's own URIs (`inputs://`, `workspace://`) count as portable too.
 pub(crate) const NOT_PORTABLE: &str = "SELECT \"key\", container_uri FROM artifact \

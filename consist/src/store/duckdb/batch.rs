@@ -155,5 +155,6 @@ pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Resu
         facets.flush()?;
         kvs.flush()?;
     }
+    tx.execute_batch(crate::store::sql::DROP_PURGED)?;
     tx.execute_batch(MERGE)
 }

@@ -23,8 +23,8 @@ pub(crate) use self::sql::file_rows;
 
 use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use super::{
-    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
-    StoreIntegrity, schema,
+    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery,
+    ScenarioSummary, Store, StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -113,6 +113,8 @@ pub struct DuckDbStore {
     version_read: Arc<AtomicBool>,
     /// Where recorded paths are now if the project moved (for the artifact views).
     pub(super) relocation: Arc<crate::relocate::Relocation>,
+    /// The catalog identity read by the last write (see [`Store::identity_seen`]).
+    seen: Arc<Mutex<Option<CatalogIdentity>>>,
 }
 
 /// How long a reader waits for writers before asking them to let it in first.
@@ -135,6 +137,7 @@ impl DuckDbStore {
             schema_ready: Arc::new(AtomicBool::new(false)),
             version_read: Arc::new(AtomicBool::new(false)),
             relocation: Arc::default(),
+            seen: Arc::default(),
         }
     }
 
@@ -349,6 +352,13 @@ impl DuckDbStore {
         renamed.map(|()| (before, size(&self.path)))
     }
 
+    /// Note the identity of the file `conn` is open on (one query), for [`Store::identity_seen`].
+    fn remember_identity(&self, conn: &Connection) {
+        if let Ok(Some(identity)) = read_identity(conn) {
+            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
+        }
+    }
+
     /// Open for reading; a missing file is reported, not created.
     fn open_read(&self) -> Result<Conn> {
         if !self.path.exists() {
@@ -358,6 +368,21 @@ impl DuckDbStore {
         self.check_version(&conn)?;
         Ok(conn)
     }
+}
+
+/// The catalog's identity, if this file has one yet (a file migration 2 has not reached, e.g.
+/// one Python Consist wrote, has none until consist writes it).
+fn read_identity(conn: &Connection) -> duckdb::Result<Option<CatalogIdentity>> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'consist_catalog'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    conn.query_row(schema::READ_IDENTITY, [], |r| Ok(CatalogIdentity { id: r.get(0)?, purge_epoch: r.get(1)? }))
+        .optional()
 }
 
 const RUN_COLUMNS: &str = r#"id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
@@ -406,6 +431,9 @@ impl Store for DuckDbStore {
             batch::write(&tx, records)?;
             tx.commit()
         });
+        if written.is_ok() {
+            self.remember_identity(&conn);
+        }
         if let Err(e) = written {
             // The file may have been replaced since the schema was checked: check it next time.
             self.schema_ready.store(false, Ordering::Relaxed);
@@ -489,20 +517,64 @@ impl Store for DuckDbStore {
         fetch_records(&conn, ids).map_err(|e| self.db_err(e))
     }
 
-    fn cache_source(&self, signature: &str) -> Result<Option<RunRecord>> {
+    fn cache_sources(&self, signature: &str, limit: usize) -> Result<Vec<RunRecord>> {
         let conn = self.open_read()?;
-        let id: Option<String> = conn
-            .query_row(
-                "SELECT id FROM run WHERE signature = ? AND status = 'completed'
-                   AND NOT coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)
-                 ORDER BY created_at, id LIMIT 1",
-                params![signature],
-                |r| r.get(0),
-            )
-            .optional()
+        let sql = format!(
+            "SELECT id FROM run WHERE signature = ? AND status = 'completed'
+               AND NOT coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)
+             ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
+        );
+        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
+        let ids = stmt
+            .query_map(params![signature], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<duckdb::Result<Vec<String>>>())
             .map_err(|e| self.db_err(e))?;
-        let Some(id) = id else { return Ok(None) };
-        Ok(fetch_records(&conn, &[id]).map_err(|e| self.db_err(e))?.pop())
+        fetch_records(&conn, &ids).map_err(|e| self.db_err(e))
+    }
+
+    fn identity(&self) -> Result<Option<CatalogIdentity>> {
+        if !self.path.exists() {
+            return Ok(None);
+        }
+        let conn = self.open_read()?;
+        let identity = read_identity(&conn).map_err(|e| self.db_err(e))?;
+        if let Some(identity) = &identity {
+            *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity.clone());
+        }
+        Ok(identity)
+    }
+
+    fn identity_seen(&self) -> Option<CatalogIdentity> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn purged(&self) -> Result<std::collections::HashSet<String>> {
+        if !self.path.exists() {
+            return Ok(Default::default());
+        }
+        let conn = self.open(false)?;
+        self.ensure_schema(&conn, false)?;
+        purge::purged(&conn).map_err(|e| self.db_err(e))
+    }
+
+    fn unpurge(&self, ids: &[String]) -> Result<()> {
+        let mut conn = self.open(false)?;
+        self.ensure_schema(&conn, false)?;
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        for id in ids {
+            tx.execute("DELETE FROM consist_purged WHERE run_id = ?", params![id]).map_err(|e| self.db_err(e))?;
+        }
+        tx.commit().map_err(|e| self.db_err(e))
+    }
+
+    fn replace_runs(&self, records: &[RunRecord], remove: &[String]) -> Result<()> {
+        let mut conn = self.open(false)?;
+        self.ensure_schema(&conn, true)?;
+        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
+        purge::replace(&tx, records, remove).map_err(|e| self.db_err(e))?;
+        tx.commit().map_err(|e| self.db_err(e))?;
+        self.remember_identity(&conn);
+        Ok(())
     }
 
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {
@@ -511,6 +583,7 @@ impl Store for DuckDbStore {
         let tx = conn.transaction().map_err(|e| self.db_err(e))?;
         let orphans = purge::purge(&tx, run_ids).map_err(|e| self.db_err(e))?;
         if dry_run { tx.rollback() } else { tx.commit() }.map_err(|e| self.db_err(e))?;
+        self.remember_identity(&conn);
         Ok(orphans)
     }
 
@@ -627,7 +700,9 @@ impl Store for DuckDbStore {
         if !records.is_empty() {
             batch::write(&tx, records).map_err(|e| self.db_err(e))?;
         }
-        tx.commit().map_err(|e| self.db_err(e))
+        tx.commit().map_err(|e| self.db_err(e))?;
+        self.remember_identity(&conn);
+        Ok(())
     }
 }
 

@@ -1,13 +1,45 @@
-//! Removing runs from DuckDB: their rows, their links, and whatever only they referenced.
+//! Removing runs from DuckDB: their rows, their links, and whatever only they referenced; the
+//! record of purged runs; a rebuild's replacement of the runs it read.
+
+use std::collections::HashSet;
 
 use duckdb::Transaction;
 
 use crate::artifact::Artifact;
-use crate::store::sql::{PURGE_DELETE, PURGE_PLAN};
+use crate::run::RunRecord;
+use crate::store::sql::{PURGE_DELETE, PURGE_PLAN, PURGE_RECORD};
 
 /// Remove `run_ids` within `tx` (the caller commits or rolls back); returns the artifacts that
 /// no remaining run links, which are removed with them.
 pub(super) fn purge(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<Vec<Artifact>> {
+    let orphans = plan(tx, run_ids)?;
+    tx.execute_batch(PURGE_RECORD)?;
+    tx.execute_batch(PURGE_DELETE)?;
+    Ok(orphans)
+}
+
+/// Replace the rows of `records`' runs with theirs and remove the runs `remove`, within `tx`:
+/// what a rebuild does to the runs it read (nothing is recorded as purged).
+pub(super) fn replace(tx: &Transaction<'_>, records: &[RunRecord], remove: &[String]) -> duckdb::Result<()> {
+    let ids: Vec<String> = records.iter().map(|r| r.run.id.clone()).chain(remove.iter().cloned()).collect();
+    plan(tx, &ids)?;
+    tx.execute_batch(PURGE_DELETE)?;
+    if !records.is_empty() {
+        super::batch::write(tx, records)?;
+    }
+    Ok(())
+}
+
+/// The runs recorded as purged.
+pub(super) fn purged(conn: &duckdb::Connection) -> duckdb::Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT run_id FROM consist_purged")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Select what removing `run_ids` takes with it (the purge plan); returns the artifacts no
+/// remaining run links.
+fn plan(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<Vec<Artifact>> {
     tx.execute_batch(
         "CREATE OR REPLACE TEMP TABLE consist_purge_run (id VARCHAR PRIMARY KEY);
          CREATE OR REPLACE TEMP TABLE consist_purge_artifact (id VARCHAR);
@@ -32,6 +64,5 @@ pub(super) fn purge(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<
         let rows = stmt.query_map([], |row| super::artifact_from_row(row, 0))?;
         rows.collect::<duckdb::Result<Vec<_>>>()?
     };
-    tx.execute_batch(PURGE_DELETE)?;
     Ok(orphans)
 }

@@ -97,6 +97,7 @@ pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(
     for columns in facets(records) {
         columns.insert(tx)?;
     }
+    tx.batch_execute(crate::store::sql::DROP_PURGED)?;
     tx.batch_execute(MERGE)
 }
 

@@ -13,11 +13,12 @@ use postgres::types::ToSql;
 use r2d2_postgres::PostgresConnectionManager;
 
 mod batch;
+mod lease;
 mod read;
 
 use super::{
-    ArtifactQuery, ArtifactView, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery, ScenarioSummary, Store,
-    StoreIntegrity, schema,
+    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, Leases, QueryAccess, QueryRows, RunQuery,
+    ScenarioSummary, Store, StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -35,11 +36,24 @@ type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 /// SQLSTATEs worth retrying a whole batch for: deadlock detected, serialization failure.
 const RETRY_STATES: [&str; 2] = ["40P01", "40001"];
 
+/// The longest a call waits for a connection to the server (the tracker's `lock_timeout` if
+/// shorter): a server that is down is noticed in seconds, and steps carry on without it.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// The longest pause between attempts to reach a server found unreachable.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// A PostgreSQL database holding the shared provenance schema.
 pub struct PgStore {
     /// The URL without its password.
     shown: String,
     pool: Pool,
+    /// For probing a server directly (telling "down" from "refuses us").
+    config: postgres::Config,
+    /// While the server is unreachable: when to try again, and the pause after that.
+    down: std::sync::Mutex<Option<(Instant, Duration, String)>>,
+    /// The catalog identity read with the last connection.
+    seen: std::sync::Mutex<Option<CatalogIdentity>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -61,18 +75,19 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("consist");
         }
+        let wait = connect_timeout.clamp(Duration::from_secs(1), CONNECT_WAIT);
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(connect_timeout.max(Duration::from_secs(1)));
+            config.connect_timeout(wait);
         }
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(4)
             .min_idle(Some(0))
-            .connection_timeout(connect_timeout.max(Duration::from_secs(1)))
+            .connection_timeout(wait)
             // The failure reaches the caller as an error naming the catalog; no log line too.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        Ok(PgStore { shown, pool })
+        Ok(PgStore { shown, pool, config, down: Default::default(), seen: Default::default() })
     }
 
     /// The catalog URL without its password.
@@ -84,20 +99,91 @@ impl PgStore {
         move |e| Error::Postgres { location: self.shown.clone(), action, reason: describe(&e) }
     }
 
-    /// A pooled connection to a migrated database.
+    /// A pooled connection to a migrated database. A server that cannot be reached (down, or
+    /// the network) is [`Error::CatalogUnreachable`], and is not asked again for a few seconds
+    /// (every call fails at once meanwhile); one that refuses us (no such database, wrong
+    /// password) is [`Error::Postgres`], a mistake to report.
     fn conn(&self) -> Result<Conn> {
-        let mut conn = self.pool.get().map_err(|e| Error::Postgres {
-            location: self.shown.clone(),
-            action: "connecting",
-            reason: format!("{e}; check that the server is up and the URL, user and password are right"),
-        })?;
+        let probe = {
+            let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+            match &*down {
+                Some((retry_at, _, reason)) if Instant::now() < *retry_at => {
+                    return Err(self.unreachable(reason.clone()));
+                }
+                Some(_) => true,
+                // A pool without connections asks the server directly first: a refused
+                // connection fails at once instead of being retried for the pool's whole wait.
+                None => self.pool.state().connections == 0,
+            }
+        };
+        if probe && let Err(e) = self.config.connect(NoTls) {
+            return Err(self.connect_failed(&e));
+        }
+        let mut conn = match self.pool.get() {
+            Ok(conn) => conn,
+            Err(e) => {
+                return Err(match self.config.connect(NoTls) {
+                    Err(direct) => self.connect_failed(&direct),
+                    Ok(_) => Error::Postgres {
+                        location: self.shown.clone(),
+                        action: "connecting",
+                        reason: format!("{e}; every pooled connection is busy"),
+                    },
+                });
+            }
+        };
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.migrate(&mut conn)?;
         Ok(conn)
     }
 
-    /// Bring the schema to [`schema::SCHEMA_VERSION`] in one transaction, under an advisory lock
-    /// so that processes starting together apply each migration once.
+    /// The error for a failed connection: the server's refusal, or the server is unreachable
+    /// (then remembered, with a growing pause before the next attempt).
+    fn connect_failed(&self, e: &postgres::Error) -> Error {
+        if e.as_db_error().is_some() {
+            return Error::Postgres {
+                location: self.shown.clone(),
+                action: "connecting",
+                reason: format!("{}; check the URL, the user and the password", describe(e)),
+            };
+        }
+        let reason = e.to_string();
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        let pause = down.as_ref().map_or(Duration::from_millis(500), |(_, pause, _)| (*pause * 2).min(RETRY_MAX));
+        *down = Some((Instant::now() + pause, pause, reason.clone()));
+        self.unreachable(reason)
+    }
+
+    fn unreachable(&self, reason: String) -> Error {
+        Error::CatalogUnreachable { location: self.shown.clone(), reason }
+    }
+
+    /// Bring the schema to [`schema::SCHEMA_VERSION`] and read the catalog's identity. A catalog
+    /// at the current version costs one statement; otherwise the migrations run in one
+    /// transaction, under an advisory lock so that processes starting together apply each once.
     fn migrate(&self, conn: &mut Conn) -> Result<()> {
+        let current = conn.query_one(
+            "SELECT (SELECT max(version) FROM consist_schema_version), c.id, c.purge_epoch FROM consist_catalog c LIMIT 1",
+            &[],
+        );
+        if let Ok(row) = current
+            && row.get::<_, Option<i32>>(0) == Some(schema::SCHEMA_VERSION)
+        {
+            self.remember(CatalogIdentity { id: row.get(1), purge_epoch: row.get(2) });
+            return Ok(());
+        }
+        self.migrate_locked(conn)?;
+        let identity = conn.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
+        self.remember(CatalogIdentity { id: identity.get(0), purge_epoch: identity.get(1) });
+        Ok(())
+    }
+
+    fn remember(&self, identity: CatalogIdentity) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
+    }
+
+    /// The migrations, in one transaction under the migration lock.
+    fn migrate_locked(&self, conn: &mut Conn) -> Result<()> {
         let mut tx = conn.transaction().map_err(self.err("creating the schema"))?;
         let found: i32 = tx
             .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -238,16 +324,54 @@ impl Store for PgStore {
         fetch_records(&mut *self.conn()?, ids).map_err(self.err("reading runs"))
     }
 
-    fn cache_source(&self, signature: &str) -> Result<Option<RunRecord>> {
+    fn cache_sources(&self, signature: &str, limit: usize) -> Result<Vec<RunRecord>> {
         let mut conn = self.conn()?;
         let sql = format!(
             "SELECT id FROM run WHERE signature = $1 AND status = 'completed' AND NOT {HIT}
-             ORDER BY created_at, id LIMIT 1"
+             ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
         );
-        let found = conn.query_opt(&sql, &[&signature]).map_err(self.err("looking up a signature"))?;
-        let Some(row) = found else { return Ok(None) };
-        let id: String = row.get(0);
-        Ok(fetch_records(&mut *conn, &[id]).map_err(self.err("reading runs"))?.pop())
+        let rows = conn.query(&sql, &[&signature]).map_err(self.err("looking up a signature"))?;
+        let ids: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        fetch_records(&mut *conn, &ids).map_err(self.err("reading runs"))
+    }
+
+    fn identity(&self) -> Result<Option<CatalogIdentity>> {
+        drop(self.conn()?);
+        Ok(self.identity_seen())
+    }
+
+    fn identity_seen(&self) -> Option<CatalogIdentity> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn purged(&self) -> Result<std::collections::HashSet<String>> {
+        let rows = self.conn()?.query("SELECT run_id FROM consist_purged", &[]).map_err(self.err("reading purges"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn unpurge(&self, ids: &[String]) -> Result<()> {
+        self.conn()?
+            .execute("DELETE FROM consist_purged WHERE run_id = ANY($1)", &[&ids])
+            .map(drop)
+            .map_err(self.err("forgetting purges"))
+    }
+
+    fn replace_runs(&self, records: &[RunRecord], remove: &[String]) -> Result<()> {
+        let mut conn = self.conn()?;
+        let ids: Vec<String> = records.iter().map(|r| r.run.id.clone()).chain(remove.iter().cloned()).collect();
+        let written = conn.transaction().and_then(|mut tx| {
+            read::plan_removal(&mut tx, &ids)?;
+            tx.batch_execute(crate::store::sql::PURGE_DELETE)?;
+            if !records.is_empty() {
+                batch::write(&mut tx, records)?;
+            }
+            tx.commit()
+        });
+        written.map_err(self.err("rebuilding runs"))
+    }
+
+    fn leases(&self) -> Option<&dyn Leases> {
+        Some(self)
     }
 
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {

@@ -148,6 +148,15 @@ pub(super) fn producer(client: &mut impl GenericClient, id: &str) -> PgResult<Op
 /// remaining run links, removed with them. The plan is the DuckDB store's, in temporary tables
 /// dropped at the end of the transaction.
 pub(super) fn purge(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgResult<Vec<Artifact>> {
+    let orphans = plan_removal(tx, run_ids)?;
+    tx.batch_execute(crate::store::sql::PURGE_RECORD)?;
+    tx.batch_execute(crate::store::sql::PURGE_DELETE)?;
+    Ok(orphans)
+}
+
+/// Select what removing `run_ids` takes with it (the purge plan, in temporary tables dropped at
+/// commit); returns the artifacts no remaining run links.
+pub(super) fn plan_removal(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgResult<Vec<Artifact>> {
     tx.batch_execute(
         r#"CREATE TEMP TABLE consist_purge_run (id VARCHAR PRIMARY KEY) ON COMMIT DROP;
         CREATE TEMP TABLE consist_purge_artifact (id VARCHAR) ON COMMIT DROP;
@@ -160,9 +169,7 @@ pub(super) fn purge(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgResult<Ve
         r#"SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id IN (SELECT id FROM consist_purge_artifact)
            ORDER BY a."key", a.id"#
     );
-    let orphans = tx.query(&sql, &[])?.iter().map(|row| artifact_from_row(row, 0)).collect();
-    tx.batch_execute(crate::store::sql::PURGE_DELETE)?;
-    Ok(orphans)
+    Ok(tx.query(&sql, &[])?.iter().map(|row| artifact_from_row(row, 0)).collect())
 }
 
 const HIT: &str = "coalesce((meta->>'cache_hit')::boolean, false)";

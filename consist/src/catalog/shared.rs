@@ -1,0 +1,294 @@
+//! How a catalog's local state stays true to a catalog that other processes and hosts change:
+//! its identity, purges made elsewhere, and the cache sources a signature resolves to.
+//!
+//! - **Identity.** Local state (signature index, miss history) is for one catalog, named by the
+//!   id the catalog made when it was created. State found for another id (a catalog recreated,
+//!   restored or replaced at the same URL or path) is dropped, never served.
+//! - **Purges.** A purge raises the catalog's purge epoch. An open tracker notices at its next
+//!   cache lookup: on DuckDB by one stat of the purge mark beside the file, at once; on
+//!   PostgreSQL by asking the server at most once per [`EPOCH_POLL`]. It then forgets what it
+//!   remembered and asks again, so a purged run is never served after that.
+//! - **Sources.** On PostgreSQL a signature's cache sources come from the catalog (earliest
+//!   completion first, then run id); this host's index only remembers which one it confirmed,
+//!   and at which purge epoch. With the server unreachable, only this host's own runs that have
+//!   not reached the catalog yet are served; everything else executes and is recorded.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::Catalog;
+use crate::error::{Error, Result};
+use crate::index::IndexEntry;
+use crate::local::{CatalogMark, file_key};
+use crate::location::CatalogLocation;
+use crate::run::RunRecord;
+use crate::store::CatalogIdentity;
+
+/// How often a tracker on a server catalog asks for its identity and purge epoch (at most):
+/// the longest an open tracker may still serve a run purged on another host.
+pub const EPOCH_POLL: Duration = Duration::from_secs(1);
+
+/// Cache sources a lookup asks the catalog for at once (it tries them in order).
+const SOURCES: usize = 4;
+
+/// What this catalog object last saw of purges.
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    /// DuckDB: the purge mark's stamp.
+    stamp: Option<(u64, std::time::SystemTime, u64)>,
+    /// PostgreSQL: the purge epoch, and when it was read.
+    epoch: Option<i64>,
+    polled: Option<Instant>,
+}
+
+pub(crate) type SeenPurges = Mutex<Seen>;
+
+impl Catalog {
+    /// Check that the local state is this catalog's (see the module docs) once the store has
+    /// told its identity; drop the state's cache entries and miss history if it was made for
+    /// another catalog. `file` is a DuckDB file's [`file_key`] when its id was read.
+    pub(crate) fn adopt(&self, identity: &CatalogIdentity, file: Option<String>) {
+        let known = self.local.mark();
+        if let Some(known) = &known
+            && !known.id.is_empty()
+            && known.id != identity.id
+        {
+            tracing::warn!(
+                catalog = %self.location,
+                was = %known.id,
+                now = %identity.id,
+                "this catalog is not the one the local cache was made for (it was recreated, restored or replaced); \
+                 dropping the local cache entries, which name runs it may not hold"
+            );
+            self.drop_local_cache();
+        }
+        let mark = CatalogMark { id: identity.id.clone(), file };
+        if known.as_ref() != Some(&mark) {
+            self.local.set_mark(&mark);
+        }
+    }
+
+    /// Forget every cache entry and the miss history (the pending queue stays: those runs were
+    /// recorded here and still go to the catalog).
+    fn drop_local_cache(&self) {
+        self.index.clear();
+        self.history.clear();
+    }
+
+    /// After a write to the store: adopt the identity it read (no extra round trip).
+    pub(crate) fn adopt_seen(&self) {
+        if let Some(identity) = self.store.identity_seen() {
+            let file = self.location.duckdb_path().and_then(file_key);
+            self.adopt(&identity, file);
+        }
+    }
+
+    /// When a tracker opens: make sure the local state is this catalog's. A DuckDB file whose
+    /// [`file_key`] is the one recorded costs one stat; another file (replaced, compacted,
+    /// written by another program, first use) is opened once to read its id; a file that is
+    /// gone while state for it was recorded takes its cache entries with it. A server catalog tells its identity
+    /// when connected; an unreachable one is checked once it is back.
+    pub(crate) fn check_identity(&self) -> Result<()> {
+        match &self.location {
+            CatalogLocation::DuckDb(path) => {
+                let file = file_key(path);
+                let mark = self.local.mark();
+                match (&file, &mark) {
+                    (Some(key), Some(mark)) if mark.file.as_ref() == Some(key) => {}
+                    (Some(_), _) => match self.store.identity() {
+                        Ok(Some(identity)) => self.adopt(&identity, file),
+                        // No id yet (a file from before ids, or Python Consist's): remember the
+                        // file as seen, so the next tracker need not open it to learn that again.
+                        Ok(None) if mark.as_ref().is_none_or(|m| m.id.is_empty()) => {
+                            self.local.set_mark(&CatalogMark { id: String::new(), file })
+                        }
+                        Ok(None) => {}
+                        // A file this consist cannot read (a newer schema, not DuckDB, held too
+                        // long) fails no step: its runs are recorded in their snapshots, and the
+                        // writer reports the file when it tries to write it.
+                        Err(e) => tracing::debug!(error = %e, "could not read the catalog's id"),
+                    },
+                    (None, Some(_)) => {
+                        tracing::warn!(
+                            catalog = %self.location,
+                            "the catalog file is gone; dropping the local cache entries that named its runs \
+                             (`consist db rebuild` restores the runs and their entries from the snapshots)"
+                        );
+                        self.drop_local_cache();
+                        self.local.clear_mark();
+                    }
+                    (None, None) => {}
+                }
+            }
+            // A server this host has never reached is most likely a mistake in the URL: refused.
+            CatalogLocation::Postgres(_) => match self.store.identity() {
+                Ok(Some(identity)) => {
+                    self.adopt(&identity, None);
+                    let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    (seen.epoch, seen.polled) = (Some(identity.purge_epoch), Some(Instant::now()));
+                }
+                Ok(None) => {}
+                Err(e) if e.is_unreachable() && self.local.mark().is_some() => {
+                    tracing::warn!(error = %e, "starting without the catalog")
+                }
+                Err(Error::CatalogUnreachable { location, reason }) => {
+                    return Err(Error::Postgres {
+                        location,
+                        action: "connecting",
+                        reason: format!(
+                            "{reason}; this host has never reached this catalog: check the URL and that the server \
+                             is up (once it has, steps carry on through an outage)"
+                        ),
+                    });
+                }
+                Err(e) => return Err(e),
+            },
+        }
+        Ok(())
+    }
+
+    /// Notice purges made elsewhere since this catalog last looked (see the module docs).
+    fn revalidate(&self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match self.location {
+            CatalogLocation::DuckDb(_) => {
+                let stamp = self.local.purge_stamp();
+                if stamp != seen.stamp {
+                    if seen.stamp.is_some() || stamp.is_some() {
+                        self.index.forget_all();
+                    }
+                    seen.stamp = stamp;
+                }
+            }
+            CatalogLocation::Postgres(_) => {
+                if seen.polled.is_some_and(|t| t.elapsed() < EPOCH_POLL) {
+                    return;
+                }
+                seen.polled = Some(Instant::now());
+                match self.store.identity() {
+                    Ok(Some(identity)) => {
+                        drop(seen);
+                        self.adopt(&identity, None);
+                        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                        if seen.epoch != Some(identity.purge_epoch) {
+                            self.index.forget_all();
+                            seen.epoch = Some(identity.purge_epoch);
+                        }
+                    }
+                    Ok(None) => {}
+                    // Unreachable: `sources` serves only this host's unsynced runs meanwhile.
+                    Err(e) => tracing::debug!(error = %e, "could not read the catalog's purge epoch"),
+                }
+            }
+        }
+    }
+
+    /// The purge epoch this catalog last read from a server catalog.
+    fn epoch_seen(&self) -> Option<i64> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).epoch
+    }
+
+    /// The cache sources of `signature`, in the order to try them (the first whose outputs are
+    /// usable serves the hit; see [`Catalog::confirm`]). A DuckDB catalog's index answers. A
+    /// server catalog's local entry answers only if it was confirmed at the current purge
+    /// epoch; otherwise the catalog is asked. A run of this host that has not reached the
+    /// catalog yet (still queued) is offered when the catalog has none, and is all that is
+    /// offered while the catalog cannot be reached.
+    pub(crate) fn sources(&self, signature: &str) -> Result<Vec<IndexEntry>> {
+        self.revalidate();
+        let local = self.index.get(signature)?;
+        if matches!(self.location, CatalogLocation::DuckDb(_)) {
+            return Ok(local.into_iter().collect());
+        }
+        let epoch = self.epoch_seen();
+        if let Some(entry) = &local
+            && entry.confirmed
+            && epoch.is_some()
+            && entry.purge_epoch == epoch
+        {
+            return Ok(vec![entry.clone()]);
+        }
+        let unsynced = local.filter(|e| self.pending.get(&e.run_id).is_some());
+        let records = match self.store.cache_sources(signature, SOURCES) {
+            Ok(records) => records,
+            Err(e) if e.is_unreachable() => {
+                tracing::debug!(error = %e, signature, "catalog unreachable: only this host's unsynced runs are sources");
+                return Ok(unsynced.into_iter().collect());
+            }
+            Err(e) => return Err(e),
+        };
+        let mut found: Vec<IndexEntry> =
+            records.into_iter().filter_map(|r| self.source_entry(signature, r, epoch)).collect();
+        if found.is_empty() {
+            found.extend(unsynced);
+        }
+        Ok(found)
+    }
+
+    /// The index entry for a cache source the catalog named, unless its ids could name files
+    /// outside where they belong (refused with a warning naming the catalog and the value).
+    fn source_entry(&self, signature: &str, record: RunRecord, epoch: Option<i64>) -> Option<IndexEntry> {
+        if let Err(e) = crate::ids::check_record(&record, &self.location) {
+            tracing::warn!(error = %e, "skipping a cache source");
+            return None;
+        }
+        Some(IndexEntry {
+            signature: signature.to_owned(),
+            run_id: record.run.id,
+            run_dir: record.run_dir,
+            outputs: record.outputs,
+            confirmed: true,
+            purge_epoch: epoch,
+        })
+    }
+
+    /// Remember `entry` as the source that served `signature` here. A DuckDB catalog's entry is
+    /// already in its index; a server catalog's is remembered as confirmed at the purge epoch
+    /// it was read in, so later lookups need not ask until a purge.
+    pub(crate) fn confirm(&self, entry: &IndexEntry) {
+        if entry.confirmed
+            && matches!(self.location, CatalogLocation::Postgres(_))
+            && !matches!(self.index.get(&entry.signature), Ok(Some(known)) if known == *entry)
+            && let Err(e) = self.index.put(entry.clone())
+        {
+            tracing::debug!(error = %e, "could not remember a confirmed cache source");
+        }
+    }
+
+    /// Whether `path` lies in a place this catalog's maintenance may write or delete on this
+    /// host: the DuckDB file's own directory, or a run directory a tracker of this catalog used
+    /// here (recorded when it opened). A path a catalog or snapshot merely names (another host's
+    /// run dir, a hostile record) is not: purges and `fail-zombies` leave files there alone.
+    pub(crate) fn owns(&self, path: &std::path::Path) -> bool {
+        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return false;
+        }
+        // Symlinks resolved where the path exists, so a link cannot lead outside.
+        let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| crate::mounts::normalize(path));
+        let home = self.location.duckdb_path().and_then(|db| std::fs::canonicalize(db.parent()?).ok());
+        home.into_iter().chain(self.local.run_dirs()).any(|root| resolved.starts_with(root))
+    }
+
+    /// Write `records` to the store now and adopt the identity it read.
+    pub(crate) fn write_store(&self, records: &[RunRecord]) -> Result<()> {
+        self.store.write(records)?;
+        self.adopt_seen();
+        Ok(())
+    }
+
+    /// On a catalog shared by many hosts, write an executed run to the store at once: when it
+    /// starts, so every host sees it `running` (and can tell it from a zombie by its lease), and
+    /// when it ends, before its lease is released, so that a twin waiting on another host finds
+    /// it there and hits. A finished run leaves the queue once written; an unreachable catalog
+    /// leaves it queued for the writer.
+    pub(crate) fn write_through(&self, record: &RunRecord) {
+        if !matches!(self.location, CatalogLocation::Postgres(_)) {
+            return;
+        }
+        match self.write_store(std::slice::from_ref(record)) {
+            Ok(()) if record.run.status.is_terminal() => self.pending.remove(&record.run.id),
+            Ok(()) => {}
+            Err(e) => tracing::debug!(error = %e, run = %record.run.id, "run stays queued for the catalog"),
+        }
+    }
+}

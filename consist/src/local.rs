@@ -1,0 +1,121 @@
+//! What one host keeps about a catalog in its state directory (`<db>.consist/` beside a DuckDB
+//! file; under the user's cache for a server catalog), besides the signature index and the
+//! pending queue: which catalog it was made for, the run directories used with the catalog here,
+//! and the mark a purge leaves for trackers still open.
+//!
+//! The catalog's id (made when the catalog is created, see `consist_catalog`) decides whether
+//! the local state may be trusted: state made for another catalog (one recreated, restored or
+//! replaced at the same URL or path) names runs this catalog may not hold, so its cache entries
+//! are dropped instead of served.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The catalog a state directory was made for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CatalogMark {
+    /// The catalog's id.
+    pub(crate) id: String,
+    /// For a DuckDB file: its [`file_key`] when the id was read (or consist last wrote it), so a
+    /// tracker can tell with one stat that the file is still the one it was.
+    #[serde(default)]
+    pub(crate) file: Option<String>,
+}
+
+/// A catalog's state directory on this host.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalState {
+    dir: PathBuf,
+}
+
+impl LocalState {
+    pub(crate) fn new(dir: &Path) -> LocalState {
+        LocalState { dir: dir.to_path_buf() }
+    }
+
+    /// The state directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The catalog this state was made for, if recorded.
+    pub(crate) fn mark(&self) -> Option<CatalogMark> {
+        serde_json::from_slice(&std::fs::read(self.dir.join("catalog")).ok()?).ok()
+    }
+
+    /// Record the catalog this state is for (best effort: a read-only state directory keeps
+    /// working, it only checks again next time).
+    pub(crate) fn set_mark(&self, mark: &CatalogMark) {
+        let bytes = serde_json::to_vec(mark).unwrap_or_default();
+        if std::fs::create_dir_all(&self.dir).is_ok() {
+            let _ = crate::snapshot::write_atomic(&self.dir.join("catalog"), &bytes, false);
+        }
+    }
+
+    /// Forget which catalog this state was for (the catalog is gone).
+    pub(crate) fn clear_mark(&self) {
+        let _ = std::fs::remove_file(self.dir.join("catalog"));
+    }
+
+    /// The run directories trackers of this catalog have used on this host (absolute, symlinks
+    /// resolved): where maintenance may remove a purged run's files.
+    pub(crate) fn run_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_to_string(self.dir.join("run-dirs"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    /// Record that a tracker uses `run_dir` with this catalog (once per directory; best effort).
+    pub(crate) fn note_run_dir(&self, run_dir: &Path) {
+        let dir = std::fs::canonicalize(run_dir).unwrap_or_else(|_| crate::mounts::normalize(run_dir));
+        let mut known = self.run_dirs();
+        if known.contains(&dir) || std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        known.push(dir);
+        let text: String = known.iter().map(|d| format!("{}\n", d.display())).collect();
+        if let Err(e) = crate::snapshot::write_atomic(&self.dir.join("run-dirs"), text.as_bytes(), false) {
+            tracing::debug!(dir = %self.dir.display(), error = %e, "could not record the run directory");
+        }
+    }
+
+    /// The purge mark's stamp (size, mtime and inode of `purge-epoch`), which every purge
+    /// changes: a tracker compares it on each cache lookup (one stat) and forgets what it
+    /// remembered when it moved.
+    pub(crate) fn purge_stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(self.dir.join("purge-epoch")).ok()?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some((meta.len(), meta.modified().ok()?, inode))
+    }
+
+    /// Leave the purge mark (the catalog's new purge epoch) for trackers still open.
+    pub(crate) fn mark_purge(&self, epoch: i64) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        // A new file each time (new inode): the stamp moves even within one mtime tick.
+        crate::snapshot::write_atomic(&self.dir.join("purge-epoch"), epoch.to_string().as_bytes(), true)
+    }
+}
+
+/// What identifies a file's current content without reading it: device, inode, size and
+/// modification time (`dev:ino:len:mtime`), or `None` when it does not exist. A file replaced,
+/// or written by a program that does not update the mark (another tool, a copy over it), has
+/// another key, and its catalog id is read again.
+pub(crate) fn file_key(path: &Path) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    #[cfg(unix)]
+    let (dev, ino) = {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    };
+    #[cfg(not(unix))]
+    let (dev, ino) = (0, 0);
+    Some(format!("{dev}:{ino}:{}:{mtime}", meta.len()))
+}
