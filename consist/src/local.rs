@@ -83,23 +83,18 @@ impl LocalState {
         }
     }
 
-    /// The purge mark's stamp (size, mtime and inode of `purge-epoch`), which every purge
-    /// changes: a tracker compares it on each cache lookup (one stat) and forgets what it
-    /// remembered when it moved.
-    pub(crate) fn purge_stamp(&self) -> Option<(u64, std::time::SystemTime, u64)> {
-        let meta = std::fs::metadata(self.dir.join("purge-epoch")).ok()?;
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some((meta.len(), meta.modified().ok()?, inode))
+    /// The purge mark (`purge-epoch`), which every purge or removal rewrites with new content: a
+    /// tracker reads it at each cache lookup (a few microseconds) and forgets what it remembered
+    /// when it changed.
+    pub(crate) fn purge_mark(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("purge-epoch")).ok()
     }
 
-    /// Leave the purge mark (the catalog's new purge epoch) for trackers still open.
+    /// Leave a new purge mark (the catalog's purge epoch and a nonce) for trackers still open.
     pub(crate) fn mark_purge(&self, epoch: i64) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        // A new file each time (new inode): the stamp moves even within one mtime tick.
-        crate::snapshot::write_atomic(&self.dir.join("purge-epoch"), epoch.to_string().as_bytes(), true)
+        let mark = format!("{epoch} {}", uuid::Uuid::new_v4().simple());
+        crate::snapshot::write_atomic(&self.dir.join("purge-epoch"), mark.as_bytes(), true)
     }
 }
 

@@ -37,11 +37,21 @@ pub struct RebuildReport {
     pub lost: Vec<DamagedSnapshot>,
 }
 
-/// The runs a rebuild read: by id, the files it read them from, what it reported.
+/// The runs a rebuild read: by id, the files it read them from (with their size and mtime),
+/// the directories it could not list, what it reported.
 struct Scan {
     by_id: BTreeMap<String, RunRecord>,
-    files: HashSet<PathBuf>,
+    files: HashMap<PathBuf, Option<Stamp>>,
+    unlisted: Vec<PathBuf>,
     report: RebuildReport,
+}
+
+/// A file's size and mtime, to tell whether it changed since it was read.
+type Stamp = (u64, std::time::SystemTime);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 impl Catalog {
@@ -62,8 +72,8 @@ impl Catalog {
     /// runs.
     pub fn rebuild(&self, root: &Path) -> Result<RebuildReport> {
         let purged = self.purged_ids()?;
-        let mut scan = self.scan(root, &purged, &HashSet::new())?;
-        let mut gone = Vec::new();
+        let mut scan = self.scan(root, &purged, &HashMap::new())?;
+        let mut gone: Vec<(String, String)> = Vec::new();
         if self.has_store() {
             let root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
             let queued: HashSet<String> = self.pending_records().into_iter().map(|r| r.run.id).collect();
@@ -81,22 +91,48 @@ impl Catalog {
                     .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| crate::mounts::normalize(Path::new(d))))
                     .is_some_and(|d| d.starts_with(&root));
                 if ours && here && !queued.contains(&run.id) {
-                    gone.push(run.id);
+                    gone.push((run.id, run.signature));
                 } else {
                     untouched += 1;
                 }
             }
-            // Snapshots written since the scan (a run synced meanwhile) are read too, and their
-            // runs are not gone.
+            // Snapshots written or rewritten since the scan (a run synced or finished meanwhile)
+            // are read again, and their runs are not gone.
             let late = self.scan(&root, &purged, &scan.files)?;
-            gone.retain(|id| !late.by_id.contains_key(id));
+            gone.retain(|(id, _)| !late.by_id.contains_key(id));
             scan.by_id.extend(late.by_id);
+            scan.unlisted.extend(late.unlisted);
             scan.report.untouched = untouched;
+            if !scan.unlisted.is_empty() && !gone.is_empty() {
+                tracing::warn!(
+                    dirs = ?scan.unlisted,
+                    runs = gone.len(),
+                    "some directories could not be listed: no run is taken for gone, none removed"
+                );
+                scan.report.untouched += gone.len();
+                gone.clear();
+            }
         }
         let records = self.restore(&mut scan)?;
-        self.store().replace_runs(&records, &gone)?;
-        scan.report.removed = gone;
+        let removed: Vec<String> = gone.iter().map(|(id, _)| id.clone()).collect();
+        self.store().replace_runs(&records, &removed)?;
+        self.forget_removed(&gone)?;
+        scan.report.removed = removed;
         self.finish(scan.report, records)
+    }
+
+    /// After runs left the store: no index entry here names them, and trackers still open
+    /// forget what they remembered (the store raised its purge epoch for other hosts).
+    fn forget_removed(&self, gone: &[(String, String)]) -> Result<()> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let ids: HashSet<&str> = gone.iter().map(|(id, _)| id.as_str()).collect();
+        for (_, signature) in gone.iter().filter(|(_, s)| crate::ids::signature_problem(s).is_none()) {
+            self.index.remove_if_run(signature, &ids)?;
+        }
+        let epoch = self.store().identity_seen().map_or(0, |i| i.purge_epoch);
+        self.local.mark_purge(epoch).map_err(crate::error::Error::io("marking the removal in", self.local.dir()))
     }
 
     /// [`Catalog::rebuild`] that replaces the store's whole content with the runs read under
@@ -104,15 +140,18 @@ impl Catalog {
     /// db rebuild --replace-all` does, after asking.
     pub fn rebuild_replacing_all(&self, root: &Path) -> Result<RebuildReport> {
         let purged = self.purged_ids()?;
-        let mut scan = self.scan(root, &purged, &HashSet::new())?;
+        let mut scan = self.scan(root, &purged, &HashMap::new())?;
         let records = self.restore(&mut scan)?;
+        let mut gone = Vec::new();
         if self.has_store() {
             let restored: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
             let stored = self.store().find_runs(&RunQuery::default())?;
-            scan.report.removed =
-                stored.into_iter().map(|r| r.id).filter(|id| !restored.contains(id.as_str())).collect();
+            gone =
+                stored.into_iter().filter(|r| !restored.contains(r.id.as_str())).map(|r| (r.id, r.signature)).collect();
         }
         self.store().replace_all(&records)?;
+        self.forget_removed(&gone)?;
+        scan.report.removed = gone.into_iter().map(|(id, _)| id).collect();
         self.finish(scan.report, records)
     }
 
@@ -131,10 +170,10 @@ impl Catalog {
         Ok(purged)
     }
 
-    /// Read the merged copies and the snapshots under `root`, skipping the files in `skip` and
-    /// purged runs. A run's own snapshot, found under `root`, wins over a merged copy of it. A
-    /// record whose ids could not name a file refuses the whole rebuild.
-    fn scan(&self, root: &Path, purged: &HashSet<String>, skip: &HashSet<PathBuf>) -> Result<Scan> {
+    /// Read the merged copies and the snapshots under `root`, skipping purged runs and the files
+    /// in `skip` that have not changed since. A run's own snapshot, found under `root`, wins over
+    /// a merged copy of it. A record whose ids could not name a file refuses the whole rebuild.
+    fn scan(&self, root: &Path, purged: &HashSet<String>, skip: &HashMap<PathBuf, Option<Stamp>>) -> Result<Scan> {
         let dir = snapshot::catalog_dir(self.db_path());
         let merged: Vec<PathBuf> = std::fs::read_dir(snapshot::merged_dir(&dir))
             .into_iter()
@@ -143,9 +182,12 @@ impl Catalog {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
-        let mut scan = Scan { by_id: BTreeMap::new(), files: HashSet::new(), report: RebuildReport::default() };
-        for path in merged.into_iter().chain(snapshot::find_all(root)?) {
-            if skip.contains(&path) {
+        let (found, unlisted) = snapshot::find_all_checked(root)?;
+        let mut scan =
+            Scan { by_id: BTreeMap::new(), files: HashMap::new(), unlisted, report: RebuildReport::default() };
+        for path in merged.into_iter().chain(found) {
+            let stamp = stamp(&path);
+            if skip.get(&path).is_some_and(|seen| *seen == stamp) {
                 continue;
             }
             let (records, damaged) = snapshot::read_checked(&path).unwrap_or_else(|e| {
@@ -159,7 +201,7 @@ impl Catalog {
             scan.report
                 .damaged
                 .extend(damaged.into_iter().filter(|d| d.run_id.as_ref().is_none_or(|id| !purged.contains(id))));
-            scan.files.insert(path);
+            scan.files.insert(path, stamp);
         }
         Ok(scan)
     }

@@ -154,12 +154,27 @@ pub(crate) fn host_name() -> &'static str {
         std::env::var(HOST_ENV)
             .ok()
             .filter(|h| !h.trim().is_empty())
+            .or_else(machine_host_name)
             .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
             .or_else(|| std::env::var("HOSTNAME").ok())
             .map(|h| h.trim().to_owned())
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".to_owned())
     })
+}
+
+/// The machine's host name, as the system reports it (`gethostname`).
+fn machine_host_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+            return String::from_utf8(buf[..end].to_vec()).ok().filter(|h| !h.is_empty());
+        }
+    }
+    None
 }
 
 /// Format tag of snapshot files.

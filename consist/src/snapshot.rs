@@ -307,13 +307,23 @@ pub(crate) fn run_id_of(path: &Path) -> Option<String> {
 /// `rebuild`; read each with [`read_all`]). Temporary snapshot files abandoned by killed
 /// processes are removed on the way.
 pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
+    find_all_checked(root).map(|(found, _)| found)
+}
+
+/// [`find_all`], with the directories under `root` that could not be listed (their snapshots,
+/// if any, were not found: a rebuild must not take their runs for gone).
+pub(crate) fn find_all_checked(root: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut found = Vec::new();
+    let mut unlisted = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if dir == root => return Err(Error::io("listing snapshots in", root)(e)),
-            Err(_) => continue,
+            Err(_) => {
+                unlisted.push(dir);
+                continue;
+            }
         };
         for entry in entries.flatten() {
             let path = entry.path();
@@ -334,7 +344,7 @@ pub fn find_all(root: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     found.sort();
-    Ok(found)
+    Ok((found, unlisted))
 }
 
 /// What a [`PendingQueue`] holds, by kind (see [`PendingQueue::backlog`]).

@@ -132,6 +132,8 @@ impl Catalog {
             record.run.end(RunStatus::Failed);
             let error = "its process ended without finishing it (killed?); marked failed by `consist db fail-zombies`";
             record.run.meta.insert("error".into(), serde_json::Value::String(error.into()));
+            // If it was alive after all (its lease lapsed in an outage), its completion replaces this.
+            record.run.meta.insert("failed_as_zombie".into(), serde_json::Value::Bool(true));
             // Its snapshot is rewritten only in a run dir of this catalog on this host; a run of
             // another host (or one a catalog names anywhere else) is marked in the catalog alone.
             if self.owns(&record.run_dir) {

@@ -183,6 +183,12 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
         BTreeSet::from([header.run.id.clone(), clean0.run.id.clone(), summarize.run.id.clone()])
     );
     assert_eq!(store.run_record(&summarize.run.id).unwrap().unwrap().inputs.len(), 1, "links written again");
+    // A run that finished while a rebuild read its older `running` snapshot stays finished.
+    let mut stale = summarize.clone();
+    stale.run.status = RunStatus::Running;
+    stale.run.ended_at = None;
+    store.replace_runs(std::slice::from_ref(&stale), &[]).unwrap();
+    assert_eq!(store.get_run(&summarize.run.id).unwrap().unwrap().status, RunStatus::Completed);
     assert!(
         store
             .find_artifacts(&ArtifactQuery::default().key("cleaned"))
@@ -225,7 +231,7 @@ fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
     assert_eq!(leases.live_runs().unwrap(), std::collections::HashSet::from(["run_1".to_owned()]));
     // Renewed, it outlives its first time-to-live; not renewed, it lapses and another takes it.
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(leases.renew("h1", ttl).unwrap(), 1);
+    assert_eq!(leases.renew(&["h1".to_owned(), "h2".to_owned()], ttl).unwrap(), 1, "only its holder's lease");
     std::thread::sleep(Duration::from_millis(500));
     assert!(matches!(leases.take("sig:a", "h2", "run_2", "node-2", ttl).unwrap(), LeaseState::Held { .. }));
     std::thread::sleep(Duration::from_millis(900));

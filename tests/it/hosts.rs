@@ -325,3 +325,69 @@ fn four_hosts_execute_each_signature_once() {
     assert_eq!(runs.len(), 60, "every run recorded once");
     forget_local_state(&url);
 }
+
+#[test]
+fn twins_in_one_tracker_on_a_shared_catalog_execute_once() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("threads");
+    let ws = Workspace::new();
+    let shared = tracker(&ws.run_dir(), &url, CacheMode::Reuse);
+    let runs: Vec<_> = std::thread::scope(|s| {
+        let twins: Vec<_> = (0..2).map(|_| s.spawn(|| square(&shared, 12, Duration::from_millis(800)))).collect();
+        twins.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let hits = runs.iter().filter(|r| r.cache_hit()).count();
+    assert_eq!(hits, 1, "two threads of one tracker hold one lease at a time: one executes, one waits and hits");
+    drop(shared);
+    forget_local_state(&url);
+}
+
+#[test]
+fn a_run_marked_a_zombie_while_alive_is_completed_once_it_finishes() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("revived");
+    let ws = Workspace::new();
+    let host = Host::new("node-a", ws.path());
+    let mut child = host.step(&url, 31, 2500).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = lines.next().unwrap().unwrap();
+    let run_id = started.strip_prefix("started ").unwrap().to_owned();
+    // Its lease lapses (an outage longer than its time-to-live, here made by hand), so another
+    // host takes it for a zombie while it still runs.
+    server.psql("revived", "DELETE FROM consist_lease");
+    let out = Host::new("node-b", ws.path()).cli(&url, &["db", "fail-zombies"]);
+    assert!(said(&out).contains("marked 1 zombie"), "{}", said(&out));
+    let last = lines.last().unwrap().unwrap();
+    assert!(child.wait().unwrap().success() && last.starts_with(&format!("executed {run_id}")), "{last}");
+    let run = tracker(&ws.run_dir(), &url, CacheMode::Reuse).catalog().store().get_run(&run_id).unwrap().unwrap();
+    assert_eq!(run.status, consist::RunStatus::Completed, "its completion replaced the zombie mark");
+    let (kind, id) = one(Host::new("node-c", ws.path()).step(&url, 31, 0).output().unwrap());
+    let hit = tracker(&ws.run_dir(), &url, CacheMode::Reuse).catalog().resolve_run(&id).unwrap();
+    assert_eq!((kind.as_str(), hit.cache_source()), ("hit", Some(run_id.as_str())));
+    forget_local_state(&url);
+}
+
+#[test]
+fn an_open_tracker_serves_no_confirmed_entry_while_the_catalog_cannot_be_reached() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("cutoff");
+    let ws = Workspace::new();
+    let (_, first) = one(Host::new("node-a", ws.path()).step(&url, 9, 0).output().unwrap());
+    let open = tracker(&ws.run_dir(), &url, CacheMode::Reuse);
+    assert_eq!(square(&open, 9, Duration::ZERO).run.cache_source(), Some(first.as_str()), "confirmed");
+    // Cut off, it cannot know whether the run was purged since: it executes instead.
+    server.stop();
+    std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
+    let cut_off = square(&open, 9, Duration::ZERO);
+    assert!(!cut_off.cache_hit(), "served {:?} without the catalog", cut_off.run.cache_source());
+    server.resume();
+    // The tracker tries the server again after a pause (a few seconds at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = open.flush() {
+        assert!(e.is_unreachable() && Instant::now() < deadline, "{e}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(open.catalog().store().get_run(&cut_off.run.id).unwrap().is_some(), "recorded once it is back");
+    drop(open);
+    forget_local_state(&url);
+}

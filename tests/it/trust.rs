@@ -342,10 +342,38 @@ fn a_replaced_or_deleted_catalog_file_does_not_serve_the_old_catalogs_hits() {
     let _ = std::fs::remove_file(ws.path().join("provenance.duckdb.wal"));
     let again = square(&ws.tracker(), 6, &runs);
     assert!(!again.cache_hit(), "no hit names {} , which the new catalog does not hold", first.id);
-    // Another catalog's file copied over this one's: its runs are not this one's either.
+    // Another catalog's file copied over this one's, while a tracker is open: its runs are not
+    // this one's either, for a new tracker or (within EPOCH_POLL) the open one.
+    let open = ws.tracker();
+    let seen = square(&open, 6, &runs).run.cache_source().map(str::to_owned);
+    assert!(seen.is_some());
     let elsewhere = Workspace::new();
     square(&elsewhere.tracker(), 99, &runs);
     std::fs::copy(elsewhere.db(), ws.db()).unwrap();
     assert!(!square(&ws.tracker(), 6, &runs).cache_hit());
-    assert_eq!(runs.get(), 4);
+    std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
+    let after = square(&open, 6, &runs);
+    assert_ne!(after.run.cache_source(), seen.as_deref(), "the open tracker noticed the file was replaced");
+    drop(open);
+    // A file without an id (from before ids, or Python Consist's) replacing it: the same.
+    let conn = elsewhere.sql();
+    conn.execute_batch("DROP TABLE consist_catalog").unwrap();
+    drop(conn);
+    std::fs::copy(elsewhere.db(), ws.db()).unwrap();
+    assert!(!square(&ws.tracker(), 6, &runs).cache_hit());
+    assert_eq!(runs.get(), 5, "the open tracker hit the run the new catalog's tracker recorded");
+}
+
+#[test]
+fn a_run_a_rebuild_removes_is_not_served_by_an_open_tracker() {
+    let ws = Workspace::new();
+    let runs = Counter::default();
+    let open = ws.tracker();
+    let first = square(&open, 2, &runs).run;
+    open.flush().unwrap();
+    std::fs::remove_file(consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{}.json", first.id))).unwrap();
+    let out = cli(&ws.db(), &["db", "rebuild"]);
+    assert!(text(&out).contains("removed 1 run(s)"), "{}", text(&out));
+    assert!(!square(&open, 2, &runs).cache_hit(), "the run the catalog no longer holds is not served");
+    assert_eq!(runs.get(), 2);
 }

@@ -31,12 +31,18 @@ pub const EPOCH_POLL: Duration = Duration::from_secs(1);
 /// Cache sources a lookup asks the catalog for at once (it tries them in order).
 const SOURCES: usize = 4;
 
-/// What this catalog object last saw of purges.
+/// What this catalog object last saw of the catalog it serves from.
 #[derive(Debug, Default)]
 pub(crate) struct Seen {
-    /// DuckDB: the purge mark's stamp.
-    stamp: Option<(u64, std::time::SystemTime, u64)>,
-    /// PostgreSQL: the purge epoch, and when it was read.
+    /// The catalog id it adopted: another one (the catalog was replaced while it was open)
+    /// makes it forget everything it remembered.
+    adopted: Option<String>,
+    /// DuckDB: the purge mark's content, and the file's key, checked when.
+    mark: Option<String>,
+    file: Option<String>,
+    file_checked: Option<Instant>,
+    /// PostgreSQL: the purge epoch (`None` while the catalog cannot be reached: no confirmed
+    /// entry is trusted then), and when it was read.
     epoch: Option<i64>,
     polled: Option<Instant>,
 }
@@ -44,10 +50,19 @@ pub(crate) struct Seen {
 pub(crate) type SeenPurges = Mutex<Seen>;
 
 impl Catalog {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Check that the local state is this catalog's (see the module docs) once the store has
     /// told its identity; drop the state's cache entries and miss history if it was made for
-    /// another catalog. `file` is a DuckDB file's [`file_key`] when its id was read.
-    pub(crate) fn adopt(&self, identity: &CatalogIdentity, file: Option<String>) {
+    /// another catalog, and forget what this process remembered if it adopted another one
+    /// before. `file` is a DuckDB file's [`file_key`] when its id was read.
+    fn adopt(&self, seen: &mut Seen, identity: &CatalogIdentity, file: Option<String>) {
+        if seen.adopted.as_ref().is_some_and(|id| *id != identity.id) {
+            self.index.forget_all();
+        }
+        seen.adopted = Some(identity.id.clone());
         let known = self.local.mark();
         if let Some(known) = &known
             && !known.id.is_empty()
@@ -62,6 +77,7 @@ impl Catalog {
             );
             self.drop_local_cache();
         }
+        seen.file.clone_from(&file);
         let mark = CatalogMark { id: identity.id.clone(), file };
         if known.as_ref() != Some(&mark) {
             self.local.set_mark(&mark);
@@ -79,52 +95,21 @@ impl Catalog {
     pub(crate) fn adopt_seen(&self) {
         if let Some(identity) = self.store.identity_seen() {
             let file = self.location.duckdb_path().and_then(file_key);
-            self.adopt(&identity, file);
+            self.adopt(&mut self.seen(), &identity, file);
         }
     }
 
-    /// When a tracker opens: make sure the local state is this catalog's. A DuckDB file whose
-    /// [`file_key`] is the one recorded costs one stat; another file (replaced, compacted,
-    /// written by another program, first use) is opened once to read its id; a file that is
-    /// gone while state for it was recorded takes its cache entries with it. A server catalog tells its identity
-    /// when connected; an unreachable one is checked once it is back.
+    /// When a tracker opens: make sure the local state is this catalog's (see
+    /// [`Catalog::check_file`] for a DuckDB file). A server catalog tells its identity when
+    /// connected; one this host has reached before but cannot reach now is checked once it is
+    /// back, and one it has never reached is refused (most likely a mistake in the URL).
     pub(crate) fn check_identity(&self) -> Result<()> {
+        let mut seen = self.seen();
         match &self.location {
-            CatalogLocation::DuckDb(path) => {
-                let file = file_key(path);
-                let mark = self.local.mark();
-                match (&file, &mark) {
-                    (Some(key), Some(mark)) if mark.file.as_ref() == Some(key) => {}
-                    (Some(_), _) => match self.store.identity() {
-                        Ok(Some(identity)) => self.adopt(&identity, file),
-                        // No id yet (a file from before ids, or Python Consist's): remember the
-                        // file as seen, so the next tracker need not open it to learn that again.
-                        Ok(None) if mark.as_ref().is_none_or(|m| m.id.is_empty()) => {
-                            self.local.set_mark(&CatalogMark { id: String::new(), file })
-                        }
-                        Ok(None) => {}
-                        // A file this consist cannot read (a newer schema, not DuckDB, held too
-                        // long) fails no step: its runs are recorded in their snapshots, and the
-                        // writer reports the file when it tries to write it.
-                        Err(e) => tracing::debug!(error = %e, "could not read the catalog's id"),
-                    },
-                    (None, Some(_)) => {
-                        tracing::warn!(
-                            catalog = %self.location,
-                            "the catalog file is gone; dropping the local cache entries that named its runs \
-                             (`consist db rebuild` restores the runs and their entries from the snapshots)"
-                        );
-                        self.drop_local_cache();
-                        self.local.clear_mark();
-                    }
-                    (None, None) => {}
-                }
-            }
-            // A server this host has never reached is most likely a mistake in the URL: refused.
+            CatalogLocation::DuckDb(path) => self.check_file(&mut seen, path),
             CatalogLocation::Postgres(_) => match self.store.identity() {
                 Ok(Some(identity)) => {
-                    self.adopt(&identity, None);
-                    let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                    self.adopt(&mut seen, &identity, None);
                     (seen.epoch, seen.polled) = (Some(identity.purge_epoch), Some(Instant::now()));
                 }
                 Ok(None) => {}
@@ -147,17 +132,80 @@ impl Catalog {
         Ok(())
     }
 
-    /// Notice purges made elsewhere since this catalog last looked (see the module docs).
-    fn revalidate(&self) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        match self.location {
-            CatalogLocation::DuckDb(_) => {
-                let stamp = self.local.purge_stamp();
-                if stamp != seen.stamp {
-                    if seen.stamp.is_some() || stamp.is_some() {
+    /// Make sure the local state is the DuckDB file's at `path`. A file whose [`file_key`] is
+    /// the one recorded (consist records it after each write) costs one stat; another file
+    /// (replaced, compacted, written by another program, first use) is opened once to read its
+    /// id; a file that is gone, or that has no id, while state for an id was recorded takes its
+    /// cache entries with it. A file this consist cannot read (a newer schema, not DuckDB, held
+    /// too long) fails no step: its runs are recorded in their snapshots, and the writer reports
+    /// the file when it tries to write it.
+    fn check_file(&self, seen: &mut Seen, path: &std::path::Path) {
+        let file = file_key(path);
+        let mark = self.local.mark();
+        let known_id = mark.as_ref().is_some_and(|m| !m.id.is_empty());
+        match (&file, &mark) {
+            (Some(key), Some(mark)) if mark.file.as_ref() == Some(key) => {
+                // Another process of this host adopted the file (after writing it, or after it was
+                // replaced): what this one remembered is another catalog's if the id moved.
+                seen.file = Some(key.clone());
+                if !mark.id.is_empty() {
+                    if seen.adopted.as_ref().is_some_and(|id| *id != mark.id) {
                         self.index.forget_all();
                     }
-                    seen.stamp = stamp;
+                    seen.adopted = Some(mark.id.clone());
+                }
+            }
+            (Some(_), _) => match self.store.identity() {
+                Ok(Some(identity)) => self.adopt(seen, &identity, file),
+                Ok(None) => {
+                    if known_id {
+                        self.gone("the catalog file has been replaced by one without an id");
+                    }
+                    // Remembered as seen, so the next tracker need not open it to learn that again.
+                    seen.file.clone_from(&file);
+                    self.local.set_mark(&CatalogMark { id: String::new(), file });
+                }
+                Err(e) => tracing::debug!(error = %e, "could not read the catalog's id"),
+            },
+            (None, Some(_)) => {
+                if known_id {
+                    self.gone("the catalog file is gone");
+                }
+                self.local.clear_mark();
+            }
+            (None, None) => {}
+        }
+    }
+
+    /// The catalog the local state was made for is gone: drop its cache entries.
+    fn gone(&self, what: &str) {
+        tracing::warn!(
+            catalog = %self.location,
+            "{what}; dropping the local cache entries that named its runs (`consist db rebuild` restores the \
+             runs and their entries from the snapshots)"
+        );
+        self.drop_local_cache();
+    }
+
+    /// Notice purges and a replaced catalog since this catalog last looked (see the module
+    /// docs). DuckDB: the purge mark is read at every lookup, the file's key checked at most
+    /// once per [`EPOCH_POLL`]. PostgreSQL: the identity and purge epoch are read at most once
+    /// per [`EPOCH_POLL`]; a catalog that cannot be reached leaves no epoch, so no confirmed
+    /// entry is served until it answers again.
+    fn revalidate(&self) {
+        let mut seen = self.seen();
+        match &self.location {
+            CatalogLocation::DuckDb(path) => {
+                let mark = self.local.purge_mark();
+                if mark != seen.mark {
+                    self.index.forget_all();
+                    seen.mark = mark;
+                }
+                if seen.file_checked.is_none_or(|t| t.elapsed() >= EPOCH_POLL) {
+                    seen.file_checked = Some(Instant::now());
+                    if file_key(path) != seen.file {
+                        self.check_file(&mut seen, path);
+                    }
                 }
             }
             CatalogLocation::Postgres(_) => {
@@ -167,17 +215,18 @@ impl Catalog {
                 seen.polled = Some(Instant::now());
                 match self.store.identity() {
                     Ok(Some(identity)) => {
-                        drop(seen);
-                        self.adopt(&identity, None);
-                        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                        self.adopt(&mut seen, &identity, None);
                         if seen.epoch != Some(identity.purge_epoch) {
                             self.index.forget_all();
                             seen.epoch = Some(identity.purge_epoch);
                         }
                     }
                     Ok(None) => {}
-                    // Unreachable: `sources` serves only this host's unsynced runs meanwhile.
-                    Err(e) => tracing::debug!(error = %e, "could not read the catalog's purge epoch"),
+                    Err(e) => {
+                        // `sources` serves only this host's unsynced runs meanwhile.
+                        tracing::debug!(error = %e, "could not read the catalog's purge epoch");
+                        seen.epoch = None;
+                    }
                 }
             }
         }
@@ -185,7 +234,7 @@ impl Catalog {
 
     /// The purge epoch this catalog last read from a server catalog.
     fn epoch_seen(&self) -> Option<i64> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).epoch
+        self.seen().epoch
     }
 
     /// The cache sources of `signature`, in the order to try them (the first whose outputs are
@@ -266,7 +315,10 @@ impl Catalog {
         // Symlinks resolved where the path exists, so a link cannot lead outside.
         let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| crate::mounts::normalize(path));
         let home = self.location.duckdb_path().and_then(|db| std::fs::canonicalize(db.parent()?).ok());
-        home.into_iter().chain(self.local.run_dirs()).any(|root| resolved.starts_with(root))
+        // A recorded run dir counts while it is one (a state directory handed over with a
+        // project could list any directory).
+        let run_dirs = self.local.run_dirs().into_iter().filter(|d| d.join(".consist").is_dir());
+        home.into_iter().chain(run_dirs).any(|root| resolved.starts_with(root))
     }
 
     /// Write `records` to the store now and adopt the identity it read.

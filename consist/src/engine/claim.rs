@@ -21,7 +21,6 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -37,17 +36,27 @@ pub(crate) const LIVENESS_LEASE: &str = "lease";
 /// The claims and leases of one tracker.
 pub(crate) struct Claims {
     catalog: Arc<Catalog>,
-    /// This tracker's holder id in lease rows.
-    holder: String,
+    /// This tracker's session: each lease it takes is held as `<session>/<run id>`, so two runs
+    /// of one tracker (threads, a parallel map) never share one.
+    session: String,
     ttl: Duration,
-    /// Leases this tracker holds now (the heartbeat renews while there are any).
-    held: Arc<AtomicUsize>,
+    /// The leases this tracker holds (renewed by the heartbeat) and those whose release failed
+    /// (retried by it): (name, holder).
+    leases: Arc<LeaseBook>,
     heartbeat: Option<Heartbeat>,
+}
+
+/// The leases one tracker holds, and those it let go of but could not release.
+#[derive(Default)]
+struct LeaseBook {
+    held: Mutex<Vec<(String, String)>>,
+    unreleased: Mutex<Vec<(String, String)>>,
 }
 
 /// A held claim on a signature; released when dropped.
 pub(crate) struct Claim {
-    kind: Held,
+    /// `None`: the wait ended because the result appeared elsewhere (nothing is held).
+    kind: Option<Held>,
     /// Whether another holder made us wait (its result may now be recorded).
     pub(crate) waited: bool,
 }
@@ -55,14 +64,7 @@ pub(crate) struct Claim {
 /// A held lock file or lease.
 enum Held {
     File { file: File, path: PathBuf },
-    Lease { name: String, claims: LeaseRef },
-}
-
-/// What a held lease needs to release itself.
-struct LeaseRef {
-    catalog: Arc<Catalog>,
-    holder: String,
-    held: Arc<AtomicUsize>,
+    Lease { name: String, holder: String, catalog: Arc<Catalog>, book: Arc<LeaseBook> },
 }
 
 /// Proof that an executing run is alive, held until it ends.
@@ -73,47 +75,53 @@ pub(crate) struct Alive {
 impl Claims {
     /// The claims of a tracker with holder id `holder`; on a catalog with leases, a heartbeat
     /// thread renews this tracker's leases every third of `ttl` while it holds any.
-    pub(crate) fn new(catalog: Arc<Catalog>, holder: String, ttl: Duration) -> Claims {
-        let held = Arc::new(AtomicUsize::new(0));
+    pub(crate) fn new(catalog: Arc<Catalog>, session: String, ttl: Duration) -> Claims {
+        let leases = Arc::new(LeaseBook::default());
         let heartbeat = catalog
             .store()
             .leases()
             .is_some()
-            .then(|| Heartbeat::start(Arc::clone(&catalog), holder.clone(), ttl, Arc::clone(&held)));
-        Claims { catalog, holder, ttl, held, heartbeat }
+            .then(|| Heartbeat::start(Arc::clone(&catalog), ttl, Arc::clone(&leases)));
+        Claims { catalog, session, ttl, leases, heartbeat }
     }
 
     /// Claim `sig` for run `run_id` of step `step`, waiting while another thread, process or
-    /// host holds it. `None` when claims cannot be used (the claims directory cannot be written,
-    /// or a parallel map's worker found it held): the step then runs unclaimed.
-    pub(crate) fn acquire(&self, sig: &str, step: &str, run_id: &str) -> Option<Claim> {
+    /// host holds it. While it waits on a shared catalog, `ready` is asked every second or so
+    /// whether the result is there already (the holder may have recorded it and lost its lease
+    /// release); if so the wait ends with nothing held. `None` when claims cannot be used (the
+    /// claims directory cannot be written, or a parallel map's worker found it held): the step
+    /// then runs unclaimed.
+    pub(crate) fn acquire(&self, sig: &str, step: &str, run_id: &str, ready: &dyn Fn() -> bool) -> Option<Claim> {
         if self.catalog.store().leases().is_some() {
-            match self.lease(&format!("sig:{sig}"), step, run_id) {
+            match self.lease(&format!("sig:{sig}"), step, run_id, ready) {
                 Ok(claim) => return claim,
                 Err(e) => tracing::debug!(error = %e, "lease unavailable; claiming on this host only"),
             }
         }
         let dir = crate::snapshot::catalog_dir(self.catalog.db_path()).join("claims");
-        lock_file(&dir.join(format!("{sig}.lock")), step, true).map(|(kind, waited)| Claim { kind, waited })
+        lock_file(&dir.join(format!("{sig}.lock")), step, true).map(|(kind, waited)| Claim { kind: Some(kind), waited })
     }
 
-    /// Take lease `name`, waiting (polling with growing pauses) while another live holder has
-    /// it. `Ok(None)` for a parallel map's worker that found it held.
-    fn lease(&self, name: &str, step: &str, run_id: &str) -> crate::Result<Option<Claim>> {
+    /// Take lease `name` for run `run_id`, waiting (polling with growing pauses) while another
+    /// live holder has it. `Ok(None)` for a parallel map's worker that found it held.
+    fn lease(&self, name: &str, step: &str, run_id: &str, ready: &dyn Fn() -> bool) -> crate::Result<Option<Claim>> {
         let leases = self.catalog.store().leases().expect("checked by the caller");
         let host = crate::run::host_name();
+        let holder = format!("{}/{run_id}", self.session);
         let mut pause = Duration::from_millis(20);
         let mut waited = false;
+        let mut asked = std::time::Instant::now();
         loop {
-            match leases.take(name, &self.holder, run_id, host, self.ttl)? {
+            match leases.take(name, &holder, run_id, host, self.ttl)? {
                 LeaseState::Taken => {
-                    self.held.fetch_add(1, Ordering::SeqCst);
-                    let claims = LeaseRef {
+                    lock(&self.leases.held).push((name.to_owned(), holder.clone()));
+                    let kind = Held::Lease {
+                        name: name.to_owned(),
+                        holder,
                         catalog: Arc::clone(&self.catalog),
-                        holder: self.holder.clone(),
-                        held: Arc::clone(&self.held),
+                        book: Arc::clone(&self.leases),
                     };
-                    return Ok(Some(Claim { kind: Held::Lease { name: name.to_owned(), claims }, waited }));
+                    return Ok(Some(Claim { kind: Some(kind), waited }));
                 }
                 LeaseState::Held { .. } if rayon::current_thread_index().is_some() => {
                     tracing::debug!(step, name, "the same step is executing elsewhere; a parallel map runs it anyway");
@@ -131,6 +139,12 @@ impl Claims {
                     waited = true;
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(500));
+                    if asked.elapsed() >= Duration::from_secs(1) {
+                        if ready() {
+                            return Ok(Some(Claim { kind: None, waited }));
+                        }
+                        asked = std::time::Instant::now();
+                    }
                 }
             }
         }
@@ -139,12 +153,12 @@ impl Claims {
     /// Hold run `run_id` alive while it executes: nothing more when its claim is a lease that
     /// names it; else a lease of its own (PostgreSQL) and, on a DuckDB catalog, a lock file.
     pub(crate) fn alive(&self, run_id: &str, claim: Option<&Claim>) -> Alive {
-        if claim.is_some_and(|c| matches!(c.kind, Held::Lease { .. })) {
+        if claim.is_some_and(|c| matches!(c.kind, Some(Held::Lease { .. }))) {
             return Alive { _kind: None };
         }
         if self.catalog.store().leases().is_some() {
-            match self.lease(&format!("run:{run_id}"), "", run_id) {
-                Ok(Some(claim)) => return Alive { _kind: Some(claim.kind) },
+            match self.lease(&format!("run:{run_id}"), "", run_id, &|| false) {
+                Ok(Some(claim)) => return Alive { _kind: claim.kind },
                 Ok(None) => {}
                 Err(e) => tracing::debug!(error = %e, run_id, "no lease for the run; it is alive on this host only"),
             }
@@ -169,13 +183,15 @@ impl Drop for Held {
                 let _ = std::fs::remove_file(&*path);
                 let _ = file.unlock();
             }
-            Held::Lease { name, claims } => {
-                claims.held.fetch_sub(1, Ordering::SeqCst);
-                if let Some(leases) = claims.catalog.store().leases()
-                    && let Err(e) = leases.release(name, &claims.holder)
+            Held::Lease { name, holder, catalog, book } => {
+                let key = (std::mem::take(name), std::mem::take(holder));
+                lock(&book.held).retain(|held| *held != key);
+                if let Some(leases) = catalog.store().leases()
+                    && let Err(e) = leases.release(&key.0, &key.1)
                 {
-                    // It lapses by itself once no longer renewed.
-                    tracing::debug!(error = %e, name = %name, "could not release a lease");
+                    // Not renewed any more, it lapses by itself; the heartbeat retries meanwhile.
+                    tracing::debug!(error = %e, name = %key.0, "could not release a lease; retrying");
+                    lock(&book.unreleased).push(key);
                 }
             }
         }
@@ -274,33 +290,52 @@ fn same_file(_file: &File, path: &Path) -> bool {
     path.exists()
 }
 
-/// The thread that renews a tracker's leases while it holds any.
+/// One beat: renew the leases held now, retry the releases that failed.
+fn beat(leases: &dyn crate::store::Leases, book: &LeaseBook, ttl: Duration) {
+    let held: Vec<String> = lock(&book.held).iter().map(|(_, holder)| holder.clone()).collect();
+    if !held.is_empty()
+        && let Err(e) = leases.renew(&held, ttl)
+    {
+        tracing::warn!(error = %e, "could not renew this tracker's leases; they lapse if the catalog stays unreachable");
+    }
+    let unreleased = std::mem::take(&mut *lock(&book.unreleased));
+    for (name, holder) in unreleased {
+        if leases.release(&name, &holder).is_err() {
+            lock(&book.unreleased).push((name, holder));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread that renews a tracker's leases while it holds any, and retries the releases that
+/// failed.
 struct Heartbeat {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Heartbeat {
-    fn start(catalog: Arc<Catalog>, holder: String, ttl: Duration, held: Arc<AtomicUsize>) -> Heartbeat {
+    fn start(catalog: Arc<Catalog>, ttl: Duration, book: Arc<LeaseBook>) -> Heartbeat {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("consist-heartbeat".into())
             .spawn(move || {
-                let (lock, wake) = &*signal;
-                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                let (flag, wake) = &*signal;
+                let mut stopped = lock(flag);
                 while !*stopped {
                     stopped = wake.wait_timeout(stopped, ttl / 3).unwrap_or_else(|e| e.into_inner()).0;
-                    if *stopped || held.load(Ordering::SeqCst) == 0 {
+                    if *stopped {
                         continue;
                     }
                     drop(stopped);
-                    if let Some(leases) = catalog.store().leases()
-                        && let Err(e) = leases.renew(&holder, ttl)
-                    {
-                        tracing::warn!(error = %e, "could not renew this tracker's leases; they lapse if the catalog stays unreachable");
+                    if let Some(leases) = catalog.store().leases() {
+                        beat(leases, &book, ttl);
                     }
-                    stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    stopped = lock(flag);
                 }
             })
             .expect("spawning the lease heartbeat thread");
@@ -318,6 +353,7 @@ impl Heartbeat {
 mod tests {
     use super::*;
     use std::sync::Barrier;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn twins_take_turns_and_the_file_is_gone_afterwards() {

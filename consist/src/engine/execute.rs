@@ -238,7 +238,8 @@ impl Engine {
             if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
                 // Hold the signature's claim while executing: a twin elsewhere waits for our
                 // result, and we look again in case a twin recorded it while we looked or waited.
-                claim = self.claims.acquire(&sig, &name, &record.run.id);
+                let ready = || self.catalog.sources(&sig).is_ok_and(|s| !s.is_empty());
+                claim = self.claims.acquire(&sig, &name, &record.run.id, &ready);
                 if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
                     found = self.lookup::<O>(&name, &sig, validation, &keys)?;
                 }

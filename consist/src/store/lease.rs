@@ -32,8 +32,9 @@ pub trait Leases: Send + Sync {
     /// time), unless another holder's lease has not lapsed.
     fn take(&self, name: &str, holder: &str, run_id: &str, host: &str, ttl: Duration) -> Result<LeaseState>;
 
-    /// Extend every lease `holder` holds to `ttl` from now; returns how many it holds.
-    fn renew(&self, holder: &str, ttl: Duration) -> Result<usize>;
+    /// Extend the leases held by `holders` to `ttl` from now (a lease another holder took
+    /// after it lapsed is not theirs any more); returns how many were renewed.
+    fn renew(&self, holders: &[String], ttl: Duration) -> Result<usize>;
 
     /// Release lease `name` if `holder` holds it.
     fn release(&self, name: &str, holder: &str) -> Result<()>;

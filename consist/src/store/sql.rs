@@ -42,6 +42,14 @@ INSERT INTO consist_purged(run_id, signature, purged_at)
 UPDATE consist_catalog SET purge_epoch = purge_epoch + 1;
 "#;
 
+/// Raise the purge epoch: runs left the catalog (a rebuild removed runs whose snapshots are gone,
+/// `--replace-all` replaced everything), so every host asks again before serving a source.
+pub(super) const RAISE_EPOCH: &str = "UPDATE consist_catalog SET purge_epoch = purge_epoch + 1;";
+
+/// The runs among the parameter's ids (a list) that the catalog holds as finished: a rebuild
+/// never writes an older `running` snapshot over them (the run finished while it read).
+pub(super) const FINISHED_AMONG: &str = "SELECT id FROM run WHERE status <> 'running' AND id IN ";
+
 /// Drop the staged rows of purged runs before a batch is merged: a host's queue, a rebuild or an
 /// old tracker still running never writes a purged run back (a merge forgets the purge first,
 /// deliberately). Each backend runs it on its staging tables.

@@ -26,13 +26,15 @@ CREATE OR REPLACE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR,
     value_type VARCHAR, value_str VARCHAR, value_num DOUBLE, value_bool BOOLEAN, value_json VARCHAR, created_at VARCHAR);
 "#;
 
-/// Merge staged rows: runs still `running` in the database take their newer state; everything
-/// else is inserted only if absent (records are immutable once terminal).
+/// Merge staged rows: runs still `running` in the database take their newer state, as does a run
+/// `fail-zombies` marked failed that completed after all (its lease had lapsed, in an outage);
+/// everything else is inserted only if absent (records are immutable once terminal).
 const MERGE: &str = r#"
 UPDATE run SET status = s.status, meta = CAST(s.meta AS JSON), ended_at = CAST(s.ended_at AS TIMESTAMPTZ),
     updated_at = CAST(s.updated_at AS TIMESTAMPTZ)
   FROM consist_stage_run s
-  WHERE run.id = s.id AND run.status = 'running' AND s.status <> 'running';
+  WHERE run.id = s.id AND s.status <> 'running'
+    AND (run.status = 'running' OR (run.status = 'failed' AND s.status = 'completed' AND coalesce(json_extract(run.meta, '$.failed_as_zombie')::BOOLEAN, false)));
 INSERT INTO run
   SELECT id, parent_run_id, status, model_name, description, "year", iteration, stage, phase, CAST(tags AS JSON),
     config_hash, git_hash, input_hash, signature, CAST(meta AS JSON), CAST(started_at AS TIMESTAMPTZ),

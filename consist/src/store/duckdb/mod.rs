@@ -696,6 +696,7 @@ impl Store for DuckDbStore {
             "DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
              DELETE FROM run_config_kv; DELETE FROM config_facet; DELETE FROM run;",
         )
+        .and_then(|()| tx.execute_batch(super::sql::RAISE_EPOCH))
         .map_err(|e| self.db_err(e))?;
         if !records.is_empty() {
             batch::write(&tx, records).map_err(|e| self.db_err(e))?;

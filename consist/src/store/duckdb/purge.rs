@@ -7,7 +7,7 @@ use duckdb::Transaction;
 
 use crate::artifact::Artifact;
 use crate::run::RunRecord;
-use crate::store::sql::{PURGE_DELETE, PURGE_PLAN, PURGE_RECORD};
+use crate::store::sql::{FINISHED_AMONG, PURGE_DELETE, PURGE_PLAN, PURGE_RECORD, RAISE_EPOCH};
 
 /// Remove `run_ids` within `tx` (the caller commits or rolls back); returns the artifacts that
 /// no remaining run links, which are removed with them.
@@ -21,11 +21,25 @@ pub(super) fn purge(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<
 /// Replace the rows of `records`' runs with theirs and remove the runs `remove`, within `tx`:
 /// what a rebuild does to the runs it read (nothing is recorded as purged).
 pub(super) fn replace(tx: &Transaction<'_>, records: &[RunRecord], remove: &[String]) -> duckdb::Result<()> {
+    let running: Vec<String> =
+        records.iter().filter(|r| !r.run.status.is_terminal()).map(|r| super::sql::quote_text(&r.run.id)).collect();
+    let finished: HashSet<String> = match running.is_empty() {
+        true => HashSet::new(),
+        false => {
+            let mut stmt = tx.prepare(&format!("{FINISHED_AMONG}({})", running.join(", ")))?;
+            stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<duckdb::Result<_>>()?
+        }
+    };
+    let records: Vec<RunRecord> =
+        records.iter().filter(|r| r.run.status.is_terminal() || !finished.contains(&r.run.id)).cloned().collect();
     let ids: Vec<String> = records.iter().map(|r| r.run.id.clone()).chain(remove.iter().cloned()).collect();
     plan(tx, &ids)?;
     tx.execute_batch(PURGE_DELETE)?;
+    if !remove.is_empty() {
+        tx.execute_batch(RAISE_EPOCH)?;
+    }
     if !records.is_empty() {
-        super::batch::write(tx, records)?;
+        super::batch::write(tx, &records)?;
     }
     Ok(())
 }

@@ -28,14 +28,16 @@ CREATE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR, namespace 
     created_at VARCHAR) ON COMMIT DROP;
 "#;
 
-/// Merge staged rows: runs still `running` take their newer state; everything else is inserted
-/// only if absent (records are immutable once terminal). Rows go in key order, so concurrent
-/// writers of overlapping batches wait for each other instead of deadlocking.
+/// Merge staged rows: runs still `running` take their newer state, as does a run `fail-zombies`
+/// marked failed that completed after all (its lease had lapsed, in an outage); everything else
+/// is inserted only if absent (records are immutable once terminal). Rows go in key order, so
+/// concurrent writers of overlapping batches wait for each other instead of deadlocking.
 const MERGE: &str = r#"
 UPDATE run SET status = s.status, meta = CAST(s.meta AS JSON), ended_at = CAST(s.ended_at AS TIMESTAMPTZ),
     updated_at = CAST(s.updated_at AS TIMESTAMPTZ)
   FROM consist_stage_run s
-  WHERE run.id = s.id AND run.status = 'running' AND s.status <> 'running';
+  WHERE run.id = s.id AND s.status <> 'running'
+    AND (run.status = 'running' OR (run.status = 'failed' AND s.status = 'completed' AND coalesce((run.meta->>'failed_as_zombie')::boolean, false)));
 INSERT INTO run
   SELECT DISTINCT ON (id) id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
     CAST(tags AS JSON), config_hash, git_hash, input_hash, signature, CAST(meta AS JSON),
@@ -90,6 +92,8 @@ fn boxed(columns: Vec<Texts>) -> Vec<Box<dyn ToSql + Sync>> {
 
 /// Write `records` within `tx` (the caller commits).
 pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(), postgres::Error> {
+    // Shared with other writers, exclusive to a purge (see `PURGE_LOCK`).
+    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&super::PURGE_LOCK])?;
     tx.batch_execute(STAGE)?;
     for columns in [runs(records), artifacts_and_links(records).0, artifacts_and_links(records).1] {
         columns.insert(tx)?;

@@ -35,12 +35,12 @@ impl Leases for PgStore {
         })
     }
 
-    fn renew(&self, holder: &str, ttl: Duration) -> Result<usize> {
+    fn renew(&self, holders: &[String], ttl: Duration) -> Result<usize> {
         let renewed = self
             .conn()?
             .execute(
-                "UPDATE consist_lease SET expires_at = now() + $2 * interval '1 second' WHERE holder = $1",
-                &[&holder, &ttl.as_secs_f64()],
+                "UPDATE consist_lease SET expires_at = now() + $2 * interval '1 second' WHERE holder = ANY($1)",
+                &[&holders, &ttl.as_secs_f64()],
             )
             .map_err(self.err("renewing leases"))?;
         Ok(usize::try_from(renewed).unwrap_or(usize::MAX))

@@ -30,6 +30,10 @@ use read::{ARTIFACT_COLUMNS, RUN_COLUMNS, artifact_from_row, fetch_artifact, fet
 /// Advisory lock key held while migrating (`consist` in ASCII).
 const MIGRATION_LOCK: i64 = 0x0063_6f6e_7369_7374;
 
+/// Advisory lock key a purge holds exclusively and every batch write shares (`purge` in
+/// ASCII): a write that began before a purge committed cannot put a purged run back after it.
+const PURGE_LOCK: i64 = 0x0070_7572_6765;
+
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 type Conn = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
@@ -79,6 +83,14 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(wait);
         }
+        // A server behind a network that stops answering is noticed within about half a minute
+        // (a read never hangs a step for longer), unless the URL says otherwise.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if config.get_keepalives() && config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+            config.keepalives_idle(Duration::from_secs(15));
+        }
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(4)
@@ -95,8 +107,17 @@ impl PgStore {
         &self.shown
     }
 
+    /// The error of a failed statement: a connection that broke (the server went away, the
+    /// network) is [`Error::CatalogUnreachable`], so steps carry on; the server's refusal is
+    /// [`Error::Postgres`].
     fn err(&self, action: &'static str) -> impl Fn(postgres::Error) -> Error + '_ {
-        move |e| Error::Postgres { location: self.shown.clone(), action, reason: describe(&e) }
+        move |e| {
+            let broken = e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+            if e.as_db_error().is_none() && broken {
+                return self.connect_failed(&e);
+            }
+            Error::Postgres { location: self.shown.clone(), action, reason: describe(&e) }
+        }
     }
 
     /// A pooled connection to a migrated database. A server that cannot be reached (down, or
@@ -328,6 +349,7 @@ impl Store for PgStore {
         let mut conn = self.conn()?;
         let sql = format!(
             "SELECT id FROM run WHERE signature = $1 AND status = 'completed' AND NOT {HIT}
+               AND NOT EXISTS (SELECT 1 FROM consist_purged p WHERE p.run_id = run.id)
              ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
         );
         let rows = conn.query(&sql, &[&signature]).map_err(self.err("looking up a signature"))?;
@@ -358,12 +380,27 @@ impl Store for PgStore {
 
     fn replace_runs(&self, records: &[RunRecord], remove: &[String]) -> Result<()> {
         let mut conn = self.conn()?;
-        let ids: Vec<String> = records.iter().map(|r| r.run.id.clone()).chain(remove.iter().cloned()).collect();
         let written = conn.transaction().and_then(|mut tx| {
+            let running: Vec<String> =
+                records.iter().filter(|r| !r.run.status.is_terminal()).map(|r| r.run.id.clone()).collect();
+            let finished: std::collections::HashSet<String> = tx
+                .query(&format!("{}(SELECT unnest($1::text[]))", crate::store::sql::FINISHED_AMONG), &[&running])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let records: Vec<RunRecord> = records
+                .iter()
+                .filter(|r| r.run.status.is_terminal() || !finished.contains(&r.run.id))
+                .cloned()
+                .collect();
+            let ids: Vec<String> = records.iter().map(|r| r.run.id.clone()).chain(remove.iter().cloned()).collect();
             read::plan_removal(&mut tx, &ids)?;
             tx.batch_execute(crate::store::sql::PURGE_DELETE)?;
+            if !remove.is_empty() {
+                tx.batch_execute(crate::store::sql::RAISE_EPOCH)?;
+            }
             if !records.is_empty() {
-                batch::write(&mut tx, records)?;
+                batch::write(&mut tx, &records)?;
             }
             tx.commit()
         });
@@ -436,6 +473,7 @@ impl Store for PgStore {
                 "DELETE FROM run_artifact_link; DELETE FROM artifact; DELETE FROM artifact_content;
                  DELETE FROM run_config_kv; DELETE FROM config_facet; DELETE FROM run;",
             )?;
+            tx.batch_execute(crate::store::sql::RAISE_EPOCH)?;
             if !records.is_empty() {
                 batch::write(&mut tx, records)?;
             }

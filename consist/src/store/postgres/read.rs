@@ -148,6 +148,7 @@ pub(super) fn producer(client: &mut impl GenericClient, id: &str) -> PgResult<Op
 /// remaining run links, removed with them. The plan is the DuckDB store's, in temporary tables
 /// dropped at the end of the transaction.
 pub(super) fn purge(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgResult<Vec<Artifact>> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&super::PURGE_LOCK])?;
     let orphans = plan_removal(tx, run_ids)?;
     tx.batch_execute(crate::store::sql::PURGE_RECORD)?;
     tx.batch_execute(crate::store::sql::PURGE_DELETE)?;
