@@ -197,6 +197,20 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
             .all(|a| a.id != clean1.outputs[0].id)
     );
 
+    // A run that just started is visible while it executes; its finished record completes it.
+    let mut started = summarize.clone();
+    started.run.id = "summarize_started".into();
+    started.run.status = RunStatus::Running;
+    started.run.ended_at = None;
+    started.outputs.clear();
+    store.write_started(std::slice::from_ref(&started)).unwrap();
+    assert_eq!(store.get_run("summarize_started").unwrap().unwrap().status, RunStatus::Running);
+    let mut finished = summarize.clone();
+    finished.run.id = "summarize_started".into();
+    store.write(std::slice::from_ref(&finished)).unwrap();
+    let back = store.run_record("summarize_started").unwrap().unwrap();
+    assert_eq!((back.run.status, back.inputs.len()), (RunStatus::Completed, 1));
+
     // Replace everything: exactly the given records remain.
     let kept: Vec<RunRecord> = vec![header.clone(), clean0.clone()];
     store.replace_all(&kept).unwrap();

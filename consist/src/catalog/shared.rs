@@ -337,7 +337,11 @@ impl Catalog {
         if !matches!(self.location, CatalogLocation::Postgres(_)) {
             return;
         }
-        match self.write_store(std::slice::from_ref(record)) {
+        let written = match record.run.status.is_terminal() {
+            true => self.write_store(std::slice::from_ref(record)),
+            false => self.store.write_started(std::slice::from_ref(record)),
+        };
+        match written {
             Ok(()) if record.run.status.is_terminal() => self.pending.remove(&record.run.id),
             Ok(()) => {}
             Err(e) => tracing::debug!(error = %e, run = %record.run.id, "run stays queued for the catalog"),

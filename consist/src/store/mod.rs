@@ -217,6 +217,13 @@ pub trait Store: Send + Sync {
     /// as is, except that a `running` run is updated to its newer state.
     fn write(&self, records: &[RunRecord]) -> Result<()>;
 
+    /// Record runs that just started (`running`), so that other hosts see them while they
+    /// execute; what they read and write comes with their finished record ([`Store::write`]).
+    /// A run already stored is left as it is.
+    fn write_started(&self, records: &[RunRecord]) -> Result<()> {
+        self.write(records)
+    }
+
     /// Runs matching `query`, newest first.
     fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>>;
 

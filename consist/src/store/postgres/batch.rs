@@ -105,6 +105,28 @@ pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(
     tx.batch_execute(MERGE)
 }
 
+/// Insert the run rows of runs that just started, in one statement (the finished record brings
+/// the rest): every host of a shared catalog sees a run while it executes.
+pub(super) fn write_started(
+    client: &mut impl postgres::GenericClient,
+    records: &[RunRecord],
+) -> Result<(), postgres::Error> {
+    let columns = runs(records);
+    let args: Vec<String> = columns.types.iter().enumerate().map(|(i, t)| format!("${}::{t}", i + 1)).collect();
+    let sql = format!(
+        r#"INSERT INTO run SELECT id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
+             CAST(tags AS JSON), config_hash, git_hash, input_hash, signature, CAST(meta AS JSON),
+             CAST(started_at AS TIMESTAMPTZ), CAST(ended_at AS TIMESTAMPTZ), CAST(created_at AS TIMESTAMPTZ),
+             CAST(updated_at AS TIMESTAMPTZ)
+           FROM unnest({}) AS s(id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
+             tags, config_hash, git_hash, input_hash, signature, meta, started_at, ended_at, created_at, updated_at)
+           ON CONFLICT DO NOTHING"#,
+        args.join(", ")
+    );
+    let params: Vec<&(dyn ToSql + Sync)> = columns.values.iter().map(|v| v.as_ref()).collect();
+    client.execute(&sql, &params).map(drop)
+}
+
 fn runs(records: &[RunRecord]) -> Columns {
     let mut text = texts(17);
     let (mut years, mut iterations): (Vec<Option<i32>>, Vec<Option<i32>>) = (Vec::new(), Vec::new());

@@ -58,7 +58,13 @@ pub struct PgStore {
     down: std::sync::Mutex<Option<(Instant, Duration, String)>>,
     /// The catalog identity read with the last connection.
     seen: std::sync::Mutex<Option<CatalogIdentity>>,
+    /// When this store last checked the schema version (each connection taken within
+    /// [`SCHEMA_RECHECK`] of it skips the check).
+    checked: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How long a checked schema version is trusted before the next connection checks it again.
+const SCHEMA_RECHECK: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +105,14 @@ impl PgStore {
             // The failure reaches the caller as an error naming the catalog; no log line too.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        Ok(PgStore { shown, pool, config, down: Default::default(), seen: Default::default() })
+        Ok(PgStore {
+            shown,
+            pool,
+            config,
+            down: Default::default(),
+            seen: Default::default(),
+            checked: Default::default(),
+        })
     }
 
     /// The catalog URL without its password.
@@ -179,10 +192,15 @@ impl PgStore {
         Error::CatalogUnreachable { location: self.shown.clone(), reason }
     }
 
-    /// Bring the schema to [`schema::SCHEMA_VERSION`] and read the catalog's identity. A catalog
-    /// at the current version costs one statement; otherwise the migrations run in one
-    /// transaction, under an advisory lock so that processes starting together apply each once.
+    /// Bring the schema to [`schema::SCHEMA_VERSION`] and read the catalog's identity, at most
+    /// once per [`SCHEMA_RECHECK`]. A catalog at the current version costs one statement;
+    /// otherwise the migrations run in one transaction, under an advisory lock so that processes
+    /// starting together apply each once.
     fn migrate(&self, conn: &mut Conn) -> Result<()> {
+        let checked = || self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if checked().is_some_and(|t| t.elapsed() < SCHEMA_RECHECK) {
+            return Ok(());
+        }
         let current = conn.query_one(
             "SELECT (SELECT max(version) FROM consist_schema_version), c.id, c.purge_epoch FROM consist_catalog c LIMIT 1",
             &[],
@@ -191,11 +209,13 @@ impl PgStore {
             && row.get::<_, Option<i32>>(0) == Some(schema::SCHEMA_VERSION)
         {
             self.remember(CatalogIdentity { id: row.get(1), purge_epoch: row.get(2) });
+            *checked() = Some(Instant::now());
             return Ok(());
         }
         self.migrate_locked(conn)?;
         let identity = conn.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
         self.remember(CatalogIdentity { id: identity.get(0), purge_epoch: identity.get(1) });
+        *checked() = Some(Instant::now());
         Ok(())
     }
 
@@ -358,8 +378,10 @@ impl Store for PgStore {
     }
 
     fn identity(&self) -> Result<Option<CatalogIdentity>> {
-        drop(self.conn()?);
-        Ok(self.identity_seen())
+        let row = self.conn()?.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
+        let identity = CatalogIdentity { id: row.get(0), purge_epoch: row.get(1) };
+        self.remember(identity.clone());
+        Ok(Some(identity))
     }
 
     fn identity_seen(&self) -> Option<CatalogIdentity> {
@@ -405,6 +427,10 @@ impl Store for PgStore {
             tx.commit()
         });
         written.map_err(self.err("rebuilding runs"))
+    }
+
+    fn write_started(&self, records: &[RunRecord]) -> Result<()> {
+        batch::write_started(&mut *self.conn()?, records).map_err(self.err("writing runs"))
     }
 
     fn leases(&self) -> Option<&dyn Leases> {
