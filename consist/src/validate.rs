@@ -168,7 +168,7 @@ impl Catalog {
         Ok(running
             .into_iter()
             .filter(|r| match leased(r) {
-                true => !crate::engine::claim::is_alive(self, &r.id, live.as_ref()),
+                true => !crate::engine::claim::is_alive(self, r, live.as_ref()),
                 false => r.is_orphaned(),
             })
             .collect())

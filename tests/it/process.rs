@@ -53,7 +53,8 @@ fn two_processes_writing_at_once_are_both_recorded() {
 #[test]
 fn the_cli_reads_while_a_step_runs_in_another_process() {
     let ws = Workspace::new();
-    drop(ws.tracker());
+    // The database exists (`db inspect` reads it) before the step starts.
+    assert!(last_line(step(&ws, 10, 0).output().unwrap()).starts_with("executed "));
     let mut child = step(&ws, 11, 3000).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = lines.next().unwrap().unwrap();
@@ -63,11 +64,16 @@ fn the_cli_reads_while_a_step_runs_in_another_process() {
     let runs: serde_json::Value = serde_json::from_str(&stdout_of(cli)).unwrap();
     let listed = runs.as_array().unwrap().iter().find(|r| r["id"] == run_id.as_str()).expect("running run is listed");
     assert_eq!(listed["status"], "running");
+    // Its claim names it while it runs: alive, not a zombie (whatever its host and process id).
+    let inspect =
+        Command::new(worker()).args(["cli", "db", "inspect", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
+    let inspect: serde_json::Value = serde_json::from_str(&stdout_of(inspect)).unwrap();
+    assert_eq!(inspect["zombies"], serde_json::json!([]), "a live run is not a zombie");
 
     assert!(child.wait().unwrap().success());
     let after = Command::new(worker()).args(["cli", "runs", "--json", "--db-path"]).arg(ws.db()).output().unwrap();
     let runs: serde_json::Value = serde_json::from_str(&stdout_of(after)).unwrap();
-    assert_eq!(runs[0]["status"], "completed");
+    assert!(runs.as_array().unwrap().iter().all(|r| r["status"] == "completed"), "{runs}");
 }
 
 #[test]

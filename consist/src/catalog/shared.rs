@@ -57,7 +57,7 @@ impl Catalog {
     /// Check that the local state is this catalog's (see the module docs) once the store has
     /// told its identity; drop the state's cache entries and miss history if it was made for
     /// another catalog, and forget what this process remembered if it adopted another one
-    /// before. `file` is a DuckDB file's [`file_key`] when its id was read.
+    /// before. `file` is a DuckDB file's [`file_key`].
     fn adopt(&self, seen: &mut Seen, identity: &CatalogIdentity, file: Option<String>) {
         if seen.adopted.as_ref().is_some_and(|id| *id != identity.id) {
             self.index.forget_all();
@@ -78,6 +78,8 @@ impl Catalog {
             self.drop_local_cache();
         }
         seen.file.clone_from(&file);
+        // Rewritten after each write of this host too (one small file per database batch), so
+        // the next tracker that opens the catalog need not open the file to know it.
         let mark = CatalogMark { id: identity.id.clone(), file };
         if known.as_ref() != Some(&mark) {
             self.local.set_mark(&mark);
@@ -188,8 +190,9 @@ impl Catalog {
     }
 
     /// Notice purges and a replaced catalog since this catalog last looked (see the module
-    /// docs). DuckDB: the purge mark is read at every lookup, the file's key checked at most
-    /// once per [`EPOCH_POLL`]. PostgreSQL: the identity and purge epoch are read at most once
+    /// docs). DuckDB: the purge mark is read at every lookup; at most once per [`EPOCH_POLL`],
+    /// the local mark (which any tracker of this host that finds the file replaced rewrites)
+    /// and whether the file still exists. PostgreSQL: the identity and purge epoch are read at most once
     /// per [`EPOCH_POLL`]; a catalog that cannot be reached leaves no epoch, so no confirmed
     /// entry is served until it answers again.
     fn revalidate(&self) {
@@ -201,9 +204,13 @@ impl Catalog {
                     self.index.forget_all();
                     seen.mark = mark;
                 }
+                // Once per EPOCH_POLL: the file gone, or another process of this host found it
+                // replaced (the mark it rewrote names another id).
                 if seen.file_checked.is_none_or(|t| t.elapsed() >= EPOCH_POLL) {
                     seen.file_checked = Some(Instant::now());
-                    if file_key(path) != seen.file {
+                    let mark = self.local.mark();
+                    let moved = mark.as_ref().is_some_and(|m| !m.id.is_empty() && seen.adopted.as_ref() != Some(&m.id));
+                    if moved || (seen.adopted.is_some() && !path.exists()) {
                         self.check_file(&mut seen, path);
                     }
                 }

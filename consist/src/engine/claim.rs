@@ -11,8 +11,9 @@
 //!   claim lapses after at most one time-to-live; the holder writes its run to the catalog
 //!   before it lets go, so the waiter finds it there. A catalog that cannot be reached falls
 //!   back to the file lock (twins on one host still wait for each other).
-//! - **Liveness.** Every executed run holds a lease for as long as it executes (its claim, or a
-//!   lease of its own, and on DuckDB a lock file `<db>.consist/live/<run_id>.lock`). A run still
+//! - **Liveness.** Every executed run holds a lease for as long as it executes: its claim (a
+//!   claim's lock file names the run holding it), or a lease of its own, or on DuckDB a lock file
+//!   `<db>.consist/live/<run_id>.lock` (a run that executes unclaimed). A run still
 //!   `running` whose lease is gone is a zombie, whatever host or container it ran in: the
 //!   hostname and process id are not what decides it.
 //!
@@ -153,8 +154,11 @@ impl Claims {
     /// Hold run `run_id` alive while it executes: nothing more when its claim is a lease that
     /// names it; else a lease of its own (PostgreSQL) and, on a DuckDB catalog, a lock file.
     pub(crate) fn alive(&self, run_id: &str, claim: Option<&Claim>) -> Alive {
-        if claim.is_some_and(|c| matches!(c.kind, Some(Held::Lease { .. }))) {
-            return Alive { _kind: None };
+        match claim.and_then(|c| c.kind.as_ref()) {
+            Some(Held::Lease { .. }) => return Alive { _kind: None },
+            // The claim's lock file names the run holding it: one file, not two, per execution.
+            Some(Held::File { file, .. }) if name_holder(file, run_id).is_ok() => return Alive { _kind: None },
+            _ => {}
         }
         if self.catalog.store().leases().is_some() {
             match self.lease(&format!("run:{run_id}"), "", run_id, &|| false) {
@@ -208,20 +212,39 @@ fn live_path(catalog: &Catalog, run_id: &str) -> Option<PathBuf> {
 /// is live on a server catalog (`live` holds the runs of live leases), or its lock file is held
 /// (a DuckDB catalog; on a server catalog, a run that started while the server was unreachable,
 /// alive on this host).
-pub(crate) fn is_alive(catalog: &Catalog, run_id: &str, live: Option<&std::collections::HashSet<String>>) -> bool {
-    if live.is_some_and(|live| live.contains(run_id)) {
+pub(crate) fn is_alive(catalog: &Catalog, run: &crate::Run, live: Option<&std::collections::HashSet<String>>) -> bool {
+    if live.is_some_and(|live| live.contains(&run.id)) {
         return true;
     }
-    let Some(path) = live_path(catalog, run_id) else { return false };
-    let Ok(file) = OpenOptions::new().write(true).open(&path) else { return false };
+    let dir = crate::snapshot::catalog_dir(catalog.db_path());
+    // Its signature's claim, held by it (the file names its holder), or a lock file of its own.
+    let claim = crate::ids::signature_problem(&run.signature)
+        .is_none()
+        .then(|| dir.join("claims").join(format!("{}.lock", run.signature)));
+    if claim.is_some_and(|path| locked(&path).is_some_and(|holder| holder.trim() == run.id)) {
+        return true;
+    }
+    live_path(catalog, &run.id).is_some_and(|path| locked(&path).is_some())
+}
+
+/// The content of the lock file at `path` when another process holds its lock.
+fn locked(path: &Path) -> Option<String> {
+    let file = OpenOptions::new().read(true).write(true).open(path).ok()?;
     match file.try_lock() {
         Ok(()) => {
             let _ = file.unlock();
-            false
+            None
         }
-        Err(TryLockError::WouldBlock) => true,
-        Err(TryLockError::Error(_)) => false,
+        Err(TryLockError::WouldBlock) => Some(std::fs::read_to_string(path).unwrap_or_default()),
+        Err(TryLockError::Error(_)) => None,
     }
+}
+
+/// Write `run_id` into the claim file `file` this process holds.
+fn name_holder(mut file: &File, run_id: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    file.set_len(0)?;
+    file.write_all(run_id.as_bytes())
 }
 
 /// Lock `path` exclusively, waiting (when `wait`) while another holder has it. Returns the held

@@ -352,9 +352,12 @@ impl DuckDbStore {
         renamed.map(|()| (before, size(&self.path)))
     }
 
-    /// Note the identity of the file `conn` is open on (one query), for [`Store::identity_seen`].
+    /// Note the identity of the file `conn` is open on, for [`Store::identity_seen`]: one query
+    /// (the connection wrote the file, so its schema has the table).
     fn remember_identity(&self, conn: &Connection) {
-        if let Ok(Some(identity)) = read_identity(conn) {
+        let read = conn
+            .query_row(schema::READ_IDENTITY, [], |r| Ok(CatalogIdentity { id: r.get(0)?, purge_epoch: r.get(1)? }));
+        if let Ok(identity) = read {
             *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
         }
     }
