@@ -25,10 +25,10 @@ const SIGNATURE_LEN: usize = 128;
 pub(crate) fn run_id_problem(id: &str) -> Option<&'static str> {
     if id.is_empty() {
         Some("it is empty")
-    } else if id.starts_with('.') {
-        Some("it starts with `.` (`.`, `..` and hidden names are not run ids)")
     } else if id.contains(['/', '\\']) {
         Some("it contains a path separator (`/` or `\\`)")
+    } else if id.starts_with('.') {
+        Some("it starts with `.` (`.`, `..` and hidden names are not run ids)")
     } else if id.chars().any(char::is_control) {
         Some("it contains a control character (NUL, newline, escape...)")
     } else if id.contains(crate::snapshot::TMP_MARK) {

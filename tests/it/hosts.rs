@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use consist::{CacheMode, RunQuery, Tracker, Value};
+use consist::{CacheMode, RunQuery, Tracker};
 
-use crate::pg::PgServer;
-use crate::util::Workspace;
+use crate::pg::{PgServer, forget_local_state};
+use crate::util::{Workspace, square};
 
 /// One host of a shared catalog.
 struct Host {
@@ -82,26 +82,6 @@ fn tracker(run_dir: &Path, url: &str, mode: CacheMode) -> Tracker {
     Tracker::builder(run_dir).catalog(url).cache_mode(mode).open().unwrap()
 }
 
-/// `square(value)` in-process, the worker's signature.
-fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::RunResult<Value<i64>> {
-    tracker
-        .step("square")
-        .code_version("1")
-        .config(&serde_json::json!({ "value": value }))
-        .outputs(["squared"])
-        .run(|_| {
-            std::thread::sleep(sleep);
-            Ok(Value(value * value))
-        })
-        .unwrap()
-}
-
-/// Remove this process's local state of the catalog at `url`.
-fn forget_local_state(url: &str) {
-    let state = consist::CatalogLocation::parse(url).unwrap().state_path();
-    let _ = std::fs::remove_dir_all(format!("{}.consist", state.display()));
-}
-
 #[test]
 fn twins_on_two_hosts_execute_once_the_other_waits_and_hits() {
     let Some(server) = PgServer::start() else { return };
@@ -127,18 +107,24 @@ fn every_host_names_the_earliest_completed_twin_as_the_source() {
     // Twins that both executed (overwrite mode takes no claim): the one started first ends last.
     let (slow, fast) = std::thread::scope(|s| {
         let slow = s.spawn(|| {
-            square(&tracker(&ws.path().join("slow"), &url, CacheMode::Overwrite), 8, Duration::from_millis(900)).run
+            square(&tracker(&ws.path().join("slow"), &url, CacheMode::Overwrite), 8, || {
+                std::thread::sleep(Duration::from_millis(900))
+            })
+            .run
         });
         std::thread::sleep(Duration::from_millis(200));
         let fast = s.spawn(|| {
-            square(&tracker(&ws.path().join("fast"), &url, CacheMode::Overwrite), 8, Duration::from_millis(50)).run
+            square(&tracker(&ws.path().join("fast"), &url, CacheMode::Overwrite), 8, || {
+                std::thread::sleep(Duration::from_millis(50))
+            })
+            .run
         });
         (slow.join().unwrap(), fast.join().unwrap())
     });
     assert!(slow.created_at < fast.created_at && fast.ended_at < slow.ended_at);
     // This host's own index last saw the slow twin; a fresh host has nothing: both name the twin
     // that completed first.
-    let here = square(&tracker(&ws.run_dir(), &url, CacheMode::Reuse), 8, Duration::ZERO);
+    let here = square(&tracker(&ws.run_dir(), &url, CacheMode::Reuse), 8, || {});
     assert_eq!(here.run.cache_source(), Some(fast.id.as_str()));
     let elsewhere = one(Host::new("node-c", ws.path()).step(&url, 8, 0).output().unwrap());
     assert_eq!(elsewhere.0, "hit");
@@ -228,13 +214,13 @@ fn a_purge_on_one_host_is_honoured_by_a_tracker_open_on_another() {
     let (_, first) = one(admin.step(&url, 4, 0).output().unwrap());
     // This process is another host, its tracker open throughout.
     let open = tracker(&ws.run_dir(), &url, CacheMode::Reuse);
-    let hit = square(&open, 4, Duration::ZERO);
+    let hit = square(&open, 4, || {});
     assert_eq!(hit.run.cache_source(), Some(first.as_str()));
     let out = admin.cli(&url, &["db", "purge", &first, "--yes"]);
     assert!(out.status.success(), "{}", said(&out));
     let purged_at = Instant::now();
     std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
-    let after = square(&open, 4, Duration::ZERO);
+    let after = square(&open, 4, || {});
     assert!(!after.cache_hit(), "served {:?} {:?} after the purge", after.run.cache_source(), purged_at.elapsed());
     // A tracker opened after the purge, on the purging host too, never names it.
     let (kind, id) = one(admin.step(&url, 4, 0).output().unwrap());
@@ -333,7 +319,9 @@ fn twins_in_one_tracker_on_a_shared_catalog_execute_once() {
     let ws = Workspace::new();
     let shared = tracker(&ws.run_dir(), &url, CacheMode::Reuse);
     let runs: Vec<_> = std::thread::scope(|s| {
-        let twins: Vec<_> = (0..2).map(|_| s.spawn(|| square(&shared, 12, Duration::from_millis(800)))).collect();
+        let twins: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| square(&shared, 12, || std::thread::sleep(Duration::from_millis(800)))))
+            .collect();
         twins.into_iter().map(|t| t.join().unwrap()).collect()
     });
     let hits = runs.iter().filter(|r| r.cache_hit()).count();
@@ -374,11 +362,11 @@ fn an_open_tracker_serves_no_confirmed_entry_while_the_catalog_cannot_be_reached
     let ws = Workspace::new();
     let (_, first) = one(Host::new("node-a", ws.path()).step(&url, 9, 0).output().unwrap());
     let open = tracker(&ws.run_dir(), &url, CacheMode::Reuse);
-    assert_eq!(square(&open, 9, Duration::ZERO).run.cache_source(), Some(first.as_str()), "confirmed");
+    assert_eq!(square(&open, 9, || {}).run.cache_source(), Some(first.as_str()), "confirmed");
     // Cut off, it cannot know whether the run was purged since: it executes instead.
     server.stop();
     std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
-    let cut_off = square(&open, 9, Duration::ZERO);
+    let cut_off = square(&open, 9, || {});
     assert!(!cut_off.cache_hit(), "served {:?} without the catalog", cut_off.run.cache_source());
     server.resume();
     // The tracker tries the server again after a pause (a few seconds at most).

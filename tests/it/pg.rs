@@ -131,3 +131,10 @@ fn binaries() -> Option<PathBuf> {
     found.sort();
     found.pop().map(|(_, bin)| bin)
 }
+
+/// Remove this process's local state of the catalog at `url` (kept under the user's cache), as
+/// a new host would start.
+pub fn forget_local_state(url: &str) {
+    let state = consist::CatalogLocation::parse(url).unwrap().state_path();
+    let _ = std::fs::remove_dir_all(format!("{}.consist", state.display()));
+}

@@ -5,14 +5,8 @@ use std::path::Path;
 
 use consist::{RunQuery, Tracker};
 
-use crate::pg::PgServer;
+use crate::pg::{PgServer, forget_local_state};
 use crate::util::{Counter, Workspace, clean_and_summarize};
-
-/// Remove this process's local state of the catalog at `url` (kept under the user's cache).
-fn forget_local_state(url: &str) {
-    let state = consist::CatalogLocation::parse(url).unwrap().state_path();
-    let _ = std::fs::remove_dir_all(format!("{}.consist", state.display()));
-}
 
 fn tracker(run_dir: &Path, url: &str) -> Tracker {
     Tracker::builder(run_dir).catalog(url).open().expect("tracker on PostgreSQL opens")

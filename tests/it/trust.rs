@@ -8,21 +8,7 @@ use std::time::Duration;
 
 use consist::{Catalog, OnConflict, PurgeOptions, RunQuery, Tracker, Value};
 
-use crate::util::{Counter, Workspace, cli};
-
-/// A step whose value is `value` squared (the test worker's `square`, same signature).
-fn square(tracker: &Tracker, value: i64, runs: &Counter) -> consist::RunResult<Value<i64>> {
-    tracker
-        .step("square")
-        .code_version("1")
-        .config(&serde_json::json!({ "value": value }))
-        .outputs(["squared"])
-        .run(|_| {
-            runs.hit();
-            Ok(Value(value * value))
-        })
-        .unwrap()
-}
+use crate::util::{Counter, Workspace, cli, square};
 
 /// Every file under `dir` with its bytes (what "untouched" means).
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -62,7 +48,7 @@ fn victim(id: &str) -> tempfile::TempDir {
 /// One recorded run in `ws` (flushed), with its snapshot file.
 fn one_run(ws: &Workspace) -> (consist::Run, PathBuf) {
     let tracker = ws.tracker();
-    let run = square(&tracker, 3, &Counter::default()).run;
+    let run = square(&tracker, 3, || {}).run;
     tracker.flush().unwrap();
     let snapshot = consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{}.json", run.id));
     (run, snapshot)
@@ -191,8 +177,8 @@ fn a_rebuild_of_one_run_dir_keeps_other_run_dirs_and_rows_without_snapshots() {
     let runs = Counter::default();
     let tracker_in = |dir: &str| Tracker::builder(ws.path().join(dir)).db_path(ws.db()).open().unwrap();
     let (a, b) = (tracker_in("a"), tracker_in("b"));
-    let in_a: Vec<String> = (1..=2).map(|v| square(&a, v, &runs).run.id).collect();
-    let in_b = square(&b, 10, &runs).run.id;
+    let in_a: Vec<String> = (1..=2).map(|v| square(&a, v, || runs.hit()).run.id).collect();
+    let in_b = square(&b, 10, || runs.hit()).run.id;
     a.flush().unwrap();
     b.flush().unwrap();
     drop((a, b));
@@ -277,19 +263,19 @@ fn a_purged_run_is_served_neither_by_an_open_tracker_nor_written_back_by_a_queue
     let ws = Workspace::new();
     let runs = Counter::default();
     let tracker = ws.tracker();
-    let first = square(&tracker, 4, &runs).run;
+    let first = square(&tracker, 4, || runs.hit()).run;
     tracker.flush().unwrap();
-    assert!(square(&tracker, 4, &runs).cache_hit(), "the tracker remembers it");
+    assert!(square(&tracker, 4, || runs.hit()).cache_hit(), "the tracker remembers it");
     // Another host's queue still holding the run (its sync died before dropping the entry).
     let kept = ws.path().join("kept.json");
     std::fs::copy(consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{}.json", first.id)), &kept).unwrap();
 
     let out = cli(&ws.db(), &["db", "purge", &first.id, "--yes"]);
     assert!(out.status.success(), "{}", text(&out));
-    let again = square(&tracker, 4, &runs);
+    let again = square(&tracker, 4, || runs.hit());
     assert!(!again.cache_hit(), "the open tracker does not serve the purged run: {:?}", again.run.cache_source());
     assert_eq!(runs.get(), 2);
-    assert!(square(&ws.tracker(), 4, &runs).cache_hit(), "a new tracker hits the new run");
+    assert!(square(&ws.tracker(), 4, || runs.hit()).cache_hit(), "a new tracker hits the new run");
     tracker.flush().unwrap();
 
     let pending = ws.path().join("provenance.duckdb.consist/pending");
@@ -335,24 +321,24 @@ fn a_replaced_or_deleted_catalog_file_does_not_serve_the_old_catalogs_hits() {
     let runs = Counter::default();
     let first = {
         let tracker = ws.tracker();
-        square(&tracker, 6, &runs).run
+        square(&tracker, 6, || runs.hit()).run
     };
     // The file is deleted (its local state beside it stays).
     std::fs::remove_file(ws.db()).unwrap();
     let _ = std::fs::remove_file(ws.path().join("provenance.duckdb.wal"));
-    let again = square(&ws.tracker(), 6, &runs);
+    let again = square(&ws.tracker(), 6, || runs.hit());
     assert!(!again.cache_hit(), "no hit names {} , which the new catalog does not hold", first.id);
     // Another catalog's file copied over this one's, while a tracker is open: its runs are not
     // this one's either, for a new tracker or (within EPOCH_POLL) the open one.
     let open = ws.tracker();
-    let seen = square(&open, 6, &runs).run.cache_source().map(str::to_owned);
+    let seen = square(&open, 6, || runs.hit()).run.cache_source().map(str::to_owned);
     assert!(seen.is_some());
     let elsewhere = Workspace::new();
-    square(&elsewhere.tracker(), 99, &runs);
+    square(&elsewhere.tracker(), 99, || runs.hit());
     std::fs::copy(elsewhere.db(), ws.db()).unwrap();
-    assert!(!square(&ws.tracker(), 6, &runs).cache_hit());
+    assert!(!square(&ws.tracker(), 6, || runs.hit()).cache_hit());
     std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
-    let after = square(&open, 6, &runs);
+    let after = square(&open, 6, || runs.hit());
     assert_ne!(after.run.cache_source(), seen.as_deref(), "the open tracker noticed the file was replaced");
     drop(open);
     // A file without an id (from before ids, or Python Consist's) replacing it: the same.
@@ -360,7 +346,7 @@ fn a_replaced_or_deleted_catalog_file_does_not_serve_the_old_catalogs_hits() {
     conn.execute_batch("DROP TABLE consist_catalog").unwrap();
     drop(conn);
     std::fs::copy(elsewhere.db(), ws.db()).unwrap();
-    assert!(!square(&ws.tracker(), 6, &runs).cache_hit());
+    assert!(!square(&ws.tracker(), 6, || runs.hit()).cache_hit());
     assert_eq!(runs.get(), 5, "the open tracker hit the run the new catalog's tracker recorded");
 }
 
@@ -369,11 +355,11 @@ fn a_run_a_rebuild_removes_is_not_served_by_an_open_tracker() {
     let ws = Workspace::new();
     let runs = Counter::default();
     let open = ws.tracker();
-    let first = square(&open, 2, &runs).run;
+    let first = square(&open, 2, || runs.hit()).run;
     open.flush().unwrap();
     std::fs::remove_file(consist::testing::snapshots_dir(&ws.run_dir()).join(format!("{}.json", first.id))).unwrap();
     let out = cli(&ws.db(), &["db", "rebuild"]);
     assert!(text(&out).contains("removed 1 run(s)"), "{}", text(&out));
-    assert!(!square(&open, 2, &runs).cache_hit(), "the run the catalog no longer holds is not served");
+    assert!(!square(&open, 2, || runs.hit()).cache_hit(), "the run the catalog no longer holds is not served");
     assert_eq!(runs.get(), 2);
 }

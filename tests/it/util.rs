@@ -132,3 +132,18 @@ pub fn clean_and_summarize(
         .unwrap();
     (up, down)
 }
+
+/// The test worker's `square` step (the same signature as `consist-test-worker step`), `body`
+/// running inside it on a miss (count it, sleep...).
+pub fn square(tracker: &Tracker, value: i64, body: impl FnOnce()) -> RunResult<Value<i64>> {
+    tracker
+        .step("square")
+        .code_version("1")
+        .config(&serde_json::json!({ "value": value }))
+        .outputs(["squared"])
+        .run(|_| {
+            body();
+            Ok(Value(value * value))
+        })
+        .unwrap()
+}
