@@ -1,0 +1,66 @@
+//! Compacting a DuckDB catalog: DuckDB never shrinks a file in place, so the file is copied
+//! whole and renamed over the old one once every table's row count matches.
+
+use std::path::{Path, PathBuf};
+
+use super::{DuckDbStore, TABLES, sql};
+use crate::error::{Error, Result};
+
+impl DuckDbStore {
+    /// Rewrite the file without its free blocks (DuckDB never shrinks a file in place): copy
+    /// every table into a new file, check the row counts match, and rename it over this one.
+    /// The old file stays open, and so locked against writers, until the rename, so no write
+    /// can land in it unseen. Returns the sizes before and after, in bytes.
+    pub fn compact(&self) -> Result<(u64, u64)> {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let before = size(&self.path);
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".compacting");
+        let tmp = self.path.with_file_name(name);
+        let tmp_wal = PathBuf::from(format!("{}.wal", tmp.display()));
+        for leftover in [&tmp, &tmp_wal] {
+            let _ = std::fs::remove_file(leftover);
+        }
+        let conn = self.connect()?;
+        let quoted = sql::quote_text(&tmp.to_string_lossy());
+        let copy = (|| -> duckdb::Result<Vec<(String, i64, i64)>> {
+            conn.execute_batch("FORCE CHECKPOINT;")?;
+            let db: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
+            conn.execute_batch(&format!(
+                "ATTACH {quoted} AS consist_compacted; COPY FROM DATABASE {} TO consist_compacted;",
+                sql::quote_ident(&db)
+            ))?;
+            let mut counts = Vec::new();
+            for table in TABLES {
+                let count = |catalog: &str| -> duckdb::Result<i64> {
+                    conn.query_row(
+                        &format!("SELECT count(*) FROM {}.main.{table}", sql::quote_ident(catalog)),
+                        [],
+                        |r| r.get(0),
+                    )
+                };
+                counts.push((table.to_owned(), count(&db)?, count("consist_compacted")?));
+            }
+            conn.execute_batch("DETACH consist_compacted;")?;
+            Ok(counts)
+        })();
+        let verified =
+            copy.map_err(|e| self.db_err(e)).and_then(|counts| match counts.iter().find(|(_, old, new)| old != new) {
+                Some((table, old, new)) => Err(Error::Refused(format!(
+                    "compaction copied {new} of {old} rows of `{table}`; the database was left as it was"
+                ))),
+                None if tmp_wal.exists() => Err(Error::Refused(
+                    "the compacted copy was not checkpointed; the database was left as it was".into(),
+                )),
+                None => Ok(()),
+            });
+        let renamed =
+            verified.and_then(|()| std::fs::rename(&tmp, &self.path).map_err(Error::io("replacing", &self.path)));
+        drop(conn);
+        if renamed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(&tmp_wal);
+        }
+        renamed.map(|()| (before, size(&self.path)))
+    }
+}
