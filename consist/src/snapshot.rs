@@ -167,9 +167,10 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<Pat
     Ok(path)
 }
 
-/// Whether a snapshot or pending-entry name is a batch of hits (`hits-...`).
+/// Whether a snapshot or pending-entry name is a batch of hits (`hits-<session>-<n>`, no `_`),
+/// not a run's (a run id always ends in `_<8 hex>`, even that of a step named `hits-...`).
 pub(crate) fn is_batch(name: &str) -> bool {
-    name.starts_with("hits-")
+    name.starts_with("hits-") && !name.contains('_')
 }
 
 /// Read one snapshot, refusing one whose run id, signature or producer ids could not name a
@@ -486,6 +487,9 @@ mod tests {
         assert_eq!((damaged[0].line, damaged[0].run_id.as_deref()), (Some(1), Some("step_ab12")));
         assert_eq!(run_id_of(Path::new("/s/step_ab12.json")).as_deref(), Some("step_ab12"));
         assert_eq!(run_id_of(&batch), None);
+        // A step named `hits-...` makes runs, not batches.
+        assert!(is_batch("hits-0123456789ab-000001") && !is_batch("hits-per-day_1a2b3c4d"));
+        assert_eq!(run_id_of(Path::new("/s/hits-per-day_1a2b3c4d.json")).as_deref(), Some("hits-per-day_1a2b3c4d"));
     }
 
     #[test]
