@@ -187,6 +187,31 @@ pub enum Error {
         reason: String,
     },
 
+    /// A remote location that cannot be used (`TrackerBuilder::remote`, `--remote`,
+    /// `CONSIST_REMOTE`). Shown without a password.
+    #[error(
+        "remote `{url}` cannot be used: {reason}; give s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, \
+         http(s)://host/prefix or file:///absolute/dir (credentials come from the environment: AWS_*, GOOGLE_*, AZURE_*)"
+    )]
+    RemoteLocation {
+        /// The URL as given, password redacted.
+        url: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// A transfer to or from a remote failed (the store unreachable, an object missing or
+    /// corrupt, credentials refused).
+    #[error("remote {url}: {action} failed: {reason}")]
+    Remote {
+        /// The remote's URL, password redacted.
+        url: String,
+        /// What was being done ("uploading", "downloading"...).
+        action: &'static str,
+        /// The store's message, or what was wrong with what it returned.
+        reason: String,
+    },
+
     /// A step was declared inconsistently (missing code version, duplicate keys...).
     #[error("step `{step}` is not valid: {reason}")]
     InvalidStep {

@@ -83,6 +83,7 @@ mod names;
 mod rebuild;
 mod registry;
 mod relocate;
+mod remote;
 mod run;
 mod scenario;
 mod signature;
@@ -120,6 +121,7 @@ pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOption
 pub use mounts::{Mounts, is_portable};
 pub use rebuild::RebuildReport;
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
+pub use remote::{KeepRuns, REMOTE_ENV, Remote, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
 pub use run::{HOST_ENV, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use snapshot::DamagedSnapshot;

@@ -44,9 +44,30 @@ pub struct TrackerBuilder {
     toolchain: Option<crate::Toolchain>,
     toolchain_in_signature: bool,
     lease_ttl: Duration,
+    remote: Option<String>,
+    remote_read_only: Option<bool>,
 }
 
 impl TrackerBuilder {
+    /// Keep run outputs in an object store as well (see [`crate::Remote`]): `s3://bucket/prefix`,
+    /// `gs://`, `az://`, `http(s)://` or `file:///dir`. Default: `$CONSIST_REMOTE` if set, else
+    /// none. An executed step uploads its outputs before it is recorded; a step whose cache source
+    /// ran on a host whose files this host does not have downloads them, checking each hash
+    /// (only the outputs the step returns, and inputs a body is about to read). Credentials come
+    /// from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), never from here.
+    pub fn remote(mut self, url: &str) -> Self {
+        self.remote = Some(url.to_owned());
+        self
+    }
+
+    /// Only read from the remote, never write to it (default `false`, or
+    /// `$CONSIST_REMOTE_READ_ONLY=1`): a developer's tracker that uses what CI uploaded without
+    /// adding to it.
+    pub fn remote_read_only(mut self, read_only: bool) -> Self {
+        self.remote_read_only = Some(read_only);
+        self
+    }
+
     /// How long a claim on a signature, and the liveness of an executing run, last without being
     /// renewed on a catalog shared by many hosts (PostgreSQL; default 30 s). The tracker renews
     /// its leases every third of this while it holds them; a host that dies lets them lapse
@@ -202,6 +223,13 @@ impl TrackerBuilder {
             true => FileHasher::default(),
             false => FileHasher::persisted(crate::snapshot::catalog_dir(catalog.db_path()).join("hashes")),
         };
+        let read_only_remote = self.remote_read_only.unwrap_or_else(|| {
+            std::env::var("CONSIST_REMOTE_READ_ONLY").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+        });
+        let remote = match &self.remote {
+            Some(url) => Some(crate::Remote::open(url, read_only_remote)?),
+            None => crate::Remote::from_env(read_only_remote)?,
+        };
         let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl);
         let writer = (!readonly)
             .then(|| Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), self.flush_every));
@@ -220,6 +248,7 @@ impl TrackerBuilder {
                 writer,
                 unqueued: std::sync::Mutex::default(),
                 claims,
+                remote: remote.map(Arc::new),
             }),
         })
     }
@@ -280,6 +309,8 @@ impl Tracker {
             toolchain: None,
             toolchain_in_signature: false,
             lease_ttl: crate::engine::claim::LEASE_TTL,
+            remote: None,
+            remote_read_only: None,
         }
     }
 
@@ -342,6 +373,11 @@ impl Tracker {
     /// The catalog (store, signature index, pending queue).
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+
+    /// The remote outputs are kept in, if any (see [`TrackerBuilder::remote`]).
+    pub fn remote(&self) -> Option<&crate::Remote> {
+        self.inner.remote.as_deref()
     }
 
     /// Write pending runs, waiting hits included, to the database now; returns how many were
@@ -433,7 +469,13 @@ impl Tracker {
             }
         }
         for artifact in artifacts {
-            let artifact = &self.inner.catalog.locate(artifact.clone(), Some(&self.inner.run_dir))?;
+            let mut artifact = self.inner.catalog.locate(artifact.clone(), Some(&self.inner.run_dir))?;
+            if self.inner.verify_unchanged(&artifact).is_err()
+                && let Some(fetched) = self.inner.fetch(&artifact)
+            {
+                artifact = fetched;
+            }
+            let artifact = &artifact;
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
             crate::engine::execute::copy_checked(artifact, &dest)?;

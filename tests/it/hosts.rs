@@ -15,21 +15,24 @@ use crate::pg::{PgServer, forget_local_state};
 use crate::util::{Workspace, square};
 
 /// One host of a shared catalog.
-struct Host {
-    name: String,
-    state: tempfile::TempDir,
-    run_dir: PathBuf,
+pub struct Host {
+    pub name: String,
+    pub state: tempfile::TempDir,
+    pub run_dir: PathBuf,
+    /// More environment for its processes (a remote's URL and credentials).
+    pub env: Vec<(String, String)>,
 }
 
 impl Host {
-    fn new(name: &str, root: &Path) -> Host {
-        Host { name: name.to_owned(), state: tempfile::tempdir().unwrap(), run_dir: root.join(name) }
+    pub fn new(name: &str, root: &Path) -> Host {
+        Host { name: name.to_owned(), state: tempfile::tempdir().unwrap(), run_dir: root.join(name), env: Vec::new() }
     }
 
     /// The test worker as this host.
-    fn worker(&self) -> Command {
+    pub fn worker(&self) -> Command {
         let mut command = Command::new(crate::process::worker());
         command.env("CONSIST_HOST", &self.name).env("XDG_CACHE_HOME", self.state.path());
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
@@ -50,13 +53,13 @@ impl Host {
     }
 
     /// The consist CLI as this host.
-    fn cli(&self, url: &str, args: &[&str]) -> Output {
+    pub fn cli(&self, url: &str, args: &[&str]) -> Output {
         self.worker().arg("cli").args(args).arg("--db-path").arg(url).output().unwrap()
     }
 }
 
 /// (kind, run id, square) of each step a worker reported.
-fn results(out: &Output) -> Vec<(String, String, i64)> {
+pub fn results(out: &Output) -> Vec<(String, String, i64)> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("executed ") || l.starts_with("hit "))
@@ -73,7 +76,7 @@ fn one(out: Output) -> (String, String) {
     (kind, id)
 }
 
-fn said(out: &Output) -> String {
+pub fn said(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 

@@ -20,6 +20,8 @@ mod postgres;
 mod process;
 mod queries;
 mod reliability;
+mod remote;
+mod s3;
 mod scenario;
 mod snapshots;
 mod steps;

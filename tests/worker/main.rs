@@ -4,9 +4,12 @@
 //! consist-test-worker step <run_dir> <catalog> <value> <sleep_ms>
 //! consist-test-worker steps <run_dir> <catalog> <value>...
 //! consist-test-worker big <run_dir> <catalog> <bytes>
+//! consist-test-worker chain <run_dir> <catalog> <steps>
 //! consist-test-worker cli <consist arguments...>
 //! ```
 //! `big` runs one step whose output is a value of `<bytes>` bytes (for file-size limits).
+//! `chain` runs `seed` then `advance` steps, each reading the previous one's table (1,000
+//! numbers) and adding 1, printing `executed|hit <run_id> <first value>` for each.
 //! `<catalog>` is a DuckDB path or a `postgres://` URL (`-`: the default). `step` prints
 //! `started <run_id>` when the body begins (only on a miss), then `executed <run_id> <squared>` or
 //! `hit <run_id> <squared>`; `steps` runs one `square` step per value in one tracker and prints
@@ -54,6 +57,38 @@ fn steps(args: &[String]) -> consist::Result<()> {
     tracker.flush().map(drop)
 }
 
+fn chain(args: &[String]) -> consist::Result<()> {
+    let [run_dir, catalog, steps] = args else {
+        panic!("usage: chain <run_dir> <catalog | -> <steps>");
+    };
+    let steps: i64 = steps.parse().expect("steps is an integer");
+    let tracker = open(run_dir, catalog)?;
+    let first = tracker
+        .step("seed")
+        .code_version("1")
+        .outputs(["table"])
+        .run(|_| Ok(Value((0..1000).collect::<Vec<i64>>())))?;
+    report(&first, first.value.0[0]);
+    let mut previous = first.output("table")?.clone();
+    for step in 1..steps {
+        let next =
+            tracker.step("advance").code_version("1").config(&step).input("table", previous).outputs(["table"]).run(
+                |ctx| {
+                    let table: Vec<i64> = ctx.load::<Value<Vec<i64>>>("table")?.0;
+                    Ok(Value(table.into_iter().map(|v| v + 1).collect::<Vec<i64>>()))
+                },
+            )?;
+        report(&next, next.value.0[0]);
+        previous = next.output("table")?.clone();
+    }
+    tracker.flush().map(drop)
+}
+
+fn report<T>(result: &consist::RunResult<T>, first_value: i64) {
+    let kind = if result.cache_hit() { "hit" } else { "executed" };
+    println!("{kind} {} {first_value}", result.run.id);
+}
+
 fn big(args: &[String]) -> consist::Result<()> {
     let [run_dir, catalog, bytes] = args else {
         panic!("usage: big <run_dir> <catalog | -> <bytes>");
@@ -87,11 +122,12 @@ fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()>
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some(command @ ("step" | "steps" | "big")) => {
+        Some(command @ ("step" | "steps" | "big" | "chain")) => {
             consist::init_logging();
             let done = match command {
                 "step" => step(&args[2..]),
                 "steps" => steps(&args[2..]),
+                "chain" => chain(&args[2..]),
                 _ => big(&args[2..]),
             };
             match done {
@@ -104,7 +140,7 @@ fn main() -> ExitCode {
         }
         Some("cli") => consist::cli::main_from(std::iter::once("consist".to_owned()).chain(args[2..].iter().cloned())),
         _ => {
-            eprintln!("usage: consist-test-worker step|steps|big|cli ...");
+            eprintln!("usage: consist-test-worker step|steps|big|chain|cli ...");
             ExitCode::from(2)
         }
     }

@@ -408,7 +408,7 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
 
 /// Whether to go on: `yes`, or the user answers yes to `question` at a terminal (another answer
 /// is `false`, and says nothing was changed). Without a terminal, a usage error saying `refusal`.
-fn confirm(yes: bool, question: &str, refusal: &str) -> Result<bool> {
+pub(super) fn confirm(yes: bool, question: &str, refusal: &str) -> Result<bool> {
     if yes {
         return Ok(true);
     }

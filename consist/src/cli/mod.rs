@@ -11,6 +11,7 @@ mod error;
 mod export;
 mod lineage;
 mod overview;
+mod remote;
 mod runs;
 mod sql;
 mod steps;
@@ -45,6 +46,15 @@ pub(crate) struct Cli {
     /// recorded as `name://path` are found under `dir` (repeatable).
     #[arg(long = "mount", global = true, value_name = "NAME=DIR")]
     pub mounts: Vec<String>,
+
+    /// The remote run outputs are kept in: s3://bucket/prefix, gs://, az://, http(s)://,
+    /// file:///dir (credentials from the environment: AWS_*, GOOGLE_*, AZURE_*).
+    #[arg(long, global = true, env = "CONSIST_REMOTE")]
+    pub remote: Option<String>,
+
+    /// Only read the remote, never write to it.
+    #[arg(long, global = true)]
+    pub read_only: bool,
 
     /// The command to run.
     #[command(subcommand)]
@@ -89,6 +99,9 @@ pub(crate) enum Command {
     /// Maintain the database.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Run outputs in an object store: push, pull, status, gc.
+    #[command(subcommand)]
+    Remote(remote::RemoteCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -210,6 +223,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Steps(args) => steps::run(cli, args),
         Command::Export(args) => export::run(cli, args),
         Command::Db(cmd) => db::run(cli, cmd),
+        Command::Remote(cmd) => remote::run(cli, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "consist", &mut std::io::stdout());
             Ok(())

@@ -113,8 +113,11 @@ impl Engine {
     /// A recorded path that no longer exists (the project moved, or the data is mounted
     /// elsewhere here) is found again from the artifact's URI: see [`crate::Catalog::locate`].
     pub(crate) fn load_verified<T: Output>(&self, artifact: &Artifact) -> Result<T> {
-        let located = self.catalog.locate(artifact.clone(), Some(&self.run_dir))?;
-        self.verify_unchanged(&located)?;
+        let mut located = self.catalog.locate(artifact.clone(), Some(&self.run_dir))?;
+        if let Err(e) = self.verify_unchanged(&located) {
+            // Not on this host, or changed here: the remote's copy, checked, if it has one.
+            located = self.fetch(&located).ok_or(e)?;
+        }
         T::load(&located)
     }
 
@@ -332,6 +335,10 @@ impl Engine {
                 (entry, usable) = (moved, Ok(()));
             }
         }
+        // Not on this host: from the remote, checked (a missing or corrupt object stays a miss).
+        if usable.is_err() && self.fetch_missing(entry.outputs.iter_mut()) {
+            usable = verify(&entry);
+        }
         let (value, outputs) = usable.and_then(|()| load_cached::<O>(keys, &entry))?;
         Ok(Hit { entry, value, outputs })
     }
@@ -519,6 +526,7 @@ impl Engine {
         {
             return if recording { self.fail(record, error, true) } else { Err(error) };
         }
+        self.fetch_missing(inputs.values_mut());
         self.verify_inputs(&inputs)?;
         if recording {
             self.persist(&record)?;
@@ -535,6 +543,10 @@ impl Engine {
             Ok(value) => value,
             Err(error) => return self.fail(record, error, recording),
         };
+        if recording {
+            // Before the run is recorded completed: a source other hosts can serve from.
+            self.upload_outputs(&mut record);
+        }
         record.run.end(RunStatus::Completed);
         if recording {
             self.persist(&record)?;

@@ -3,7 +3,8 @@
 //! returned values become artifacts (`output.rs`); what it is given and returns (`spec.rs`);
 //! per-signature claims so concurrent twins do not both execute, and the leases that tell live
 //! runs from dead ones (`claim.rs`); the background
-//! writer of hits and store batches (`writer.rs`).
+//! writer of hits and store batches (`writer.rs`); uploads to and downloads from a remote
+//! (`remote.rs`).
 //!
 //! Below the user API (`Tracker`, `StepBuilder`, `StepCall`, `Scenario`), above the catalog: it
 //! never names a user-API type.
@@ -12,6 +13,7 @@ pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod execute;
 pub(crate) mod output;
+pub(crate) mod remote;
 pub(crate) mod spec;
 pub(crate) mod writer;
 
@@ -50,6 +52,8 @@ pub(crate) struct Engine {
     pub(crate) unqueued: std::sync::Mutex<(std::collections::BTreeSet<String>, String)>,
     /// Claims on signatures and the leases that keep executing runs alive.
     pub(crate) claims: claim::Claims,
+    /// Where outputs are uploaded and missing files fetched from (see [`crate::Remote`]).
+    pub(crate) remote: Option<Arc<crate::Remote>>,
 }
 
 impl Engine {

@@ -1,0 +1,98 @@
+//! The engine's use of a remote (see [`crate::Remote`]): an executed run's outputs are uploaded
+//! before it is recorded as completed, so it reaches the catalog as a source other hosts can
+//! serve from; a recorded artifact that is not on this host is downloaded, checked against its
+//! hash, before a hit, a body or a load reads it.
+
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+
+use crate::artifact::Artifact;
+use crate::engine::Engine;
+use crate::remote::Transfer;
+use crate::run::RunRecord;
+
+impl Engine {
+    /// Upload `record`'s outputs to the remote (unless it is read-only), marking each uploaded
+    /// one with `meta.remote`. A failed upload fails nothing: the run stays a source that only
+    /// this host, or hosts that share its files, can serve (another host's download misses and
+    /// executes it again).
+    pub(crate) fn upload_outputs(&self, record: &mut RunRecord) {
+        let Some(remote) = self.remote.as_deref().filter(|r| !r.is_read_only()) else { return };
+        let items: Vec<Transfer> = record
+            .outputs
+            .iter()
+            .filter_map(|a| Some(Transfer { hash: a.hash.clone()?, path: a.path.clone() }))
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let report = remote.push(&items, &|_| {});
+        for (path, reason) in &report.failed {
+            tracing::warn!(
+                run = %record.run.id,
+                file = %path.display(),
+                remote = remote.url(),
+                %reason,
+                "output not uploaded: hosts without this host's files execute the step again"
+            );
+        }
+        let failed: std::collections::HashSet<&PathBuf> =
+            report.failed.iter().map(|(p, _)| p).chain(&report.missing).collect();
+        for artifact in record.outputs.iter_mut().filter(|a| a.hash.is_some() && !failed.contains(&a.path)) {
+            artifact.meta.insert("remote".into(), Json::String(remote.url().to_owned()));
+        }
+    }
+
+    /// `artifact` with its file on this host: where it is found ([`crate::Catalog`]'s `locate`)
+    /// while that holds its recorded bytes, else downloaded from the remote into this run dir
+    /// (under its `./` URI, or `.consist/remote/<hash>/` for a file recorded elsewhere) and
+    /// checked. `None` when there is no remote, no hash, or the object is missing or corrupt (a
+    /// corrupt one is removed, so that the next upload of that content replaces it).
+    pub(crate) fn fetch(&self, artifact: &Artifact) -> Option<Artifact> {
+        let remote = self.remote.as_deref()?;
+        let hash = artifact.hash.clone()?;
+        let dest = crate::remote::local_copy(artifact, &self.run_dir, self.catalog.mounts())?;
+        if dest.exists() && crate::filehash::hash_file(&dest).is_ok_and(|h| h == hash) {
+            return Some(Artifact { path: dest, ..artifact.clone() });
+        }
+        match remote.download(&hash, &dest) {
+            Ok(()) => {
+                self.files.record(&dest, &hash);
+                tracing::debug!(file = %dest.display(), remote = remote.url(), "downloaded a recorded artifact");
+                Some(Artifact { path: dest, ..artifact.clone() })
+            }
+            Err(e) => {
+                tracing::warn!(
+                    key = %artifact.key,
+                    run = artifact.run_id.as_deref().unwrap_or("-"),
+                    error = %e,
+                    "a recorded artifact could not be fetched from the remote"
+                );
+                if e.to_string().contains("corrupt or partial") && !remote.is_read_only() {
+                    let _ = remote.delete(&hash);
+                }
+                None
+            }
+        }
+    }
+
+    /// Each artifact whose file this host lacks, or holds other bytes in, fetched from the remote
+    /// (the others as they are); `true` when any was fetched.
+    pub(crate) fn fetch_missing<'a>(&self, artifacts: impl Iterator<Item = &'a mut Artifact>) -> bool {
+        if self.remote.is_none() {
+            return false;
+        }
+        let mut fetched = false;
+        for artifact in artifacts {
+            if artifact.hash.is_some()
+                && self.verify_unchanged(artifact).is_err()
+                && let Some(found) = self.fetch(artifact)
+            {
+                *artifact = found;
+                fetched = true;
+            }
+        }
+        fetched
+    }
+}

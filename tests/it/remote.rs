@@ -1,0 +1,216 @@
+//! Artifacts in an object store: hosts that share a catalog and a bucket, and no files. Each host
+//! is a worker process with its own run dir and local state, reaching a real S3-compatible server
+//! (`s3.rs`) through the standard AWS environment variables.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use consist::{Catalog, CatalogLocation};
+
+use crate::hosts::{Host, results, said};
+use crate::pg::{PgServer, forget_local_state};
+use crate::s3::S3Server;
+use crate::util::Workspace;
+
+/// A host reaching `bucket` on `server` (`CONSIST_REMOTE` plus the server's credentials).
+fn host(name: &str, root: &Path, server: &S3Server, remote: &str) -> Host {
+    let mut host = Host::new(name, root);
+    host.env = server.env().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    host.env.push(("CONSIST_REMOTE".into(), remote.to_owned()));
+    host
+}
+
+/// `chain` of `steps` on `catalog` as `host`: (kind, run id, first value) of each step.
+fn chain(host: &Host, catalog: &str, steps: usize) -> Vec<(String, String, i64)> {
+    let out = host.worker().arg("chain").arg(&host.run_dir).arg(catalog).arg(steps.to_string()).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    results(&out)
+}
+
+fn kinds(results: &[(String, String, i64)]) -> Vec<&str> {
+    results.iter().map(|(kind, _, _)| kind.as_str()).collect()
+}
+
+/// The content hash of run `id`'s one output, read from the catalog.
+fn output_hash(catalog: &str, id: &str) -> String {
+    let catalog = Catalog::open(&CatalogLocation::parse(catalog).unwrap(), Duration::from_secs(10)).unwrap();
+    catalog.run_record(id).unwrap().outputs[0].hash.clone().unwrap()
+}
+
+/// The story of the issue, on one catalog: host A runs a chain; its files are gone (another
+/// machine); host B, with an empty run dir, hits every step from the bucket; one object is
+/// corrupted; host C re-executes that step only, and the bucket heals.
+fn two_hosts_share_a_chain(catalog: &str, ws: &Workspace, server: &S3Server, bucket: &str) {
+    let remote = server.bucket(bucket);
+    let a = host("node-a", ws.path(), server, &remote);
+    let first = chain(&a, catalog, 5);
+    assert_eq!(kinds(&first), ["executed"; 5]);
+    std::fs::remove_dir_all(&a.run_dir).unwrap();
+
+    let b = host("node-b", ws.path(), server, &remote);
+    let hits = chain(&b, catalog, 5);
+    assert_eq!(kinds(&hits), ["hit"; 5], "every step from the bucket, with an empty run dir");
+    let values: Vec<i64> = hits.iter().map(|(_, _, v)| *v).collect();
+    assert_eq!(values, [0, 1, 2, 3, 4]);
+
+    // A bad disk in the store: one object holds other bytes.
+    let damaged = output_hash(catalog, &first[3].1);
+    let object = server.bucket_dir(bucket).join("consist/blake3").join(&damaged[..2]).join(&damaged);
+    assert!(object.is_file(), "s3s-fs keeps the object at {}", object.display());
+    std::fs::write(&object, b"not what it was").unwrap();
+    let c = host("node-c", ws.path(), server, &remote);
+    let again = chain(&c, catalog, 5);
+    assert_eq!(kinds(&again), ["hit", "hit", "hit", "executed", "hit"], "only the step whose object is bad runs");
+    assert_eq!(again.iter().map(|(_, _, v)| *v).collect::<Vec<_>>(), values, "and gives the same result");
+    assert_ne!(std::fs::read(&object).unwrap(), b"not what it was", "the bad object was replaced");
+    let d = host("node-d", ws.path(), server, &remote);
+    assert_eq!(kinds(&chain(&d, catalog, 5)), ["hit"; 5]);
+}
+
+#[test]
+fn hosts_that_share_no_files_share_hits_through_a_bucket_on_duckdb() {
+    let Some(server) = S3Server::start() else { return };
+    let ws = Workspace::new();
+    let catalog = ws.path().join("shared/provenance.duckdb");
+    std::fs::create_dir_all(catalog.parent().unwrap()).unwrap();
+    two_hosts_share_a_chain(catalog.to_str().unwrap(), &ws, &server, "duckbucket");
+}
+
+#[test]
+fn hosts_that_share_no_files_share_hits_through_a_bucket_on_postgres() {
+    let Some(pg) = PgServer::start() else { return };
+    let Some(server) = S3Server::start() else { return };
+    let url = pg.database("remote");
+    let ws = Workspace::new();
+    two_hosts_share_a_chain(&url, &ws, &server, "pgbucket");
+    forget_local_state(&url);
+}
+
+#[test]
+fn a_failed_upload_or_a_read_only_remote_leaves_a_source_only_its_host_can_serve() {
+    let Some(server) = S3Server::start() else { return };
+    let ws = Workspace::new();
+    let catalog = ws.path().join("provenance.duckdb");
+    let catalog = catalog.to_str().unwrap();
+    let remote = server.bucket("flaky");
+    // Its store unreachable (a wrong endpoint): the step runs and is recorded, not uploaded.
+    let mut a = host("node-a", ws.path(), &server, &remote);
+    a.env.retain(|(k, _)| k != "AWS_ENDPOINT");
+    a.env.push(("AWS_ENDPOINT".into(), "http://127.0.0.1:9".into()));
+    assert_eq!(kinds(&chain(&a, catalog, 2)), ["executed"; 2]);
+    // A read-only client: runs, never writes.
+    let mut r = host("reader", ws.path(), &server, &remote);
+    r.env.push(("CONSIST_REMOTE_READ_ONLY".into(), "1".into()));
+    let out = r.worker().arg("step").arg(&r.run_dir).arg(catalog).args(["6", "0"]).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    let objects = std::fs::read_dir(server.bucket_dir("flaky")).unwrap().count();
+    assert_eq!(objects, 0, "nothing reached the bucket");
+    // Another host with no files of theirs: not a hit that cannot be served, a miss.
+    std::fs::remove_dir_all(&a.run_dir).unwrap();
+    let b = host("node-b", ws.path(), &server, &remote);
+    assert_eq!(kinds(&chain(&b, catalog, 2)), ["executed"; 2]);
+}
+
+fn cli(host: &Host, catalog: &str, args: &[String]) -> (bool, String) {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out: Output = host.cli(catalog, &args);
+    (out.status.success(), said(&out))
+}
+
+#[test]
+fn the_cli_pushes_a_catalog_made_before_the_remote_pulls_it_elsewhere_and_collects_garbage() {
+    let Some(server) = S3Server::start() else { return };
+    let ws = Workspace::new();
+    let catalog = ws.path().join("provenance.duckdb");
+    let catalog = catalog.to_str().unwrap();
+    let remote = server.bucket("later");
+    let mut a = host("node-a", ws.path(), &server, &remote);
+    a.env.retain(|(k, _)| k != "CONSIST_REMOTE");
+    assert_eq!(kinds(&chain(&a, catalog, 4)), ["executed"; 4]);
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().map(|a| a.to_string()).chain(["--remote".to_owned(), remote.clone()]).collect()
+    };
+
+    let (ok, text) = cli(&a, catalog, &with(&["remote", "status"]));
+    assert!(ok && text.contains("on this host only  4"), "{text}");
+    let (ok, text) = cli(&a, catalog, &with(&["remote", "push", "--all"]));
+    assert!(ok && text.contains("pushed 4 file(s)"), "{text}");
+    let (ok, text) = cli(&a, catalog, &with(&["remote", "push"]));
+    assert!(
+        ok && text.contains("pushed 0 file(s)") && text.contains("4 already there"),
+        "a second push resumes: {text}"
+    );
+    let (ok, text) = cli(&a, catalog, &with(&["remote", "status", "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    assert!(ok && status["both"] == 4, "{text}");
+
+    // Another host pulls them into its own run dir; a tracker there hits from those files.
+    std::fs::remove_dir_all(&a.run_dir).unwrap();
+    let b = host("node-b", ws.path(), &server, &remote);
+    let target = b.run_dir.to_str().unwrap().to_owned();
+    let (ok, text) = cli(&b, catalog, &with(&["remote", "pull", "--run-dir", &target]));
+    assert!(ok && text.contains("pulled 4 file(s)"), "{text}");
+    let mut offline = host("node-b", ws.path(), &server, &remote);
+    offline.env.retain(|(k, _)| k != "CONSIST_REMOTE");
+    offline.state = b.state;
+    assert_eq!(kinds(&chain(&offline, catalog, 4)), ["hit"; 4], "the pulled files serve the hits");
+
+    // Keep only the seed's objects.
+    let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "model=seed"]));
+    assert!(!ok && text.contains("--yes"), "gc asks first: {text}");
+    let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "model=seed", "--yes"]));
+    assert!(ok && text.contains("removed 3 of 4 object(s)"), "{text}");
+    let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "nonsense"]));
+    assert!(!ok && text.contains("model=NAME"), "{text}");
+}
+
+/// The worker's chain, in this process, with a `file://` remote (the fast path).
+fn chain_here(run_dir: &Path, db: &Path, remote: &str, steps: usize) -> Vec<bool> {
+    use consist::{Tracker, Value};
+    let tracker = Tracker::builder(run_dir).db_path(db).remote(remote).open().unwrap();
+    let mut hits = Vec::new();
+    let seed = tracker.step("seed").code_version("1").outputs(["table"]).run(|_| Ok(Value(vec![0i64; 1000]))).unwrap();
+    hits.push(seed.cache_hit());
+    let mut previous = seed.output("table").unwrap().clone();
+    for step in 1..steps {
+        let next = tracker
+            .step("advance")
+            .code_version("1")
+            .config(&step)
+            .input("table", &previous)
+            .outputs(["table"])
+            .run(|ctx| {
+                Ok(Value(ctx.load::<Value<Vec<i64>>>("table")?.0.into_iter().map(|v| v + 1).collect::<Vec<i64>>()))
+            })
+            .unwrap();
+        hits.push(next.cache_hit());
+        previous = next.output("table").unwrap().clone();
+    }
+    hits
+}
+
+#[test]
+fn a_lost_or_partial_object_is_a_miss_that_heals_the_bucket() {
+    let ws = Workspace::new();
+    let bucket = ws.path().join("bucket");
+    let remote = format!("file://{}", bucket.display());
+    let db = ws.path().join("provenance.duckdb");
+    assert_eq!(chain_here(&ws.path().join("a"), &db, &remote, 3), [false; 3]);
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+    let catalog = Catalog::duckdb(&db, Duration::from_secs(5));
+    let runs = catalog.find_runs(&consist::RunQuery::default().model("advance")).unwrap();
+    let object = |run: &consist::Run| {
+        let hash = catalog.run_record(&run.id).unwrap().outputs[0].hash.clone().unwrap();
+        bucket.join("blake3").join(&hash[..2]).join(hash)
+    };
+    // Oldest first: `advance` 1, then 2. One object lost, the other cut short.
+    let (first, second) = (object(&runs[1]), object(&runs[0]));
+    std::fs::remove_file(&first).unwrap();
+    let bytes = std::fs::read(&second).unwrap();
+    std::fs::write(&second, &bytes[..bytes.len() / 2]).unwrap();
+    assert_eq!(chain_here(&ws.path().join("b"), &db, &remote, 3), [true, false, false], "each bad object: one miss");
+    assert!(first.is_file() && std::fs::read(&second).unwrap() == bytes, "both objects are whole again");
+    std::fs::remove_dir_all(ws.path().join("b")).unwrap();
+    assert_eq!(chain_here(&ws.path().join("c"), &db, &remote, 3), [true; 3]);
+}
