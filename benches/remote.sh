@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/consist-target}"
 export PATH="${CONSIST_TOOLS:-$HOME/.cache/consist-tools}/bin:$PATH"
 n=${1:-10000}
-cargo build --quiet --bin consist-test-worker --bin consist --example iterative_workflow
+cargo build --quiet --bin consist-test-worker --example iterative_workflow
+cargo build --quiet -p consist --bin consist
 worker="$CARGO_TARGET_DIR/debug/consist-test-worker"
 consist="$CARGO_TARGET_DIR/debug/consist"
 work=$(mktemp -d)

@@ -214,3 +214,35 @@ fn a_lost_or_partial_object_is_a_miss_that_heals_the_bucket() {
     std::fs::remove_dir_all(ws.path().join("b")).unwrap();
     assert_eq!(chain_here(&ws.path().join("c"), &db, &remote, 3), [true; 3]);
 }
+
+#[test]
+fn the_iterative_example_is_all_hits_on_a_second_host_that_shares_only_the_catalog_and_a_bucket() {
+    let ws = Workspace::new();
+    let db = ws.path().join("shared/provenance.duckdb");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    let remote = format!("file://{}", ws.path().join("bucket").display());
+    let run = |run_dir: &str| {
+        let args = ["--run-dir", run_dir, "--iterations", "2", "--extended", "3"];
+        let mut command = crate::examples::example_command("iterative_workflow", ws.path(), &args);
+        command.env("CONSIST_DB", &db).env("CONSIST_REMOTE", &remote);
+        crate::process::stdout_of(command.output().unwrap())
+    };
+    run("laptop/runs");
+    std::fs::remove_dir_all(ws.path().join("laptop")).unwrap();
+    let second = run("ci-runner/runs");
+    assert!(second.contains("iterations 0-1: 12 steps were cache hits, 0 executed"), "{second}");
+    assert!(second.contains("iterations 2-2: 6 steps were cache hits, 0 executed"), "{second}");
+    let catalog = Catalog::duckdb(&db, Duration::from_secs(5));
+    let executed: Vec<String> = catalog
+        .find_runs(&consist::RunQuery::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| {
+            !r.is_cache_hit()
+                && r.meta.get("_physical_run_dir").and_then(|d| d.as_str()).is_some_and(|d| d.contains("ci-runner"))
+        })
+        .map(|r| r.model_name)
+        .collect();
+    assert_eq!(executed.len(), 2, "only its two scenario headers: {executed:?}");
+    assert!(ws.path().join("ci-runner/runs/outputs").is_dir(), "its files came from the bucket");
+}

@@ -27,7 +27,14 @@ pub enum RemoteCommand {
         run_dir: PathBuf,
     },
     /// Where the outputs of runs are: on this host only, on the remote only, both, neither.
-    Status(Selection),
+    Status {
+        /// Which runs.
+        #[command(flatten)]
+        selection: Selection,
+        /// A run directory whose copies count as on this host (where a tracker there finds them).
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+    },
     /// Remove the objects no kept run references (outputs or inputs). Only for a remote this
     /// catalog owns: another catalog's objects are not known here.
     Gc {
@@ -94,8 +101,8 @@ pub(super) fn run(cli: &Cli, cmd: &RemoteCommand) -> Result<()> {
             let report = with_progress(items.len(), "pulled", |done| remote.pull(&items, done));
             print_report(&report, "pulled", remote.url(), selection.json)
         }
-        RemoteCommand::Status(selection) => {
-            let status = remote.status(&catalog, &selection.scope())?;
+        RemoteCommand::Status { selection, run_dir } => {
+            let status = remote.status(&catalog, &selection.scope(), run_dir.as_deref())?;
             if selection.json {
                 print_json(&status);
             } else {

@@ -115,14 +115,17 @@ impl Catalog {
 }
 
 impl Remote {
-    /// Where the outputs of the runs in `scope` are: here, on the remote, both, neither.
-    pub fn status(&self, catalog: &Catalog, scope: &ExportScope) -> Result<RemoteStatus> {
+    /// Where the outputs of the runs in `scope` are: here (where recorded, or where a tracker in
+    /// `run_dir` would find a copy), on the remote, both, neither.
+    pub fn status(&self, catalog: &Catalog, scope: &ExportScope, run_dir: Option<&Path>) -> Result<RemoteStatus> {
         let on_remote: HashSet<String> = self.objects()?.into_iter().map(|(hash, _)| hash).collect();
         let mut status = RemoteStatus::default();
         for artifact in catalog.output_artifacts(scope)? {
             let remote = artifact.hash.as_ref().is_some_and(|h| on_remote.contains(h));
+            let copy = run_dir.and_then(|dir| local_copy(&artifact, dir, catalog.mounts()));
+            let here = artifact.path.exists() || copy.is_some_and(|p| p.exists());
             status.outputs += 1;
-            match (artifact.path.exists(), remote) {
+            match (here, remote) {
                 (true, false) => status.local_only += 1,
                 (false, true) => status.remote_only += 1,
                 (true, true) => status.both += 1,
