@@ -110,15 +110,9 @@ pub struct PurgeArgs {
     /// Purge runs still marked running even though their process may be alive.
     #[arg(long)]
     force: bool,
-    /// Show what would be removed; remove nothing.
-    #[arg(long)]
-    dry_run: bool,
-    /// Do not ask for confirmation (required when stdin is not a terminal).
-    #[arg(long, short)]
-    yes: bool,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
+    /// --dry-run, --yes, --json.
+    #[command(flatten)]
+    removal: super::Removal,
 }
 
 fn inspect(cli: &Cli, json: bool) -> Result<()> {
@@ -381,7 +375,7 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
         force: args.force,
         dry_run: true,
     };
-    if !args.dry_run && !args.yes {
+    if !args.removal.dry_run && !args.removal.yes {
         let plan = catalog.purge(&ids, options)?;
         if !plan.runs.is_empty() {
             if std::io::stdin().is_terminal() {
@@ -397,8 +391,8 @@ fn purge(cli: &Cli, args: &PurgeArgs) -> Result<()> {
             }
         }
     }
-    let report = catalog.purge(&ids, PurgeOptions { dry_run: args.dry_run, ..options })?;
-    if args.json {
+    let report = catalog.purge(&ids, PurgeOptions { dry_run: args.removal.dry_run, ..options })?;
+    if args.removal.json {
         print_json(&report);
     } else {
         print_purge(&report);

@@ -145,6 +145,20 @@ impl Cli {
     }
 }
 
+/// The flags of a command that removes things for good (`db purge`, `remote gc`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Removal {
+    /// Show what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Parse a `--status` value.
 fn parse_status(s: &str) -> std::result::Result<crate::run::RunStatus, String> {
     crate::run::RunStatus::parse(s)

@@ -41,15 +41,9 @@ pub enum RemoteCommand {
         /// Whose objects to keep: all, model=NAME, tag=TAG or scenario=ID.
         #[arg(long, default_value = "all", value_parser = KeepRuns::parse)]
         keep_runs_of: KeepRuns,
-        /// Show what would be removed; remove nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Do not ask for confirmation (required when stdin is not a terminal).
-        #[arg(long, short)]
-        yes: bool,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
+        /// --dry-run, --yes, --json.
+        #[command(flatten)]
+        removal: super::Removal,
     },
 }
 
@@ -114,7 +108,8 @@ pub(super) fn run(cli: &Cli, cmd: &RemoteCommand) -> Result<()> {
             }
             Ok(())
         }
-        RemoteCommand::Gc { keep_runs_of, dry_run, yes, json } => {
+        RemoteCommand::Gc { keep_runs_of, removal } => {
+            let super::Removal { dry_run, yes, json } = removal;
             if !dry_run && !yes {
                 let plan = remote.gc(&catalog, keep_runs_of, true)?;
                 let question =
