@@ -212,6 +212,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// An object in a remote whose bytes do not hash to its name (corrupt, or cut short): it is
+    /// never used.
+    #[error(
+        "remote {url}: object {key} holds other bytes than its name says (blake3 {actual}): corrupt or partial; it is not used"
+    )]
+    RemoteObjectCorrupt {
+        /// The remote's URL, password redacted.
+        url: String,
+        /// The object's key.
+        key: String,
+        /// The blake3 of the bytes it holds.
+        actual: String,
+    },
+
     /// A step was declared inconsistently (missing code version, duplicate keys...).
     #[error("step `{step}` is not valid: {reason}")]
     InvalidStep {

@@ -156,19 +156,34 @@ fn the_cli_pushes_a_catalog_made_before_the_remote_pulls_it_elsewhere_and_collec
     offline.state = b.state;
     assert_eq!(kinds(&chain(&offline, catalog, 4)), ["hit"; 4], "the pulled files serve the hits");
 
-    // Keep only the seed's objects.
+    // Keep only the seed's objects: none goes while it is younger than --min-age (a host may be
+    // about to record the run that references it).
     let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "model=seed"]));
+    assert!(
+        ok && text.contains("removed 0 of 4 object(s)") && text.contains("3 unreferenced but written within 3600s"),
+        "{text}"
+    );
+    let old = ["remote", "gc", "--keep-runs-of", "model=seed", "--min-age", "0"];
+    let (ok, text) = cli(&offline, catalog, &with(&old));
     assert!(!ok && text.contains("--yes"), "gc asks first: {text}");
-    let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "model=seed", "--yes"]));
+    let (ok, text) = cli(&offline, catalog, &with(&[&old[..], &["--yes"]].concat()));
     assert!(ok && text.contains("removed 3 of 4 object(s)"), "{text}");
+    let (ok, text) = cli(&offline, catalog, &with(&["remote", "status", "--json", "--run-dir", &target]));
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    assert!(ok && status["both"] == 1 && status["local_only"] == 3, "only the seed's object is left: {text}");
     let (ok, text) = cli(&offline, catalog, &with(&["remote", "gc", "--keep-runs-of", "nonsense"]));
     assert!(!ok && text.contains("model=NAME"), "{text}");
 }
 
-/// The worker's chain, in this process, with a `file://` remote (the fast path).
+/// The worker's chain, in this process (the fast path): whether each step was a hit.
 fn chain_here(run_dir: &Path, db: &Path, remote: &str, steps: usize) -> Vec<bool> {
+    chain_with(run_dir, db, remote, false, steps)
+}
+
+/// [`chain_here`] with a remote that may be read-only.
+fn chain_with(run_dir: &Path, db: &Path, remote: &str, read_only: bool, steps: usize) -> Vec<bool> {
     use consist::{Tracker, Value};
-    let tracker = Tracker::builder(run_dir).db_path(db).remote(remote).open().unwrap();
+    let tracker = Tracker::builder(run_dir).db_path(db).remote(remote).remote_read_only(read_only).open().unwrap();
     let mut hits = Vec::new();
     let seed = tracker.step("seed").code_version("1").outputs(["table"]).run(|_| Ok(Value(vec![0i64; 1000]))).unwrap();
     hits.push(seed.cache_hit());
@@ -213,6 +228,87 @@ fn a_lost_or_partial_object_is_a_miss_that_heals_the_bucket() {
     assert!(first.is_file() && std::fs::read(&second).unwrap() == bytes, "both objects are whole again");
     std::fs::remove_dir_all(ws.path().join("b")).unwrap();
     assert_eq!(chain_here(&ws.path().join("c"), &db, &remote, 3), [true; 3]);
+}
+
+/// A static web server (Python's `http.server`) publishing `dir`, on a free loopback port;
+/// stopped when dropped.
+struct WebServer(std::process::Child, u16);
+
+impl WebServer {
+    fn start(dir: &Path) -> WebServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs (the interop tests need it too)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "http.server did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        WebServer(child, port)
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_bucket_published_by_a_plain_web_server_serves_hits_to_a_read_only_host() {
+    let ws = Workspace::new();
+    let bucket = ws.path().join("bucket");
+    let db = ws.path().join("provenance.duckdb");
+    let remote = format!("file://{}", bucket.display());
+    assert_eq!(chain_here(&ws.path().join("a"), &db, &remote, 3), [false; 3]);
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+    let web = WebServer::start(&bucket);
+    let mirror = format!("http://127.0.0.1:{}/", web.1);
+    assert_eq!(chain_with(&ws.path().join("b"), &db, &mirror, true, 3), [true; 3], "every output comes over HTTP");
+    assert!(ws.path().join("b/outputs").is_dir());
+    drop(web);
+    // The server gone: a miss that executes (and a read-only host writes nothing to it).
+    std::fs::remove_dir_all(ws.path().join("b")).unwrap();
+    assert_eq!(chain_with(&ws.path().join("c"), &db, &mirror, true, 3), [false; 3]);
+}
+
+#[test]
+fn a_body_on_a_host_without_its_inputs_reads_them_from_the_bucket_also_when_inputs_are_hydrated() {
+    use consist::{Hydration, Tracker, Value};
+    let ws = Workspace::new();
+    let remote = format!("file://{}", ws.path().join("bucket").display());
+    let db = ws.path().join("provenance.duckdb");
+    let a = Tracker::builder(ws.path().join("a")).db_path(&db).remote(&remote).open().unwrap();
+    let made = a.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(5u32))).unwrap();
+    let x = made.output("x").unwrap().clone();
+    drop(a);
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+    for hydration in [Hydration::Metadata, Hydration::InputsMissing] {
+        let run_dir = ws.path().join(format!("{hydration:?}"));
+        let b = Tracker::builder(&run_dir).db_path(&db).remote(&remote).hydration(hydration).open().unwrap();
+        let mut seen = None;
+        let used = b
+            .step("use")
+            .code_version("1")
+            .config(&format!("{hydration:?}"))
+            .input("x", &x)
+            .outputs(["y"])
+            .run(|ctx| {
+                seen = Some(ctx.input_path("x")?.to_path_buf());
+                Ok(Value(ctx.load::<Value<u32>>("x")?.0 + 1))
+            })
+            .unwrap();
+        assert!(!used.cache_hit() && used.value.0 == 6, "{hydration:?}");
+        let seen = seen.unwrap();
+        assert!(seen.starts_with(&run_dir), "{hydration:?}: the body read {}", seen.display());
+    }
 }
 
 #[test]

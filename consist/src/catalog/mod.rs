@@ -126,7 +126,8 @@ impl Catalog {
     /// it exists, else where a moved project put it, else its `./` URI under `run_dir` (a
     /// tracker's run directory; the CLI has none). Whatever it finds is checked against the
     /// recorded hash before anything reads it. A mount this catalog lacks is an error naming the
-    /// fix only when the recorded path is gone too.
+    /// fix only when the recorded path is gone too. Under a run directory, a copy a remote pull
+    /// put in `.consist/remote/<hash>/` is found too.
     pub(crate) fn locate(&self, artifact: Artifact, run_dir: Option<&Path>) -> Result<Artifact> {
         let recorded = artifact.path.exists();
         if crate::mounts::split_mount(&artifact.uri).is_some() {
@@ -142,10 +143,14 @@ impl Catalog {
         if let Some(path) = self.relocation.path(&artifact.path) {
             return Ok(Artifact { path, ..artifact });
         }
-        match run_dir {
-            Some(dir) => Ok(Artifact { path: self.mounts.resolve(&artifact.uri, dir)?, ..artifact }),
-            None => Ok(artifact),
-        }
+        let Some(dir) = run_dir else { return Ok(artifact) };
+        let path = self.mounts.resolve(&artifact.uri, dir)?;
+        // A copy fetched from a remote into a directory of its own content (`remote pull`).
+        let fetched = (!path.exists())
+            .then(|| crate::remote::local_copy(&artifact, dir, &self.mounts))
+            .flatten()
+            .filter(|copy| copy.exists());
+        Ok(Artifact { path: fetched.unwrap_or(path), ..artifact })
     }
 
     /// [`Catalog::locate`] for listing: an artifact that cannot be found is shown as recorded.

@@ -41,6 +41,10 @@ pub enum RemoteCommand {
         /// Whose objects to keep: all, model=NAME, tag=TAG or scenario=ID.
         #[arg(long, default_value = "all", value_parser = KeepRuns::parse)]
         keep_runs_of: KeepRuns,
+        /// Keep objects written within this many seconds: a host uploads a run's outputs before
+        /// the catalog hears of the run.
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+        min_age: u64,
         /// --dry-run, --yes, --json.
         #[command(flatten)]
         removal: super::Removal,
@@ -108,10 +112,11 @@ pub(super) fn run(cli: &Cli, cmd: &RemoteCommand) -> Result<()> {
             }
             Ok(())
         }
-        RemoteCommand::Gc { keep_runs_of, removal } => {
+        RemoteCommand::Gc { keep_runs_of, min_age, removal } => {
+            let min_age = std::time::Duration::from_secs(*min_age);
             let super::Removal { dry_run, yes, json } = removal;
             if !dry_run && !yes {
-                let plan = remote.gc(&catalog, keep_runs_of, true)?;
+                let plan = remote.gc(&catalog, keep_runs_of, min_age, true)?;
                 let question =
                     format!("remove {} object(s) ({} bytes) from {}?", plan.removed, plan.bytes, remote.url());
                 let refusal = format!(
@@ -122,18 +127,20 @@ pub(super) fn run(cli: &Cli, cmd: &RemoteCommand) -> Result<()> {
                     return Ok(());
                 }
             }
-            let report = remote.gc(&catalog, keep_runs_of, *dry_run)?;
+            let report = remote.gc(&catalog, keep_runs_of, min_age, *dry_run)?;
             if *json {
                 print_json(&report);
             } else {
                 let verb = if report.dry_run { "would remove" } else { "removed" };
                 println!(
-                    "{verb} {} of {} object(s) ({} bytes) from {}; {} kept",
+                    "{verb} {} of {} object(s) ({} bytes) from {}; {} kept, {} unreferenced but written within {}s",
                     report.removed,
                     report.objects,
                     report.bytes,
                     remote.url(),
-                    report.kept
+                    report.kept,
+                    report.recent,
+                    min_age.as_secs()
                 );
             }
             Ok(())

@@ -521,12 +521,13 @@ impl Engine {
     {
         let PendingRun { mut record, mut inputs, keys, mode, hydration } = pending;
         let recording = mode != CacheMode::Readonly;
+        // From the remote first: a copy from another run dir is then only for what it lacks.
+        self.fetch_missing(inputs.values_mut());
         if hydration == Hydration::InputsMissing
             && let Err(error) = self.hydrate_inputs(&mut record, &mut inputs)
         {
             return if recording { self.fail(record, error, true) } else { Err(error) };
         }
-        self.fetch_missing(inputs.values_mut());
         self.verify_inputs(&inputs)?;
         if recording {
             self.persist(&record)?;
@@ -544,8 +545,9 @@ impl Engine {
             Err(error) => return self.fail(record, error, recording),
         };
         if recording {
-            // Before the run is recorded completed: a source other hosts can serve from.
-            self.upload_outputs(&mut record);
+            // Before the run is recorded completed (in any catalog, by any writer): a completed
+            // run is a source other hosts can serve from, unless its upload failed.
+            self.upload_outputs(&record);
         }
         record.run.end(RunStatus::Completed);
         if recording {

@@ -3,22 +3,21 @@
 //! serve from; a recorded artifact that is not on this host is downloaded, checked against its
 //! hash, before a hit, a body or a load reads it.
 
-use std::path::PathBuf;
-
-use serde_json::Value as Json;
-
 use crate::artifact::Artifact;
 use crate::engine::Engine;
 use crate::remote::Transfer;
 use crate::run::RunRecord;
 
 impl Engine {
-    /// Upload `record`'s outputs to the remote (unless it is read-only), marking each uploaded
-    /// one with `meta.remote`. A failed upload fails nothing: the run stays a source that only
-    /// this host, or hosts that share its files, can serve (another host's download misses and
-    /// executes it again).
-    pub(crate) fn upload_outputs(&self, record: &mut RunRecord) {
+    /// Upload `record`'s outputs to the remote (unless it is read-only). A failed upload fails
+    /// nothing: the run stays a source that only this host, or hosts that share its files, can
+    /// serve (another host's download misses and executes it again).
+    pub(crate) fn upload_outputs(&self, record: &RunRecord) {
         let Some(remote) = self.remote.as_deref().filter(|r| !r.is_read_only()) else { return };
+        if !remote.available() {
+            tracing::warn!(run = %record.run.id, remote = remote.url(), "the remote cannot be reached: outputs not uploaded");
+            return;
+        }
         let items: Vec<Transfer> = record
             .outputs
             .iter()
@@ -37,10 +36,8 @@ impl Engine {
                 "output not uploaded: hosts without this host's files execute the step again"
             );
         }
-        let failed: std::collections::HashSet<&PathBuf> =
-            report.failed.iter().map(|(p, _)| p).chain(&report.missing).collect();
-        for artifact in record.outputs.iter_mut().filter(|a| a.hash.is_some() && !failed.contains(&a.path)) {
-            artifact.meta.insert("remote".into(), Json::String(remote.url().to_owned()));
+        for path in &report.missing {
+            tracing::warn!(run = %record.run.id, file = %path.display(), "output not uploaded: it is gone");
         }
     }
 
@@ -50,7 +47,7 @@ impl Engine {
     /// checked. `None` when there is no remote, no hash, or the object is missing or corrupt (a
     /// corrupt one is removed, so that the next upload of that content replaces it).
     pub(crate) fn fetch(&self, artifact: &Artifact) -> Option<Artifact> {
-        let remote = self.remote.as_deref()?;
+        let remote = self.remote.as_deref().filter(|r| r.available())?;
         let hash = artifact.hash.clone()?;
         let dest = crate::remote::local_copy(artifact, &self.run_dir, self.catalog.mounts())?;
         if dest.exists() && crate::filehash::hash_file(&dest).is_ok_and(|h| h == hash) {
@@ -69,8 +66,8 @@ impl Engine {
                     error = %e,
                     "a recorded artifact could not be fetched from the remote"
                 );
-                if e.to_string().contains("corrupt or partial") && !remote.is_read_only() {
-                    let _ = remote.delete(&hash);
+                if matches!(e, crate::Error::RemoteObjectCorrupt { .. }) {
+                    remote.forget_corrupt(&hash);
                 }
                 None
             }

@@ -30,8 +30,30 @@ use crate::error::{Error, Result};
 /// The environment variable naming the remote when the code or the command line does not.
 pub const REMOTE_ENV: &str = "CONSIST_REMOTE";
 
-/// Files up to this size are uploaded in one request; larger ones in parts.
-const ONE_REQUEST: u64 = 64 << 20;
+/// Files up to this size are uploaded in one request; larger ones in parts (but over HTTP).
+const ONE_REQUEST: u64 = 16 << 20;
+
+/// The longest a store found unreachable is left alone.
+const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether `hash` names an object: a blake3 hash, 64 lower-case hex digits.
+pub(crate) fn is_content_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The error of an upload refused because `file`'s bytes (hashing to `actual`) are not the ones
+/// its object's name says: the file changed since its hash was recorded.
+fn changed(url: &str, file: &Path, actual: &str) -> Error {
+    Error::Remote {
+        url: url.to_owned(),
+        action: "uploading",
+        reason: format!(
+            "{} changed since its hash was recorded (its bytes now hash to {actual}); it is not uploaded under \
+             the old hash: run the step again to record the new content",
+            file.display()
+        ),
+    }
+}
 
 /// An object store holding run outputs by content (see the module docs).
 pub struct Remote {
@@ -39,7 +61,46 @@ pub struct Remote {
     prefix: ObjectPath,
     shown: String,
     read_only: bool,
-    runtime: tokio::runtime::Runtime,
+    /// Whether this is a plain HTTP (WebDAV) server: a PUT there may show a partial object while
+    /// it is written (so a mismatching object is not removed: it may be an upload in progress),
+    /// and there are no multipart uploads (a large file goes in one request).
+    http: bool,
+    /// While the store cannot be reached: when to try again, and the pause after that.
+    down: std::sync::Mutex<Option<(std::time::Instant, std::time::Duration)>>,
+    /// Taken when dropped, to shut down without blocking (a tracker may be dropped inside async
+    /// code).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Whether `e` is a request that never reached the store (refused, timed out, cut off).
+fn unreachable(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(http) = cause.downcast_ref::<HttpError>() {
+            return matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Request);
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Retries of one request: few, and within a bound, so an unreachable store costs a step
+/// seconds, not minutes (and is then left alone for a while: see [`Remote::available`]).
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(30),
+        ..object_store::RetryConfig::default()
+    }
 }
 
 impl std::fmt::Debug for Remote {
@@ -71,24 +132,30 @@ impl Remote {
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(url.trim())
                     .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| bad(e.to_string()))?,
             ),
             "gs" => Arc::new(
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(url.trim())
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| bad(e.to_string()))?,
             ),
             "az" | "abfs" | "abfss" | "azure" => Arc::new(
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(url.trim())
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| bad(e.to_string()))?,
             ),
             "http" | "https" => Arc::new(
                 object_store::http::HttpBuilder::new()
                     .with_url(&parsed[..url::Position::BeforePath])
+                    // Written out by the user: plain HTTP is what they asked for.
+                    .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
+                    .with_retry(retry())
                     .build()
                     .map_err(|e| bad(e.to_string()))?,
             ),
@@ -117,7 +184,8 @@ impl Remote {
             .enable_all()
             .build()
             .map_err(|e| bad(format!("cannot start its client ({e})")))?;
-        Ok(Remote { store, prefix, shown, read_only, runtime })
+        let http = matches!(parsed.scheme(), "http" | "https");
+        Ok(Remote { store, prefix, shown, read_only, http, down: Default::default(), runtime: Some(runtime) })
     }
 
     /// The remote named by `CONSIST_REMOTE`, if it is set and not empty.
@@ -138,24 +206,54 @@ impl Remote {
         self.read_only
     }
 
-    /// The object of content `hash`, once it is checked to be a plain hash.
+    /// The object of content `hash`, once it is checked to be a blake3 hash (64 lower-case hex
+    /// digits: an object's name, on any store, case-sensitive or not).
     fn key(&self, hash: &str) -> Result<ObjectPath> {
-        let hash = crate::ids::signature(hash, &self.shown)?;
-        let parts = ["blake3", &hash[..2.min(hash.len())], hash];
+        if !is_content_hash(hash) {
+            return Err(Error::Remote {
+                url: self.shown.clone(),
+                action: "naming an object",
+                reason: format!("`{}` is not a blake3 content hash", hash.escape_debug()),
+            });
+        }
+        let parts = ["blake3", &hash[..2], hash];
         Ok(parts.iter().fold(self.prefix.clone(), |path, part| path.join(*part)))
     }
 
     /// Run `future` on this remote's runtime, from any thread (also one inside another runtime).
     fn block_on<T: Send>(&self, future: impl std::future::Future<Output = T> + Send) -> T {
+        let runtime = self.runtime.as_ref().expect("a remote's runtime lives until it is dropped");
         if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| s.spawn(|| self.runtime.block_on(future)).join().expect("remote transfer thread"))
+            std::thread::scope(|s| s.spawn(|| runtime.block_on(future)).join().expect("remote transfer thread"))
         } else {
-            self.runtime.block_on(future)
+            runtime.block_on(future)
         }
     }
 
+    /// The error of a failed request; one that did not reach the store (refused, timed out)
+    /// leaves it alone for a while, growing, so that steps do not wait on it one after another.
     fn err(&self, action: &'static str) -> impl Fn(object_store::Error) -> Error + '_ {
-        move |e| Error::Remote { url: self.shown.clone(), action, reason: e.to_string() }
+        move |e| {
+            if unreachable(&e) {
+                let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+                let pause = down.map_or(std::time::Duration::from_secs(5), |(_, p)| (p * 2).min(MAX_PAUSE));
+                *down = Some((std::time::Instant::now() + pause, pause));
+            }
+            Error::Remote { url: self.shown.clone(), action, reason: e.to_string() }
+        }
+    }
+
+    /// Whether the store may be tried now (not found unreachable within its current pause).
+    pub fn available(&self) -> bool {
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        match *down {
+            Some((until, _)) if std::time::Instant::now() < until => false,
+            Some(_) => {
+                *down = None;
+                true
+            }
+            None => true,
+        }
     }
 
     /// Whether the object of content `hash` is there.
@@ -188,15 +286,21 @@ impl Remote {
             });
         }
         let size = std::fs::metadata(file).map_err(Error::io("uploading", file))?.len();
-        if size > ONE_REQUEST {
+        if size > ONE_REQUEST && !self.http {
             if self.exists(key).await? {
                 return Ok(Uploaded::AlreadyThere);
             }
             return self.put_parts(key, file).await.map(|()| Uploaded::New);
         }
         let bytes = std::fs::read(file).map_err(Error::io("uploading", file))?;
+        let actual = blake3::hash(&bytes).to_hex();
+        if key.filename() != Some(actual.as_str()) {
+            return Err(changed(&self.shown, file, &actual));
+        }
+        // A payload is shared, not copied, when it is cloned.
+        let payload = PutPayload::from(bytes);
         let create = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        match self.store.put_opts(key, PutPayload::from(bytes.clone()), create).await {
+        match self.store.put_opts(key, payload.clone(), create).await {
             Ok(_) => Ok(Uploaded::New),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(Uploaded::AlreadyThere),
             // A store without conditional writes: the same content written again is harmless.
@@ -204,42 +308,60 @@ impl Remote {
                 if self.exists(key).await? {
                     return Ok(Uploaded::AlreadyThere);
                 }
-                let put = self.store.put(key, PutPayload::from(bytes)).await;
+                let put = self.store.put(key, payload).await;
                 put.map(|_| Uploaded::New).map_err(self.err("uploading"))
             }
             Err(e) => Err(self.err("uploading")(e)),
         }
     }
 
+    /// Upload a large file in parts, hashing what is sent: bytes other than the object's name
+    /// says (the file changed since it was recorded) abort the upload, which never completes.
     async fn put_parts(&self, key: &ObjectPath, file: &Path) -> Result<()> {
         use std::io::Read;
+        let mut source = std::fs::File::open(file).map_err(Error::io("uploading", file))?;
         let upload = self.store.put_multipart(key).await.map_err(self.err("uploading"))?;
         let mut writer = object_store::WriteMultipart::new(upload);
-        let mut source = std::fs::File::open(file).map_err(Error::io("uploading", file))?;
+        let mut hasher = blake3::Hasher::new();
         let mut chunk = vec![0u8; 8 << 20];
-        loop {
-            let n = source.read(&mut chunk).map_err(Error::io("uploading", file))?;
-            if n == 0 {
-                break;
+        let sent: Result<()> = async {
+            loop {
+                let n = source.read(&mut chunk).map_err(Error::io("uploading", file))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hasher.update(&chunk[..n]);
+                writer.wait_for_capacity(4).await.map_err(self.err("uploading"))?;
+                writer.write(&chunk[..n]);
             }
-            writer.wait_for_capacity(4).await.map_err(self.err("uploading"))?;
-            writer.write(&chunk[..n]);
         }
-        writer.finish().await.map(drop).map_err(self.err("uploading"))
+        .await;
+        let actual = hasher.finalize().to_hex();
+        let sent = sent.and_then(|()| match key.filename() == Some(actual.as_str()) {
+            true => Ok(()),
+            false => Err(changed(&self.shown, file, &actual)),
+        });
+        match sent {
+            Ok(()) => writer.finish().await.map(drop).map_err(self.err("uploading")),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// Download the object of content `hash` to `dest` (its directory created), checking that its
-    /// bytes hash to `hash` before it takes `dest`'s place: a corrupt, partial or missing object
-    /// is an error naming it, and leaves `dest` as it was.
+    /// bytes hash to `hash` before it takes `dest`'s name: a corrupt, partial or missing object
+    /// is an error naming it ([`Error::RemoteObjectCorrupt`] for other bytes). A file already at
+    /// `dest` is never replaced: one with other bytes is an error, left as it is.
     pub fn download(&self, hash: &str, dest: &Path) -> Result<()> {
         let key = self.key(hash)?;
-        self.block_on(self.get(&key, hash, dest, true))
+        self.block_on(self.get(&key, hash, dest))
     }
 
-    /// [`Remote::download`]; `durable` fsyncs the file before it takes `dest`'s place (a copy
-    /// whose hash is remembered must not be torn by a crash; a bulk pull's copies are checked by
-    /// hash when first read, and skip it).
-    async fn get(&self, key: &ObjectPath, hash: &str, dest: &Path, durable: bool) -> Result<()> {
+    /// [`Remote::download`]: the copy is fsynced before it takes its name (its hash may be
+    /// remembered by size and times, which a crash could leave unchanged over torn bytes).
+    async fn get(&self, key: &ObjectPath, hash: &str, dest: &Path) -> Result<()> {
         use futures_util::StreamExt;
         use std::io::Write;
         let found = self.store.get(key).await.map_err(self.err("downloading"))?;
@@ -258,25 +380,36 @@ impl Remote {
             }
             let actual = hasher.finalize().to_hex().to_string();
             if actual != hash {
-                return Err(Error::Remote {
-                    url: self.shown.clone(),
-                    action: "downloading",
-                    reason: format!(
-                        "object {key} holds other bytes than its name says (blake3 {actual}): corrupt or partial; \
-                         it is not used"
-                    ),
-                });
+                return Err(Error::RemoteObjectCorrupt { url: self.shown.clone(), key: key.to_string(), actual });
             }
-            if durable {
-                file.sync_all().map_err(Error::io("downloading to", &tmp))?;
+            file.sync_all().map_err(Error::io("downloading to", &tmp))?;
+            // Never in place of a file already there (a link fails when the name is taken).
+            match std::fs::hard_link(&tmp, dest) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    match crate::filehash::hash_file(dest).is_ok_and(|h| h == hash) {
+                        true => Ok(()),
+                        false => Err(Error::io("downloading to", dest)(std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            "another file is there; it is left as it is",
+                        ))),
+                    }
+                }
+                Err(e) => Err(Error::io("downloading to", dest)(e)),
             }
-            std::fs::rename(&tmp, dest).map_err(Error::io("downloading to", dest))
         }
         .await;
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let _ = std::fs::remove_file(&tmp);
         written
+    }
+
+    /// Remove an object found corrupt (its bytes do not hash to its name), so that the next
+    /// upload of that content replaces it; not on a store whose writes are not atomic (what was
+    /// read may have been an upload in progress) nor on a read-only remote.
+    pub(crate) fn forget_corrupt(&self, hash: &str) {
+        if !self.http && !self.read_only {
+            let _ = self.delete(hash);
+        }
     }
 
     /// Remove the object of content `hash` (already gone is fine).
@@ -297,8 +430,8 @@ impl Remote {
         })
     }
 
-    /// Every object the remote holds, as (content hash, size in bytes).
-    pub fn objects(&self) -> Result<Vec<(String, u64)>> {
+    /// Every object the remote holds (what is not named by a content hash is left out).
+    pub fn objects(&self) -> Result<Vec<RemoteObject>> {
         use futures_util::TryStreamExt;
         let root = self.prefix.clone().join("blake3");
         self.block_on(async {
@@ -307,12 +440,23 @@ impl Remote {
             Ok(listed
                 .into_iter()
                 .filter_map(|meta| {
-                    let name = meta.location.filename()?.to_owned();
-                    crate::ids::signature_problem(&name).is_none().then_some((name, meta.size))
+                    let hash = meta.location.filename().filter(|name| is_content_hash(name))?.to_owned();
+                    Some(RemoteObject { hash, size: meta.size, modified: meta.last_modified })
                 })
                 .collect())
         })
     }
+}
+
+/// An object in a remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteObject {
+    /// The blake3 hash of its bytes: its name.
+    pub hash: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, as the store says.
+    pub modified: chrono::DateTime<chrono::Utc>,
 }
 
 #[cfg(test)]
@@ -347,7 +491,8 @@ mod tests {
         let back = dir.path().join("back/out.bin");
         remote.download(&hash, &back).unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), b"payload");
-        assert_eq!(remote.objects().unwrap(), vec![(hash.clone(), 7)]);
+        let objects = remote.objects().unwrap();
+        assert_eq!(objects.iter().map(|o| (o.hash.as_str(), o.size)).collect::<Vec<_>>(), vec![(hash.as_str(), 7)]);
         // Corrupt it in the store: the download is refused and leaves the destination alone.
         let stored = dir.path().join("bucket/blake3").join(&hash[..2]).join(&hash);
         for damaged in [&b"payloaX"[..], &b"pay"[..]] {
@@ -364,5 +509,47 @@ mod tests {
         for bad in ["ftp://x/y", "not a url", "file://relative"] {
             assert!(Remote::open(bad, false).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_recorded_is_never_uploaded_under_its_old_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Remote::open(&format!("file://{}", dir.path().join("bucket").display()), false).unwrap();
+        // One request, and (past 16 MiB) in parts: the parts already sent never become an object.
+        for size in [7, (ONE_REQUEST + 1) as usize] {
+            let file = dir.path().join("out.bin");
+            std::fs::write(&file, vec![1u8; size]).unwrap();
+            let recorded = blake3::hash(&vec![2u8; size]).to_hex().to_string();
+            let err = remote.upload(&recorded, &file).unwrap_err().to_string();
+            assert!(err.contains("changed since its hash was recorded"), "{size}: {err}");
+            assert!(!remote.has(&recorded).unwrap() && remote.objects().unwrap().is_empty(), "{size}");
+        }
+    }
+
+    #[test]
+    fn a_download_never_replaces_a_file_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Remote::open(&format!("file://{}", dir.path().join("bucket").display()), false).unwrap();
+        let file = dir.path().join("out.bin");
+        std::fs::write(&file, b"payload").unwrap();
+        let hash = blake3::hash(b"payload").to_hex().to_string();
+        remote.upload(&hash, &file).unwrap();
+        let taken = dir.path().join("taken.bin");
+        std::fs::write(&taken, b"someone else's").unwrap();
+        let err = remote.download(&hash, &taken).unwrap_err().to_string();
+        assert!(err.contains("another file is there"), "{err}");
+        assert_eq!(std::fs::read(&taken).unwrap(), b"someone else's");
+        remote.download(&hash, &file).unwrap();
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.is_ok()).count();
+        assert_eq!(leftovers, 3, "the same bytes already there are fine, and no temporary file is left");
+    }
+
+    #[test]
+    fn an_unreachable_store_is_left_alone_for_a_while() {
+        let remote = Remote::open("http://127.0.0.1:9/consist", false).unwrap();
+        assert!(remote.available());
+        let hash = blake3::hash(b"x").to_hex().to_string();
+        let err = remote.has(&hash).unwrap_err().to_string();
+        assert!(!remote.available(), "after: {err}");
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -38,6 +39,9 @@ pub struct RemoteGcReport {
     pub objects: usize,
     /// Objects kept: referenced by a kept run.
     pub kept: usize,
+    /// Objects kept though no kept run references them: written within `--min-age` (a host may
+    /// be about to record the run that does).
+    pub recent: usize,
     /// Objects removed.
     pub removed: usize,
     /// Bytes removed.
@@ -104,13 +108,18 @@ impl Catalog {
 
     /// The outputs of the runs in `scope` that this host lacks, each to download under `run_dir`
     /// where a tracker there finds it (see [`local_copy`]).
+    /// One per destination: two runs that wrote the same content each get their copy.
     pub fn pullable(&self, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
-        Ok(self
-            .output_artifacts(scope)?
-            .into_iter()
-            .filter(|a| !a.path.exists())
-            .filter_map(|a| Some(Transfer { path: local_copy(&a, run_dir, self.mounts())?, hash: a.hash? }))
-            .collect())
+        let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for artifact in self.export_records(scope)?.into_iter().flat_map(|r| r.outputs) {
+            if artifact.path.exists() {
+                continue;
+            }
+            if let (Some(path), Some(hash)) = (local_copy(&artifact, run_dir, self.mounts()), artifact.hash) {
+                by_path.entry(path).or_insert(hash);
+            }
+        }
+        Ok(by_path.into_iter().map(|(path, hash)| Transfer { hash, path }).collect())
     }
 }
 
@@ -118,7 +127,7 @@ impl Remote {
     /// Where the outputs of the runs in `scope` are: here (where recorded, or where a tracker in
     /// `run_dir` would find a copy), on the remote, both, neither.
     pub fn status(&self, catalog: &Catalog, scope: &ExportScope, run_dir: Option<&Path>) -> Result<RemoteStatus> {
-        let on_remote: HashSet<String> = self.objects()?.into_iter().map(|(hash, _)| hash).collect();
+        let on_remote: HashSet<String> = self.objects()?.into_iter().map(|o| o.hash).collect();
         let mut status = RemoteStatus::default();
         for artifact in catalog.output_artifacts(scope)? {
             let remote = artifact.hash.as_ref().is_some_and(|h| on_remote.contains(h));
@@ -135,10 +144,12 @@ impl Remote {
         Ok(status)
     }
 
-    /// Remove the objects that no run in `keep` references (as an output or an input). The remote
-    /// may serve other catalogs too: their objects are not known here, so run this only on a
-    /// remote this catalog owns.
-    pub fn gc(&self, catalog: &Catalog, keep: &KeepRuns, dry_run: bool) -> Result<RemoteGcReport> {
+    /// Remove the objects that no run in `keep` references (as an output or an input) and that
+    /// were written more than `min_age` ago: a host uploads a run's outputs before the catalog
+    /// hears of the run, so a younger object may be about to be referenced. The remote may serve
+    /// other catalogs too: their objects are not known here, so run this only on a remote this
+    /// catalog owns.
+    pub fn gc(&self, catalog: &Catalog, keep: &KeepRuns, min_age: Duration, dry_run: bool) -> Result<RemoteGcReport> {
         let scope = match keep {
             KeepRuns::Scenario(id) => Some(ExportScope::Scenario(id.clone())),
             _ => None,
@@ -160,38 +171,87 @@ impl Remote {
             .filter_map(|a| a.hash)
             .collect();
         let objects = self.objects()?;
+        let cutoff = chrono::Utc::now() - chrono::TimeDelta::from_std(min_age).unwrap_or(chrono::TimeDelta::MAX);
         let mut report = RemoteGcReport { dry_run, objects: objects.len(), ..RemoteGcReport::default() };
-        for (hash, size) in objects {
-            if referenced.contains(&hash) {
+        for object in objects {
+            if referenced.contains(&object.hash) {
                 report.kept += 1;
                 continue;
             }
+            if object.modified > cutoff {
+                report.recent += 1;
+                continue;
+            }
             if !dry_run {
-                self.delete(&hash)?;
+                self.delete(&object.hash)?;
             }
             report.removed += 1;
-            report.bytes += size;
+            report.bytes += object.size;
         }
         Ok(report)
     }
 }
 
-/// Where a copy of `artifact` fetched from a remote goes under `run_dir`: its `./` URI there (as
-/// its own run wrote it), else `.consist/remote/<hash>/<file name>`; never outside `run_dir`.
-/// `None` for an artifact without a hash.
+/// Where a copy of `artifact` fetched from a remote goes under `run_dir`: where its own run wrote
+/// it (`./outputs/<run id>/...`, as its URI says) unless another file is there, else
+/// `.consist/remote/<hash>/<file name>`: a directory of its own content. Never outside `run_dir`,
+/// never in place of another file (whatever a catalog row says). `None` without a blake3 hash.
 pub(crate) fn local_copy(artifact: &Artifact, run_dir: &Path, mounts: &crate::mounts::Mounts) -> Option<PathBuf> {
-    let hash = artifact.hash.as_deref()?;
-    let under_run_dir = artifact
-        .uri
-        .starts_with("./")
-        .then(|| mounts.resolve(&artifact.uri, run_dir).ok())
-        .flatten()
-        .filter(|p| crate::mounts::normalize(p).starts_with(crate::mounts::normalize(run_dir)));
+    let hash = artifact.hash.as_deref().filter(|h| super::is_content_hash(h))?;
+    let own = artifact.run_id.as_deref().filter(|id| crate::ids::is_plain(id)).and_then(|id| {
+        let prefix = format!("./outputs/{id}/");
+        let path = artifact.uri.starts_with(&prefix).then(|| mounts.resolve(&artifact.uri, run_dir).ok()).flatten()?;
+        let dir = crate::mounts::normalize(&run_dir.join("outputs").join(id));
+        crate::mounts::normalize(&path).starts_with(dir).then_some(path)
+    });
+    if let Some(path) = own.filter(|p| !p.exists() || crate::filehash::hash_file(p).is_ok_and(|h| h == hash)) {
+        return Some(path);
+    }
     let name = artifact.path.file_name().map_or_else(|| artifact.key.clone(), |n| n.to_string_lossy().into_owned());
     let name = if crate::ids::is_plain(&name) { name } else { "artifact".to_owned() };
-    under_run_dir.or_else(|| {
-        crate::ids::signature_problem(hash)
-            .is_none()
-            .then(|| run_dir.join(".consist").join("remote").join(hash).join(name))
-    })
+    Some(run_dir.join(".consist").join("remote").join(hash).join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn artifact(uri: &str, run_id: &str) -> Artifact {
+        let hash = blake3::hash(uri.as_bytes()).to_hex().to_string();
+        let mut a = Artifact::for_file(
+            "table",
+            Path::new("/elsewhere/table.bin"),
+            uri.to_owned(),
+            crate::Driver::Bincode,
+            Some(hash),
+        );
+        a.run_id = Some(run_id.to_owned());
+        a
+    }
+
+    #[test]
+    fn a_fetched_copy_goes_where_its_run_wrote_it_or_into_a_directory_of_its_own_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("runs");
+        let mounts = crate::mounts::Mounts::default();
+        let plain = artifact("./outputs/seed_1/table.bin", "seed_1");
+        assert_eq!(local_copy(&plain, &run_dir, &mounts), Some(run_dir.join("outputs/seed_1/table.bin")));
+        // Anything else a row could name (another run's directory, the catalog's state, a
+        // project file) is not a destination.
+        for uri in
+            ["./outputs/other_2/table.bin", "./.consist/provenance.duckdb", "./run.sh", "./outputs/seed_1/../../x"]
+        {
+            let a = artifact(uri, "seed_1");
+            let copy = local_copy(&a, &run_dir, &mounts).unwrap();
+            assert_eq!(copy, run_dir.join(".consist/remote").join(a.hash.as_ref().unwrap()).join("table.bin"), "{uri}");
+        }
+        // A file already there with other bytes is never replaced.
+        std::fs::create_dir_all(run_dir.join("outputs/seed_1")).unwrap();
+        std::fs::write(run_dir.join("outputs/seed_1/table.bin"), b"someone else's").unwrap();
+        let copy = local_copy(&plain, &run_dir, &mounts).unwrap();
+        assert!(copy.starts_with(run_dir.join(".consist/remote")), "{}", copy.display());
+        let mut upper = plain.clone();
+        upper.hash = upper.hash.map(|h| h.to_uppercase());
+        assert_eq!(local_copy(&upper, &run_dir, &mounts), None, "a hash names an object in lower case only");
+    }
 }

@@ -72,7 +72,7 @@ impl Remote {
                 Ok(key) => key,
                 Err(e) => return Outcome::Failed(e.to_string()),
             };
-            match self.get(&key, &item.hash, &item.path, false).await {
+            match self.get(&key, &item.hash, &item.path).await {
                 Ok(()) => Outcome::Moved(std::fs::metadata(&item.path).map_or(0, |m| m.len())),
                 Err(e) => Outcome::Failed(e.to_string()),
             }
