@@ -131,7 +131,7 @@ pub use store::{
     PgStore, QueryAccess, RunArtifacts, RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
 };
 pub use toolchain::Toolchain;
-pub use tracker::{Tracker, TrackerBuilder};
+pub use tracker::{DEFER_HITS_ENV, Tracker, TrackerBuilder};
 pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
 /// What the crate's own tests and benchmarks reach inside (snapshot files, table names, the

@@ -46,6 +46,16 @@ pub struct TrackerBuilder {
     lease_ttl: Duration,
     remote: Option<String>,
     remote_read_only: Option<bool>,
+    defer_hit_writes: Option<bool>,
+}
+
+/// The environment variable that turns on [`TrackerBuilder::defer_hit_writes`] (`1`, `true`,
+/// `yes`) when the code does not say.
+pub const DEFER_HITS_ENV: &str = "CONSIST_DEFER_HITS";
+
+/// Whether environment variable `name` says yes (`1`, `true`, `yes`).
+fn env_says_yes(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
 impl TrackerBuilder {
@@ -151,14 +161,27 @@ impl TrackerBuilder {
     }
 
     /// Write finished runs to the database once this many have piled up (default 256), and also
-    /// 2 s after a run finished, on [`Tracker::flush`] and when the tracker is dropped. The writes
-    /// happen on a background thread: a step never waits for the database. Cache hits are
-    /// written to a durable batch file at those moments; on a DuckDB catalog a batch smaller than
-    /// `runs` reaches the database itself with the next executed run, once 16 batches wait, on
-    /// [`Tracker::flush`] or by `consist db sync`, so a short process that only hits never opens
-    /// the database (every consist reader but SQL sees its hits meanwhile).
+    /// 2 s after a run finished, on [`Tracker::flush`] and when the tracker is dropped (which
+    /// waits for it). The writes happen on a background thread: a step never waits for the
+    /// database. Cache hits are written to a durable batch file at those moments; on a DuckDB
+    /// catalog a batch smaller than `runs` reaches the database with the next executed run, or at
+    /// the latest when the tracker is dropped or flushed (see [`Self::defer_hit_writes`]).
     pub fn flush_every(mut self, runs: usize) -> Self {
         self.flush_every = runs.max(1);
+        self
+    }
+
+    /// Let a process that only hits leave its hits in the pending queue at exit instead of
+    /// writing them to a DuckDB file (default `false`, or `$CONSIST_DEFER_HITS`). The default
+    /// keeps the promise that the file holds every run of a process once its tracker is dropped
+    /// or flushed, for every tool that reads it (Python Consist, the duckdb shell, a notebook).
+    /// Deferring saves such a process the fixed cost of opening, writing and checkpointing the
+    /// file (~80 ms here): worth it for sweeps of thousands of short, mostly-hit processes. Their
+    /// hits are durable either way, every consist reader merges the queue, and it reaches the
+    /// file with the next executed run, once 16 batches wait, on [`Tracker::flush`] or by
+    /// `consist db sync`. A PostgreSQL catalog is always written at once.
+    pub fn defer_hit_writes(mut self, defer: bool) -> Self {
+        self.defer_hit_writes = Some(defer);
         self
     }
 
@@ -223,16 +246,17 @@ impl TrackerBuilder {
             true => FileHasher::default(),
             false => FileHasher::persisted(crate::snapshot::catalog_dir(catalog.db_path()).join("hashes")),
         };
-        let read_only_remote = self.remote_read_only.unwrap_or_else(|| {
-            std::env::var("CONSIST_REMOTE_READ_ONLY").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
-        });
+        let read_only_remote = self.remote_read_only.unwrap_or_else(|| env_says_yes("CONSIST_REMOTE_READ_ONLY"));
         let remote = match &self.remote {
             Some(url) => Some(crate::Remote::open(url, read_only_remote)?),
             None => crate::Remote::from_env(read_only_remote)?,
         };
         let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl);
-        let writer = (!readonly)
-            .then(|| Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), self.flush_every));
+        let defer_hits = self.defer_hit_writes.unwrap_or_else(|| env_says_yes(DEFER_HITS_ENV));
+        let writer = (!readonly).then(|| {
+            let batches = crate::engine::writer::Batches { every: self.flush_every, defer_hits };
+            Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), batches)
+        });
         Ok(Tracker {
             inner: Arc::new(Engine {
                 run_dir,
@@ -311,6 +335,7 @@ impl Tracker {
             lease_ttl: crate::engine::claim::LEASE_TTL,
             remote: None,
             remote_read_only: None,
+            defer_hit_writes: None,
         }
     }
 

@@ -249,7 +249,9 @@ fn db_sync_writes_waiting_hits_for_other_programs_and_inspect_names_it() {
         tracker.step("square").code_version("1").outputs(["squared"]).run(|_| Ok(consist::Value(25))).unwrap()
     };
     square(&ws.tracker());
-    assert!(square(&ws.tracker()).cache_hit());
+    let deferring = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).defer_hit_writes(true).open().unwrap();
+    assert!(square(&deferring).cache_hit());
+    drop(deferring);
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1, "the hit waits in the pending queue");
     let inspect = cli(&ws.db(), &["db", "inspect"]);
     let text = String::from_utf8_lossy(&inspect.stdout);

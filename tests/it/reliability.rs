@@ -371,6 +371,40 @@ fn concurrent_twins_wait_for_one_execution_instead_of_repeating_it() {
     assert!(!ws.path().join("provenance.duckdb.consist/claims").read_dir().unwrap().any(|_| true), "claims released");
 }
 
+#[test]
+fn the_catalog_file_holds_every_run_once_concurrent_processes_exit_unless_they_defer_hits() {
+    // The quickstart as a user runs it (no flush: the tracker's drop at exit), in one directory.
+    let ws = Workspace::new();
+    let db = ws.path().join("provenance.duckdb");
+    let quickstarts = |n: usize, defer: bool| {
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                let mut command = crate::examples::example_command("quickstart", ws.path(), &[]);
+                if defer {
+                    command.env(consist::DEFER_HITS_ENV, "1");
+                }
+                command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    };
+    let runs = || ws.scalar::<i64>("SELECT count(*) FROM run");
+    quickstarts(1, false);
+    quickstarts(1, false);
+    assert_eq!(runs(), 2, "plain SQL sees the hit-only process's run");
+    quickstarts(8, false);
+    assert_eq!(runs(), 10, "and every one of 8 concurrent processes' runs");
+    // Processes that defer their hits (an explicit option) leave them in the queue. (One after
+    // the other: a process may write a batch early when it sees another's entry mid-write.)
+    quickstarts(1, true);
+    quickstarts(1, true);
+    assert_eq!(runs(), 10);
+    assert_eq!(consist::Catalog::duckdb(&db, std::time::Duration::from_secs(5)).pending_count(), 2);
+}
+
 /// `processes` writers of 50 steps each while the CLI lists runs in a loop: every run is in the
 /// database once afterwards, and no CLI call fails or waits past its lock timeout.
 fn writers_with_a_polling_cli(processes: usize) {

@@ -51,13 +51,33 @@ fn square(tracker: &consist::Tracker) -> consist::RunResult<Value<i32>> {
     tracker.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(Value(25))).unwrap()
 }
 
+/// A tracker that leaves its hits in the pending queue ([`consist::TrackerBuilder::defer_hit_writes`]).
+fn deferring(ws: &Workspace) -> consist::Tracker {
+    consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).defer_hit_writes(true).open().unwrap()
+}
+
 #[test]
-fn a_process_that_only_hits_leaves_the_database_file_alone_and_readers_still_see_its_hits() {
+fn by_default_the_database_file_holds_every_run_of_a_process_once_its_tracker_is_dropped() {
+    let ws = Workspace::new();
+    let first = square(&ws.tracker());
+    let hit = square(&ws.tracker());
+    assert!(!first.cache_hit() && hit.cache_hit());
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2, "plain SQL sees the hit-only process's run");
+    assert_eq!(Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5)).pending_count(), 0);
+    // Deferred hits that earlier processes left go along with the next default process's.
+    assert!(square(&deferring(&ws)).cache_hit());
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 2);
+    assert!(square(&ws.tracker()).cache_hit());
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 4);
+}
+
+#[test]
+fn a_process_that_defers_its_hits_leaves_the_database_file_alone_and_readers_still_see_its_hits() {
     let ws = Workspace::new();
     let first = square(&ws.tracker());
     assert!(!first.cache_hit());
     let before = std::fs::read(ws.db()).unwrap();
-    let hit = square(&ws.tracker());
+    let hit = square(&deferring(&ws));
     assert!(hit.cache_hit());
     assert_eq!(std::fs::read(ws.db()).unwrap(), before, "a process that only hits does not write the database");
     assert!(!ws.path().join("provenance.duckdb.wal").exists());
@@ -82,18 +102,18 @@ fn waiting_hits_reach_the_database_with_the_next_executed_run_or_once_enough_bat
     square(&ws.tracker());
     let stored = || ws.scalar::<i64>("SELECT count(*) FROM run");
     for _ in 1..consist::testing::HIT_BATCHES_WAITING {
-        assert!(square(&ws.tracker()).cache_hit());
+        assert!(square(&deferring(&ws)).cache_hit());
     }
-    assert_eq!(stored(), 1, "hits alone wait");
-    assert!(square(&ws.tracker()).cache_hit());
+    assert_eq!(stored(), 1, "deferred hits alone wait");
+    assert!(square(&deferring(&ws)).cache_hit());
     let waiting = consist::testing::HIT_BATCHES_WAITING as i64;
     assert_eq!(stored(), 1 + waiting, "the process that fills the queue writes it");
 
-    let tracker = ws.tracker();
+    let tracker = deferring(&ws);
     assert!(square(&tracker).cache_hit());
     drop(tracker);
     assert_eq!(stored(), 1 + waiting);
-    let tracker = ws.tracker();
+    let tracker = deferring(&ws);
     assert!(square(&tracker).cache_hit());
     tracker.step("cube").code_version("1").outputs(["cubed"]).run(|_| Ok(Value(125))).unwrap();
     drop(tracker);
@@ -109,7 +129,13 @@ fn hits_waiting_when_the_project_moves_reach_the_database_from_its_new_place() {
         consist::Tracker::builder(dir.join("runs")).db_path(dir.join("provenance.duckdb")).open().unwrap()
     };
     square(&tracker(&old));
-    let hit = square(&tracker(&old));
+    let deferring = consist::Tracker::builder(old.join("runs"))
+        .db_path(old.join("provenance.duckdb"))
+        .defer_hit_writes(true)
+        .open()
+        .unwrap();
+    let hit = square(&deferring);
+    drop(deferring);
     assert!(hit.cache_hit());
     std::fs::rename(&old, &new).unwrap();
 

@@ -26,9 +26,9 @@ use crate::store::{
     Store,
 };
 
-/// Batches of cache hits a DuckDB catalog's pending queue holds before a tracker that only hits
-/// writes them to the database (see [`Catalog::pending_due`]). With the default batch of 256 hits
-/// this is one database write per 16 hit-only processes.
+/// Batches of cache hits a DuckDB catalog's pending queue holds before a tracker that defers its
+/// hits writes them to the database (see [`Catalog::pending_due`] and
+/// [`crate::TrackerBuilder::defer_hit_writes`]): one database write per 16 such processes.
 pub const HIT_BATCHES_WAITING: usize = 16;
 
 /// A provenance database with its signature index and pending queue.
@@ -191,9 +191,9 @@ impl Catalog {
     /// Whether the pending queue should reach the store now rather than with a later write. On
     /// a DuckDB catalog, batches of cache hits may wait (every reader of the catalog merges them,
     /// and they cannot cause a false hit) until an executed run is queued, until
-    /// [`HIT_BATCHES_WAITING`] of them are, or until [`Catalog::sync`] (`consist db sync`): a
-    /// short process that only hits then never opens the database. On a shared catalog
-    /// (PostgreSQL), which other hosts read without this queue, everything goes now.
+    /// [`HIT_BATCHES_WAITING`] of them are, until a tracker that does not defer its hits is
+    /// dropped, or until [`Catalog::sync`] (`consist db sync`). On a shared catalog (PostgreSQL),
+    /// which other hosts read without this queue, everything goes now.
     pub(crate) fn pending_due(&self) -> bool {
         let backlog = self.pending.backlog();
         match self.location {

@@ -10,9 +10,10 @@
 //! steps running on many threads record through one writer.
 //!
 //! The store is written when something needs it there: an executed run, a flush, a full batch of
-//! hits, or a queue that [`Catalog::pending_due`] finds due. Fewer hits wait in the queue on a
-//! DuckDB catalog (every reader merges them), so a short process that only hits never opens the
-//! database.
+//! hits, a queue that [`Catalog::pending_due`] finds due, and the tracker's drop, so the catalog
+//! holds every run of a process once it is gone. Only with `defer_hits` (an explicit option) may a
+//! process that only hits leave its batch in the queue (every consist reader merges it) and never
+//! open the database.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -75,28 +76,38 @@ pub(crate) struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// When the writer writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Batches {
+    /// Runs that make a batch.
+    pub every: usize,
+    /// Whether hits may stay in the queue when the tracker is dropped
+    /// ([`crate::TrackerBuilder::defer_hit_writes`]).
+    pub defer_hits: bool,
+}
+
 /// What the writer thread needs to write a batch.
 struct Target {
     catalog: Arc<Catalog>,
     run_dir: PathBuf,
     session: String,
-    flush_every: usize,
+    batches: Batches,
 }
 
 impl Writer {
     /// Start the writer thread; it first syncs what earlier processes left pending, if that is
     /// due (see [`Catalog::pending_due`]).
-    pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, flush_every: usize) -> Writer {
+    pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, batches: Batches) -> Writer {
         let leftovers = catalog.pending_due();
         let shared =
             Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), done: Condvar::new() });
-        let target = Target { catalog, run_dir, session, flush_every };
+        let target = Target { catalog, run_dir, session, batches };
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("consist-writer".into())
             .spawn(move || target.run(&thread_shared, leftovers))
             .expect("spawning the catalog writer thread");
-        Writer { shared, flush_every, thread: Mutex::new(Some(thread)) }
+        Writer { shared, flush_every: batches.every, thread: Mutex::new(Some(thread)) }
     }
 
     /// Record a cache hit (written with the next batch). When the writer falls behind by more
@@ -167,7 +178,7 @@ impl Target {
             let due = |s: &State| {
                 s.stop
                     || s.requested > s.served
-                    || (s.unwritten >= self.flush_every && !s.failing)
+                    || (s.unwritten >= self.batches.every && !s.failing)
                     || s.oldest.is_some_and(|t| t.elapsed() >= MAX_AGE)
             };
             while !first && !due(&state) {
@@ -179,8 +190,10 @@ impl Target {
             let stop = state.stop;
             // A full batch of hits goes on to the store as well: waiting saves a long run of hits
             // nothing (its writes are amortized already) and would grow the next write.
-            let full = hits.len() >= self.flush_every;
-            let store = first || full || std::mem::take(&mut state.executed) || state.requested > state.served;
+            let full = hits.len() >= self.batches.every;
+            // The tracker's drop leaves the store complete, unless hits may wait.
+            let last = stop && !self.batches.defer_hits;
+            let store = first || full || last || std::mem::take(&mut state.executed) || state.requested > state.served;
             first = false;
             state.unwritten = 0;
             state.oldest = None;

@@ -335,29 +335,37 @@ pub trait Store: Send + Sync {
     fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>>;
 }
 
-/// A producing run with the artifacts it read and wrote, as [`lineage_tree`] looks it up.
-pub(super) type ProducerLinks = (Run, Vec<(Direction, Artifact)>);
+/// What a backend reads for a lineage, in two queries whatever the depth: the runs of the
+/// lineage ([`sql::lineage_runs`]) and their inputs as (run id, artifact), each run's in order.
+pub(super) type LineageRows = (Vec<Run>, Vec<(String, Artifact)>);
 
-/// The lineage tree of `artifact`, expanding at most `depth` producing-run levels. `producer`
-/// is a backend's one lookup: a run by id with the artifacts it read and wrote (`None` when the
-/// run is no longer recorded, e.g. purged).
-pub(super) fn lineage_tree<E>(
+/// The lineage tree of `artifact` from its [`LineageRows`], expanding at most `depth`
+/// producing-run levels.
+pub(super) fn lineage_from(artifact: Artifact, depth: usize, (runs, inputs): LineageRows) -> LineageNode {
+    let mut producers: std::collections::HashMap<String, (Run, Vec<Artifact>)> =
+        runs.into_iter().map(|run| (run.id.clone(), (run, Vec::new()))).collect();
+    for (run_id, input) in inputs {
+        if let Some((_, read)) = producers.get_mut(&run_id) {
+            read.push(input);
+        }
+    }
+    lineage_tree(artifact, depth, &producers)
+}
+
+/// One node of [`lineage_from`]: a producer missing from `producers` is no longer recorded
+/// (e.g. purged).
+fn lineage_tree(
     artifact: Artifact,
     depth: usize,
-    producer: &mut dyn FnMut(&str) -> std::result::Result<Option<ProducerLinks>, E>,
-) -> std::result::Result<LineageNode, E> {
+    producers: &std::collections::HashMap<String, (Run, Vec<Artifact>)>,
+) -> LineageNode {
     let mut producer_missing = false;
     let found = match (&artifact.run_id, depth) {
-        (Some(run_id), 1..) => match producer(run_id)? {
-            Some((run, links)) => {
-                let mut inputs = Vec::new();
-                for (direction, input) in links {
-                    if direction == Direction::Input {
-                        inputs.push(lineage_tree(input, depth - 1, producer)?);
-                    }
-                }
-                Some(crate::lineage::Producer { run, inputs })
-            }
+        (Some(run_id), 1..) => match producers.get(run_id) {
+            Some((run, read)) => Some(crate::lineage::Producer {
+                run: run.clone(),
+                inputs: read.iter().map(|input| lineage_tree(input.clone(), depth - 1, producers)).collect(),
+            }),
             None => {
                 producer_missing = true;
                 None
@@ -365,5 +373,5 @@ pub(super) fn lineage_tree<E>(
         },
         _ => None,
     };
-    Ok(LineageNode { artifact, producer: found, producer_missing })
+    LineageNode { artifact, producer: found, producer_missing }
 }

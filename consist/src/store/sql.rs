@@ -1,5 +1,5 @@
 //! SQL that every backend runs verbatim on the shared schema: the purge plan and its deletes,
-//! and the referential checks of `db inspect`. Each backend creates the purge's temporary tables
+//! the referential checks of `db inspect`, and the runs of a lineage. Each backend creates the purge's temporary tables
 //! its own way (`consist_purge_run`, filled with the runs to remove, and `consist_purge_artifact`,
 //! `consist_purge_content`, `consist_purge_facet`, empty, each with one `id` column).
 
@@ -75,3 +75,22 @@ pub(super) const INTEGRITY_CHECKS: [&str; 3] = [
        OR NOT EXISTS (SELECT 1 FROM artifact a WHERE a.id = l.artifact_id)",
     "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
 ];
+
+/// A recursive CTE `up(run_id, depth)`: the runs in the lineage of the artifact whose id is bound
+/// to `id_param` (`?` or `$1`), at most `max_depth` producing-run levels up (its producer is level
+/// 1, the producers of that run's inputs level 2...). One query for any depth; a cycle a damaged
+/// catalog might hold ends at `max_depth`.
+pub(super) fn lineage_runs(id_param: &str, max_depth: usize) -> String {
+    let max = max_depth.min(i32::MAX as usize);
+    format!(
+        r#"WITH RECURSIVE up(run_id, depth) AS (
+  SELECT a.run_id, 1 FROM artifact a WHERE a.id = {id_param} AND a.run_id IS NOT NULL AND {max} >= 1
+  UNION
+  SELECT i.run_id, up.depth + 1 FROM up
+  JOIN run_artifact_link l ON l.run_id = up.run_id AND l.direction = 'input'
+  JOIN artifact i ON i.id = l.artifact_id
+  WHERE i.run_id IS NOT NULL AND up.depth < {max}
+)
+"#
+    )
+}

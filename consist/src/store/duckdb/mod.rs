@@ -584,12 +584,21 @@ impl Store for DuckDbStore {
         let Some(artifact) = fetch_artifact(&conn, artifact_id).map_err(|e| self.db_err(e))? else {
             return Ok(None);
         };
-        let mut producer = |id: &str| -> duckdb::Result<_> {
-            let Some(run) = fetch_run(&conn, id)? else { return Ok(None) };
-            let links = fetch_run_artifacts(&conn, &run.id)?;
-            Ok(Some((run, links)))
+        let up = super::sql::lineage_runs("?", max_depth);
+        let read = || -> duckdb::Result<_> {
+            let mut stmt =
+                conn.prepare(&format!("{up} SELECT {RUN_COLUMNS} FROM run WHERE id IN (SELECT run_id FROM up)"))?;
+            let runs = stmt.query_map(params![artifact_id], run_from_row)?.collect::<duckdb::Result<Vec<_>>>()?;
+            let mut stmt = conn.prepare(&format!(
+                r#"{up} SELECT l.run_id, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+                   WHERE l.direction = 'input' AND l.run_id IN (SELECT run_id FROM up)
+                   ORDER BY l.run_id, a."key", a.created_at, a.id"#
+            ))?;
+            let inputs = stmt.query_map(params![artifact_id], |row| Ok((row.get(0)?, artifact_from_row(row, 1)?)))?;
+            Ok((runs, inputs.collect::<duckdb::Result<Vec<_>>>()?))
         };
-        super::lineage_tree(artifact, max_depth, &mut producer).map(Some).map_err(|e| self.db_err(e))
+        let rows = read().map_err(|e| self.db_err(e))?;
+        Ok(Some(super::lineage_from(artifact, max_depth, rows)))
     }
 
     fn summary(&self) -> Result<CatalogSummary> {

@@ -488,8 +488,8 @@ impl Store for PgStore {
         let Some(artifact) = fetch_artifact(&mut *conn, artifact_id).map_err(self.err("reading lineage"))? else {
             return Ok(None);
         };
-        let mut producer = |id: &str| read::producer(&mut *conn, id);
-        super::lineage_tree(artifact, max_depth, &mut producer).map(Some).map_err(self.err("reading lineage"))
+        let rows = read::lineage(&mut *conn, artifact_id, max_depth).map_err(self.err("reading lineage"))?;
+        Ok(Some(super::lineage_from(artifact, max_depth, rows)))
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {

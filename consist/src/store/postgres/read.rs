@@ -136,12 +136,24 @@ pub(super) fn fetch_records(client: &mut impl GenericClient, ids: &[String]) -> 
     Ok(records)
 }
 
-/// A run by id with the artifacts it read and wrote (the lookup lineage trees are built from).
-pub(super) fn producer(client: &mut impl GenericClient, id: &str) -> PgResult<Option<crate::store::ProducerLinks>> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE id = $1");
-    let Some(run) = client.query_opt(&sql, &[&id])?.map(|row| run_from_row(&row)) else { return Ok(None) };
-    let links = run_artifacts(client, &run.id)?;
-    Ok(Some((run, links)))
+/// The runs in the lineage of artifact `artifact_id` (see [`crate::store::sql::lineage_runs`]) and
+/// their inputs as (run id, artifact): two queries whatever the depth.
+pub(super) fn lineage(
+    client: &mut impl GenericClient,
+    artifact_id: &str,
+    max_depth: usize,
+) -> PgResult<crate::store::LineageRows> {
+    let up = crate::store::sql::lineage_runs("$1", max_depth);
+    let runs = format!("{up} SELECT {RUN_COLUMNS} FROM run WHERE id IN (SELECT run_id FROM up)");
+    let runs = client.query(&runs, &[&artifact_id])?.iter().map(run_from_row).collect();
+    let inputs = format!(
+        r#"{up} SELECT l.run_id, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+           WHERE l.direction = 'input' AND l.run_id IN (SELECT run_id FROM up)
+           ORDER BY l.run_id, a."key", a.created_at, a.id"#
+    );
+    let inputs =
+        client.query(&inputs, &[&artifact_id])?.iter().map(|row| (row.get(0), artifact_from_row(row, 1))).collect();
+    Ok((runs, inputs))
 }
 
 /// Remove `run_ids` within `tx` (the caller commits or rolls back); returns the artifacts no
