@@ -48,7 +48,7 @@ fn chain(tracker: &Tracker, start: &Artifact, r: f64, stages: u32) -> consist::R
         let result = tracker.run(advance::step(&state, r, stage))?;
         executed += usize::from(!result.cache_hit());
         state = result.output("state")?.clone();
-        last = result.value;
+        last = result.into_value()?;
     }
     Ok((last.iter().sum::<f64>() / last.len() as f64, executed))
 }

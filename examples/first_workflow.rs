@@ -74,7 +74,7 @@ fn main() -> consist::Result<()> {
     // Step 2: summarize the artifact step 1 produced (a Merkle link to the clean run).
     let summary = tracker.run(summarize::step(clean.output("cleaned")?))?;
     println!("Summarize: {}", status(summary.cache_hit()));
-    let s = &summary.value;
+    let s = summary.value()?;
     println!("Result: {{\"mean\": {:.1}, \"count\": {}}}", s.mean, s.count);
 
     // Lineage: what the summary was computed from.

@@ -43,7 +43,7 @@ fn main() -> consist::Result<()> {
         .outputs(["squared"])
         .run(|_ctx| Ok(Value(process_data(params.value))))?;
 
-    let squared = &result.value.0;
+    let squared = &result.value()?.0;
     println!(
         "{} {} cache hit: {}",
         result.run.id,

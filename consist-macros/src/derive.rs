@@ -34,6 +34,7 @@ fn expand(item: TokenStream) -> syn::Result<TokenStream> {
     Ok(quote! {
         impl ::consist::Outputs for #name {
             const ARITY: usize = #arity;
+            const DEFERRED: bool = false #( || <#types as ::consist::Output>::DEFERRED )*;
 
             fn record(
                 &mut self,

@@ -51,7 +51,7 @@ fn source_file() -> Option<scope::Source> {
 /// let tracker = Tracker::builder("./runs").open()?;
 /// let run = tracker.run(scale::step("data/raw.parquet", 1.5))?; // executes, or returns the cached frame
 /// let next = tracker.run(scale::step(run.output("scaled")?, 2.0))?; // an output feeds a step
-/// let frame: &DataFrame = &next.value;                             // typed, hit or not
+/// let frame: &DataFrame = next.value()?;   // typed, hit or not (a hit reads it now)
 /// let again = scale(frame, 1.0)?;                                  // still a plain function
 /// # Ok(()) }
 /// ```

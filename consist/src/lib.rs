@@ -23,7 +23,7 @@
 //!     .config(&params)
 //!     .outputs(["squared"])
 //!     .run(|_ctx| Ok(Value(params.value * params.value)))?;
-//! println!("{} squared={} cache_hit={}", result.run.id, result.value.0, result.cache_hit());
+//! println!("{} squared={} cache_hit={}", result.run.id, result.value()?.0, result.cache_hit());
 //! # Ok(()) }
 //! ```
 //!
@@ -48,7 +48,7 @@
 //! let tracker = Tracker::builder("./runs").open()?;
 //! let run = tracker.run(scale::step("data/raw.parquet", 1.5))?; // executes, or returns the cached frame
 //! let next = tracker.run(scale::step(run.output("scaled")?, 2.0))?; // an output feeds a step
-//! let frame: &DataFrame = &next.value;                             // typed, hit or not
+//! let frame: &DataFrame = next.value()?;   // typed, hit or not (a hit reads it now)
 //! let again = scale(frame, 1.0)?;                                  // still a plain function
 //! # Ok(()) }
 //! ```

@@ -188,7 +188,7 @@ impl Scenario {
     }
 
     /// Run a `#[step]` call as a child of this scenario; its outputs join the coupler.
-    pub fn run<T, S: Outputs>(&self, mut call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
+    pub fn run<T: 'static, S: Outputs + 'static>(&self, mut call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
         call.spec.place.parent = Some(self.id.clone());
         call.spec.place.scenario = Some(self.name.clone());
         let result = self.tracker.run(call);
@@ -270,11 +270,12 @@ impl Scenario {
         self.coupler.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
     }
 
-    /// End the scenario: `completed`, or `failed` if a child step failed. Syncs the database.
+    /// End the scenario: `completed`, or `failed` if a child step failed. Its header run is
+    /// durable when this returns, and reaches the database with the tracker's next write (at the
+    /// latest when the tracker is flushed or dropped), like every run: a sweep of many scenarios
+    /// pays no database write per scenario.
     pub fn finish(self) -> Result<Run> {
-        let run = self.close(None)?;
-        self.tracker.flush()?;
-        Ok(run)
+        self.close(None)
     }
 
     fn close(&self, reason: Option<&str>) -> Result<Run> {

@@ -13,16 +13,17 @@
 //!     .config(&serde_json::json!({"value": 5}))
 //!     .outputs(["squared"])
 //!     .run(|_ctx| Ok(Value(5 * 5)))?;
-//! assert_eq!(result.value.0, 25);
+//! assert_eq!(result.value()?.0, 25);
 //! # Ok(()) }
 //! ```
 
 use serde::Serialize;
 
+use crate::engine::RunResult;
 use crate::engine::context::StepContext;
 use crate::engine::execute::BodyKind;
 use crate::engine::output::Outputs;
-use crate::engine::spec::{Input, RunResult, StepResult, StepSpec};
+use crate::engine::spec::{Input, StepResult, StepSpec};
 use crate::engine::{CacheMode, Hydration, Validation};
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
@@ -202,7 +203,7 @@ impl<'t> StepBuilder<'t> {
     /// or panics is recorded as `failed` and reported as [`Error::StepFailed`].
     pub fn run<O, F>(self, body: F) -> Result<RunResult<O>>
     where
-        O: Outputs,
+        O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
         self.finish(body, BodyKind::Step)
@@ -236,7 +237,7 @@ impl<'t> StepBuilder<'t> {
 
     fn finish<O, F>(self, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
-        O: Outputs,
+        O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
         let result = match self.error {

@@ -344,10 +344,11 @@ impl Tracker {
         StepBuilder::new(self, name)
     }
 
-    /// Run a `#[step]` call: a cache hit returns the recorded value without executing.
-    pub fn run<T, S: Outputs>(&self, call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
+    /// Run a `#[step]` call: a cache hit returns the recorded outputs without executing (its
+    /// value is loaded when read: see [`RunResult`]).
+    pub fn run<T: 'static, S: Outputs + 'static>(&self, call: StepCall<'_, T, S>) -> Result<RunResult<T>> {
         let StepCall { spec, body, unwrap } = call;
-        Ok(self.inner.run_spec(spec, body, BodyKind::Step)?.map(unwrap))
+        Ok(self.inner.run_spec(spec, body, BodyKind::Step)?.unwrapped(unwrap))
     }
 
     /// Call `f` with this tracker once per value, on all cores (rayon's global pool; set
@@ -365,7 +366,7 @@ impl Tracker {
     /// let totals = tracker.map([0.1, 0.2, 0.5], |t, beta| {
     ///     let r = t.step("simulate").code_version("1").config(&beta).outputs(["total"])
     ///         .run(|_| Ok(Value(beta * 100.0)))?;
-    ///     Ok::<_, consist::Error>(r.value.0)
+    ///     Ok::<_, consist::Error>(r.value()?.0)
     /// })?;
     /// # Ok(()) }
     /// ```

@@ -226,7 +226,7 @@ fn run_scenario(tracker: &Tracker, name: &str, cfg: &ScenarioConfig) -> consist:
         model::init::step(&cfg.zone_params, &cfg.mode_params, cfg.skim_perturbation).facet_from(["skim_perturbation"]),
     )?;
     tally.note(None, &init);
-    let init = init.map(|_| ());
+    let init = init.discard_value();
 
     let bar = ProgressBar::new(cfg.n_iterations as u64).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} iterations {msg}")

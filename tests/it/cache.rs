@@ -31,11 +31,11 @@ fn miss_then_hit_then_miss_after_config_change() {
 
     let first = square(&tracker, 5, &runs);
     assert!(!first.cache_hit());
-    assert_eq!((runs.get(), first.value.0), (1, 25));
+    assert_eq!((runs.get(), first.value().unwrap().0), (1, 25));
 
     let second = square(&tracker, 5, &runs);
     assert!(second.cache_hit());
-    assert_eq!((runs.get(), second.value.0), (1, 25), "hit must not execute and must return the value");
+    assert_eq!((runs.get(), second.value().unwrap().0), (1, 25), "hit must not execute and must return the value");
     assert_eq!(second.run.cache_source(), Some(first.run.id.as_str()));
     assert_ne!(second.run.id, first.run.id, "a hit is a new run");
     assert_eq!(second.run.signature, first.run.signature);
@@ -47,7 +47,7 @@ fn miss_then_hit_then_miss_after_config_change() {
 
     let third = square(&tracker, 6, &runs);
     assert!(!third.cache_hit());
-    assert_eq!((runs.get(), third.value.0), (2, 36));
+    assert_eq!((runs.get(), third.value().unwrap().0), (2, 36));
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn different_steps_never_share_a_signature() {
                 Ok(Value(name.to_owned()))
             })
             .unwrap();
-        assert_eq!(r.value.0, name);
+        assert_eq!(r.value().unwrap().0, name);
     }
     assert_eq!(runs.get(), 2);
 }
@@ -112,7 +112,7 @@ fn read_first_line(tracker: &Tracker, path: &std::path::Path, runs: &Counter) ->
             Ok(Value(text.lines().next().unwrap_or_default().to_owned()))
         })
         .unwrap();
-    (r.cache_hit(), r.value.0)
+    (r.cache_hit(), r.value().unwrap().0.clone())
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn upstream_change_invalidates_downstream_only() {
     let (up_runs, down_runs) = (Counter::default(), Counter::default());
     let pipeline = |threshold: i64| {
         let (up, down) = clean_and_summarize(&tracker, threshold, &up_runs, &down_runs);
-        (up.cache_hit(), down.cache_hit(), down.value.0)
+        (up.cache_hit(), down.cache_hit(), down.value().unwrap().0)
     };
     assert_eq!(pipeline(15), (false, false, 31));
     assert_eq!(pipeline(15), (true, true, 31));
@@ -182,7 +182,7 @@ fn readonly_uses_hits_and_records_nothing() {
     assert!(hit.cache_hit());
     let miss = square(&ro, 9, &runs);
     assert!(!miss.cache_hit());
-    assert_eq!(miss.value.0, 81);
+    assert_eq!(miss.value().unwrap().0, 81);
     drop(ro);
     assert_eq!(runs.get(), 2);
     assert_eq!(count_runs(), 1, "readonly must not record runs");

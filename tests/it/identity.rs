@@ -282,7 +282,7 @@ fn miss<T>(run: &RunResult<T>) -> MissExplanation {
 }
 
 fn susceptible(run: &RunResult<DataFrame>) -> f64 {
-    run.value.column("s").unwrap().f64().unwrap().get(0).unwrap()
+    run.value().unwrap().column("s").unwrap().f64().unwrap().get(0).unwrap()
 }
 
 #[test]
@@ -410,12 +410,13 @@ fn list_inputs_are_ordered_merkle_links() {
     let days = sweep(&tracker, Model::Base, "s", 0.3, 0.1, 3);
     let states: Vec<&Artifact> = days.iter().map(|d| d.output("state").unwrap()).collect();
     let peak = tracker.run(peak_infected::step(states.clone(), "sweep")).unwrap();
-    assert!(peak.value > 10.0, "{}", peak.value);
+    let peak_value = *peak.value().unwrap();
+    assert!(peak_value > 10.0, "{peak_value}");
     assert!(tracker.run(peak_infected::step(states.clone(), "sweep")).unwrap().cache_hit());
     let reversed: Vec<&Artifact> = states.iter().rev().copied().collect();
     let other = tracker.run(peak_infected::step(reversed, "sweep")).unwrap();
     assert!(!other.cache_hit(), "the order of a list is part of the signature");
-    assert_eq!(other.value, peak.value);
+    assert_eq!(*other.value().unwrap(), peak_value);
     let shorter = tracker.run(peak_infected::step(states[..2].to_vec(), "sweep")).unwrap();
     assert_eq!(miss(&shorter).inputs_changed, ["days[2]"]);
     let declared: Vec<&String> = peak.run.meta["inputs"].as_object().unwrap().keys().collect();
@@ -423,7 +424,7 @@ fn list_inputs_are_ordered_merkle_links() {
 
     let file = ws.write("a.txt", "a");
     let count = tracker.run(count_files::step([&file, &file], states.clone(), Some(file.as_path()))).unwrap();
-    assert_eq!(count.value, 2 + 3 + 1);
+    assert_eq!(*count.value().unwrap(), 2 + 3 + 1);
     let none = tracker.run(count_files::step(Vec::<std::path::PathBuf>::new(), states, None::<Artifact>)).unwrap();
-    assert_eq!(none.value, 3);
+    assert_eq!(*none.value().unwrap(), 3);
 }

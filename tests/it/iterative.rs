@@ -265,7 +265,7 @@ fn inputs_missing_copies_inputs_from_another_run_dir() {
         .unwrap();
     let seen = seen.unwrap();
     assert!(seen.starts_with(ws.path().join("b")), "{}", seen.display());
-    assert_eq!(used.value.0, 6);
+    assert_eq!(used.value().unwrap().0, 6);
 
     std::fs::remove_file(&x.path).unwrap();
     std::fs::remove_file(&seen).unwrap();

@@ -26,7 +26,7 @@ fn typed_value_on_hit_equals_the_original() {
     let first = run();
     let second = run();
     assert!(second.cache_hit());
-    assert_eq!(second.value.0, original);
+    assert_eq!(second.value().unwrap().0, original);
     let art = first.output("summary").unwrap();
     assert_eq!(art.driver, Driver::Bincode);
     assert_eq!(art.meta["codec"], "bincode");
@@ -58,7 +58,39 @@ fn dataframe_output_is_parquet_and_comes_back_on_hit() {
     let second = run();
     assert!(second.cache_hit());
     assert_eq!(runs.get(), 1);
-    assert!(second.value.equals(&first.value));
+    assert!(second.value().unwrap().equals(first.value().unwrap()));
+}
+
+#[test]
+fn a_hits_frame_is_read_when_its_value_is_read_not_before() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = || {
+        tracker
+            .step("clean")
+            .code_version("1")
+            .outputs(["cleaned"])
+            .run(|_| Ok(df!("id" => [1, 2], "value" => [1.0, 2.0])?))
+            .unwrap()
+    };
+    let first = run();
+    let path = first.output("cleaned").unwrap().path.clone();
+    let read = run();
+    let unread = run();
+    assert!(read.cache_hit() && unread.cache_hit());
+    assert_eq!(read.value().unwrap().height(), 2, "read while the file is there");
+    std::fs::remove_file(&path).unwrap();
+    // The hit that was read keeps its frame; the one never read finds its file gone at the read:
+    // an error naming the output, not a panic.
+    assert_eq!(read.value().unwrap().height(), 2);
+    assert_eq!(read.clone().into_value().unwrap().height(), 2);
+    let err = unread.value().unwrap_err().to_string();
+    assert!(err.contains("cleaned"), "{err}");
+    assert!(unread.discard_value().cache_hit());
+    // The next call sees the output gone and executes again.
+    let again = run();
+    assert!(!again.cache_hit());
+    assert_eq!(again.into_value().unwrap().height(), 2);
 }
 
 #[test]
@@ -80,7 +112,7 @@ fn tuple_outputs_map_to_keys_in_order() {
     let first = run();
     let second = run();
     assert!(second.cache_hit());
-    let (path, total): (PathBuf, Value<u64>) = second.value;
+    let (path, total): (PathBuf, Value<u64>) = second.into_value().unwrap();
     assert_eq!(std::fs::read_to_string(path).unwrap(), "all good");
     assert_eq!(total.0, 42);
     assert_eq!(first.output("report").unwrap().driver, Driver::File);
@@ -135,7 +167,7 @@ fn deleted_cached_output_is_recomputed_not_a_broken_hit() {
     std::fs::remove_file(&first.output("v").unwrap().path).unwrap();
     let second = run();
     assert!(!second.cache_hit());
-    assert_eq!((second.value.0, runs.get()), (7, 2));
+    assert_eq!((second.value().unwrap().0, runs.get()), (7, 2));
 }
 
 #[test]
@@ -150,7 +182,7 @@ fn csv_inputs_load_as_frames() {
         .outputs(["n"])
         .run(|ctx| Ok(Value(ctx.load::<DataFrame>("raw")?.height())))
         .unwrap();
-    assert_eq!(r.value.0, 2);
+    assert_eq!(r.value().unwrap().0, 2);
 }
 
 /// A hand-logged output file and a returned one, for the missing-file tests.

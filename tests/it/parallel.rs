@@ -37,7 +37,7 @@ fn chain<'a>(
             executed.fetch_add(1, Ordering::Relaxed);
             Ok(Value(ctx.load::<Value<Vec<i64>>>("scaled")?.0.iter().sum::<i64>()))
         })?;
-    Ok(total.value.0)
+    Ok(total.value().unwrap().0)
 }
 
 /// (model, signature, cache hit) of every stored run, counted.

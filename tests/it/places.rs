@@ -88,7 +88,7 @@ fn a_read_only_run_dir_is_an_error_naming_the_path_and_its_catalog_still_reads()
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
     let t = tracker(fs.path()).unwrap();
     // A hit needs no new file to serve its value; its record cannot be written, and flush says so.
-    assert_eq!(t.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(2u8))).unwrap().value.0, 1);
+    assert_eq!(t.step("s").code_version("1").outputs(["v"]).run(|_| Ok(Value(2u8))).unwrap().value().unwrap().0, 1);
     let cold = t.step("s2").code_version("1").outputs(["v"]).run(|_| Ok(Value(1u8))).unwrap_err();
     let text = format!("{cold:#}");
     assert!(text.contains("runs/.consist/snapshots/s2_") && text.contains("Read-only file system"), "{text}");
@@ -117,7 +117,7 @@ fn a_catalog_made_read_only_mid_run_fails_no_run_and_a_rebuild_recovers_it() {
     // The database and its local state (queue, index) become read-only; the run dir does not.
     fs.remount("ro");
     let second = two(&t).expect("the run does not fail");
-    assert_eq!(second.value.0, 2);
+    assert_eq!(second.value().unwrap().0, 2);
     let flushed = format!("{:#}", t.flush().unwrap_err());
     assert!(flushed.contains(&db.display().to_string()) && flushed.contains("db rebuild --run-dir"), "{flushed}");
     drop(t);
@@ -128,6 +128,6 @@ fn a_catalog_made_read_only_mid_run_fails_no_run_and_a_rebuild_recovers_it() {
     let t = open();
     let recorded = t.find_runs(&RunQuery::default()).unwrap();
     assert!(recorded.iter().any(|r| r.id == second.run.id && r.status == RunStatus::Completed), "{recorded:?}");
-    assert_eq!(two(&t).unwrap().value.0, 2);
+    assert_eq!(two(&t).unwrap().value().unwrap().0, 2);
     assert_eq!(ran.get(), 1, "a hit after the rebuild");
 }

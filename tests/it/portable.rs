@@ -75,14 +75,14 @@ fn move_project(catalog: Option<&str>) {
     {
         let tracker = builder(a.join("runs")).open().unwrap();
         let (_, total) = chain(&tracker, &write_csv(&a.join("data")), &ran);
-        assert_eq!(total.value.0, 12);
+        assert_eq!(total.value().unwrap().0, 12);
     }
     assert_eq!(ran.get(), 2);
     std::fs::rename(&a, &b).unwrap();
 
     let tracker = builder(b.join("runs")).open().unwrap();
     let (doubled, total) = chain(&tracker, &b.join("data/raw.csv"), &ran);
-    assert_eq!((ran.get(), total.value.0), (2, 12), "both steps hit after the move");
+    assert_eq!((ran.get(), total.value().unwrap().0), (2, 12), "both steps hit after the move");
     assert!(doubled.cache_hit() && total.cache_hit());
     let output = doubled.output("doubled").unwrap();
     assert!(output.path.starts_with(&b), "{}", output.path.display());
@@ -168,7 +168,7 @@ fn mounted_data(catalog: Option<&str>) {
     std::fs::remove_dir(&shared_a).unwrap();
     let tracker = open(&shared_b);
     let (_, total) = chain(&tracker, &shared_b.join("study/raw.csv"), &ran);
-    assert_eq!((ran.get(), total.value.0), (2, 12), "all hits with the mount at its new place");
+    assert_eq!((ran.get(), total.value().unwrap().0), (2, 12), "all hits with the mount at its new place");
     let doubled = tracker.find_runs(&consist::RunQuery::default().model("double")).unwrap();
     let raw = tracker.artifacts_for_run(&doubled.last().unwrap().id).unwrap().inputs["raw"].clone();
     assert_eq!(raw.path, shared_b.join("study/raw.csv"));
@@ -251,5 +251,5 @@ fn a_recorded_input_whose_file_changed_is_refused_not_computed_under_its_old_sig
         .to_string();
     assert!(err.contains("changed since they were recorded") && err.contains("input file `raw`"), "{err}");
     // By path, it is hashed again: a new identity, executed.
-    assert_eq!(count(consist::Input::from(&csv)).unwrap().value.0, 3);
+    assert_eq!(count(consist::Input::from(&csv)).unwrap().value().unwrap().0, 3);
 }

@@ -19,7 +19,7 @@ fn chain(tracker: &consist::Tracker) -> String {
     let raw = tracker.step("load").code_version("1").outputs(["raw"]).run(|_| Ok(Value(vec![10i64, 20, 30]))).unwrap();
     let cleaned = tracker.run(clean::step(raw.output("raw").unwrap(), 15)).unwrap();
     let sum = tracker.run(total::step(cleaned.output("cleaned").unwrap())).unwrap();
-    assert_eq!(sum.value, 50);
+    assert_eq!(*sum.value().unwrap(), 50);
     sum.output("total").unwrap().id.clone()
 }
 
@@ -85,16 +85,16 @@ fn both_validations_reexecute_when_an_output_was_modified() {
             .unwrap()
     };
     let first = run(Validation::Eager);
-    std::fs::write(&first.value, "edited by hand").unwrap();
+    std::fs::write(first.value().unwrap(), "edited by hand").unwrap();
     let lazy = run(Validation::Lazy);
     assert!(!lazy.cache_hit(), "lazy sees the stat changed, hashes again and sees the bytes changed");
-    assert_eq!(std::fs::read_to_string(&lazy.value).unwrap(), "original");
+    assert_eq!(std::fs::read_to_string(lazy.value().unwrap()).unwrap(), "original");
     assert!(run(Validation::Lazy).cache_hit(), "the regenerated output is the cache entry");
-    std::fs::write(&lazy.value, "edited again").unwrap();
+    std::fs::write(lazy.value().unwrap(), "edited again").unwrap();
     let eager = run(Validation::Eager);
     assert!(!eager.cache_hit(), "eager sees the bytes changed");
-    assert_eq!(std::fs::read_to_string(&eager.value).unwrap(), "original");
-    std::fs::remove_file(&eager.value).unwrap();
+    assert_eq!(std::fs::read_to_string(eager.value().unwrap()).unwrap(), "original");
+    std::fs::remove_file(eager.value().unwrap()).unwrap();
     assert!(!run(Validation::Eager).cache_hit(), "eager sees the file gone");
     assert_eq!(runs.get(), 4);
 }

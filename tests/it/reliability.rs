@@ -98,7 +98,7 @@ fn a_modified_output_is_caught_by_its_hash_on_a_lazy_hit_and_on_load() {
     // The default (lazy) validation sees the changed stat, hashes again, and executes again.
     let again = square(&tracker);
     assert!(!again.cache_hit(), "a modified output is never served");
-    assert_eq!((again.value.0, runs.get()), (49, 2));
+    assert_eq!((again.value().unwrap().0, runs.get()), (49, 2));
     // A fresh tracker (another process) hits the regenerated output.
     drop(tracker);
     assert!(square(&ws.tracker()).cache_hit());
@@ -164,7 +164,7 @@ fn corrupt_parquet_is_an_error_or_a_rerun_never_a_panic() {
     drop(tracker);
     let again = make(&ws.tracker());
     assert!(!again.cache_hit());
-    assert_eq!((again.value.height(), runs.get()), (200, 2));
+    assert_eq!((again.value().unwrap().height(), runs.get()), (200, 2));
 }
 
 #[test]
@@ -540,7 +540,7 @@ fn a_late_io_failure_is_recorded_and_the_rerun_resumes_after_the_last_good_step(
             let b: Value<i64> = ctx.load("b")?;
             Ok(Value(b.0 * 10))
         })?;
-        Ok(three.value.0)
+        Ok(three.value().unwrap().0)
     };
     let tracker = ws.tracker();
     let err = chain(&tracker).unwrap_err();
@@ -589,7 +589,7 @@ fn fuzz_damaged_snapshots_and_index_entries_never_panic_nor_serve_a_wrong_value(
             if in_index {
                 std::fs::write(&index, damage(&good_index, cut, &flips)).unwrap();
                 let result = square(&ws.tracker_with(consist::CacheMode::Readonly)).unwrap();
-                prop_assert_eq!(result.value.0, 49);
+                prop_assert_eq!(result.value().unwrap().0, 49);
                 std::fs::write(&index, &good_index).unwrap();
             } else {
                 std::fs::write(&snapshot, damage(&good_snapshot, cut, &flips)).unwrap();

@@ -305,7 +305,7 @@ fn a_body_on_a_host_without_its_inputs_reads_them_from_the_bucket_also_when_inpu
                 Ok(Value(ctx.load::<Value<u32>>("x")?.0 + 1))
             })
             .unwrap();
-        assert!(!used.cache_hit() && used.value.0 == 6, "{hydration:?}");
+        assert!(!used.cache_hit() && used.value().unwrap().0 == 6, "{hydration:?}");
         let seen = seen.unwrap();
         assert!(seen.starts_with(&run_dir), "{hydration:?}: the body read {}", seen.display());
     }

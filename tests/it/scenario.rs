@@ -26,7 +26,7 @@ fn run_scenario(tracker: &Tracker, iterations: i32) -> (String, i64) {
     let mut last = 0;
     for i in 0..iterations {
         let state = scenario.require("state").unwrap();
-        last = scenario.run(advance::step(&state, 2).iteration(i)).unwrap().value;
+        last = scenario.run(advance::step(&state, 2).iteration(i)).unwrap().into_value().unwrap();
     }
     let header = scenario.finish().unwrap();
     assert_eq!(header.status, RunStatus::Completed);

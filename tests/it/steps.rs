@@ -141,7 +141,7 @@ fn tuples_map_onto_keys_and_come_back_typed() {
     let first = tracker.run(split::step(4)).unwrap();
     let hit = tracker.run(split::step(4)).unwrap();
     assert!(hit.cache_hit());
-    let (table, stats) = hit.value;
+    let (table, stats) = hit.into_value().unwrap();
     assert_eq!(table.height(), 4);
     assert_eq!(stats, Summary { mean: 4.0, count: 4 });
     assert_eq!(first.output("stats").unwrap().driver, consist::Driver::Bincode);
@@ -156,7 +156,7 @@ fn extra_config_is_part_of_the_signature() {
     let b = tracker.run(v1::f::step(1).extra_config(&"scenario A")).unwrap();
     let c = tracker.run(v1::f::step(1).extra_config(&"scenario B")).unwrap();
     assert!(!a.cache_hit() && b.cache_hit() && !c.cache_hit());
-    assert_eq!(a.value, 2);
+    assert_eq!(*a.value().unwrap(), 2);
 }
 
 #[test]
@@ -195,7 +195,7 @@ mod shadowing {
     }
 
     pub fn use_it(tracker: &consist::Tracker) -> i64 {
-        tracker.run(shadowed::step(5)).expect("runs").value
+        tracker.run(shadowed::step(5)).expect("runs").into_value().unwrap()
     }
 }
 
@@ -227,7 +227,7 @@ fn value_inputs_are_decoded_by_type() {
     let src =
         tracker.step("numbers").code_version("1").outputs(["numbers"]).run(|_| Ok(Value(vec![1i64, 2, 3]))).unwrap();
     let r = tracker.run(total::step(src.output("numbers").unwrap())).unwrap();
-    assert_eq!(r.value, 6);
+    assert_eq!(*r.value().unwrap(), 6);
 }
 
 #[test]
@@ -275,8 +275,8 @@ fn struct_outputs_map_fields_to_keys() {
     let hit = tracker.run(split_struct::step(3)).unwrap();
     assert!(hit.cache_hit());
     assert_eq!(STRUCT_RUNS.load(Ordering::SeqCst) - before, 1);
-    assert_eq!(hit.value.table.height(), 3);
-    assert_eq!(hit.value.stats.0, Summary { mean: 1.5, count: 3 });
+    assert_eq!(hit.value().unwrap().table.height(), 3);
+    assert_eq!(hit.value().unwrap().stats.0, Summary { mean: 1.5, count: 3 });
     assert_eq!(first.output("table").unwrap().driver, consist::Driver::Parquet);
     assert_eq!(first.output("stats").unwrap().driver, consist::Driver::Bincode);
 }

@@ -68,7 +68,7 @@ fn chain(args: &[String]) -> consist::Result<()> {
         .code_version("1")
         .outputs(["table"])
         .run(|_| Ok(Value((0..1000).collect::<Vec<i64>>())))?;
-    report(&first, first.value.0[0]);
+    report(&first, first.value().unwrap().0[0]);
     let mut previous = first.output("table")?.clone();
     for step in 1..steps {
         let next =
@@ -78,7 +78,7 @@ fn chain(args: &[String]) -> consist::Result<()> {
                     Ok(Value(table.into_iter().map(|v| v + 1).collect::<Vec<i64>>()))
                 },
             )?;
-        report(&next, next.value.0[0]);
+        report(&next, next.value().unwrap().0[0]);
         previous = next.output("table")?.clone();
     }
     tracker.flush().map(drop)
@@ -98,7 +98,7 @@ fn big(args: &[String]) -> consist::Result<()> {
     let result =
         tracker.step("big").code_version("1").config(&bytes).outputs(["blob"]).run(|_| Ok(Value(vec![7u8; bytes])))?;
     let kind = if result.cache_hit() { "hit" } else { "executed" };
-    println!("{kind} {} {}", result.run.id, result.value.0.len());
+    println!("{kind} {} {}", result.run.id, result.value().unwrap().0.len());
     Ok(())
 }
 
@@ -115,7 +115,7 @@ fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()>
             Ok(Value(value * value))
         })?;
     let kind = if result.cache_hit() { "hit" } else { "executed" };
-    println!("{kind} {} {}", result.run.id, result.value.0);
+    println!("{kind} {} {}", result.run.id, result.value().unwrap().0);
     Ok(())
 }
 

@@ -13,9 +13,10 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
+use crate::engine::RunResult;
 use crate::engine::context::StepContext;
 use crate::engine::output::{Output, Outputs};
-use crate::engine::spec::{Input, RunResult, StepResult, StepSpec};
+use crate::engine::spec::{Input, StepResult, StepSpec};
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
 use crate::explain::{Footprint, MissExplanation, Place};
@@ -28,8 +29,6 @@ use crate::signature::{self, InputEntry};
 pub(crate) fn new_run_id(name: &str) -> String {
     format!("{}_{}", crate::names::slug(name), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
-
-type Loaded<O> = (O, BTreeMap<String, Artifact>);
 
 /// Inputs as (declared key, artifact), and their signature entries.
 type ResolvedInputs = (Vec<(String, Artifact)>, Vec<InputEntry>);
@@ -67,13 +66,15 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
     })
 }
 
-/// Load a cached run's outputs as `O`, checking every declared key was recorded.
-fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<Loaded<O>> {
+/// A cached run's outputs by key, checking every declared key was recorded, and its value as
+/// `O` unless `O` is loaded when first read ([`Outputs::DEFERRED`]).
+fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<(Option<O>, BTreeMap<String, Artifact>)> {
     let found: BTreeMap<String, Artifact> = entry.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
     if let Some(key) = keys.iter().find(|k| !found.contains_key(*k)) {
         return Err(unknown_key("output", key, found.keys()));
     }
-    Ok((O::load(keys, &found)?, found))
+    let value = if O::DEFERRED { None } else { Some(O::load(keys, &found)?) };
+    Ok((value, found))
 }
 
 /// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3), reading it all.
@@ -133,7 +134,7 @@ impl Engine {
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
     pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
-        O: Outputs,
+        O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
         let started = Utc::now();
@@ -308,7 +309,8 @@ impl Engine {
         Ok(unusable.map_or(Lookup::Absent, Lookup::Unusable))
     }
 
-    /// `entry` as a hit, once its recorded outputs pass `validation` and load as `O`; else why not.
+    /// `entry` as a hit, once its recorded outputs pass `validation` and load as `O` (unless
+    /// that load is deferred); else why not.
     fn usable<O: Outputs>(&self, mut entry: IndexEntry, validation: Validation, keys: &[String]) -> Result<Hit<O>> {
         let verify = |entry: &IndexEntry| match validation {
             Validation::Eager => entry.outputs.iter().try_for_each(|a| verify_hash(a, &a.path)),
@@ -423,9 +425,10 @@ impl Engine {
     /// Record `pending` as a hit of `hit` (running `trace`, a trace's body, first).
     fn record_hit<O, F>(&self, pending: PendingRun, hit: Hit<O>, trace: Option<(F, Place)>) -> Result<RunResult<O>>
     where
+        O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
-        let PendingRun { mut record, inputs, mode, hydration, .. } = pending;
+        let PendingRun { mut record, inputs, mode, hydration, keys } = pending;
         let Hit { entry, value, mut outputs } = hit;
         let recording = mode != CacheMode::Readonly;
         record.run.meta.insert("cache_hit".into(), Json::Bool(true));
@@ -463,7 +466,10 @@ impl Engine {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
             record.run
         };
-        Ok(RunResult { value, run, outputs })
+        Ok(match value {
+            Some(value) => RunResult::ready(value, run, outputs),
+            None => RunResult::recorded(keys, run, outputs),
+        })
     }
 
     /// Check, before a body reads them, that the inputs hold the bytes their signature entries
@@ -574,7 +580,7 @@ impl Engine {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
         }
         let outputs = record.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
-        Ok(RunResult { value, run: record.run, outputs })
+        Ok(RunResult::ready(value, record.run, outputs))
     }
 }
 
@@ -598,9 +604,9 @@ enum Lookup<O> {
     Absent,
 }
 
-/// A usable cache entry and the value loaded from it.
+/// A usable cache entry and the value loaded from it (`None`: loaded when first read).
 struct Hit<O> {
     entry: IndexEntry,
-    value: O,
+    value: Option<O>,
     outputs: BTreeMap<String, Artifact>,
 }

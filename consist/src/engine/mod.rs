@@ -1,6 +1,6 @@
 //! The engine: from a declared step run to a recorded one. Signature, cache lookup, running the
 //! body, recording the outcome (`execute.rs`); the body's view of its run (`context.rs`); how
-//! returned values become artifacts (`output.rs`); what it is given and returns (`spec.rs`);
+//! returned values become artifacts (`output.rs`); what it is given (`spec.rs`) and returns (`result.rs`);
 //! per-signature claims so concurrent twins do not both execute, and the leases that tell live
 //! runs from dead ones (`claim.rs`); the background
 //! writer of hits and store batches (`writer.rs`); uploads to and downloads from a remote
@@ -14,6 +14,7 @@ pub(crate) mod context;
 pub(crate) mod execute;
 pub(crate) mod output;
 pub(crate) mod remote;
+pub(crate) mod result;
 pub(crate) mod spec;
 pub(crate) mod writer;
 
@@ -28,7 +29,8 @@ use crate::snapshot;
 
 pub use context::StepContext;
 pub use output::{Output, Outputs, Value};
-pub use spec::{BoxError, CacheMode, Hydration, Input, MaybeInput, RunResult, StepResult, Validation};
+pub use result::RunResult;
+pub use spec::{BoxError, CacheMode, Hydration, Input, MaybeInput, StepResult, Validation};
 
 /// The engine behind a [`crate::Tracker`]: the run directory, the catalog, the cache policy and
 /// the file hasher, shared by every clone of the tracker.

@@ -2,7 +2,7 @@
 //!
 //! | returned type | stored as | on a cache hit |
 //! |---|---|---|
-//! | `polars::DataFrame` | Parquet file | read back (Parquet, or CSV for CSV inputs) |
+//! | `polars::DataFrame` | Parquet file | read back when first read (Parquet, or CSV for CSV inputs) |
 //! | `PathBuf` | the file it names (hashed) | the recorded path |
 //! | [`Value<T>`] (`T: Serialize + DeserializeOwned`) | value codec file (`.bin`) | decoded, typed |
 //! | `(A, B, ...)` of the above | one artifact per key, in order | each element |
@@ -33,6 +33,12 @@ impl<T> Value<T> {
 
 /// One output artifact.
 pub trait Output: Sized {
+    /// Whether a cache hit leaves loading this output to the first read of the run's value
+    /// ([`crate::RunResult::value`]) instead of loading it with the hit: for outputs whose load
+    /// costs far more than a hit (a frame), and that a step feeding later steps never reads.
+    /// Such an output that cannot be read then is an error at that read; the others are loaded
+    /// with the hit, and one that fails to load makes the hit a miss that executes.
+    const DEFERRED: bool = false;
     /// Write (or register) the output under `key` in the running step (through the context's
     /// `log_*` methods, which add it to the run's outputs).
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact>;
@@ -41,6 +47,8 @@ pub trait Output: Sized {
 }
 
 impl Output for DataFrame {
+    const DEFERRED: bool = true;
+
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
         ctx.log_frame(key, self)
     }
@@ -81,6 +89,9 @@ impl<T: Serialize + DeserializeOwned> Output for Value<T> {
 pub trait Outputs: Sized {
     /// How many keys the value fills; 0 means outputs are logged by hand through the context.
     const ARITY: usize;
+    /// Whether a cache hit defers loading the value to its first read: if any output does
+    /// ([`Output::DEFERRED`]).
+    const DEFERRED: bool = false;
     /// Record every output under its key.
     fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()>;
     /// Rebuild the value from the recorded artifacts, by key.
@@ -95,6 +106,7 @@ pub fn load_recorded<T: Output>(key: &str, recorded: &BTreeMap<String, Artifact>
 
 impl<T: Output> Outputs for T {
     const ARITY: usize = 1;
+    const DEFERRED: bool = T::DEFERRED;
 
     fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()> {
         Output::record(self, &keys[0], ctx).map(drop)
@@ -121,6 +133,7 @@ macro_rules! tuple_outputs {
     ($n:expr; $($name:ident $idx:tt),+) => {
         impl<$($name: Output),+> Outputs for ($($name,)+) {
             const ARITY: usize = $n;
+            const DEFERRED: bool = false $(|| $name::DEFERRED)+;
 
             fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()> {
                 $(

@@ -1,5 +1,5 @@
 //! What the engine runs: a declared step run ([`StepSpec`]: identity, inputs, outputs, place), the
-//! cache policies, and what a run returns ([`RunResult`]).
+//! cache policies, and what a body returns ([`StepResult`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,6 @@ use serde::Serialize;
 use crate::artifact::Artifact;
 use crate::engine::output::Outputs;
 use crate::error::{Error, Result};
-use crate::run::Run;
 
 /// How the cache is used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -124,34 +123,6 @@ impl<T: Into<Input>> From<Option<T>> for MaybeInput {
 /// The key under which element `index` of the list input `name` is declared: `name[index]`.
 pub(crate) fn list_key(name: &str, index: usize) -> String {
     format!("{name}[{index}]")
-}
-
-/// The outcome of running a step: its typed value, its run record and its output artifacts.
-#[derive(Debug, Clone)]
-pub struct RunResult<O> {
-    /// The step's return value (loaded from the cache on a hit).
-    pub value: O,
-    /// The run recorded for this call (a new run, also on a hit).
-    pub run: Run,
-    /// Output artifacts by key.
-    pub outputs: BTreeMap<String, Artifact>,
-}
-
-impl<O> RunResult<O> {
-    /// Whether the body was skipped and recorded outputs were reused.
-    pub fn cache_hit(&self) -> bool {
-        self.run.is_cache_hit()
-    }
-
-    /// The output artifact recorded under `key`.
-    pub fn output(&self, key: &str) -> Result<&Artifact> {
-        self.outputs.get(key).ok_or_else(|| crate::names::unknown_key("output", key, self.outputs.keys()))
-    }
-
-    /// Convert the value, keeping the run and outputs.
-    pub fn map<T>(self, f: impl FnOnce(O) -> T) -> RunResult<T> {
-        RunResult { value: f(self.value), run: self.run, outputs: self.outputs }
-    }
 }
 
 /// Everything that identifies and declares one step run, apart from its body.

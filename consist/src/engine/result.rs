@@ -1,0 +1,141 @@
+//! What a step run returns ([`RunResult`]): its run, its output artifacts and its typed value,
+//! which a cache hit loads from the recorded outputs only when something reads it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use crate::artifact::Artifact;
+use crate::engine::output::Outputs;
+use crate::error::Result;
+use crate::run::Run;
+
+/// Rebuilds a value from a run's output artifacts.
+type Loader<O> = Arc<dyn Fn(&BTreeMap<String, Artifact>) -> Result<O> + Send + Sync>;
+
+/// The value of a run: returned by its body, or not loaded yet.
+enum Held<O> {
+    /// Returned by the body, or loaded when the hit was found.
+    Ready(O),
+    /// A cache hit's value, loaded on the first read and kept.
+    Recorded(Loader<O>, OnceLock<O>),
+}
+
+/// The outcome of running a step: its run record, its output artifacts and its typed value.
+///
+/// On a cache hit, a value whose load costs more than the hit itself (a frame, or a tuple or
+/// `#[derive(Outputs)]` struct holding one; [`crate::Output::DEFERRED`]) is read from its
+/// recorded files by the first [`RunResult::value`] or [`RunResult::into_value`], not before: a
+/// step whose result only feeds later steps (through [`RunResult::output`] or a scenario's
+/// coupler) never reads it. The files were validated when the hit was found; one removed since
+/// is an error at that read. Other values are loaded with the hit, and one that no longer
+/// decodes makes the run a miss that executes.
+pub struct RunResult<O> {
+    /// The run recorded for this call (a new run, also on a hit).
+    pub run: Run,
+    /// Output artifacts by key.
+    pub outputs: BTreeMap<String, Artifact>,
+    held: Held<O>,
+}
+
+impl<O> RunResult<O> {
+    /// A run whose value is at hand (executed, or loaded with its hit).
+    pub(crate) fn ready(value: O, run: Run, outputs: BTreeMap<String, Artifact>) -> Self {
+        RunResult { run, outputs, held: Held::Ready(value) }
+    }
+
+    /// Whether the body was skipped and recorded outputs were reused.
+    pub fn cache_hit(&self) -> bool {
+        self.run.is_cache_hit()
+    }
+
+    /// The output artifact recorded under `key`.
+    pub fn output(&self, key: &str) -> Result<&Artifact> {
+        self.outputs.get(key).ok_or_else(|| crate::names::unknown_key("output", key, self.outputs.keys()))
+    }
+
+    /// The step's value: returned by its body, or, on a cache hit, loaded from the recorded
+    /// outputs on the first call (an error if they cannot be read now).
+    pub fn value(&self) -> Result<&O> {
+        match &self.held {
+            Held::Ready(value) => Ok(value),
+            Held::Recorded(load, cell) => match cell.get() {
+                Some(value) => Ok(value),
+                None => {
+                    let value = load(&self.outputs)?;
+                    Ok(cell.get_or_init(|| value))
+                }
+            },
+        }
+    }
+
+    /// The step's value, owned (see [`RunResult::value`]).
+    pub fn into_value(self) -> Result<O> {
+        match self.held {
+            Held::Ready(value) => Ok(value),
+            Held::Recorded(load, cell) => match cell.into_inner() {
+                Some(value) => Ok(value),
+                None => load(&self.outputs),
+            },
+        }
+    }
+
+    /// Convert the value, keeping the run and outputs (a hit's value is loaded first).
+    pub fn map<T>(self, f: impl FnOnce(O) -> T) -> Result<RunResult<T>> {
+        let (run, outputs) = (self.run.clone(), self.outputs.clone());
+        Ok(RunResult::ready(f(self.into_value()?), run, outputs))
+    }
+
+    /// The run and outputs without the value (nothing is loaded).
+    pub fn discard_value(self) -> RunResult<()> {
+        RunResult::ready((), self.run, self.outputs)
+    }
+}
+
+impl<S: Outputs + 'static> RunResult<S> {
+    /// A cache hit's run whose value is loaded from `outputs` (under the declared `keys`) when
+    /// first read.
+    pub(crate) fn recorded(keys: Vec<String>, run: Run, outputs: BTreeMap<String, Artifact>) -> Self {
+        let load: Loader<S> = Arc::new(move |found| S::load(&keys, found));
+        RunResult { run, outputs, held: Held::Recorded(load, OnceLock::new()) }
+    }
+
+    /// Convert a stored value into the type a `#[step]` function returns, without loading it.
+    pub(crate) fn unwrapped<T: 'static>(self, unwrap: fn(S) -> T) -> RunResult<T> {
+        let held = match self.held {
+            Held::Ready(value) => Held::Ready(unwrap(value)),
+            Held::Recorded(load, cell) => {
+                let loaded = OnceLock::new();
+                if let Some(value) = cell.into_inner() {
+                    let _ = loaded.set(unwrap(value));
+                }
+                Held::Recorded(Arc::new(move |found: &BTreeMap<String, Artifact>| load(found).map(unwrap)), loaded)
+            }
+        };
+        RunResult { run: self.run, outputs: self.outputs, held }
+    }
+}
+
+impl<O: Clone> Clone for RunResult<O> {
+    fn clone(&self) -> Self {
+        let held = match &self.held {
+            Held::Ready(value) => Held::Ready(value.clone()),
+            Held::Recorded(load, cell) => Held::Recorded(load.clone(), cell.clone()),
+        };
+        RunResult { run: self.run.clone(), outputs: self.outputs.clone(), held }
+    }
+}
+
+impl<O: std::fmt::Debug> std::fmt::Debug for RunResult<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("RunResult");
+        s.field("run", &self.run).field("outputs", &self.outputs);
+        match &self.held {
+            Held::Ready(value) => s.field("value", value),
+            Held::Recorded(_, cell) => match cell.get() {
+                Some(value) => s.field("value", value),
+                None => s.field("value", &format_args!("(recorded, not loaded yet)")),
+            },
+        };
+        s.finish()
+    }
+}
