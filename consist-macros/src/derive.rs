@@ -53,6 +53,14 @@ fn expand(item: TokenStream) -> syn::Result<TokenStream> {
                     #( #idents: ::consist::__private::load_output::<#types>(&__consist_keys[#index], __consist_found)?, )*
                 })
             }
+
+            fn check(
+                __consist_keys: &[::std::string::String],
+                __consist_found: &::std::collections::BTreeMap<::std::string::String, ::consist::Artifact>,
+            ) -> ::consist::Result<()> {
+                #( ::consist::__private::check_output::<#types>(&__consist_keys[#index], __consist_found)?; )*
+                ::core::result::Result::Ok(())
+            }
         }
     })
 }

@@ -4,6 +4,7 @@
 pub use inventory;
 pub use polars::prelude::DataFrame;
 
+pub use crate::engine::output::check_recorded as check_output;
 pub use crate::engine::output::load_recorded as load_output;
 pub use crate::engine::spec::StepSpec;
 pub use crate::registry::StepInfo;

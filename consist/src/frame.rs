@@ -29,7 +29,7 @@ pub(crate) fn write_parquet(key: &str, df: &mut DataFrame, path: &Path) -> Resul
 /// Run a polars reader, turning a panic inside it into an error: a corrupt Parquet file can make
 /// the decoder panic ("invalid num_bits", "thrift bool field"...), and that must never take the
 /// caller down.
-fn guarded(key: &str, path: &Path, read: impl FnOnce() -> PolarsResult<DataFrame>) -> Result<DataFrame> {
+fn guarded<T>(key: &str, path: &Path, read: impl FnOnce() -> PolarsResult<T>) -> Result<T> {
     let result = std::panic::catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|panic| {
         let message = crate::error::panic_message(panic.as_ref());
         Err(PolarsError::ComputeError(format!("the file is corrupt (the reader failed: {message})").into()))
@@ -41,6 +41,18 @@ fn guarded(key: &str, path: &Path, read: impl FnOnce() -> PolarsResult<DataFrame
 pub fn read_parquet(key: &str, path: &Path) -> Result<DataFrame> {
     let file = std::fs::File::open(path).map_err(Error::io("opening parquet artifact", path))?;
     guarded(key, path, || ParquetReader::new(file).finish())
+}
+
+/// Check, without decoding its data, that a recorded frame can be read: a Parquet file's footer
+/// (its schema) must parse, a CSV file must exist. What a cache hit checks of a frame whose load
+/// it leaves to the first read, so that an output recorded as something else (a step whose
+/// return type changed) or a file whose footer rotted is a miss, not an error at every read.
+pub(crate) fn check(artifact: &Artifact) -> Result<()> {
+    let file = std::fs::File::open(&artifact.path).map_err(|_| Error::output_missing(artifact))?;
+    match artifact.driver {
+        Driver::Csv => Ok(()),
+        _ => guarded(&artifact.key, &artifact.path, || ParquetReader::new(file).schema().map(drop)),
+    }
 }
 
 /// Load a Parquet or CSV artifact as a `DataFrame`.

@@ -256,7 +256,9 @@ fn db_sync_writes_waiting_hits_for_other_programs_and_inspect_names_it() {
     let inspect = cli(&ws.db(), &["db", "inspect"]);
     let text = String::from_utf8_lossy(&inspect.stdout);
     assert!(
-        text.contains("pending runs     1 (written with the next executed run, or by `consist db sync`)"),
+        text.contains(
+            "pending runs     1 (written with the next tracker that writes the database, or by `consist db sync`)"
+        ),
         "{text}"
     );
     let query = cli(&ws.db(), &["query", "--json", "SELECT count(*) AS n FROM run"]);

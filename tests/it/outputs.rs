@@ -94,6 +94,21 @@ fn a_hits_frame_is_read_when_its_value_is_read_not_before() {
 }
 
 #[test]
+fn a_frame_hit_whose_recorded_output_is_not_a_frame_is_a_miss_not_an_error_at_every_read() {
+    // A closure step whose return type changed without a new code_version: the recorded output
+    // is a value file. The hit's check reads the Parquet footer, fails, and the step executes.
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let step = || tracker.step("shape").code_version("1").outputs(["x"]);
+    step().run(|_| Ok(Value(7i64))).unwrap();
+    let frame = step().run(|_| Ok(df!("x" => [7i64])?)).unwrap();
+    assert!(!frame.cache_hit(), "the value file is not taken for a frame");
+    assert_eq!(frame.value().unwrap().height(), 1);
+    let again = step().run(|_| Ok(df!("x" => [7i64])?)).unwrap();
+    assert!(again.cache_hit() && again.value().unwrap().equals(frame.value().unwrap()));
+}
+
+#[test]
 fn tuple_outputs_map_to_keys_in_order() {
     let ws = Workspace::new();
     let tracker = ws.tracker();

@@ -65,7 +65,7 @@ fn main() -> consist::Result<()> {
             days.push(today.output("state")?.clone());
         }
         let p = scenario.run(peak::step(&days))?;
-        println!("{} peak infected {:.0}, final susceptible {:.0}", scenario.name(), p.value, {
+        println!("{} peak infected {:.0}, final susceptible {:.0}", scenario.name(), p.value()?, {
             let last = tracker.load::<DataFrame>(days.last().expect("30 days"))?;
             column(&last, "s").unwrap_or(f64::NAN)
         });

@@ -455,8 +455,8 @@ impl Catalog {
     }
 
     /// Run read-only `sql` over the stored runs (see [`Store::query`]: per-key artifact views,
-    /// writes refused). Runs still pending (e.g. the hits of a process that only hit) are not in
-    /// the store until [`Catalog::sync`] or the next executed run; [`Catalog::pending_count`]
+    /// writes refused). Runs still pending (e.g. hits a process deferred) are not in the store
+    /// until [`Catalog::sync`] or the next tracker that writes it; [`Catalog::pending_count`]
     /// says how many.
     pub fn query(&self, sql: &str) -> Result<QueryRows> {
         self.query_with(sql, QueryAccess::CatalogOnly)

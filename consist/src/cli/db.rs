@@ -25,10 +25,11 @@ pub enum DbCommand {
     },
     /// Mark runs left `running` by a process that is gone (zombies, see `inspect`) as failed.
     FailZombies,
-    /// Write the runs still pending into the database now. Cache hits wait in the pending queue
-    /// until a run executes (the listings show them meanwhile; `query`, `summary` and `db
-    /// export` read the database alone); run this before SQL or another program, such as Python
-    /// Consist or the duckdb shell, should see them.
+    /// Write the runs still pending into the database now: the hits of processes that deferred
+    /// them (`CONSIST_DEFER_HITS=1`), or of one that could not write at its exit, wait in the
+    /// pending queue (the listings show them meanwhile; `query`, `summary` and `db export` read
+    /// the database alone); run this before SQL or another program, such as Python Consist or
+    /// the duckdb shell, should see them.
     Sync,
     /// Write the runs of the JSON snapshots under a directory into the database (one
     /// transaction), and remove this host's runs under it whose snapshots are gone. Runs of
@@ -131,7 +132,11 @@ fn inspect(cli: &Cli, json: bool) -> Result<()> {
     println!(
         "pending runs     {}{}",
         report.pending,
-        if report.pending == 0 { "" } else { " (written with the next executed run, or by `consist db sync`)" }
+        if report.pending == 0 {
+            ""
+        } else {
+            " (written with the next tracker that writes the database, or by `consist db sync`)"
+        }
     );
     println!("orphan artifacts {}", report.orphan_artifacts);
     println!("dangling links   {}", report.dangling_links);

@@ -67,13 +67,19 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
 }
 
 /// A cached run's outputs by key, checking every declared key was recorded, and its value as
-/// `O` unless `O` is loaded when first read ([`Outputs::DEFERRED`]).
+/// `O`; unless `O` is loaded when first read ([`Outputs::DEFERRED`]): then only checked.
 fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<(Option<O>, BTreeMap<String, Artifact>)> {
     let found: BTreeMap<String, Artifact> = entry.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
     if let Some(key) = keys.iter().find(|k| !found.contains_key(*k)) {
         return Err(unknown_key("output", key, found.keys()));
     }
-    let value = if O::DEFERRED { None } else { Some(O::load(keys, &found)?) };
+    let value = if O::DEFERRED {
+        // Checked now (a failure is a miss), read when first asked for.
+        O::check(keys, &found)?;
+        None
+    } else {
+        Some(O::load(keys, &found)?)
+    };
     Ok((value, found))
 }
 

@@ -33,12 +33,18 @@ impl<T> Value<T> {
 
 /// One output artifact.
 pub trait Output: Sized {
-    /// Whether a cache hit leaves loading this output to the first read of the run's value
-    /// ([`crate::RunResult::value`]) instead of loading it with the hit: for outputs whose load
-    /// costs far more than a hit (a frame), and that a step feeding later steps never reads.
-    /// Such an output that cannot be read then is an error at that read; the others are loaded
-    /// with the hit, and one that fails to load makes the hit a miss that executes.
+    /// Whether a cache hit leaves loading this output (and the value holding it) to the first
+    /// read of the run's value ([`crate::RunResult::value`]) instead of loading it with the hit:
+    /// for outputs whose load costs far more than a hit (a frame), and that a step feeding later
+    /// steps never reads. The hit still checks every output ([`Output::check`]); one that fails
+    /// makes the hit a miss that executes.
     const DEFERRED: bool = false;
+    /// Check, at a cache hit, that the recorded output can be loaded as `Self` (a failure makes
+    /// the hit a miss). By default it is loaded and dropped; a [`Output::DEFERRED`] output
+    /// checks what it can without the full read.
+    fn check(artifact: &Artifact) -> Result<()> {
+        Self::load(artifact).map(drop)
+    }
     /// Write (or register) the output under `key` in the running step (through the context's
     /// `log_*` methods, which add it to the run's outputs).
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact>;
@@ -48,6 +54,10 @@ pub trait Output: Sized {
 
 impl Output for DataFrame {
     const DEFERRED: bool = true;
+
+    fn check(artifact: &Artifact) -> Result<()> {
+        crate::frame::check(artifact)
+    }
 
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
         ctx.log_frame(key, self)
@@ -96,6 +106,17 @@ pub trait Outputs: Sized {
     fn record(&mut self, keys: &[String], ctx: &mut StepContext<'_>) -> Result<()>;
     /// Rebuild the value from the recorded artifacts, by key.
     fn load(keys: &[String], recorded: &BTreeMap<String, Artifact>) -> Result<Self>;
+    /// Check, at a cache hit whose load is deferred, that every output can be loaded
+    /// ([`Output::check`]); by default the value is loaded and dropped.
+    fn check(keys: &[String], recorded: &BTreeMap<String, Artifact>) -> Result<()> {
+        Self::load(keys, recorded).map(drop)
+    }
+}
+
+/// Check the output recorded under `key` as `T` (what `#[derive(Outputs)]` calls per field).
+pub fn check_recorded<T: Output>(key: &str, recorded: &BTreeMap<String, Artifact>) -> Result<()> {
+    let artifact = recorded.get(key).ok_or_else(|| crate::names::unknown_key("output", key, recorded.keys()))?;
+    T::check(artifact)
 }
 
 /// Load the output recorded under `key` as `T` (also what `#[derive(Outputs)]` calls per field).
@@ -114,6 +135,10 @@ impl<T: Output> Outputs for T {
 
     fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
         load_recorded(&keys[0], found)
+    }
+
+    fn check(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<()> {
+        check_recorded::<T>(&keys[0], found)
     }
 }
 
@@ -144,6 +169,11 @@ macro_rules! tuple_outputs {
 
             fn load(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<Self> {
                 Ok(($(load_recorded::<$name>(&keys[$idx], found)?,)+))
+            }
+
+            fn check(keys: &[String], found: &BTreeMap<String, Artifact>) -> Result<()> {
+                $(check_recorded::<$name>(&keys[$idx], found)?;)+
+                Ok(())
             }
         }
     };

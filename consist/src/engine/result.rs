@@ -9,8 +9,8 @@ use crate::engine::output::Outputs;
 use crate::error::Result;
 use crate::run::Run;
 
-/// Rebuilds a value from a run's output artifacts.
-type Loader<O> = Arc<dyn Fn(&BTreeMap<String, Artifact>) -> Result<O> + Send + Sync>;
+/// Reads a hit's value from the output artifacts validated with it.
+type Loader<O> = Arc<dyn Fn() -> Result<O> + Send + Sync>;
 
 /// The value of a run: returned by its body, or not loaded yet.
 enum Held<O> {
@@ -26,9 +26,11 @@ enum Held<O> {
 /// `#[derive(Outputs)]` struct holding one; [`crate::Output::DEFERRED`]) is read from its
 /// recorded files by the first [`RunResult::value`] or [`RunResult::into_value`], not before: a
 /// step whose result only feeds later steps (through [`RunResult::output`] or a scenario's
-/// coupler) never reads it. The files were validated when the hit was found; one removed since
-/// is an error at that read. Other values are loaded with the hit, and one that no longer
-/// decodes makes the run a miss that executes.
+/// coupler) never reads it. With the hit, every output was validated and checked
+/// ([`crate::Output::check`]: a frame's Parquet footer parses, any other output loads), and one
+/// that fails makes the run a miss that executes; the read then uses those artifacts (not
+/// [`RunResult::outputs`], which the caller may change), and a file removed since is an error
+/// at that read.
 pub struct RunResult<O> {
     /// The run recorded for this call (a new run, also on a hit).
     pub run: Run,
@@ -61,7 +63,7 @@ impl<O> RunResult<O> {
             Held::Recorded(load, cell) => match cell.get() {
                 Some(value) => Ok(value),
                 None => {
-                    let value = load(&self.outputs)?;
+                    let value = load()?;
                     Ok(cell.get_or_init(|| value))
                 }
             },
@@ -74,7 +76,7 @@ impl<O> RunResult<O> {
             Held::Ready(value) => Ok(value),
             Held::Recorded(load, cell) => match cell.into_inner() {
                 Some(value) => Ok(value),
-                None => load(&self.outputs),
+                None => load(),
             },
         }
     }
@@ -95,7 +97,9 @@ impl<S: Outputs + 'static> RunResult<S> {
     /// A cache hit's run whose value is loaded from `outputs` (under the declared `keys`) when
     /// first read.
     pub(crate) fn recorded(keys: Vec<String>, run: Run, outputs: BTreeMap<String, Artifact>) -> Self {
-        let load: Loader<S> = Arc::new(move |found| S::load(&keys, found));
+        // The artifacts validated with the hit, whatever is done to `outputs` meanwhile.
+        let validated = outputs.clone();
+        let load: Loader<S> = Arc::new(move || S::load(&keys, &validated));
         RunResult { run, outputs, held: Held::Recorded(load, OnceLock::new()) }
     }
 
@@ -108,7 +112,7 @@ impl<S: Outputs + 'static> RunResult<S> {
                 if let Some(value) = cell.into_inner() {
                     let _ = loaded.set(unwrap(value));
                 }
-                Held::Recorded(Arc::new(move |found: &BTreeMap<String, Artifact>| load(found).map(unwrap)), loaded)
+                Held::Recorded(Arc::new(move || load().map(unwrap)), loaded)
             }
         };
         RunResult { run: self.run, outputs: self.outputs, held }

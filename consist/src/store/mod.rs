@@ -349,23 +349,27 @@ pub(super) fn lineage_from(artifact: Artifact, depth: usize, (runs, inputs): Lin
             read.push(input);
         }
     }
-    lineage_tree(artifact, depth, &producers)
+    lineage_tree(artifact, depth, &producers, &mut Vec::new())
 }
 
 /// One node of [`lineage_from`]: a producer missing from `producers` is no longer recorded
-/// (e.g. purged).
+/// (e.g. purged). `path` holds the runs above this node: a run met again on it (a cycle, which
+/// only a damaged or hostile catalog holds) is not expanded again.
 fn lineage_tree(
     artifact: Artifact,
     depth: usize,
     producers: &std::collections::HashMap<String, (Run, Vec<Artifact>)>,
+    path: &mut Vec<String>,
 ) -> LineageNode {
     let mut producer_missing = false;
     let found = match (&artifact.run_id, depth) {
-        (Some(run_id), 1..) => match producers.get(run_id) {
-            Some((run, read)) => Some(crate::lineage::Producer {
-                run: run.clone(),
-                inputs: read.iter().map(|input| lineage_tree(input.clone(), depth - 1, producers)).collect(),
-            }),
+        (Some(run_id), 1..) if !path.contains(run_id) => match producers.get(run_id) {
+            Some((run, read)) => {
+                path.push(run_id.clone());
+                let inputs = read.iter().map(|input| lineage_tree(input.clone(), depth - 1, producers, path)).collect();
+                path.pop();
+                Some(crate::lineage::Producer { run: run.clone(), inputs })
+            }
             None => {
                 producer_missing = true;
                 None
