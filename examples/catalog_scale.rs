@@ -1,5 +1,6 @@
-//! How fast the CLI answers on a big catalog: writes N synthetic runs (one output artifact each)
-//! into a fresh DuckDB database in batches, then times CLI commands on it, in process.
+//! How fast the CLI answers on a big catalog: writes N synthetic runs (one output artifact each;
+//! within each scenario of 500 runs, a run reads the previous run's output, so lineage is a
+//! chain) into a fresh DuckDB database in batches, then times CLI commands on it, in process.
 //!
 //! ```text
 //! cargo run --example catalog_scale -- --runs 100000
@@ -26,8 +27,8 @@ struct Args {
 
 fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
     let now = Utc::now();
-    let model = ["logsums", "trip_distribution", "mode_choice", "assignment", "traffic_simulation"][i % 5];
-    let id = format!("{model}_{i:08x}");
+    let id = run_id(i);
+    let model = id.rsplit_once('_').map_or("", |(model, _)| model);
     let mut meta = serde_json::Map::new();
     meta.insert("cache_hit".into(), json!(i.is_multiple_of(3)));
     let run = Run {
@@ -51,27 +52,40 @@ fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
         created_at: now,
         updated_at: now,
     };
-    let path = run_dir.join(format!("outputs/{id}/out.parquet"));
-    let output = Artifact {
-        id: format!("00000000-0000-4000-8000-{i:012x}"),
-        key: "out".into(),
-        uri: format!("./outputs/{id}/out.parquet"),
-        path,
-        driver: Driver::Parquet,
-        hash: Some(format!("{i:064x}")),
-        run_id: Some(id),
-        producer_signature: Some(run.signature.clone()),
-        meta: serde_json::Map::new(),
-        created_at: now,
-    };
+    let output = output_of(i, run_dir);
+    // Within a scenario each run reads the previous run's output.
+    let inputs = if i.is_multiple_of(500) { vec![] } else { vec![output_of(i - 1, run_dir)] };
     RunRecord {
         format: SNAPSHOT_FORMAT.into(),
         run,
         config: json!({"beta": i % 97}),
         facets: Default::default(),
         run_dir: run_dir.to_path_buf(),
-        inputs: vec![],
+        inputs,
         outputs: vec![output],
+    }
+}
+
+/// Run `i`'s model and id.
+fn run_id(i: usize) -> String {
+    let model = ["logsums", "trip_distribution", "mode_choice", "assignment", "traffic_simulation"][i % 5];
+    format!("{model}_{i:08x}")
+}
+
+/// The output artifact of run `i`.
+fn output_of(i: usize, run_dir: &std::path::Path) -> Artifact {
+    let id = run_id(i);
+    Artifact {
+        id: format!("00000000-0000-4000-8000-{i:012x}"),
+        key: "out".into(),
+        uri: format!("./outputs/{id}/out.parquet"),
+        path: run_dir.join(format!("outputs/{id}/out.parquet")),
+        driver: Driver::Parquet,
+        hash: Some(format!("{i:064x}")),
+        run_id: Some(id),
+        producer_signature: Some(format!("{:064x}", i * 7919)),
+        meta: serde_json::Map::new(),
+        created_at: Utc::now(),
     }
 }
 
@@ -100,6 +114,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.write(&records)?;
     }
     eprintln!("wrote {} runs in {:.1} s", args.runs, start.elapsed().as_secs_f64());
+    // The output of the last run of the first scenario (a chain of up to 500 runs above it).
+    let last_in_scenario = output_of(args.runs.clamp(1, 500) - 1, &tmp).id;
     let mut figures = Vec::new();
     for (label, argv) in [
         ("runs --limit 20", vec!["runs", "--limit", "20"]),
@@ -108,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("summary", vec!["summary"]),
         ("search mode_choice_0001", vec!["search", "mode_choice_0001", "--limit", "5"]),
         ("query count by model", vec!["query", "SELECT model_name, count(*) FROM run GROUP BY 1"]),
+        ("lineage --depth 100 (a chain of 100 runs)", vec!["lineage", &last_in_scenario, "--depth", "100"]),
     ] {
         figures.push((label, time(label, &argv, &db)));
     }
