@@ -84,6 +84,8 @@ fn a_hits_frame_is_read_when_its_value_is_read_not_before() {
     // an error naming the output, not a panic.
     assert_eq!(read.value().unwrap().height(), 2);
     assert_eq!(read.clone().into_value().unwrap().height(), 2);
+    assert_eq!(*read.clone().map(|df| df.height()).unwrap().value().unwrap(), 2);
+    assert!(unread.clone().map(|df| df.height()).is_err(), "map loads first");
     let err = unread.value().unwrap_err().to_string();
     assert!(err.contains("cleaned"), "{err}");
     assert!(unread.discard_value().cache_hit());

@@ -20,6 +20,19 @@ enum Held<O> {
     Recorded(Loader<O>, OnceLock<O>),
 }
 
+impl<O> Held<O> {
+    /// The value, loaded now if it was not yet.
+    fn into_inner(self) -> Result<O> {
+        match self {
+            Held::Ready(value) => Ok(value),
+            Held::Recorded(load, cell) => match cell.into_inner() {
+                Some(value) => Ok(value),
+                None => load(),
+            },
+        }
+    }
+}
+
 /// The outcome of running a step: its run record, its output artifacts and its typed value.
 ///
 /// On a cache hit, a value whose load costs more than the hit itself (a frame, or a tuple or
@@ -72,19 +85,13 @@ impl<O> RunResult<O> {
 
     /// The step's value, owned (see [`RunResult::value`]).
     pub fn into_value(self) -> Result<O> {
-        match self.held {
-            Held::Ready(value) => Ok(value),
-            Held::Recorded(load, cell) => match cell.into_inner() {
-                Some(value) => Ok(value),
-                None => load(),
-            },
-        }
+        self.held.into_inner()
     }
 
     /// Convert the value, keeping the run and outputs (a hit's value is loaded first).
     pub fn map<T>(self, f: impl FnOnce(O) -> T) -> Result<RunResult<T>> {
-        let (run, outputs) = (self.run.clone(), self.outputs.clone());
-        Ok(RunResult::ready(f(self.into_value()?), run, outputs))
+        let RunResult { run, outputs, held } = self;
+        Ok(RunResult::ready(f(held.into_inner()?), run, outputs))
     }
 
     /// The run and outputs without the value (nothing is loaded).
