@@ -87,7 +87,7 @@ fn a_hits_frame_is_read_when_its_value_is_read_not_before() {
     assert_eq!(*read.clone().map(|df| df.height()).unwrap().value().unwrap(), 2);
     assert!(unread.clone().map(|df| df.height()).is_err(), "map loads first");
     let err = unread.value().unwrap_err().to_string();
-    assert!(err.contains("cleaned"), "{err}");
+    assert!(err.contains("cleaned") && err.contains("no longer exists") && err.contains("run the step again"), "{err}");
     assert!(unread.discard_value().cache_hit());
     // The next call sees the output gone and executes again.
     let again = run();

@@ -106,7 +106,7 @@ impl<S: Outputs + 'static> RunResult<S> {
     pub(crate) fn recorded(keys: Vec<String>, run: Run, outputs: BTreeMap<String, Artifact>) -> Self {
         // The artifacts validated with the hit, whatever is done to `outputs` meanwhile.
         let validated = outputs.clone();
-        let load: Loader<S> = Arc::new(move || S::load(&keys, &validated));
+        let load: Loader<S> = Arc::new(move || S::load(&keys, &validated).map_err(after_the_hit));
         RunResult { run, outputs, held: Held::Recorded(load, OnceLock::new()) }
     }
 
@@ -123,6 +123,23 @@ impl<S: Outputs + 'static> RunResult<S> {
             }
         };
         RunResult { run: self.run, outputs: self.outputs, held }
+    }
+}
+
+/// A hit's output that could not be read when its value was: say what to do, since the hit
+/// itself was fine when it was found.
+fn after_the_hit(error: crate::Error) -> crate::Error {
+    match error {
+        crate::Error::OutputLoad { run_id, key, path, reason } => crate::Error::OutputLoad {
+            run_id,
+            key,
+            path,
+            reason: format!(
+                "{reason} (it was there when the cache hit was found; run the step again: a hit whose \
+                 outputs are gone or changed executes)"
+            ),
+        },
+        other => other,
     }
 }
 
