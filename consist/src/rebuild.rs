@@ -75,22 +75,26 @@ impl Catalog {
         let mut scan = self.scan(root, &purged, &HashMap::new())?;
         let mut gone: Vec<(String, String)> = Vec::new();
         if self.has_store() {
-            let root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
+            let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
             let queued: HashSet<String> = self.pending_records().into_iter().map(|r| r.run.id).collect();
             let stored = self.store().find_runs(&RunQuery::default())?;
+            // Whether a recorded run dir lies under `root`: resolved once per distinct dir.
+            let mut under_root: HashMap<String, bool> = HashMap::new();
             let mut untouched = 0;
             for run in stored {
                 if scan.by_id.contains_key(&run.id) {
                     continue;
                 }
                 let ours = run.meta.get("host").and_then(|h| h.as_str()) == Some(crate::run::host_name());
-                let here = run
-                    .meta
-                    .get(crate::store::RUN_DIR_KEY)
-                    .and_then(|d| d.as_str())
-                    .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| crate::mounts::normalize(Path::new(d))))
-                    .is_some_and(|d| d.starts_with(&root));
-                if ours && here && !queued.contains(&run.id) {
+                let here = |dir: &str| {
+                    *under_root.entry(dir.to_owned()).or_insert_with(|| {
+                        std::fs::canonicalize(dir)
+                            .unwrap_or_else(|_| crate::mounts::normalize(Path::new(dir)))
+                            .starts_with(&real_root)
+                    })
+                };
+                let run_dir = run.meta.get(crate::store::RUN_DIR_KEY).and_then(|d| d.as_str());
+                if ours && !queued.contains(&run.id) && run_dir.is_some_and(here) {
                     gone.push((run.id, run.signature));
                 } else {
                     untouched += 1;
@@ -98,7 +102,7 @@ impl Catalog {
             }
             // Snapshots written or rewritten since the scan (a run synced or finished meanwhile)
             // are read again, and their runs are not gone.
-            let late = self.scan(&root, &purged, &scan.files)?;
+            let late = self.scan(root, &purged, &scan.files)?;
             gone.retain(|(id, _)| !late.by_id.contains_key(id));
             scan.by_id.extend(late.by_id);
             scan.unlisted.extend(late.unlisted);
