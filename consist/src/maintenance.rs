@@ -156,6 +156,7 @@ impl Catalog {
         let merged_dir = snapshot::merged_dir(&catalog_dir);
         // Where each run was recorded: [`MERGED`] runs have a copy of their snapshot here.
         let mut origins: BTreeMap<&str, &'static str> = BTreeMap::new();
+        let owned = self.owner();
         for record in &records {
             let name = format!("{}.json", record.run.id);
             let copy = merged_dir.join(&name);
@@ -168,7 +169,7 @@ impl Catalog {
                 // Only in a run dir of this catalog on this host: a path a record merely names
                 // (another host's, or a hostile catalog's) is never deleted.
                 let own = snapshot::snapshots_dir(&record.run_dir).join(&name);
-                if own.exists() && self.owns(&own) {
+                if own.exists() && owned(&own) {
                     report.snapshots.push(own);
                 }
             }
@@ -210,7 +211,6 @@ impl Catalog {
         let removed = self.store().purge(&runs, options.dry_run)?;
         self.adopt_seen();
         let by_id: BTreeMap<&str, &RunRecord> = records.iter().map(|r| (r.run.id.as_str(), r)).collect();
-        let owned = |path: &Path| self.owns(path);
         for artifact in &removed {
             let producer = artifact.run_id.as_deref().and_then(|id| by_id.get(id).copied());
             // Where the producer was recorded: purged now, purged before (its marker), or unknown.

@@ -124,6 +124,7 @@ impl Catalog {
         let running = self.find_runs(&RunQuery::default().status(RunStatus::Running))?;
         let mut marked = Vec::new();
         let mut unsnapshotted = Vec::new();
+        let owns = self.owner();
         for run in self.zombies(running)? {
             let mut record = self.run_record(&run.id)?;
             if record.run.status != RunStatus::Running {
@@ -136,7 +137,7 @@ impl Catalog {
             record.run.meta.insert("failed_as_zombie".into(), serde_json::Value::Bool(true));
             // Its snapshot is rewritten only in a run dir of this catalog on this host; a run of
             // another host (or one a catalog names anywhere else) is marked in the catalog alone.
-            if self.owns(&record.run_dir) {
+            if owns(&record.run_dir) {
                 let path = crate::snapshot::write(&record)?;
                 self.enqueue(&record.run.id, &path)?;
             } else {

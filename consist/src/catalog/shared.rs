@@ -37,9 +37,8 @@ pub(crate) struct Seen {
     /// The catalog id it adopted: another one (the catalog was replaced while it was open)
     /// makes it forget everything it remembered.
     adopted: Option<String>,
-    /// DuckDB: the purge mark's content, and the file's key, checked when.
+    /// DuckDB: the purge mark's content, and when the file was last checked.
     mark: Option<String>,
-    file: Option<String>,
     file_checked: Option<Instant>,
     /// PostgreSQL: the purge epoch (`None` while the catalog cannot be reached: no confirmed
     /// entry is trusted then), and when it was read.
@@ -59,10 +58,7 @@ impl Catalog {
     /// another catalog, and forget what this process remembered if it adopted another one
     /// before. `file` is a DuckDB file's [`file_key`].
     fn adopt(&self, seen: &mut Seen, identity: &CatalogIdentity, file: Option<String>) {
-        if seen.adopted.as_ref().is_some_and(|id| *id != identity.id) {
-            self.index.forget_all();
-        }
-        seen.adopted = Some(identity.id.clone());
+        self.adopt_id(seen, &identity.id);
         let known = self.local.mark();
         if let Some(known) = &known
             && !known.id.is_empty()
@@ -77,13 +73,21 @@ impl Catalog {
             );
             self.drop_local_cache();
         }
-        seen.file.clone_from(&file);
         // Rewritten after each write of this host too (one small file per database batch), so
         // the next tracker that opens the catalog need not open the file to know it.
         let mark = CatalogMark { id: identity.id.clone(), file };
         if known.as_ref() != Some(&mark) {
             self.local.set_mark(&mark);
         }
+    }
+
+    /// Adopt catalog id `id`: what this process remembered was another catalog's if it had
+    /// adopted another id.
+    fn adopt_id(&self, seen: &mut Seen, id: &str) {
+        if seen.adopted.as_ref().is_some_and(|adopted| adopted != id) {
+            self.index.forget_all();
+        }
+        seen.adopted = Some(id.to_owned());
     }
 
     /// Forget every cache entry and the miss history (the pending queue stays: those runs were
@@ -149,12 +153,8 @@ impl Catalog {
             (Some(key), Some(mark)) if mark.file.as_ref() == Some(key) => {
                 // Another process of this host adopted the file (after writing it, or after it was
                 // replaced): what this one remembered is another catalog's if the id moved.
-                seen.file = Some(key.clone());
                 if !mark.id.is_empty() {
-                    if seen.adopted.as_ref().is_some_and(|id| *id != mark.id) {
-                        self.index.forget_all();
-                    }
-                    seen.adopted = Some(mark.id.clone());
+                    self.adopt_id(seen, &mark.id);
                 }
             }
             (Some(_), _) => match self.store.identity() {
@@ -164,7 +164,6 @@ impl Catalog {
                         self.gone("the catalog file has been replaced by one without an id");
                     }
                     // Remembered as seen, so the next tracker need not open it to learn that again.
-                    seen.file.clone_from(&file);
                     self.local.set_mark(&CatalogMark { id: String::new(), file });
                 }
                 Err(e) => tracing::debug!(error = %e, "could not read the catalog's id"),
@@ -311,21 +310,25 @@ impl Catalog {
         }
     }
 
-    /// Whether `path` lies in a place this catalog's maintenance may write or delete on this
+    /// Whether a path lies in a place this catalog's maintenance may write or delete on this
     /// host: the DuckDB file's own directory, or a run directory a tracker of this catalog used
     /// here (recorded when it opened). A path a catalog or snapshot merely names (another host's
-    /// run dir, a hostile record) is not: purges and `fail-zombies` leave files there alone.
-    pub(crate) fn owns(&self, path: &std::path::Path) -> bool {
-        if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-            return false;
-        }
-        // Symlinks resolved where the path exists, so a link cannot lead outside.
-        let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| crate::mounts::normalize(path));
+    /// run dir, a hostile record) is not: purges and `fail-zombies` leave files there alone. The
+    /// places are read once, when this is called; the returned test is then asked per path.
+    pub(crate) fn owner(&self) -> impl Fn(&std::path::Path) -> bool + use<> {
         let home = self.location.duckdb_path().and_then(|db| std::fs::canonicalize(db.parent()?).ok());
         // A recorded run dir counts while it is one (a state directory handed over with a
         // project could list any directory).
         let run_dirs = self.local.run_dirs().into_iter().filter(|d| d.join(".consist").is_dir());
-        home.into_iter().chain(run_dirs).any(|root| resolved.starts_with(root))
+        let roots: Vec<std::path::PathBuf> = home.into_iter().chain(run_dirs).collect();
+        move |path| {
+            if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                return false;
+            }
+            // Symlinks resolved where the path exists, so a link cannot lead outside.
+            let resolved = std::fs::canonicalize(path).unwrap_or_else(|_| crate::mounts::normalize(path));
+            roots.iter().any(|root| resolved.starts_with(root))
+        }
     }
 
     /// Write `records` to the store now and adopt the identity it read.
