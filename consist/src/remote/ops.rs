@@ -150,26 +150,17 @@ impl Remote {
     /// other catalogs too: their objects are not known here, so run this only on a remote this
     /// catalog owns.
     pub fn gc(&self, catalog: &Catalog, keep: &KeepRuns, min_age: Duration, dry_run: bool) -> Result<RemoteGcReport> {
-        let scope = match keep {
-            KeepRuns::Scenario(id) => Some(ExportScope::Scenario(id.clone())),
-            _ => None,
+        let ids = |query: RunQuery| -> Result<Vec<String>> {
+            Ok(catalog.find_runs(&query)?.into_iter().map(|r| r.id).collect())
         };
-        let ids: Vec<String> = match (keep, &scope) {
-            (_, Some(scope)) => catalog.export_records(scope)?.into_iter().map(|r| r.run.id).collect(),
-            (KeepRuns::Model(m), _) => {
-                catalog.find_runs(&RunQuery::default().model(m))?.into_iter().map(|r| r.id).collect()
-            }
-            (KeepRuns::Tag(t), _) => {
-                catalog.find_runs(&RunQuery::default().tag(t))?.into_iter().map(|r| r.id).collect()
-            }
-            _ => catalog.find_runs(&RunQuery::default())?.into_iter().map(|r| r.id).collect(),
+        let records = match keep {
+            KeepRuns::Scenario(id) => catalog.export_records(&ExportScope::Scenario(id.clone()))?,
+            KeepRuns::Model(m) => catalog.run_records(&ids(RunQuery::default().model(m))?)?,
+            KeepRuns::Tag(t) => catalog.run_records(&ids(RunQuery::default().tag(t))?)?,
+            KeepRuns::All => catalog.run_records(&ids(RunQuery::default())?)?,
         };
-        let referenced: HashSet<String> = catalog
-            .run_records(&ids)?
-            .into_iter()
-            .flat_map(|r| r.inputs.into_iter().chain(r.outputs))
-            .filter_map(|a| a.hash)
-            .collect();
+        let referenced: HashSet<String> =
+            records.into_iter().flat_map(|r| r.inputs.into_iter().chain(r.outputs)).filter_map(|a| a.hash).collect();
         let objects = self.objects()?;
         let cutoff = chrono::Utc::now() - chrono::TimeDelta::from_std(min_age).unwrap_or(chrono::TimeDelta::MAX);
         let mut report = RemoteGcReport { dry_run, objects: objects.len(), ..RemoteGcReport::default() };
