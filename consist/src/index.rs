@@ -109,8 +109,12 @@ impl SignatureIndex {
     }
 
     /// Delete the entry for `signature` if it names one of `run_ids` (purged runs); returns
-    /// whether it did. An entry naming another run is left alone.
+    /// whether it did. An entry naming another run is left alone, and a signature that could not
+    /// name a file (a damaged or hostile record's) has no entry.
     pub(crate) fn remove_if_run(&self, signature: &str, run_ids: &std::collections::HashSet<&str>) -> Result<bool> {
+        if crate::ids::signature_problem(signature).is_some() {
+            return Ok(false);
+        }
         match self.get(signature)? {
             Some(entry) if run_ids.contains(entry.run_id.as_str()) => {
                 crate::snapshot::remove_if_present(&self.path(signature)?, "removing signature index entry")?;

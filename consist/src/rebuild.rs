@@ -132,7 +132,7 @@ impl Catalog {
             return Ok(());
         }
         let ids: HashSet<&str> = gone.iter().map(|(id, _)| id.as_str()).collect();
-        for (_, signature) in gone.iter().filter(|(_, s)| crate::ids::signature_problem(s).is_none()) {
+        for (_, signature) in gone {
             self.index.remove_if_run(signature, &ids)?;
         }
         let epoch = self.store().identity_seen().map_or(0, |i| i.purge_epoch);

@@ -175,7 +175,6 @@ impl Remote {
         // at the directory itself.
         let prefix = match parsed.scheme() {
             "file" => ObjectPath::default(),
-            "http" | "https" => ObjectPath::parse(parsed.path()).map_err(|e| bad(e.to_string()))?,
             _ => ObjectPath::parse(parsed.path()).map_err(|e| bad(e.to_string()))?,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -277,14 +276,16 @@ impl Remote {
         self.block_on(self.put(&key, file))
     }
 
-    async fn put(&self, key: &ObjectPath, file: &Path) -> Result<Uploaded> {
+    /// An error for `action` on a read-only remote.
+    fn writable(&self, action: &'static str) -> Result<()> {
         if self.read_only {
-            return Err(Error::Remote {
-                url: self.shown.clone(),
-                action: "uploading",
-                reason: "this remote is read-only".into(),
-            });
+            return Err(Error::Remote { url: self.shown.clone(), action, reason: "this remote is read-only".into() });
         }
+        Ok(())
+    }
+
+    async fn put(&self, key: &ObjectPath, file: &Path) -> Result<Uploaded> {
+        self.writable("uploading")?;
         let size = std::fs::metadata(file).map_err(Error::io("uploading", file))?.len();
         if size > ONE_REQUEST && !self.http {
             if self.exists(key).await? {
@@ -414,13 +415,7 @@ impl Remote {
 
     /// Remove the object of content `hash` (already gone is fine).
     pub fn delete(&self, hash: &str) -> Result<()> {
-        if self.read_only {
-            return Err(Error::Remote {
-                url: self.shown.clone(),
-                action: "deleting",
-                reason: "this remote is read-only".into(),
-            });
-        }
+        self.writable("deleting")?;
         let key = self.key(hash)?;
         self.block_on(async {
             match self.store.delete(&key).await {

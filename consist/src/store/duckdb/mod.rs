@@ -299,8 +299,7 @@ impl DuckDbStore {
     /// Note the identity of the file `conn` is open on, for [`Store::identity_seen`]: one query
     /// (the connection wrote the file, so its schema has the table).
     fn remember_identity(&self, conn: &Connection) {
-        let read = conn
-            .query_row(schema::READ_IDENTITY, [], |r| Ok(CatalogIdentity { id: r.get(0)?, purge_epoch: r.get(1)? }));
+        let read = conn.query_row(schema::READ_IDENTITY, [], identity_from_row);
         if let Ok(identity) = read {
             *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
         }
@@ -328,8 +327,12 @@ fn read_identity(conn: &Connection) -> duckdb::Result<Option<CatalogIdentity>> {
     if !exists {
         return Ok(None);
     }
-    conn.query_row(schema::READ_IDENTITY, [], |r| Ok(CatalogIdentity { id: r.get(0)?, purge_epoch: r.get(1)? }))
-        .optional()
+    conn.query_row(schema::READ_IDENTITY, [], identity_from_row).optional()
+}
+
+/// A row of [`schema::READ_IDENTITY`].
+fn identity_from_row(row: &duckdb::Row<'_>) -> duckdb::Result<CatalogIdentity> {
+    Ok(CatalogIdentity { id: row.get(0)?, purge_epoch: row.get(1)? })
 }
 
 const RUN_COLUMNS: &str = r#"id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
