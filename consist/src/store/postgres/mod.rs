@@ -138,6 +138,12 @@ impl PgStore {
     /// (every call fails at once meanwhile); one that refuses us (no such database, wrong
     /// password) is [`Error::Postgres`], a mistake to report.
     fn conn(&self) -> Result<Conn> {
+        self.conn_read_identity().map(|(conn, _)| conn)
+    }
+
+    /// [`Self::conn`], and the catalog's identity when the schema check that comes with it
+    /// read it (at most once per [`SCHEMA_RECHECK`]).
+    fn conn_read_identity(&self) -> Result<(Conn, Option<CatalogIdentity>)> {
         let probe = {
             let down = self.down.lock().unwrap_or_else(|e| e.into_inner());
             match &*down {
@@ -167,8 +173,8 @@ impl PgStore {
             }
         };
         *self.down.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.migrate(&mut conn)?;
-        Ok(conn)
+        let identity = self.migrate(&mut conn)?;
+        Ok((conn, identity))
     }
 
     /// The error for a failed connection: the server's refusal, or the server is unreachable
@@ -195,28 +201,30 @@ impl PgStore {
     /// Bring the schema to [`schema::SCHEMA_VERSION`] and read the catalog's identity, at most
     /// once per [`SCHEMA_RECHECK`]. A catalog at the current version costs one statement;
     /// otherwise the migrations run in one transaction, under an advisory lock so that processes
-    /// starting together apply each once.
-    fn migrate(&self, conn: &mut Conn) -> Result<()> {
+    /// starting together apply each once. Returns the identity when it was read (`None` when the
+    /// check was not due).
+    fn migrate(&self, conn: &mut Conn) -> Result<Option<CatalogIdentity>> {
         let checked = || self.checked.lock().unwrap_or_else(|e| e.into_inner());
         if checked().is_some_and(|t| t.elapsed() < SCHEMA_RECHECK) {
-            return Ok(());
+            return Ok(None);
         }
         let current = conn.query_one(
             "SELECT (SELECT max(version) FROM consist_schema_version), c.id, c.purge_epoch FROM consist_catalog c LIMIT 1",
             &[],
         );
-        if let Ok(row) = current
-            && row.get::<_, Option<i32>>(0) == Some(schema::SCHEMA_VERSION)
-        {
-            self.remember(CatalogIdentity { id: row.get(1), purge_epoch: row.get(2) });
-            *checked() = Some(Instant::now());
-            return Ok(());
-        }
-        self.migrate_locked(conn)?;
-        let identity = conn.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
-        self.remember(CatalogIdentity { id: identity.get(0), purge_epoch: identity.get(1) });
+        let identity = match current {
+            Ok(row) if row.get::<_, Option<i32>>(0) == Some(schema::SCHEMA_VERSION) => {
+                CatalogIdentity { id: row.get(1), purge_epoch: row.get(2) }
+            }
+            _ => {
+                self.migrate_locked(conn)?;
+                let row = conn.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
+                CatalogIdentity { id: row.get(0), purge_epoch: row.get(1) }
+            }
+        };
+        self.remember(identity.clone());
         *checked() = Some(Instant::now());
-        Ok(())
+        Ok(Some(identity))
     }
 
     fn remember(&self, identity: CatalogIdentity) {
@@ -378,7 +386,11 @@ impl Store for PgStore {
     }
 
     fn identity(&self) -> Result<Option<CatalogIdentity>> {
-        let row = self.conn()?.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
+        let (mut conn, read) = self.conn_read_identity()?;
+        if let Some(identity) = read {
+            return Ok(Some(identity));
+        }
+        let row = conn.query_one(schema::READ_IDENTITY, &[]).map_err(self.err("reading the catalog's id"))?;
         let identity = CatalogIdentity { id: row.get(0), purge_epoch: row.get(1) };
         self.remember(identity.clone());
         Ok(Some(identity))
