@@ -468,11 +468,7 @@ impl Tracker {
         if !self.inner.catalog.has_store() {
             return Err(Error::ArtifactNotFound(artifact_id.to_owned()));
         }
-        self.inner
-            .catalog
-            .store()
-            .lineage(artifact_id, max_depth)?
-            .ok_or_else(|| Error::ArtifactNotFound(artifact_id.to_owned()))
+        self.inner.catalog.lineage(artifact_id, max_depth)
     }
 
     /// Copy artifacts' files into `dir` (created if needed), e.g. cached outputs that live in an

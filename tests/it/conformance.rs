@@ -129,6 +129,12 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     assert_eq!(producer.run.id, summarize.run.id);
     assert_eq!(producer.inputs[0].artifact.id, clean0.outputs[0].id);
     assert!(store.lineage("no-such-artifact", 3).unwrap().is_none());
+    // Found as find_artifact finds it: by an id's start, or a key's newest artifact.
+    let by_prefix = store.lineage(&total.id[..10], 3).unwrap().expect("by id prefix");
+    assert_eq!(by_prefix.artifact.id, total.id);
+    assert_eq!(by_prefix.producer.as_ref().map(|p| p.run.id.as_str()), Some(summarize.run.id.as_str()));
+    let by_key = store.lineage("cleaned", 1).unwrap().expect("by key");
+    assert_eq!(by_key.artifact.id, clean1.outputs[0].id, "the newest artifact under the key");
     assert_eq!(store.find_artifact(&total.id[..10]).unwrap().unwrap().id, total.id, "by id prefix");
     assert_eq!(store.find_artifact("cleaned").unwrap().unwrap().id, clean1.outputs[0].id, "by key");
 

@@ -485,6 +485,12 @@ impl Catalog {
         Ok(self.here(found))
     }
 
+    /// The lineage tree of a stored artifact (by id or key, as [`Catalog::find_artifact`]),
+    /// expanding at most `max_depth` producing-run levels: one database read.
+    pub fn lineage(&self, id_or_key: &str, max_depth: usize) -> Result<crate::lineage::LineageNode> {
+        self.stored()?.lineage(id_or_key, max_depth)?.ok_or_else(|| Error::ArtifactNotFound(id_or_key.to_owned()))
+    }
+
     /// The first `rows` rows of a Parquet or CSV artifact (by id or key, as
     /// [`Catalog::find_artifact`]), with the artifact.
     pub fn preview(&self, id_or_key: &str, rows: usize) -> Result<(Artifact, QueryRows)> {

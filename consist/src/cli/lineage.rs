@@ -6,7 +6,6 @@ use clap::{Args, ValueEnum};
 
 use super::error::Result;
 use super::{Cli, print_json};
-use crate::error::Error;
 use crate::lineage::LineageNode;
 
 /// Output formats of `consist lineage`.
@@ -110,11 +109,7 @@ pub(super) fn run(cli: &Cli, args: &LineageArgs) -> Result<()> {
     if catalog.pending_count() > 0 {
         tracing::info!("runs still pending in snapshots are not part of the lineage until a tracker syncs them");
     }
-    let artifact = catalog.find_artifact(&args.artifact)?;
-    let tree = catalog
-        .store()
-        .lineage(&artifact.id, args.depth)?
-        .ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
+    let tree = catalog.lineage(&args.artifact, args.depth)?;
     match args.format {
         Format::Text => print!("{}", tree.render()),
         Format::Json => print_json(&tree),

@@ -289,9 +289,10 @@ pub trait Store: Send + Sync {
     /// The newest artifact produced under `key`.
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>>;
 
-    /// The lineage tree of an artifact: its producing run, that run's inputs, their producers...
-    /// expanding at most `max_depth` run levels (`0`: the artifact alone). `None` if unknown.
-    fn lineage(&self, artifact_id: &str, max_depth: usize) -> Result<Option<LineageNode>>;
+    /// The lineage tree of an artifact (found as [`Store::find_artifact`] finds it): its
+    /// producing run, that run's inputs, their producers... expanding at most `max_depth` run
+    /// levels (`0`: the artifact alone). `None` if unknown.
+    fn lineage(&self, id_or_key: &str, max_depth: usize) -> Result<Option<LineageNode>>;
 
     /// Replace every record with `records` in one transaction: on failure the old content stays.
     fn replace_all(&self, records: &[RunRecord]) -> Result<()>;

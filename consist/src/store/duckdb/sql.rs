@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use chrono::DateTime;
+use duckdb::Connection;
 use duckdb::arrow::datatypes::DataType;
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{Connection, OptionalExt};
 use serde_json::Value as Json;
 
 use super::{DuckDbStore, TABLES};
@@ -67,19 +67,6 @@ impl DuckDbStore {
                 runs: list.iter().map(|f| &f.run_id).collect::<BTreeSet<_>>().len(),
             })
             .collect())
-    }
-
-    /// See [`crate::Store::find_artifact`].
-    pub(super) fn artifact_by_id_or_key(&self, id_or_key: &str) -> Result<Option<String>> {
-        let conn = self.open_read()?;
-        conn.query_row(
-            r#"SELECT id FROM artifact WHERE id = ? OR starts_with(id, ?) UNION ALL
-               (SELECT id FROM artifact WHERE "key" = ? ORDER BY created_at DESC LIMIT 1) LIMIT 1"#,
-            duckdb::params![id_or_key, id_or_key, id_or_key],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| self.db_err(e))
     }
 }
 

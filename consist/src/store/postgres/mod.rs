@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::location::redact;
 use crate::run::{Run, RunRecord};
-use read::{ARTIFACT_COLUMNS, RUN_COLUMNS, artifact_from_row, fetch_artifact, fetch_records, run_from_row};
+use read::{ARTIFACT_COLUMNS, RUN_COLUMNS, artifact_from_row, fetch_records, run_from_row};
 
 /// Advisory lock key held while migrating (`consist` in ASCII).
 const MIGRATION_LOCK: i64 = 0x0063_6f6e_7369_7374;
@@ -495,12 +495,11 @@ impl Store for PgStore {
         Ok(self.artifacts(&sql, &[&key])?.pop())
     }
 
-    fn lineage(&self, artifact_id: &str, max_depth: usize) -> Result<Option<LineageNode>> {
-        let mut conn = self.conn()?;
-        let Some(artifact) = fetch_artifact(&mut *conn, artifact_id).map_err(self.err("reading lineage"))? else {
+    fn lineage(&self, id_or_key: &str, max_depth: usize) -> Result<Option<LineageNode>> {
+        let Some(artifact) = self.find_artifact(id_or_key)? else {
             return Ok(None);
         };
-        let rows = read::lineage(&mut *conn, artifact_id, max_depth).map_err(self.err("reading lineage"))?;
+        let rows = read::lineage(&mut *self.conn()?, &artifact.id, max_depth).map_err(self.err("reading lineage"))?;
         Ok(Some(super::lineage_from(artifact, max_depth, rows)))
     }
 

@@ -77,11 +77,6 @@ pub(super) fn artifact_from_row(row: &Row, at: usize) -> Artifact {
     .into_artifact()
 }
 
-pub(super) fn fetch_artifact(client: &mut impl GenericClient, id: &str) -> PgResult<Option<Artifact>> {
-    let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = $1");
-    Ok(client.query_opt(&sql, &[&id])?.map(|row| artifact_from_row(&row, 0)))
-}
-
 pub(super) fn run_artifacts(client: &mut impl GenericClient, run_id: &str) -> PgResult<Vec<(Direction, Artifact)>> {
     let sql = format!(
         r#"SELECT l.direction, {ARTIFACT_COLUMNS} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
