@@ -116,3 +116,18 @@ fn step_names_are_kept_as_given_and_run_ids_stay_file_safe() {
     let err = tracker.step("").code_version("1").run(|_| Ok(())).unwrap_err().to_string();
     assert!(err.starts_with("step name `` is not valid: it is empty"), "{err}");
 }
+
+#[test]
+fn a_finished_scenario_is_listed_at_once_and_in_the_database_file_once_its_tracker_is_dropped() {
+    // `finish` writes no database on the caller's path; the tracker's drop does.
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let (header, _) = run_scenario(&tracker, 2);
+    let listed = tracker.find_runs(&RunQuery { id_prefix: Some(header.clone()), ..Default::default() }).unwrap();
+    assert_eq!(listed.len(), 1, "durable and listed before any database write");
+    drop(tracker);
+    let in_file: i64 = ws.scalar(&format!("SELECT count(*) FROM run WHERE id = '{header}' AND status = 'completed'"));
+    assert_eq!(in_file, 1);
+    let children: i64 = ws.scalar(&format!("SELECT count(*) FROM run WHERE parent_run_id = '{header}'"));
+    assert_eq!(children, 3, "seed and two iterations");
+}
