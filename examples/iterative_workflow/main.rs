@@ -343,12 +343,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {:<20} {:<30} {}", run.model_name, run.id, created.join(", "));
     }
     println!("Runs that consumed `zones` (what a parking-cost change would re-run):");
-    let mut consumers = Vec::new();
-    for run in tracker.find_runs(&completed)? {
-        if tracker.artifacts_for_run(&run.id)?.inputs.contains_key("zones") {
-            consumers.push(run);
-        }
-    }
+    // One query (the seed loops over the runs and asks each for its inputs).
+    let mut consumers = tracker.find_runs(&completed.clone().input("zones"))?;
     consumers.sort_by_key(|r| (r.iteration, r.model_name.clone()));
     let per_model = consumers.iter().fold(BTreeMap::<&str, usize>::new(), |mut m, r| {
         *m.entry(r.model_name.as_str()).or_default() += 1;

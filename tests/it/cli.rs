@@ -49,6 +49,11 @@ fn runs_show_artifacts_and_prefixes() {
     assert!(iter1.as_array().unwrap().iter().all(|r| r["iteration"] == 1 && r["parent_run_id"] == ext_id.as_str()));
     let tagged = json(&db, &["runs", "--json", "--tag", "travel_demand"]);
     assert_eq!(ids(&tagged).len(), 2, "only the scenario headers carry tags");
+    // The runs that read `zones` in one iteration: logsums, trip distribution, utilities.
+    let readers = json(&db, &["runs", "--json", "--scenario", prefix, "--iteration", "1", "--input", "zones"]);
+    let mut models: Vec<&str> = readers.as_array().unwrap().iter().map(|r| r["model_name"].as_str().unwrap()).collect();
+    models.sort();
+    assert_eq!(models, ["calculate_utilities", "logsums", "trip_distribution"]);
 
     let mode_choice = json(&db, &["runs", "--json", "--model", "mode_choice", "--limit", "1"]);
     let run_id = ids(&mode_choice)[0].clone();

@@ -95,6 +95,14 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     let prefix = RunQuery { id_prefix: Some(summarize.run.id[..12].to_owned()), ..RunQuery::default() };
     assert_eq!(find(store, prefix), BTreeSet::from([summarize.run.id.clone()]));
     assert_eq!(ids(store.search_runs("SUMMARIZE", 10).unwrap()), BTreeSet::from([summarize.run.id.clone()]));
+    let readers = RunQuery::default().input("cleaned");
+    assert_eq!(
+        find(store, readers.clone()),
+        BTreeSet::from([summarize.run.id.clone()]),
+        "the runs that read `cleaned`"
+    );
+    assert!(find(store, RunQuery::default().input("total")).is_empty(), "an output key nobody reads");
+    assert!(readers.matches(summarize) && !readers.matches(clean0), "the same filter on records not yet stored");
 
     // Records round-trip.
     let back = store.run_record(&clean0.run.id).unwrap().expect("stored");

@@ -32,6 +32,9 @@ pub struct RunsArgs {
     /// Only runs of this iteration.
     #[arg(long)]
     pub iteration: Option<i32>,
+    /// Only runs that read an artifact under this key (what a change to it would re-run).
+    #[arg(long)]
+    pub input: Option<String>,
     /// Print JSON (an array of runs) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -69,6 +72,7 @@ pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
         parent,
         iteration: args.iteration,
         tags: args.tag.clone(),
+        input: args.input.clone(),
         limit: Some(args.limit),
         ..RunQuery::default()
     };

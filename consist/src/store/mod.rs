@@ -85,6 +85,9 @@ pub struct RunQuery {
     /// Only runs whose facet (dotted config path from `facet_from`) equals the value, compared as
     /// canonical JSON (so `10` and `10.0` differ, as they do in signatures).
     pub facets: Vec<(String, serde_json::Value)>,
+    /// Only runs that read an artifact under this key (an upstream output keeps its producer's
+    /// key): "which runs consumed `zones`?" in one query.
+    pub input: Option<String>,
     /// At most this many runs.
     pub limit: Option<usize>,
 }
@@ -126,6 +129,12 @@ impl RunQuery {
         self
     }
 
+    /// Only runs that read an artifact under `key`.
+    pub fn input(mut self, key: &str) -> Self {
+        self.input = Some(key.to_owned());
+        self
+    }
+
     /// At most this many runs.
     pub fn limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
@@ -143,6 +152,7 @@ impl RunQuery {
             && self.iteration.is_none_or(|i| Some(i) == run.iteration)
             && self.tags.iter().all(|t| run.tags.contains(t))
             && self.facets.iter().all(|(k, v)| record.facets.get(k) == Some(v))
+            && self.input.as_ref().is_none_or(|k| record.inputs.iter().any(|a| a.key == *k))
     }
 }
 

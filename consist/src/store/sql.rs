@@ -76,6 +76,11 @@ pub(super) const INTEGRITY_CHECKS: [&str; 3] = [
     "SELECT count(*) FROM artifact a WHERE a.run_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run r WHERE r.id = a.run_id)",
 ];
 
+/// The `RunQuery::input` filter of a `find_runs` over `run`, its key bound to `?` (PostgreSQL
+/// puts its own placeholder there).
+pub(super) const READS_KEY: &str = r#" AND EXISTS (SELECT 1 FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+    WHERE l.run_id = run.id AND l.direction = 'input' AND a."key" = ?)"#;
+
 /// A recursive CTE `up(run_id, depth)`: the runs in the lineage of the artifact whose id is bound
 /// to `id_param` (`?` or `$1`), at most `max_depth` producing-run levels up (its producer is level
 /// 1, the producers of that run's inputs level 2...). One query for any depth; a cycle a damaged

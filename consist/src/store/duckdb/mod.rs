@@ -429,6 +429,10 @@ impl Store for DuckDbStore {
             args.push(key.clone());
             args.push(value.to_string());
         }
+        if let Some(key) = &query.input {
+            sql.push_str(super::sql::READS_KEY);
+            args.push(key.clone());
+        }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         if let Some(limit) = query.limit {
             sql.push_str(&format!(" LIMIT {limit}"));

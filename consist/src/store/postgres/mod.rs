@@ -344,6 +344,10 @@ impl Store for PgStore {
                     AND kv.value_json::text = {value})"#
             ));
         }
+        if let Some(key) = &query.input {
+            let key = arg(&mut args, key.clone());
+            sql.push_str(&crate::store::sql::READS_KEY.replace('?', &key));
+        }
         sql.push_str(" ORDER BY created_at DESC, id DESC");
         if let Some(limit) = query.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
