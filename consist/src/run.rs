@@ -54,7 +54,7 @@ impl std::fmt::Display for RunStatus {
 /// A row of the `run` table (the schema shared with Python Consist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
-    /// `<model>_<8 hex>`.
+    /// `<model>_<16 hex>` (`<model>_<8 hex>` before 2026-12-06, and in Python Consist).
     pub id: String,
     /// Scenario header run this run belongs to.
     pub parent_run_id: Option<String>,

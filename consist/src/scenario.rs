@@ -163,7 +163,7 @@ impl std::fmt::Debug for Scenario {
 }
 
 impl<'t> ScenarioBuilder<'t> {
-    /// A builder for a scenario named `name` (its header run id is `<name>_<8 hex>`, with the name made file-safe).
+    /// A builder for a scenario named `name` (its header run id is `<name>_<16 hex>`, with the name made file-safe).
     pub(crate) fn new(tracker: &'t Tracker, name: &str) -> Self {
         ScenarioBuilder {
             tracker,

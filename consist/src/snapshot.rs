@@ -168,7 +168,7 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<Pat
 }
 
 /// Whether a snapshot or pending-entry name is a batch of hits (`hits-<session>-<n>`, no `_`),
-/// not a run's (a run id always ends in `_<8 hex>`, even that of a step named `hits-...`).
+/// not a run's (a run id always ends in `_<hex>`, even that of a step named `hits-...`).
 pub(crate) fn is_batch(name: &str) -> bool {
     name.starts_with("hits-") && !name.contains('_')
 }

@@ -380,7 +380,7 @@ impl Tracker {
         map_on_all_cores(self, values, f)
     }
 
-    /// Begin configuring a scenario named `name` (its header run id is `<name>_<8 hex>`, with the
+    /// Begin configuring a scenario named `name` (its header run id is `<name>_<16 hex>`, with the
     /// name made file-safe).
     pub fn scenario(&self, name: &str) -> ScenarioBuilder<'_> {
         ScenarioBuilder::new(self, name)

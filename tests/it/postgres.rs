@@ -289,7 +289,7 @@ fn the_examples_give_the_same_results_and_hits_on_postgres_as_on_duckdb() {
     // Run ids, artifact ids and timings differ between any two runs; everything else must not.
     let masked = |out: String, dir: &Path| {
         let out = out.replace(&dir.display().to_string(), "<dir>");
-        let ids = regex::Regex::new(r"_[0-9a-f]{8}|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+\.[0-9]+ (s|ms)\b").unwrap();
+        let ids = regex::Regex::new(r"_[0-9a-f]{16}|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9]+\.[0-9]+ (s|ms)\b").unwrap();
         let out = ids.replace_all(&out, "<id>").into_owned();
         out.lines().filter(|l| !l.starts_with("wall time")).collect::<Vec<_>>().join("\n")
     };

@@ -34,7 +34,7 @@ fn human_output_matches_the_snapshots() {
     let filters: Vec<(&str, &str)> = vec![
         (root.as_str(), "[ws]"),
         (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[uuid]"),
-        (r"\b([a-z][a-z0-9_]*?)_[0-9a-f]{8}\b", "${1}_[id]"),
+        (r"\b([a-z][a-z0-9_]*?)_[0-9a-f]{16}\b", "${1}_[id]"),
         (r"\b[0-9a-f]{12,64}\b", "[hash]"),
         (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", "[time]"),
         (r"\b\d+(\.\d+)? (ms|s)\b", "[duration]"),

@@ -30,7 +30,7 @@ fn runs_artifacts_and_links_use_the_shared_schema() {
     let driver: String = ws.scalar("SELECT driver FROM artifact");
     assert_eq!(driver, "bincode");
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM artifact_content"), 1);
-    let id_shape: bool = ws.scalar(&format!("SELECT regexp_full_match('{first}', 'square_[0-9a-f]{{8}}')"));
+    let id_shape: bool = ws.scalar(&format!("SELECT regexp_full_match('{first}', 'square_[0-9a-f]{{16}}')"));
     assert!(id_shape, "{first}");
 }
 
