@@ -21,18 +21,6 @@ publish = false
 
 [dependencies]
 consist = { path = "$root/consist" }
-# Not what a user writes: the workspace's tests, benches and examples turn on a few features of
-# small crates that polars and DuckDB also build on (criterion's itertools turns on either's
-# use_std, the examples' image stack flate2's default backend...). Without these pins this crate
-# would build polars and DuckDB a second time (~40 min on 2 cores, pushing CI from an empty target
-# directory past 90 min); with them it reuses the workspace's. Found with
-# `RUSTC_BOOTSTRAP=1 cargo build --unit-graph -Z unstable-options`, comparing the two graphs.
-either = { version = "1", features = ["use_std"] }
-flate2 = { version = "1", features = ["zlib-rs"] }
-crc32fast = "1"
-simd-adler32 = "0.3"
-zlib-rs = { version = "0.6", default-features = false, features = ["rust-allocator", "std"] }
-rustix = { version = "1", features = ["default", "fs"] }
 
 # As the README says: dependencies (DuckDB's C++ above all) at -O2 in the dev profile.
 [profile.dev.package."*"]
