@@ -90,7 +90,7 @@ struct Pass {
 fn pass(dir: &Path, steps: usize, process_start: Instant) -> consist::Result<Pass> {
     let start = Instant::now();
     let tracker = Tracker::builder(dir.join("runs"))
-        .catalog(&dir.join("provenance.duckdb").to_string_lossy())
+        .catalog(dir.join("provenance.duckdb"))
         .defer_hit_writes(DEFER_HITS.load(Ordering::Relaxed))
         .open()?;
     let first = tracker.run(ingest::step(dir.join("raw.csv")))?;

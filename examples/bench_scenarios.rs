@@ -144,7 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("provenance.duckdb");
-    let open = || Tracker::builder(dir.path().join("runs")).catalog(&db.to_string_lossy()).open();
+    let open = || Tracker::builder(dir.path().join("runs")).catalog(&db).open();
 
     let start = Instant::now();
     let tracker = open()?;

@@ -283,6 +283,37 @@ fn part_plan(ty: &Type) -> (TokenStream, TokenStream, TokenStream) {
     }
 }
 
+/// Types that are one output whatever their contents (never a `#[derive(Outputs)]` struct): a
+/// step returning one of them with several `outputs` keys is told the arity, not a trait error.
+const ONE_VALUE: &[&str] = &[
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "i128",
+    "isize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "u128",
+    "usize",
+    "f32",
+    "f64",
+    "bool",
+    "char",
+    "String",
+    "Vec",
+    "Option",
+    "HashMap",
+    "BTreeMap",
+    "HashSet",
+    "BTreeSet",
+    "DataFrame",
+    "PathBuf",
+    "Value",
+];
+
 /// How the returned value is stored; `declared` is the number of output keys.
 fn output_plan(user: &Type, declared: usize) -> syn::Result<OutputPlan> {
     if let Type::ImplTrait(_) = user {
@@ -315,8 +346,9 @@ fn output_plan(user: &Type, declared: usize) -> syn::Result<OutputPlan> {
             arity: parts.len(),
         });
     }
-    if declared > 1 {
-        // Several keys, one named type: a struct with #[derive(Outputs)] (checked by the compiler).
+    if declared > 1 && !last_ident(user).is_some_and(|name| ONE_VALUE.contains(&name.as_str())) {
+        // Several keys, one named type: a struct with #[derive(Outputs)] (checked by the compiler,
+        // whose message the `Outputs` trait's `on_unimplemented` words).
         let identity = quote!(|__consist_v| __consist_v);
         return Ok(OutputPlan {
             user: user.clone(),

@@ -59,8 +59,20 @@ pub fn compact(tokens: TokenStream) -> String {
 ///
 /// The arguments of a call of a macro not from std (`call_m!(n, halve3)`) may be method names
 /// its rules call (`$x.$m()`), so each identifier there also counts as `.name`.
+///
+/// A name bound as a function's parameter (`fn report(diagnostics: &DataFrame)`) or by a plain
+/// `let name` goes to `locals` instead where the code uses it bare (not `a::name`, `name::x`,
+/// `name!`, `.name`), after the binding and in its block: such a use is the local, which shadows
+/// only the value items of that name (a `fn` or `const diagnostics`), not a type or module.
+pub fn identifiers_and_locals(tokens: TokenStream, out: &mut BTreeSet<String>, locals: &mut BTreeSet<String>) {
+    Walk { out, locals }.tokens(tokens, false, &BTreeSet::new());
+}
+
+/// [`identifiers_and_locals`], a local's uses counted as identifiers too.
 pub fn identifiers(tokens: TokenStream, out: &mut BTreeSet<String>) {
-    walk_identifiers(tokens, false, out);
+    let mut locals = BTreeSet::new();
+    identifiers_and_locals(tokens, out, &mut locals);
+    out.append(&mut locals);
 }
 
 /// Macros of std whose arguments are expressions, formats or paths, never a bare method name.
@@ -101,70 +113,184 @@ const STD_MACROS: &[&str] = &[
     "writeln",
 ];
 
-fn walk_identifiers(tokens: TokenStream, macro_args: bool, out: &mut BTreeSet<String>) {
-    let is_dot = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '.');
-    let is_bang = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '!');
-    let trees: Vec<TokenTree> = tokens.into_iter().collect();
-    for (i, tree) in trees.iter().enumerate() {
-        let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
-        match tree {
-            TokenTree::Ident(ident) => {
-                let text = ident.to_string();
-                let text = text.strip_prefix("r#").map(str::to_owned).unwrap_or(text);
-                if text == "_" {
-                    continue;
-                }
-                if macro_args {
-                    out.insert(format!(".{text}"));
-                }
-                // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
-                let called = match trees.get(i + 1) {
-                    Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
-                    Some(TokenTree::Punct(p)) => p.as_char() == ':',
-                    _ => false,
-                };
-                if is_dot(before(1)) && !is_dot(before(2)) && called {
-                    out.insert(format!(".{text}"));
-                }
-                // `f64::halve` as a function value: a method of a trait implemented for `f64`.
-                let after_primitive = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == ':')
-                    && matches!(before(3), Some(TokenTree::Ident(t)) if PRIMITIVES.contains(&t.to_string().as_str()));
-                if after_primitive {
-                    out.insert(format!(".{text}"));
-                }
-                out.insert(text);
+/// A lowercase identifier a `let` or a parameter can bind (not `self`, not a const's name).
+fn binding_name(tree: &TokenTree) -> Option<String> {
+    let TokenTree::Ident(ident) = tree else { return None };
+    let text = ident.unraw().to_string();
+    let lower = text.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') && text != "_";
+    (lower && !matches!(text.as_str(), "self" | "mut" | "ref")).then_some(text)
+}
+
+fn punct(tree: Option<&TokenTree>, c: char) -> bool {
+    matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == c)
+}
+
+/// The names a parameter list binds as plain identifiers (`x: T`, `mut x: T`), and the tokens of
+/// the rest (types, and patterns that destructure, which count as now).
+fn parameters(list: TokenStream) -> (BTreeSet<String>, TokenStream) {
+    let trees: Vec<TokenTree> = list.into_iter().collect();
+    let mut bound = BTreeSet::new();
+    let mut rest = Vec::new();
+    for param in trees.split(|t| punct(Some(t), ',')) {
+        // Skip outer attributes (`#[cfg(..)] x: T`): they are walked with the rest.
+        let mut at = 0;
+        while punct(param.get(at), '#') && matches!(param.get(at + 1), Some(TokenTree::Group(_))) {
+            at += 2;
+        }
+        let at_name = if matches!(param.get(at), Some(TokenTree::Ident(i)) if i == "mut") { at + 1 } else { at };
+        let name = param.get(at_name).and_then(binding_name);
+        let typed = punct(param.get(at_name + 1), ':') && !punct(param.get(at_name + 2), ':');
+        match name.filter(|_| typed) {
+            Some(name) => {
+                bound.insert(name);
+                rest.extend(param[..at].iter().cloned());
+                rest.extend(param[at_name + 2..].iter().cloned());
             }
-            TokenTree::Group(g) => {
-                // `#[doc = ..]`, `#![allow(..)]`...: names nothing the code uses (a doc comment
-                // added to an item must not make its name a candidate for anything).
-                let hash = |tree: Option<&TokenTree>| matches!(tree, Some(TokenTree::Punct(p)) if p.as_char() == '#');
-                let attribute = hash(before(1)) || (is_bang(before(1)) && hash(before(2)));
-                if attribute && crate::hash::is_inert_attribute(g) {
-                    continue;
-                }
-                // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
-                let bang = is_bang(before(1));
-                let called = match before(2) {
-                    Some(TokenTree::Ident(name)) if bang => {
-                        let name = name.to_string();
-                        name != "macro_rules" && !STD_MACROS.contains(&name.as_str())
+            None => rest.extend(param.iter().cloned()),
+        }
+        rest.push(TokenTree::Punct(proc_macro2::Punct::new(',', proc_macro2::Spacing::Alone)));
+    }
+    (bound, rest.into_iter().collect())
+}
+
+/// The token walk of [`identifiers_and_locals`].
+struct Walk<'a> {
+    out: &'a mut BTreeSet<String>,
+    locals: &'a mut BTreeSet<String>,
+}
+
+impl Walk<'_> {
+    /// Walk `tokens`; `bound` holds the locals in scope where they start.
+    fn tokens(&mut self, tokens: TokenStream, macro_args: bool, bound: &BTreeSet<String>) {
+        let is_bang = |tree: Option<&TokenTree>| punct(tree, '!');
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut bound = bound.clone();
+        // `fn name(..)`: its parameters, once read, bind in its body (and only there: an inner
+        // function does not see the outer one's locals).
+        let mut fn_params: Option<Option<BTreeSet<String>>> = None;
+        // `let name ...;`: bound once the statement ends.
+        let mut pending_let: Option<String> = None;
+        for (i, tree) in trees.iter().enumerate() {
+            let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
+            match tree {
+                TokenTree::Ident(ident) => {
+                    let text = ident.unraw().to_string();
+                    if text == "_" {
+                        continue;
                     }
-                    _ => false,
-                };
-                walk_identifiers(g.stream(), macro_args || called, out)
-            }
-            TokenTree::Literal(l) => {
-                let text = l.to_string();
-                format_placeholders(&text, out);
-                // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
-                let assigned = matches!(before(1), Some(TokenTree::Punct(p)) if p.as_char() == '=');
-                let key = matches!(before(2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
-                if assigned && key {
-                    let path = text.trim_matches('"');
-                    out.extend(path.split("::").filter(|s| !s.is_empty()).map(str::to_owned));
+                    if text == "fn" && matches!(trees.get(i + 1), Some(TokenTree::Ident(_))) {
+                        fn_params = Some(None);
+                    }
+                    // `let name =`, `let mut name:`...: the binding itself is not a use.
+                    // A `let` statement's, not an `if let`'s or `while let`'s (whose binding lives
+                    // in its block): the `let` starts the group or follows `;` or a block.
+                    let after_let = |k: usize| {
+                        let statement = match i.checked_sub(k + 1).map(|j| &trees[j]) {
+                            None => true,
+                            Some(TokenTree::Punct(p)) => p.as_char() == ';',
+                            Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Brace,
+                            _ => false,
+                        };
+                        statement && matches!(before(k), Some(TokenTree::Ident(l)) if l == "let")
+                    };
+                    let after_mut = matches!(before(1), Some(TokenTree::Ident(m)) if m == "mut");
+                    let binds = (after_let(1) || (after_mut && after_let(2)))
+                        && (punct(trees.get(i + 1), '=')
+                            || punct(trees.get(i + 1), ';')
+                            || (punct(trees.get(i + 1), ':') && !punct(trees.get(i + 2), ':')));
+                    if binds && let Some(name) = binding_name(tree) {
+                        pending_let = Some(name);
+                        continue;
+                    }
+                    if macro_args {
+                        self.out.insert(format!(".{text}"));
+                    }
+                    // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
+                    let called = match trees.get(i + 1) {
+                        Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
+                        Some(TokenTree::Punct(p)) => p.as_char() == ':',
+                        _ => false,
+                    };
+                    if punct(before(1), '.') && !punct(before(2), '.') && called {
+                        self.out.insert(format!(".{text}"));
+                    }
+                    // `f64::halve` as a function value: a method of a trait implemented for `f64`.
+                    let after_primitive = punct(before(1), ':')
+                        && matches!(before(3), Some(TokenTree::Ident(t)) if PRIMITIVES.contains(&t.to_string().as_str()));
+                    if after_primitive {
+                        self.out.insert(format!(".{text}"));
+                    }
+                    // Not `.name`, `a::name`, `name::b` or `name!`.
+                    let path_before = punct(before(1), ':') && punct(before(2), ':');
+                    let path_after = punct(trees.get(i + 1), ':') && punct(trees.get(i + 2), ':');
+                    let bare = !(punct(before(1), '.') || path_before || path_after || is_bang(trees.get(i + 1)));
+                    if bare && !macro_args && bound.contains(&text) {
+                        self.locals.insert(text);
+                    } else {
+                        self.out.insert(text);
+                    }
+                }
+                TokenTree::Group(g) => {
+                    // `#[doc = ..]`, `#![allow(..)]`...: names nothing the code uses (a doc comment
+                    // added to an item must not make its name a candidate for anything).
+                    let hash = |tree: Option<&TokenTree>| punct(tree, '#');
+                    let attribute = hash(before(1)) || (is_bang(before(1)) && hash(before(2)));
+                    if attribute && crate::hash::is_inert_attribute(g) {
+                        continue;
+                    }
+                    // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
+                    let bang = is_bang(before(1));
+                    let called = match before(2) {
+                        Some(TokenTree::Ident(name)) if bang => {
+                            let name = name.to_string();
+                            name != "macro_rules" && !STD_MACROS.contains(&name.as_str())
+                        }
+                        _ => false,
+                    };
+                    match (&fn_params, g.delimiter()) {
+                        (Some(None), proc_macro2::Delimiter::Parenthesis) if !attribute => {
+                            let (params, rest) = parameters(g.stream());
+                            self.tokens(rest, macro_args, &bound);
+                            fn_params = Some(Some(params));
+                        }
+                        (Some(Some(params)), proc_macro2::Delimiter::Brace) => {
+                            let params = params.clone();
+                            fn_params = None;
+                            self.tokens(g.stream(), macro_args, &params);
+                        }
+                        _ => self.tokens(g.stream(), macro_args || called, &bound),
+                    }
+                }
+                TokenTree::Literal(l) => {
+                    let text = l.to_string();
+                    let mut placeholders = BTreeSet::new();
+                    format_placeholders(&text, &mut placeholders);
+                    for name in placeholders {
+                        if !macro_args && bound.contains(&name) {
+                            self.locals.insert(name);
+                        } else {
+                            self.out.insert(name);
+                        }
+                    }
+                    // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
+                    let assigned = punct(before(1), '=');
+                    let key =
+                        matches!(before(2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
+                    if assigned && key {
+                        let path = text.trim_matches('"');
+                        self.out.extend(path.split("::").filter(|s| !s.is_empty()).map(str::to_owned));
+                    }
+                }
+                TokenTree::Punct(p) => {
+                    if p.as_char() == ';' {
+                        // A declaration without a body (`fn f(x: u8);`) binds nothing.
+                        fn_params = None;
+                        if let Some(name) = pending_let.take() {
+                            bound.insert(name);
+                        }
+                    }
                 }
             }
-            TokenTree::Punct(_) => {}
         }
     }
 }

@@ -15,9 +15,11 @@
 //! comments and formatting never count, and it is reported by label (`const CONTACT_SCALE`) so a
 //! miss can say which item changed.
 //!
-//! Names are matched as identifiers, without type resolution: a local variable or a method of a
-//! foreign type that shares a name with an item makes that item covered too. That errs towards
-//! invalidating (a needless re-run). Other crates are not followed; a step declares their items
+//! Names are matched as identifiers, without type resolution. A function's parameter or a plain
+//! `let` binding shadows the value items of its name where the code uses it bare
+//! (`fn report(diagnostics: &DataFrame)` does not cover `fn diagnostics`); other locals (closure
+//! parameters, `match` and `if let` bindings) and a method of a foreign type that share a name with
+//! an item make that item covered too. That errs towards invalidating (a needless re-run). Other crates are not followed; a step declares their items
 //! with `uses = [path]` (each marked `#[helper]`, which follows its own crate), and a path into a
 //! module whose file cannot be read is listed by `consist steps`. Identifiers inside string
 //! literals (`format!("{SCALE}")`, `{:.PREC$}`) count as references.
@@ -36,7 +38,7 @@ use crate::crate_tree::CrateFiles;
 use crate::hash::hash_tokens;
 use crate::includes::included;
 use crate::modules::{FileModules, Imports, Reach};
-use crate::names::{CrateNames, identifiers, lookup_names};
+use crate::names::{CrateNames, identifiers_and_locals, lookup_names};
 
 /// One item covered by a code identity: its label (`const CONTACT_SCALE`) and token hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -398,12 +400,33 @@ impl<'w, 'f> Walk<'w, 'f> {
     }
 
     fn run(mut self, target_tokens: TokenStream) -> (Scope, Vec<Vec<String>>) {
-        let mut seen = BTreeSet::new();
-        identifiers(target_tokens.clone(), &mut seen);
+        let (mut seen, mut locals) = (BTreeSet::new(), BTreeSet::new());
+        identifiers_and_locals(target_tokens.clone(), &mut seen, &mut locals);
         self.reach_paths(0, target_tokens.clone());
         let mut queue: VecDeque<String> = seen.iter().cloned().collect();
+        // Names used only as locals that shadow them: they reach the items a local cannot
+        // shadow (a type, a module, an impl or trait, a macro's items), not a fn, const or static.
+        let mut local_queue: VecDeque<String> = locals.difference(&seen).cloned().collect();
         let mut covered = BTreeSet::new();
-        while let Some(name) = queue.pop_front() {
+        loop {
+            let (name, as_local) = match queue.pop_front() {
+                Some(name) => (name, false),
+                None => match local_queue.pop_front() {
+                    Some(name) if !seen.contains(&name) => (name, true),
+                    Some(_) => continue,
+                    None => break,
+                },
+            };
+            if as_local {
+                let found = self.by_name.get(&name).cloned().unwrap_or_default();
+                for index in found {
+                    let value = matches!(self.entries[index].item, Item::Fn(_) | Item::Const(_) | Item::Static(_));
+                    if !value && !covered.contains(&index) {
+                        self.cover(index, &mut covered, &mut seen, &mut queue, &mut locals, &mut local_queue);
+                    }
+                }
+                continue;
+            }
             // An imported name: its module joins (or is reported; an import from another crate
             // is covered by its path), and under a rename (`use super::RATE as R;`) the
             // original name is looked up too.
@@ -423,26 +446,40 @@ impl<'w, 'f> Walk<'w, 'f> {
             }
             let found = self.by_name.get(&name).cloned().unwrap_or_default();
             for index in found {
-                if !covered.insert(index) {
-                    continue;
+                if !covered.contains(&index) {
+                    self.cover(index, &mut covered, &mut seen, &mut queue, &mut locals, &mut local_queue);
                 }
-                let item = self.entries[index].item;
-                match self.entries[index].pooled {
-                    Some(m) => self.reach_paths(m, item.to_token_stream()),
-                    None => self.join(self.entries[index].module.clone()),
-                }
-                if let Item::Macro(rules) = item
-                    && rules.ident.is_some()
-                {
-                    self.reach_call_site_paths(rules.mac.tokens.clone());
-                }
-                let mut names = BTreeSet::new();
-                identifiers(item.to_token_stream(), &mut names);
-                queue.extend(names.into_iter().filter(|n| seen.insert(n.clone())));
             }
         }
         let scope = self.scope(&covered, target_tokens);
         (scope, self.more)
+    }
+
+    /// Cover entry `index`: its module joins, and the names it uses are queued.
+    fn cover(
+        &mut self,
+        index: usize,
+        covered: &mut BTreeSet<usize>,
+        seen: &mut BTreeSet<String>,
+        queue: &mut VecDeque<String>,
+        locals: &mut BTreeSet<String>,
+        local_queue: &mut VecDeque<String>,
+    ) {
+        covered.insert(index);
+        let item = self.entries[index].item;
+        match self.entries[index].pooled {
+            Some(m) => self.reach_paths(m, item.to_token_stream()),
+            None => self.join(self.entries[index].module.clone()),
+        }
+        if let Item::Macro(rules) = item
+            && rules.ident.is_some()
+        {
+            self.reach_call_site_paths(rules.mac.tokens.clone());
+        }
+        let (mut names, mut item_locals) = (BTreeSet::new(), BTreeSet::new());
+        identifiers_and_locals(item.to_token_stream(), &mut names, &mut item_locals);
+        queue.extend(names.into_iter().filter(|n| seen.insert(n.clone())));
+        local_queue.extend(item_locals.into_iter().filter(|n| locals.insert(n.clone())));
     }
 
     /// The covered items, their included files and build settings, and the imports from other

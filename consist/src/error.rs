@@ -374,15 +374,17 @@ pub enum Error {
         /// polars error.
         source: polars::prelude::PolarsError,
     },
-}
 
-/// The message of a caught panic's payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic payload".to_owned())
+    /// A polars operation of the caller's own failed: what `?` makes of a `PolarsError` in a
+    /// function that returns [`consist::Result`](crate::Result).
+    #[error("polars: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+
+    /// Any other error, boxed: what `?` makes of a [`BoxError`] (the error of a `#[step]` function
+    /// called directly, without a tracker) in a function that returns
+    /// [`consist::Result`](crate::Result).
+    #[error(transparent)]
+    Other(#[from] BoxError),
 }
 
 /// Why a recorded output whose file was deleted cannot be used.

@@ -1,6 +1,5 @@
 //! polars `DataFrame` <-> Parquet artifact files.
 
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use polars::prelude::{CsvReadOptions, DataFrame, ParquetReader, ParquetWriter, PolarsError, PolarsResult, SerReader};
@@ -30,9 +29,8 @@ pub(crate) fn write_parquet(key: &str, df: &mut DataFrame, path: &Path) -> Resul
 /// the decoder panic ("invalid num_bits", "thrift bool field"...), and that must never take the
 /// caller down.
 fn guarded<T>(key: &str, path: &Path, read: impl FnOnce() -> PolarsResult<T>) -> Result<T> {
-    let result = std::panic::catch_unwind(AssertUnwindSafe(read)).unwrap_or_else(|panic| {
-        let message = crate::error::panic_message(panic.as_ref());
-        Err(PolarsError::ComputeError(format!("the file is corrupt (the reader failed: {message})").into()))
+    let result = crate::panics::catch(read).unwrap_or_else(|panic| {
+        Err(PolarsError::ComputeError(format!("the file is corrupt (the reader {panic})").into()))
     });
     result.map_err(|source| Error::Frame { key: key.to_owned(), path: path.to_path_buf(), source })
 }

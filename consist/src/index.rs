@@ -81,7 +81,7 @@ impl SignatureIndex {
             Err(e) => {
                 // Entries are not fsynced: a crash can leave one torn. The run's snapshot is
                 // durable, so a miss (and a new entry) is the safe answer.
-                tracing::warn!(file = %path.display(), error = %e, "unreadable signature index entry; treated as a miss");
+                crate::logging::warning!(file = %path.display(), error = %e, "unreadable signature index entry; treated as a miss");
                 Ok(None)
             }
         }
@@ -143,7 +143,7 @@ impl SignatureIndex {
         if let Err(e) = std::fs::remove_dir_all(&self.dir)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove the signature index");
+            crate::logging::warning!(dir = %self.dir.display(), error = %e, "could not remove the signature index");
         }
     }
 

@@ -75,11 +75,11 @@ mod index;
 mod lineage;
 mod local;
 mod location;
-#[cfg(feature = "logging")]
 mod logging;
 mod maintenance;
 mod mounts;
 mod names;
+mod panics;
 mod rebuild;
 mod registry;
 mod relocate;
@@ -115,7 +115,6 @@ pub use frame::read_parquet;
 pub use index::IndexEntry;
 pub use lineage::{LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
-#[cfg(feature = "logging")]
 pub use logging::init_logging;
 pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
 pub use mounts::{Mounts, is_portable};

@@ -203,7 +203,7 @@ impl Catalog {
             }
             for step in steps {
                 if let Err(e) = self.history.forget(step, &purged) {
-                    tracing::warn!(step, error = %e, "could not drop purged runs from the miss history");
+                    crate::logging::warning!(step, error = %e, "could not drop purged runs from the miss history");
                 }
             }
         }

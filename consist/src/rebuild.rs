@@ -108,7 +108,7 @@ impl Catalog {
             scan.unlisted.extend(late.unlisted);
             scan.report.untouched = untouched;
             if !scan.unlisted.is_empty() && !gone.is_empty() {
-                tracing::warn!(
+                crate::logging::warning!(
                     dirs = ?scan.unlisted,
                     runs = gone.len(),
                     "some directories could not be listed: no run is taken for gone, none removed"
@@ -238,7 +238,7 @@ impl Catalog {
             .cloned()
             .collect();
         for bad in &report.damaged {
-            tracing::warn!(
+            crate::logging::warning!(
                 file = %bad.file.display(),
                 line = bad.line,
                 run = bad.run_id.as_deref().unwrap_or("?"),

@@ -253,7 +253,7 @@ impl Scenario {
             let declared = crate::registry::registered_steps().into_iter().flat_map(|s| s.outputs.iter().copied());
             let known: Vec<&str> = coupler.keys().map(String::as_str).chain(declared).collect();
             if let Some(near) = crate::names::nearest(key, known) {
-                tracing::warn!(scenario = %self.name, "scenario.get(\"{key}\") found nothing; did you mean \"{near}\"?");
+                crate::logging::warning!(scenario = %self.name, "scenario.get(\"{key}\") found nothing; did you mean \"{near}\"?");
             }
         }
         found
@@ -299,7 +299,7 @@ impl Drop for Scenario {
     fn drop(&mut self) {
         let open = self.header.lock().map(|h| h.is_some()).unwrap_or(false);
         if open && let Err(e) = self.close(Some("the scenario ended without finish() (an early return?)")) {
-            tracing::warn!(scenario = %self.id, error = %e, "could not record the end of the scenario");
+            crate::logging::warning!(scenario = %self.id, error = %e, "could not record the end of the scenario");
         }
     }
 }

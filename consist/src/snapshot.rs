@@ -211,7 +211,7 @@ pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
     }
     let (records, damaged) = read_checked(path)?;
     for bad in damaged {
-        tracing::warn!(file = %path.display(), line = bad.line, run = bad.run_id.as_deref().unwrap_or("?"), error = %bad.reason, "skipping an unreadable run in a snapshot batch");
+        crate::logging::warning!(file = %path.display(), line = bad.line, run = bad.run_id.as_deref().unwrap_or("?"), error = %bad.reason, "skipping an unreadable run in a snapshot batch");
     }
     let source = path.display();
     Ok(records
@@ -219,7 +219,7 @@ pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
         .filter(|r| match crate::ids::check_record(r, &source) {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "skipping a run in a snapshot batch");
+                crate::logging::warning!(file = %path.display(), error = %e, "skipping a run in a snapshot batch");
                 false
             }
         })
@@ -422,7 +422,7 @@ impl PendingQueue {
         let target = std::fs::read_to_string(&tmp).ok().map(PathBuf::from);
         let entry = self.dir.join(name);
         if target.is_some_and(|t| t.is_file()) && !entry.exists() && std::fs::rename(&tmp, &entry).is_ok() {
-            tracing::warn!(entry = name, "finished a pending-queue entry left by a killed process");
+            crate::logging::warning!(entry = name, "finished a pending-queue entry left by a killed process");
             return Some(name.to_owned());
         }
         let _ = std::fs::remove_file(&tmp);

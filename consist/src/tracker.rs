@@ -101,16 +101,21 @@ impl TrackerBuilder {
         self
     }
 
-    /// The catalog, as a location ([`CatalogLocation::parse`]: a DuckDB file path). Default:
-    /// `$CONSIST_DB` if set, else `<run_dir>/provenance.duckdb`. A location that cannot be used
-    /// is reported by [`open`](Self::open).
-    pub fn catalog(mut self, location: &str) -> Self {
-        self.catalog = Some(RequestedCatalog::Location(location.to_owned()));
+    /// The catalog: a DuckDB file path (`&str`, `String`, `Path`, `PathBuf`) or a `postgres://`
+    /// URL ([`CatalogLocation::parse`]). Default: `$CONSIST_DB` if set, else
+    /// `<run_dir>/provenance.duckdb`. A location that cannot be used is reported by
+    /// [`open`](Self::open).
+    pub fn catalog(mut self, location: impl AsRef<Path>) -> Self {
+        let location = location.as_ref();
+        self.catalog = Some(match location.to_str() {
+            Some(text) => RequestedCatalog::Location(text.to_owned()),
+            None => RequestedCatalog::DuckDb(location.to_owned()),
+        });
         self
     }
 
-    /// The catalog as a DuckDB file path: the same as [`catalog`](Self::catalog) with a path,
-    /// for paths that are not UTF-8.
+    /// The catalog as a DuckDB file path, never read as a URL (what [`catalog`](Self::catalog)
+    /// does with a path).
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
         self.catalog = Some(RequestedCatalog::DuckDb(path.into()));
         self
@@ -199,7 +204,7 @@ impl TrackerBuilder {
         }
         mounts.check_outside(&run_dir)?;
         if self.toolchain_in_signature && self.toolchain.is_none() {
-            tracing::warn!(
+            crate::logging::warning!(
                 "toolchain_in_signature without .toolchain(consist::toolchain!()): steps written with the builder API \
                  know no rustc version or Cargo.lock, so an upgrade does not invalidate them (#[step]s capture their own)"
             );
@@ -300,8 +305,8 @@ where
 
 /// Tracks step runs: computes signatures, reuses cached outputs, records provenance.
 ///
-/// Cheap to clone (shared state); dropping the last clone writes its records: executed runs to
-/// the database, cache hits to a durable batch (see [`TrackerBuilder::flush_every`]).
+/// Cheap to clone (shared state); dropping the last clone writes its records to the database,
+/// cache hits included, unless [`TrackerBuilder::defer_hit_writes`] was asked for.
 #[derive(Clone)]
 pub struct Tracker {
     pub(crate) inner: Arc<Engine>,
@@ -452,7 +457,9 @@ impl Tracker {
         self.inner.catalog.locate(artifact.clone(), Some(&self.inner.run_dir)).unwrap_or_else(|_| artifact.clone())
     }
 
-    /// The newest artifact produced under `key` (pending runs are synced to the database first).
+    /// The artifact `key` names: the output under `key` of the latest run (a cache hit included,
+    /// so after an all-hit rerun, what that rerun returned). Pending runs are synced to the
+    /// database first.
     pub fn get_artifact(&self, key: &str) -> Result<Option<Artifact>> {
         self.inner.flush()?;
         if !self.inner.catalog.has_store() {

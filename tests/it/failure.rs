@@ -40,7 +40,7 @@ fn panicking_step_is_recorded_as_failed() {
     let tracker = ws.tracker();
     let runs = Counter::default();
     let err = flaky(&tracker, false, true, &runs).unwrap_err().to_string();
-    assert!(err.contains("panicked: boom in the model"), "{err}");
+    assert!(err.contains("panicked at tests/it/failure.rs:") && err.contains(": boom in the model"), "{err}");
     assert!(!flaky(&tracker, false, false, &runs).unwrap().cache_hit());
     tracker.flush().unwrap();
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run WHERE status = 'failed'"), 1);
@@ -262,4 +262,70 @@ fn a_database_in_a_missing_directory_is_refused_before_anything_is_created() {
     assert!(matches!(err, Error::DatabaseDir { .. }), "{err}");
     assert!(err.to_string().contains("create the directory"), "{err}");
     assert!(!run_dir.exists(), "no run directory left behind");
+}
+
+/// `consist-test-worker as-a-user <run_dir> <mistake>` with `env` set (and RUST_BACKTRACE,
+/// CONSIST_LOG and RUST_LOG unset unless given): (stdout, stderr).
+fn as_a_user(mistake: &str, env: &[(&str, &str)]) -> (String, String) {
+    let ws = Workspace::new();
+    let mut cmd = std::process::Command::new(crate::process::worker());
+    cmd.arg("as-a-user").arg(ws.run_dir()).arg(mistake);
+    for var in ["RUST_BACKTRACE", "CONSIST_LOG", "RUST_LOG", "CONSIST_DB"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    let (stdout, stderr) = (text(out.stdout), text(out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn a_misspelt_scenario_key_is_named_on_stderr_without_a_subscriber_unless_silenced() {
+    let (stdout, stderr) = as_a_user("typo", &[]);
+    assert!(stdout.contains("got 0"), "{stdout}");
+    assert!(stderr.contains(r#"scenario.get("stat") found nothing; did you mean "state"?"#), "{stderr}");
+    let (_, quiet) = as_a_user("typo", &[("CONSIST_LOG", "off")]);
+    assert!(!quiet.contains("did you mean"), "{quiet}");
+}
+
+#[test]
+fn a_panicking_step_is_reported_once_in_its_error_with_where_it_panicked() {
+    let (stdout, stderr) = as_a_user("panic", &[]);
+    assert!(stdout.contains("step `explode` failed in run `explode_"), "{stdout}");
+    assert!(stdout.contains("panicked at tests/worker/main.rs:"), "{stdout}");
+    assert!(stdout.contains("the model diverged"), "{stdout}");
+    assert!(!stderr.contains("panicked"), "Rust's own panic report is not printed too:\n{stderr}");
+    // Asked for backtraces, the user gets Rust's report as well.
+    let (_, stderr) = as_a_user("panic", &[("RUST_BACKTRACE", "1")]);
+    assert!(stderr.contains("the model diverged") && stderr.contains("backtrace"), "{stderr}");
+}
+
+#[test]
+fn question_mark_turns_polars_and_step_errors_into_consist_errors() {
+    use consist::polars::prelude::DataFrame;
+    fn polars_in_user_code() -> consist::Result<usize> {
+        Ok(DataFrame::empty().column("population")?.len())
+    }
+    fn a_step_called_directly() -> consist::Result<u8> {
+        let result: consist::StepResult<u8> = Err("the solver did not converge".into());
+        Ok(result?)
+    }
+    let polars = polars_in_user_code().unwrap_err();
+    assert!(matches!(polars, Error::Polars(_)) && polars.to_string().contains("population"), "{polars}");
+    let step = a_step_called_directly().unwrap_err();
+    assert!(matches!(step, Error::Other(_)), "{step:?}");
+    assert_eq!(step.to_string(), "the solver did not converge");
+}
+
+#[test]
+fn the_catalog_is_given_as_a_path_or_a_string() {
+    let ws = Workspace::new();
+    let by_path = Tracker::builder(ws.run_dir()).catalog(ws.db().as_path()).open().unwrap();
+    assert_eq!(by_path.db_path(), ws.db().as_path());
+    drop(by_path);
+    let by_buf = Tracker::builder(ws.run_dir()).catalog(ws.db()).open().unwrap();
+    let by_text = Tracker::builder(ws.run_dir()).catalog(ws.db().to_str().unwrap()).open().unwrap();
+    assert_eq!(by_buf.db_path(), by_text.db_path());
 }

@@ -240,6 +240,13 @@ fn outputs_all_copies_cached_outputs_into_the_new_run() {
     let copy = &hit.output("x").unwrap().path;
     assert!(copy.starts_with(ws.run_dir().join("outputs").join(&hit.run.id)), "{}", copy.display());
     assert_eq!(std::fs::read(copy).unwrap(), std::fs::read(&first.output("x").unwrap().path).unwrap());
+    // The returned artifact names the copy by its URI too, relative to the run directory like
+    // every output's, and the run records that URI (not an absolute path).
+    let copied = hit.output("x").unwrap();
+    let expected_uri = format!("./outputs/{}/{}", hit.run.id, copy.file_name().unwrap().to_str().unwrap());
+    assert_eq!(copied.uri, expected_uri);
+    assert_eq!(copied.id, first.output("x").unwrap().id, "the records still name the original artifact");
+    assert_eq!(hit.run.meta["hydrated_outputs"]["x"], serde_json::json!(expected_uri));
     let plain = run(Hydration::Metadata);
     assert_eq!(plain.output("x").unwrap().path, first.output("x").unwrap().path);
 }

@@ -53,7 +53,7 @@ fn lineage_walks_producers_and_inputs_to_the_depth_asked() {
 }
 
 #[test]
-fn get_artifact_returns_the_newest_by_key() {
+fn get_artifact_and_lineage_by_key_name_what_the_latest_run_returned() {
     let ws = Workspace::new();
     let tracker = ws.tracker();
     assert!(tracker.get_artifact("total").unwrap().is_none());
@@ -63,6 +63,11 @@ fn get_artifact_returns_the_newest_by_key() {
     let cleaned = tracker.run(clean::step(raw.output("raw").unwrap(), 0)).unwrap();
     let newer = tracker.run(total::step(cleaned.output("cleaned").unwrap())).unwrap();
     assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, newer.output("total").unwrap().id);
+    // The first experiment again, all hits: its artifacts are older than `newer`'s, and they are
+    // what the latest run returned, so a key names them (not the newest file written).
+    assert_eq!(chain(&tracker), first);
+    assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, first);
+    assert_eq!(tracker.artifact_lineage("total", 0).unwrap().artifact.id, first);
 }
 
 #[test]

@@ -6,7 +6,11 @@
 //! consist-test-worker big <run_dir> <catalog> <bytes>
 //! consist-test-worker chain <run_dir> <catalog> <steps>
 //! consist-test-worker cli <consist arguments...>
+//! consist-test-worker as-a-user <run_dir> typo|panic
 //! ```
+//! `as-a-user` is a program that installs no tracing subscriber (as a modeler's does not):
+//! `typo` reads a scenario key misspelt (`stat` for `state`), `panic` runs a step whose body
+//! panics; it prints `got <n>` or the step's error on stdout.
 //! `big` runs one step whose output is a value of `<bytes>` bytes (for file-size limits).
 //! `chain` runs `seed` then `advance` steps, each reading the previous one's table (1,000
 //! numbers) and adding 1, printing `executed|hit <run_id> <first value>` for each.
@@ -119,6 +123,25 @@ fn square(tracker: &Tracker, value: i64, sleep: Duration) -> consist::Result<()>
     Ok(())
 }
 
+/// A program that, like a modeler's, installs no subscriber and makes a mistake.
+fn as_a_user(args: &[String]) -> consist::Result<()> {
+    let [run_dir, mistake] = args else { panic!("usage: as-a-user <run_dir> typo|panic") };
+    let tracker = Tracker::builder(run_dir).open()?;
+    if mistake == "typo" {
+        let scenario = tracker.scenario("sweep").start()?;
+        scenario.step("init").code_version("1").outputs(["state"]).run(|_| Ok(Value(1u8)))?;
+        println!("got {}", scenario.get("stat").map_or(0, |_| 1));
+        return scenario.finish().map(drop);
+    }
+    let failed = tracker
+        .step("explode")
+        .code_version("1")
+        .outputs(["x"])
+        .run(|_| -> consist::StepResult<Value<u8>> { panic!("the model diverged") });
+    println!("{}", failed.err().map(|e| e.to_string()).unwrap_or_default());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -138,9 +161,16 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("as-a-user") => match as_a_user(&args[2..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("cli") => consist::cli::main_from(std::iter::once("consist".to_owned()).chain(args[2..].iter().cloned())),
         _ => {
-            eprintln!("usage: consist-test-worker step|steps|big|chain|cli ...");
+            eprintln!("usage: consist-test-worker step|steps|big|chain|as-a-user|cli ...");
             ExitCode::from(2)
         }
     }

@@ -784,3 +784,69 @@ fn a_doc_comment_on_a_used_item_changes_nothing_beside_an_unexpanded_macro() {
     assert_eq!(labels, ["const CONTACT_SCALE"], "the macro invocation defines nothing the step uses");
     assert_eq!(identity(&documented), (labels, hash));
 }
+
+/// A parameter or a `let` named like a function shadows it: the step does not cover that
+/// function (nor what only it reads), so editing it does not invalidate the step. Where the code
+/// reaches the item by a path, calls it before the `let`, or outside the `let`'s block, it does.
+#[test]
+fn parameters_and_let_bindings_shadow_value_items_of_their_name() {
+    const SHADOWED: &str = r#"
+        const RHAT_DIGITS: usize = 3;
+        fn diagnostics(chains: &[f64]) -> f64 { chains.len() as f64 * RHAT_DIGITS as f64 }
+        fn summary() -> f64 { 1.0 }
+        #[step(outputs = ["report"])]
+        fn sir(diagnostics: &[f64], scale: f64) -> f64 {
+            let summary = diagnostics.len() as f64 * scale;
+            println!("{diagnostics:?} {summary}");
+            summary
+        }
+    "#;
+    let (labels, _) = identity(SHADOWED);
+    assert!(labels.is_empty(), "{labels:?}");
+
+    for (case, body) in [
+        ("a path", "self::diagnostics(d) + summary"),
+        ("a call before the let", "{ let s = summary(); let summary = s; summary + diagnostics(d) }"),
+        ("outside the let's block", "{ { let diagnostics = 1.0; diagnostics }; diagnostics(d) }"),
+        ("an if let's binding", "{ if let diagnostics = 2.0 { diagnostics } else { 0.0 }; diagnostics(d) }"),
+        ("a closure's parameter", "(|diagnostics: f64| diagnostics)(diagnostics(d))"),
+    ] {
+        let source = format!(
+            r#"
+            const RHAT_DIGITS: usize = 3;
+            fn diagnostics(chains: &[f64]) -> f64 {{ chains.len() as f64 * RHAT_DIGITS as f64 }}
+            fn summary() -> f64 {{ 1.0 }}
+            #[step(outputs = ["report"])]
+            fn sir(d: &[f64], summary: f64) -> f64 {{ let _ = summary; {body} }}
+        "#
+        );
+        let (labels, _) = identity(&source);
+        assert!(labels.contains(&"fn diagnostics".to_owned()), "{case}: {labels:?}");
+        assert!(labels.contains(&"const RHAT_DIGITS".to_owned()), "{case}: {labels:?}");
+    }
+
+    // A local does not shadow a type or a module of its name.
+    const TYPES: &str = r#"
+        #[allow(non_camel_case_types)]
+        struct state { s: f64 }
+        mod rates { pub fn base() -> f64 { 0.5 } }
+        #[step(outputs = ["s"])]
+        fn sir(state: f64, rates: f64) -> f64 {
+            let next: state = state { s: state * rates };
+            next.s + rates::base()
+        }
+    "#;
+    let (labels, _) = identity(TYPES);
+    assert!(labels.contains(&"struct state".to_owned()), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("base")), "{labels:?}");
+
+    // A helper's own parameters shadow too: `report` covers `helper`, not `diagnostics`.
+    const HELPER: &str = r#"
+        fn diagnostics() -> f64 { 2.0 }
+        fn helper(diagnostics: f64) -> f64 { diagnostics * 2.0 }
+        #[step(outputs = ["s"])]
+        fn sir(x: f64) -> f64 { helper(x) }
+    "#;
+    let (labels, _) = identity(HELPER);
+    assert_eq!(labels, ["fn helper"]);
+}

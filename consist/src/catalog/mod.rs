@@ -228,7 +228,7 @@ impl Catalog {
             match snapshot::read_all(&path) {
                 Ok(records) => entries.push((name, records)),
                 Err(_) if !path.exists() => {
-                    tracing::warn!(
+                    crate::logging::warning!(
                         entry = %name,
                         file = %path.display(),
                         "a pending run's snapshot is gone; dropped from the queue (`consist db rebuild --run-dir` restores it from where it is now)"
@@ -242,7 +242,7 @@ impl Catalog {
                         line: None,
                         reason: e.to_string(),
                     };
-                    tracing::warn!(
+                    crate::logging::warning!(
                         file = %damaged.file.display(),
                         run = damaged.run_id.as_deref().unwrap_or("?"),
                         error = %e,

@@ -64,7 +64,7 @@ impl Catalog {
             && !known.id.is_empty()
             && known.id != identity.id
         {
-            tracing::warn!(
+            crate::logging::warning!(
                 catalog = %self.location,
                 was = %known.id,
                 now = %identity.id,
@@ -120,7 +120,7 @@ impl Catalog {
                 }
                 Ok(None) => {}
                 Err(e) if e.is_unreachable() && self.local.mark().is_some() => {
-                    tracing::warn!(error = %e, "starting without the catalog")
+                    crate::logging::warning!(error = %e, "starting without the catalog")
                 }
                 Err(Error::CatalogUnreachable { location, reason }) => {
                     return Err(Error::Postgres {
@@ -180,7 +180,7 @@ impl Catalog {
 
     /// The catalog the local state was made for is gone: drop its cache entries.
     fn gone(&self, what: &str) {
-        tracing::warn!(
+        crate::logging::warning!(
             catalog = %self.location,
             "{what}; dropping the local cache entries that named its runs (`consist db rebuild` restores the \
              runs and their entries from the snapshots)"
@@ -284,7 +284,7 @@ impl Catalog {
     /// outside where they belong (refused with a warning naming the catalog and the value).
     fn source_entry(&self, signature: &str, record: RunRecord, epoch: Option<i64>) -> Option<IndexEntry> {
         if let Err(e) = crate::ids::check_record(&record, &self.location) {
-            tracing::warn!(error = %e, "skipping a cache source");
+            crate::logging::warning!(error = %e, "skipping a cache source");
             return None;
         }
         Some(IndexEntry {

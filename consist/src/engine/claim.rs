@@ -319,7 +319,7 @@ fn beat(leases: &dyn crate::store::Leases, book: &LeaseBook, ttl: Duration) {
     if !held.is_empty()
         && let Err(e) = leases.renew(&held, ttl)
     {
-        tracing::warn!(error = %e, "could not renew this tracker's leases; they lapse if the catalog stays unreachable");
+        crate::logging::warning!(error = %e, "could not renew this tracker's leases; they lapse if the catalog stays unreachable");
     }
     let unreleased = std::mem::take(&mut *lock(&book.unreleased));
     for (name, holder) in unreleased {

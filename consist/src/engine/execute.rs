@@ -5,7 +5,6 @@
 //! signature index entry. Only the last step makes the run a cache source.
 
 use std::collections::BTreeMap;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -308,7 +307,7 @@ impl Engine {
                     return Ok(Lookup::Hit(hit));
                 }
                 Err(e) => {
-                    tracing::warn!(step = %name, source = %run_id, error = %e, "cached outputs unusable; trying the next source or executing again");
+                    crate::logging::warning!(step = %name, source = %run_id, error = %e, "cached outputs unusable; trying the next source or executing again");
                     self.catalog.index.forget(sig);
                     unusable.get_or_insert(MissExplanation {
                         compared_with: Some(run_id.clone()),
@@ -416,10 +415,10 @@ impl Engine {
             message,
             source,
         };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| body(ctx))) {
+        match crate::panics::catch(|| body(ctx)) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(failed(e.to_string(), Some(e))),
-            Err(panic) => Err(failed(format!("panicked: {}", crate::error::panic_message(panic.as_ref())), None)),
+            Err(panic) => Err(failed(panic, None)),
         }
     }
 
@@ -461,8 +460,11 @@ impl Engine {
                 if let Err(error) = copy_checked(artifact, &dest) {
                     return self.fail(record, error, recording);
                 }
-                copies.insert(artifact.key.clone(), Json::String(dest.to_string_lossy().into_owned()));
+                // The returned artifact names the copy (its URI as any output's, relative to the
+                // run directory or under a mount); its id, hash and producer stay the original's.
+                artifact.uri = self.catalog.mounts().uri_for(&dest, &self.run_dir);
                 artifact.path = dest;
+                copies.insert(artifact.key.clone(), Json::String(artifact.uri.clone()));
             }
             record.run.meta.insert("hydrated_outputs".into(), Json::Object(copies));
         }
@@ -579,13 +581,13 @@ impl Engine {
             });
             if let Err(error) = indexed {
                 // Recorded all the same (snapshot, database); only not a cache source.
-                tracing::warn!(step = %record.run.model_name, %error, "could not index the run for cache hits");
+                crate::logging::warning!(step = %record.run.model_name, %error, "could not index the run for cache hits");
             }
             // In a shared catalog before the claim is released: a waiting twin finds it there.
             self.catalog.write_through(&record);
             footprint.run_id = record.run.id.clone();
             if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
-                tracing::warn!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");
+                crate::logging::warning!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");
             }
         } else {
             record.run.meta.insert("recorded".into(), Json::Bool(false));

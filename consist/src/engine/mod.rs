@@ -70,7 +70,7 @@ impl Engine {
             let mut unqueued = self.unqueued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if unqueued.0.is_empty() {
                 unqueued.1 = error.to_string();
-                tracing::warn!(%error, "runs cannot be queued for the database: they are recorded in their snapshots only");
+                crate::logging::warning!(%error, "runs cannot be queued for the database: they are recorded in their snapshots only");
             }
             unqueued.0.insert(record.run.id.clone());
         }

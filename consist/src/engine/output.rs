@@ -32,6 +32,13 @@ impl<T> Value<T> {
 }
 
 /// One output artifact.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored as one step output",
+    note = "an output is a `DataFrame`, a `PathBuf`, or a serde value wrapped in `consist::Value(...)` \
+            (`#[step]` wraps a plain value itself)",
+    note = "a step with several `outputs` keys returns a tuple with one element per key, or a struct \
+            with `#[derive(consist::Outputs)]`"
+)]
 pub trait Output: Sized {
     /// Whether a cache hit leaves loading this output (and the value holding it) to the first
     /// read of the run's value ([`crate::RunResult::value`]) instead of loading it with the hit:
@@ -96,6 +103,11 @@ impl<T: Serialize + DeserializeOwned> Output for Value<T> {
 }
 
 /// A step's whole return value: zero or more outputs matched to the declared keys in order.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a step's outputs",
+    note = "a step returns one output (`DataFrame`, `PathBuf`, `consist::Value<T>`), a tuple of them \
+            with one element per `outputs` key, or a struct with `#[derive(consist::Outputs)]`"
+)]
 pub trait Outputs: Sized {
     /// How many keys the value fills; 0 means outputs are logged by hand through the context.
     const ARITY: usize;

@@ -15,7 +15,7 @@ impl Engine {
     pub(crate) fn upload_outputs(&self, record: &RunRecord) {
         let Some(remote) = self.remote.as_deref().filter(|r| !r.is_read_only()) else { return };
         if !remote.available() {
-            tracing::warn!(run = %record.run.id, remote = remote.url(), "the remote cannot be reached: outputs not uploaded");
+            crate::logging::warning!(run = %record.run.id, remote = remote.url(), "the remote cannot be reached: outputs not uploaded");
             return;
         }
         let items: Vec<Transfer> = record
@@ -28,7 +28,7 @@ impl Engine {
         }
         let report = remote.push(&items, &|_| {});
         for (path, reason) in &report.failed {
-            tracing::warn!(
+            crate::logging::warning!(
                 run = %record.run.id,
                 file = %path.display(),
                 remote = remote.url(),
@@ -37,7 +37,7 @@ impl Engine {
             );
         }
         for path in &report.missing {
-            tracing::warn!(run = %record.run.id, file = %path.display(), "output not uploaded: it is gone");
+            crate::logging::warning!(run = %record.run.id, file = %path.display(), "output not uploaded: it is gone");
         }
     }
 
@@ -60,7 +60,7 @@ impl Engine {
                 Some(Artifact { path: dest, ..artifact.clone() })
             }
             Err(e) => {
-                tracing::warn!(
+                crate::logging::warning!(
                     key = %artifact.key,
                     run = artifact.run_id.as_deref().unwrap_or("-"),
                     error = %e,

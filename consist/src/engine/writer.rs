@@ -216,12 +216,12 @@ impl Target {
                 Err(e) if !hits.is_empty() && stop => {
                     // The tracker is going away and the hits' batch cannot be written: say so and
                     // end (these are records of reuse; every executed run is already durable).
-                    tracing::warn!(error = %e, hits = hits.len(), "could not record these cache hits");
+                    crate::logging::warning!(error = %e, hits = hits.len(), "could not record these cache hits");
                     state.error = Some(e);
                 }
                 Err(e) => {
                     if streak == 0 {
-                        tracing::warn!(error = %e, "database sync failed; runs stay queued and will be retried");
+                        crate::logging::warning!(error = %e, "database sync failed; runs stay queued and will be retried");
                     } else {
                         tracing::debug!(error = %e, attempt = streak + 1, "database sync failed again");
                     }

@@ -296,7 +296,8 @@ pub trait Store: Send + Sync {
     /// Artifacts matching `query`, newest first (each artifact once).
     fn find_artifacts(&self, query: &ArtifactQuery) -> Result<Vec<Artifact>>;
 
-    /// The newest artifact produced under `key`.
+    /// The artifact `key` names: the output under `key` of the run that started last (a cache
+    /// hit's run included), so after an all-hit rerun it is what that rerun returned.
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>>;
 
     /// The lineage tree of an artifact (found as [`Store::find_artifact`] finds it): its
@@ -342,7 +343,8 @@ pub trait Store: Send + Sync {
     /// The per-key artifact views that [`Store::query`] offers, with their file counts.
     fn artifact_views(&self) -> Result<Vec<ArtifactView>>;
 
-    /// An artifact by id (or the start of one), else the newest artifact with that key.
+    /// An artifact by id (or the start of one), else by key: as [`Store::latest_artifact`] finds
+    /// it, or, for a key only ever read (a raw input), the newest artifact with that key.
     fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>>;
 }
 

@@ -5,6 +5,11 @@ fn two(a: i64) -> (i64, i64) {
     (a, a)
 }
 
+#[step(outputs = ["mean", "sd"])]
+fn one_for_two(a: f64) -> f64 {
+    a
+}
+
 #[step]
 fn unnamed(a: i64) -> i64 {
     a

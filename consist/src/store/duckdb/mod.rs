@@ -579,10 +579,7 @@ impl Store for DuckDbStore {
 
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>> {
         let conn = self.open_read()?;
-        let sql = format!(
-            r#"SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a."key" = ? AND a.run_id IS NOT NULL
-               ORDER BY a.created_at DESC LIMIT 1"#
-        );
+        let sql = super::sql::artifact_by_key(ARTIFACT_COLUMNS, false);
         conn.query_row(&sql, params![key], |row| artifact_from_row(row, 0)).optional().map_err(|e| self.db_err(e))
     }
 
@@ -697,14 +694,9 @@ fn fetch_run(conn: &Connection, id: &str) -> duckdb::Result<Option<Run>> {
     conn.prepare_cached(&sql)?.query_row(params![id], run_from_row).optional()
 }
 
-/// An artifact by id (or the start of one, an exact id first), else the newest with that key
-/// (see [`Store::find_artifact`]).
+/// An artifact by id or key (see [`Store::find_artifact`]).
 fn find_artifact_in(conn: &Connection, id_or_key: &str) -> duckdb::Result<Option<Artifact>> {
-    let sql = format!(
-        r#"(SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = $1 OR starts_with(a.id, $1) ORDER BY a.id = $1 DESC LIMIT 1)
-           UNION ALL (SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a."key" = $1 ORDER BY a.created_at DESC LIMIT 1)
-           LIMIT 1"#
-    );
+    let sql = super::sql::artifact_by_id_or_key(ARTIFACT_COLUMNS);
     conn.prepare_cached(&sql)?.query_row(params![id_or_key], |row| artifact_from_row(row, 0)).optional()
 }
 

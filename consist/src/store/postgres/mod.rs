@@ -492,10 +492,7 @@ impl Store for PgStore {
     }
 
     fn latest_artifact(&self, key: &str) -> Result<Option<Artifact>> {
-        let sql = format!(
-            r#"SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a."key" = $1 AND a.run_id IS NOT NULL
-               ORDER BY a.created_at DESC LIMIT 1"#
-        );
+        let sql = crate::store::sql::artifact_by_key(ARTIFACT_COLUMNS, false);
         Ok(self.artifacts(&sql, &[&key])?.pop())
     }
 
@@ -590,11 +587,7 @@ impl Store for PgStore {
     }
 
     fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>> {
-        let sql = format!(
-            r#"(SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = $1 OR starts_with(a.id, $1) ORDER BY a.id = $1 DESC LIMIT 1)
-               UNION ALL (SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a."key" = $1 ORDER BY a.created_at DESC LIMIT 1)
-               LIMIT 1"#
-        );
+        let sql = crate::store::sql::artifact_by_id_or_key(ARTIFACT_COLUMNS);
         Ok(self.artifacts(&sql, &[&id_or_key])?.into_iter().next())
     }
 }
