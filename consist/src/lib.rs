@@ -70,6 +70,7 @@ mod export;
 mod facet;
 mod filehash;
 mod frame;
+pub mod guide;
 mod ids;
 mod index;
 mod lineage;

@@ -73,7 +73,7 @@ pub(crate) fn checked_config_hash(step: &str, value: &serde_json::Value) -> Resu
     Ok(hash_parts("consist-config-v1", &[text.as_bytes()]))
 }
 
-/// Hash of a config that is already canonical (a value produced by [`crate::canonical`]).
+/// Hash of a config that is already canonical (a value produced by `crate::canonical`).
 pub fn hash_config_value(value: &serde_json::Value) -> String {
     hash_parts("consist-config-v1", &[crate::canonical::text(value).as_bytes()])
 }

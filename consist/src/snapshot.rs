@@ -174,7 +174,7 @@ pub(crate) fn is_batch(name: &str) -> bool {
 }
 
 /// Read one snapshot, refusing one whose run id, signature or producer ids could not name a
-/// file (see [`crate::ids`]).
+/// file (see `crate::ids`).
 pub fn read(path: &Path) -> Result<RunRecord> {
     let record = read_unchecked(path)?;
     crate::ids::check_record(&record, &path.display())?;

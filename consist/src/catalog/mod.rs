@@ -27,7 +27,7 @@ use crate::store::{
 };
 
 /// Batches of cache hits a DuckDB catalog's pending queue holds before a tracker that defers its
-/// hits writes them to the database (see [`Catalog::pending_due`] and
+/// hits writes them to the database (see `Catalog::pending_due` and
 /// [`crate::TrackerBuilder::defer_hit_writes`]): one database write per 16 such processes.
 pub const HIT_BATCHES_WAITING: usize = 16;
 

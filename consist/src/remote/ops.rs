@@ -107,7 +107,7 @@ impl Catalog {
     }
 
     /// The outputs of the runs in `scope` that this host lacks, each to download under `run_dir`
-    /// where a tracker there finds it (see [`local_copy`]).
+    /// where a tracker there finds it (see `local_copy`).
     /// One per destination: two runs that wrote the same content each get their copy.
     pub fn pullable(&self, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
         let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();

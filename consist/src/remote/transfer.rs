@@ -44,7 +44,7 @@ enum Outcome {
 }
 
 impl Remote {
-    /// Upload these files (each under its content hash), [`AT_ONCE`] at a time; `done` is called
+    /// Upload these files (each under its content hash), `AT_ONCE` at a time; `done` is called
     /// after each with the bytes it moved.
     pub fn push(&self, items: &[Transfer], done: &(dyn Fn(u64) + Sync)) -> TransferReport {
         self.each(items, done, |item| async move {
@@ -61,7 +61,7 @@ impl Remote {
         })
     }
 
-    /// Download these objects to their paths, [`AT_ONCE`] at a time, skipping a file already
+    /// Download these objects to their paths, `AT_ONCE` at a time, skipping a file already
     /// there with the right content; each download is checked against its hash.
     pub fn pull(&self, items: &[Transfer], done: &(dyn Fn(u64) + Sync)) -> TransferReport {
         self.each(items, done, |item| async move {

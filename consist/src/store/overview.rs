@@ -97,7 +97,7 @@ pub struct Inspection {
     /// a backup, or mark them lost by deleting the note in `<db>.consist/damaged/`.
     pub damaged: Vec<crate::snapshot::DamagedSnapshot>,
     /// Artifacts recorded by an absolute path (outside their run directory and every mount):
-    /// `(key, uri)`, at most [`NOT_PORTABLE_SHOWN`]; valid only where that path exists.
+    /// `(key, uri)`, at most `NOT_PORTABLE_SHOWN`; valid only where that path exists.
     pub not_portable: Vec<(String, String)>,
     /// How many artifacts are recorded by an absolute path in all.
     pub not_portable_count: i64,
