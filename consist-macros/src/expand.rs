@@ -12,9 +12,9 @@ use syn::spanned::Spanned;
 use syn::{GenericArgument, Item, ItemFn, Lifetime, LitStr, PathArguments, ReturnType, Type};
 
 use crate::args::StepArgs;
-use crate::hash::hash_tokens;
+use crate::identity::hash::hash_tokens;
+use crate::identity::scope::{self, Scope, Source, Target};
 use crate::params::{InputKind, Param, Role, Shape, classify};
-use crate::scope::{self, Scope, Source, Target};
 
 /// What the source says about an annotated item: the items of its crate that it uses (see
 /// `scope.rs`) or why none could be followed (then the code identity is the item's own tokens
@@ -35,9 +35,9 @@ fn code_scope(source: Option<&Source>, item: &Item, kind: &'static str, name: &s
         Ok(text) => text,
         Err(e) => return unfollowed(format!("{} cannot be read ({e})", source.path.display())),
     };
-    let module = crate::open_modules::module_path_at(&text, source.line);
-    let enclosing = crate::open_modules::enclosing_item_at(&text, source.line);
-    let target = Target { name, kind, hash: hash_tokens(scope::without_attrs(item)), module };
+    let module = crate::identity::open_modules::module_path_at(&text, source.line);
+    let enclosing = crate::identity::open_modules::enclosing_item_at(&text, source.line);
+    let target = Target { name, kind, hash: hash_tokens(crate::identity::item::without_attrs(item)), module };
     match scope::covered(&text, &source.path, &target, own) {
         Ok(scope) => Found { scope, note: String::new(), enclosing },
         Err(reason) => Found { enclosing, ..unfollowed(reason) },
@@ -436,6 +436,89 @@ fn with_call_lifetime(ty: &Type) -> Type {
     ty
 }
 
+/// Why a step's parameters or outputs cannot work: more than one `StepContext`, or declared keys
+/// that do not match what the return type carries (`arity` outputs).
+fn shape_errors(args: &StepArgs, func: &ItemFn, params: &[Param], arity: usize) -> Vec<syn::Error> {
+    let mut errors = Vec::new();
+    let contexts = params.iter().filter(|p| matches!(p.role, Role::Context { .. })).count();
+    if contexts > 1 {
+        errors.push(syn::Error::new_spanned(&func.sig.inputs, "a step takes at most one StepContext parameter"));
+    }
+    let declared = args.outputs.as_ref().map_or(0, Vec::len);
+    match (arity, declared) {
+        (0, 0) => {}
+        (0, _) if contexts == 0 => errors.push(syn::Error::new_spanned(
+            &func.sig,
+            "this step declares outputs but returns `()` and has no `&mut StepContext` parameter to log them with",
+        )),
+        (0, _) => {}
+        (n, 0) => errors.push(syn::Error::new_spanned(
+            &func.sig.output,
+            format!("this step returns {n} output(s): name them, e.g. #[step(outputs = [\"result\"])]"),
+        )),
+        (n, m) if n != m => errors.push(syn::Error::new(
+            args.outputs.as_ref().and_then(|o| o.first()).map_or_else(|| func.sig.output.span(), |o| o.span()),
+            format!("`outputs` lists {m} key(s) but the return type carries {n} output(s)"),
+        )),
+        _ => {}
+    }
+    errors
+}
+
+/// The generated code for a step's parameters: the runner's parameters, how they register with
+/// the step's spec (inputs and config), how the body's arguments are loaded, and the arguments.
+struct CallCode {
+    runner_params: Vec<TokenStream>,
+    register: Vec<TokenStream>,
+    loads: Vec<TokenStream>,
+    call_args: Vec<TokenStream>,
+}
+
+impl CallCode {
+    fn of(params: &[Param]) -> CallCode {
+        let mut code =
+            CallCode { runner_params: Vec::new(), register: Vec::new(), loads: Vec::new(), call_args: Vec::new() };
+        for p in params {
+            let name = &p.ident;
+            let key = LitStr::new(&name.to_string(), name.span());
+            let local = format_ident!("__consist_arg_{}", name);
+            match &p.role {
+                Role::Input(kind, shape) => {
+                    let (runner, add) = match shape {
+                        Shape::One => (quote!(impl ::core::convert::Into<::consist::Input>), quote!(add_input)),
+                        Shape::Optional(_) => {
+                            (quote!(impl ::core::convert::Into<::consist::MaybeInput>), quote!(add_optional_input))
+                        }
+                        Shape::List(_) => (
+                            quote!(
+                                impl ::core::iter::IntoIterator<Item = impl ::core::convert::Into<::consist::Input>>
+                            ),
+                            quote!(add_input_list),
+                        ),
+                    };
+                    code.runner_params.push(quote!(#name: #runner));
+                    code.register.push(quote!(__consist_spec.#add(#key, #name);));
+                    let (load, arg) = input_load(kind, shape, &key, &local, p.by_ref);
+                    code.loads.push(load);
+                    code.call_args.push(arg);
+                }
+                Role::Config | Role::Runtime => {
+                    let ty = with_call_lifetime(&p.ty);
+                    code.runner_params.push(quote!(#name: #ty));
+                    if matches!(p.role, Role::Config) {
+                        code.register.push(quote!(__consist_spec.add_config(#key, &#name);));
+                    }
+                    code.loads.push(quote!(let #local = #name;));
+                    code.call_args.push(quote!(#local));
+                }
+                Role::Context { mutable: true } => code.call_args.push(quote!(&mut *__consist_ctx)),
+                Role::Context { mutable: false } => code.call_args.push(quote!(&*__consist_ctx)),
+            }
+        }
+        code
+    }
+}
+
 fn expand_step(
     args: &StepArgs,
     original: &ItemFn,
@@ -456,7 +539,6 @@ fn expand_step(
     };
     let outputs: Vec<LitStr> = args.outputs.clone().unwrap_or_default();
     let plan = output_plan(&user_ty, outputs.len())?;
-    let has_context = params.iter().any(|p| matches!(p.role, Role::Context { .. }));
     let (sig, block) = (&original.sig, &original.block);
     let found = code_scope(source, &Item::Fn(original.clone()), "fn", &ident.to_string(), quote!(#sig #block));
     let mut errors: Vec<syn::Error> = placement_error(ident, found.enclosing.as_deref()).into_iter().collect();
@@ -465,26 +547,7 @@ fn expand_step(
         other => vec![other],
     };
     errors.extend(parts.into_iter().filter_map(|part| aliased_output_error(part, &found.scope.aliases)));
-    if params.iter().filter(|p| matches!(p.role, Role::Context { .. })).count() > 1 {
-        errors.push(syn::Error::new_spanned(&func.sig.inputs, "a step takes at most one StepContext parameter"));
-    }
-    match (plan.arity, outputs.len()) {
-        (0, 0) => {}
-        (0, _) if !has_context => errors.push(syn::Error::new_spanned(
-            &func.sig,
-            "this step declares outputs but returns `()` and has no `&mut StepContext` parameter to log them with",
-        )),
-        (0, _) => {}
-        (n, 0) => errors.push(syn::Error::new_spanned(
-            &func.sig.output,
-            format!("this step returns {n} output(s): name them, e.g. #[step(outputs = [\"result\"])]"),
-        )),
-        (n, m) if n != m => errors.push(syn::Error::new(
-            args.outputs.as_ref().and_then(|o| o.first()).map_or_else(|| func.sig.output.span(), |o| o.span()),
-            format!("`outputs` lists {m} key(s) but the return type carries {n} output(s)"),
-        )),
-        _ => {}
-    }
+    errors.extend(shape_errors(args, func, params, plan.arity));
     if let Some(e) = combine(errors) {
         return Err(e);
     }
@@ -496,45 +559,7 @@ fn expand_step(
     let identity = identity_items(&format!("fn {ident}"), &token_hash, &found.scope, &found.note, &args.uses);
     let alias = helper_alias(vis, ident, &identity);
 
-    let mut runner_params = Vec::new();
-    let mut register = Vec::new();
-    let mut loads = Vec::new();
-    let mut call_args = Vec::new();
-    for p in params {
-        let name = &p.ident;
-        let key = LitStr::new(&name.to_string(), name.span());
-        let local = format_ident!("__consist_arg_{}", name);
-        match &p.role {
-            Role::Input(kind, shape) => {
-                let (runner, add) = match shape {
-                    Shape::One => (quote!(impl ::core::convert::Into<::consist::Input>), quote!(add_input)),
-                    Shape::Optional(_) => {
-                        (quote!(impl ::core::convert::Into<::consist::MaybeInput>), quote!(add_optional_input))
-                    }
-                    Shape::List(_) => (
-                        quote!(impl ::core::iter::IntoIterator<Item = impl ::core::convert::Into<::consist::Input>>),
-                        quote!(add_input_list),
-                    ),
-                };
-                runner_params.push(quote!(#name: #runner));
-                register.push(quote!(__consist_spec.#add(#key, #name);));
-                let (load, arg) = input_load(kind, shape, &key, &local, p.by_ref);
-                loads.push(load);
-                call_args.push(arg);
-            }
-            Role::Config | Role::Runtime => {
-                let ty = with_call_lifetime(&p.ty);
-                runner_params.push(quote!(#name: #ty));
-                if matches!(p.role, Role::Config) {
-                    register.push(quote!(__consist_spec.add_config(#key, &#name);));
-                }
-                loads.push(quote!(let #local = #name;));
-                call_args.push(quote!(#local));
-            }
-            Role::Context { mutable: true } => call_args.push(quote!(&mut *__consist_ctx)),
-            Role::Context { mutable: false } => call_args.push(quote!(&*__consist_ctx)),
-        }
-    }
+    let CallCode { runner_params, register, loads, call_args } = CallCode::of(params);
 
     let into_result = if fallible {
         quote!(__consist_ret.map_err(::consist::__private::box_error))
@@ -628,7 +653,7 @@ pub fn helper(attr: TokenStream, item: TokenStream, source: Option<Source>) -> T
             ));
         }
     }
-    let named = scope::kind_and_name(&parsed).filter(|(kind, _)| *kind != "macro_rules!");
+    let named = crate::identity::item::kind_and_name(&parsed).filter(|(kind, _)| *kind != "macro_rules!");
     let Some((kind, name)) = named else {
         let hint = if matches!(parsed, Item::Impl(_)) {
             "put #[helper] on the type instead: the impl blocks of its module are followed with it"

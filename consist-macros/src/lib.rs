@@ -6,17 +6,10 @@
 //! generated code calls `::consist::__private`, which is not public API.
 
 mod args;
-mod build_facts;
-mod crate_tree;
 mod derive;
 mod expand;
-mod hash;
-mod includes;
-mod modules;
-mod names;
-mod open_modules;
+mod identity;
 mod params;
-mod scope;
 mod toolchain;
 
 use proc_macro::TokenStream;
@@ -24,9 +17,9 @@ use proc_macro::TokenStream;
 /// The source file this macro is expanded in and the line of the attribute, when the compiler
 /// knows them (the code identity follows the items of that file's module that the annotated item
 /// uses; see `scope.rs`).
-fn source_file() -> Option<scope::Source> {
+fn source_file() -> Option<identity::scope::Source> {
     let span = proc_macro::Span::call_site();
-    span.local_file().map(|path| scope::Source { path, line: span.line() })
+    span.local_file().map(|path| identity::scope::Source { path, line: span.line() })
 }
 
 /// Make a plain function a cached, tracked step.

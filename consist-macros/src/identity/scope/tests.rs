@@ -29,7 +29,7 @@ fn scope_of(source: &str, path: &Path, name: &str) -> (String, Scope) {
         name,
         kind: "fn",
         hash: hash_tokens(without_attrs(&Item::Fn(step.clone()))),
-        module: crate::open_modules::module_path_at(source, line),
+        module: crate::identity::open_modules::module_path_at(source, line),
     };
     let (sig, block) = (&step.sig, &step.block);
     let own = hash_tokens(quote::quote!(#sig #block));

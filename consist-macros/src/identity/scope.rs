@@ -1,6 +1,6 @@
 //! Code identity that follows what a step uses: the items of its crate that it names.
 //!
-//! `#[step]` and `#[helper]` read the crate their item is expanded in ([`crate::crate_tree`]),
+//! `#[step]` and `#[helper]` read the crate their item is expanded in ([`super::crate_tree`]),
 //! find the module that defines the annotated item, and fold into its code identity,
 //! transitively, every item the item refers to: consts, statics, functions, structs, enums,
 //! unions, type aliases, traits, `macro_rules!` macros, item-level macro calls, and `impl` blocks.
@@ -9,9 +9,9 @@
 //! macros are found anywhere in the crate, since they apply wherever they are in scope: an impl
 //! by the names of its header or of its methods (`col.total()` reaches `impl ColExt for Column`),
 //! a trait by its methods, a macro by its name. Each file an item bakes in with `include_str!`,
-//! `include_bytes!` or `include!` counts by its bytes ([`crate::includes`]), and each `cfg`
+//! `include_bytes!` or `include!` counts by its bytes ([`super::includes`]), and each `cfg`
 //! predicate or `env!` variable by its value at compile time ([`BuildFact`]).
-//! Each covered item is hashed with the same token walk as the step itself ([`crate::hash`]), so
+//! Each covered item is hashed with the same token walk as the step itself ([`super::hash`]), so
 //! comments and formatting never count, and it is reported by label (`const CONTACT_SCALE`) so a
 //! miss can say which item changed.
 //!
@@ -29,16 +29,16 @@ use std::path::Path;
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
-use syn::ext::IdentExt;
 use syn::{Item, ItemMod};
 
-pub use crate::build_facts::BuildFact;
-use crate::build_facts::build_facts;
-use crate::crate_tree::CrateFiles;
-use crate::hash::hash_tokens;
-use crate::includes::included;
-use crate::modules::{FileModules, Imports, Reach};
-use crate::names::{CrateNames, identifiers_and_locals, lookup_names};
+pub use super::build_facts::BuildFact;
+use super::build_facts::build_facts;
+use super::crate_tree::CrateFiles;
+use super::hash::hash_tokens;
+use super::includes::included;
+use super::item::{kind_and_name, without_attrs};
+use super::modules::{FileModules, Imports, Reach};
+use super::names::{CrateNames, identifiers_and_locals, lookup_names};
 
 /// One item covered by a code identity: its label (`const CONTACT_SCALE`) and token hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,51 +67,6 @@ pub struct Target<'a> {
     pub hash: String,
     /// Names of the inline modules enclosing it, outermost first (see [`module_path_at`]).
     pub module: Vec<String>,
-}
-
-/// The item kind and name of `item`, if it is a named item that can be referenced.
-pub fn kind_and_name(item: &Item) -> Option<(&'static str, String)> {
-    // `r#gen` is called as `r#gen(..)`, which identifiers() reads as `gen`.
-    let named = |kind: &'static str, ident: &syn::Ident| Some((kind, ident.unraw().to_string()));
-    match item {
-        Item::Fn(i) => named("fn", &i.sig.ident),
-        Item::Const(i) => named("const", &i.ident),
-        Item::Static(i) => named("static", &i.ident),
-        Item::Struct(i) => named("struct", &i.ident),
-        Item::Enum(i) => named("enum", &i.ident),
-        Item::Union(i) => named("union", &i.ident),
-        Item::Type(i) => named("type", &i.ident),
-        Item::Trait(i) => named("trait", &i.ident),
-        Item::TraitAlias(i) => named("trait", &i.ident),
-        Item::Macro(i) => i.ident.as_ref().and_then(|id| named("macro_rules!", id)),
-        _ => None,
-    }
-}
-
-/// Tokens of `item` without its outer attributes (what identifies it among same-named items).
-pub fn without_attrs(item: &Item) -> TokenStream {
-    let mut item = item.clone();
-    if let Some(attrs) = attrs_mut(&mut item) {
-        attrs.clear();
-    }
-    item.into_token_stream()
-}
-
-fn attrs_mut(item: &mut Item) -> Option<&mut Vec<syn::Attribute>> {
-    Some(match item {
-        Item::Fn(i) => &mut i.attrs,
-        Item::Const(i) => &mut i.attrs,
-        Item::Static(i) => &mut i.attrs,
-        Item::Struct(i) => &mut i.attrs,
-        Item::Enum(i) => &mut i.attrs,
-        Item::Union(i) => &mut i.attrs,
-        Item::Type(i) => &mut i.attrs,
-        Item::Trait(i) => &mut i.attrs,
-        Item::TraitAlias(i) => &mut i.attrs,
-        Item::Macro(i) => &mut i.attrs,
-        Item::Impl(i) => &mut i.attrs,
-        _ => return None,
-    })
 }
 
 /// The path (outermost first, from the crate root) of the module that defines `target`: the
@@ -230,7 +185,7 @@ fn applies_everywhere(item: &Item, items: &[&Item]) -> bool {
         // A macro definition, or a call that may define an impl (`impl_area!(Meters, 3.0);`).
         Item::Trait(_) | Item::Macro(_) => true,
         // Called through an `extern "C"` declaration, from any module.
-        Item::Fn(f) => crate::names::exported_symbol(f).is_some(),
+        Item::Fn(f) => super::names::exported_symbol(f).is_some(),
         Item::Impl(imp) => {
             let own_type = match &*imp.self_ty {
                 syn::Type::Path(p) if p.qself.is_none() && p.path.segments.len() == 1 => {

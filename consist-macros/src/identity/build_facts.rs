@@ -4,7 +4,7 @@
 
 use proc_macro2::{TokenStream, TokenTree};
 
-use crate::names::compact;
+use super::names::compact;
 
 /// One build setting that covered code depends on (see [`Scope::build`]).
 #[derive(Debug, Clone)]

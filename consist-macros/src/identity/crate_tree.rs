@@ -1,7 +1,7 @@
 //! The source files of the crate a macro expands in: its root file and every file reachable from
 //! it through `mod name;` (or `#[path = ".."] mod name;`), each parsed once per macro call.
 //!
-//! A step's code identity follows what it uses anywhere in its crate ([`crate::scope`]); this
+//! A step's code identity follows what it uses anywhere in its crate ([`super::scope`]); this
 //! module finds the files. The crate root is the macro's own file when it is one (`main.rs`,
 //! `lib.rs`, a file of `src/bin`, `examples`, `tests`, `benches`), else the first root of the
 //! package (`src/lib.rs`, `src/main.rs`, then the other targets) whose module tree contains the
@@ -59,7 +59,7 @@ impl CrateFiles {
         let home = canonical(path);
         let own = parse(&home, source.to_owned())?;
         let exists = path.is_file();
-        if crate::modules::is_crate_root(&home) {
+        if is_crate_root(&home) {
             let lib = package_lib(&home);
             return Ok(CrateFiles { files: load(&home, own, true), root_known: true, home, lib });
         }
@@ -247,4 +247,32 @@ fn load(root: &Path, parsed: Rc<syn::File>, mod_rs: bool) -> Vec<SourceFile> {
         next += 1;
     }
     files
+}
+
+/// Whether the file at `path` is a crate root (`main.rs`, `lib.rs`, or a file directly under
+/// `src/bin`, `examples`, `tests` or `benches`), so that `crate::` paths start at its top level.
+pub fn is_crate_root(path: &std::path::Path) -> bool {
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str()).unwrap_or_default();
+    matches!(file, "main.rs" | "lib.rs") || matches!(dir, "bin" | "examples" | "tests" | "benches")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_roots_are_recognised_by_file_name_and_folder() {
+        for (path, root) in [
+            ("src/main.rs", true),
+            ("src/lib.rs", true),
+            ("src/bin/tool.rs", true),
+            ("examples/sir.rs", true),
+            ("tests/it/main.rs", true),
+            ("src/physics.rs", false),
+            ("tests/it/cache.rs", false),
+        ] {
+            assert_eq!(is_crate_root(std::path::Path::new(path)), root, "{path}");
+        }
+    }
 }

@@ -11,8 +11,8 @@ use quote::ToTokens;
 use syn::Item;
 use syn::ext::IdentExt;
 
-use crate::includes::include_target;
-use crate::modules::FileModules;
+use super::includes::include_target;
+use super::modules::FileModules;
 
 /// The last identifier of a type's path (`Vec<State>` -> `Vec`, `crate::m::State` -> `State`).
 fn type_name(ty: &syn::Type) -> Option<String> {
@@ -159,138 +159,170 @@ struct Walk<'a> {
     locals: &'a mut BTreeSet<String>,
 }
 
+/// One token list being walked (a group's contents), and what it has bound so far.
+struct Level {
+    trees: Vec<TokenTree>,
+    /// Inside the arguments of a macro not from std (see [`identifiers`]).
+    macro_args: bool,
+    /// The locals in scope: the enclosing ones, then this list's `let`s once their statement ends.
+    bound: BTreeSet<String>,
+    /// After `fn name`: `Some(None)` until its parameters are read, then `Some(params)` until its
+    /// body, where they bind (and only there: an inner function does not see outer locals).
+    fn_params: Option<Option<BTreeSet<String>>>,
+    /// `let name ...`: bound once the statement ends.
+    pending_let: Option<String>,
+}
+
+impl Level {
+    /// The tree `back` places before `i`.
+    fn before(&self, i: usize, back: usize) -> Option<&TokenTree> {
+        i.checked_sub(back).and_then(|k| self.trees.get(k))
+    }
+
+    /// Whether the identifier at `i` is a `let` statement's binding (`let name =`, `let mut name:`),
+    /// not an `if let`'s or `while let`'s (whose binding lives in its block): the `let` starts the
+    /// list or follows `;` or a block.
+    fn let_binding(&self, i: usize) -> bool {
+        let after_let = |k: usize| {
+            let statement = match i.checked_sub(k + 1).map(|j| &self.trees[j]) {
+                None => true,
+                Some(TokenTree::Punct(p)) => p.as_char() == ';',
+                Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Brace,
+                _ => false,
+            };
+            statement && matches!(self.before(i, k), Some(TokenTree::Ident(l)) if l == "let")
+        };
+        let after_mut = matches!(self.before(i, 1), Some(TokenTree::Ident(m)) if m == "mut");
+        let next = |k: usize| self.trees.get(i + k);
+        (after_let(1) || (after_mut && after_let(2)))
+            && (punct(next(1), '=') || punct(next(1), ';') || (punct(next(1), ':') && !punct(next(2), ':')))
+    }
+}
+
 impl Walk<'_> {
     /// Walk `tokens`; `bound` holds the locals in scope where they start.
     fn tokens(&mut self, tokens: TokenStream, macro_args: bool, bound: &BTreeSet<String>) {
-        let is_bang = |tree: Option<&TokenTree>| punct(tree, '!');
-        let trees: Vec<TokenTree> = tokens.into_iter().collect();
-        let mut bound = bound.clone();
-        // `fn name(..)`: its parameters, once read, bind in its body (and only there: an inner
-        // function does not see the outer one's locals).
-        let mut fn_params: Option<Option<BTreeSet<String>>> = None;
-        // `let name ...;`: bound once the statement ends.
-        let mut pending_let: Option<String> = None;
-        for (i, tree) in trees.iter().enumerate() {
-            let before = |back: usize| i.checked_sub(back).and_then(|k| trees.get(k));
-            match tree {
-                TokenTree::Ident(ident) => {
-                    let text = ident.unraw().to_string();
-                    if text == "_" {
-                        continue;
-                    }
-                    if text == "fn" && matches!(trees.get(i + 1), Some(TokenTree::Ident(_))) {
-                        fn_params = Some(None);
-                    }
-                    // `let name =`, `let mut name:`...: the binding itself is not a use.
-                    // A `let` statement's, not an `if let`'s or `while let`'s (whose binding lives
-                    // in its block): the `let` starts the group or follows `;` or a block.
-                    let after_let = |k: usize| {
-                        let statement = match i.checked_sub(k + 1).map(|j| &trees[j]) {
-                            None => true,
-                            Some(TokenTree::Punct(p)) => p.as_char() == ';',
-                            Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Brace,
-                            _ => false,
-                        };
-                        statement && matches!(before(k), Some(TokenTree::Ident(l)) if l == "let")
-                    };
-                    let after_mut = matches!(before(1), Some(TokenTree::Ident(m)) if m == "mut");
-                    let binds = (after_let(1) || (after_mut && after_let(2)))
-                        && (punct(trees.get(i + 1), '=')
-                            || punct(trees.get(i + 1), ';')
-                            || (punct(trees.get(i + 1), ':') && !punct(trees.get(i + 2), ':')));
-                    if binds && let Some(name) = binding_name(tree) {
-                        pending_let = Some(name);
-                        continue;
-                    }
-                    if macro_args {
-                        self.out.insert(format!(".{text}"));
-                    }
-                    // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
-                    let called = match trees.get(i + 1) {
-                        Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
-                        Some(TokenTree::Punct(p)) => p.as_char() == ':',
-                        _ => false,
-                    };
-                    if punct(before(1), '.') && !punct(before(2), '.') && called {
-                        self.out.insert(format!(".{text}"));
-                    }
-                    // `f64::halve` as a function value: a method of a trait implemented for `f64`.
-                    let after_primitive = punct(before(1), ':')
-                        && matches!(before(3), Some(TokenTree::Ident(t)) if PRIMITIVES.contains(&t.to_string().as_str()));
-                    if after_primitive {
-                        self.out.insert(format!(".{text}"));
-                    }
-                    // Not `.name`, `a::name`, `name::b` or `name!`.
-                    let path_before = punct(before(1), ':') && punct(before(2), ':');
-                    let path_after = punct(trees.get(i + 1), ':') && punct(trees.get(i + 2), ':');
-                    let bare = !(punct(before(1), '.') || path_before || path_after || is_bang(trees.get(i + 1)));
-                    if bare && !macro_args && bound.contains(&text) {
-                        self.locals.insert(text);
-                    } else {
-                        self.out.insert(text);
+        let mut level = Level {
+            trees: tokens.into_iter().collect(),
+            macro_args,
+            bound: bound.clone(),
+            fn_params: None,
+            pending_let: None,
+        };
+        for i in 0..level.trees.len() {
+            match level.trees[i].clone() {
+                TokenTree::Ident(ident) => self.ident(&mut level, i, &ident),
+                TokenTree::Group(group) => self.group(&mut level, i, &group),
+                TokenTree::Literal(literal) => self.literal(&level, i, &literal),
+                TokenTree::Punct(p) if p.as_char() == ';' => {
+                    // A declaration without a body (`fn f(x: u8);`) binds nothing.
+                    level.fn_params = None;
+                    if let Some(name) = level.pending_let.take() {
+                        level.bound.insert(name);
                     }
                 }
-                TokenTree::Group(g) => {
-                    // `#[doc = ..]`, `#![allow(..)]`...: names nothing the code uses (a doc comment
-                    // added to an item must not make its name a candidate for anything).
-                    let hash = |tree: Option<&TokenTree>| punct(tree, '#');
-                    let attribute = hash(before(1)) || (is_bang(before(1)) && hash(before(2)));
-                    if attribute && crate::hash::is_inert_attribute(g) {
-                        continue;
-                    }
-                    // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
-                    let bang = is_bang(before(1));
-                    let called = match before(2) {
-                        Some(TokenTree::Ident(name)) if bang => {
-                            let name = name.to_string();
-                            name != "macro_rules" && !STD_MACROS.contains(&name.as_str())
-                        }
-                        _ => false,
-                    };
-                    match (&fn_params, g.delimiter()) {
-                        (Some(None), proc_macro2::Delimiter::Parenthesis) if !attribute => {
-                            let (params, rest) = parameters(g.stream());
-                            self.tokens(rest, macro_args, &bound);
-                            fn_params = Some(Some(params));
-                        }
-                        (Some(Some(params)), proc_macro2::Delimiter::Brace) => {
-                            let params = params.clone();
-                            fn_params = None;
-                            self.tokens(g.stream(), macro_args, &params);
-                        }
-                        _ => self.tokens(g.stream(), macro_args || called, &bound),
-                    }
-                }
-                TokenTree::Literal(l) => {
-                    let text = l.to_string();
-                    let mut placeholders = BTreeSet::new();
-                    format_placeholders(&text, &mut placeholders);
-                    for name in placeholders {
-                        if !macro_args && bound.contains(&name) {
-                            self.locals.insert(name);
-                        } else {
-                            self.out.insert(name);
-                        }
-                    }
-                    // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
-                    let assigned = punct(before(1), '=');
-                    let key =
-                        matches!(before(2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
-                    if assigned && key {
-                        let path = text.trim_matches('"');
-                        self.out.extend(path.split("::").filter(|s| !s.is_empty()).map(str::to_owned));
-                    }
-                }
-                TokenTree::Punct(p) => {
-                    if p.as_char() == ';' {
-                        // A declaration without a body (`fn f(x: u8);`) binds nothing.
-                        fn_params = None;
-                        if let Some(name) = pending_let.take() {
-                            bound.insert(name);
-                        }
-                    }
-                }
+                TokenTree::Punct(_) => {}
             }
+        }
+    }
+
+    /// A name a bare use of which is the local `bound` holds goes to `locals`, else to `out`.
+    fn used(&mut self, level: &Level, name: String, bare: bool) {
+        if bare && !level.macro_args && level.bound.contains(&name) {
+            self.locals.insert(name);
+        } else {
+            self.out.insert(name);
+        }
+    }
+
+    fn ident(&mut self, level: &mut Level, i: usize, ident: &proc_macro2::Ident) {
+        let text = ident.unraw().to_string();
+        if text == "_" {
+            return;
+        }
+        let next = |k: usize| level.trees.get(i + k);
+        if text == "fn" && matches!(next(1), Some(TokenTree::Ident(_))) {
+            level.fn_params = Some(None);
+        }
+        if level.let_binding(i)
+            && let Some(name) = binding_name(&level.trees[i])
+        {
+            // The binding itself is not a use.
+            level.pending_let = Some(name);
+            return;
+        }
+        if level.macro_args {
+            self.out.insert(format!(".{text}"));
+        }
+        // `x.total()` or `x.total::<f64>()`, not a field (`self.dist[i]`).
+        let called = match next(1) {
+            Some(TokenTree::Group(g)) => g.delimiter() == proc_macro2::Delimiter::Parenthesis,
+            Some(TokenTree::Punct(p)) => p.as_char() == ':',
+            _ => false,
+        };
+        let after_dot = punct(level.before(i, 1), '.');
+        if after_dot && !punct(level.before(i, 2), '.') && called {
+            self.out.insert(format!(".{text}"));
+        }
+        // `f64::halve` as a function value: a method of a trait implemented for `f64`.
+        let after_primitive = punct(level.before(i, 1), ':')
+            && matches!(level.before(i, 3), Some(TokenTree::Ident(t)) if PRIMITIVES.contains(&t.to_string().as_str()));
+        if after_primitive {
+            self.out.insert(format!(".{text}"));
+        }
+        // Not `.name`, `a::name`, `name::b` or `name!`.
+        let path_before = punct(level.before(i, 1), ':') && punct(level.before(i, 2), ':');
+        let path_after = punct(next(1), ':') && punct(next(2), ':');
+        let bare = !(after_dot || path_before || path_after || punct(next(1), '!'));
+        self.used(level, text, bare);
+    }
+
+    fn group(&mut self, level: &mut Level, i: usize, group: &proc_macro2::Group) {
+        // `#[doc = ..]`, `#![allow(..)]`...: names nothing the code uses (a doc comment added to
+        // an item must not make its name a candidate for anything).
+        let hash = |tree: Option<&TokenTree>| punct(tree, '#');
+        let bang = punct(level.before(i, 1), '!');
+        let attribute = hash(level.before(i, 1)) || (bang && hash(level.before(i, 2)));
+        if attribute && super::hash::is_inert_attribute(group) {
+            return;
+        }
+        // `name!(..)`: a call of a macro (`macro_rules! name { .. }` is not one).
+        let called = match level.before(i, 2) {
+            Some(TokenTree::Ident(name)) if bang => {
+                let name = name.to_string();
+                name != "macro_rules" && !STD_MACROS.contains(&name.as_str())
+            }
+            _ => false,
+        };
+        match (&level.fn_params, group.delimiter()) {
+            (Some(None), proc_macro2::Delimiter::Parenthesis) if !attribute => {
+                let (params, rest) = parameters(group.stream());
+                self.tokens(rest, level.macro_args, &level.bound);
+                level.fn_params = Some(Some(params));
+            }
+            (Some(Some(params)), proc_macro2::Delimiter::Brace) => {
+                let params = params.clone();
+                level.fn_params = None;
+                self.tokens(group.stream(), level.macro_args, &params);
+            }
+            _ => self.tokens(group.stream(), level.macro_args || called, &level.bound),
+        }
+    }
+
+    fn literal(&mut self, level: &Level, i: usize, literal: &proc_macro2::Literal) {
+        let text = literal.to_string();
+        let mut placeholders = BTreeSet::new();
+        format_placeholders(&text, &mut placeholders);
+        for name in placeholders {
+            self.used(level, name, true);
+        }
+        // `#[serde(default = "default_gain")]`, `with = "module"`: a path in a string.
+        let assigned = punct(level.before(i, 1), '=');
+        let key =
+            matches!(level.before(i, 2), Some(TokenTree::Ident(k)) if PATH_KEYS.contains(&k.to_string().as_str()));
+        if assigned && key {
+            let path = text.trim_matches('"');
+            self.out.extend(path.split("::").filter(|s| !s.is_empty()).map(str::to_owned));
         }
     }
 }
@@ -572,7 +604,7 @@ pub fn lookup_names(item: &Item, crate_names: &CrateNames, dir: &Path) -> Option
             (format!("{name}!(..)"), found.into_iter().collect())
         }
         other => {
-            let (kind, name) = crate::scope::kind_and_name(other)?;
+            let (kind, name) = super::item::kind_and_name(other)?;
             if name == "_" {
                 return None;
             }

@@ -8,7 +8,7 @@ use std::path::Path;
 use proc_macro2::{TokenStream, TokenTree};
 use syn::{Item, ItemMod};
 
-use crate::crate_tree::{CrateFiles, declared_modules, module_files};
+use super::crate_tree::{CrateFiles, declared_modules, module_files};
 
 /// Where a path leads, seen from a module of the crate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +102,7 @@ impl<'f> FileModules<'f> {
         index
     }
 
-    fn add_file(&mut self, files: &'f CrateFiles, file: &'f crate::crate_tree::SourceFile, path: &mut Vec<String>) {
+    fn add_file(&mut self, files: &'f CrateFiles, file: &'f super::crate_tree::SourceFile, path: &mut Vec<String>) {
         if file.path == files.home && !in_lib(path) {
             self.home = path.clone();
         }
@@ -241,7 +241,7 @@ fn declares(items: &[&Item], name: &str) -> bool {
         || items.iter().any(|item| match item {
             Item::Impl(_) | Item::Use(_) => false,
             Item::Mod(m) => m.ident == name,
-            other => crate::scope::kind_and_name(other).is_some_and(|(_, n)| n == name),
+            other => super::item::kind_and_name(other).is_some_and(|(_, n)| n == name),
         })
 }
 
@@ -377,14 +377,6 @@ fn flatten_use(
     }
 }
 
-/// Whether the file at `path` is a crate root (`main.rs`, `lib.rs`, or a file directly under
-/// `src/bin`, `examples`, `tests` or `benches`), so that `crate::` paths start at its top level.
-pub fn is_crate_root(path: &std::path::Path) -> bool {
-    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-    let dir = path.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str()).unwrap_or_default();
-    matches!(file, "main.rs" | "lib.rs") || matches!(dir, "bin" | "examples" | "tests" | "benches")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,20 +420,5 @@ mod tests {
         let mut paths = Vec::new();
         imports.paths(quote::quote!(m::f() + y + std::f64::consts::PI), &mut paths);
         assert_eq!(paths, [strings("crate::m::f"), strings("std::f64::consts::PI")]);
-    }
-
-    #[test]
-    fn crate_roots_are_recognised_by_file_name_and_folder() {
-        for (path, root) in [
-            ("src/main.rs", true),
-            ("src/lib.rs", true),
-            ("src/bin/tool.rs", true),
-            ("examples/sir.rs", true),
-            ("tests/it/main.rs", true),
-            ("src/physics.rs", false),
-            ("tests/it/cache.rs", false),
-        ] {
-            assert_eq!(is_crate_root(std::path::Path::new(path)), root, "{path}");
-        }
     }
 }
