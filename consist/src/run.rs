@@ -95,6 +95,39 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run of `model_name` that started at `now`: a new id, status `running`, and the process
+    /// that runs it (pid, host) added to `meta`; the other fields empty, for the caller to fill
+    /// with struct update syntax (`Run { tags, ..Run::starting(name, meta, now) }`). Every run
+    /// starts here.
+    pub(crate) fn starting(
+        model_name: &str,
+        mut meta: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Run {
+        record_process(&mut meta);
+        Run {
+            id: crate::ids::new_run_id(model_name),
+            parent_run_id: None,
+            status: RunStatus::Running,
+            model_name: model_name.to_owned(),
+            description: None,
+            year: None,
+            iteration: None,
+            stage: None,
+            phase: None,
+            tags: Vec::new(),
+            config_hash: String::new(),
+            code_hash: String::new(),
+            input_hash: String::new(),
+            signature: String::new(),
+            meta,
+            started_at: now,
+            ended_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// End the run now with `status` (`completed` or `failed`): sets `ended_at` and `updated_at`.
     pub(crate) fn end(&mut self, status: RunStatus) {
         let now = Utc::now();
@@ -137,7 +170,7 @@ impl Run {
 
 /// Record which process runs a run (`meta.pid`, `meta.host`), so a killed one can be told apart
 /// from a live one ([`Run::is_orphaned`]).
-pub(crate) fn record_process(meta: &mut serde_json::Map<String, serde_json::Value>) {
+fn record_process(meta: &mut serde_json::Map<String, serde_json::Value>) {
     meta.insert("pid".into(), serde_json::Value::from(std::process::id()));
     meta.insert("host".into(), serde_json::Value::String(host_name().to_owned()));
 }
@@ -198,4 +231,18 @@ pub struct RunRecord {
     pub inputs: Vec<Artifact>,
     /// Artifacts written (or, for a cache hit, reused) by the run.
     pub outputs: Vec<Artifact>,
+}
+
+impl RunRecord {
+    /// The record of `run` as it starts ([`Run::starting`]): its config, facets, run directory
+    /// and inputs; no outputs yet.
+    pub(crate) fn starting(
+        run: Run,
+        config: serde_json::Value,
+        facets: std::collections::BTreeMap<String, serde_json::Value>,
+        run_dir: PathBuf,
+        inputs: Vec<Artifact>,
+    ) -> RunRecord {
+        RunRecord { format: SNAPSHOT_FORMAT.to_owned(), run, config, facets, run_dir, inputs, outputs: Vec::new() }
+    }
 }

@@ -36,7 +36,7 @@ use crate::engine::RunResult;
 use crate::engine::output::Outputs;
 use crate::error::{Error, Result};
 use crate::names::unknown_key;
-use crate::run::{Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
+use crate::run::{Run, RunRecord, RunStatus};
 use crate::step::{StepBuilder, StepCall};
 use crate::tracker::Tracker;
 
@@ -95,39 +95,17 @@ impl<'t> ScenarioBuilder<'t> {
         let config_hash = crate::signature::hash_config_value(&config);
         let input_hash = crate::signature::input_hash(&[]);
         let signature = crate::signature::signature(&self.name, "", &config_hash, &input_hash);
-        let now = Utc::now();
         let mut meta = Map::new();
         meta.insert("kind".into(), Json::String("scenario".into()));
-        crate::run::record_process(&mut meta);
-        let header = RunRecord {
-            format: SNAPSHOT_FORMAT.to_owned(),
-            run: Run {
-                id: crate::engine::execute::new_run_id(&self.name),
-                parent_run_id: None,
-                status: RunStatus::Running,
-                model_name: self.name,
-                description: self.description,
-                year: None,
-                iteration: None,
-                stage: None,
-                phase: None,
-                tags: self.tags,
-                config_hash,
-                code_hash: String::new(),
-                input_hash,
-                signature,
-                meta,
-                started_at: now,
-                ended_at: None,
-                created_at: now,
-                updated_at: now,
-            },
-            config,
-            facets,
-            run_dir: self.tracker.run_dir().to_path_buf(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
+        let run = Run {
+            description: self.description,
+            tags: self.tags,
+            config_hash,
+            input_hash,
+            signature,
+            ..Run::starting(&self.name, meta, Utc::now())
         };
+        let header = RunRecord::starting(run, config, facets, self.tracker.run_dir().to_path_buf(), Vec::new());
         self.tracker.inner.persist(&header)?;
         Ok(Scenario {
             tracker: self.tracker.clone(),

@@ -15,7 +15,7 @@ use crate::artifact::{Artifact, Driver};
 use crate::engine::RunResult;
 use crate::engine::context::StepContext;
 use crate::engine::output::{Output, Outputs};
-use crate::engine::spec::{Input, StepResult, StepSpec};
+use crate::engine::spec::{Input, Placement, StepResult, StepSpec};
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
 use crate::explain::{Footprint, MissExplanation, Place};
@@ -23,16 +23,6 @@ use crate::index::IndexEntry;
 use crate::names::unknown_key;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
-
-/// Random hex digits that end a run id: 64 bits. Eight (Python Consist's 32 bits) collide after
-/// ~77,000 runs of one step, and a colliding run overwrote the other's snapshot, output directory
-/// and database row.
-const RUN_ID_HEX: usize = 16;
-
-/// A new run id: `<slug of name>_<16 hex>` (file-safe: it names snapshot and output paths).
-pub(crate) fn new_run_id(name: &str) -> String {
-    format!("{}_{}", crate::names::slug(name), &uuid::Uuid::new_v4().simple().to_string()[..RUN_ID_HEX])
-}
 
 /// Inputs as (declared key, artifact), and their signature entries.
 type ResolvedInputs = (Vec<(String, Artifact)>, Vec<InputEntry>);
@@ -141,14 +131,15 @@ impl Engine {
         self.catalog.relocation.path(recorded).unwrap_or_else(|| self.run_dir.clone())
     }
 
-    /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]).
+    /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]):
+    /// sign it, start its record, decide hit or miss, then record the hit or execute the body.
     pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
         O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
     {
-        let started = Utc::now();
-        let clock = Instant::now();
+        // The run starts before its inputs are hashed: that time is part of its duration.
+        let (started, clock) = (Utc::now(), Instant::now());
         spec.check::<O>()?;
         let StepSpec {
             name,
@@ -168,113 +159,28 @@ impl Engine {
         } = spec;
         let validation = validation.unwrap_or(self.validation);
         let hydration = hydration.unwrap_or(self.hydration);
-        let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
-        let mut code_items = code_items;
-        if self.toolchain_in_signature {
-            // Listed with the code items, so a miss explanation names what changed.
-            for (field, value) in toolchain.fields() {
-                code_items.insert(format!("toolchain {field}"), value);
-            }
-        }
-        let code_hash = match (code_hash.unwrap_or_default(), self.toolchain_in_signature) {
-            (code, true) => {
-                signature::hash_parts("consist-toolchain-v1", &[code.as_bytes(), toolchain.identity().as_bytes()])
-            }
-            (code, false) => code,
-        };
-        let config = config?;
-        let facets = crate::facet::extract(&config, &facet_from)?;
-        let config_hash = signature::checked_config_hash(&name, &config)?;
         let mode = cache_mode.unwrap_or(self.cache_mode);
-        let (inputs, entries) = self.resolve_inputs(&name, inputs)?;
-        let input_hash = signature::input_hash(&entries);
-        let sig = signature::signature(&name, &code_hash, &config_hash, &input_hash);
-
-        let mut meta = Map::new();
-        meta.insert("declared_outputs".into(), Json::from(keys.clone()));
-        // An upstream artifact keeps its producer's key; remember the key this step reads it under.
-        let input_keys: Map<String, Json> =
-            inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
-        meta.insert("inputs".into(), Json::Object(input_keys));
-        if !code_items.is_empty() {
-            meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
-        }
-        let footprint_place = place.place();
-        meta.insert("toolchain".into(), serde_json::to_value(&toolchain).unwrap_or(Json::Null));
-        crate::run::record_process(&mut meta);
-        let mut record = RunRecord {
-            format: crate::run::SNAPSHOT_FORMAT.to_owned(),
-            run: Run {
-                id: new_run_id(&name),
-                parent_run_id: place.parent,
-                status: RunStatus::Running,
-                model_name: name.clone(),
-                description,
-                year: place.year,
-                iteration: place.iteration,
-                stage: place.stage,
-                phase: place.phase,
-                tags,
-                config_hash,
-                code_hash,
-                input_hash,
-                signature: sig.clone(),
-                meta,
-                started_at: started,
-                ended_at: None,
-                created_at: started,
-                updated_at: started,
-            },
-            config,
-            facets,
-            run_dir: self.run_dir.clone(),
-            inputs: inputs.iter().map(|(_, a)| a.clone()).collect(),
-            outputs: Vec::new(),
+        let signed = self.sign(&name, code_hash, code_items, toolchain, config?, &facet_from, inputs)?;
+        let basis = MissBasis {
+            code_items: signed.code_items.clone(),
+            inputs: signed.entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
+            place: place.place(),
         };
-        let inputs: BTreeMap<String, Artifact> = inputs.into_iter().collect();
-        // Only a miss needs the footprint (built below, after the hit path has returned).
-        let footprint = |record: &RunRecord| Footprint {
-            run_id: String::new(),
-            signature: record.run.signature.clone(),
-            code_hash: record.run.code_hash.clone(),
-            code_items: code_items.clone(),
-            config: record.config.clone(),
-            inputs: entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
-            place: footprint_place.clone(),
-            session: self.session.clone(),
-        };
+        let (mut record, inputs) = self.start_record(signed, &keys, place, description, tags, started);
 
         let mut claim = None;
-        let explanation = if mode == CacheMode::Overwrite {
-            MissExplanation::because("cache mode is overwrite: every run executes")
-        } else {
-            let mut found = self.lookup::<O>(&name, &sig, validation, &keys)?;
-            if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
-                // Hold the signature's claim while executing: a twin elsewhere waits for our
-                // result, and we look again in case a twin recorded it while we looked or waited.
-                let ready = || self.catalog.sources(&sig).is_ok_and(|s| !s.is_empty());
-                claim = self.claims.acquire(&sig, &name, &record.run.id, &ready);
-                if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
-                    found = self.lookup::<O>(&name, &sig, validation, &keys)?;
-                }
+        let explanation = match self.decide::<O>(&record, validation, &keys, mode, &mut claim, &basis)? {
+            Decision::Hit(hit) => {
+                drop(claim);
+                let trace = (kind == BodyKind::Trace).then_some(body);
+                let pending = PendingRun { record, inputs, keys, mode, hydration };
+                return self.record_hit(pending, hit, trace.map(|b| (b, basis.place)));
             }
-            match found {
-                Lookup::Hit(hit) => {
-                    drop(claim);
-                    let trace = (kind == BodyKind::Trace).then_some(body);
-                    let pending = PendingRun { record, inputs, keys, mode, hydration };
-                    return self.record_hit(pending, hit, trace.map(|b| (b, footprint_place)));
-                }
-                Lookup::Unusable(explanation) => explanation,
-                Lookup::Absent => {
-                    let now = footprint(&record);
-                    MissExplanation::compare(&name, &now, &self.catalog.history.candidates(&name, &now.place))
-                }
-            }
+            Decision::Miss(explanation) => explanation,
         };
         tracing::debug!(
             step = %name,
-            signature = %sig,
+            signature = %record.run.signature,
             lookup_us = clock.elapsed().as_micros() as u64,
             reason = %explanation.summary,
             "cache miss"
@@ -285,11 +191,148 @@ impl Engine {
         if alive.is_some() {
             record.run.meta.insert("liveness".into(), Json::from(crate::engine::claim::LIVENESS_LEASE));
         }
-        let footprint = footprint(&record);
+        let footprint = basis.footprint(&record, &self.session);
         let result = self.execute(PendingRun { record, inputs, keys, mode, hydration }, footprint, body);
         drop(alive);
         drop(claim);
         result
+    }
+
+    /// What a step run's signature is made of: its code identity (with the toolchain when the
+    /// tracker signs it), canonical config and its hash, facets, and its inputs resolved.
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        name: &str,
+        code_hash: Option<String>,
+        mut code_items: BTreeMap<String, String>,
+        toolchain: Option<crate::Toolchain>,
+        config: Json,
+        facet_from: &[String],
+        inputs: Vec<(String, Input)>,
+    ) -> Result<Signed> {
+        let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
+        let code_hash = code_hash.unwrap_or_default();
+        let code_hash = if self.toolchain_in_signature {
+            // Listed with the code items, so a miss explanation names what changed.
+            for (field, value) in toolchain.fields() {
+                code_items.insert(format!("toolchain {field}"), value);
+            }
+            signature::hash_parts("consist-toolchain-v1", &[code_hash.as_bytes(), toolchain.identity().as_bytes()])
+        } else {
+            code_hash
+        };
+        let facets = crate::facet::extract(&config, facet_from)?;
+        let config_hash = signature::checked_config_hash(name, &config)?;
+        let (inputs, entries) = self.resolve_inputs(name, inputs)?;
+        let input_hash = signature::input_hash(&entries);
+        let signature = signature::signature(name, &code_hash, &config_hash, &input_hash);
+        Ok(Signed {
+            name: name.to_owned(),
+            code_hash,
+            code_items,
+            toolchain,
+            config,
+            facets,
+            config_hash,
+            inputs,
+            entries,
+            input_hash,
+            signature,
+        })
+    }
+
+    /// The `running` record of a signed step run (declared outputs, the key each input is read
+    /// under, code items, toolchain and process in its meta), and its inputs by key.
+    fn start_record(
+        &self,
+        signed: Signed,
+        keys: &[String],
+        place: Placement,
+        description: Option<String>,
+        tags: Vec<String>,
+        started: chrono::DateTime<Utc>,
+    ) -> (RunRecord, BTreeMap<String, Artifact>) {
+        let Signed {
+            name,
+            code_hash,
+            code_items,
+            toolchain,
+            config,
+            facets,
+            config_hash,
+            inputs,
+            input_hash,
+            signature,
+            ..
+        } = signed;
+        let mut meta = Map::new();
+        meta.insert("declared_outputs".into(), Json::from(keys.to_vec()));
+        // An upstream artifact keeps its producer's key; remember the key this step reads it under.
+        let input_keys: Map<String, Json> =
+            inputs.iter().map(|(k, a)| (k.clone(), Json::String(a.id.clone()))).collect();
+        meta.insert("inputs".into(), Json::Object(input_keys));
+        if !code_items.is_empty() {
+            meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
+        }
+        meta.insert("toolchain".into(), serde_json::to_value(&toolchain).unwrap_or(Json::Null));
+        let run = Run {
+            parent_run_id: place.parent,
+            description,
+            year: place.year,
+            iteration: place.iteration,
+            stage: place.stage,
+            phase: place.phase,
+            tags,
+            config_hash,
+            code_hash,
+            input_hash,
+            signature,
+            ..Run::starting(&name, meta, started)
+        };
+        let record = RunRecord::starting(
+            run,
+            config,
+            facets,
+            self.run_dir.clone(),
+            inputs.iter().map(|(_, a)| a.clone()).collect(),
+        );
+        (record, inputs.into_iter().collect())
+    }
+
+    /// Hit or miss for `record`'s signature. Unless every run executes (`Overwrite`), the cache is
+    /// looked up; on no hit, a recording run holds the signature's claim (in `claim`) while it
+    /// executes, so a twin elsewhere waits for its result, and looks again in case a twin
+    /// recorded one while it looked or waited. A miss comes with its explanation.
+    fn decide<O: Outputs + 'static>(
+        &self,
+        record: &RunRecord,
+        validation: Validation,
+        keys: &[String],
+        mode: CacheMode,
+        claim: &mut Option<super::claim::Claim>,
+        basis: &MissBasis,
+    ) -> Result<Decision<O>> {
+        if mode == CacheMode::Overwrite {
+            return Ok(Decision::Miss(MissExplanation::because("cache mode is overwrite: every run executes")));
+        }
+        let (name, sig) = (&record.run.model_name, &record.run.signature);
+        let mut found = self.lookup::<O>(name, sig, validation, keys)?;
+        if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
+            let ready = || self.catalog.sources(sig).is_ok_and(|s| !s.is_empty());
+            *claim = self.claims.acquire(sig, name, &record.run.id, &ready);
+            if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
+                found = self.lookup::<O>(name, sig, validation, keys)?;
+            }
+        }
+        Ok(match found {
+            Lookup::Hit(hit) => Decision::Hit(hit),
+            Lookup::Unusable(explanation) => Decision::Miss(explanation),
+            Lookup::Absent => {
+                let now = basis.footprint(record, &self.session);
+                Decision::Miss(MissExplanation::compare(name, &now, &self.catalog.history.candidates(name, &now.place)))
+            }
+        })
     }
 
     /// Look `sig` up in the cache: its sources in order (see [`crate::Catalog`]'s `sources`),
@@ -624,19 +667,46 @@ struct Hit<O> {
     outputs: BTreeMap<String, Artifact>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a step run's signature is made of ([`Engine::sign`]).
+struct Signed {
+    name: String,
+    code_hash: String,
+    code_items: BTreeMap<String, String>,
+    toolchain: crate::Toolchain,
+    config: Json,
+    facets: BTreeMap<String, Json>,
+    config_hash: String,
+    inputs: Vec<(String, Artifact)>,
+    entries: Vec<InputEntry>,
+    input_hash: String,
+    signature: String,
+}
 
-    #[test]
-    fn run_ids_of_one_step_do_not_collide_at_sweep_scale() {
-        // 200,000 ids of one step: with 32 random bits ~4.7 collisions were expected; with 64,
-        // one in ~10^9 such tests.
-        let ids: std::collections::HashSet<String> = (0..200_000).map(|_| new_run_id("add_one")).collect();
-        assert_eq!(ids.len(), 200_000);
-        let id = ids.iter().next().unwrap();
-        let (name, hex) = id.rsplit_once('_').unwrap();
-        assert_eq!(name, "add_one");
-        assert!(hex.len() == RUN_ID_HEX && hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+/// What a miss is explained from, beside the run record: the code items, the inputs' identities
+/// by key and where the run sits. Only a miss builds its [`Footprint`].
+struct MissBasis {
+    code_items: BTreeMap<String, String>,
+    inputs: BTreeMap<String, String>,
+    place: Place,
+}
+
+impl MissBasis {
+    fn footprint(&self, record: &RunRecord, session: &str) -> Footprint {
+        Footprint {
+            run_id: String::new(),
+            signature: record.run.signature.clone(),
+            code_hash: record.run.code_hash.clone(),
+            code_items: self.code_items.clone(),
+            config: record.config.clone(),
+            inputs: self.inputs.clone(),
+            place: self.place.clone(),
+            session: session.to_owned(),
+        }
     }
+}
+
+/// Hit or miss ([`Engine::decide`]).
+enum Decision<O> {
+    Hit(Hit<O>),
+    Miss(MissExplanation),
 }
