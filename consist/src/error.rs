@@ -326,6 +326,13 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
 
+    /// A merge or copy between a catalog and itself.
+    #[error("{location} is the catalog merged into: merge or copy from another catalog")]
+    SameCatalog {
+        /// The catalog, password redacted.
+        location: String,
+    },
+
     /// A run id prefix that matches several runs.
     #[error("`{prefix}` is the start of several run ids ({candidates}); give more of the id")]
     AmbiguousRun {

@@ -63,6 +63,7 @@ mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod codec;
+mod diff;
 mod engine;
 mod error;
 mod explain;
@@ -104,6 +105,7 @@ pub use polars;
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::{Catalog, EPOCH_POLL};
 pub use codec::{CODEC, CODEC_VERSION};
+pub use diff::{Changes, RunDiff, RunExplanation};
 pub use engine::{
     BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
     Value,
@@ -119,7 +121,7 @@ pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 pub use logging::init_logging;
 pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
 pub use mounts::{Mounts, is_portable};
-pub use rebuild::RebuildReport;
+pub use rebuild::{DamagedFate, RebuildReport};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use remote::{KeepRuns, REMOTE_ENV, Remote, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
 pub use run::{HOST_ENV, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};

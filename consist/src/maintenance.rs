@@ -283,10 +283,7 @@ impl Catalog {
             )));
         }
         if same_file(self.db_path(), source.db_path()) {
-            return Err(Error::Refused(format!(
-                "{} is this database; merge another database into it",
-                source.db_path().display()
-            )));
+            return Err(Error::SameCatalog { location: source.location().to_string() });
         }
         let ours: BTreeMap<String, (String, RunStatus)> = if self.exists() {
             let runs = self.find_runs(&RunQuery::default())?;
@@ -348,6 +345,10 @@ impl Catalog {
     /// the source is here with its signature and all its artifact links. A failed check removes
     /// nothing: it names the first run that differs.
     pub fn copy_from(&self, source: &Catalog) -> Result<CopyReport> {
+        if same_file(self.db_path(), source.db_path()) {
+            return Err(Error::SameCatalog { location: source.location().to_string() });
+        }
+        self.store().init()?;
         let merge = self.merge(source, OnConflict::Error, false)?;
         let ids: Vec<String> = merge.merged.iter().chain(&merge.already_present).cloned().collect();
         let theirs = source.run_records(&ids)?;
@@ -460,7 +461,7 @@ fn file_plan(
 }
 
 /// Whether two paths name the same file (either may not exist yet).
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),

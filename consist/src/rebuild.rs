@@ -37,6 +37,30 @@ pub struct RebuildReport {
     pub lost: Vec<DamagedSnapshot>,
 }
 
+/// What became of the run of a snapshot a rebuild could not read ([`RebuildReport::fate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamagedFate {
+    /// Its run is not in the store: restore the file from a backup and rebuild again.
+    NotRestored,
+    /// Its run keeps the rows the database already held.
+    RowsKept,
+    /// Its run was restored from another copy of its snapshot.
+    RestoredFromCopy,
+}
+
+impl RebuildReport {
+    /// What became of the run of `damaged` (one of [`RebuildReport::damaged`]).
+    pub fn fate(&self, damaged: &DamagedSnapshot) -> DamagedFate {
+        if self.lost.contains(damaged) {
+            DamagedFate::NotRestored
+        } else if damaged.run_id.as_ref().is_some_and(|id| self.kept.contains(id)) {
+            DamagedFate::RowsKept
+        } else {
+            DamagedFate::RestoredFromCopy
+        }
+    }
+}
+
 /// The runs a rebuild read: by id, the files it read them from (with their size and mtime),
 /// the directories it could not list, what it reported.
 struct Scan {

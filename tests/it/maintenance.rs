@@ -197,6 +197,13 @@ fn cli_purge_asks_for_confirmation_and_merge_names_its_problems() {
 
     let itself = cli(&db, &["db", "merge", db.to_str().unwrap()]);
     assert_eq!(itself.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&itself.stderr).contains("merge or copy from another catalog"));
+    let copy_itself = cli(&db, &["db", "copy", db.to_str().unwrap(), db.to_str().unwrap()]);
+    assert_eq!(copy_itself.status.code(), Some(2), "{}", String::from_utf8_lossy(&copy_itself.stderr));
+    // The library refuses it, not only the command line.
+    let catalog =
+        Catalog::open(&consist::CatalogLocation::parse(db.to_str().unwrap()).unwrap(), Duration::from_secs(5)).unwrap();
+    assert!(matches!(catalog.copy_from(&catalog), Err(Error::SameCatalog { .. })));
     let absent = cli(&db, &["db", "merge", ws.path().join("absent.duckdb").to_str().unwrap()]);
     assert_eq!(absent.status.code(), Some(1));
     let said = String::from_utf8_lossy(&absent.stderr);

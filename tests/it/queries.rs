@@ -200,3 +200,27 @@ fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
     }
     assert_eq!(catalog.summary().unwrap().runs, 8, "nothing was deleted");
 }
+
+#[test]
+fn the_catalog_diffs_two_runs_and_explains_a_miss() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let run = |threshold: i64| {
+        let raw = tracker.step("load").code_version("1").outputs(["raw"]).run(|_| Ok(Value(vec![10i64, 20]))).unwrap();
+        tracker.run(clean::step(raw.output("raw").unwrap(), threshold)).unwrap().run
+    };
+    let (a, b) = (run(15), run(5));
+    tracker.flush().unwrap();
+    let catalog = tracker.catalog();
+    let diff = catalog.diff_runs(&a.id, &b.id[..12]).unwrap();
+    assert!(!diff.same_signature && !diff.code_changed && diff.inputs.is_empty(), "{diff:?}");
+    assert_eq!(diff.config.changed["threshold"], [serde_json::json!(15), serde_json::json!(5)]);
+    let explained = catalog.explain_run(&b.id).unwrap();
+    assert!(!explained.cache_hit);
+    assert!(explained.miss.unwrap().summary.contains("config changed: threshold"));
+    assert_eq!(explained.diff.map(|d| d.run_a), Some(a.id.clone()));
+    let hit = run(15);
+    tracker.flush().unwrap();
+    let hit = catalog.explain_run(&hit.id).unwrap();
+    assert_eq!(hit.cache_source.as_deref(), Some(a.id.as_str()));
+}

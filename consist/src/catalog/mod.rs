@@ -169,6 +169,15 @@ impl Catalog {
         &self.db_path
     }
 
+    /// Where [`Catalog::rebuild`] looks for snapshots unless told: the folder of a DuckDB
+    /// catalog's file (its run directories usually sit below it); `None` for a server catalog,
+    /// which has no folder of its own.
+    pub fn default_snapshot_root(&self) -> Option<PathBuf> {
+        let file = self.location.duckdb_path()?;
+        let absolute = std::path::absolute(file).ok()?;
+        Some(absolute.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf))
+    }
+
     /// Whether the store holds a database to read: a DuckDB file once written; a server catalog
     /// always (an unreachable server is an error of the read itself).
     pub fn has_store(&self) -> bool {

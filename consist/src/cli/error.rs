@@ -29,11 +29,12 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The exit status: 2 for usage errors (an ambiguous run id prefix and a refused query
-    /// included), 1 for everything else.
+    /// The exit status: 2 for usage errors (an ambiguous run id prefix, a refused query and a
+    /// merge of a catalog into itself included), 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::Consist(Error::AmbiguousRun { .. } | Error::Query { .. }) => 2,
+            CliError::Usage(_)
+            | CliError::Consist(Error::AmbiguousRun { .. } | Error::Query { .. } | Error::SameCatalog { .. }) => 2,
             _ => 1,
         }
     }
