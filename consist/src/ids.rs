@@ -41,7 +41,7 @@ pub(crate) fn run_id_problem(id: &str) -> Option<&'static str> {
         Some("it starts with `.` (`.`, `..` and hidden names are not run ids)")
     } else if id.chars().any(char::is_control) {
         Some("it contains a control character (NUL, newline, escape...)")
-    } else if id.contains(crate::snapshot::TMP_MARK) {
+    } else if id.contains(crate::files::atomic::TMP_MARK) {
         Some("it contains `.tmp.`, which marks consist's temporary files")
     } else if id.len() > RUN_ID_LEN {
         Some("it is longer than 200 bytes")

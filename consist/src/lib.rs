@@ -62,39 +62,28 @@ mod canonical;
 mod catalog;
 #[cfg(feature = "cli")]
 pub mod cli;
-mod codec;
-mod diff;
 mod engine;
 mod error;
-mod explain;
 mod export;
 mod facet;
-mod filehash;
-mod frame;
+mod files;
 pub mod guide;
 mod ids;
-mod index;
 mod lineage;
-mod local;
 mod location;
 mod logging;
-mod maintenance;
 mod mounts;
 mod names;
 mod panics;
-mod rebuild;
 mod registry;
-mod relocate;
 mod remote;
 mod run;
 mod scenario;
 mod signature;
-mod snapshot;
 mod step;
 mod store;
 mod toolchain;
 mod tracker;
-mod validate;
 
 pub use consist_macros::{Outputs, helper, step, toolchain};
 
@@ -102,31 +91,32 @@ pub use consist_macros::{Outputs, helper, step, toolchain};
 /// so your frames are consist's frames and no second polars is compiled.
 pub use polars;
 
+pub use crate::catalog::snapshot::DamagedSnapshot;
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
+pub use catalog::diff::{Changes, RunDiff, RunExplanation};
+pub use catalog::explain::MissExplanation;
+pub use catalog::index::IndexEntry;
+pub use catalog::maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
+pub use catalog::rebuild::{DamagedFate, RebuildReport};
+pub use catalog::validate::{ArtifactProblem, FileProblem, ValidationReport};
 pub use catalog::{Catalog, EPOCH_POLL};
-pub use codec::{CODEC, CODEC_VERSION};
-pub use diff::{Changes, RunDiff, RunExplanation};
 pub use engine::{
     BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
     Value,
 };
 pub use error::{Error, Result};
-pub use explain::MissExplanation;
 pub use export::{ExportFormat, ExportReport, ExportScope};
-pub use filehash::{HashingStrategy, hash_file};
-pub use frame::read_parquet;
-pub use index::IndexEntry;
+pub use files::codec::{CODEC, CODEC_VERSION};
+pub use files::frame::read_parquet;
+pub use files::hash::{HashingStrategy, hash_file};
 pub use lineage::{LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 pub use logging::init_logging;
-pub use maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
 pub use mounts::{Mounts, is_portable};
-pub use rebuild::{DamagedFate, RebuildReport};
 pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
 pub use remote::{KeepRuns, REMOTE_ENV, Remote, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
 pub use run::{HOST_ENV, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
 pub use scenario::{Scenario, ScenarioBuilder};
-pub use snapshot::DamagedSnapshot;
 pub use step::{StepBuilder, StepCall};
 pub use store::{
     ArtifactQuery, CatalogIdentity, CatalogSummary, Direction, DuckDbStore, Inspection, LeaseState, Leases, ModelCount,
@@ -134,15 +124,15 @@ pub use store::{
 };
 pub use toolchain::Toolchain;
 pub use tracker::{DEFER_HITS_ENV, Tracker, TrackerBuilder};
-pub use validate::{ArtifactProblem, FileProblem, ValidationReport};
 
 /// What the crate's own tests and benchmarks reach inside (snapshot files, table names, the
 /// signature and the cache lookup); not public API.
 #[doc(hidden)]
 pub mod testing {
     pub use crate::catalog::HIT_BATCHES_WAITING;
+    pub use crate::catalog::layout::snapshots_dir;
+    pub use crate::catalog::snapshot::{find_all, read, read_all};
     pub use crate::signature::{InputEntry, hash_config_value, input_hash, signature};
-    pub use crate::snapshot::{find_all, read, read_all, snapshots_dir};
     pub use crate::store::TABLES;
 
     /// The cache lookup of a step run's signature (what a step does before deciding to run):

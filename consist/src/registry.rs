@@ -82,8 +82,8 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         let not_followed = info.not_followed.iter().filter(|p| !followed(p)).map(|p| (*p).to_owned()).collect();
         let changed_items = last
             .as_ref()
-            .and_then(|r| crate::explain::recorded_code_items(&r.meta))
-            .map(|old| crate::explain::changed_keys(&items, &old))
+            .and_then(|r| crate::catalog::explain::recorded_code_items(&r.meta))
+            .map(|old| crate::catalog::explain::changed_keys(&items, &old))
             .unwrap_or_default();
         report.push(StepStatus {
             name: info.name,

@@ -3,8 +3,24 @@
 //! Writers append snapshots to the pending queue on the hot path and move them into the store in
 //! batches ([`Catalog::sync`]); readers see the store merged with whatever is still pending, so a
 //! run in progress in another process shows up before it reaches the database.
+//!
+//! The catalog layer, below the engine and above the stores and files: the files a catalog keeps
+//! (`layout`, `snapshot`, `pending`, `index`, `local`), what it learns from them (`explain`,
+//! `diff`, `relocate`), and what changes or checks it as a whole (`maintenance`, `rebuild`,
+//! `validate`); `shared` keeps a host's state true to a catalog others change.
 
+pub(crate) mod diff;
+pub(crate) mod explain;
+pub(crate) mod index;
+pub(crate) mod layout;
+pub(crate) mod local;
+pub(crate) mod maintenance;
+pub(crate) mod pending;
+pub(crate) mod rebuild;
+pub(crate) mod relocate;
 mod shared;
+pub(crate) mod snapshot;
+pub(crate) mod validate;
 
 pub use shared::EPOCH_POLL;
 
@@ -14,13 +30,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::artifact::Artifact;
+use crate::catalog::explain::History;
+use crate::catalog::index::SignatureIndex;
+use crate::catalog::pending::PendingQueue;
+use crate::catalog::relocate::Relocation;
 use crate::error::{Error, Result};
-use crate::explain::History;
-use crate::index::SignatureIndex;
 use crate::location::CatalogLocation;
-use crate::relocate::Relocation;
 use crate::run::{Run, RunRecord};
-use crate::snapshot::{self, PendingQueue};
 use crate::store::{
     ArtifactView, CatalogSummary, Direction, DuckDbStore, PgStore, QueryAccess, QueryRows, RunQuery, ScenarioSummary,
     Store,
@@ -44,7 +60,7 @@ pub struct Catalog {
     /// Mounts through which `name://` URIs are found on this machine.
     mounts: crate::mounts::Mounts,
     /// The rest of this host's state for the catalog: its identity, run dirs, purge mark.
-    pub(crate) local: crate::local::LocalState,
+    pub(crate) local: crate::catalog::local::LocalState,
     /// What this object last saw of purges made elsewhere.
     seen: shared::SeenPurges,
 }
@@ -94,7 +110,7 @@ impl Catalog {
     /// The catalog over `store`, its local state beside `location`.
     fn assemble(location: CatalogLocation, store: Box<dyn Store>, relocation: Arc<Relocation>) -> Catalog {
         let db_path = location.state_path();
-        let dir = snapshot::catalog_dir(&db_path);
+        let dir = crate::catalog::layout::catalog_dir(&db_path);
         Catalog {
             relocation,
             mounts: crate::mounts::Mounts::default(),
@@ -102,7 +118,7 @@ impl Catalog {
             pending: PendingQueue::new(&dir),
             index: SignatureIndex::new(&dir),
             history: History::new(&dir),
-            local: crate::local::LocalState::new(&dir),
+            local: crate::catalog::local::LocalState::new(&dir),
             seen: Default::default(),
             location,
             db_path,
@@ -234,7 +250,7 @@ impl Catalog {
     pub(crate) fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
         let mut entries = Vec::new();
         for (name, path) in self.pending_list() {
-            match snapshot::read_all(&path) {
+            match crate::catalog::snapshot::read_all(&path) {
                 Ok(records) => entries.push((name, records)),
                 Err(_) if !path.exists() => {
                     crate::logging::warning!(
@@ -245,8 +261,8 @@ impl Catalog {
                     self.pending.remove(&name)
                 }
                 Err(e) => {
-                    let damaged = snapshot::DamagedSnapshot {
-                        run_id: snapshot::run_id_of(&path),
+                    let damaged = crate::catalog::snapshot::DamagedSnapshot {
+                        run_id: crate::catalog::snapshot::run_id_of(&path),
                         file: path,
                         line: None,
                         reason: e.to_string(),
@@ -257,7 +273,11 @@ impl Catalog {
                         error = %e,
                         "a pending run's snapshot cannot be read; the run is not in the catalog (listed by `consist db inspect`)"
                     );
-                    if snapshot::note_damaged(&snapshot::catalog_dir(&self.db_path), &name, &damaged) {
+                    if crate::catalog::snapshot::note_damaged(
+                        &crate::catalog::layout::catalog_dir(&self.db_path),
+                        &name,
+                        &damaged,
+                    ) {
                         self.pending.remove(&name);
                     }
                 }
@@ -269,7 +289,7 @@ impl Catalog {
     /// The pending record of run `run_id`: its own snapshot, else a line of a pending batch.
     fn pending_record(&self, run_id: &str) -> Result<Option<RunRecord>> {
         if let Some(path) = self.pending_path(run_id) {
-            return snapshot::read(&path).map(Some);
+            return crate::catalog::snapshot::read(&path).map(Some);
         }
         Ok(self.pending_batches()?.remove(run_id))
     }
@@ -278,8 +298,8 @@ impl Catalog {
     fn pending_batches(&self) -> Result<HashMap<String, RunRecord>> {
         let mut runs = HashMap::new();
         for (name, path) in self.pending_list() {
-            if snapshot::is_batch(&name) && path.exists() {
-                runs.extend(snapshot::read_all(&path)?.into_iter().map(|r| (r.run.id.clone(), r)));
+            if crate::catalog::snapshot::is_batch(&name) && path.exists() {
+                runs.extend(crate::catalog::snapshot::read_all(&path)?.into_iter().map(|r| (r.run.id.clone(), r)));
             }
         }
         Ok(runs)
@@ -420,7 +440,7 @@ impl Catalog {
         let mut batched = self.pending_batches()?;
         for id in ids {
             match self.pending_path(id) {
-                Some(path) => records.push(snapshot::read(&path)?),
+                Some(path) => records.push(crate::catalog::snapshot::read(&path)?),
                 None => match batched.remove(id) {
                     Some(record) => records.push(record),
                     None => stored.push(id.clone()),

@@ -17,9 +17,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::Catalog;
+use crate::catalog::index::IndexEntry;
+use crate::catalog::local::{CatalogMark, file_key};
 use crate::error::{Error, Result};
-use crate::index::IndexEntry;
-use crate::local::{CatalogMark, file_key};
 use crate::location::CatalogLocation;
 use crate::run::RunRecord;
 use crate::store::CatalogIdentity;

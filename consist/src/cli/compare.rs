@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::error::Result;
 use super::{Cli, print_json};
-use crate::diff::{Changes, RunDiff};
+use crate::catalog::diff::{Changes, RunDiff};
 
 /// Options of `consist diff`.
 #[derive(Debug, Args)]

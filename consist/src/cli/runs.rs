@@ -7,7 +7,7 @@ use super::error::Result;
 use super::{Cli, print_json, table};
 use crate::Catalog;
 use crate::artifact::Artifact;
-use crate::explain::MissExplanation;
+use crate::catalog::explain::MissExplanation;
 use crate::run::{Run, RunStatus};
 use crate::store::{Direction, RunQuery};
 

@@ -160,8 +160,8 @@ impl<'a> StepContext<'a> {
     pub fn log_frame(&mut self, key: &str, df: &mut DataFrame) -> Result<Artifact> {
         self.check_loggable(key)?;
         let path = self.output_dir()?.join(format!("{key}.parquet"));
-        crate::frame::write_parquet(key, df, &path)?;
-        let hash = crate::filehash::hash_file(&path).map_err(Error::io("hashing output", &path))?;
+        crate::files::frame::write_parquet(key, df, &path)?;
+        let hash = crate::files::hash::hash_file(&path).map_err(Error::io("hashing output", &path))?;
         let mut artifact = self.new_artifact(key, &path, Driver::Parquet, hash)?;
         artifact.meta.insert("rows".into(), Json::from(df.height()));
         artifact.meta.insert("columns".into(), Json::from(df.width()));
@@ -181,7 +181,7 @@ impl<'a> StepContext<'a> {
             ),
         })?;
         file.sync_all().map_err(Error::io("syncing output", &abs))?;
-        let hash = crate::filehash::hash_file(&abs).map_err(Error::io("hashing output", &abs))?;
+        let hash = crate::files::hash::hash_file(&abs).map_err(Error::io("hashing output", &abs))?;
         let driver = Driver::from_path(&abs);
         let artifact = self.new_artifact(key, &abs, driver, hash)?;
         Ok(self.push(artifact))
@@ -190,12 +190,12 @@ impl<'a> StepContext<'a> {
     /// Store a typed value as output `key` with the value codec (`<key>.bin`).
     pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
         self.check_loggable(key)?;
-        let bytes = crate::codec::encode(key, value)?;
+        let bytes = crate::files::codec::encode(key, value)?;
         let path = self.output_dir()?.join(format!("{key}.bin"));
-        crate::snapshot::write_atomic(&path, &bytes, true).map_err(Error::io("writing value output", &path))?;
+        crate::files::atomic::write_atomic(&path, &bytes, true).map_err(Error::io("writing value output", &path))?;
         let hash = blake3::hash(&bytes).to_hex().to_string();
         let mut artifact = self.new_artifact(key, &path, Driver::Bincode, hash)?;
-        artifact.meta.extend(crate::codec::meta::<T>());
+        artifact.meta.extend(crate::files::codec::meta::<T>());
         Ok(self.push(artifact))
     }
 

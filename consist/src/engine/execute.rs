@@ -12,14 +12,14 @@ use chrono::Utc;
 use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
+use crate::catalog::explain::{Footprint, MissExplanation, Place};
+use crate::catalog::index::IndexEntry;
 use crate::engine::RunResult;
 use crate::engine::context::StepContext;
 use crate::engine::output::{Output, Outputs};
 use crate::engine::spec::{Input, Placement, StepResult, StepSpec};
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
-use crate::explain::{Footprint, MissExplanation, Place};
-use crate::index::IndexEntry;
 use crate::names::unknown_key;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
@@ -43,7 +43,7 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
     }
     // Copied beside `dest` and checked before it takes `dest`'s place: a file that no longer
     // holds the recorded bytes never replaces a good copy.
-    let tmp = crate::snapshot::tmp_path(dest);
+    let tmp = crate::files::atomic::tmp_path(dest);
     let copied = std::fs::copy(&artifact.path, &tmp)
         .map_err(Error::io("copying artifact", &artifact.path))
         .and_then(|_| verify_hash(artifact, &tmp))
@@ -79,7 +79,7 @@ fn load_cached<O: Outputs>(keys: &[String], entry: &IndexEntry) -> Result<(Optio
 
 /// Check that `path` holds the bytes recorded for `artifact` (exists, same blake3), reading it all.
 pub(crate) fn verify_hash(artifact: &Artifact, path: &std::path::Path) -> Result<()> {
-    let actual = crate::filehash::hash_file(path).map_err(|e| Error::output_io(artifact, path, &e))?;
+    let actual = crate::files::hash::hash_file(path).map_err(|e| Error::output_io(artifact, path, &e))?;
     compare_hash(artifact, path, &actual)
 }
 
@@ -105,7 +105,7 @@ impl Engine {
         }
         let identity = self
             .files
-            .identity(path, crate::filehash::HashingStrategy::Full)
+            .identity(path, crate::files::hash::HashingStrategy::Full)
             .map_err(|e| Error::output_io(artifact, path, &e))?;
         compare_hash(artifact, path, identity.strip_prefix("blake3:").unwrap_or(&identity))
     }

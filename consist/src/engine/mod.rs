@@ -23,9 +23,8 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
-use crate::filehash::{FileHasher, HashingStrategy};
+use crate::files::hash::{FileHasher, HashingStrategy};
 use crate::run::RunRecord;
-use crate::snapshot;
 
 pub use context::StepContext;
 pub use output::{Output, Outputs, Value};
@@ -62,7 +61,7 @@ impl Engine {
     /// Write a run's snapshot (durably once it has ended) and queue it for the database. A
     /// `running` run is queued here; its final snapshot replaces the file the entry names.
     pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
-        let path = snapshot::write(record)?;
+        let path = crate::catalog::snapshot::write(record)?;
         let terminal = record.run.status.is_terminal();
         if (!terminal || self.catalog.pending.get(&record.run.id).is_none())
             && let Err(error) = self.catalog.enqueue(&record.run.id, &path)

@@ -63,7 +63,7 @@ impl Output for DataFrame {
     const DEFERRED: bool = true;
 
     fn check(artifact: &Artifact) -> Result<()> {
-        crate::frame::check(artifact)
+        crate::files::frame::check(artifact)
     }
 
     fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
@@ -74,7 +74,7 @@ impl Output for DataFrame {
         if !artifact.path.exists() {
             return Err(Error::output_missing(artifact));
         }
-        crate::frame::load(artifact)
+        crate::files::frame::load(artifact)
     }
 }
 
@@ -98,7 +98,7 @@ impl<T: Serialize + DeserializeOwned> Output for Value<T> {
 
     fn load(artifact: &Artifact) -> Result<Self> {
         let bytes = std::fs::read(&artifact.path).map_err(|_| Error::output_missing(artifact))?;
-        crate::codec::decode(&artifact.key, &artifact.meta, &bytes).map(Value)
+        crate::files::codec::decode(&artifact.key, &artifact.meta, &bytes).map(Value)
     }
 }
 

@@ -50,7 +50,7 @@ impl Engine {
         let remote = self.remote.as_deref().filter(|r| r.available())?;
         let hash = artifact.hash.clone()?;
         let dest = crate::remote::local_copy(artifact, &self.run_dir, self.catalog.mounts())?;
-        if dest.exists() && crate::filehash::hash_file(&dest).is_ok_and(|h| h == hash) {
+        if dest.exists() && crate::files::hash::hash_file(&dest).is_ok_and(|h| h == hash) {
             return Some(Artifact { path: dest, ..artifact.clone() });
         }
         match remote.download(&hash, &dest) {

@@ -167,8 +167,8 @@ pub(crate) struct Placement {
 impl Placement {
     /// Where the run sits, as miss explanations compare it (its scenario by name, not by header
     /// run).
-    pub(crate) fn place(&self) -> crate::explain::Place {
-        crate::explain::Place {
+    pub(crate) fn place(&self) -> crate::catalog::explain::Place {
+        crate::catalog::explain::Place {
             scenario: self.scenario.clone(),
             iteration: self.iteration,
             year: self.year,

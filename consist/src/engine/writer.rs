@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::run::RunRecord;
-use crate::snapshot;
 
 /// A run finished this long ago is written even if fewer than `flush_every` have piled up, so
 /// other processes see it in the database soon.
@@ -249,7 +248,7 @@ impl Target {
     fn write(&self, hits: &mut Vec<RunRecord>, batch: &mut u64, store: bool) -> Result<usize> {
         if !hits.is_empty() {
             let name = format!("hits-{}-{:06}", self.session, *batch + 1);
-            let path = snapshot::write_batch(&self.run_dir, &name, hits)?;
+            let path = crate::catalog::snapshot::write_batch(&self.run_dir, &name, hits)?;
             *batch += 1;
             hits.clear();
             self.catalog.enqueue(&name, &path)?;

@@ -158,7 +158,7 @@ impl Catalog {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::snapshot::write_atomic(path, bytes, true).map_err(Error::io("writing the export", path))
+    crate::files::atomic::write_atomic(path, bytes, true).map_err(Error::io("writing the export", path))
 }
 
 /// A deterministic UUID for a run id (RFC 9562 version 8: blake3 of the id), so the same run

@@ -369,7 +369,7 @@ impl Remote {
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(Error::io("creating directory", dir))?;
         }
-        let tmp = crate::snapshot::tmp_path(dest);
+        let tmp = crate::files::atomic::tmp_path(dest);
         let written = async {
             let mut file = std::fs::File::create(&tmp).map_err(Error::io("downloading to", &tmp))?;
             let mut hasher = blake3::Hasher::new();
@@ -388,7 +388,7 @@ impl Remote {
             match std::fs::hard_link(&tmp, dest) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    match crate::filehash::hash_file(dest).is_ok_and(|h| h == hash) {
+                    match crate::files::hash::hash_file(dest).is_ok_and(|h| h == hash) {
                         true => Ok(()),
                         false => Err(Error::io("downloading to", dest)(std::io::Error::new(
                             std::io::ErrorKind::AlreadyExists,

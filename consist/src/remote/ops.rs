@@ -195,7 +195,7 @@ pub(crate) fn local_copy(artifact: &Artifact, run_dir: &Path, mounts: &crate::mo
         let dir = crate::mounts::normalize(&run_dir.join("outputs").join(id));
         crate::mounts::normalize(&path).starts_with(dir).then_some(path)
     });
-    if let Some(path) = own.filter(|p| !p.exists() || crate::filehash::hash_file(p).is_ok_and(|h| h == hash)) {
+    if let Some(path) = own.filter(|p| !p.exists() || crate::files::hash::hash_file(p).is_ok_and(|h| h == hash)) {
         return Some(path);
     }
     let name = artifact.path.file_name().map_or_else(|| artifact.key.clone(), |n| n.to_string_lossy().into_owned());

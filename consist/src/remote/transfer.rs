@@ -65,7 +65,7 @@ impl Remote {
     /// there with the right content; each download is checked against its hash.
     pub fn pull(&self, items: &[Transfer], done: &(dyn Fn(u64) + Sync)) -> TransferReport {
         self.each(items, done, |item| async move {
-            if crate::filehash::hash_file(&item.path).is_ok_and(|h| h == item.hash) {
+            if crate::files::hash::hash_file(&item.path).is_ok_and(|h| h == item.hash) {
                 return Outcome::Already;
             }
             let key = match self.key(&item.hash) {

@@ -4,8 +4,8 @@ use super::super::error::Result;
 use super::super::{Cli, print_json};
 use super::ConflictArg;
 use crate::catalog::Catalog;
+use crate::catalog::maintenance::{MergeReport, OnConflict};
 use crate::location::CatalogLocation;
-use crate::maintenance::{MergeReport, OnConflict};
 
 pub(super) fn merge(cli: &Cli, other: &str, conflict: ConflictArg, dry_run: bool, json: bool) -> Result<()> {
     let source = Catalog::open(&CatalogLocation::parse(other)?, cli.timeout())?;

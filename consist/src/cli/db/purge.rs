@@ -6,7 +6,7 @@ use super::super::error::{CliError, Result};
 use super::super::{Cli, print_json};
 use super::confirm;
 use crate::catalog::Catalog;
-use crate::maintenance::{PurgeOptions, PurgeReport};
+use crate::catalog::maintenance::{PurgeOptions, PurgeReport};
 use crate::run::RunStatus;
 use crate::store::RunQuery;
 

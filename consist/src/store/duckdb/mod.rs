@@ -113,7 +113,7 @@ pub struct DuckDbStore {
     /// This process has read this file's schema version and can read the file.
     version_read: Arc<AtomicBool>,
     /// Where recorded paths are now if the project moved (for the artifact views).
-    pub(super) relocation: Arc<crate::relocate::Relocation>,
+    pub(super) relocation: Arc<crate::catalog::relocate::Relocation>,
     /// The catalog identity read by the last write (see [`Store::identity_seen`]).
     seen: Arc<Mutex<Option<CatalogIdentity>>>,
 }
@@ -143,8 +143,8 @@ impl DuckDbStore {
     }
 
     /// This store, listing artifact files where a moved project put them (its catalog's
-    /// [`crate::relocate::Relocation`]).
-    pub(crate) fn with_relocation(mut self, relocation: Arc<crate::relocate::Relocation>) -> DuckDbStore {
+    /// [`crate::catalog::relocate::Relocation`]).
+    pub(crate) fn with_relocation(mut self, relocation: Arc<crate::catalog::relocate::Relocation>) -> DuckDbStore {
         self.relocation = relocation;
         self
     }
@@ -186,7 +186,7 @@ impl DuckDbStore {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
         let mut retries = 0u32;
-        let flag = crate::snapshot::catalog_dir(&self.path).join("reader-waiting");
+        let flag = crate::catalog::layout::catalog_dir(&self.path).join("reader-waiting");
         let mut flagged = false;
         loop {
             // Writers run in the background and can wait: while a reader has been kept out,

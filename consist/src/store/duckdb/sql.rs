@@ -269,7 +269,7 @@ struct ViewFile {
 fn view_files(
     conn: &Connection,
     sql: Option<&str>,
-    relocation: &crate::relocate::Relocation,
+    relocation: &crate::catalog::relocate::Relocation,
 ) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
     let mut keys: Vec<String> = Vec::new();
     if let Some(sql) = sql {

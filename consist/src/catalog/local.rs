@@ -49,7 +49,7 @@ impl LocalState {
     pub(crate) fn set_mark(&self, mark: &CatalogMark) {
         let bytes = serde_json::to_vec(mark).unwrap_or_default();
         if std::fs::create_dir_all(&self.dir).is_ok() {
-            let _ = crate::snapshot::write_atomic(&self.dir.join("catalog"), &bytes, false);
+            let _ = crate::files::atomic::write_atomic(&self.dir.join("catalog"), &bytes, false);
         }
     }
 
@@ -78,7 +78,7 @@ impl LocalState {
         }
         known.push(dir);
         let text: String = known.iter().map(|d| format!("{}\n", d.display())).collect();
-        if let Err(e) = crate::snapshot::write_atomic(&self.dir.join("run-dirs"), text.as_bytes(), false) {
+        if let Err(e) = crate::files::atomic::write_atomic(&self.dir.join("run-dirs"), text.as_bytes(), false) {
             tracing::debug!(dir = %self.dir.display(), error = %e, "could not record the run directory");
         }
     }
@@ -94,7 +94,7 @@ impl LocalState {
     pub(crate) fn mark_purge(&self, epoch: i64) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mark = format!("{epoch} {}", uuid::Uuid::new_v4().simple());
-        crate::snapshot::write_atomic(&self.dir.join("purge-epoch"), mark.as_bytes(), true)
+        crate::files::atomic::write_atomic(&self.dir.join("purge-epoch"), mark.as_bytes(), true)
     }
 }
 

@@ -145,9 +145,9 @@ impl FileHasher {
         let entry =
             Remembered { path: path.to_path_buf(), stamp: st.clone(), hashed_at_ns: now_ns(), hash: hash.to_owned() };
         let Ok(bytes) = serde_json::to_vec(&entry) else { return };
-        let written = crate::snapshot::write_atomic(&file, &bytes, false).or_else(|_| {
+        let written = crate::files::atomic::write_atomic(&file, &bytes, false).or_else(|_| {
             std::fs::create_dir_all(dir)?;
-            crate::snapshot::write_atomic(&file, &bytes, false)
+            crate::files::atomic::write_atomic(&file, &bytes, false)
         });
         if let Err(e) = written {
             tracing::debug!(file = %file.display(), error = %e, "could not remember a file hash");

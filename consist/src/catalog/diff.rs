@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::catalog::Catalog;
+use crate::catalog::explain::MissExplanation;
 use crate::error::Result;
-use crate::explain::MissExplanation;
 use crate::facet::flatten;
 use crate::run::RunRecord;
 

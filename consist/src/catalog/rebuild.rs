@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::catalog::index::IndexEntry;
+use crate::catalog::snapshot::DamagedSnapshot;
 use crate::error::Result;
-use crate::index::IndexEntry;
 use crate::run::{RunRecord, RunStatus};
-use crate::snapshot::{self, DamagedSnapshot};
 use crate::store::RunQuery;
 
 /// What [`Catalog::rebuild`] did.
@@ -185,7 +185,7 @@ impl Catalog {
 
     /// Runs purged from this catalog: the store's record of purges and this host's markers.
     fn purged_ids(&self) -> Result<HashSet<String>> {
-        let dir = snapshot::purged_dir(&snapshot::catalog_dir(self.db_path()));
+        let dir = crate::catalog::layout::purged_dir(&crate::catalog::layout::catalog_dir(self.db_path()));
         let mut purged: HashSet<String> = std::fs::read_dir(dir)
             .into_iter()
             .flatten()
@@ -202,15 +202,15 @@ impl Catalog {
     /// in `skip` that have not changed since. A run's own snapshot, found under `root`, wins over
     /// a merged copy of it. A record whose ids could not name a file refuses the whole rebuild.
     fn scan(&self, root: &Path, purged: &HashSet<String>, skip: &HashMap<PathBuf, Option<Stamp>>) -> Result<Scan> {
-        let dir = snapshot::catalog_dir(self.db_path());
-        let merged: Vec<PathBuf> = std::fs::read_dir(snapshot::merged_dir(&dir))
+        let dir = crate::catalog::layout::catalog_dir(self.db_path());
+        let merged: Vec<PathBuf> = std::fs::read_dir(crate::catalog::layout::merged_dir(&dir))
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .collect();
-        let (found, unlisted) = snapshot::find_all_checked(root)?;
+        let (found, unlisted) = crate::catalog::snapshot::find_all_checked(root)?;
         let mut scan =
             Scan { by_id: BTreeMap::new(), files: HashMap::new(), unlisted, report: RebuildReport::default() };
         for path in merged.into_iter().chain(found) {
@@ -218,8 +218,8 @@ impl Catalog {
             if skip.get(&path).is_some_and(|seen| *seen == stamp) {
                 continue;
             }
-            let (records, damaged) = snapshot::read_checked(&path).unwrap_or_else(|e| {
-                let run_id = snapshot::run_id_of(&path);
+            let (records, damaged) = crate::catalog::snapshot::read_checked(&path).unwrap_or_else(|e| {
+                let run_id = crate::catalog::snapshot::run_id_of(&path);
                 (Vec::new(), vec![DamagedSnapshot { file: path.clone(), line: None, run_id, reason: e.to_string() }])
             });
             crate::ids::check_records(&records, &path.display())?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
-use crate::snapshot::write_atomic;
+use crate::files::atomic::write_atomic;
 
 /// What a cache hit needs to know about the run it reuses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ impl SignatureIndex {
         }
         match self.get(signature)? {
             Some(entry) if run_ids.contains(entry.run_id.as_str()) => {
-                crate::snapshot::remove_if_present(&self.path(signature)?, "removing signature index entry")?;
+                crate::files::atomic::remove_if_present(&self.path(signature)?, "removing signature index entry")?;
                 self.forget(signature);
                 Ok(true)
             }

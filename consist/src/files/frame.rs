@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// is replaced, not followed).
 pub(crate) fn write_parquet(key: &str, df: &mut DataFrame, path: &Path) -> Result<()> {
     let mut failure = None;
-    crate::snapshot::write_atomic_with(path, true, |file| {
+    crate::files::atomic::write_atomic_with(path, true, |file| {
         ParquetWriter::new(file).finish(df).map(drop).map_err(|e| {
             let message = e.to_string();
             failure = Some(e);

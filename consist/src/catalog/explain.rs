@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::facet::flatten;
-use crate::snapshot::write_atomic;
+use crate::files::atomic::write_atomic;
 
 /// Distinct executions kept per place.
 pub const PLACE_LEN: usize = 128;
@@ -211,7 +211,7 @@ pub(crate) fn changed_keys<V: PartialEq>(a: &BTreeMap<String, V>, b: &BTreeMap<S
 }
 
 fn remove(path: &Path) -> std::io::Result<()> {
-    crate::snapshot::remove_if_present(path, "removing miss history").map_err(std::io::Error::other)
+    crate::files::atomic::remove_if_present(path, "removing miss history").map_err(std::io::Error::other)
 }
 
 /// The per-step, per-place footprint files of one catalog.

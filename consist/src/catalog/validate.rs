@@ -77,7 +77,7 @@ impl Catalog {
             } else if exists_only {
                 None
             } else {
-                match (crate::filehash::hash_file(&a.path), &a.hash) {
+                match (crate::files::hash::hash_file(&a.path), &a.hash) {
                     (Err(_), _) => Some(FileProblem::Unreadable),
                     (Ok(actual), Some(recorded)) if actual != *recorded => Some(FileProblem::Modified),
                     _ => None,
@@ -112,7 +112,7 @@ impl Catalog {
             dangling_links: integrity.dangling_links,
             missing_producers: integrity.missing_producers,
             pending: self.pending_count(),
-            damaged: crate::snapshot::damaged_notes(&crate::snapshot::catalog_dir(self.db_path())),
+            damaged: crate::catalog::snapshot::damaged_notes(&crate::catalog::layout::catalog_dir(self.db_path())),
         })
     }
 
@@ -138,7 +138,7 @@ impl Catalog {
             // Its snapshot is rewritten only in a run dir of this catalog on this host; a run of
             // another host (or one a catalog names anywhere else) is marked in the catalog alone.
             if owns(&record.run_dir) {
-                let path = crate::snapshot::write(&record)?;
+                let path = crate::catalog::snapshot::write(&record)?;
                 self.enqueue(&record.run.id, &path)?;
             } else {
                 unsnapshotted.push(record.clone());
