@@ -12,16 +12,6 @@ use std::fmt::Display;
 use crate::error::{Error, Result};
 use crate::run::RunRecord;
 
-/// Random hex digits that end a run id: 64 bits. Eight (Python Consist's 32 bits) collide after
-/// ~77,000 runs of one step, and a colliding run overwrote the other's snapshot, output directory
-/// and database row.
-const RUN_ID_HEX: usize = 16;
-
-/// A new run id: `<slug of name>_<16 hex>` (file-safe: it names snapshot and output paths).
-pub(crate) fn new_run_id(name: &str) -> String {
-    format!("{}_{}", crate::names::slug(name), &uuid::Uuid::new_v4().simple().to_string()[..RUN_ID_HEX])
-}
-
 /// Longest accepted run id, in bytes (it becomes a file name with `.json` and a temporary
 /// suffix, which must stay under the 255 bytes file systems allow).
 pub(crate) const RUN_ID_LEN: usize = 200;
@@ -125,18 +115,6 @@ fn unsafe_id(kind: &'static str, value: &str, source: &dyn Display, reason: &str
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_ids_of_one_step_do_not_collide_at_sweep_scale() {
-        // 200,000 ids of one step: with 32 random bits ~4.7 collisions were expected; with 64,
-        // one in ~10^9 such tests.
-        let ids: std::collections::HashSet<String> = (0..200_000).map(|_| new_run_id("add_one")).collect();
-        assert_eq!(ids.len(), 200_000);
-        let id = ids.iter().next().unwrap();
-        let (name, hex) = id.rsplit_once('_').unwrap();
-        assert_eq!(name, "add_one");
-        assert!(hex.len() == RUN_ID_HEX && hex.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
-    }
 
     #[test]
     fn generated_ids_and_signatures_are_accepted() {
