@@ -125,6 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("search mode_choice_0001", vec!["search", "mode_choice_0001", "--limit", "5"]),
         ("query count by model", vec!["query", "SELECT model_name, count(*) FROM run GROUP BY 1"]),
         ("lineage --depth 100 (a chain of 100 runs)", vec!["lineage", &last_in_scenario, "--depth", "100"]),
+        ("lineage out --depth 1 (by key: the latest run's)", vec!["lineage", "out", "--depth", "1"]),
     ] {
         figures.push((label, time(label, &argv, &db)));
     }

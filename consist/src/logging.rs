@@ -28,7 +28,10 @@ pub fn init_logging() {
 
 /// Emit `event` (a `tracing` warning of consist's) so that a user sees it: through the program's
 /// subscriber if it has one, else on stderr (filtered by `CONSIST_LOG`: `CONSIST_LOG=off`
-/// silences consist's warnings).
+/// silences consist's warnings). The stderr subscriber is set for the event's duration only, but
+/// `tracing` then counts a dispatcher as set: a program that relies on `tracing`'s `log` feature
+/// (events forwarded to a `log` logger while no subscriber exists) stops getting that forwarding
+/// after consist's first warning; such a program should install a `tracing` subscriber.
 pub(crate) fn visible(event: impl FnOnce()) {
     let subscribed = tracing::dispatcher::get_default(|d| !d.is::<tracing::subscriber::NoSubscriber>());
     if subscribed {

@@ -68,6 +68,14 @@ fn get_artifact_and_lineage_by_key_name_what_the_latest_run_returned() {
     assert_eq!(chain(&tracker), first);
     assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, first);
     assert_eq!(tracker.artifact_lineage("total", 0).unwrap().artifact.id, first);
+    // A failed run's outputs are never what a key names.
+    let failed = tracker.step("total").code_version("broken").outputs(["total"]).run(|ctx| {
+        ctx.log_value("total", &-1i64)?;
+        Err::<(), _>("the solver did not converge".into())
+    });
+    assert!(failed.is_err());
+    assert_eq!(tracker.get_artifact("total").unwrap().unwrap().id, first);
+    assert_eq!(tracker.artifact_lineage("total", 0).unwrap().artifact.id, first);
 }
 
 #[test]

@@ -63,7 +63,9 @@ pub fn compact(tokens: TokenStream) -> String {
 /// A name bound as a function's parameter (`fn report(diagnostics: &DataFrame)`) or by a plain
 /// `let name` goes to `locals` instead where the code uses it bare (not `a::name`, `name::x`,
 /// `name!`, `.name`), after the binding and in its block: such a use is the local, which shadows
-/// only the value items of that name (a `fn` or `const diagnostics`), not a type or module.
+/// a function of that name (not a type, module, const or static). Not where the block's own
+/// items or imports may declare the name (they sit above its locals: a glob `use`, a `mod`, a
+/// `const` item...), nor a parameter with attributes (`#[cfg]` may remove it).
 pub fn identifiers_and_locals(tokens: TokenStream, out: &mut BTreeSet<String>, locals: &mut BTreeSet<String>) {
     Walk { out, locals }.tokens(tokens, false, &BTreeSet::new());
 }
@@ -140,7 +142,8 @@ fn parameters(list: TokenStream) -> (BTreeSet<String>, TokenStream) {
         let at_name = if matches!(param.get(at), Some(TokenTree::Ident(i)) if i == "mut") { at + 1 } else { at };
         let name = param.get(at_name).and_then(binding_name);
         let typed = punct(param.get(at_name + 1), ':') && !punct(param.get(at_name + 2), ':');
-        match name.filter(|_| typed) {
+        // A parameter with attributes (`#[cfg(..)] x: T`) may not exist in a build: it binds nothing.
+        match name.filter(|_| typed && at == 0) {
             Some(name) => {
                 bound.insert(name);
                 rest.extend(param[..at].iter().cloned());
@@ -171,6 +174,61 @@ struct Level {
     fn_params: Option<Option<BTreeSet<String>>>,
     /// `let name ...`: bound once the statement ends.
     pending_let: Option<String>,
+    /// No `let` of this list binds: it declares items or imports that may take any name (a glob
+    /// `use`, a `mod`, an `impl`...), or whose names are in `declared`.
+    no_lets: bool,
+    /// Names this list's items and imports declare: they shadow the enclosing locals of the same
+    /// name in the whole list (a block's items sit above its locals), so none binds here.
+    declared: BTreeSet<String>,
+}
+
+/// Item keywords whose bodies or initializers are not in a function's local scope (a `const`
+/// inside a body cannot read its locals): a list that holds one binds nothing, and neither does
+/// anything nested in it.
+const ITEM_KEYWORDS: &[&str] = &["mod", "impl", "trait", "struct", "enum", "union", "const", "static", "macro_rules"];
+
+/// What the items and imports at the top of `trees` declare: `None` when they may declare any
+/// name (a glob `use`, an item keyword of [`ITEM_KEYWORDS`]), else the names (`use a::{b, c as d}`
+/// counts every identifier of its tree; `fn name`, `type name`).
+fn declarations(trees: &[TokenTree]) -> Option<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    let mut i = 0;
+    while i < trees.len() {
+        if let TokenTree::Ident(ident) = &trees[i] {
+            let word = ident.to_string();
+            if ITEM_KEYWORDS.contains(&word.as_str()) {
+                return None;
+            }
+            if word == "use" {
+                let end = (i..trees.len()).find(|&k| punct(trees.get(k), ';')).unwrap_or(trees.len());
+                let mut tree = BTreeSet::new();
+                if any_glob(&trees[i + 1..end], &mut tree) {
+                    return None;
+                }
+                names.extend(tree);
+                i = end;
+            } else if (word == "fn" || word == "type")
+                && let Some(TokenTree::Ident(name)) = trees.get(i + 1)
+            {
+                names.insert(name.unraw().to_string());
+            }
+        }
+        i += 1;
+    }
+    Some(names)
+}
+
+/// Whether a `use` tree holds a glob (`*`); its identifiers go to `names`.
+fn any_glob(trees: &[TokenTree], names: &mut BTreeSet<String>) -> bool {
+    trees.iter().any(|tree| match tree {
+        TokenTree::Punct(p) => p.as_char() == '*',
+        TokenTree::Group(g) => any_glob(&g.stream().into_iter().collect::<Vec<_>>(), names),
+        TokenTree::Ident(ident) => {
+            names.insert(ident.unraw().to_string());
+            false
+        }
+        TokenTree::Literal(_) => false,
+    })
 }
 
 impl Level {
@@ -202,13 +260,12 @@ impl Level {
 impl Walk<'_> {
     /// Walk `tokens`; `bound` holds the locals in scope where they start.
     fn tokens(&mut self, tokens: TokenStream, macro_args: bool, bound: &BTreeSet<String>) {
-        let mut level = Level {
-            trees: tokens.into_iter().collect(),
-            macro_args,
-            bound: bound.clone(),
-            fn_params: None,
-            pending_let: None,
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let (bound, no_lets, declared) = match declarations(&trees) {
+            Some(declared) => (bound.difference(&declared).cloned().collect(), false, declared),
+            None => (BTreeSet::new(), true, BTreeSet::new()),
         };
+        let mut level = Level { trees, macro_args, bound, fn_params: None, pending_let: None, no_lets, declared };
         for i in 0..level.trees.len() {
             match level.trees[i].clone() {
                 TokenTree::Ident(ident) => self.ident(&mut level, i, &ident),
@@ -245,7 +302,7 @@ impl Walk<'_> {
             level.fn_params = Some(None);
         }
         if level.let_binding(i)
-            && let Some(name) = binding_name(&level.trees[i])
+            && let Some(name) = binding_name(&level.trees[i]).filter(|n| !level.no_lets && !level.declared.contains(n))
         {
             // The binding itself is not a use.
             level.pending_let = Some(name);

@@ -16,7 +16,7 @@
 //! miss can say which item changed.
 //!
 //! Names are matched as identifiers, without type resolution. A function's parameter or a plain
-//! `let` binding shadows the value items of its name where the code uses it bare
+//! `let` binding shadows the functions of its name where the code uses it bare
 //! (`fn report(diagnostics: &DataFrame)` does not cover `fn diagnostics`); other locals (closure
 //! parameters, `match` and `if let` bindings) and a method of a foreign type that share a name with
 //! an item make that item covered too. That errs towards invalidating (a needless re-run). Other crates are not followed; a step declares their items
@@ -359,8 +359,8 @@ impl<'w, 'f> Walk<'w, 'f> {
         identifiers_and_locals(target_tokens.clone(), &mut seen, &mut locals);
         self.reach_paths(0, target_tokens.clone());
         let mut queue: VecDeque<String> = seen.iter().cloned().collect();
-        // Names used only as locals that shadow them: they reach the items a local cannot
-        // shadow (a type, a module, an impl or trait, a macro's items), not a fn, const or static.
+        // Names used only as locals that shadow them: looked up last, and they reach every item
+        // of their name but a function (imports included, which errs towards covering).
         let mut local_queue: VecDeque<String> = locals.difference(&seen).cloned().collect();
         let mut covered = BTreeSet::new();
         loop {
@@ -372,16 +372,6 @@ impl<'w, 'f> Walk<'w, 'f> {
                     None => break,
                 },
             };
-            if as_local {
-                let found = self.by_name.get(&name).cloned().unwrap_or_default();
-                for index in found {
-                    let value = matches!(self.entries[index].item, Item::Fn(_) | Item::Const(_) | Item::Static(_));
-                    if !value && !covered.contains(&index) {
-                        self.cover(index, &mut covered, &mut seen, &mut queue, &mut locals, &mut local_queue);
-                    }
-                }
-                continue;
-            }
             // An imported name: its module joins (or is reported; an import from another crate
             // is covered by its path), and under a rename (`use super::RATE as R;`) the
             // original name is looked up too.
@@ -401,7 +391,11 @@ impl<'w, 'f> Walk<'w, 'f> {
             }
             let found = self.by_name.get(&name).cloned().unwrap_or_default();
             for index in found {
-                if !covered.contains(&index) {
+                // A name used only where a parameter or `let` of it is in scope reaches every item
+                // but a function: that is what the local shadows (a const or static of the name
+                // cannot be shadowed by one: the pattern would not compile).
+                let shadowed = as_local && matches!(self.entries[index].item, Item::Fn(_));
+                if !shadowed && !covered.contains(&index) {
                     self.cover(index, &mut covered, &mut seen, &mut queue, &mut locals, &mut local_queue);
                 }
             }

@@ -82,29 +82,34 @@ pub(super) const READS_KEY: &str = r#" AND EXISTS (SELECT 1 FROM run_artifact_li
     WHERE l.run_id = run.id AND l.direction = 'input' AND a."key" = ?)"#;
 
 /// The artifact a key names, with `$1` bound to the key and `columns` over table alias `a`: the
-/// output under that key of the run that started last (a cache hit's run included, so after an
-/// all-hit rerun it is what that rerun returned, not the newest file written), else, for a key
-/// only ever read (a raw input), the newest artifact with it when `inputs_too`.
+/// output under that key of the completed run that started last (a cache hit's run included, so
+/// after an all-hit rerun it is what that rerun returned, not the newest file written; a failed
+/// run's outputs never), else, when `inputs_too`, the newest raw input file with that key (an
+/// artifact no run produced).
 pub(super) fn artifact_by_key(columns: &str, inputs_too: bool) -> String {
     let output = format!(
-        r#"(SELECT {columns} FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id JOIN run r ON r.id = l.run_id
-   WHERE a."key" = $1 AND l.direction = 'output' ORDER BY r.started_at DESC, r.id DESC LIMIT 1)"#
+        r#"(SELECT {columns}, 1 AS rank FROM run_artifact_link l JOIN artifact a ON a.id = l.artifact_id
+   JOIN run r ON r.id = l.run_id
+   WHERE a."key" = $1 AND l.direction = 'output' AND r.status = 'completed' ORDER BY r.started_at DESC, r.id DESC LIMIT 1)"#
     );
     if !inputs_too {
         return output;
     }
     format!(
         r#"{output}
-   UNION ALL (SELECT {columns} FROM artifact a WHERE a."key" = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT 1)"#
+   UNION ALL (SELECT {columns}, 2 AS rank FROM artifact a WHERE a."key" = $1 AND a.run_id IS NULL
+   ORDER BY a.created_at DESC, a.id DESC LIMIT 1)"#
     )
 }
 
 /// An artifact by id, or the start of one (an exact id first), else by key as
-/// [`artifact_by_key`] finds it; `$1` is the id or key.
+/// [`artifact_by_key`] finds it; `$1` is the id or key. The first of these that exists, by an
+/// explicit rank (a `UNION ALL`'s order is not guaranteed).
 pub(super) fn artifact_by_id_or_key(columns: &str) -> String {
     format!(
-        r#"SELECT * FROM ((SELECT {columns} FROM artifact a WHERE a.id = $1 OR starts_with(a.id, $1) ORDER BY a.id = $1 DESC LIMIT 1)
-   UNION ALL {}) AS found LIMIT 1"#,
+        r#"SELECT * FROM ((SELECT {columns}, 0 AS rank FROM artifact a WHERE a.id = $1 OR starts_with(a.id, $1)
+   ORDER BY a.id = $1 DESC LIMIT 1)
+   UNION ALL {}) AS found ORDER BY rank LIMIT 1"#,
         artifact_by_key(columns, true)
     )
 }

@@ -804,26 +804,60 @@ fn parameters_and_let_bindings_shadow_value_items_of_their_name() {
     let (labels, _) = identity(SHADOWED);
     assert!(labels.is_empty(), "{labels:?}");
 
-    for (case, body) in [
-        ("a path", "self::diagnostics(d) + summary"),
-        ("a call before the let", "{ let s = summary(); let summary = s; summary + diagnostics(d) }"),
-        ("outside the let's block", "{ { let diagnostics = 1.0; diagnostics }; diagnostics(d) }"),
-        ("an if let's binding", "{ if let diagnostics = 2.0 { diagnostics } else { 0.0 }; diagnostics(d) }"),
-        ("a closure's parameter", "(|diagnostics: f64| diagnostics)(diagnostics(d))"),
+    for (case, body, covered) in [
+        ("a path", "self::diagnostics(d) + s", "fn diagnostics"),
+        ("a call before the let", "{ let x = summary(); let summary = x; summary }", "fn summary"),
+        ("outside the let's block", "{ { let diagnostics = 1.0; diagnostics }; diagnostics(d) }", "fn diagnostics"),
+        (
+            "an if let's binding",
+            "{ if let diagnostics = 2.0 { diagnostics } else { 0.0 }; diagnostics(d) }",
+            "fn diagnostics",
+        ),
+        ("a closure's parameter", "(|diagnostics: f64| diagnostics)(s)", "fn diagnostics"),
+        // The block's own items and imports sit above its locals and the parameters.
+        ("a glob import in the body", "{ use inner::*; let summary = 1.0; summary(s) }", "fn summary"),
+        ("an import in the body", "{ use inner::{summary}; summary(s) }", "fn summary"),
+        (
+            "a module in the body",
+            "{ mod m { pub fn k() -> f64 { super::summary() } } let summary = m::k(); summary }",
+            "fn summary",
+        ),
     ] {
         let source = format!(
             r#"
             const RHAT_DIGITS: usize = 3;
             fn diagnostics(chains: &[f64]) -> f64 {{ chains.len() as f64 * RHAT_DIGITS as f64 }}
             fn summary() -> f64 {{ 1.0 }}
+            mod inner {{ pub fn summary(x: f64) -> f64 {{ x }} }}
             #[step(outputs = ["report"])]
-            fn sir(d: &[f64], summary: f64) -> f64 {{ let _ = summary; {body} }}
+            fn sir(d: &[f64], s: f64) -> f64 {{ {body} }}
         "#
         );
         let (labels, _) = identity(&source);
-        assert!(labels.contains(&"fn diagnostics".to_owned()), "{case}: {labels:?}");
-        assert!(labels.contains(&"const RHAT_DIGITS".to_owned()), "{case}: {labels:?}");
+        assert!(labels.iter().any(|l| l.starts_with(covered)), "{case}: {labels:?}");
     }
+
+    // A const or static cannot be shadowed by a `let` (the pattern would be the const): covered.
+    const CONST_PATTERN: &str = r#"
+        #[allow(non_upper_case_globals)]
+        const limit: u32 = 10;
+        #[step(outputs = ["s"])]
+        fn sir(x: u32) -> u32 {
+            let limit = x else { return 0 };
+            limit * 2
+        }
+    "#;
+    let (labels, _) = identity(CONST_PATTERN);
+    assert_eq!(labels, ["const limit"]);
+
+    // A parameter under `#[cfg]` may not exist: the function of its name is covered.
+    const CFG_PARAM: &str = r#"
+        fn weight(x: f64) -> f64 { x }
+        #[step(outputs = ["s"])]
+        fn sir(#[cfg(feature = "custom")] weight: fn(f64) -> f64, x: f64) -> f64 { weight(x) }
+    "#;
+    let (labels, _) = identity(CFG_PARAM);
+    assert_eq!(labels, ["fn weight"]);
 
     // A local does not shadow a type or a module of its name.
     const TYPES: &str = r#"
