@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::Parser;
-use consist::DuckDbStore;
-use consist::{Artifact, Driver, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT, Store};
+use consist::store::DuckDbStore;
+use consist::store::{SNAPSHOT_FORMAT, Store};
+use consist::{Artifact, Driver, Run, RunRecord, RunStatus};
 use serde_json::json;
 
 #[derive(Parser)]

@@ -14,8 +14,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use consist::testing::IndexEntry;
 use consist::testing::{InputEntry, hash_config_value, input_hash, signature};
-use consist::{Artifact, Catalog, Driver, IndexEntry, Tracker, Value};
+use consist::{Artifact, Catalog, Driver, Tracker, Value};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn signature_piece(c: &mut Criterion) {

@@ -8,6 +8,23 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Result type used throughout consist.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error of the embedded database engine (DuckDB), with its message; its own type is not part
+/// of consist's API, so a DuckDB upgrade changes no signature.
+#[derive(Debug)]
+pub struct DatabaseError(pub(crate) duckdb::Error);
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// Everything that can go wrong while tracking, caching or querying runs.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
@@ -157,8 +174,8 @@ pub enum Error {
     Database {
         /// The database path.
         path: PathBuf,
-        /// DuckDB's error.
-        source: duckdb::Error,
+        /// What DuckDB said (its own error type stays behind this one).
+        source: DatabaseError,
     },
 
     /// A PostgreSQL catalog could not be reached or refused a statement. The location is shown

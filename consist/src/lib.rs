@@ -81,7 +81,7 @@ mod run;
 mod scenario;
 mod signature;
 mod step;
-mod store;
+pub mod store;
 mod toolchain;
 mod tracker;
 
@@ -93,56 +93,61 @@ pub use polars;
 
 pub use crate::catalog::snapshot::DamagedSnapshot;
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
-pub use catalog::diff::{Changes, RunDiff, RunExplanation};
+pub use catalog::Catalog;
 pub use catalog::explain::MissExplanation;
-pub use catalog::index::IndexEntry;
-pub use catalog::maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
-pub use catalog::rebuild::{DamagedFate, RebuildReport};
-pub use catalog::validate::{ArtifactProblem, FileProblem, ValidationReport};
-pub use catalog::{Catalog, EPOCH_POLL};
 pub use engine::{
     BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
     Value,
 };
-pub use error::{Error, Result};
-pub use export::{ExportFormat, ExportReport, ExportScope};
-pub use files::codec::{CODEC, CODEC_VERSION};
+pub use error::{DatabaseError, Error, Result};
 pub use files::frame::read_parquet;
 pub use files::hash::{HashingStrategy, hash_file};
 pub use lineage::{LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 pub use logging::init_logging;
 pub use mounts::{Mounts, is_portable};
-pub use registry::{StepInfo, StepStatus, registered_steps, step_report};
-pub use remote::{KeepRuns, REMOTE_ENV, Remote, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
-pub use run::{HOST_ENV, Run, RunRecord, RunStatus, SNAPSHOT_FORMAT};
+pub use remote::{REMOTE_ENV, Remote};
+pub use run::{HOST_ENV, Run, RunRecord, RunStatus};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{StepBuilder, StepCall};
-pub use store::{
-    ArtifactQuery, CatalogIdentity, CatalogSummary, Direction, DuckDbStore, Inspection, LeaseState, Leases, ModelCount,
-    PgStore, QueryAccess, RunArtifacts, RunQuery, SCHEMA_VERSION, ScenarioSummary, Store, StoreIntegrity,
-};
+pub use store::{ArtifactQuery, Direction, RunArtifacts, RunQuery};
 pub use toolchain::Toolchain;
 pub use tracker::{DEFER_HITS_ENV, Tracker, TrackerBuilder};
+
+/// Maintaining, checking and reporting on a catalog: what [`Catalog`]'s maintenance,
+/// validation, export, comparison and remote operations take and return, and the steps linked
+/// into this binary.
+pub mod admin {
+    pub use crate::catalog::diff::{Changes, RunDiff, RunExplanation};
+    pub use crate::catalog::maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
+    pub use crate::catalog::rebuild::{DamagedFate, RebuildReport};
+    pub use crate::catalog::snapshot::DamagedSnapshot;
+    pub use crate::catalog::validate::{ArtifactProblem, FileProblem, ValidationReport};
+    pub use crate::export::{ExportFormat, ExportReport, ExportScope};
+    pub use crate::registry::{StepInfo, StepStatus, registered_steps, step_report};
+    pub use crate::remote::{KeepRuns, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
+}
 
 /// What the crate's own tests and benchmarks reach inside (snapshot files, table names, the
 /// signature and the cache lookup); not public API.
 #[doc(hidden)]
 pub mod testing {
     pub use crate::catalog::HIT_BATCHES_WAITING;
+    pub use crate::catalog::index::IndexEntry;
     pub use crate::catalog::layout::snapshots_dir;
     pub use crate::catalog::snapshot::{find_all, read, read_all};
+    pub use crate::files::codec::{CODEC, CODEC_VERSION};
     pub use crate::signature::{InputEntry, hash_config_value, input_hash, signature};
     pub use crate::store::TABLES;
 
     /// The cache lookup of a step run's signature (what a step does before deciding to run):
     /// its first candidate source.
-    pub fn cached(catalog: &crate::Catalog, signature: &str) -> crate::Result<Option<crate::IndexEntry>> {
+    pub fn cached(catalog: &crate::Catalog, signature: &str) -> crate::Result<Option<IndexEntry>> {
         Ok(catalog.sources(signature)?.into_iter().next())
     }
 
     /// Record `entry` in a catalog's signature index (as a completed run does).
-    pub fn index(catalog: &crate::Catalog, entry: crate::IndexEntry) -> crate::Result<()> {
+    pub fn index(catalog: &crate::Catalog, entry: IndexEntry) -> crate::Result<()> {
         catalog.index.put(entry)
     }
 }

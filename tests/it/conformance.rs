@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use consist::DuckDbStore;
-use consist::{ArtifactQuery, Direction, RunQuery, RunRecord, RunStatus, Store, Value};
+use consist::store::DuckDbStore;
+use consist::store::Store;
+use consist::{ArtifactQuery, Direction, RunQuery, RunRecord, RunStatus, Value};
 
 use crate::util::Workspace;
 
@@ -155,10 +156,10 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     assert_eq!((integrity.orphan_artifacts, integrity.dangling_links), (0, 0));
 
     // Read-only SQL.
-    let counted = store.query("SELECT count(*) AS n FROM run", consist::QueryAccess::CatalogOnly).unwrap();
+    let counted = store.query("SELECT count(*) AS n FROM run", consist::store::QueryAccess::CatalogOnly).unwrap();
     assert_eq!(counted.rows[0][0], serde_json::json!(5));
     assert!(matches!(
-        store.query("DELETE FROM run", consist::QueryAccess::CatalogOnly),
+        store.query("DELETE FROM run", consist::store::QueryAccess::CatalogOnly),
         Err(consist::Error::Query { .. })
     ));
     assert_eq!(store.summary().unwrap().runs, 5, "the refused write changed nothing");
@@ -243,15 +244,15 @@ fn the_duckdb_store_conforms() {
 fn the_postgres_store_conforms() {
     let Some(server) = crate::pg::PgServer::start() else { return };
     let url = server.database("conformance");
-    conformance(&|_| Box::new(consist::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
+    conformance(&|_| Box::new(consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
 }
 
 #[test]
 fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
-    use consist::LeaseState;
+    use consist::store::LeaseState;
     let Some(server) = crate::pg::PgServer::start() else { return };
     let url = server.database("leases");
-    let store = consist::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    let store = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
     let leases = store.leases().expect("a shared catalog has leases");
     let ttl = Duration::from_millis(800);
     assert_eq!(leases.take("sig:a", "h1", "run_1", "node-1", ttl).unwrap(), LeaseState::Taken);

@@ -222,7 +222,7 @@ fn a_purge_on_one_host_is_honoured_by_a_tracker_open_on_another() {
     let out = admin.cli(&url, &["db", "purge", &first, "--yes"]);
     assert!(out.status.success(), "{}", said(&out));
     let purged_at = Instant::now();
-    std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
+    std::thread::sleep(consist::store::EPOCH_POLL + Duration::from_millis(100));
     let after = square(&open, 4, || {});
     assert!(!after.cache_hit(), "served {:?} {:?} after the purge", after.run.cache_source(), purged_at.elapsed());
     // A tracker opened after the purge, on the purging host too, never names it.
@@ -368,7 +368,7 @@ fn an_open_tracker_serves_no_confirmed_entry_while_the_catalog_cannot_be_reached
     assert_eq!(square(&open, 9, || {}).run.cache_source(), Some(first.as_str()), "confirmed");
     // Cut off, it cannot know whether the run was purged since: it executes instead.
     server.stop();
-    std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
+    std::thread::sleep(consist::store::EPOCH_POLL + Duration::from_millis(100));
     let cut_off = square(&open, 9, || {});
     assert!(!cut_off.cache_hit(), "served {:?} without the catalog", cut_off.run.cache_source());
     server.resume();

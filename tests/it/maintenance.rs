@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use consist::{Catalog, Error, OnConflict, PurgeOptions, RunQuery, RunStatus, Tracker, Value};
+use consist::admin::{OnConflict, PurgeOptions};
+use consist::{Catalog, Error, RunQuery, RunStatus, Tracker, Value};
 
 use crate::util::{Counter, Workspace, clean_and_summarize, cli};
 
@@ -227,7 +228,7 @@ fn compact_shrinks_the_file_after_a_purge_and_keeps_every_row() {
     let rows = counts();
     assert_eq!(rows[0], 50, "10 clean and 40 summarize runs remain");
 
-    let store = consist::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
     let (before, after) = store.compact().unwrap();
     assert!(after < before, "the file shrinks: {before} -> {after} bytes");
     assert_eq!(std::fs::metadata(ws.db()).unwrap().len(), after);
@@ -287,8 +288,8 @@ fn records_read_back_in_bulk_match_their_snapshots() {
     }
     ids.push("not-a-run".to_owned());
     tracker.flush().unwrap();
-    let store = consist::DuckDbStore::new(ws.db(), Duration::from_secs(5));
-    let stored = consist::Store::run_records(&store, &ids).unwrap();
+    let store = consist::store::DuckDbStore::new(ws.db(), Duration::from_secs(5));
+    let stored = consist::store::Store::run_records(&store, &ids).unwrap();
     let order: Vec<&str> = stored.iter().map(|r| r.run.id.as_str()).collect();
     assert_eq!(order, ids[..4].iter().map(String::as_str).collect::<Vec<_>>(), "in the order asked; unknown left out");
     for record in &stored {

@@ -30,7 +30,7 @@ fn typed_value_on_hit_equals_the_original() {
     let art = first.output("summary").unwrap();
     assert_eq!(art.driver, Driver::Bincode);
     assert_eq!(art.meta["codec"], "bincode");
-    assert_eq!(art.meta["codec_version"], consist::CODEC_VERSION);
+    assert_eq!(art.meta["codec_version"], consist::testing::CODEC_VERSION);
 }
 
 #[test]

@@ -325,7 +325,7 @@ fn a_postgres_catalog_from_a_newer_consist_is_refused_untouched() {
     first.step("square").code_version("1").config(&5).outputs(["squared"]).run(|_| Ok(consist::Value(25))).unwrap();
     first.flush().unwrap();
     drop(first);
-    let newer = consist::SCHEMA_VERSION + 1;
+    let newer = consist::store::SCHEMA_VERSION + 1;
     server.psql("newer", &format!("INSERT INTO consist_schema_version(version) VALUES ({newer})"));
     forget_local_state(&url);
     let refused = Tracker::builder(ws.run_dir()).catalog(&url).open().unwrap_err().to_string();

@@ -172,11 +172,11 @@ fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
     assert_eq!(report.problems.len(), 1);
     assert_eq!(
         (report.problems[0].key.as_str(), report.problems[0].problem),
-        ("cleaned", consist::FileProblem::Modified)
+        ("cleaned", consist::admin::FileProblem::Modified)
     );
     assert_eq!(catalog.validate(true).unwrap().problems, [], "exists-only does not hash");
     std::fs::remove_file(file).unwrap();
-    assert_eq!(catalog.validate(true).unwrap().problems[0].problem, consist::FileProblem::Missing);
+    assert_eq!(catalog.validate(true).unwrap().problems[0].problem, consist::admin::FileProblem::Missing);
 
     // Read-only SQL with per-key views, and previews: answered by the library.
     for day in 0..3 {

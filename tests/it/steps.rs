@@ -161,7 +161,7 @@ fn extra_config_is_part_of_the_signature() {
 
 #[test]
 fn steps_register_themselves() {
-    let steps = consist::registered_steps();
+    let steps = consist::admin::registered_steps();
     let names: Vec<&str> = steps.iter().map(|s| s.name).collect();
     for expected in ["split", "total", "make_zones", "renamed"] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
@@ -234,8 +234,9 @@ fn value_inputs_are_decoded_by_type() {
 fn step_report_tells_whether_code_changed_since_the_last_run() {
     let ws = Workspace::new();
     let tracker = ws.tracker();
-    let report =
-        |t: &consist::Tracker| consist::step_report(t.catalog()).unwrap().into_iter().find(|s| s.name == "f").unwrap();
+    let report = |t: &consist::Tracker| {
+        consist::admin::step_report(t.catalog()).unwrap().into_iter().find(|s| s.name == "f").unwrap()
+    };
     assert_eq!(report(&tracker).changed, None, "never ran");
     // v2::f has the same model name but different code: against its run, v1 is "changed"
     let other = tracker.run(v2::f::step(10)).unwrap();

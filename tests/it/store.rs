@@ -333,10 +333,10 @@ fn a_catalog_records_its_schema_version_and_one_from_a_newer_consist_is_refused_
     let ws = Workspace::new();
     two_runs(&ws);
     let version = |ws: &Workspace| ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version");
-    assert_eq!(version(&ws), consist::SCHEMA_VERSION);
+    assert_eq!(version(&ws), consist::store::SCHEMA_VERSION);
 
     // A file a newer consist migrated: reads and writes are refused, naming the fix.
-    let newer = consist::SCHEMA_VERSION + 1;
+    let newer = consist::store::SCHEMA_VERSION + 1;
     ws.sql().execute_batch(&format!("INSERT INTO consist_schema_version(version) VALUES ({newer})")).unwrap();
     let catalog = Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));
     let read = catalog.find_runs(&RunQuery::default()).unwrap_err().to_string();
@@ -364,7 +364,7 @@ fn a_catalog_without_a_schema_version_is_read_and_brought_up_to_date() {
     tracker.flush().unwrap();
     drop(tracker);
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 3);
-    assert_eq!(ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version"), consist::SCHEMA_VERSION);
+    assert_eq!(ws.scalar::<i32>("SELECT max(version) FROM consist_schema_version"), consist::store::SCHEMA_VERSION);
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use consist::{Catalog, OnConflict, PurgeOptions, RunQuery, Tracker, Value};
+use consist::admin::{OnConflict, PurgeOptions};
+use consist::{Catalog, RunQuery, Tracker, Value};
 
 use crate::util::{Counter, Workspace, cli, square};
 
@@ -337,7 +338,7 @@ fn a_replaced_or_deleted_catalog_file_does_not_serve_the_old_catalogs_hits() {
     square(&elsewhere.tracker(), 99, || runs.hit());
     std::fs::copy(elsewhere.db(), ws.db()).unwrap();
     assert!(!square(&ws.tracker(), 6, || runs.hit()).cache_hit());
-    std::thread::sleep(consist::EPOCH_POLL + Duration::from_millis(100));
+    std::thread::sleep(consist::store::EPOCH_POLL + Duration::from_millis(100));
     let after = square(&open, 6, || runs.hit());
     assert_ne!(after.run.cache_source(), seen.as_deref(), "the open tracker noticed the file was replaced");
     drop(open);

@@ -17,7 +17,7 @@ pub struct ValidateArgs {
 }
 
 pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
-    let crate::ValidationReport { checked, problems } = cli.existing_catalog()?.validate(args.exists_only)?;
+    let crate::admin::ValidationReport { checked, problems } = cli.existing_catalog()?.validate(args.exists_only)?;
     if args.json {
         print_json(&problems);
     } else if problems.is_empty() {

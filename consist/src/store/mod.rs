@@ -2,8 +2,12 @@
 //!
 //! [`Store`] is the seam between the catalog and its backends: [`DuckDbStore`], the embedded
 //! default, and [`PgStore`], one PostgreSQL catalog for many machines. Both hold the shared
-//! Consist schema and map records onto its rows the same way ([`rows`]). Stores are mirrors:
+//! Consist schema and map records onto its rows the same way (`rows.rs`). Stores are mirrors:
 //! every record they hold can be rebuilt from the JSON snapshots.
+//!
+//! Public as `consist::store`: the backends, the [`Store`] trait (sealed: only these backends
+//! implement it), the queries and answers every backend shares, and the format constants of
+//! what they hold.
 
 mod duckdb;
 mod lease;
@@ -13,8 +17,10 @@ mod rows;
 mod schema;
 mod sql;
 
+pub use self::duckdb::DuckDbStore;
+#[doc(hidden)]
+pub use self::duckdb::TABLES;
 pub(crate) use self::duckdb::file_rows;
-pub use self::duckdb::{DuckDbStore, TABLES};
 pub use self::lease::{LeaseState, Leases};
 pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, NOT_PORTABLE_SHOWN, QueryRows, ScenarioSummary,
@@ -24,6 +30,8 @@ pub use self::postgres::PgStore;
 pub(crate) use self::rows::RUN_DIR_KEY;
 pub use self::schema::{CatalogIdentity, SCHEMA_VERSION};
 pub(crate) use self::sql::NOT_PORTABLE as NOT_PORTABLE_SQL;
+pub use crate::catalog::EPOCH_POLL;
+pub use crate::run::SNAPSHOT_FORMAT;
 
 use crate::artifact::Artifact;
 use crate::error::Result;
@@ -219,7 +227,7 @@ pub enum QueryAccess {
 }
 
 /// A backend that keeps run records queryable.
-pub trait Store: Send + Sync {
+pub trait Store: sealed::Sealed + Send + Sync {
     /// Create the storage (schema) if needed, and check an existing one is usable.
     fn init(&self) -> Result<()>;
 
@@ -391,4 +399,11 @@ fn lineage_tree(
         _ => None,
     };
     LineageNode { artifact, producer: found, producer_missing }
+}
+
+/// Sealed: only consist's backends implement [`Store`], so a new query is not a breaking change.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::DuckDbStore {}
+    impl Sealed for super::PgStore {}
 }

@@ -116,7 +116,7 @@ pub struct QueryRows {
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 
-/// A view over one artifact key's Parquet/CSV files that [`crate::Store::query`] offers.
+/// A view over one artifact key's Parquet/CSV files that [`crate::store::Store::query`] offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ArtifactView {
     /// The view's name: the key, or `<key>_artifacts` when the key is a provenance table's name.

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::super::Cli;
 use super::super::error::{CliError, Result};
 use super::confirm;
-use crate::DamagedFate;
+use crate::admin::DamagedFate;
 
 pub(super) fn run(cli: &Cli, run_dir: Option<&Path>, replace_all: bool, yes: bool) -> Result<()> {
     let catalog = cli.catalog()?;

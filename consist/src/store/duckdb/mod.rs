@@ -171,7 +171,7 @@ impl DuckDbStore {
     }
 
     pub(super) fn db_err(&self, source: duckdb::Error) -> Error {
-        Error::Database { path: self.path.clone(), source }
+        Error::Database { path: self.path.clone(), source: crate::error::DatabaseError(source) }
     }
 
     /// Open the file, retrying while another process holds it. Within this process, one
