@@ -148,7 +148,7 @@ pub mod testing {
 
     /// Record `entry` in a catalog's signature index (as a completed run does).
     pub fn index(catalog: &crate::Catalog, entry: IndexEntry) -> crate::Result<()> {
-        catalog.index.put(entry)
+        catalog.index_source(entry)
     }
 }
 

@@ -128,6 +128,13 @@ impl Run {
         }
     }
 
+    /// This run under another id (tests build runs with chosen ids).
+    #[cfg(test)]
+    pub(crate) fn with_id(mut self, id: &str) -> Run {
+        self.id = id.to_owned();
+        self
+    }
+
     /// End the run now with `status` (`completed` or `failed`): sets `ended_at` and `updated_at`.
     pub(crate) fn end(&mut self, status: RunStatus) {
         let now = Utc::now();

@@ -241,7 +241,7 @@ impl TrackerBuilder {
         // error, one that cannot be reached is not, and the steps carry on without it).
         catalog.check_identity()?;
         if !readonly {
-            catalog.local.note_run_dir(&run_dir);
+            catalog.note_run_dir(&run_dir);
         }
         let session = uuid::Uuid::new_v4().simple().to_string();
         // Hashes of raw inputs are remembered beside the catalog for later processes (not by a

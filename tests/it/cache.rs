@@ -3,7 +3,7 @@
 use consist::{CacheMode, HashingStrategy, Tracker, Value};
 use serde::Serialize;
 
-use crate::util::{Counter, Workspace, clean_and_summarize};
+use crate::support::{Counter, Workspace, clean_and_summarize};
 
 #[derive(Serialize)]
 struct Params {

@@ -7,7 +7,7 @@ use std::process::Output;
 use serde_json::Value as Json;
 
 use crate::examples::example;
-use crate::util::{Workspace, cli};
+use crate::support::{Workspace, cli};
 
 /// A workspace where the iterative example ran 3 baseline and 4 extended iterations.
 fn catalog() -> (Workspace, PathBuf) {

@@ -11,7 +11,7 @@ use consist::store::DuckDbStore;
 use consist::store::Store;
 use consist::{ArtifactQuery, Direction, RunQuery, RunRecord, RunStatus, Value};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 /// A small workflow's records, oldest first: a scenario header `sweep` with children `clean`
 /// (iterations 0 and 1, tag `prep`, facet `threshold`), `summarize` reading `cleaned`, and a
@@ -242,7 +242,7 @@ fn the_duckdb_store_conforms() {
 
 #[test]
 fn the_postgres_store_conforms() {
-    let Some(server) = crate::pg::PgServer::start() else { return };
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
     let url = server.database("conformance");
     conformance(&|_| Box::new(consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
 }
@@ -250,7 +250,7 @@ fn the_postgres_store_conforms() {
 #[test]
 fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
     use consist::store::LeaseState;
-    let Some(server) = crate::pg::PgServer::start() else { return };
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
     let url = server.database("leases");
     let store = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
     let leases = store.leases().expect("a shared catalog has leases");

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::examples::example_command;
-use crate::util::{cli, query_rows};
+use crate::support::{cli, query_rows};
 
 /// xorshift: deterministic instants without a dependency.
 fn next(state: &mut u64) -> u64 {

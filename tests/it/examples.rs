@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::process::{stdout_of, worker};
-use crate::util::{Workspace, built_binary};
+use crate::support::{Workspace, built_binary};
 
 /// The example `name`, to be run in `dir` with `args`.
 pub fn example_command(name: &str, dir: &Path, args: &[&str]) -> Command {

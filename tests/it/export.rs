@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::examples::example_command;
-use crate::util::cli;
+use crate::support::cli;
 
 const OPENLINEAGE: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json";
 
@@ -67,7 +67,7 @@ fn export(db: &Path, args: &[&str]) {
 }
 
 fn run_count(db: &Path) -> usize {
-    crate::util::query_rows(db, "SELECT count(*) FROM run")[0][0].as_u64().unwrap() as usize
+    crate::support::query_rows(db, "SELECT count(*) FROM run")[0][0].as_u64().unwrap() as usize
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use consist::{Error, RunQuery, RunStatus, Tracker, Value};
 
-use crate::util::{Counter, Workspace};
+use crate::support::{Counter, Workspace};
 
 fn flaky(tracker: &Tracker, fail: bool, panic: bool, runs: &Counter) -> consist::Result<consist::RunResult<Value<u8>>> {
     tracker.step("flaky").code_version("1").outputs(["x"]).run(|_| {

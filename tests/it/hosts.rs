@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use consist::{CacheMode, RunQuery, Tracker};
 
-use crate::pg::{PgServer, forget_local_state};
-use crate::util::{Workspace, square};
+use crate::support::pg::{PgServer, forget_local_state};
+use crate::support::{Workspace, square};
 
 /// One host of a shared catalog.
 pub struct Host {

@@ -8,7 +8,7 @@
 use consist::polars::prelude::*;
 use consist::{Artifact, MissExplanation, RunResult, StepResult, Tracker};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 #[allow(dead_code)]
 mod sir_base {

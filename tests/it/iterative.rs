@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use consist::{ArtifactQuery, Hydration, MissExplanation, RunQuery, Scenario, Tracker, Value};
 use serde_json::json;
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 /// Which (step, iteration) bodies executed.
 type Log = std::cell::RefCell<Vec<(String, i32)>>;

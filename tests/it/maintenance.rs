@@ -6,7 +6,7 @@ use std::time::Duration;
 use consist::admin::{OnConflict, PurgeOptions};
 use consist::{Catalog, Error, RunQuery, RunStatus, Tracker, Value};
 
-use crate::util::{Counter, Workspace, clean_and_summarize, cli};
+use crate::support::{Counter, Workspace, clean_and_summarize, cli};
 
 /// `clean` then `summarize` (see [`clean_and_summarize`]), both counted in `runs`.
 fn pipeline(tracker: &Tracker, threshold: i64, runs: &Counter) -> (consist::Run, consist::Run) {

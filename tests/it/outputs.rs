@@ -6,7 +6,7 @@ use consist::{Driver, Value};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::util::{Counter, Workspace};
+use crate::support::{Counter, Workspace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Summary {

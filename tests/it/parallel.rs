@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use consist::{Artifact, Catalog, RunQuery, StepBuilder, Tracker, Value};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 /// The shared preprocessing step: the numbers 1..=100.
 fn preprocess(t: &Tracker, executed: &AtomicUsize) -> consist::Result<Artifact> {

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use consist::{RunQuery, RunStatus, Tracker, Value};
 
-use crate::util::Counter;
+use crate::support::Counter;
 
 /// A tmpfs of `size` mounted on a temporary directory; unmounted when dropped.
 struct TinyFs {
@@ -82,7 +82,7 @@ fn a_read_only_run_dir_is_an_error_naming_the_path_and_its_catalog_still_reads()
     t.flush().unwrap();
     drop(t);
     fs.remount("ro");
-    let out = crate::util::cli(&fs.path().join("provenance.duckdb"), &["runs", "--json"]);
+    let out = crate::support::cli(&fs.path().join("provenance.duckdb"), &["runs", "--json"]);
     assert!(out.status.success(), "the CLI reads a catalog on a read-only filesystem");
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
@@ -123,7 +123,7 @@ fn a_catalog_made_read_only_mid_run_fails_no_run_and_a_rebuild_recovers_it() {
     drop(t);
     fs.remount("rw");
     // Its snapshot is the record: a rebuild brings it into the database, and it hits again.
-    let rebuilt = crate::util::cli(&db, &["db", "rebuild", "--run-dir", run_dir.path().to_str().unwrap()]);
+    let rebuilt = crate::support::cli(&db, &["db", "rebuild", "--run-dir", run_dir.path().to_str().unwrap()]);
     assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
     let t = open();
     let recorded = t.find_runs(&RunQuery::default()).unwrap();

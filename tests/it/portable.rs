@@ -6,7 +6,7 @@ use std::path::Path;
 use consist::polars::prelude::*;
 use consist::{Tracker, Value};
 
-use crate::util::Counter;
+use crate::support::Counter;
 
 /// A two-step chain: a raw CSV input, a Parquet output, then a value computed from it.
 fn chain(
@@ -62,7 +62,7 @@ fn a_project_moved_whole_keeps_every_hit_and_every_load() {
 
 #[test]
 fn a_project_moved_whole_keeps_every_hit_and_every_load_on_postgres() {
-    let Some(server) = crate::pg::PgServer::start() else { return };
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
     move_project(Some(&server.database("moved")));
 }
 
@@ -100,7 +100,7 @@ fn move_project(catalog: Option<&str>) {
     // The CLI follows the move too: files exist, validate passes, previews and crates work.
     let db = b.join("runs/provenance.duckdb");
     let ok = |args: &[&str]| {
-        let out = crate::util::cli(&db, args);
+        let out = crate::support::cli(&db, args);
         assert!(
             out.status.success(),
             "{args:?}: {}{}",
@@ -138,7 +138,7 @@ fn data_under_a_mount_is_recorded_portably_and_found_where_another_machine_mount
 
 #[test]
 fn data_under_a_mount_is_found_where_another_machine_mounts_it_on_postgres() {
-    let Some(server) = crate::pg::PgServer::start() else { return };
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
     mounted_data(Some(&server.database("mounted")));
 }
 
@@ -187,14 +187,14 @@ fn mounted_data(catalog: Option<&str>) {
         let db = project.join("runs/provenance.duckdb");
         let run = doubled.last().unwrap().id.clone();
         let listed = |extra: &[&str]| {
-            let out = crate::util::cli(&db, &[&["artifacts", &run, "--json"], extra].concat());
+            let out = crate::support::cli(&db, &[&["artifacts", &run, "--json"], extra].concat());
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap().to_string()
         };
         let mount = format!("inputs={}", shared_b.display());
         assert!(listed(&["--mount", &mount]).contains(&shared_b.join("study/raw.csv").to_string_lossy().into_owned()));
         assert!(!listed(&[]).contains(&shared_b.join("study/raw.csv").to_string_lossy().into_owned()));
-        let bad = crate::util::cli(&db, &["artifacts", &run, "--mount", "inputs"]);
+        let bad = crate::support::cli(&db, &["artifacts", &run, "--mount", "inputs"]);
         assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
         assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=DIR"));
     }
@@ -203,7 +203,7 @@ fn mounted_data(catalog: Option<&str>) {
         Some(url) => url.to_owned(),
         None => project.join("runs/provenance.duckdb").to_string_lossy().into_owned(),
     };
-    let out = crate::util::cli(Path::new(&db), &["db", "inspect", "--json"]);
+    let out = crate::support::cli(Path::new(&db), &["db", "inspect", "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["not_portable_count"], 1, "{report}");
     assert_eq!(report["not_portable"][0][1], outside.join("raw.csv").to_string_lossy().as_ref(), "{report}");
@@ -226,7 +226,7 @@ fn bad_mounts_are_refused_when_the_tracker_opens() {
 
 #[test]
 fn a_recorded_input_whose_file_changed_is_refused_not_computed_under_its_old_signature() {
-    let ws = crate::util::Workspace::new();
+    let ws = crate::support::Workspace::new();
     let tracker = ws.tracker();
     let csv = ws.write("raw.csv", "v\n1\n");
     let count = |raw: consist::Input| {

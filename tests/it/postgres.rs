@@ -5,8 +5,8 @@ use std::path::Path;
 
 use consist::{RunQuery, Tracker};
 
-use crate::pg::{PgServer, forget_local_state};
-use crate::util::{Counter, Workspace, clean_and_summarize};
+use crate::support::pg::{PgServer, forget_local_state};
+use crate::support::{Counter, Workspace, clean_and_summarize};
 
 fn tracker(run_dir: &Path, url: &str) -> Tracker {
     Tracker::builder(run_dir).catalog(url).open().expect("tracker on PostgreSQL opens")
@@ -60,7 +60,7 @@ fn the_cli_reads_a_postgres_catalog_and_never_shows_its_password() {
     // Trust authentication ignores the password; it must still never be printed.
     let with_password = url.replace("consist@", "consist:s3cret-pw@");
     let run = |args: &[&str]| {
-        let out = crate::util::cli(Path::new(&with_password), args);
+        let out = crate::support::cli(Path::new(&with_password), args);
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!text.contains("s3cret-pw"), "the password is shown by {args:?}: {text}");
         (out.status.success(), text)
@@ -97,7 +97,7 @@ fn the_cli_reads_a_postgres_catalog_and_never_shows_its_password() {
     let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(summary["runs"], 2, "rebuilt from the snapshots: {summary}");
     let down_url = server.url("no_such_db").replace("consist@", "consist:s3cret-pw@");
-    let out = crate::util::cli(Path::new(&down_url), &["runs"]);
+    let out = crate::support::cli(Path::new(&down_url), &["runs"]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && text.contains("no_such_db") && !text.contains("s3cret-pw"), "{text}");
     forget_local_state(&url);

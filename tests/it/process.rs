@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 pub fn worker() -> &'static str {
     env!("CARGO_BIN_EXE_consist-test-worker")

@@ -2,7 +2,7 @@
 
 use consist::{Error, Validation, Value, step};
 
-use crate::util::{Counter, Workspace};
+use crate::support::{Counter, Workspace};
 
 #[step(outputs = ["cleaned"])]
 fn clean(#[consist(input)] raw: &[i64], threshold: i64) -> Vec<i64> {
@@ -143,8 +143,8 @@ fn the_catalog_answers_summary_scenarios_inspect_and_validate() {
     let tracker = ws.tracker();
     let (up, down) = (Counter::default(), Counter::default());
     let sc = tracker.scenario("beta=0.3").start().unwrap();
-    crate::util::clean_and_summarize(&tracker, 1, &up, &down);
-    let (cleaned, _) = crate::util::clean_and_summarize(&tracker, 1, &up, &down);
+    crate::support::clean_and_summarize(&tracker, 1, &up, &down);
+    let (cleaned, _) = crate::support::clean_and_summarize(&tracker, 1, &up, &down);
     sc.finish().unwrap();
     tracker.flush().unwrap();
     let catalog = consist::Catalog::duckdb(ws.db(), std::time::Duration::from_secs(5));

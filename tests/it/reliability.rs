@@ -11,7 +11,7 @@ use consist::polars::prelude::*;
 use consist::{Catalog, CatalogLocation, Error, Value};
 
 use crate::process::{stdout_of, worker};
-use crate::util::{Counter, Workspace, cli};
+use crate::support::{Counter, Workspace, cli};
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();

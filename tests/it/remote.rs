@@ -9,9 +9,9 @@ use std::time::Duration;
 use consist::{Catalog, CatalogLocation};
 
 use crate::hosts::{Host, results, said};
-use crate::pg::{PgServer, forget_local_state};
-use crate::s3::S3Server;
-use crate::util::Workspace;
+use crate::support::Workspace;
+use crate::support::pg::{PgServer, forget_local_state};
+use crate::support::s3::S3Server;
 
 /// A host reaching `bucket` on `server` (`CONSIST_REMOTE` plus the server's credentials).
 fn host(name: &str, root: &Path, server: &S3Server, remote: &str) -> Host {

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use consist::{Error, RunQuery, RunStatus, Tracker, Value, step};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 static ADVANCES: AtomicU32 = AtomicU32::new(0);
 

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::examples::example;
 use crate::process::worker;
-use crate::util::{Workspace, cli};
+use crate::support::{Workspace, cli};
 
 /// stdout of a command that must succeed.
 fn stdout(db: &Path, args: &[&str]) -> String {

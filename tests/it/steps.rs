@@ -6,7 +6,7 @@ use consist::{StepContext, StepResult, Value, helper, step};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 #[allow(dead_code)] // only their code hashes are inspected
 mod v1 {

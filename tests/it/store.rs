@@ -2,7 +2,7 @@
 
 use consist::{Catalog, RunQuery, Value};
 
-use crate::util::Workspace;
+use crate::support::Workspace;
 
 fn two_runs(ws: &Workspace) -> (String, String) {
     let tracker = ws.tracker();
@@ -376,7 +376,7 @@ fn a_database_whose_path_has_quotes_compacts_exports_and_merges() {
     tracker.flush().unwrap();
     drop(tracker);
     let run = |args: &[&str]| {
-        let out = crate::util::cli(&db, args);
+        let out = crate::support::cli(&db, args);
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     run(&["db", "compact"]);
@@ -384,9 +384,9 @@ fn a_database_whose_path_has_quotes_compacts_exports_and_merges() {
     run(&["db", "export", export.to_str().unwrap()]);
     assert!(export.join("run.parquet").exists());
     let other = ws.path().join("other.duckdb");
-    let merged = crate::util::cli(&other, &["db", "merge", db.to_str().unwrap()]);
+    let merged = crate::support::cli(&other, &["db", "merge", db.to_str().unwrap()]);
     assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
-    let runs = crate::util::cli(&other, &["runs", "--json"]);
+    let runs = crate::support::cli(&other, &["runs", "--json"]);
     let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
     assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
 }

@@ -3,7 +3,7 @@
 
 use consist::{StepResult, Toolchain, Tracker, Value, step};
 
-use crate::util::{Counter, Workspace};
+use crate::support::{Counter, Workspace};
 
 #[step(outputs = ["y"])]
 fn triple(x: i64) -> StepResult<i64> {
@@ -78,7 +78,7 @@ fn a_toolchain_change_invalidates_only_when_the_tracker_hashes_it() {
     let _ = runs.sync();
     let ids: Vec<String> =
         runs.find_runs(&consist::RunQuery::default().model("s")).unwrap().into_iter().rev().map(|r| r.id).collect();
-    let out = crate::util::cli(&ws.db(), &["diff", &ids[0], &ids[ids.len() - 1]]);
+    let out = crate::support::cli(&ws.db(), &["diff", &ids[0], &ids[ids.len() - 1]]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("toolchain:") && text.contains("~ rustc: \"rustc 1.80.0 (old)\" -> \"rustc 1.91.0 (new)\""),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use consist::admin::{OnConflict, PurgeOptions};
 use consist::{Catalog, RunQuery, Tracker, Value};
 
-use crate::util::{Counter, Workspace, cli, square};
+use crate::support::{Counter, Workspace, cli, square};
 
 /// Every file under `dir` with its bytes (what "untouched" means).
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {

@@ -52,15 +52,15 @@ pub struct Catalog {
     store: Box<dyn Store>,
     location: CatalogLocation,
     db_path: PathBuf,
-    pub(crate) pending: PendingQueue,
-    pub(crate) index: SignatureIndex,
-    pub(crate) history: History,
+    pending: PendingQueue,
+    index: SignatureIndex,
+    history: History,
     /// Where paths recorded before the project moved are now (DuckDB catalogs).
-    pub(crate) relocation: Arc<Relocation>,
+    relocation: Arc<Relocation>,
     /// Mounts through which `name://` URIs are found on this machine.
     mounts: crate::mounts::Mounts,
     /// The rest of this host's state for the catalog: its identity, run dirs, purge mark.
-    pub(crate) local: crate::catalog::local::LocalState,
+    local: crate::catalog::local::LocalState,
     /// What this object last saw of purges made elsewhere.
     seen: shared::SeenPurges,
 }
@@ -220,11 +220,43 @@ impl Catalog {
     /// dropped, or until [`Catalog::sync`] (`consist db sync`). On a shared catalog (PostgreSQL),
     /// which other hosts read without this queue, everything goes now.
     pub(crate) fn pending_due(&self) -> bool {
-        let backlog = self.pending.backlog();
-        match self.location {
-            CatalogLocation::DuckDb(_) => backlog.runs || backlog.hit_batches >= HIT_BATCHES_WAITING,
-            CatalogLocation::Postgres(_) => backlog.runs || backlog.hit_batches > 0,
-        }
+        due(self.pending.backlog(), matches!(self.location, CatalogLocation::Postgres(_)))
+    }
+
+    /// Whether a snapshot of run `run_id` is already queued for the store.
+    pub(crate) fn is_queued(&self, run_id: &str) -> bool {
+        self.pending.get(run_id).is_some()
+    }
+
+    /// Make a completed run the cache source of its signature (its signature-index entry).
+    pub(crate) fn index_source(&self, entry: crate::catalog::index::IndexEntry) -> Result<()> {
+        self.index.put(entry)
+    }
+
+    /// Forget the signature-index entry of `signature` (its outputs turned out unusable).
+    pub(crate) fn forget_source(&self, signature: &str) {
+        self.index.forget(signature)
+    }
+
+    /// Earlier executions of `step` a miss at `place` is explained against (see
+    /// [`explain`](crate::catalog::explain)).
+    pub(crate) fn miss_baselines(&self, step: &str, place: &explain::Place) -> Arc<Vec<explain::Footprint>> {
+        self.history.candidates(step, place)
+    }
+
+    /// Remember an execution of `step` for later miss explanations.
+    pub(crate) fn remember_execution(&self, step: &str, footprint: explain::Footprint) -> std::io::Result<()> {
+        self.history.record(step, footprint)
+    }
+
+    /// Record that a tracker uses `run_dir` with this catalog (where maintenance may remove files).
+    pub(crate) fn note_run_dir(&self, run_dir: &Path) {
+        self.local.note_run_dir(run_dir)
+    }
+
+    /// Where a run directory recorded before the project moved is now, if known.
+    pub(crate) fn relocated(&self, recorded: &Path) -> Option<PathBuf> {
+        self.relocation.path(recorded)
     }
 
     /// How many runs are recorded in snapshots but not yet in the store.
@@ -460,19 +492,7 @@ impl Catalog {
     /// The run whose id is `id`, or the only run whose id starts with `id` (like git).
     pub fn resolve_run(&self, id: &str) -> Result<Run> {
         let query = RunQuery { id_prefix: Some(id.to_owned()), ..RunQuery::default() };
-        let mut found = self.find_runs(&query)?;
-        if let Some(exact) = found.iter().position(|r| r.id == id) {
-            return Ok(found.swap_remove(exact));
-        }
-        match found.len() {
-            0 => Err(Error::RunNotFound(id.to_owned())),
-            1 => Ok(found.remove(0)),
-            n => {
-                let shown: Vec<&str> = found.iter().take(5).map(|r| r.id.as_str()).collect();
-                let more = if n > 5 { format!(" and {} more", n - 5) } else { String::new() };
-                Err(Error::AmbiguousRun { prefix: id.to_owned(), candidates: format!("{}{more}", shown.join(", ")) })
-            }
-        }
+        pick_run(id, self.find_runs(&query)?)
     }
 
     /// The store, which must hold a database (else a "no such database" error naming the path).
@@ -557,6 +577,31 @@ pub(crate) fn record_artifacts(record: RunRecord) -> Vec<(Direction, Artifact)> 
     all
 }
 
+/// Whether a pending queue holding `backlog` is due for the store: an executed run always; hits
+/// on a shared (server) catalog always, which other hosts read without this queue; on a DuckDB
+/// catalog once [`HIT_BATCHES_WAITING`] batches of them wait.
+fn due(backlog: pending::Backlog, shared: bool) -> bool {
+    backlog.runs || backlog.hit_batches >= if shared { 1 } else { HIT_BATCHES_WAITING }
+}
+
+/// Among the runs whose id starts with `id`, the one it names: the run with exactly that id,
+/// else the only one; none is [`Error::RunNotFound`], several [`Error::AmbiguousRun`] naming
+/// up to five.
+fn pick_run(id: &str, mut found: Vec<Run>) -> Result<Run> {
+    if let Some(exact) = found.iter().position(|r| r.id == id) {
+        return Ok(found.swap_remove(exact));
+    }
+    match found.len() {
+        0 => Err(Error::RunNotFound(id.to_owned())),
+        1 => Ok(found.remove(0)),
+        n => {
+            let shown: Vec<&str> = found.iter().take(5).map(|r| r.id.as_str()).collect();
+            let more = if n > 5 { format!(" and {} more", n - 5) } else { String::new() };
+            Err(Error::AmbiguousRun { prefix: id.to_owned(), candidates: format!("{}{more}", shown.join(", ")) })
+        }
+    }
+}
+
 /// Runs sorted newest first (ties by id), at most `limit`.
 fn newest_first(by_id: BTreeMap<String, Run>, limit: Option<usize>) -> Vec<Run> {
     let mut runs: Vec<Run> = by_id.into_values().collect();
@@ -565,4 +610,51 @@ fn newest_first(by_id: BTreeMap<String, Run>, limit: Option<usize>) -> Vec<Run> 
         runs.truncate(limit);
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, created_s: i64) -> Run {
+        let at = chrono::DateTime::from_timestamp(created_s, 0).unwrap();
+        Run { created_at: at, started_at: at, ..Run::starting("step", serde_json::Map::new(), at) }.with_id(id)
+    }
+
+    #[test]
+    fn a_queue_is_due_for_an_executed_run_or_enough_hits() {
+        let backlog = |hit_batches, runs| pending::Backlog { hit_batches, runs };
+        assert!(!due(backlog(0, false), false) && !due(backlog(0, false), true));
+        assert!(due(backlog(0, true), false), "an executed run goes at once");
+        assert!(!due(backlog(HIT_BATCHES_WAITING - 1, false), false), "hits wait on DuckDB");
+        assert!(due(backlog(HIT_BATCHES_WAITING, false), false));
+        assert!(due(backlog(1, false), true), "a shared catalog gets its hits now");
+    }
+
+    #[test]
+    fn a_run_id_or_prefix_names_one_run_or_says_why_not() {
+        let runs = || vec![run("clean_ab12", 1), run("clean_ab123", 2), run("clean_cd", 3)];
+        assert_eq!(pick_run("clean_ab12", runs()).unwrap().id, "clean_ab12", "an exact id beats a longer match");
+        assert_eq!(pick_run("clean_c", vec![run("clean_cd", 3)]).unwrap().id, "clean_cd");
+        assert!(matches!(pick_run("nope", Vec::new()), Err(Error::RunNotFound(id)) if id == "nope"));
+        let many: Vec<Run> = (0..7).map(|i| run(&format!("clean_{i}"), i)).collect();
+        match pick_run("clean_", many) {
+            Err(Error::AmbiguousRun { prefix, candidates }) => {
+                assert_eq!(prefix, "clean_");
+                assert!(candidates.ends_with(" and 2 more") && candidates.matches(", ").count() == 4, "{candidates}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn merged_listings_are_newest_first_ties_by_id_and_limited() {
+        let by_id: BTreeMap<String, Run> = [run("a_1", 5), run("b_1", 9), run("c_1", 5), run("d_1", 1)]
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(newest_first(by_id.clone(), None)), ["b_1", "c_1", "a_1", "d_1"]);
+        assert_eq!(ids(newest_first(by_id, Some(2))), ["b_1", "c_1"]);
+    }
 }

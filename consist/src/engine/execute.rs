@@ -128,7 +128,7 @@ impl Engine {
         if recorded.is_dir() {
             return recorded.to_path_buf();
         }
-        self.catalog.relocation.path(recorded).unwrap_or_else(|| self.run_dir.clone())
+        self.catalog.relocated(recorded).unwrap_or_else(|| self.run_dir.clone())
     }
 
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]):
@@ -330,7 +330,7 @@ impl Engine {
             Lookup::Unusable(explanation) => Decision::Miss(explanation),
             Lookup::Absent => {
                 let now = basis.footprint(record, &self.session);
-                Decision::Miss(MissExplanation::compare(name, &now, &self.catalog.history.candidates(name, &now.place)))
+                Decision::Miss(MissExplanation::compare(name, &now, &self.catalog.miss_baselines(name, &now.place)))
             }
         })
     }
@@ -351,7 +351,7 @@ impl Engine {
                 }
                 Err(e) => {
                     crate::logging::warning!(step = %name, source = %run_id, error = %e, "cached outputs unusable; trying the next source or executing again");
-                    self.catalog.index.forget(sig);
+                    self.catalog.forget_source(sig);
                     unusable.get_or_insert(MissExplanation {
                         compared_with: Some(run_id.clone()),
                         ..MissExplanation::because(format!("cached outputs of run `{run_id}` are unusable: {e}"))
@@ -614,7 +614,7 @@ impl Engine {
         record.run.end(RunStatus::Completed);
         if recording {
             self.persist(&record)?;
-            let indexed = self.catalog.index.put(IndexEntry {
+            let indexed = self.catalog.index_source(IndexEntry {
                 signature: record.run.signature.clone(),
                 run_id: record.run.id.clone(),
                 run_dir: self.run_dir.clone(),
@@ -629,7 +629,7 @@ impl Engine {
             // In a shared catalog before the claim is released: a waiting twin finds it there.
             self.catalog.write_through(&record);
             footprint.run_id = record.run.id.clone();
-            if let Err(e) = self.catalog.history.record(&record.run.model_name, footprint) {
+            if let Err(e) = self.catalog.remember_execution(&record.run.model_name, footprint) {
                 crate::logging::warning!(step = %record.run.model_name, error = %e, "could not record the run for miss explanations");
             }
         } else {

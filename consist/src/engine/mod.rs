@@ -63,7 +63,7 @@ impl Engine {
     pub(crate) fn persist(&self, record: &RunRecord) -> Result<()> {
         let path = crate::catalog::snapshot::write(record)?;
         let terminal = record.run.status.is_terminal();
-        if (!terminal || self.catalog.pending.get(&record.run.id).is_none())
+        if (!terminal || !self.catalog.is_queued(&record.run.id))
             && let Err(error) = self.catalog.enqueue(&record.run.id, &path)
         {
             let mut unqueued = self.unqueued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -86,7 +86,7 @@ impl Catalog {
             for artifact in record.inputs.iter_mut().chain(record.outputs.iter_mut()) {
                 *artifact = self.here(artifact.clone());
             }
-            if let Some(moved) = self.relocation.path(&record.run_dir) {
+            if let Some(moved) = self.relocated(&record.run_dir) {
                 record.run_dir = moved;
             }
         }
