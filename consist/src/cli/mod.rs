@@ -171,7 +171,8 @@ fn print_json<T: serde::Serialize + ?Sized>(value: &T) {
 }
 
 /// Parse `std::env::args` and run the command; returns the process exit status
-/// (0 success, 1 not found or failed, 2 usage error).
+/// (0 success, 1 not found or failed, 2 usage error) for `main` to return: it does not exit.
+#[must_use = "return this ExitCode from `main`: the CLI does not exit by itself"]
 pub fn main() -> ExitCode {
     main_from(std::env::args_os())
 }
@@ -180,6 +181,7 @@ pub fn main() -> ExitCode {
 /// can embed the CLI: `consist::cli::main_from(["consist", "runs"])`. Both are meant to be the
 /// process's main: they restore SIGPIPE's default, so `consist runs | head` ends quietly, as shell
 /// tools do, instead of panicking on the write to the closed pipe (Rust ignores SIGPIPE).
+#[must_use = "return this ExitCode from `main`: the CLI does not exit by itself"]
 pub fn main_from<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
