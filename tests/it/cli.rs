@@ -47,6 +47,9 @@ fn runs_show_artifacts_and_prefixes() {
     let models: Vec<&str> = iter1.as_array().unwrap().iter().map(|r| r["model_name"].as_str().unwrap()).collect();
     assert_eq!(models.len(), 6, "{models:?}");
     assert!(iter1.as_array().unwrap().iter().all(|r| r["iteration"] == 1 && r["parent_run_id"] == ext_id.as_str()));
+    // By the scenario's name: its latest run's children.
+    let by_name = json(&db, &["runs", "--json", "--scenario", "travel_demand_demo_extended", "--iteration", "1"]);
+    assert_eq!(ids(&by_name), ids(&iter1));
     let tagged = json(&db, &["runs", "--json", "--tag", "travel_demand"]);
     assert_eq!(ids(&tagged).len(), 2, "only the scenario headers carry tags");
     // The runs that read `zones` in one iteration: logsums, trip distribution, utilities.

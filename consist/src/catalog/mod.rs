@@ -495,6 +495,20 @@ impl Catalog {
         pick_run(id, self.find_runs(&query)?)
     }
 
+    /// The scenario `name_or_id` names: the latest scenario of that name (a header run whose
+    /// model is the name), else the run with that id or unique id prefix.
+    pub fn resolve_scenario(&self, name_or_id: &str) -> Result<Run> {
+        let query = RunQuery { model: Some(name_or_id.to_owned()), ..RunQuery::default() };
+        let named = self
+            .find_runs(&query)?
+            .into_iter()
+            .find(|r| r.meta.get("kind").and_then(|k| k.as_str()) == Some("scenario"));
+        match named {
+            Some(header) => Ok(header),
+            None => self.resolve_run(name_or_id),
+        }
+    }
+
     /// The store, which must hold a database (else a "no such database" error naming the path).
     fn stored(&self) -> Result<&dyn Store> {
         if !self.has_store() {

@@ -26,7 +26,8 @@ pub struct RunsArgs {
     /// Only runs carrying this tag (repeat for several).
     #[arg(long)]
     pub tag: Vec<String>,
-    /// Only the children of this scenario (header run id or unique prefix).
+    /// Only the children of this scenario: its name (its latest run), or its header run id or a
+    /// unique prefix of one.
     #[arg(long)]
     pub scenario: Option<String>,
     /// Only runs of this iteration.
@@ -65,7 +66,7 @@ pub(super) fn print_runs(catalog: &Catalog, runs: &[Run], json: bool) {
 pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
     let status = args.status;
     let catalog = cli.existing_catalog()?;
-    let parent = args.scenario.as_deref().map(|s| catalog.resolve_run(s).map(|r| r.id)).transpose()?;
+    let parent = args.scenario.as_deref().map(|s| catalog.resolve_scenario(s).map(|r| r.id)).transpose()?;
     let query = RunQuery {
         model: args.model.clone(),
         status,

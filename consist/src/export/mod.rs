@@ -42,7 +42,8 @@ pub enum ExportScope {
     All,
     /// One run (an id or a unique prefix).
     Run(String),
-    /// A scenario's header run and every run in it (an id or a unique prefix).
+    /// A scenario's header run and every run in it: its name (its latest run), or an id or a
+    /// unique prefix ([`Catalog::resolve_scenario`]).
     Scenario(String),
 }
 
@@ -68,7 +69,7 @@ impl Catalog {
             ExportScope::All => self.find_runs(&RunQuery::default())?.into_iter().map(|r| r.id).collect(),
             ExportScope::Run(id) => vec![self.resolve_run(id)?.id],
             ExportScope::Scenario(id) => {
-                let header = self.resolve_run(id)?;
+                let header = self.resolve_scenario(id)?;
                 let children = self.find_runs(&RunQuery::default().parent(&header.id))?;
                 if children.is_empty() {
                     return Err(Error::Refused(format!(
