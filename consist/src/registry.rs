@@ -73,7 +73,10 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         } else {
             Vec::new()
         };
-        let same = executed.iter().position(|r| r.code_hash == code_hash);
+        // A run whose tracker mixed the toolchain into its code hash keeps the step's own.
+        let own_hash =
+            |r: &crate::Run| r.meta.get("step_code_hash").and_then(|h| h.as_str()).unwrap_or(&r.code_hash).to_owned();
+        let same = executed.iter().position(|r| own_hash(r) == code_hash);
         let last = same.or(if executed.is_empty() { None } else { Some(0) }).map(|i| executed[i].clone());
         let items: std::collections::BTreeMap<String, String> = (info.code_items)().into_iter().collect();
         // A path is followed when a declared helper's items include it (`fn plots::line_chart`).
@@ -83,6 +86,7 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         let changed_items = last
             .as_ref()
             .and_then(|r| crate::catalog::explain::recorded_code_items(&r.meta))
+            .map(|old| old.into_iter().filter(|(label, _)| !label.starts_with("toolchain ")).collect())
             .map(|old| crate::catalog::explain::changed_keys(&items, &old))
             .unwrap_or_default();
         report.push(StepStatus {
@@ -90,7 +94,7 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
             location: format!("{}:{}", info.file, info.line),
             changed_items,
             not_followed,
-            changed: last.as_ref().map(|r| r.code_hash != code_hash),
+            changed: last.as_ref().map(|r| own_hash(r) != code_hash),
             last_run: last.map(|r| r.id),
             code_hash,
         });

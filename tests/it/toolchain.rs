@@ -85,3 +85,21 @@ fn a_toolchain_change_invalidates_only_when_the_tracker_hashes_it() {
         "{text}"
     );
 }
+
+#[test]
+fn consist_steps_compares_a_step_with_its_own_code_when_the_toolchain_is_hashed_too() {
+    let ws = Workspace::new();
+    let tracker = Tracker::builder(ws.run_dir())
+        .db_path(ws.db())
+        .toolchain(consist::toolchain!())
+        .toolchain_in_signature(true)
+        .open()
+        .unwrap();
+    let run = tracker.run(triple::step(4)).unwrap();
+    assert_ne!(run.run.code_hash, triple::code_hash(), "the toolchain is mixed into the signature's code hash");
+    tracker.flush().unwrap();
+    let report = consist::admin::step_report(tracker.catalog()).unwrap();
+    let triple = report.iter().find(|s| s.name == "triple").unwrap();
+    assert_eq!(triple.changed, Some(false), "{triple:?}");
+    assert!(triple.changed_items.is_empty(), "{triple:?}");
+}

@@ -213,6 +213,9 @@ impl Engine {
     ) -> Result<Signed> {
         let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
         let code_hash = code_hash.unwrap_or_default();
+        // The step's own identity, kept beside one the toolchain is mixed into (`consist steps`
+        // compares a linked step with it).
+        let step_code_hash = self.toolchain_in_signature.then(|| code_hash.clone());
         let code_hash = if self.toolchain_in_signature {
             // Listed with the code items, so a miss explanation names what changed.
             for (field, value) in toolchain.fields() {
@@ -230,6 +233,7 @@ impl Engine {
         Ok(Signed {
             name: name.to_owned(),
             code_hash,
+            step_code_hash,
             code_items,
             toolchain,
             config,
@@ -256,6 +260,7 @@ impl Engine {
         let Signed {
             name,
             code_hash,
+            step_code_hash,
             code_items,
             toolchain,
             config,
@@ -276,6 +281,9 @@ impl Engine {
             meta.insert("code_items".into(), serde_json::to_value(&code_items).unwrap_or(Json::Null));
         }
         meta.insert("toolchain".into(), serde_json::to_value(&toolchain).unwrap_or(Json::Null));
+        if let Some(own) = step_code_hash {
+            meta.insert("step_code_hash".into(), Json::String(own));
+        }
         let run = Run {
             parent_run_id: place.parent,
             description,
@@ -671,6 +679,8 @@ struct Hit<O> {
 struct Signed {
     name: String,
     code_hash: String,
+    /// The step's own code identity when the toolchain is mixed into `code_hash`.
+    step_code_hash: Option<String>,
     code_items: BTreeMap<String, String>,
     toolchain: crate::Toolchain,
     config: Json,
