@@ -617,6 +617,7 @@ fn expand_step(
                     file: ::core::file!(),
                     line: ::core::line!(),
                     outputs: &[#(#outputs),*],
+                    version: #version,
                     code_hash,
                     code_items,
                     not_followed: NOT_FOLLOWED,

@@ -13,6 +13,8 @@ pub struct StepInfo {
     pub line: u32,
     /// Declared output keys.
     pub outputs: &'static [&'static str],
+    /// Its `#[step(version = "...")]` (empty when not given).
+    pub version: &'static str,
     /// Its current code identity.
     pub code_hash: fn() -> String,
     /// What its code identity covers: (label, token hash), the step itself first.
@@ -50,6 +52,10 @@ pub struct StepStatus {
     /// The covered items whose code changed since that run (added, removed or edited), when
     /// that run recorded its items.
     pub changed_items: Vec<String>,
+    /// Its `#[step(version = "...")]` (empty when not given).
+    pub version: &'static str,
+    /// The tracker's cache epoch when the last executed run ran (`None`: no epoch).
+    pub epoch: Option<u64>,
     /// Code it uses that its identity cannot follow (a module whose file cannot be read, an
     /// include path the macro cannot work out) and no declared helper covers: editing it would
     /// not invalidate the step.
@@ -86,11 +92,18 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
         let changed_items = last
             .as_ref()
             .and_then(|r| crate::catalog::explain::recorded_code_items(&r.meta))
-            .map(|old| old.into_iter().filter(|(label, _)| !label.starts_with("toolchain ")).collect())
+            .map(|old| {
+                let tracker_items =
+                    |label: &str| label.starts_with("toolchain ") || label == crate::engine::execute::CACHE_EPOCH_ITEM;
+                old.into_iter().filter(|(label, _)| !tracker_items(label)).collect()
+            })
             .map(|old| crate::catalog::explain::changed_keys(&items, &old))
             .unwrap_or_default();
+        let epoch = last.as_ref().and_then(|r| r.meta.get("cache_epoch")).and_then(|e| e.as_u64());
         report.push(StepStatus {
             name: info.name,
+            version: info.version,
+            epoch,
             location: format!("{}:{}", info.file, info.line),
             changed_items,
             not_followed,

@@ -42,6 +42,7 @@ pub struct TrackerBuilder {
     mounts: Vec<(String, PathBuf)>,
     toolchain: Option<crate::Toolchain>,
     toolchain_in_signature: bool,
+    cache_epoch: u64,
     lease_ttl: Duration,
     remote: Option<String>,
     remote_read_only: Option<bool>,
@@ -143,6 +144,16 @@ impl TrackerBuilder {
     /// recorded in `meta.toolchain` and shown by `consist diff`, not hashed).
     pub fn toolchain_in_signature(mut self, yes: bool) -> Self {
         self.toolchain_in_signature = yes;
+        self
+    }
+
+    /// A cache epoch joined to every step's code identity (default `0`: none, signatures as
+    /// without it). Bump it to re-run everything after a change no identity sees (a compiler or
+    /// data-source change, a bug outside the crate): every step misses once, and its miss names
+    /// `cache epoch`. Beside each step's own `#[step(version = "...")]`, which re-runs one step.
+    /// Recorded in each run (`meta.cache_epoch`); `consist steps` shows the last run's.
+    pub fn cache_epoch(mut self, epoch: u64) -> Self {
+        self.cache_epoch = epoch;
         self
     }
 
@@ -272,6 +283,7 @@ impl TrackerBuilder {
                 files,
                 toolchain: self.toolchain.unwrap_or_else(crate::Toolchain::at_run_time),
                 toolchain_in_signature: self.toolchain_in_signature,
+                cache_epoch: self.cache_epoch,
                 session,
                 writer,
                 unqueued: std::sync::Mutex::default(),
@@ -336,6 +348,7 @@ impl Tracker {
             mounts: Vec::new(),
             toolchain: None,
             toolchain_in_signature: false,
+            cache_epoch: 0,
             lease_ttl: crate::engine::claim::LEASE_TTL,
             remote: None,
             remote_read_only: None,

@@ -215,3 +215,50 @@ fn a_fixed_step_keeps_its_signature_across_versions_of_consist() {
     assert_eq!(run.run.input_hash, "b0ce1483563d5f82f556036a53a6920a3bfaffa7f1f44bd55a66661f569967b5");
     assert_eq!(run.run.signature, "7615658230e56a07ba4db678e3c54257fc7694842454313772c7246a27e67825");
 }
+
+#[consist::step(outputs = ["doubled"], version = "2")]
+fn double_for_epochs(x: i64) -> i64 {
+    x * 2
+}
+
+/// A cache epoch re-runs every step once and is named by the miss; epoch 0 is no epoch at all
+/// (the signature of a tracker that never heard of epochs); `consist steps` shows it.
+#[test]
+fn a_cache_epoch_reruns_every_step_once_and_the_miss_names_it() {
+    let ws = Workspace::new();
+    let ran = Counter::default();
+    let run = |epoch: u64| {
+        let tracker = Tracker::builder(ws.run_dir()).db_path(ws.db()).cache_epoch(epoch).open().unwrap();
+        let closure = tracker
+            .step("closure")
+            .code_version("1")
+            .outputs(["v"])
+            .run(|_| {
+                ran.hit();
+                Ok(Value(1u8))
+            })
+            .unwrap();
+        let stepped = tracker.run(double_for_epochs::step(21)).unwrap();
+        assert_eq!(*stepped.value().unwrap(), 42);
+        tracker.flush().unwrap();
+        let report = consist::admin::step_report(tracker.catalog()).unwrap();
+        let status = report.into_iter().find(|s| s.name == "double_for_epochs").unwrap();
+        (closure.run, stepped.run, status)
+    };
+    let (plain, plain_step, _) = run(0);
+    assert!(!plain.meta.contains_key("cache_epoch") && !plain.meta.contains_key("step_code_hash"));
+    assert_eq!(plain_step.code_hash, double_for_epochs::code_hash(), "epoch 0 changes no signature");
+    assert!(run(0).0.is_cache_hit());
+    let (bumped, bumped_step, status) = run(1);
+    assert!(!bumped.is_cache_hit() && !bumped_step.is_cache_hit(), "epoch 1 re-runs every step");
+    assert_eq!(ran.get(), 2);
+    for miss in [&bumped, &bumped_step] {
+        let why = consist::MissExplanation::from_meta(&miss.meta).unwrap();
+        assert_eq!(why.code_items_changed, ["cache epoch"], "{why:?}");
+    }
+    assert_eq!(bumped.meta["cache_epoch"], 1);
+    assert_eq!((status.version, status.epoch, status.changed), ("2", Some(1), Some(false)), "{status:?}");
+    assert!(run(1).0.is_cache_hit(), "then hits");
+    assert!(!run(2).0.is_cache_hit());
+    assert_eq!(ran.get(), 3);
+}

@@ -175,6 +175,12 @@ impl MissExplanation {
     }
 }
 
+/// Whether a code item is the tracker's (a hashed toolchain's field, the cache epoch), not the
+/// step's own code.
+pub(crate) fn is_tracker_item(label: &str) -> bool {
+    label.starts_with("toolchain ") || label == crate::engine::execute::CACHE_EPOCH_ITEM
+}
+
 /// The code items a run recorded in `meta.code_items` (label -> token hash), if any.
 pub(crate) fn recorded_code_items(meta: &serde_json::Map<String, Json>) -> Option<BTreeMap<String, String>> {
     meta.get("code_items").and_then(|v| serde_json::from_value(v.clone()).ok())
@@ -190,14 +196,19 @@ fn diff(flat_now: &BTreeMap<String, String>, now: &Footprint, old: &Footprint) -
     let flat_old = flat_texts(&old.config);
     let code_changed = now.code_hash != old.code_hash;
     let both_itemized = !now.code_items.is_empty() && !old.code_items.is_empty();
+    // A step without items of its own (the builder API) still has the tracker's: its cache epoch
+    // and a hashed toolchain are named when they changed.
+    let tracker_items = |items: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        items.iter().filter(|(label, _)| is_tracker_item(label)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
     MissExplanation {
         summary: String::new(),
         compared_with: Some(old.run_id.clone()),
         code_changed,
-        code_items_changed: if code_changed && both_itemized {
-            changed_keys(&now.code_items, &old.code_items)
-        } else {
-            Vec::new()
+        code_items_changed: match (code_changed, both_itemized) {
+            (true, true) => changed_keys(&now.code_items, &old.code_items),
+            (true, false) => changed_keys(&tracker_items(&now.code_items), &tracker_items(&old.code_items)),
+            (false, _) => Vec::new(),
         },
         config_changed: changed_keys(flat_now, &flat_old),
         inputs_changed: changed_keys(&now.inputs, &old.inputs),

@@ -27,6 +27,8 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
     }
     let mut t = table::new(&[
         "step",
+        "version",
+        "epoch",
         "code hash",
         "last executed run",
         "code changed since",
@@ -42,6 +44,8 @@ pub(super) fn run(cli: &Cli, args: &StepsArgs) -> Result<()> {
         };
         t.add_row([
             table::cell(s.name),
+            table::cell(if s.version.is_empty() { "-" } else { s.version }),
+            table::cell(s.epoch.map_or_else(|| "-".to_owned(), |e| e.to_string())),
             table::cell(table::short(&s.code_hash)),
             table::cell(s.last_run.clone().unwrap_or_default()),
             changed,

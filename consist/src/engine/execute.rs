@@ -24,6 +24,9 @@ use crate::names::unknown_key;
 use crate::run::{Run, RunRecord, RunStatus};
 use crate::signature::{self, InputEntry};
 
+/// The code item a cache epoch is listed under (`code changed: cache epoch`).
+pub(crate) const CACHE_EPOCH_ITEM: &str = "cache epoch";
+
 /// Inputs as (declared key, artifact), and their signature entries.
 type ResolvedInputs = (Vec<(String, Artifact)>, Vec<InputEntry>);
 
@@ -213,18 +216,23 @@ impl Engine {
     ) -> Result<Signed> {
         let toolchain = toolchain.unwrap_or_else(|| self.toolchain.clone());
         let code_hash = code_hash.unwrap_or_default();
-        // The step's own identity, kept beside one the toolchain is mixed into (`consist steps`
-        // compares a linked step with it).
-        let step_code_hash = self.toolchain_in_signature.then(|| code_hash.clone());
-        let code_hash = if self.toolchain_in_signature {
-            // Listed with the code items, so a miss explanation names what changed.
+        // The step's own identity, kept beside one the toolchain or the epoch is mixed into
+        // (`consist steps` compares a linked step with it).
+        let step_code_hash = (self.toolchain_in_signature || self.cache_epoch > 0).then(|| code_hash.clone());
+        let mut code_hash = code_hash;
+        // Each is listed with the code items, so a miss explanation names what changed.
+        if self.toolchain_in_signature {
             for (field, value) in toolchain.fields() {
                 code_items.insert(format!("toolchain {field}"), value);
             }
-            signature::hash_parts("consist-toolchain-v1", &[code_hash.as_bytes(), toolchain.identity().as_bytes()])
-        } else {
-            code_hash
-        };
+            code_hash =
+                signature::hash_parts("consist-toolchain-v1", &[code_hash.as_bytes(), toolchain.identity().as_bytes()]);
+        }
+        if self.cache_epoch > 0 {
+            let epoch = self.cache_epoch.to_string();
+            code_items.insert(CACHE_EPOCH_ITEM.to_owned(), epoch.clone());
+            code_hash = signature::hash_parts("consist-cache-epoch-v1", &[code_hash.as_bytes(), epoch.as_bytes()]);
+        }
         let facets = crate::facet::extract(&config, facet_from)?;
         let config_hash = signature::checked_config_hash(name, &config)?;
         let (inputs, entries) = self.resolve_inputs(name, inputs)?;
@@ -283,6 +291,9 @@ impl Engine {
         meta.insert("toolchain".into(), serde_json::to_value(&toolchain).unwrap_or(Json::Null));
         if let Some(own) = step_code_hash {
             meta.insert("step_code_hash".into(), Json::String(own));
+        }
+        if self.cache_epoch > 0 {
+            meta.insert("cache_epoch".into(), Json::from(self.cache_epoch));
         }
         let run = Run {
             parent_run_id: place.parent,

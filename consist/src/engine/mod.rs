@@ -45,6 +45,8 @@ pub(crate) struct Engine {
     pub(crate) toolchain: crate::Toolchain,
     /// Whether the toolchain joins every step's code identity.
     pub(crate) toolchain_in_signature: bool,
+    /// The cache epoch joined to every step's code identity (`0`: none).
+    pub(crate) cache_epoch: u64,
     /// Identifies this tracker (one per process, usually) in miss-explanation footprints.
     pub(crate) session: String,
     /// Records hits and writes the store in the background (`None` in read-only mode).
