@@ -10,7 +10,7 @@ use crate::engine::execute::BodyKind;
 use crate::engine::output::Output;
 use crate::engine::writer::Writer;
 use crate::engine::{CacheMode, Engine, Hydration, Validation};
-use crate::engine::{Outputs, RunResult};
+use crate::engine::{Outputs, RunResult, StepResult};
 use crate::error::{Error, Result};
 use crate::files::hash::{FileHasher, HashingStrategy};
 use crate::lineage::LineageNode;
@@ -43,6 +43,7 @@ pub struct TrackerBuilder {
     toolchain: Option<crate::Toolchain>,
     toolchain_in_signature: bool,
     cache_epoch: u64,
+    hooks: crate::engine::hooks::Hooks,
     lease_ttl: Duration,
     remote: Option<String>,
     remote_read_only: Option<bool>,
@@ -154,6 +155,32 @@ impl TrackerBuilder {
     /// Recorded in each run (`meta.cache_epoch`); `consist steps` shows the last run's.
     pub fn cache_epoch(mut self, epoch: u64) -> Self {
         self.cache_epoch = epoch;
+        self
+    }
+
+    /// Call `hook` with a run's record when the run is about to execute its body (a miss), for
+    /// notifications, metrics or logs. An error it returns, or a panic, is reported on stderr
+    /// and changes nothing: not what is recorded, not the step's result. Several hooks run in
+    /// the order given, on the thread that runs the step (`Tracker::map`: many threads).
+    pub fn on_run_start(mut self, hook: impl Fn(&crate::RunRecord) -> StepResult<()> + Send + Sync + 'static) -> Self {
+        self.hooks.start.push(Arc::new(hook));
+        self
+    }
+
+    /// Call `hook` with a run's record when the run is completed: executed, or a cache hit
+    /// (`record.run.is_cache_hit()`), as it will be recorded. See [`on_run_start`](Self::on_run_start).
+    pub fn on_run_complete(
+        mut self,
+        hook: impl Fn(&crate::RunRecord) -> StepResult<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.complete.push(Arc::new(hook));
+        self
+    }
+
+    /// Call `hook` with a run's record when the run failed (its error in `meta["error"]`), once
+    /// it is recorded `failed`. See [`on_run_start`](Self::on_run_start).
+    pub fn on_run_failed(mut self, hook: impl Fn(&crate::RunRecord) -> StepResult<()> + Send + Sync + 'static) -> Self {
+        self.hooks.failed.push(Arc::new(hook));
         self
     }
 
@@ -289,6 +316,7 @@ impl TrackerBuilder {
                 unqueued: std::sync::Mutex::default(),
                 claims,
                 remote: remote.map(Arc::new),
+                hooks: self.hooks,
             }),
         })
     }
@@ -349,6 +377,7 @@ impl Tracker {
             toolchain: None,
             toolchain_in_signature: false,
             cache_epoch: 0,
+            hooks: Default::default(),
             lease_ttl: crate::engine::claim::LEASE_TTL,
             remote: None,
             remote_read_only: None,

@@ -329,3 +329,50 @@ fn the_catalog_is_given_as_a_path_or_a_string() {
     let by_text = Tracker::builder(ws.run_dir()).catalog(ws.db().to_str().unwrap()).open().unwrap();
     assert_eq!(by_buf.db_path(), by_text.db_path());
 }
+
+/// Hooks see runs start, complete (hits included) and fail; one that fails or panics changes
+/// nothing recorded and not the step's result.
+#[test]
+fn hooks_see_every_run_and_a_failing_or_panicking_hook_changes_nothing() {
+    use std::sync::{Arc, Mutex};
+    let ws = Workspace::new();
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = |moment: &'static str| {
+        let seen = seen.clone();
+        move |record: &consist::RunRecord| -> consist::StepResult<()> {
+            let hit = if record.run.is_cache_hit() { " (hit)" } else { "" };
+            seen.lock().unwrap().push(format!("{moment} {} {}{hit}", record.run.model_name, record.run.status));
+            Ok(())
+        }
+    };
+    let tracker = Tracker::builder(ws.run_dir())
+        .db_path(ws.db())
+        .on_run_start(log("start"))
+        .on_run_complete(log("complete"))
+        .on_run_failed(log("failed"))
+        .on_run_complete(|_| Err("the notification server is down".into()))
+        .on_run_failed(|_| panic!("a hook bug"))
+        .open()
+        .unwrap();
+    let step = |fail: bool| {
+        tracker.step("s").code_version("1").config(&fail).outputs(["v"]).run(move |_| {
+            if fail {
+                return Err("diverged".into());
+            }
+            Ok(Value(3u8))
+        })
+    };
+    assert_eq!(*step(false).unwrap().value().unwrap(), Value(3));
+    assert!(step(false).unwrap().cache_hit());
+    let failed = step(true).unwrap_err();
+    assert!(failed.to_string().contains("diverged"), "the step's own error, not the hook's: {failed}");
+    tracker.flush().unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["start s running", "complete s completed", "complete s completed (hit)", "start s running", "failed s failed"]
+    );
+    let runs = tracker.find_runs(&RunQuery::default()).unwrap();
+    let statuses: Vec<RunStatus> = runs.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == RunStatus::Completed).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == RunStatus::Failed).count(), 1, "{statuses:?}");
+}

@@ -491,6 +491,7 @@ impl Engine {
         if recording {
             self.persist(&record)?;
         }
+        self.hooks.failed(&record);
         Err(error)
     }
 
@@ -532,6 +533,7 @@ impl Engine {
         }
         record.run.end(RunStatus::Completed);
         tracing::debug!(step = %record.run.model_name, source = %entry.run_id, "cache hit");
+        self.hooks.completed(&record);
         let run = if recording {
             // The writer keeps the record; the caller gets its run (config and artifacts not copied).
             let run = record.run.clone();
@@ -614,6 +616,7 @@ impl Engine {
             self.persist(&record)?;
             self.catalog.write_through(&record);
         }
+        self.hooks.started(&record);
         let output_dir = self.output_dir(&record.run.id, recording);
         let mut ctx = StepContext::new(self, &record.run, output_dir, inputs);
         let result = self
@@ -654,6 +657,7 @@ impl Engine {
         } else {
             record.run.meta.insert("recorded".into(), Json::Bool(false));
         }
+        self.hooks.completed(&record);
         let outputs = record.outputs.iter().map(|a| (a.key.clone(), a.clone())).collect();
         Ok(RunResult::ready(value, record.run, outputs))
     }

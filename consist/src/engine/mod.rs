@@ -2,7 +2,7 @@
 //! body, recording the outcome (`execute.rs`); the body's view of its run (`context.rs`); how
 //! returned values become artifacts (`output.rs`); what it is given (`spec.rs`) and returns (`result.rs`);
 //! per-signature claims so concurrent twins do not both execute, and the leases that tell live
-//! runs from dead ones (`claim.rs`); the background
+//! runs from dead ones (`claim.rs`); lifecycle hooks (`hooks.rs`); the background
 //! writer of hits and store batches (`writer.rs`); uploads to and downloads from a remote
 //! (`remote.rs`).
 //!
@@ -12,6 +12,7 @@
 pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod execute;
+pub(crate) mod hooks;
 pub(crate) mod output;
 pub(crate) mod remote;
 pub(crate) mod result;
@@ -57,6 +58,8 @@ pub(crate) struct Engine {
     pub(crate) claims: claim::Claims,
     /// Where outputs are uploaded and missing files fetched from (see [`crate::Remote`]).
     pub(crate) remote: Option<Arc<crate::Remote>>,
+    /// What to call when a run starts, completes or fails.
+    pub(crate) hooks: hooks::Hooks,
 }
 
 impl Engine {
