@@ -232,3 +232,16 @@ fn the_catalog_diffs_two_runs_and_explains_a_miss() {
     let hit = catalog.explain_run(&hit.id).unwrap();
     assert_eq!(hit.cache_source.as_deref(), Some(a.id.as_str()));
 }
+
+#[test]
+fn a_key_made_of_hex_digits_is_a_key_before_it_is_an_id_prefix() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let first = tracker.step("a").code_version("1").outputs(["x"]).run(|_| Ok(Value(1u8))).unwrap();
+    let id = first.output("x").unwrap().id.clone();
+    let key = id[..4].to_owned();
+    let keyed = tracker.step("b").code_version("1").outputs([key.as_str()]).run(|_| Ok(Value(2u8))).unwrap();
+    let named = keyed.output(&key).unwrap().id.clone();
+    assert_eq!(tracker.artifact_lineage(&key, 0).unwrap().artifact.id, named, "`{key}` is a key here");
+    assert_eq!(tracker.artifact_lineage(&id[..12], 0).unwrap().artifact.id, id, "a longer start is still an id");
+}

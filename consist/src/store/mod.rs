@@ -351,8 +351,8 @@ pub trait Store: sealed::Sealed + Send + Sync {
     /// The per-key artifact views that [`Store::query`] offers, with their file counts.
     fn artifact_views(&self) -> Result<Vec<ArtifactView>>;
 
-    /// An artifact by id (or the start of one), else by key: as [`Store::latest_artifact`] finds
-    /// it, or, for a key only ever read (a raw input), the newest artifact with that key.
+    /// An artifact by its exact id, else by key (as [`Store::latest_artifact`] finds it, or, for
+    /// a key only ever read, the newest raw input with that key), else by the start of an id.
     fn find_artifact(&self, id_or_key: &str) -> Result<Option<Artifact>>;
 }
 

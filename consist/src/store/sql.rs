@@ -102,14 +102,16 @@ pub(super) fn artifact_by_key(columns: &str, inputs_too: bool) -> String {
     )
 }
 
-/// An artifact by id, or the start of one (an exact id first), else by key as
-/// [`artifact_by_key`] finds it; `$1` is the id or key. The first of these that exists, by an
-/// explicit rank (a `UNION ALL`'s order is not guaranteed).
+/// An artifact by its exact id, else by key as [`artifact_by_key`] finds it, else by the start
+/// of an id; `$1` is the id, key or prefix. A key comes before a prefix: a key made of hex
+/// digits (`2020`, `cafe`) is not taken for the start of some artifact's id. The first of these
+/// that exists, by an explicit rank (a `UNION ALL`'s order is not guaranteed).
 pub(super) fn artifact_by_id_or_key(columns: &str) -> String {
     format!(
-        r#"SELECT * FROM ((SELECT {columns}, 0 AS rank FROM artifact a WHERE a.id = $1 OR starts_with(a.id, $1)
-   ORDER BY a.id = $1 DESC LIMIT 1)
-   UNION ALL {}) AS found ORDER BY rank LIMIT 1"#,
+        r#"SELECT * FROM ((SELECT {columns}, 0 AS rank FROM artifact a WHERE a.id = $1 LIMIT 1)
+   UNION ALL {}
+   UNION ALL (SELECT {columns}, 3 AS rank FROM artifact a WHERE starts_with(a.id, $1) ORDER BY a.id LIMIT 1))
+   AS found ORDER BY rank LIMIT 1"#,
         artifact_by_key(columns, true)
     )
 }
