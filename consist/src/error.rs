@@ -299,7 +299,7 @@ pub enum Error {
     },
 
     /// A key was looked up that does not exist; `known` lists the ones that do.
-    #[error("no {kind} `{key}`; known {kind}s: [{known}]")]
+    #[error("no {kind} `{key}`; known {kind}s: [{known}]{}", near.as_ref().map(|n| format!("; did you mean `{n}`?")).unwrap_or_default())]
     UnknownKey {
         /// What was looked up ("input", "output", ...).
         kind: &'static str,
@@ -307,6 +307,8 @@ pub enum Error {
         key: String,
         /// The existing keys, comma separated.
         known: String,
+        /// A known key one or two letters away, if any.
+        near: Option<String>,
     },
 
     /// An artifact id that is not recorded.

@@ -41,7 +41,13 @@ pub(crate) fn extract(config: &Json, keys: &[String]) -> Result<BTreeMap<String,
     for key in keys {
         let value = lookup(config, key).ok_or_else(|| {
             let known: Vec<String> = flatten(config).into_keys().filter(|k| !k.is_empty()).collect();
-            Error::UnknownKey { kind: "config field named in facet_from", key: key.clone(), known: known.join(", ") }
+            let near = crate::names::nearest(key, known.iter().map(String::as_str)).map(str::to_owned);
+            Error::UnknownKey {
+                kind: "config field named in facet_from",
+                key: key.clone(),
+                known: known.join(", "),
+                near,
+            }
         })?;
         facets.insert(key.clone(), value.clone());
     }

@@ -63,7 +63,10 @@ pub(crate) fn nearest<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -
 
 /// The error for a key that does not exist, listing the ones that do.
 pub(crate) fn unknown_key<'a>(kind: &'static str, key: &str, known: impl Iterator<Item = &'a String>) -> Error {
-    Error::UnknownKey { kind, key: key.to_owned(), known: known.cloned().collect::<Vec<_>>().join(", ") }
+    let known: Vec<&String> = known.collect();
+    let near = nearest(key, known.iter().map(|k| k.as_str())).map(str::to_owned);
+    let known = known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+    Error::UnknownKey { kind, key: key.to_owned(), known, near }
 }
 
 /// A file-safe form of `name`: ASCII letters, digits, `_`, `-` and `.` (not leading), at most

@@ -67,6 +67,8 @@ fn coupler_errors_list_the_known_keys() {
     scenario.run(seed::step(1)).unwrap();
     let err = scenario.require("skims").unwrap_err().to_string();
     assert_eq!(err, "no coupler key `skims`; known coupler keys: [state]");
+    let typo = scenario.require("stat").unwrap_err().to_string();
+    assert_eq!(typo, "no coupler key `stat`; known coupler keys: [state]; did you mean `state`?");
     assert_eq!(scenario.keys(), ["state"]);
     let by_key = scenario.step("reader").code_version("1").input_key("skims", "skims").run(|_| Ok(()));
     assert_eq!(by_key.unwrap_err().to_string(), err, "a step naming a missing key gets the same error");
