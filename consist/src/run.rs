@@ -148,6 +148,11 @@ impl Run {
         self.meta.get("cache_hit").and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
+    /// Whether this is a scenario's header run (`meta.kind` is `scenario`), not a step's run.
+    pub(crate) fn is_scenario(&self) -> bool {
+        self.meta.get("kind").and_then(|k| k.as_str()) == Some("scenario")
+    }
+
     /// The run whose outputs a cache hit reused.
     pub fn cache_source(&self) -> Option<&str> {
         self.meta.get("cache_source").and_then(|v| v.as_str())

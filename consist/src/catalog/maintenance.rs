@@ -382,7 +382,7 @@ impl Catalog {
         let run = &record.run;
         let eligible = run.status == RunStatus::Completed
             && !run.is_cache_hit()
-            && run.meta.get("kind").and_then(|k| k.as_str()) != Some("scenario")
+            && !run.is_scenario()
             && crate::ids::signature_problem(&run.signature).is_none()
             && record.outputs.iter().all(|a| a.path.exists())
             && matches!(self.index.get(&run.signature), Ok(None));

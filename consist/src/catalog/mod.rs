@@ -499,10 +499,7 @@ impl Catalog {
     /// model is the name), else the run with that id or unique id prefix.
     pub fn resolve_scenario(&self, name_or_id: &str) -> Result<Run> {
         let query = RunQuery { model: Some(name_or_id.to_owned()), ..RunQuery::default() };
-        let named = self
-            .find_runs(&query)?
-            .into_iter()
-            .find(|r| r.meta.get("kind").and_then(|k| k.as_str()) == Some("scenario"));
+        let named = self.find_runs(&query)?.into_iter().find(Run::is_scenario);
         match named {
             Some(header) => Ok(header),
             None => self.resolve_run(name_or_id),

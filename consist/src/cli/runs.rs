@@ -97,8 +97,7 @@ fn line(label: &str, value: impl std::fmt::Display) {
 
 pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
     let catalog = cli.existing_catalog()?;
-    let run = catalog.resolve_run(&args.run)?;
-    let record = catalog.run_record(&run.id)?;
+    let record = catalog.resolve_record(&args.run)?;
     if args.json {
         print_json(&record);
         return Ok(());

@@ -164,12 +164,7 @@ impl Engine {
         let hydration = hydration.unwrap_or(self.hydration);
         let mode = cache_mode.unwrap_or(self.cache_mode);
         let signed = self.sign(&name, code_hash, code_items, toolchain, config?, &facet_from, inputs)?;
-        let basis = MissBasis {
-            code_items: signed.code_items.clone(),
-            inputs: signed.entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
-            place: place.place(),
-        };
-        let (mut record, inputs) = self.start_record(signed, &keys, place, description, tags, started);
+        let (mut record, inputs, basis) = self.start_record(signed, &keys, place, description, tags, started);
 
         let mut claim = None;
         let explanation = match self.decide::<O>(&record, validation, &keys, mode, &mut claim, &basis)? {
@@ -255,7 +250,8 @@ impl Engine {
     }
 
     /// The `running` record of a signed step run (declared outputs, the key each input is read
-    /// under, code items, toolchain and process in its meta), and its inputs by key.
+    /// under, code items, toolchain and process in its meta), its inputs by key, and what a miss
+    /// would be explained from (moved, not copied: most runs are hits and never need it).
     fn start_record(
         &self,
         signed: Signed,
@@ -264,7 +260,7 @@ impl Engine {
         description: Option<String>,
         tags: Vec<String>,
         started: chrono::DateTime<Utc>,
-    ) -> (RunRecord, BTreeMap<String, Artifact>) {
+    ) -> (RunRecord, BTreeMap<String, Artifact>, MissBasis) {
         let Signed {
             name,
             code_hash,
@@ -275,10 +271,11 @@ impl Engine {
             facets,
             config_hash,
             inputs,
+            entries,
             input_hash,
             signature,
-            ..
         } = signed;
+        let where_it_sits = place.place();
         let mut meta = Map::new();
         meta.insert("declared_outputs".into(), Json::from(keys.to_vec()));
         // An upstream artifact keeps its producer's key; remember the key this step reads it under.
@@ -316,7 +313,8 @@ impl Engine {
             self.run_dir.clone(),
             inputs.iter().map(|(_, a)| a.clone()).collect(),
         );
-        (record, inputs.into_iter().collect())
+        let basis = MissBasis { code_items, entries, place: where_it_sits };
+        (record, inputs.into_iter().collect(), basis)
     }
 
     /// Hit or miss for `record`'s signature. Unless every run executes (`Overwrite`), the cache is
@@ -707,11 +705,11 @@ struct Signed {
     signature: String,
 }
 
-/// What a miss is explained from, beside the run record: the code items, the inputs' identities
-/// by key and where the run sits. Only a miss builds its [`Footprint`].
+/// What a miss is explained from, beside the run record: the code items, the inputs' signature
+/// entries and where the run sits. Only a miss builds its [`Footprint`].
 struct MissBasis {
     code_items: BTreeMap<String, String>,
-    inputs: BTreeMap<String, String>,
+    entries: Vec<InputEntry>,
     place: Place,
 }
 
@@ -723,7 +721,7 @@ impl MissBasis {
             code_hash: record.run.code_hash.clone(),
             code_items: self.code_items.clone(),
             config: record.config.clone(),
-            inputs: self.inputs.clone(),
+            inputs: self.entries.iter().map(|e| (e.key.clone(), e.identity.clone())).collect(),
             place: self.place.clone(),
             session: session.to_owned(),
         }
