@@ -372,6 +372,45 @@ fn concurrent_twins_wait_for_one_execution_instead_of_repeating_it() {
 }
 
 #[test]
+fn processes_starting_on_a_new_catalog_never_see_it_without_its_header() {
+    // DuckDB creates a file, then locks it, then writes its header: a process opening the path
+    // in between took the lock on an empty file and failed "not a valid DuckDB database" (a
+    // sweep starting on a new catalog). Watch the path from outside while six processes start.
+    for trial in 0..5 {
+        let ws = Workspace::new();
+        let db = ws.db();
+        let mut children: Vec<_> = (0..6)
+            .map(|_| {
+                Command::new(worker())
+                    .args(["steps".as_ref(), ws.run_dir().as_os_str(), db.as_os_str(), "1".as_ref()])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut headerless = 0;
+        while children.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+            if let Ok(file) = std::fs::File::open(&db) {
+                let mut header = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, 12), &mut header).unwrap();
+                headerless += usize::from(header.get(8..12) != Some(b"DUCK".as_slice()));
+            }
+        }
+        for child in children {
+            stdout_of(child.wait_with_output().unwrap());
+        }
+        assert_eq!(headerless, 0, "trial {trial}: the catalog file was seen without DuckDB's header");
+        let sidecar = ws.path().join("provenance.duckdb.consist");
+        let leftovers: Vec<_> = std::fs::read_dir(&sidecar)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok().filter(|n| n.starts_with("new-")))
+            .collect();
+        assert!(leftovers.is_empty(), "files made to create the catalog are removed: {leftovers:?}");
+    }
+}
+
+#[test]
 fn the_catalog_file_holds_every_run_once_concurrent_processes_exit_unless_they_defer_hits() {
     // The quickstart as a user runs it (no flush: the tracker's drop at exit), in one directory.
     let ws = Workspace::new();

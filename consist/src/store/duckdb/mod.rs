@@ -16,6 +16,7 @@ use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_it
 
 mod batch;
 mod compact;
+mod create;
 mod overview;
 mod purge;
 mod sql;
@@ -118,6 +119,10 @@ pub struct DuckDbStore {
     seen: Arc<Mutex<Option<CatalogIdentity>>>,
 }
 
+/// How long an open waits for a file shorter than DuckDB's header to get one (another process
+/// creating it on a filesystem without hard links, see [`create`]).
+const CREATION_PATIENCE: Duration = Duration::from_secs(2);
+
 /// How long a reader waits for writers before asking them to let it in first.
 const READER_PATIENCE: Duration = Duration::from_millis(200);
 
@@ -188,6 +193,9 @@ impl DuckDbStore {
         let mut retries = 0u32;
         let flag = crate::catalog::layout::catalog_dir(&self.path).join("reader-waiting");
         let mut flagged = false;
+        if !read_only {
+            create::create_if_missing(&self.path)?;
+        }
         loop {
             // Writers run in the background and can wait: while a reader has been kept out,
             // they let it in first (for at most half their timeout, so a stale flag blocks
@@ -238,7 +246,18 @@ impl DuckDbStore {
                 continue;
             }
             if message.contains("not a valid DuckDB database") || message.contains("Invalid Input Error") {
-                return Err(Error::NotADatabase { path: self.path.clone(), reason: message });
+                let short = create::is_being_created(&self.path);
+                if short && start.elapsed() < self.lock_timeout.min(CREATION_PATIENCE) {
+                    std::thread::sleep(delay);
+                    retries += 1;
+                    continue;
+                }
+                let reason = if short {
+                    "the file is empty: a process creating it stopped before DuckDB wrote its header, so nothing is recorded in it (delete it)".to_owned()
+                } else {
+                    message
+                };
+                return Err(Error::NotADatabase { path: self.path.clone(), reason });
             }
             return Err(self.db_err(err));
         }

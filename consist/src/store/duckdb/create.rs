@@ -1,0 +1,48 @@
+//! Creating a new DuckDB catalog file so that no process ever sees it without DuckDB's header.
+//!
+//! DuckDB creates a file (`open` with `O_CREAT`), then locks it, then writes its header. A second
+//! process that opens the path in between finds an empty file, takes the lock first and fails
+//! with "not a valid DuckDB database file": seen when a sweep's processes all started on a new
+//! catalog. Here a new database is made under a private name in the catalog's sidecar directory
+//! and hard-linked into place; the link fails if another process got there first, and the path
+//! only ever holds a complete database.
+
+use std::path::Path;
+
+use duckdb::Connection;
+
+use crate::error::{Error, Result};
+
+/// The size below which a file cannot hold DuckDB's header (its magic bytes end at byte 12).
+const HEADER_LEN: u64 = 12;
+
+/// Create the database at `path` if nothing is there, atomically. A filesystem without hard
+/// links falls back to DuckDB's own creation (the race above, narrowed by
+/// [`is_being_created`]'s retry).
+pub(super) fn create_if_missing(path: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Ok(());
+    }
+    let dir = crate::catalog::layout::catalog_dir(path);
+    std::fs::create_dir_all(&dir).map_err(Error::io("creating the catalog's directory", &dir))?;
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let tmp = dir.join(format!("new-{}-{nonce}.duckdb", std::process::id()));
+    let made = Connection::open(&tmp)
+        .and_then(|conn| conn.close().map_err(|(_, e)| e))
+        .map_err(|e| Error::Database { path: tmp.clone(), source: crate::error::DatabaseError(e) });
+    let linked = made.map(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => tracing::debug!(db = %path.display(), "created the catalog file"),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => tracing::debug!(db = %path.display(), error = %e, "no hard link here; DuckDB creates the file"),
+    });
+    for leftover in [tmp.clone(), tmp.with_extension("duckdb.wal")] {
+        let _ = std::fs::remove_file(leftover);
+    }
+    linked
+}
+
+/// Whether `path` is shorter than DuckDB's header: a file another process is creating (on a
+/// filesystem without hard links), or one left empty by a crash at its creation.
+pub(super) fn is_being_created(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() < HEADER_LEN)
+}
