@@ -17,8 +17,10 @@ use crate::error::{Error, Result};
 use crate::run::RunRecord;
 use crate::store::RunQuery;
 
-/// The producer named in every export: this crate's repository at its version.
-pub(crate) const PRODUCER: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/tree/v", env!("CARGO_PKG_VERSION"));
+/// The producer named in every export: consist at its version. consist has no public home URL, so
+/// exports name it with URNs under `urn:consist:`, the namespace of their run and artifact ids too
+/// (the guide's exports chapter lists them); a home would change them here and in the facet schema.
+pub(crate) const PRODUCER: &str = concat!("urn:consist:producer:rust:", env!("CARGO_PKG_VERSION"));
 
 /// A standard format runs can be exported in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

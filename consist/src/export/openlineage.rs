@@ -15,12 +15,9 @@ const SCHEMA_URL: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$d
 const PARENT_FACET: &str = "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet";
 const ERROR_FACET: &str =
     "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet";
-const CONSIST_FACET: &str = concat!(
-    env!("CARGO_PKG_REPOSITORY"),
-    "/blob/v",
-    env!("CARGO_PKG_VERSION"),
-    "/docs/openlineage-consist-run-facet.json#/$defs/ConsistRunFacet"
-);
+/// The `$id` of `docs/openlineage-consist-run-facet.json` and the facet's definition in it.
+const CONSIST_FACET: &str =
+    concat!("urn:consist:schema:openlineage-run-facet:", env!("CARGO_PKG_VERSION"), "#/$defs/ConsistRunFacet");
 
 /// The job namespace of every run.
 pub(crate) const NAMESPACE: &str = "consist";

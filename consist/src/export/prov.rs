@@ -77,7 +77,7 @@ pub(super) fn document(records: &[RunRecord]) -> (Value, usize) {
         doc.entity.len() + doc.activity.len() + doc.agent.len() + doc.relations.values().map(Map::len).sum::<usize>();
     let mut out = json!({
         "prefix": {
-            "consist": concat!(env!("CARGO_PKG_REPOSITORY"), "/ns#"),
+            "consist": "urn:consist:prov:",
             "run": "urn:consist:run:",
             "artifact": "urn:consist:artifact:",
         },
