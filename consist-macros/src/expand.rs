@@ -507,6 +507,12 @@ impl CallCode {
                     code.runner_params.push(quote!(#name: #ty));
                     if matches!(p.role, Role::Config) {
                         code.register.push(quote!(__consist_spec.add_config(#key, &#name);));
+                    } else {
+                        code.register.push(quote!({
+                            #[allow(unused_imports)]
+                            use ::consist::__private::{RecordOpaque as _, RecordSerialize as _};
+                            (&::consist::__private::Runtime(&#name)).record_in(&mut __consist_spec, #key);
+                        }));
                     }
                     code.loads.push(quote!(let #local = #name;));
                     code.call_args.push(quote!(#local));

@@ -88,3 +88,34 @@ pub fn box_error<E: Into<BoxError>>(error: E) -> BoxError {
 pub fn ok<T>(value: T) -> StepResult<T> {
     Ok(value)
 }
+
+/// A `#[consist(runtime)]` argument on its way to the run's `meta.runtime`: recorded as JSON when
+/// its type is `Serialize` ([`RecordSerialize`]), else as its type's name ([`RecordOpaque`]).
+/// Method resolution picks the first (autoref specialization), so any type may be a runtime
+/// parameter.
+#[allow(missing_debug_implementations)]
+pub struct Runtime<'a, T: ?Sized>(pub &'a T);
+
+/// Records a serializable runtime argument's value.
+pub trait RecordSerialize {
+    /// Record the value under `key`.
+    fn record_in(&self, spec: &mut StepSpec, key: &str);
+}
+
+impl<T: serde::Serialize + ?Sized> RecordSerialize for Runtime<'_, T> {
+    fn record_in(&self, spec: &mut StepSpec, key: &str) {
+        spec.add_runtime(key, self.0);
+    }
+}
+
+/// Records a runtime argument that does not serialize, by its type's name.
+pub trait RecordOpaque {
+    /// Record the type's name under `key`.
+    fn record_in(&self, spec: &mut StepSpec, key: &str);
+}
+
+impl<T: ?Sized> RecordOpaque for &Runtime<'_, T> {
+    fn record_in(&self, spec: &mut StepSpec, key: &str) {
+        spec.runtime.insert(key.to_owned(), serde_json::Value::String(format!("<{}>", std::any::type_name::<T>())));
+    }
+}

@@ -149,6 +149,23 @@ impl<'t> StepBuilder<'t> {
         self
     }
 
+    /// Record `value` under `key` in the run (`meta.runtime`) but not in its signature: a
+    /// setting that does not change results, such as a thread count. Changing it never
+    /// invalidates the cache; `consist show`, `diff` and `explain` show it.
+    pub fn runtime<T: Serialize + ?Sized>(mut self, key: &str, value: &T) -> Self {
+        self.spec.add_runtime(key, value);
+        self
+    }
+
+    /// Keep these config fields (dotted paths, `solver.threads`) out of the signature: they are
+    /// recorded in the run's `meta.runtime` instead, so a run that differs only in them is a hit.
+    /// A field the config does not have is an error naming the fields it has. Only for settings
+    /// that cannot change results: a wrong entry here makes stale hits.
+    pub fn ignore_config_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.spec.ignored.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
     /// Declare an input under `key`: a file path or an artifact from an earlier result.
     pub fn input(mut self, key: &str, input: impl Into<Input>) -> Self {
         self.spec.add_input(key, input);

@@ -146,13 +146,14 @@ fn iterate(scenario: &Scenario, cfg: &ScenarioConfig, i: i32, tally: &mut Tally)
     let volumes = scenario.run(model::assignment::step(choice.output("trips_with_modes")?).iteration(i))?;
     tally.note(Some(i), &volumes);
     let skims = scenario.run(
-        model::traffic_simulation::step(volumes.output("volumes")?, scenario.require("skims")?, &cfg.assignment_params)
-            .facet_from([
-                "assignment_params.bpr_alpha",
-                "assignment_params.bpr_beta",
-                "assignment_params.base_capacity",
-            ])
-            .iteration(i),
+        model::traffic_simulation::step(
+            volumes.output("volumes")?,
+            scenario.require("skims")?,
+            &cfg.assignment_params,
+            threads(),
+        )
+        .facet_from(["assignment_params.bpr_alpha", "assignment_params.bpr_beta", "assignment_params.base_capacity"])
+        .iteration(i),
     )?;
     tally.note(Some(i), &skims);
     Ok(choice.output("trips_with_modes")?.clone())
@@ -247,6 +248,12 @@ fn run_scenario(tracker: &Tracker, name: &str, cfg: &ScenarioConfig) -> consist:
     tally.note(None, &summaries);
     let header = scenario.finish()?;
     Ok(Outcome { scenario_id: header.id, init, tally, summaries })
+}
+
+/// The simulation's worker threads: this machine's cores (a runtime parameter: another machine's
+/// count does not invalidate its cache).
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn section(title: &str) {

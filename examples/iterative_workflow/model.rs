@@ -322,12 +322,15 @@ pub fn assignment(trips_with_modes: &DataFrame) -> StepResult<DataFrame> {
     )?)
 }
 
-/// New car times from BPR congestion, averaged with the old ones (`msa_weight`).
+/// New car times from BPR congestion, averaged with the old ones (`msa_weight`), computed on
+/// `threads` threads: a runtime parameter, recorded in the run but not in its signature (the
+/// result is the same on any number of threads).
 #[step(outputs = ["skims"])]
 pub fn traffic_simulation(
     volumes: &DataFrame,
     skims: &DataFrame,
     assignment_params: &AssignmentParams,
+    #[consist(runtime)] threads: usize,
 ) -> StepResult<DataFrame> {
     let a = assignment_params;
     let n = (skims.height() as f64).sqrt().round() as usize;
@@ -337,12 +340,18 @@ pub fn traffic_simulation(
         flow[o * n + d] = v;
     }
     let (old, free) = (floats(skims, "time_car_mins")?, floats(skims, "free_flow_car_mins")?);
-    let new: Vec<f64> = (0..skims.height())
-        .map(|r| {
-            let congested = free[r] * (1.0 + a.bpr_alpha * (flow[r] / a.base_capacity).powf(a.bpr_beta));
-            (1.0 - a.msa_weight) * old[r] + a.msa_weight * congested
-        })
-        .collect();
+    let time = |r: usize| {
+        let congested = free[r] * (1.0 + a.bpr_alpha * (flow[r] / a.base_capacity).powf(a.bpr_beta));
+        (1.0 - a.msa_weight) * old[r] + a.msa_weight * congested
+    };
+    let mut new = vec![0.0; skims.height()];
+    let chunk = new.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (c, part) in new.chunks_mut(chunk).enumerate() {
+            let time = &time;
+            s.spawn(move || part.iter_mut().enumerate().for_each(|(i, t)| *t = time(c * chunk + i)));
+        }
+    });
     let mut out = skims.clone();
     out.with_column(Column::new("time_car_mins".into(), new))?;
     Ok(out)

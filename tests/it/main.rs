@@ -3,6 +3,7 @@
 mod cache;
 mod cli;
 mod conformance;
+mod controls;
 mod crash;
 mod examples;
 mod export;

@@ -65,6 +65,9 @@ pub struct RunDiff {
     pub inputs: Changes,
     /// What compiled each run: rustc, target, profile, `Cargo.lock` hash (`meta.toolchain`).
     pub toolchain: Changes,
+    /// Values recorded outside the signature (`meta.runtime`: `#[consist(runtime)]` parameters,
+    /// `StepBuilder::runtime`, ignored config keys): they differ without making a miss.
+    pub runtime: Changes,
 }
 
 impl RunDiff {
@@ -80,6 +83,7 @@ impl RunDiff {
             config: Changes::between(&flatten(&a.config), &flatten(&b.config)),
             inputs: Changes::between(&input_identities(a), &input_identities(b)),
             toolchain: Changes::between(&toolchain_of(a), &toolchain_of(b)),
+            runtime: Changes::between(&runtime_of(a), &runtime_of(b)),
         }
     }
 }
@@ -91,7 +95,16 @@ fn input_identities(record: &RunRecord) -> BTreeMap<String, Json> {
 
 /// A run's recorded toolchain by field (empty for runs recorded before toolchains were).
 fn toolchain_of(record: &RunRecord) -> BTreeMap<String, Json> {
-    match record.run.meta.get("toolchain") {
+    meta_object(record, "toolchain")
+}
+
+/// A run's values recorded outside its signature, by key.
+fn runtime_of(record: &RunRecord) -> BTreeMap<String, Json> {
+    meta_object(record, "runtime")
+}
+
+fn meta_object(record: &RunRecord, key: &str) -> BTreeMap<String, Json> {
+    match record.run.meta.get(key) {
         Some(Json::Object(fields)) => fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         _ => BTreeMap::new(),
     }
@@ -108,7 +121,8 @@ pub struct RunExplanation {
     pub cache_source: Option<String>,
     /// For a miss: why, as recorded when it ran.
     pub miss: Option<MissExplanation>,
-    /// For a miss compared with an earlier run: the full difference to it.
+    /// The full difference to the run it was compared with: for a hit, the run it reused (only
+    /// values outside the signature can differ); for a miss, its baseline.
     pub diff: Option<RunDiff>,
 }
 
@@ -129,10 +143,8 @@ impl Catalog {
     pub fn explain_run(&self, id: &str) -> Result<RunExplanation> {
         let record = self.resolve_record(id)?;
         let miss = MissExplanation::from_meta(&record.run.meta);
-        let diff = match miss.as_ref().and_then(|m| m.compared_with.as_deref()) {
-            Some(other) => self.run_record(other).ok().map(|old| RunDiff::between(&old, &record)),
-            None => None,
-        };
+        let baseline = record.run.cache_source().or_else(|| miss.as_ref().and_then(|m| m.compared_with.as_deref()));
+        let diff = baseline.and_then(|other| self.run_record(other).ok()).map(|old| RunDiff::between(&old, &record));
         Ok(RunExplanation {
             run: record.run.id.clone(),
             cache_hit: record.run.is_cache_hit(),

@@ -45,6 +45,9 @@ fn print_diff(d: &RunDiff) {
     print_changes(&d.config, "config");
     print_changes(&d.inputs, "inputs");
     print_changes(&d.toolchain, "toolchain");
+    if !d.runtime.is_empty() {
+        print_changes(&d.runtime, "runtime (recorded, not in the signature)");
+    }
 }
 
 pub(super) fn diff(cli: &Cli, args: &DiffArgs) -> Result<()> {

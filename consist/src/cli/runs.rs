@@ -134,7 +134,13 @@ pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
             println!("  {k} = {v}");
         }
     }
-    let shown = ["cache_hit", "cache_source", "cache_miss", "error", "_physical_run_dir"];
+    if let Some(serde_json::Value::Object(runtime)) = r.meta.get("runtime") {
+        println!("\nruntime (recorded, not in the signature):");
+        for (k, v) in runtime {
+            println!("  {k} = {v}");
+        }
+    }
+    let shown = ["cache_hit", "cache_source", "cache_miss", "error", "_physical_run_dir", "runtime"];
     let meta: serde_json::Map<_, _> =
         r.meta.iter().filter(|(k, _)| !shown.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     println!("\nmeta:\n{}", serde_json::to_string_pretty(&meta).unwrap_or_default());

@@ -136,7 +136,7 @@ impl Engine {
 
     /// Run a declared step (see [`crate::StepBuilder::run`] and [`crate::StepBuilder::trace`]):
     /// sign it, start its record, decide hit or miss, then record the hit or execute the body.
-    pub(crate) fn run_spec<O, F>(&self, spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
+    pub(crate) fn run_spec<O, F>(&self, mut spec: StepSpec, body: F, kind: BodyKind) -> Result<RunResult<O>>
     where
         O: Outputs + 'static,
         F: FnOnce(&mut StepContext<'_>) -> StepResult<O>,
@@ -144,11 +144,14 @@ impl Engine {
         // The run starts before its inputs are hashed: that time is part of its duration.
         let (started, clock) = (Utc::now(), Instant::now());
         spec.check::<O>()?;
+        let config = spec.take_signed_config();
         let StepSpec {
             name,
             code_hash,
             code_items,
-            config,
+            config: _,
+            runtime,
+            ignored: _,
             inputs,
             outputs: keys,
             tags,
@@ -165,6 +168,9 @@ impl Engine {
         let mode = cache_mode.unwrap_or(self.cache_mode);
         let signed = self.sign(&name, code_hash, code_items, toolchain, config?, &facet_from, inputs)?;
         let (mut record, inputs, basis) = self.start_record(signed, &keys, place, description, tags, started);
+        if !runtime.is_empty() {
+            record.run.meta.insert("runtime".into(), Json::Object(runtime.into_iter().collect()));
+        }
 
         let mut claim = None;
         let explanation = match self.decide::<O>(&record, validation, &keys, mode, &mut claim, &basis)? {

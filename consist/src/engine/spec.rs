@@ -120,6 +120,19 @@ impl<T: Into<Input>> From<Option<T>> for MaybeInput {
     }
 }
 
+/// Remove the field at the dotted `path` (`solver.threads`) from an object config.
+fn take_path(config: &mut serde_json::Value, path: &str) -> Option<serde_json::Value> {
+    let (parents, last) = match path.rsplit_once('.') {
+        Some((parents, last)) => (Some(parents), last),
+        None => (None, path),
+    };
+    let mut node = config;
+    for part in parents.into_iter().flat_map(|p| p.split('.')) {
+        node = node.get_mut(part)?;
+    }
+    node.as_object_mut()?.remove(last)
+}
+
 /// The key under which element `index` of the list input `name` is declared: `name[index]`.
 pub(crate) fn list_key(name: &str, index: usize) -> String {
     format!("{name}[{index}]")
@@ -148,6 +161,11 @@ pub struct StepSpec {
     pub(crate) place: Placement,
     /// The toolchain it was compiled with (`#[step]` captures it); else the tracker's.
     pub(crate) toolchain: Option<crate::Toolchain>,
+    /// Values that do not change results (thread counts, log levels): recorded in the run's
+    /// `meta.runtime`, never signed. See [`StepSpec::add_runtime`].
+    pub(crate) runtime: BTreeMap<String, serde_json::Value>,
+    /// Config fields (dotted paths) moved out of the signed config into [`Self::runtime`].
+    pub(crate) ignored: Vec<String>,
 }
 
 /// Where a run sits in a workflow: the shared schema's `parent_run_id`, `iteration`, `year`,
@@ -196,7 +214,40 @@ impl StepSpec {
             facet_from: Vec::new(),
             place: Placement::default(),
             toolchain: None,
+            runtime: BTreeMap::new(),
+            ignored: Vec::new(),
         }
+    }
+
+    /// Record `value` under `key` in the run's `meta.runtime`, outside the signature: a parameter
+    /// that does not change results (`#[consist(runtime)]` does this per parameter). Changing it
+    /// never invalidates the cache, and `consist show`, `diff` and `explain` show it. A value
+    /// that does not serialize is recorded as its type's name.
+    pub fn add_runtime<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        let recorded = serde_json::to_value(value)
+            .unwrap_or_else(|_| serde_json::Value::String(format!("<{}>", std::any::type_name::<T>())));
+        self.runtime.insert(key.to_owned(), recorded);
+    }
+
+    /// The config to sign: the declared one without its ignored fields, which move to
+    /// [`Self::runtime`] under their dotted paths. An ignored field the config lacks is an error
+    /// naming the fields it has.
+    pub(crate) fn take_signed_config(&mut self) -> Result<serde_json::Value> {
+        let mut config = std::mem::replace(&mut self.config, Ok(serde_json::Value::Null))?;
+        for path in std::mem::take(&mut self.ignored) {
+            let Some(value) = take_path(&mut config, &path) else {
+                let known: Vec<String> = crate::facet::flatten(&config).into_keys().collect();
+                let near = crate::names::nearest(&path, known.iter().map(String::as_str))
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                return Err(self.invalid(format!(
+                    "ignore_config_keys names `{path}`, a field its config does not have (its fields: [{}]){near}",
+                    known.join(", ")
+                )));
+            };
+            self.runtime.insert(path, value);
+        }
+        Ok(config)
     }
 
     fn canonical<C: Serialize + ?Sized>(&self, value: &C) -> Result<serde_json::Value> {
