@@ -119,6 +119,7 @@ pub use tracker::{DEFER_HITS_ENV, Tracker, TrackerBuilder};
 /// into this binary.
 pub mod admin {
     pub use crate::catalog::diff::{Changes, RunDiff, RunExplanation};
+    pub use crate::catalog::gc::{EvictedRun, Freed, GcOptions, GcReport};
     pub use crate::catalog::maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
     pub use crate::catalog::rebuild::{DamagedFate, RebuildReport};
     pub use crate::catalog::snapshot::DamagedSnapshot;

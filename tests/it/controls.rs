@@ -103,3 +103,154 @@ fn an_ignored_config_key_widens_only_the_step_that_ignores_it() {
     );
     assert_eq!(ran.get(), 5, "nothing runs on a bad key");
 }
+
+fn make(tracker: &Tracker, n: u64, tag: Option<&str>, ran: &Counter) -> consist::Run {
+    let mut step = tracker.step("make").code_version("1").config(&n).outputs(["v"]);
+    if let Some(tag) = tag {
+        step = step.tag(tag);
+    }
+    let result = step
+        .run(|_| {
+            ran.hit();
+            Ok(Value(vec![n; 1000]))
+        })
+        .unwrap();
+    assert_eq!(result.value().unwrap().0, vec![n; 1000]);
+    result.run
+}
+
+fn output_file(ws: &Workspace, run: &consist::Run) -> std::path::PathBuf {
+    let dir = ws.run_dir().join("outputs").join(&run.id);
+    std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path()
+}
+
+/// gc frees the least recently used runs' files (a hit counts as a use), keeps every record,
+/// pinned, tagged and running-scenario runs; an evicted run's signature re-executes cleanly.
+#[test]
+fn gc_frees_the_least_recently_used_files_and_an_evicted_run_reexecutes() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let ran = Counter::default();
+    let runs: Vec<consist::Run> = (1..=4).map(|n| make(&tracker, n, None, &ran)).collect();
+    let paper = make(&tracker, 5, Some("paper"), &ran);
+    let scenario = tracker.scenario("live").start().unwrap();
+    let live = scenario
+        .step("make")
+        .code_version("1")
+        .config(&6u64)
+        .outputs(["v"])
+        .run(|_| Ok(Value(vec![6u64; 1000])))
+        .unwrap()
+        .run;
+    assert!(make(&tracker, 1, None, &ran).is_cache_hit(), "run 1 is used again: now the most recent");
+    tracker.flush().unwrap();
+    let catalog = tracker.catalog();
+    assert_eq!(catalog.pin(std::slice::from_ref(&runs[1].id), true).unwrap(), 1);
+    let size = std::fs::metadata(output_file(&ws, &runs[0])).unwrap().len();
+
+    // Six entries of one file each; three protected. Keep two files: 2, 5 and 6 stay whatever
+    // their age, then the least recently used go: 3, then 4 (1 was hit last).
+    let options = consist::admin::GcOptions {
+        max_size: Some(2 * size),
+        keep_tags: vec!["paper".into()],
+        dry_run: true,
+        ..Default::default()
+    };
+    let plan = catalog.gc(&options).unwrap();
+    let evicted: Vec<&str> = plan.evicted.iter().map(|e| e.run.as_str()).collect();
+    assert_eq!(evicted, [runs[2].id.as_str(), runs[3].id.as_str(), runs[0].id.as_str()], "{plan:#?}");
+    assert_eq!((plan.files_before, plan.files_after), (6, 3));
+    assert_eq!((plan.bytes_before, plan.bytes_after), (6 * size, 3 * size), "the protected three stay above the bound");
+    assert_eq!(plan.by_model["make"].bytes, 3 * size);
+    let reasons: Vec<(&str, usize)> = plan.protected.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(reasons, [("pinned", 1), ("scenario running", 1), ("tag paper", 1)]);
+    assert!(output_file(&ws, &runs[2]).exists(), "a dry run deletes nothing");
+
+    let report = catalog.gc(&consist::admin::GcOptions { dry_run: false, ..options }).unwrap();
+    assert_eq!(report.evicted, plan.evicted, "the plan is what is done");
+    for run in [&runs[2], &runs[3], &runs[0]] {
+        assert!(!ws.run_dir().join("outputs").join(&run.id).exists(), "{} files freed", run.id);
+        let record = catalog.run_record(&run.id).unwrap();
+        assert_eq!(record.run.meta["evicted"]["files"], 1, "the record stays, marked");
+    }
+    for run in [&runs[1], &paper, &live] {
+        assert!(output_file(&ws, run).exists());
+    }
+
+    // Evicted: executes again, same result; kept: hits.
+    let before = ran.get();
+    let again = make(&tracker, 3, None, &ran);
+    assert!(!again.is_cache_hit() && ran.get() == before + 1, "an evicted run's signature executes again");
+    assert_eq!(again.signature, runs[2].signature);
+    assert!(make(&tracker, 2, None, &ran).is_cache_hit() && make(&tracker, 5, None, &ran).is_cache_hit());
+    let fresh = ws.tracker_with(consist::CacheMode::Reuse);
+    assert!(!make(&fresh, 4, None, &ran).is_cache_hit(), "another tracker does not hit it either");
+    scenario.finish().unwrap();
+}
+
+#[test]
+fn gc_by_age_and_the_cli_with_pins() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let ran = Counter::default();
+    let (old, pinned) = (make(&tracker, 1, None, &ran), make(&tracker, 2, Some("keep"), &ran));
+    tracker.flush().unwrap();
+    let run = |args: &[&str]| {
+        let out = cli(&ws.db(), args);
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    };
+    let (ok, text) = run(&["pin", "--tag", "keep"]);
+    assert!(ok && text.contains("pinned 1 run(s)"), "{text}");
+    let (ok, text) = run(&["db", "gc"]);
+    assert!(!ok && text.contains("--max-size"), "{text}");
+    let (ok, text) = run(&["db", "gc", "--max-size", "lots"]);
+    assert!(!ok && text.contains("not a size such as 50GB"), "{text}");
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s"]);
+    assert!(!ok && text.contains("--yes"), "without a terminal, gc asks for --yes: {text}");
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--yes", "--json"]);
+    assert!(ok, "{text}");
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["evicted"][0]["run"], old.id.as_str());
+    assert_eq!(report["evicted"].as_array().unwrap().len(), 1);
+    assert_eq!(report["protected"]["pinned"], 1);
+    assert!(output_file(&ws, &pinned).exists());
+    let (ok, text) = run(&["pin", &pinned.id, "--unpin"]);
+    assert!(ok && text.contains("unpinned 1 run(s)"), "{text}");
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--dry-run"]);
+    assert!(ok && text.contains("would free") && text.contains("1 run(s)"), "{text}");
+}
+
+/// On PostgreSQL, a tracker that stays open through a gc elsewhere stops serving the evicted run
+/// (the purge epoch moved) and executes it again; pinned runs still hit.
+#[test]
+fn gc_on_a_postgres_catalog_reaches_trackers_already_open() {
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
+    let url = server.database("gc");
+    let ws = Workspace::new();
+    let ran = Counter::default();
+    let open = Tracker::builder(ws.run_dir()).catalog(&url).open().unwrap();
+    let (one, two) = (make(&open, 1, None, &ran), make(&open, 2, None, &ran));
+    assert!(make(&open, 1, None, &ran).is_cache_hit(), "the open tracker now remembers run 1 as its source");
+    open.flush().unwrap();
+
+    let admin = Tracker::builder(ws.run_dir()).catalog(&url).open().unwrap();
+    assert_eq!(admin.catalog().pin(std::slice::from_ref(&two.id), true).unwrap(), 1);
+    let options = consist::admin::GcOptions { max_age: Some(std::time::Duration::ZERO), ..Default::default() };
+    let report = admin.catalog().gc(&options).unwrap();
+    assert_eq!(report.evicted.iter().map(|e| e.run.as_str()).collect::<Vec<_>>(), [one.id.as_str()]);
+    assert_eq!(report.protected["pinned"], 1);
+
+    // Within EPOCH_POLL the open tracker may still try its remembered source, find its files
+    // gone and execute (with a warning); after it, the catalog no longer names that source.
+    std::thread::sleep(consist::store::EPOCH_POLL + std::time::Duration::from_millis(100));
+    let before = ran.get();
+    assert!(!make(&open, 1, None, &ran).is_cache_hit(), "the open tracker executes the evicted run again");
+    assert_eq!(ran.get(), before + 1);
+    assert!(make(&open, 2, None, &ran).is_cache_hit(), "the pinned run still serves");
+    open.flush().unwrap();
+    drop((open, admin));
+    crate::support::pg::forget_local_state(&url);
+}

@@ -11,6 +11,7 @@
 
 pub(crate) mod diff;
 pub(crate) mod explain;
+pub(crate) mod gc;
 pub(crate) mod index;
 pub(crate) mod layout;
 pub(crate) mod local;

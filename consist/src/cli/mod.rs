@@ -96,6 +96,8 @@ pub(crate) enum Command {
     Steps(steps::StepsArgs),
     /// The runs as OpenLineage events, a W3C PROV-JSON document or a Workflow Run RO-Crate.
     Export(export::ExportArgs),
+    /// Keep runs' output files from `db gc` (or, with --unpin, stop keeping them).
+    Pin(db::gc::PinArgs),
     /// Maintain the database.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -238,6 +240,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Validate(args) => validate::run(cli, args),
         Command::Steps(args) => steps::run(cli, args),
         Command::Export(args) => export::run(cli, args),
+        Command::Pin(args) => db::gc::pin(cli, args),
         Command::Db(cmd) => db::run(cli, cmd),
         Command::Remote(cmd) => remote::run(cli, cmd),
         Command::Completions { shell } => {

@@ -127,6 +127,13 @@ pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
     if let Some(error) = r.meta.get("error").and_then(|e| e.as_str()) {
         line("error", error);
     }
+    if r.meta.get("pinned") == Some(&serde_json::Value::Bool(true)) {
+        line("pinned", "yes: `db gc` keeps its files");
+    }
+    if let Some(evicted) = r.meta.get("evicted") {
+        let at = evicted["at"].as_str().unwrap_or("?");
+        line("outputs", format!("evicted by `db gc` at {at}: this signature executes again when called"));
+    }
     println!("\nconfig:\n{}", serde_json::to_string_pretty(&record.config).unwrap_or_default());
     if !record.facets.is_empty() {
         println!("\nfacets:");
@@ -140,7 +147,7 @@ pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
             println!("  {k} = {v}");
         }
     }
-    let shown = ["cache_hit", "cache_source", "cache_miss", "error", "_physical_run_dir", "runtime"];
+    let shown = ["cache_hit", "cache_source", "cache_miss", "error", crate::store::RUN_DIR_KEY, "runtime", "pinned"];
     let meta: serde_json::Map<_, _> =
         r.meta.iter().filter(|(k, _)| !shown.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     println!("\nmeta:\n{}", serde_json::to_string_pretty(&meta).unwrap_or_default());

@@ -259,7 +259,8 @@ pub trait Store: sealed::Sealed + Send + Sync {
     fn run_records(&self, ids: &[String]) -> Result<Vec<RunRecord>>;
 
     /// The candidate cache sources for `signature`, at most `limit`, in the order every host
-    /// tries them: completed runs that executed (not cache hits) with it, earliest completion
+    /// tries them: completed runs that executed (not cache hits) with it and whose outputs gc has
+    /// not evicted (`meta.evicted`), earliest completion
     /// first, then by run id. A catalog shared by many hosts serves a hit from the first whose
     /// outputs are usable here, so every host that can read the earliest names the same source,
     /// and one whose files are gone is skipped for the next instead of re-executing forever.
@@ -291,6 +292,18 @@ pub trait Store: sealed::Sealed + Send + Sync {
     fn leases(&self) -> Option<&dyn Leases> {
         None
     }
+
+    /// Set `key` in the `meta` of each run named to its value (`None` removes the key), leaving
+    /// the rest of each record as it is: pins and gc's eviction marks. With `raise_epoch`, the
+    /// purge epoch is raised in the same transaction, so every host that remembered one of these
+    /// runs as a cache source asks the catalog again. Unknown ids are skipped; returns how many
+    /// runs changed.
+    fn set_run_meta(
+        &self,
+        key: &str,
+        values: &[(String, Option<serde_json::Value>)],
+        raise_epoch: bool,
+    ) -> Result<usize>;
 
     /// Remove these runs with their links and facets, and the artifacts no remaining run links,
     /// in one transaction; returns those artifacts. With `dry_run`, the same answer, nothing removed.
@@ -328,6 +341,10 @@ pub trait Store: sealed::Sealed + Send + Sync {
 
     /// Every artifact written by a run, oldest first (what validation checks against its file).
     fn produced_artifacts(&self) -> Result<Vec<Artifact>>;
+
+    /// Every `(run id, artifact id)` pair where a run lists the artifact among its outputs (a
+    /// cache hit lists the outputs it reused).
+    fn output_links(&self) -> Result<Vec<(String, String)>>;
 
     /// Write every provenance table to `<dir>/<table>.parquet` (the directory exists); returns
     /// the files written.

@@ -42,6 +42,13 @@ INSERT INTO consist_purged(run_id, signature, purged_at)
 UPDATE consist_catalog SET purge_epoch = purge_epoch + 1;
 "#;
 
+/// Every output link, as `(run id, artifact id)`.
+pub(super) const OUTPUT_LINKS: &str = "SELECT run_id, artifact_id FROM run_artifact_link WHERE direction = 'output'";
+
+/// Set one key of one run's `meta` from a JSON merge patch (`{"key": value}`, `null` removes).
+pub(super) const PATCH_META: &str =
+    "UPDATE run SET meta = json_merge_patch(coalesce(meta, '{}'), ?), updated_at = now() WHERE id = ?";
+
 /// Raise the purge epoch: runs left the catalog (a rebuild removed runs whose snapshots are gone,
 /// `--replace-all` replaced everything), so every host asks again before serving a source.
 pub(super) const RAISE_EPOCH: &str = "UPDATE consist_catalog SET purge_epoch = purge_epoch + 1;";

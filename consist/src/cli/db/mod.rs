@@ -1,7 +1,8 @@
 //! `consist db ...`: inspecting and maintaining the provenance database, one file per command
-//! that decides anything (`inspect`, `rebuild`, `merge` and `copy`, `purge`); the library does
+//! that decides anything (`inspect`, `rebuild`, `merge` and `copy`, `purge`, `gc` and `pin`); the library does
 //! the work, these files parse, confirm and print.
 
+pub(super) mod gc;
 mod inspect;
 mod merge;
 mod purge;
@@ -73,6 +74,11 @@ pub enum DbCommand {
     },
     /// Remove runs for good: database rows, snapshots, cache entries and, optionally, files.
     Purge(PurgeArgs),
+    /// Keep the cache within bounds: free the output files of the least recently used runs
+    /// (executed or hit), keeping every record, pinned runs (`consist pin`), tagged ones
+    /// (--keep-tag), running scenarios' and files other runs link. A later call with an evicted
+    /// run's signature executes again.
+    Gc(gc::GcArgs),
     /// Copy a whole catalog into another, DuckDB and PostgreSQL both ways (`db merge` of every
     /// finished run, then each checked in the destination). --db-path is not used.
     Copy {
@@ -102,6 +108,7 @@ pub(super) fn run(cli: &Cli, cmd: &DbCommand) -> Result<()> {
         DbCommand::Merge { other, conflict, dry_run, json } => merge::merge(cli, other, *conflict, *dry_run, *json),
         DbCommand::Copy { from, to, json } => merge::copy(cli, from, to, *json),
         DbCommand::Purge(args) => purge::run(cli, args),
+        DbCommand::Gc(args) => gc::run(cli, args),
         DbCommand::Export { dir } => {
             std::fs::create_dir_all(dir).map_err(Error::io("creating export directory", dir))?;
             for path in cli.existing_catalog()?.export_parquet(dir)? {

@@ -1,4 +1,5 @@
-//! Creating a new DuckDB catalog file so that no process ever sees it without DuckDB's header.
+//! A DuckDB catalog file's header: checked before anything opens it, and a new file created so
+//! that no process ever sees it without one.
 //!
 //! DuckDB creates a file (`open` with `O_CREAT`), then locks it, then writes its header. A second
 //! process that opens the path in between finds an empty file, takes the lock first and fails
@@ -15,6 +16,23 @@ use crate::error::{Error, Result};
 
 /// The size below which a file cannot hold DuckDB's header (its magic bytes end at byte 12).
 const HEADER_LEN: u64 = 12;
+
+/// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
+/// bytes), without opening it; a missing file is fine (it will be created), and so is an empty
+/// one (another process may be creating it; an open names it if it stays empty).
+pub(crate) fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut header = [0u8; HEADER_LEN as usize];
+    let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
+    match file.read_exact(&mut header) {
+        Ok(()) if &header[8..12] == b"DUCK" => Ok(()),
+        Err(_) if file.metadata().is_ok_and(|m| m.len() == 0) => Ok(()),
+        _ => Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "the file does not start with DuckDB's header".into(),
+        }),
+    }
+}
 
 /// Create the database at `path` if nothing is there, atomically. A filesystem without hard
 /// links falls back to DuckDB's own creation (the race above, narrowed by

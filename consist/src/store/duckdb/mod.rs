@@ -8,8 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::ThreadId;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use duckdb::{AccessMode, Config, Connection, OptionalExt, params, params_from_iter};
@@ -20,6 +19,7 @@ mod create;
 mod overview;
 mod purge;
 mod sql;
+mod turn;
 
 pub(crate) use self::sql::file_rows;
 
@@ -32,73 +32,7 @@ use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::run::{Run, RunRecord};
-
-/// A connection, holding this process's turn at its file until dropped.
-pub(super) struct Conn {
-    conn: Connection,
-    _guard: FileGuard,
-}
-
-impl std::ops::Deref for Conn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Conn {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-}
-
-/// Files with an open connection in this process, and which thread holds each (a thread that
-/// already holds a file may open it again, as before).
-static OPEN_FILES: std::sync::LazyLock<(Holders, Condvar)> = std::sync::LazyLock::new(Default::default);
-
-/// Each open file's holding thread and how many connections it has open.
-type Holders = Mutex<HashMap<PathBuf, (ThreadId, usize)>>;
-
-/// This process's turn at one database file.
-pub(super) struct FileGuard {
-    path: PathBuf,
-}
-
-impl FileGuard {
-    fn acquire(path: &Path) -> FileGuard {
-        let (lock, turn) = &*OPEN_FILES;
-        let me = std::thread::current().id();
-        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            match open.get_mut(path) {
-                None => {
-                    open.insert(path.to_path_buf(), (me, 1));
-                    break;
-                }
-                Some((holder, depth)) if *holder == me => {
-                    *depth += 1;
-                    break;
-                }
-                Some(_) => open = turn.wait(open).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
-        FileGuard { path: path.to_path_buf() }
-    }
-}
-
-impl Drop for FileGuard {
-    fn drop(&mut self) {
-        let (lock, turn) = &*OPEN_FILES;
-        let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, depth)) = open.get_mut(&self.path) {
-            *depth -= 1;
-            if *depth == 0 {
-                open.remove(&self.path);
-                turn.notify_all();
-            }
-        }
-    }
-}
+use turn::{Conn, FileGuard};
 
 /// The provenance tables, in the order they are listed and exported.
 pub const TABLES: [&str; 6] =
@@ -154,20 +88,10 @@ impl DuckDbStore {
         self
     }
 
-    /// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
-    /// bytes), without opening it; a missing or empty file is fine (it will be created).
+    /// Refuse an existing file that is not a DuckDB database, without opening it (see
+    /// [`create::check_header`]).
     pub fn check_header(path: &Path) -> Result<()> {
-        use std::io::Read;
-        let mut header = [0u8; 12];
-        let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
-        match file.read_exact(&mut header) {
-            Ok(()) if &header[8..12] == b"DUCK" => Ok(()),
-            Err(_) if file.metadata().is_ok_and(|m| m.len() == 0) => Ok(()),
-            _ => Err(Error::NotADatabase {
-                path: path.to_path_buf(),
-                reason: "the file does not start with DuckDB's header".into(),
-            }),
-        }
+        create::check_header(path)
     }
 
     /// The database file.
@@ -495,6 +419,7 @@ impl Store for DuckDbStore {
         let sql = format!(
             "SELECT id FROM run WHERE signature = ? AND status = 'completed'
                AND NOT coalesce(json_extract(meta, '$.cache_hit')::BOOLEAN, false)
+               AND json_extract(meta, '$.evicted') IS NULL
              ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
         );
         let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
@@ -548,6 +473,19 @@ impl Store for DuckDbStore {
         tx.commit().map_err(|e| self.db_err(e))?;
         self.remember_identity(&conn);
         Ok(())
+    }
+
+    fn set_run_meta(
+        &self,
+        key: &str,
+        values: &[(String, Option<serde_json::Value>)],
+        raise_epoch: bool,
+    ) -> Result<usize> {
+        let mut conn = self.open(false)?;
+        self.ensure_schema(&conn, false)?;
+        let changed = purge::set_run_meta(&mut conn, key, values, raise_epoch).map_err(|e| self.db_err(e))?;
+        self.remember_identity(&conn);
+        Ok(changed)
     }
 
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {
@@ -647,6 +585,11 @@ impl Store for DuckDbStore {
     fn produced_artifacts(&self) -> Result<Vec<Artifact>> {
         let conn = self.open_read()?;
         overview::produced_artifacts(&conn).map_err(|e| self.db_err(e))
+    }
+
+    fn output_links(&self) -> Result<Vec<(String, String)>> {
+        let conn = self.open_read()?;
+        overview::output_links(&conn).map_err(|e| self.db_err(e))
     }
 
     fn export_parquet(&self, dir: &Path) -> Result<Vec<PathBuf>> {

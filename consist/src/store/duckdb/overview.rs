@@ -100,6 +100,13 @@ pub(super) fn produced_artifacts(conn: &Connection) -> duckdb::Result<Vec<Artifa
     rows.collect()
 }
 
+/// Every output link (see [`crate::store::Store::output_links`]).
+pub(super) fn output_links(conn: &Connection) -> duckdb::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(crate::store::sql::OUTPUT_LINKS)?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
 /// Copy every provenance table to `<dir>/<table>.parquet`; returns the files.
 pub(super) fn export_parquet(conn: &Connection, dir: &Path) -> duckdb::Result<Vec<PathBuf>> {
     let mut files = Vec::new();

@@ -7,7 +7,7 @@ use duckdb::Transaction;
 
 use crate::artifact::Artifact;
 use crate::run::RunRecord;
-use crate::store::sql::{FINISHED_AMONG, PURGE_DELETE, PURGE_PLAN, PURGE_RECORD, RAISE_EPOCH};
+use crate::store::sql::{FINISHED_AMONG, PATCH_META, PURGE_DELETE, PURGE_PLAN, PURGE_RECORD, RAISE_EPOCH};
 
 /// Remove `run_ids` within `tx` (the caller commits or rolls back); returns the artifacts that
 /// no remaining run links, which are removed with them.
@@ -16,6 +16,30 @@ pub(super) fn purge(tx: &Transaction<'_>, run_ids: &[String]) -> duckdb::Result<
     tx.execute_batch(PURGE_RECORD)?;
     tx.execute_batch(PURGE_DELETE)?;
     Ok(orphans)
+}
+
+/// Set `key` in the `meta` of each run of `values` in one transaction (see
+/// [`crate::store::Store::set_run_meta`]).
+pub(super) fn set_run_meta(
+    conn: &mut duckdb::Connection,
+    key: &str,
+    values: &[(String, Option<serde_json::Value>)],
+    raise_epoch: bool,
+) -> duckdb::Result<usize> {
+    let tx = conn.transaction()?;
+    let mut changed = 0;
+    {
+        let mut stmt = tx.prepare(PATCH_META)?;
+        for (id, value) in values {
+            let patch = serde_json::json!({ key: value.clone().unwrap_or(serde_json::Value::Null) });
+            changed += stmt.execute(duckdb::params![patch.to_string(), id])?;
+        }
+    }
+    if raise_epoch {
+        tx.execute_batch(RAISE_EPOCH)?;
+    }
+    tx.commit()?;
+    Ok(changed)
 }
 
 /// Replace the rows of `records`' runs with theirs and remove the runs `remove`, within `tx`:

@@ -381,7 +381,7 @@ impl Store for PgStore {
         let mut conn = self.conn()?;
         let sql = format!(
             "SELECT id FROM run WHERE signature = $1 AND status = 'completed' AND NOT {HIT}
-               AND NOT EXISTS (SELECT 1 FROM consist_purged p WHERE p.run_id = run.id)
+               AND meta->'evicted' IS NULL AND NOT EXISTS (SELECT 1 FROM consist_purged p WHERE p.run_id = run.id)
              ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
         );
         let rows = conn.query(&sql, &[&signature]).map_err(self.err("looking up a signature"))?;
@@ -451,6 +451,32 @@ impl Store for PgStore {
 
     fn leases(&self) -> Option<&dyn Leases> {
         Some(self)
+    }
+
+    fn set_run_meta(
+        &self,
+        key: &str,
+        values: &[(String, Option<serde_json::Value>)],
+        raise_epoch: bool,
+    ) -> Result<usize> {
+        let mut conn = self.conn()?;
+        let written = conn.transaction().and_then(|mut tx| {
+            let stmt = tx.prepare(
+                "UPDATE run SET meta = (CASE WHEN $2::text IS NULL THEN coalesce(meta::jsonb, '{}') - $1
+                   ELSE coalesce(meta::jsonb, '{}') || jsonb_build_object($1::text, $2::jsonb) END)::json,
+                   updated_at = now() WHERE id = $3",
+            )?;
+            let mut changed = 0;
+            for (id, value) in values {
+                let value = value.as_ref().map(serde_json::Value::to_string);
+                changed += tx.execute(&stmt, &[&key, &value, id])?;
+            }
+            if raise_epoch {
+                tx.batch_execute(crate::store::sql::RAISE_EPOCH)?;
+            }
+            tx.commit().map(|()| changed as usize)
+        });
+        written.map_err(self.err("marking runs"))
     }
 
     fn purge(&self, run_ids: &[String], dry_run: bool) -> Result<Vec<Artifact>> {
@@ -530,6 +556,11 @@ impl Store for PgStore {
 
     fn integrity(&self) -> Result<StoreIntegrity> {
         read::integrity(&mut *self.conn()?).map_err(self.err("checking integrity"))
+    }
+
+    fn output_links(&self) -> Result<Vec<(String, String)>> {
+        let rows = self.conn()?.query(crate::store::sql::OUTPUT_LINKS, &[]).map_err(self.err("reading links"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn produced_artifacts(&self) -> Result<Vec<Artifact>> {

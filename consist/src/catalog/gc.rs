@@ -1,0 +1,280 @@
+//! Keeping a cache within bounds (`consist db gc`) and the pins it never evicts (`consist pin`).
+//!
+//! gc frees the output files of the least recently used executed runs and keeps every record:
+//! provenance is never deleted. A run and the cache hits that reused it are one cache entry,
+//! used last when the newest of them finished. An entry is kept when it, or one of its hits, is
+//! pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
+//! or when another run's outputs link its artifacts. Only files in the run's own output
+//! directory (`<run_dir>/outputs/<run_id>/`), in a run dir of this catalog on this host, are
+//! deleted; an entry whose files are not here is not touched.
+//!
+//! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
+//! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
+//! later call with its signature executes again, cleanly. Pins and marks live in the catalog
+//! (every host sees them); a `db rebuild` from snapshots forgets them (an evicted run is then
+//! tried once as a source, found without its files and skipped, with a warning).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::artifact::Artifact;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::run::{Run, RunStatus};
+use crate::store::RUN_DIR_KEY;
+use crate::store::RunQuery;
+
+/// What [`Catalog::gc`] keeps and frees.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcOptions {
+    /// Free the least recently used entries until the files of the cache take at most this
+    /// many bytes (pinned and otherwise kept entries count, and stay).
+    pub max_size: Option<u64>,
+    /// Free every entry last used longer ago than this.
+    pub max_age: Option<Duration>,
+    /// Keep entries carrying any of these tags (on the run or one of its hits).
+    pub keep_tags: Vec<String>,
+    /// Report what would be freed; change nothing.
+    pub dry_run: bool,
+}
+
+/// One run whose output files gc freed (or would free).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvictedRun {
+    /// The run that produced the files.
+    pub run: String,
+    /// Its model (step name).
+    pub model: String,
+    /// When it or one of its hits last finished.
+    pub last_used: DateTime<Utc>,
+    /// Files deleted.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Files and bytes gc freed for one model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Freed {
+    /// Runs evicted.
+    pub runs: usize,
+    /// Files deleted.
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// What [`Catalog::gc`] did (or, for a dry run, would do). Field names are stable (`--json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GcReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Output files of executed runs found on this host, before.
+    pub files_before: usize,
+    /// Their bytes, before.
+    pub bytes_before: u64,
+    /// Output files left after (would be left, for a dry run).
+    pub files_after: usize,
+    /// Their bytes after.
+    pub bytes_after: u64,
+    /// The runs evicted, least recently used first.
+    pub evicted: Vec<EvictedRun>,
+    /// What was freed, by model.
+    pub by_model: BTreeMap<String, Freed>,
+    /// Entries kept whatever their age or size, by reason (`pinned`, `tag paper`, `scenario
+    /// running`, `linked by another run`).
+    pub protected: BTreeMap<String, usize>,
+}
+
+/// One cache entry: an executed run, with its hits.
+struct Entry<'a> {
+    run: &'a Run,
+    last_used: DateTime<Utc>,
+    protected: Option<String>,
+    files: Vec<(PathBuf, u64)>,
+}
+
+impl Entry<'_> {
+    fn bytes(&self) -> u64 {
+        self.files.iter().map(|(_, b)| b).sum()
+    }
+}
+
+fn finished(run: &Run) -> DateTime<Utc> {
+    run.ended_at.unwrap_or(run.started_at)
+}
+
+impl Catalog {
+    /// Free the output files of the least recently used runs (see the module docs and
+    /// [`GcOptions`]); at least one of `max_size` and `max_age` must be given.
+    pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        if options.max_size.is_none() && options.max_age.is_none() {
+            return Err(Error::Refused("say what to keep: give a maximum size, a maximum age, or both".into()));
+        }
+        if !self.exists() {
+            return Err(Error::no_database(self.db_path()));
+        }
+        self.sync()?;
+        // Three reads, whatever the catalog's size: runs, produced artifacts, output links.
+        let runs = self.store().find_runs(&RunQuery::default())?;
+        let mut produced: HashMap<String, Vec<Artifact>> = HashMap::new();
+        for artifact in self.store().produced_artifacts()? {
+            if let Some(run) = artifact.run_id.clone() {
+                produced.entry(run).or_default().push(artifact);
+            }
+        }
+        let links = self.store().output_links()?;
+        let mut entries = self.entries(&runs, &produced, &links, options);
+
+        let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
+        report.files_before = entries.iter().map(|e| e.files.len()).sum();
+        report.bytes_before = entries.iter().map(Entry::bytes).sum();
+        for reason in entries.iter().filter_map(|e| e.protected.clone()) {
+            *report.protected.entry(reason).or_default() += 1;
+        }
+        // Least recently used first; then by id, so two hosts pick the same order.
+        entries.sort_by(|a, b| (a.last_used, &a.run.id).cmp(&(b.last_used, &b.run.id)));
+        let cutoff = options.max_age.and_then(|age| chrono::Duration::from_std(age).ok()).map(|age| Utc::now() - age);
+        let mut left = report.bytes_before;
+        let mut evict = Vec::new();
+        for entry in entries.iter().filter(|e| e.protected.is_none() && !e.files.is_empty()) {
+            let too_old = cutoff.is_some_and(|c| entry.last_used < c);
+            let too_big = options.max_size.is_some_and(|max| left > max);
+            if too_old || too_big {
+                left -= entry.bytes();
+                evict.push(entry);
+            }
+        }
+        if !options.dry_run {
+            self.evict(&evict)?;
+        }
+        for entry in &evict {
+            let freed = report.by_model.entry(entry.run.model_name.clone()).or_default();
+            freed.runs += 1;
+            freed.files += entry.files.len();
+            freed.bytes += entry.bytes();
+            report.evicted.push(EvictedRun {
+                run: entry.run.id.clone(),
+                model: entry.run.model_name.clone(),
+                last_used: entry.last_used,
+                files: entry.files.len(),
+                bytes: entry.bytes(),
+            });
+        }
+        report.files_after = report.files_before - evict.iter().map(|e| e.files.len()).sum::<usize>();
+        report.bytes_after = left;
+        Ok(report)
+    }
+
+    /// The cache entries: executed, completed step runs not evicted yet, with their recency,
+    /// what keeps them, and their files on this host.
+    fn entries<'a>(
+        &self,
+        runs: &'a [Run],
+        produced: &HashMap<String, Vec<Artifact>>,
+        links: &[(String, String)],
+        options: &GcOptions,
+    ) -> Vec<Entry<'a>> {
+        let by_id: HashMap<&str, &Run> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut hits: HashMap<&str, Vec<&Run>> = HashMap::new();
+        for run in runs {
+            if let Some(source) = run.cache_source() {
+                hits.entry(source).or_default().push(run);
+            }
+        }
+        // Which runs link each artifact as an output.
+        let mut linked: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (run, artifact) in links {
+            linked.entry(artifact.as_str()).or_default().push(run.as_str());
+        }
+        let owned = self.owner();
+        let live = |run: &Run| {
+            run.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.status == RunStatus::Running)
+        };
+        let mut entries = Vec::new();
+        for run in runs {
+            let executed = run.status == RunStatus::Completed && !run.is_cache_hit() && !run.is_scenario();
+            if !executed || run.meta.contains_key("evicted") {
+                continue;
+            }
+            let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
+            let own = produced.get(&run.id).map_or(&[][..], Vec::as_slice);
+            let group: Vec<&Run> =
+                std::iter::once(run).chain(hits.get(run.id.as_str()).into_iter().flatten().copied()).collect();
+            let members: HashSet<&str> = group.iter().map(|r| r.id.as_str()).collect();
+            let shared =
+                own.iter().any(|a| linked.get(a.id.as_str()).into_iter().flatten().any(|r| !members.contains(r)));
+            let tag = group.iter().flat_map(|r| &r.tags).find(|t| options.keep_tags.contains(t));
+            let protected = if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
+                Some("pinned".to_owned())
+            } else if let Some(tag) = tag {
+                Some(format!("tag {tag}"))
+            } else if group.iter().any(|r| live(r)) {
+                Some("scenario running".to_owned())
+            } else if shared {
+                Some("linked by another run".to_owned())
+            } else {
+                None
+            };
+            let dir = run_dir.join("outputs").join(&run.id);
+            let files = own
+                .iter()
+                .map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() })
+                .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)) && p.starts_with(&dir))
+                .filter_map(|p| Some((std::fs::metadata(&p).ok().filter(|m| m.is_file())?.len(), p)))
+                .filter(|(_, p)| owned(p))
+                .map(|(len, p)| (p, len))
+                .collect();
+            let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
+            entries.push(Entry { run, last_used, protected, files });
+        }
+        entries
+    }
+
+    /// Mark `evict` in the catalog (raising the purge epoch), drop their signature-index
+    /// entries, then delete their files.
+    fn evict(&self, evict: &[&Entry<'_>]) -> Result<()> {
+        if evict.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let marks: Vec<(String, Option<Json>)> = evict
+            .iter()
+            .map(|e| {
+                let mark = serde_json::json!({ "at": now, "files": e.files.len(), "bytes": e.bytes() });
+                (e.run.id.clone(), Some(mark))
+            })
+            .collect();
+        self.store().set_run_meta("evicted", &marks, true)?;
+        self.adopt_seen();
+        let ids: HashSet<&str> = evict.iter().map(|e| e.run.id.as_str()).collect();
+        for entry in evict {
+            self.index.remove_if_run(&entry.run.signature, &ids)?;
+        }
+        let epoch = self.store().identity()?.map_or(0, |i| i.purge_epoch);
+        self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
+        for entry in evict {
+            for (path, _) in &entry.files {
+                crate::files::atomic::remove_if_present(path, "deleting an evicted output")?;
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::remove_dir(dir); // only if now empty
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pin (or with `pinned` false, unpin) runs: [`Catalog::gc`] never frees a pinned run's
+    /// files, nor those of the run a pinned hit reused. Returns the runs changed.
+    pub fn pin(&self, run_ids: &[String], pinned: bool) -> Result<usize> {
+        self.sync()?;
+        let values: Vec<(String, Option<Json>)> =
+            run_ids.iter().map(|id| (id.clone(), pinned.then_some(Json::Bool(true)))).collect();
+        self.store().set_run_meta("pinned", &values, false)
+    }
+}
