@@ -88,8 +88,9 @@ impl DuckDbStore {
         self
     }
 
-    /// Refuse an existing file that is not a DuckDB database, without opening it (see
-    /// [`create::check_header`]).
+    /// Refuse an existing file that is not a DuckDB database (its header lacks DuckDB's magic
+    /// bytes), without opening it; a missing or empty file is fine (it will be created, or
+    /// another process is creating it).
     pub fn check_header(path: &Path) -> Result<()> {
         create::check_header(path)
     }
