@@ -272,7 +272,7 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
 /// (stored type, wrap fn, unwrap fn) of one artifact-sized part of the output.
 fn part_plan(ty: &Type) -> (TokenStream, TokenStream, TokenStream) {
     match last_ident(ty).as_deref() {
-        Some("DataFrame" | "PathBuf") => {
+        Some("DataFrame" | "PathBuf" | "Dir") => {
             (quote!(#ty), quote!(|__consist_v| __consist_v), quote!(|__consist_v| __consist_v))
         }
         _ => (
@@ -311,6 +311,7 @@ const ONE_VALUE: &[&str] = &[
     "BTreeSet",
     "DataFrame",
     "PathBuf",
+    "Dir",
     "Value",
 ];
 

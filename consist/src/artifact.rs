@@ -20,6 +20,9 @@ pub enum Driver {
     Bincode,
     /// Any other file.
     File,
+    /// A directory (a Zarr store, a shapefile set, a model's output folder), identified by its
+    /// tree of files (see [`crate::StepContext::log_dir`]).
+    Directory,
 }
 
 impl Driver {
@@ -31,6 +34,7 @@ impl Driver {
             Driver::Json => "json",
             Driver::Bincode => "bincode",
             Driver::File => "file",
+            Driver::Directory => "directory",
         }
     }
 
@@ -52,6 +56,7 @@ impl Driver {
             "csv" => Driver::Csv,
             "json" => Driver::Json,
             "bincode" => Driver::Bincode,
+            "directory" => Driver::Directory,
             _ => Driver::File,
         }
     }

@@ -96,8 +96,8 @@ pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;
 pub use catalog::explain::MissExplanation;
 pub use engine::{
-    BoxError, CacheMode, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult, Validation,
-    Value,
+    BoxError, CacheMode, Dir, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult,
+    Validation, Value,
 };
 pub use error::{DatabaseError, Error, Result};
 pub use files::frame::read_parquet;
@@ -156,7 +156,7 @@ pub mod testing {
 /// What nearly every user imports: `use consist::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Artifact, CacheMode, HashingStrategy, Outputs, RunResult, Scenario, StepContext, StepResult, Tracker, Value,
-        helper, step,
+        Artifact, CacheMode, Dir, HashingStrategy, Outputs, RunResult, Scenario, StepContext, StepResult, Tracker,
+        Value, helper, step,
     };
 }

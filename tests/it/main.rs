@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod controls;
 mod crash;
+mod directories;
 mod examples;
 mod export;
 mod failure;

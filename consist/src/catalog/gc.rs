@@ -226,7 +226,15 @@ impl Catalog {
                 .iter()
                 .map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() })
                 .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)) && p.starts_with(&dir))
-                .filter_map(|p| Some((std::fs::metadata(&p).ok().filter(|m| m.is_file())?.len(), p)))
+                .filter_map(|p| {
+                    let meta = std::fs::symlink_metadata(&p).ok()?;
+                    // A directory artifact counts with every file in it.
+                    let len = match meta.is_dir() {
+                        true => crate::files::tree::size(&p).1,
+                        false => meta.is_file().then_some(meta.len())?,
+                    };
+                    Some((len, p))
+                })
                 .filter(|(_, p)| owned(p))
                 .map(|(len, p)| (p, len))
                 .collect();
@@ -260,7 +268,11 @@ impl Catalog {
         self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
         for entry in evict {
             for (path, _) in &entry.files {
-                crate::files::atomic::remove_if_present(path, "deleting an evicted output")?;
+                if path.is_dir() {
+                    std::fs::remove_dir_all(path).map_err(Error::io("deleting an evicted output", path))?;
+                } else {
+                    crate::files::atomic::remove_if_present(path, "deleting an evicted output")?;
+                }
                 if let Some(dir) = path.parent() {
                     let _ = std::fs::remove_dir(dir); // only if now empty
                 }

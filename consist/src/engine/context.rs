@@ -187,6 +187,37 @@ impl<'a> StepContext<'a> {
         Ok(self.push(artifact))
     }
 
+    /// Record an existing directory as output `key` (a Zarr store, a shapefile set, a model's
+    /// output folder): its identity is its tree (sorted relative paths and each file's blake3),
+    /// a cache hit checks every file, a consumer gets the directory. Symlinks inside are refused.
+    /// Write it under [`StepContext::output_dir`] so that it is this run's own.
+    pub fn log_dir(&mut self, key: &str, path: &Path) -> Result<Artifact> {
+        self.check_loggable(key)?;
+        let abs = std::path::absolute(path).map_err(Error::io("resolving output", path))?;
+        let unusable = |reason: String| Error::OutputLoad {
+            run_id: self.run_id.clone(),
+            key: key.to_owned(),
+            path: abs.clone(),
+            reason,
+        };
+        if !abs.is_dir() {
+            return Err(unusable(
+                "it is not a directory; write the directory before logging it (a file: log_file)".into(),
+            ));
+        }
+        let identity = self
+            .tracker
+            .files
+            .identity(&abs, crate::files::hash::HashingStrategy::Full)
+            .map_err(|e| unusable(e.to_string()))?;
+        let hash = identity.strip_prefix("blake3:").unwrap_or(&identity).to_owned();
+        let mut artifact = self.new_artifact(key, &abs, Driver::Directory, hash)?;
+        let (files, bytes) = crate::files::tree::size(&abs);
+        artifact.meta.insert("files".into(), Json::from(files));
+        artifact.meta.insert("bytes".into(), Json::from(bytes));
+        Ok(self.push(artifact))
+    }
+
     /// Store a typed value as output `key` with the value codec (`<key>.bin`).
     pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
         self.check_loggable(key)?;

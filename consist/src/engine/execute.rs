@@ -47,12 +47,12 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
     // Copied beside `dest` and checked before it takes `dest`'s place: a file that no longer
     // holds the recorded bytes never replaces a good copy.
     let tmp = crate::files::atomic::tmp_path(dest);
-    let copied = std::fs::copy(&artifact.path, &tmp)
+    let copied = copy_tree_or_file(&artifact.path, &tmp)
         .map_err(Error::io("copying artifact", &artifact.path))
-        .and_then(|_| verify_hash(artifact, &tmp))
+        .and_then(|()| verify_hash(artifact, &tmp))
         .and_then(|()| std::fs::rename(&tmp, dest).map_err(Error::io("copying artifact to", dest)));
     if copied.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&tmp).or_else(|_| std::fs::remove_dir_all(&tmp));
     }
     copied.map_err(|e| match e {
         // Name the source, not the temporary copy.
@@ -61,6 +61,25 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
         }
         other => other,
     })
+}
+
+/// Copy a file, or a directory's files (a directory artifact), from `src` to `dest`.
+fn copy_tree_or_file(src: &std::path::Path, dest: &std::path::Path) -> std::io::Result<()> {
+    if !src.is_dir() {
+        return std::fs::copy(src, dest).map(drop);
+    }
+    for entry in walkdir::WalkDir::new(src).follow_links(false) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        let target = dest.join(entry.path().strip_prefix(src).map_err(std::io::Error::other)?);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else {
+            // A symlink added since the tree was recorded is copied as a file: the copy's tree
+            // then differs from the recorded one and `verify_hash` refuses it.
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
 }
 
 /// A cached run's outputs by key, checking every declared key was recorded, and its value as
@@ -449,7 +468,8 @@ impl Engine {
                     })?;
                     let hash = identity.strip_prefix("blake3:").map(str::to_owned);
                     let uri = self.catalog.mounts().uri_for(&abs, &self.run_dir);
-                    let mut artifact = Artifact::for_file(&key, &abs, uri, Driver::from_path(&abs), hash);
+                    let driver = if abs.is_dir() { Driver::Directory } else { Driver::from_path(&abs) };
+                    let mut artifact = Artifact::for_file(&key, &abs, uri, driver, hash);
                     artifact.meta.insert("identity".into(), Json::String(identity.clone()));
                     (artifact, identity)
                 }

@@ -28,7 +28,7 @@ use crate::files::hash::{FileHasher, HashingStrategy};
 use crate::run::RunRecord;
 
 pub use context::StepContext;
-pub use output::{Output, Outputs, Value};
+pub use output::{Dir, Output, Outputs, Value};
 pub use result::RunResult;
 pub use spec::{BoxError, CacheMode, Hydration, Input, MaybeInput, StepResult, Validation};
 

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `polars::DataFrame` | Parquet file | read back when first read (Parquet, or CSV for CSV inputs) |
 //! | `PathBuf` | the file it names (hashed) | the recorded path |
+//! | [`Dir`] | the directory it names (its tree hashed) | the recorded directory |
 //! | [`Value<T>`] (`T: Serialize + DeserializeOwned`) | value codec file (`.bin`) | decoded, typed |
 //! | `(A, B, ...)` of the above | one artifact per key, in order | each element |
 //! | a struct with `#[derive(Outputs)]` | one artifact per field, in order | each field |
@@ -88,6 +89,38 @@ impl Output for PathBuf {
             return Err(Error::output_missing(artifact));
         }
         Ok(artifact.path.clone())
+    }
+}
+
+/// A directory output (a Zarr store, a shapefile set, a model's output folder): the step writes
+/// it (under [`StepContext::output_dir`]) and returns its path; identity, checks and consumers
+/// as [`StepContext::log_dir`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Dir(pub PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Dir {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Output for Dir {
+    fn record(&mut self, key: &str, ctx: &mut StepContext<'_>) -> Result<Artifact> {
+        ctx.log_dir(key, &self.0)
+    }
+
+    fn load(artifact: &Artifact) -> Result<Self> {
+        if !artifact.path.is_dir() {
+            return Err(Error::output_missing(artifact));
+        }
+        Ok(Dir(artifact.path.clone()))
     }
 }
 

@@ -18,11 +18,16 @@ impl Engine {
             crate::logging::warning!(run = %record.run.id, remote = remote.url(), "the remote cannot be reached: outputs not uploaded");
             return;
         }
-        let items: Vec<Transfer> = record
-            .outputs
-            .iter()
-            .filter_map(|a| Some(Transfer { hash: a.hash.clone()?, path: a.path.clone() }))
-            .collect();
+        let (dirs, files): (Vec<_>, Vec<_>) = record.outputs.iter().partition(|a| a.driver == crate::Driver::Directory);
+        if let Some(dir) = dirs.first() {
+            crate::logging::warning!(
+                run = %record.run.id,
+                dir = %dir.path.display(),
+                "directory output not uploaded: a remote holds files, not directory trees; hosts without this host's files execute the step again"
+            );
+        }
+        let items: Vec<Transfer> =
+            files.iter().filter_map(|a| Some(Transfer { hash: a.hash.clone()?, path: a.path.clone() })).collect();
         if items.is_empty() {
             return;
         }

@@ -69,8 +69,12 @@ struct Remembered {
     hash: String,
 }
 
-/// blake3 of a file's bytes, hex.
+/// blake3 of a file's bytes, hex; of a directory, its tree identity from every file's bytes
+/// (see [`crate::files::tree`]), nothing remembered.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    if std::fs::metadata(path)?.is_dir() {
+        return crate::files::tree::identity(path, hash_file);
+    }
     let mut hasher = blake3::Hasher::new();
     if std::fs::metadata(path)?.len() >= MMAP_THRESHOLD {
         hasher.update_mmap_rayon(path)?;
@@ -92,6 +96,18 @@ impl FileHasher {
     /// The identity string of a file under a strategy: `blake3:<hex>` or `stat:<size>:<mtime ns>`.
     pub(crate) fn identity(&self, path: &Path, strategy: HashingStrategy) -> std::io::Result<String> {
         let meta = std::fs::metadata(path)?;
+        if meta.is_dir() {
+            // Each file by its own identity (remembered by its own stamp): a directory's stamp
+            // does not change when a file in it is rewritten, so it is never remembered itself.
+            let tree = crate::files::tree::identity(path, |file| {
+                let id = self.identity(file, strategy)?;
+                Ok(id.strip_prefix("blake3:").map_or(id.clone(), str::to_owned))
+            })?;
+            return Ok(match strategy {
+                HashingStrategy::Full => format!("blake3:{tree}"),
+                HashingStrategy::Fast => format!("stat:tree:{tree}"),
+            });
+        }
         if !meta.is_file() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "is not a regular file"));
         }
@@ -156,7 +172,11 @@ impl FileHasher {
 
     /// Record the hash of a file we just wrote, so using it as an input does not re-read it.
     pub(crate) fn record(&self, path: &Path, hash: &str) {
-        if let Ok(meta) = std::fs::metadata(path) {
+        if let Ok(meta) = std::fs::metadata(path).and_then(|m| match m.is_file() {
+            true => Ok(m),
+            // A directory's identity is never remembered by its own stamp (see `identity`).
+            false => Err(std::io::ErrorKind::InvalidInput.into()),
+        }) {
             self.remember(path, stamp(&meta), hash.to_owned());
         }
     }

@@ -97,11 +97,13 @@ impl Catalog {
 
 impl Catalog {
     /// The outputs of the runs in `scope` to upload: one per content, from where it is here
-    /// ([`Remote::push`] reports those that are not on this host as missing).
+    /// ([`Remote::push`] reports those that are not on this host as missing). Directory
+    /// artifacts stay on their host: a remote holds files, not trees (yet).
     pub fn pushable(&self, scope: &ExportScope) -> Result<Vec<Transfer>> {
         Ok(self
             .output_artifacts(scope)?
             .into_iter()
+            .filter(|a| a.driver != crate::Driver::Directory)
             .filter_map(|a| Some(Transfer { hash: a.hash?, path: a.path }))
             .collect())
     }
@@ -112,7 +114,8 @@ impl Catalog {
     pub fn pullable(&self, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
         let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();
         for artifact in self.export_records(scope)?.into_iter().flat_map(|r| r.outputs) {
-            if artifact.path.exists() {
+            // A remote holds files, not directory trees (yet).
+            if artifact.path.exists() || artifact.driver == crate::Driver::Directory {
                 continue;
             }
             if let (Some(path), Some(hash)) = (local_copy(&artifact, run_dir, self.mounts()), artifact.hash) {
