@@ -272,7 +272,7 @@ fn result_ok_type(ty: &Type) -> Option<&Type> {
 /// (stored type, wrap fn, unwrap fn) of one artifact-sized part of the output.
 fn part_plan(ty: &Type) -> (TokenStream, TokenStream, TokenStream) {
     match last_ident(ty).as_deref() {
-        Some("DataFrame" | "PathBuf" | "Dir") => {
+        Some("DataFrame" | "PathBuf" | "Dir" | "FrameSet") => {
             (quote!(#ty), quote!(|__consist_v| __consist_v), quote!(|__consist_v| __consist_v))
         }
         _ => (
@@ -312,6 +312,7 @@ const ONE_VALUE: &[&str] = &[
     "DataFrame",
     "PathBuf",
     "Dir",
+    "FrameSet",
     "Value",
 ];
 

@@ -96,8 +96,8 @@ pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;
 pub use catalog::explain::MissExplanation;
 pub use engine::{
-    BoxError, CacheMode, Dir, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext, StepResult,
-    Validation, Value,
+    BoxError, CacheMode, Dir, FrameSet, Hydration, Input, MaybeInput, Output, Outputs, RunResult, StepContext,
+    StepResult, Validation, Value,
 };
 pub use error::{DatabaseError, Error, Result};
 pub use files::frame::read_parquet;

@@ -133,3 +133,58 @@ fn a_directory_with_a_symlink_or_a_file_is_refused_by_name() {
         .to_string();
     assert!(not_dir.contains("not a directory") && not_dir.contains("log_file"), "{not_dir}");
 }
+
+/// One frame per year under one key.
+#[consist::step(outputs = ["by_year"])]
+fn by_year(years: Vec<i32>) -> StepResult<consist::FrameSet> {
+    WROTE.with(Counter::hit);
+    let mut set = consist::FrameSet::new();
+    for year in years {
+        let frame = consist::polars::df!("zone" => [1i64, 2, 3], "trips" => [year as f64, 2.0 * year as f64, 0.5])?;
+        set.insert(year.to_string(), frame);
+    }
+    Ok(set)
+}
+
+/// Reads the set as one frame.
+#[consist::step(outputs = ["rows"])]
+fn rows_of(by_year: &Path) -> StepResult<usize> {
+    Ok(consist::FrameSet::read(by_year)?.concat("year")?.height())
+}
+
+#[test]
+fn an_output_set_holds_one_frame_per_member_and_loads_as_one() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let chain = |tracker: &Tracker| {
+        let set = tracker.run(by_year::step(vec![2020, 2025, 2030])).unwrap();
+        let rows = tracker.run(rows_of::step(set.output("by_year").unwrap())).unwrap();
+        (set, rows)
+    };
+    let (set, rows) = chain(&tracker);
+    assert_eq!(*rows.value().unwrap(), 9);
+    let artifact = set.output("by_year").unwrap().clone();
+    assert_eq!((artifact.meta["frame_set"].as_u64(), artifact.meta["rows"].as_u64()), (Some(3), Some(9)));
+    let frames = set.value().unwrap();
+    assert_eq!(frames.names().collect::<Vec<_>>(), ["2020", "2025", "2030"]);
+    let all = frames.concat("year").unwrap();
+    assert_eq!(all.column("year").unwrap().str().unwrap().get(8), Some("2030"));
+    let files: Vec<String> =
+        std::fs::read_dir(&artifact.path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(files.len(), 4, "three members and the manifest: {files:?}");
+
+    let (hit, rows_hit) = chain(&tracker);
+    assert!(hit.cache_hit() && rows_hit.cache_hit());
+    assert_eq!(hit.value().unwrap(), frames, "a hit gives the set back, member by member");
+    let before = WROTE.with(Counter::get);
+
+    // One member rewritten: the set is not a hit, and a reader of the damaged copy is told.
+    let member = artifact.path.join("2025.parquet");
+    let mut other = consist::polars::df!("zone" => [9i64], "trips" => [0.0]).unwrap();
+    consist::polars::prelude::ParquetWriter::new(std::fs::File::create(&member).unwrap()).finish(&mut other).unwrap();
+    let err = consist::FrameSet::read(&artifact.path).unwrap_err().to_string();
+    assert!(err.contains("2025.parquet") && err.contains("bytes changed"), "{err}");
+    let (again, _) = chain(&tracker);
+    assert!(!again.cache_hit(), "a changed member is never a hit");
+    assert_eq!(WROTE.with(Counter::get), before + 1);
+}

@@ -218,6 +218,13 @@ impl<'a> StepContext<'a> {
         Ok(self.push(artifact))
     }
 
+    /// Replace the recorded output under `artifact.key` (its meta grew after it was logged).
+    pub(crate) fn replace_output(&mut self, artifact: Artifact) {
+        if let Some(output) = self.outputs.iter_mut().find(|a| a.key == artifact.key) {
+            *output = artifact;
+        }
+    }
+
     /// Store a typed value as output `key` with the value codec (`<key>.bin`).
     pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
         self.check_loggable(key)?;

@@ -12,6 +12,7 @@
 pub(crate) mod claim;
 pub(crate) mod context;
 pub(crate) mod execute;
+pub(crate) mod frame_set;
 pub(crate) mod hooks;
 pub(crate) mod output;
 pub(crate) mod remote;
@@ -28,6 +29,7 @@ use crate::files::hash::{FileHasher, HashingStrategy};
 use crate::run::RunRecord;
 
 pub use context::StepContext;
+pub use frame_set::FrameSet;
 pub use output::{Dir, Output, Outputs, Value};
 pub use result::RunResult;
 pub use spec::{BoxError, CacheMode, Hydration, Input, MaybeInput, StepResult, Validation};

@@ -5,6 +5,7 @@
 //! | `polars::DataFrame` | Parquet file | read back when first read (Parquet, or CSV for CSV inputs) |
 //! | `PathBuf` | the file it names (hashed) | the recorded path |
 //! | [`Dir`] | the directory it names (its tree hashed) | the recorded directory |
+//! | [`crate::FrameSet`] | one Parquet file per member and a manifest, in a directory | read back, each member checked |
 //! | [`Value<T>`] (`T: Serialize + DeserializeOwned`) | value codec file (`.bin`) | decoded, typed |
 //! | `(A, B, ...)` of the above | one artifact per key, in order | each element |
 //! | a struct with `#[derive(Outputs)]` | one artifact per field, in order | each field |
