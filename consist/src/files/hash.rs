@@ -258,8 +258,22 @@ mod tests {
     }
 
     #[test]
-    fn directories_are_not_files() {
+    fn a_directory_is_identified_by_its_files_never_by_its_own_stamp() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(FileHasher::default().identity(dir.path(), HashingStrategy::Full).is_err());
+        let file = dir.path().join("x.txt");
+        std::fs::write(&file, "one").unwrap();
+        let hasher = FileHasher::default();
+        let before = hasher.identity(dir.path(), HashingStrategy::Full).unwrap();
+        assert_eq!(before, format!("blake3:{}", hash_file(dir.path()).unwrap()), "lazy and eager agree");
+        hasher.record(dir.path(), "not remembered");
+        let dir_stamp = std::fs::metadata(dir.path()).unwrap().modified().unwrap();
+        std::fs::write(&file, "two").unwrap();
+        assert_eq!(
+            std::fs::metadata(dir.path()).unwrap().modified().unwrap(),
+            dir_stamp,
+            "the directory's own stamp stays"
+        );
+        let after = hasher.identity(dir.path(), HashingStrategy::Full).unwrap();
+        assert_ne!(after, before, "a file rewritten inside changes the directory's identity");
     }
 }
