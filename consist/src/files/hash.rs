@@ -70,7 +70,7 @@ struct Remembered {
 }
 
 /// blake3 of a file's bytes, hex; of a directory, its tree identity from every file's bytes
-/// (see [`crate::files::tree`]), nothing remembered.
+/// (sorted relative paths and each file's blake3; symlinks refused), nothing remembered.
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
     if std::fs::metadata(path)?.is_dir() {
         return crate::files::tree::identity(path, hash_file);
