@@ -11,7 +11,9 @@
 //! (with an optional input: last iteration's trips, absent in iteration 0),
 //! `calculate_utilities`, `mode_choice`, `assignment`, `traffic_simulation`, whose new `skims`
 //! feed the next iteration through the scenario's coupler. A final `summaries` step (a list input:
-//! every iteration's trips) writes CSV tables and PNG plots.
+//! every iteration's trips) writes CSV tables and PNG plots, and `skims_by_iteration` writes every
+//! iteration's skims as one output set. `traffic_simulation` takes its thread count as a runtime
+//! parameter (recorded, not signed).
 //!
 //! Compared with the Python seed: the per-iteration seeds are part of each step's config (the seed
 //! passes a different seed through unhashed `fn_args`), and `summaries` reads every iteration's
@@ -27,7 +29,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use consist::prelude::*;
-use consist::{ArtifactQuery, Driver, Hydration, RunQuery, RunStatus};
+use consist::{ArtifactQuery, Driver, FrameSet, Hydration, RunQuery, RunStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use model::{AssignmentParams, DestinationParams, MODES, ModeParams, ZoneParams};
 use polars::prelude::*;
@@ -62,7 +64,7 @@ struct ScenarioConfig {
     assignment_params: AssignmentParams,
 }
 
-/// Cache hits and executions, per iteration (`None`: init and summaries).
+/// Cache hits and executions, per iteration (`None`: init, summaries and skims_by_iteration).
 #[derive(Default)]
 struct Tally(BTreeMap<Option<i32>, (usize, usize)>);
 
@@ -86,10 +88,16 @@ struct Outcome {
     init: RunResult<()>,
     tally: Tally,
     summaries: RunResult<()>,
+    skims: RunResult<FrameSet>,
 }
 
-/// One iteration of the loop; every result is tallied.
-fn iterate(scenario: &Scenario, cfg: &ScenarioConfig, i: i32, tally: &mut Tally) -> consist::Result<Artifact> {
+/// One iteration of the loop; every result is tallied. Returns its trips and its skims.
+fn iterate(
+    scenario: &Scenario,
+    cfg: &ScenarioConfig,
+    i: i32,
+    tally: &mut Tally,
+) -> consist::Result<(Artifact, Artifact)> {
     let seed = cfg.seed + i as u64;
     let logsums = scenario
         .step("logsums")
@@ -156,7 +164,18 @@ fn iterate(scenario: &Scenario, cfg: &ScenarioConfig, i: i32, tally: &mut Tally)
         .iteration(i),
     )?;
     tally.note(Some(i), &skims);
-    Ok(choice.output("trips_with_modes")?.clone())
+    Ok((choice.output("trips_with_modes")?.clone(), skims.output("skims")?.clone()))
+}
+
+/// Every iteration's skims under one key, one Parquet file per iteration beside a manifest (an
+/// output set): what a downstream tool reads as a folder, or `FrameSet::read` as frames.
+#[step(outputs = ["skims_by_iteration"])]
+fn skims_by_iteration(skims: Vec<&DataFrame>) -> StepResult<FrameSet> {
+    let mut set = FrameSet::new();
+    for (i, frame) in skims.into_iter().enumerate() {
+        set.insert(format!("iteration-{i:02}"), frame.clone());
+    }
+    Ok(set)
 }
 
 /// Per-iteration tables (CSV) and plots (PNG) from every iteration's `trips_with_modes` (a list
@@ -235,9 +254,11 @@ fn run_scenario(tracker: &Tracker, name: &str, cfg: &ScenarioConfig) -> consist:
             .progress_chars("=> "),
     );
     bar.set_prefix(name.to_owned());
-    let mut trips = Vec::new();
+    let (mut trips, mut skims) = (Vec::new(), Vec::new());
     for i in 0..cfg.n_iterations {
-        trips.push(iterate(&scenario, cfg, i, &mut tally)?);
+        let (trips_i, skims_i) = iterate(&scenario, cfg, i, &mut tally)?;
+        trips.push(trips_i);
+        skims.push(skims_i);
         let (hits, executed) = tally.sum(i..i + 1);
         bar.set_message(format!("(iteration {i}: {hits} hits, {executed} executed)"));
         bar.inc(1);
@@ -246,8 +267,10 @@ fn run_scenario(tracker: &Tracker, name: &str, cfg: &ScenarioConfig) -> consist:
 
     let summaries = scenario.run(summaries::step(&trips).hydration(Hydration::OutputsAll))?;
     tally.note(None, &summaries);
+    let skims = scenario.run(skims_by_iteration::step(&skims))?;
+    tally.note(None, &skims);
     let header = scenario.finish()?;
-    Ok(Outcome { scenario_id: header.id, init, tally, summaries })
+    Ok(Outcome { scenario_id: header.id, init, tally, summaries, skims })
 }
 
 /// The simulation's worker threads: this machine's cores (a runtime parameter: another machine's
@@ -294,6 +317,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for key in ["mode_shares_plot", "iteration_totals_plot", "iteration_summaries"] {
         println!("{key}: {}", relative(&base.summaries.output(key)?.path));
     }
+    let by_iteration = base.skims.output("skims_by_iteration")?;
+    let members = base.skims.value()?.len();
+    println!(
+        "skims_by_iteration: {} (an output set: {members} Parquet files and a manifest)",
+        relative(&by_iteration.path)
+    );
 
     section("2. Lineage of the final skims (depth 4)");
     let final_skims = tracker.get_artifact("skims")?.ok_or("no skims artifact was recorded")?;

@@ -251,6 +251,11 @@ impl Catalog {
     }
 
     /// Record that a tracker uses `run_dir` with this catalog (where maintenance may remove files).
+    /// This host's directory of state for the catalog (beside a DuckDB file).
+    pub(crate) fn local_dir(&self) -> &Path {
+        self.local.dir()
+    }
+
     pub(crate) fn note_run_dir(&self, run_dir: &Path) {
         self.local.note_run_dir(run_dir)
     }

@@ -18,16 +18,23 @@ impl Engine {
             crate::logging::warning!(run = %record.run.id, remote = remote.url(), "the remote cannot be reached: outputs not uploaded");
             return;
         }
-        let (dirs, files): (Vec<_>, Vec<_>) = record.outputs.iter().partition(|a| a.driver == crate::Driver::Directory);
-        if let Some(dir) = dirs.first() {
-            crate::logging::warning!(
-                run = %record.run.id,
-                dir = %dir.path.display(),
-                "directory output not uploaded: a remote holds files, not directory trees; hosts without this host's files execute the step again"
-            );
+        let mut items = Vec::new();
+        for artifact in &record.outputs {
+            if artifact.driver != crate::Driver::Directory {
+                items.extend(artifact.hash.clone().map(|hash| Transfer { hash, path: artifact.path.clone() }));
+                continue;
+            }
+            let scratch = self.run_dir.join(".consist").join("remote-trees");
+            match crate::remote::tree::transfers(artifact, &scratch) {
+                Ok(tree) => items.extend(tree),
+                Err(reason) => crate::logging::warning!(
+                    run = %record.run.id,
+                    dir = %artifact.path.display(),
+                    %reason,
+                    "directory output not uploaded: hosts without this host's files execute the step again"
+                ),
+            }
         }
-        let items: Vec<Transfer> =
-            files.iter().filter_map(|a| Some(Transfer { hash: a.hash.clone()?, path: a.path.clone() })).collect();
         if items.is_empty() {
             return;
         }
@@ -58,7 +65,11 @@ impl Engine {
         if dest.exists() && crate::files::hash::hash_file(&dest).is_ok_and(|h| h == hash) {
             return Some(Artifact { path: dest, ..artifact.clone() });
         }
-        match remote.download(&hash, &dest) {
+        let downloaded = match artifact.driver {
+            crate::Driver::Directory => crate::remote::tree::download(remote, &hash, &dest),
+            _ => remote.download(&hash, &dest),
+        };
+        match downloaded {
             Ok(()) => {
                 self.files.record(&dest, &hash);
                 tracing::debug!(file = %dest.display(), remote = remote.url(), "downloaded a recorded artifact");

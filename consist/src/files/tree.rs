@@ -1,22 +1,32 @@
-//! A directory's identity (a Zarr store, a shapefile set, a model's output folder): blake3 over
-//! its files' relative paths and identities, sorted, so two trees with the same files hold the
-//! same identity wherever they are. Symlinks are refused (what they point at can change without
+//! A directory's identity (a Zarr store, a shapefile set, a model's output folder): blake3 of its
+//! listing (its files' relative paths and identities, sorted), so two trees with the same files
+//! hold the same identity wherever they are. Symlinks are refused (what they point at can change without
 //! the tree changing), and so are special files.
 
 use std::io::{Error, ErrorKind};
 use std::path::Path;
 
-/// Domain separation of tree identities from file identities.
-const TREE_DOMAIN: &str = "consist-tree-v1";
+use serde::{Deserialize, Serialize};
 
-/// The identity of the directory `dir`, from each file's identity (`file_identity`, called with
-/// the file's path in sorted relative-path order). An empty directory has an identity too.
-pub(crate) fn identity(
+/// The listing's format name and version.
+const FORMAT: &str = "consist-tree-v1";
+
+/// A tree's listing: every file's path relative to the directory (`/`-separated) and its
+/// identity, sorted by path. Its compact JSON is what the tree's identity hashes, so the
+/// listing itself is a content-addressed object (a remote stores it under the tree's identity).
+#[derive(Serialize, Deserialize)]
+struct Listing {
+    format: String,
+    files: Vec<(String, String)>,
+}
+
+/// The files of the directory `dir` with their identities (`file_identity`, called in sorted
+/// relative-path order).
+pub(crate) fn listing(
     dir: &Path,
     mut file_identity: impl FnMut(&Path) -> std::io::Result<String>,
-) -> std::io::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(TREE_DOMAIN.as_bytes());
+) -> std::io::Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(false).sort_by_file_name().min_depth(1) {
         let entry = entry.map_err(Error::other)?;
         let kind = entry.file_type();
@@ -46,14 +56,34 @@ pub(crate) fn identity(
             ));
         }
         // Forward slashes on every platform: the identity does not depend on the host.
-        let name = name.replace(std::path::MAIN_SEPARATOR, "/");
-        hasher.update(&(name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        let file = file_identity(entry.path())?;
-        hasher.update(&(file.len() as u64).to_le_bytes());
-        hasher.update(file.as_bytes());
+        files.push((name.replace(std::path::MAIN_SEPARATOR, "/"), file_identity(entry.path())?));
     }
-    Ok(hasher.finalize().to_hex().to_string())
+    Ok(files)
+}
+
+/// The bytes a listing is stored as and hashed from.
+pub(crate) fn listing_bytes(files: Vec<(String, String)>) -> Vec<u8> {
+    serde_json::to_vec(&Listing { format: FORMAT.to_owned(), files }).unwrap_or_default()
+}
+
+/// The identity of the directory `dir`: blake3 of its listing's bytes. An empty directory has
+/// an identity too.
+pub(crate) fn identity(
+    dir: &Path,
+    file_identity: impl FnMut(&Path) -> std::io::Result<String>,
+) -> std::io::Result<String> {
+    Ok(blake3::hash(&listing_bytes(listing(dir, file_identity)?)).to_hex().to_string())
+}
+
+/// A listing read back (from a remote): `None` unless every path stays inside the tree and
+/// every identity is a content hash.
+pub(crate) fn parse_listing(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let listing: Listing = serde_json::from_slice(bytes).ok().filter(|l: &Listing| l.format == FORMAT)?;
+    let inside = |name: &str| {
+        !name.is_empty() && Path::new(name).components().all(|c| matches!(c, std::path::Component::Normal(_)))
+    };
+    let hash = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    listing.files.iter().all(|(name, h)| inside(name) && hash(h)).then_some(listing.files)
 }
 
 /// The files under `dir` and their total size, in bytes (for reports; no hashing).
@@ -97,6 +127,23 @@ mod tests {
             tree(&[("x.txt", "1"), ("suby.txt", "2")]),
         ] {
             assert_ne!(id(changed.path()), id(a.path()));
+        }
+    }
+
+    #[test]
+    fn a_listing_is_the_object_its_identity_names_and_stays_inside_its_tree() {
+        let a = tree(&[("x.txt", "1"), ("sub/y.txt", "2")]);
+        let files = listing(a.path(), crate::files::hash::hash_file).unwrap();
+        let bytes = listing_bytes(files.clone());
+        assert_eq!(blake3::hash(&bytes).to_hex().to_string(), id(a.path()));
+        assert_eq!(parse_listing(&bytes), Some(files));
+        let h = "0".repeat(64);
+        for hostile in [
+            format!(r#"{{"format":"consist-tree-v1","files":[["../x","{h}"]]}}"#),
+            format!(r#"{{"format":"consist-tree-v1","files":[["/etc/x","{h}"]]}}"#),
+            r#"{"format":"consist-tree-v1","files":[["x","nothex"]]}"#.to_owned(),
+        ] {
+            assert_eq!(parse_listing(hostile.as_bytes()), None, "{hostile}");
         }
     }
 

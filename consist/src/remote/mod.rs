@@ -14,6 +14,7 @@
 
 mod ops;
 mod transfer;
+pub(crate) mod tree;
 
 pub(crate) use ops::local_copy;
 pub use ops::{KeepRuns, RemoteGcReport, RemoteStatus};

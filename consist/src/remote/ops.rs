@@ -97,15 +97,23 @@ impl Catalog {
 
 impl Catalog {
     /// The outputs of the runs in `scope` to upload: one per content, from where it is here
-    /// ([`Remote::push`] reports those that are not on this host as missing). Directory
-    /// artifacts stay on their host: a remote holds files, not trees (yet).
+    /// ([`Remote::push`] reports those that are not on this host as missing). A directory
+    /// artifact is its listing and its files (see `remote/tree.rs`).
     pub fn pushable(&self, scope: &ExportScope) -> Result<Vec<Transfer>> {
-        Ok(self
-            .output_artifacts(scope)?
-            .into_iter()
-            .filter(|a| a.driver != crate::Driver::Directory)
-            .filter_map(|a| Some(Transfer { hash: a.hash?, path: a.path }))
-            .collect())
+        let scratch = self.local_dir().join("remote-trees");
+        let mut items = Vec::new();
+        for artifact in self.output_artifacts(scope)? {
+            if artifact.driver != crate::Driver::Directory {
+                items.extend(artifact.hash.map(|hash| Transfer { hash, path: artifact.path }));
+                continue;
+            }
+            // A tree not on this host (or changed since recorded) is reported as missing.
+            match super::tree::transfers(&artifact, &scratch) {
+                Ok(tree) => items.extend(tree),
+                Err(_) => items.extend(artifact.hash.map(|hash| Transfer { hash, path: artifact.path })),
+            }
+        }
+        Ok(items)
     }
 
     /// The outputs of the runs in `scope` that this host lacks, each to download under `run_dir`
@@ -114,7 +122,7 @@ impl Catalog {
     pub fn pullable(&self, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
         let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();
         for artifact in self.export_records(scope)?.into_iter().flat_map(|r| r.outputs) {
-            // A remote holds files, not directory trees (yet).
+            // A directory comes down with the first cache hit that needs it (its listing first).
             if artifact.path.exists() || artifact.driver == crate::Driver::Directory {
                 continue;
             }

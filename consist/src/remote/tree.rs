@@ -1,0 +1,67 @@
+//! Directory artifacts on a remote: a tree is its listing (stored under the tree's identity, which
+//! is the listing's blake3) plus each file under its own hash, so a tree is content-addressed like
+//! any file and shares the objects of files it has in common with others.
+
+use std::path::{Path, PathBuf};
+
+use super::{Remote, Transfer};
+use crate::artifact::Artifact;
+use crate::error::{Error, Result};
+
+/// What puts the directory artifact `artifact` on a remote: its listing (written into
+/// `scratch`, named by its hash) and each of its files. An error names why not (the tree is gone,
+/// or changed since it was recorded: its files then belong to no recorded identity).
+pub(crate) fn transfers(artifact: &Artifact, scratch: &Path) -> std::result::Result<Vec<Transfer>, String> {
+    let hash = artifact.hash.as_deref().ok_or("it has no recorded hash")?;
+    let files =
+        crate::files::tree::listing(&artifact.path, crate::files::hash::hash_file).map_err(|e| e.to_string())?;
+    let items: Vec<Transfer> =
+        files.iter().map(|(name, h)| Transfer { hash: h.clone(), path: artifact.path.join(name) }).collect();
+    let bytes = crate::files::tree::listing_bytes(files);
+    if blake3::hash(&bytes).to_hex().as_str() != hash {
+        return Err("the directory changed since it was recorded".into());
+    }
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let listing = scratch.join(format!("{hash}.tree.json"));
+    crate::files::atomic::write_atomic(&listing, &bytes, false).map_err(|e| e.to_string())?;
+    Ok(std::iter::once(Transfer { hash: hash.to_owned(), path: listing }).chain(items).collect())
+}
+
+/// Download the tree `hash` into `dest`: its listing, then each file, built beside `dest` and
+/// checked whole before it takes `dest`'s place (a damaged copy there is replaced).
+pub(crate) fn download(remote: &Remote, hash: &str, dest: &Path) -> Result<()> {
+    let name = dest.file_name().map_or_else(|| "tree".into(), |n| n.to_string_lossy().into_owned());
+    let listing = dest.with_file_name(format!(".{name}.{hash}.tree.json"));
+    let building = dest.with_file_name(format!(".{name}.{hash}.building"));
+    let result = (|| {
+        remote.download(hash, &listing)?;
+        let bytes = std::fs::read(&listing).map_err(Error::io("reading a tree listing", &listing))?;
+        let files = crate::files::tree::parse_listing(&bytes).ok_or_else(|| Error::Remote {
+            url: remote.url().to_owned(),
+            action: "reading a directory listing",
+            reason: format!("object {hash} is not a listing whose paths stay inside its tree"),
+        })?;
+        let _ = std::fs::remove_dir_all(&building);
+        std::fs::create_dir_all(&building).map_err(Error::io("creating directory", &building))?;
+        for (file, file_hash) in &files {
+            let path: PathBuf = building.join(file);
+            remote.download(file_hash, &path)?;
+        }
+        let actual =
+            crate::files::hash::hash_file(&building).map_err(Error::io("hashing a downloaded tree", &building))?;
+        if actual != hash {
+            return Err(Error::Remote {
+                url: remote.url().to_owned(),
+                action: "downloading a directory",
+                reason: format!("the tree downloaded for {hash} is {actual}"),
+            });
+        }
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(Error::io("replacing a damaged copy", dest))?;
+        }
+        std::fs::rename(&building, dest).map_err(Error::io("placing a downloaded tree", dest))
+    })();
+    let _ = std::fs::remove_file(&listing);
+    let _ = std::fs::remove_dir_all(&building);
+    result
+}
