@@ -91,7 +91,11 @@ fn runs_show_artifacts_and_prefixes() {
 
     let scenario = json(&db, &["scenario", prefix, "--json"]);
     assert_eq!(scenario["scenario"]["id"], ext_id.as_str());
-    assert_eq!(scenario["runs"].as_array().unwrap().len(), 1 + 4 * 6 + 2, "init, 4 iterations of 6 steps, summaries, skims_by_iteration");
+    assert_eq!(
+        scenario["runs"].as_array().unwrap().len(),
+        1 + 4 * 6 + 2,
+        "init, 4 iterations of 6 steps, summaries, skims_by_iteration"
+    );
 }
 
 #[test]
