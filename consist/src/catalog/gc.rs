@@ -96,12 +96,17 @@ struct Entry<'a> {
     run: &'a Run,
     last_used: DateTime<Utc>,
     protected: Option<String>,
-    files: Vec<(PathBuf, u64)>,
+    /// Each output (a file, or a directory artifact) with its bytes and how many files it is.
+    files: Vec<(PathBuf, u64, usize)>,
 }
 
 impl Entry<'_> {
     fn bytes(&self) -> u64 {
-        self.files.iter().map(|(_, b)| b).sum()
+        self.files.iter().map(|(_, b, _)| b).sum()
+    }
+
+    fn count(&self) -> usize {
+        self.files.iter().map(|(_, _, n)| n).sum()
     }
 }
 
@@ -132,7 +137,7 @@ impl Catalog {
         let mut entries = self.entries(&runs, &produced, &links, options);
 
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
-        report.files_before = entries.iter().map(|e| e.files.len()).sum();
+        report.files_before = entries.iter().map(Entry::count).sum();
         report.bytes_before = entries.iter().map(Entry::bytes).sum();
         for reason in entries.iter().filter_map(|e| e.protected.clone()) {
             *report.protected.entry(reason).or_default() += 1;
@@ -156,17 +161,17 @@ impl Catalog {
         for entry in &evict {
             let freed = report.by_model.entry(entry.run.model_name.clone()).or_default();
             freed.runs += 1;
-            freed.files += entry.files.len();
+            freed.files += entry.count();
             freed.bytes += entry.bytes();
             report.evicted.push(EvictedRun {
                 run: entry.run.id.clone(),
                 model: entry.run.model_name.clone(),
                 last_used: entry.last_used,
-                files: entry.files.len(),
+                files: entry.count(),
                 bytes: entry.bytes(),
             });
         }
-        report.files_after = report.files_before - evict.iter().map(|e| e.files.len()).sum::<usize>();
+        report.files_after = report.files_before - evict.iter().map(|e| e.count()).sum::<usize>();
         report.bytes_after = left;
         Ok(report)
     }
@@ -229,14 +234,14 @@ impl Catalog {
                 .filter_map(|p| {
                     let meta = std::fs::symlink_metadata(&p).ok()?;
                     // A directory artifact counts with every file in it.
-                    let len = match meta.is_dir() {
-                        true => crate::files::tree::size(&p).1,
-                        false => meta.is_file().then_some(meta.len())?,
+                    let (count, len) = match meta.is_dir() {
+                        true => crate::files::tree::size(&p),
+                        false => (1, meta.is_file().then_some(meta.len())?),
                     };
-                    Some((len, p))
+                    Some((len, p, count))
                 })
-                .filter(|(_, p)| owned(p))
-                .map(|(len, p)| (p, len))
+                .filter(|(_, p, _)| owned(p))
+                .map(|(len, p, count)| (p, len, count))
                 .collect();
             let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
             entries.push(Entry { run, last_used, protected, files });
@@ -254,7 +259,7 @@ impl Catalog {
         let marks: Vec<(String, Option<Json>)> = evict
             .iter()
             .map(|e| {
-                let mark = serde_json::json!({ "at": now, "files": e.files.len(), "bytes": e.bytes() });
+                let mark = serde_json::json!({ "at": now, "files": e.count(), "bytes": e.bytes() });
                 (e.run.id.clone(), Some(mark))
             })
             .collect();
@@ -267,7 +272,7 @@ impl Catalog {
         let epoch = self.store().identity()?.map_or(0, |i| i.purge_epoch);
         self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
         for entry in evict {
-            for (path, _) in &entry.files {
+            for (path, _, _) in &entry.files {
                 if path.is_dir() {
                     std::fs::remove_dir_all(path).map_err(Error::io("deleting an evicted output", path))?;
                 } else {
