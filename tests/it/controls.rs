@@ -176,6 +176,11 @@ fn gc_frees_the_least_recently_used_files_and_an_evicted_run_reexecutes() {
     for run in [&runs[1], &paper, &live] {
         assert!(output_file(&ws, run).exists());
     }
+    let validation = catalog.validate(false).unwrap();
+    assert!(validation.problems.is_empty(), "freed on purpose is not damage: {validation:?}");
+    assert_eq!(validation.evicted, 3);
+    let running = catalog.pin(&[scenario.id().to_owned()], true).unwrap_err().to_string();
+    assert!(running.contains("still running"), "a running run's pin would be lost when it completes: {running}");
 
     // Evicted: executes again, same result; kept: hits.
     let before = ran.get();

@@ -188,3 +188,36 @@ fn an_output_set_holds_one_frame_per_member_and_loads_as_one() {
     assert!(!again.cache_hit(), "a changed member is never a hit");
     assert_eq!(WROTE.with(Counter::get), before + 1);
 }
+
+/// A directory output goes to a remote as its listing and its files; a remote gc that keeps its
+/// run keeps all of them (the listing names the files); another host's hit downloads the tree.
+#[test]
+fn a_directory_output_travels_through_a_remote_and_remote_gc_keeps_its_files() {
+    let ws = Workspace::new();
+    let db = ws.path().join("provenance.duckdb");
+    let bucket = ws.path().join("bucket");
+    let remote = format!("file://{}", bucket.display());
+    let first = Tracker::builder(ws.path().join("a")).db_path(&db).remote(&remote).open().unwrap();
+    let made = first.run(write_store::step(7)).unwrap();
+    first.flush().unwrap();
+    let objects = || walk(&bucket).len();
+    assert_eq!(objects(), 3, "the listing and two files");
+
+    let catalog = consist::Catalog::duckdb(&db, std::time::Duration::from_secs(5));
+    let kept = consist::Remote::open(&remote, false)
+        .unwrap()
+        .gc(&catalog, &consist::admin::KeepRuns::All, std::time::Duration::ZERO, false)
+        .unwrap();
+    assert_eq!((kept.kept, kept.removed), (3, 0), "{kept:?}");
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+
+    let before = WROTE.with(Counter::get);
+    let second = Tracker::builder(ws.path().join("b")).db_path(&db).remote(&remote).open().unwrap();
+    let hit = second.run(write_store::step(7)).unwrap();
+    assert!(hit.cache_hit(), "served from the remote");
+    assert_eq!(WROTE.with(Counter::get), before);
+    let dir = hit.value().unwrap().0.clone();
+    assert!(dir.starts_with(ws.path().join("b")), "downloaded into this host's run dir: {dir:?}");
+    assert_eq!(std::fs::read_to_string(dir.join("sub/b.txt")).unwrap(), "14");
+    assert_eq!(hit.output("store").unwrap().hash, made.output("store").unwrap().hash);
+}

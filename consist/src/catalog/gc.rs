@@ -41,6 +41,8 @@ pub struct GcOptions {
     pub keep_tags: Vec<String>,
     /// Report what would be freed; change nothing.
     pub dry_run: bool,
+    /// Evict none but these runs (the plan a user confirmed), whatever else the bounds select.
+    pub only: Option<Vec<String>>,
 }
 
 /// One run whose output files gc freed (or would free).
@@ -89,11 +91,16 @@ pub struct GcReport {
     /// Entries kept whatever their age or size, by reason (`pinned`, `tag paper`, `scenario
     /// running`, `linked by another run`).
     pub protected: BTreeMap<String, usize>,
+    /// Files that could not be deleted, each with why (their runs are marked evicted: the next
+    /// `gc` deletes them).
+    pub failed: Vec<String>,
 }
 
 /// One cache entry: an executed run, with its hits.
 struct Entry<'a> {
     run: &'a Run,
+    /// Marked evicted by an earlier gc whose deletion did not finish: its files go now.
+    evicted: bool,
     last_used: DateTime<Utc>,
     protected: Option<String>,
     /// Each output (a file, or a directory artifact) with its bytes and how many files it is.
@@ -144,19 +151,24 @@ impl Catalog {
         }
         // Least recently used first; then by id, so two hosts pick the same order.
         entries.sort_by(|a, b| (a.last_used, &a.run.id).cmp(&(b.last_used, &b.run.id)));
-        let cutoff = options.max_age.and_then(|age| chrono::Duration::from_std(age).ok()).map(|age| Utc::now() - age);
+        // An age beyond the calendar keeps everything.
+        let cutoff = options
+            .max_age
+            .and_then(|age| chrono::Duration::from_std(age).ok())
+            .and_then(|age| Utc::now().checked_sub_signed(age));
+        let allowed = |e: &Entry<'_>| options.only.as_ref().is_none_or(|only| only.contains(&e.run.id));
         let mut left = report.bytes_before;
         let mut evict = Vec::new();
-        for entry in entries.iter().filter(|e| e.protected.is_none() && !e.files.is_empty()) {
+        for entry in entries.iter().filter(|e| e.protected.is_none() && !e.files.is_empty() && allowed(e)) {
             let too_old = cutoff.is_some_and(|c| entry.last_used < c);
             let too_big = options.max_size.is_some_and(|max| left > max);
-            if too_old || too_big {
+            if entry.evicted || too_old || too_big {
                 left -= entry.bytes();
                 evict.push(entry);
             }
         }
         if !options.dry_run {
-            self.evict(&evict)?;
+            report.failed = self.evict(&evict)?;
         }
         for entry in &evict {
             let freed = report.by_model.entry(entry.run.model_name.clone()).or_default();
@@ -204,9 +216,11 @@ impl Catalog {
         let mut entries = Vec::new();
         for run in runs {
             let executed = run.status == RunStatus::Completed && !run.is_cache_hit() && !run.is_scenario();
-            if !executed || run.meta.contains_key("evicted") {
+            // Ids name directories here: a catalog row's id must be a plain name.
+            if !executed || !crate::ids::is_plain(&run.id) {
                 continue;
             }
+            let evicted = run.meta.contains_key("evicted");
             let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
             let own = produced.get(&run.id).map_or(&[][..], Vec::as_slice);
             let group: Vec<&Run> =
@@ -215,7 +229,9 @@ impl Catalog {
             let shared =
                 own.iter().any(|a| linked.get(a.id.as_str()).into_iter().flatten().any(|r| !members.contains(r)));
             let tag = group.iter().flat_map(|r| &r.tags).find(|t| options.keep_tags.contains(t));
-            let protected = if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
+            let protected = if evicted {
+                None
+            } else if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
                 Some("pinned".to_owned())
             } else if let Some(tag) = tag {
                 Some(format!("tag {tag}"))
@@ -227,10 +243,13 @@ impl Catalog {
                 None
             };
             let dir = run_dir.join("outputs").join(&run.id);
+            // Symlinks resolved on both sides: a link inside the directory cannot lead out of it.
+            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
             let files = own
                 .iter()
                 .map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() })
-                .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)) && p.starts_with(&dir))
+                .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
+                .filter(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir) && p != dir))
                 .filter_map(|p| {
                     let meta = std::fs::symlink_metadata(&p).ok()?;
                     // A directory artifact counts with every file in it.
@@ -244,20 +263,22 @@ impl Catalog {
                 .map(|(len, p, count)| (p, len, count))
                 .collect();
             let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
-            entries.push(Entry { run, last_used, protected, files });
+            entries.push(Entry { run, evicted, last_used, protected, files });
         }
         entries
     }
 
     /// Mark `evict` in the catalog (raising the purge epoch), drop their signature-index
-    /// entries, then delete their files.
-    fn evict(&self, evict: &[&Entry<'_>]) -> Result<()> {
+    /// entries, then delete their files; returns the files that could not be deleted (a file
+    /// already gone is deleted).
+    fn evict(&self, evict: &[&Entry<'_>]) -> Result<Vec<String>> {
         if evict.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let now = Utc::now();
         let marks: Vec<(String, Option<Json>)> = evict
             .iter()
+            .filter(|e| !e.evicted)
             .map(|e| {
                 let mark = serde_json::json!({ "at": now, "files": e.count(), "bytes": e.bytes() });
                 (e.run.id.clone(), Some(mark))
@@ -271,25 +292,38 @@ impl Catalog {
         }
         let epoch = self.store().identity()?.map_or(0, |i| i.purge_epoch);
         self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
+        let mut failed = Vec::new();
         for entry in evict {
             for (path, _, _) in &entry.files {
-                if path.is_dir() {
-                    std::fs::remove_dir_all(path).map_err(Error::io("deleting an evicted output", path))?;
-                } else {
-                    crate::files::atomic::remove_if_present(path, "deleting an evicted output")?;
-                }
-                if let Some(dir) = path.parent() {
-                    let _ = std::fs::remove_dir(dir); // only if now empty
+                let removed = match path.is_dir() {
+                    true => std::fs::remove_dir_all(path),
+                    false => std::fs::remove_file(path),
+                };
+                match removed {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        failed.push(format!("{}: {e}", path.display()))
+                    }
+                    _ => {
+                        if let Some(dir) = path.parent() {
+                            let _ = std::fs::remove_dir(dir); // only if now empty
+                        }
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(failed)
     }
 
     /// Pin (or with `pinned` false, unpin) runs: [`Catalog::gc`] never frees a pinned run's
     /// files, nor those of the run a pinned hit reused. Returns the runs changed.
     pub fn pin(&self, run_ids: &[String], pinned: bool) -> Result<usize> {
         self.sync()?;
+        // A running run's record is rewritten when it completes: a pin set now would be lost.
+        for id in run_ids {
+            if self.store().get_run(id)?.is_some_and(|r| r.status == RunStatus::Running) {
+                return Err(Error::Refused(format!("run `{id}` is still running; pin it once it has completed")));
+            }
+        }
         let values: Vec<(String, Option<Json>)> =
             run_ids.iter().map(|id| (id.clone(), pinned.then_some(Json::Bool(true)))).collect();
         self.store().set_run_meta("pinned", &values, false)

@@ -53,6 +53,8 @@ pub struct ValidationReport {
     pub checked: usize,
     /// Those that failed, oldest first.
     pub problems: Vec<ArtifactProblem>,
+    /// Artifacts of runs whose files `db gc` freed (`meta.evicted`): not checked, not missing.
+    pub evicted: usize,
 }
 
 impl Catalog {
@@ -68,7 +70,19 @@ impl Catalog {
                 }
             }
         }
-        let checked = artifacts.len();
+        // Runs whose files gc freed on purpose: their artifacts are not damage.
+        let evicted_runs: std::collections::HashSet<String> = match self.has_store() {
+            true => self
+                .find_runs(&RunQuery::default())?
+                .into_iter()
+                .filter(|r| r.meta.contains_key("evicted"))
+                .map(|r| r.id)
+                .collect(),
+            false => Default::default(),
+        };
+        let total = artifacts.len();
+        artifacts.retain(|a| a.run_id.as_ref().is_none_or(|id| !evicted_runs.contains(id)));
+        let (checked, evicted) = (artifacts.len(), total - artifacts.len());
         let mut problems = Vec::new();
         for a in artifacts {
             let a = self.here(a);
@@ -88,7 +102,7 @@ impl Catalog {
                 problems.push(ArtifactProblem { id: a.id, key: a.key, run_id: a.run_id, path, problem });
             }
         }
-        Ok(ValidationReport { checked, problems })
+        Ok(ValidationReport { checked, problems, evicted })
     }
 
     /// Row counts, referential checks, zombie runs (still `running`, their process on this host

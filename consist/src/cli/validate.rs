@@ -17,13 +17,15 @@ pub struct ValidateArgs {
 }
 
 pub(super) fn run(cli: &Cli, args: &ValidateArgs) -> Result<()> {
-    let crate::admin::ValidationReport { checked, problems } = cli.existing_catalog()?.validate(args.exists_only)?;
+    let crate::admin::ValidationReport { checked, problems, evicted } =
+        cli.existing_catalog()?.validate(args.exists_only)?;
     if args.json {
         print_json(&problems);
     } else if problems.is_empty() {
         println!(
-            "all {checked} produced artifact(s) are present{}",
-            if args.exists_only { "" } else { " and match their hashes" }
+            "all {checked} produced artifact(s) are present{}{}",
+            if args.exists_only { "" } else { " and match their hashes" },
+            if evicted > 0 { format!(" ({evicted} more freed by `db gc`, not checked)") } else { String::new() }
         );
     } else {
         let mut t = table::new(&["problem", "key", "artifact", "run", "path"]);

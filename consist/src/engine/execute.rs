@@ -50,7 +50,18 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
     let copied = copy_tree_or_file(&artifact.path, &tmp)
         .map_err(Error::io("copying artifact", &artifact.path))
         .and_then(|()| verify_hash(artifact, &tmp))
-        .and_then(|()| std::fs::rename(&tmp, dest).map_err(Error::io("copying artifact to", dest)));
+        .and_then(|()| {
+            // A directory is not replaced by a rename: one already there is kept when it holds
+            // the same tree, else replaced.
+            if dest.is_dir() {
+                if verify_hash(artifact, dest).is_ok() {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    return Ok(());
+                }
+                std::fs::remove_dir_all(dest).map_err(Error::io("replacing a directory copy", dest))?;
+            }
+            std::fs::rename(&tmp, dest).map_err(Error::io("copying artifact to", dest))
+        });
     if copied.is_err() {
         let _ = std::fs::remove_file(&tmp).or_else(|_| std::fs::remove_dir_all(&tmp));
     }

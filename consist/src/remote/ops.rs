@@ -170,8 +170,17 @@ impl Remote {
             KeepRuns::Tag(t) => catalog.run_records(&ids(RunQuery::default().tag(t))?)?,
             KeepRuns::All => catalog.run_records(&ids(RunQuery::default())?)?,
         };
-        let referenced: HashSet<String> =
-            records.into_iter().flat_map(|r| r.inputs.into_iter().chain(r.outputs)).filter_map(|a| a.hash).collect();
+        let mut referenced: HashSet<String> = HashSet::new();
+        for artifact in records.into_iter().flat_map(|r| r.inputs.into_iter().chain(r.outputs)) {
+            // A directory is its listing and the files it names: all of them are kept.
+            if artifact.driver == crate::Driver::Directory
+                && let Some(hash) = &artifact.hash
+                && referenced.insert(hash.clone())
+            {
+                referenced.extend(self.tree_members(&artifact, hash)?);
+            }
+            referenced.extend(artifact.hash);
+        }
         let objects = self.objects()?;
         let cutoff = chrono::Utc::now() - chrono::TimeDelta::from_std(min_age).unwrap_or(chrono::TimeDelta::MAX);
         let mut report = RemoteGcReport { dry_run, objects: objects.len(), ..RemoteGcReport::default() };
@@ -191,6 +200,22 @@ impl Remote {
             report.bytes += object.size;
         }
         Ok(report)
+    }
+}
+
+impl Remote {
+    /// The file hashes a directory artifact's listing names: read from its tree on this host
+    /// when it is here and unchanged, else from the remote. A listing that cannot be read
+    /// stops `gc` (deleting without it could take a kept tree's files).
+    fn tree_members(&self, artifact: &Artifact, hash: &str) -> Result<Vec<String>> {
+        let here = crate::files::tree::listing(&artifact.path, crate::files::hash::hash_file)
+            .ok()
+            .filter(|files| blake3::hash(&crate::files::tree::listing_bytes(files.clone())).to_hex().as_str() == hash);
+        let files = match here {
+            Some(files) => files,
+            None => super::tree::read_listing(self, hash)?,
+        };
+        Ok(files.into_iter().map(|(_, h)| h).collect())
     }
 }
 

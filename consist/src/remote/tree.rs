@@ -27,21 +27,28 @@ pub(crate) fn transfers(artifact: &Artifact, scratch: &Path) -> std::result::Res
     Ok(std::iter::once(Transfer { hash: hash.to_owned(), path: listing }).chain(items).collect())
 }
 
+/// The listing of tree `hash`, read from the remote (into a temporary file, removed after). A
+/// listing that is missing or names paths outside its tree is an error naming the object.
+pub(crate) fn read_listing(remote: &Remote, hash: &str) -> Result<Vec<(String, String)>> {
+    let path = crate::files::atomic::tmp_path(&std::env::temp_dir().join(format!("consist-{hash}.tree.json")));
+    let read = remote
+        .download(hash, &path)
+        .and_then(|()| std::fs::read(&path).map_err(Error::io("reading a tree listing", &path)));
+    let _ = std::fs::remove_file(&path);
+    crate::files::tree::parse_listing(&read?).ok_or_else(|| Error::Remote {
+        url: remote.url().to_owned(),
+        action: "reading a directory listing",
+        reason: format!("object {hash} is not a listing whose paths stay inside its tree"),
+    })
+}
+
 /// Download the tree `hash` into `dest`: its listing, then each file, built beside `dest` and
 /// checked whole before it takes `dest`'s place (a damaged copy there is replaced).
 pub(crate) fn download(remote: &Remote, hash: &str, dest: &Path) -> Result<()> {
-    let name = dest.file_name().map_or_else(|| "tree".into(), |n| n.to_string_lossy().into_owned());
-    let listing = dest.with_file_name(format!(".{name}.{hash}.tree.json"));
-    let building = dest.with_file_name(format!(".{name}.{hash}.building"));
+    // Built under a name of this process's own (another process may fetch the same tree).
+    let building = crate::files::atomic::tmp_path(dest);
     let result = (|| {
-        remote.download(hash, &listing)?;
-        let bytes = std::fs::read(&listing).map_err(Error::io("reading a tree listing", &listing))?;
-        let files = crate::files::tree::parse_listing(&bytes).ok_or_else(|| Error::Remote {
-            url: remote.url().to_owned(),
-            action: "reading a directory listing",
-            reason: format!("object {hash} is not a listing whose paths stay inside its tree"),
-        })?;
-        let _ = std::fs::remove_dir_all(&building);
+        let files = read_listing(remote, hash)?;
         std::fs::create_dir_all(&building).map_err(Error::io("creating directory", &building))?;
         for (file, file_hash) in &files {
             let path: PathBuf = building.join(file);
@@ -56,12 +63,15 @@ pub(crate) fn download(remote: &Remote, hash: &str, dest: &Path) -> Result<()> {
                 reason: format!("the tree downloaded for {hash} is {actual}"),
             });
         }
+        // Another process may have placed the same tree meanwhile: a good copy is kept.
+        if dest.exists() && crate::files::hash::hash_file(dest).is_ok_and(|h| h == hash) {
+            return Ok(());
+        }
         if dest.exists() {
             std::fs::remove_dir_all(dest).map_err(Error::io("replacing a damaged copy", dest))?;
         }
         std::fs::rename(&building, dest).map_err(Error::io("placing a downloaded tree", dest))
     })();
-    let _ = std::fs::remove_file(&listing);
     let _ = std::fs::remove_dir_all(&building);
     result
 }

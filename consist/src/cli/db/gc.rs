@@ -38,8 +38,14 @@ pub(super) fn run(cli: &Cli, args: &GcArgs) -> Result<()> {
         return Err(CliError::Usage("say what to keep: --max-size (e.g. 50GB), --max-age (e.g. 90d), or both".into()));
     }
     let catalog = cli.existing_catalog()?;
-    let options =
-        GcOptions { max_size: args.max_size, max_age: args.max_age, keep_tags: args.keep_tag.clone(), dry_run: true };
+    let options = GcOptions {
+        max_size: args.max_size,
+        max_age: args.max_age,
+        keep_tags: args.keep_tag.clone(),
+        dry_run: true,
+        only: None,
+    };
+    let mut confirmed = None;
     if !args.removal.dry_run && !args.removal.yes {
         let plan = catalog.gc(&options)?;
         if !plan.evicted.is_empty() {
@@ -56,8 +62,10 @@ pub(super) fn run(cli: &Cli, args: &GcArgs) -> Result<()> {
                 return Ok(());
             }
         }
+        // What was confirmed, and nothing else (a run used or pinned since stays).
+        confirmed = Some(plan.evicted.into_iter().map(|e| e.run).collect());
     }
-    let report = catalog.gc(&GcOptions { dry_run: args.removal.dry_run, ..options })?;
+    let report = catalog.gc(&GcOptions { dry_run: args.removal.dry_run, only: confirmed, ..options })?;
     if args.removal.json {
         print_json(&report);
     } else {
@@ -86,6 +94,9 @@ fn print_report(r: &GcReport) {
     }
     for (reason, runs) in &r.protected {
         println!("kept: {runs} run(s), {reason}");
+    }
+    for failure in &r.failed {
+        println!("not deleted (the next gc tries again): {failure}");
     }
 }
 

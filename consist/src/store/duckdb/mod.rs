@@ -175,6 +175,7 @@ impl DuckDbStore {
                 if short && start.elapsed() < self.lock_timeout.min(CREATION_PATIENCE) {
                     std::thread::sleep(delay);
                     retries += 1;
+                    delay = (delay * 2).min(Duration::from_millis(100));
                     continue;
                 }
                 let reason = if short {
