@@ -190,6 +190,19 @@ fn gc_frees_the_least_recently_used_files_and_an_evicted_run_reexecutes() {
     assert!(make(&tracker, 2, None, &ran).is_cache_hit() && make(&tracker, 5, None, &ran).is_cache_hit());
     let fresh = ws.tracker_with(consist::CacheMode::Reuse);
     assert!(!make(&fresh, 4, None, &ran).is_cache_hit(), "another tracker does not hit it either");
+    fresh.flush().unwrap();
+    drop(fresh);
+
+    // A rebuild from the snapshots keeps what only the catalog holds: pins and eviction marks.
+    tracker.flush().unwrap();
+    catalog.rebuild(&ws.run_dir()).unwrap();
+    assert_eq!(catalog.run_record(&runs[1].id).unwrap().run.meta["pinned"], true);
+    assert_eq!(catalog.run_record(&runs[0].id).unwrap().run.meta["evicted"]["files"], 1);
+    let reader = ws.tracker();
+    let three = make(&reader, 3, None, &ran);
+    assert_eq!(three.cache_source(), Some(again.id.as_str()), "served by the re-execution, not the evicted run");
+    assert!(!make(&reader, 1, None, &ran).is_cache_hit(), "an evicted run still executes after a rebuild");
+    drop(reader);
     scenario.finish().unwrap();
 }
 

@@ -11,7 +11,8 @@
 //! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
 //! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
 //! later call with its signature executes again, cleanly. Pins and marks live in the catalog
-//! (every host sees them); a `db rebuild` from snapshots forgets them (an evicted run is then
+//! (every host sees them), not in snapshots: a rebuild carries them over from the rows it
+//! replaces; a catalog rebuilt after its database was lost forgets them (an evicted run is then
 //! tried once as a source, found without its files and skipped, with a warning).
 
 use std::collections::{BTreeMap, HashMap, HashSet};

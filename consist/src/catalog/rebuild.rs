@@ -98,10 +98,12 @@ impl Catalog {
         let purged = self.purged_ids()?;
         let mut scan = self.scan(root, &purged, &HashMap::new())?;
         let mut gone: Vec<(String, String)> = Vec::new();
+        let mut marks = HashMap::new();
         if self.has_store() {
             let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
             let queued: HashSet<String> = self.pending_records().into_iter().map(|r| r.run.id).collect();
             let stored = self.store().find_runs(&RunQuery::default())?;
+            marks = catalog_marks(&stored);
             // Whether a recorded run dir lies under `root`: resolved once per distinct dir.
             let mut under_root: HashMap<String, bool> = HashMap::new();
             let mut untouched = 0;
@@ -141,7 +143,8 @@ impl Catalog {
                 gone.clear();
             }
         }
-        let records = self.restore(&mut scan)?;
+        let mut records = self.restore(&mut scan)?;
+        keep_marks(&mut records, &marks);
         let removed: Vec<String> = gone.iter().map(|(id, _)| id.clone()).collect();
         self.store().replace_runs(&records, &removed)?;
         self.forget_removed(&gone)?;
@@ -169,11 +172,12 @@ impl Catalog {
     pub fn rebuild_replacing_all(&self, root: &Path) -> Result<RebuildReport> {
         let purged = self.purged_ids()?;
         let mut scan = self.scan(root, &purged, &HashMap::new())?;
-        let records = self.restore(&mut scan)?;
+        let mut records = self.restore(&mut scan)?;
         let mut gone = Vec::new();
         if self.has_store() {
-            let restored: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
             let stored = self.store().find_runs(&RunQuery::default())?;
+            keep_marks(&mut records, &catalog_marks(&stored));
+            let restored: HashSet<&str> = records.iter().map(|r| r.run.id.as_str()).collect();
             gone =
                 stored.into_iter().filter(|r| !restored.contains(r.id.as_str())).map(|r| (r.id, r.signature)).collect();
         }
@@ -298,7 +302,8 @@ impl Catalog {
             records.iter().filter(|r| r.run.status == RunStatus::Completed).map(|r| r.run.id.as_str()).collect();
         let mut newest: HashMap<&str, &RunRecord> = HashMap::new();
         let indexable = |r: &&RunRecord| crate::ids::signature_problem(&r.run.signature).is_none();
-        for record in records.iter().filter(|r| r.run.status == RunStatus::Completed && !is_hit(r)).filter(indexable) {
+        let source = |r: &&RunRecord| !is_hit(r) && !r.run.meta.contains_key("evicted");
+        for record in records.iter().filter(|r| r.run.status == RunStatus::Completed).filter(source).filter(indexable) {
             let slot = newest.entry(record.run.signature.as_str()).or_insert(record);
             if (record.run.ended_at, &record.run.id) > (slot.run.ended_at, &slot.run.id) {
                 *slot = record;
@@ -321,6 +326,30 @@ impl Catalog {
             written += 1;
         }
         Ok(written)
+    }
+}
+
+/// What only the catalog holds of a run, not its snapshot: a pin (`consist pin`) and gc's mark
+/// of an eviction (`meta.pinned`, `meta.evicted`), by run id.
+fn catalog_marks(stored: &[crate::run::Run]) -> HashMap<String, serde_json::Map<String, serde_json::Value>> {
+    stored
+        .iter()
+        .filter_map(|run| {
+            let marks: serde_json::Map<String, serde_json::Value> = ["pinned", "evicted"]
+                .iter()
+                .filter_map(|key| Some(((*key).to_owned(), run.meta.get(*key)?.clone())))
+                .collect();
+            (!marks.is_empty()).then(|| (run.id.clone(), marks))
+        })
+        .collect()
+}
+
+/// Carry the catalog's marks into the records a rebuild writes over their rows.
+fn keep_marks(records: &mut [RunRecord], marks: &HashMap<String, serde_json::Map<String, serde_json::Value>>) {
+    for record in records {
+        if let Some(marks) = marks.get(&record.run.id) {
+            record.run.meta.extend(marks.clone());
+        }
     }
 }
 
