@@ -19,12 +19,12 @@ impl Engine {
             return;
         }
         let mut items = Vec::new();
+        let scratch = self.run_dir.join(".consist").join("remote-trees");
         for artifact in &record.outputs {
             if artifact.driver != crate::Driver::Directory {
                 items.extend(artifact.hash.clone().map(|hash| Transfer { hash, path: artifact.path.clone() }));
                 continue;
             }
-            let scratch = self.run_dir.join(".consist").join("remote-trees");
             match crate::remote::tree::transfers(artifact, &scratch) {
                 Ok(tree) => items.extend(tree),
                 Err(reason) => crate::logging::warning!(
@@ -39,6 +39,10 @@ impl Engine {
             return;
         }
         let report = remote.push(&items, &|_| {});
+        // The listings written for this push are on the remote now, or will be written again.
+        for item in items.iter().filter(|i| i.path.starts_with(&scratch)) {
+            let _ = std::fs::remove_file(&item.path);
+        }
         for (path, reason) in &report.failed {
             crate::logging::warning!(
                 run = %record.run.id,

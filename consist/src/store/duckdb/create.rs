@@ -43,6 +43,7 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
     }
     let dir = crate::catalog::layout::catalog_dir(path);
     std::fs::create_dir_all(&dir).map_err(Error::io("creating the catalog's directory", &dir))?;
+    sweep(&dir);
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let tmp = dir.join(format!("new-{}-{nonce}.duckdb", std::process::id()));
     let made = Connection::open(&tmp)
@@ -59,8 +60,51 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
     linked
 }
 
+/// Remove what a process killed while creating a catalog left in `dir`: `new-*` files over ten
+/// minutes old (a creation takes milliseconds; age, not a pid, since the directory may be shared
+/// by hosts). Best effort.
+fn sweep(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(std::result::Result::ok) {
+        let name = entry.file_name();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(600)));
+        if name.to_string_lossy().starts_with("new-") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Whether `path` is shorter than DuckDB's header: a file another process is creating (on a
 /// filesystem without hard links), or one left empty by a crash at its creation.
 pub(super) fn is_being_created(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.len() < HEADER_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_catalog_is_created_whole_and_old_leftovers_of_a_killed_creation_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("p.duckdb");
+        let sidecar = crate::catalog::layout::catalog_dir(&db);
+        std::fs::create_dir_all(&sidecar).unwrap();
+        let (old, fresh) = (sidecar.join("new-1-1.duckdb"), sidecar.join("new-2-2.duckdb"));
+        for file in [&old, &fresh] {
+            std::fs::write(file, b"").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(&old).unwrap().set_modified(long_ago).unwrap();
+        create_if_missing(&db).unwrap();
+        assert!(check_header(&db).is_ok() && !is_being_created(&db), "a whole DuckDB file");
+        assert!(!old.exists(), "an hour-old leftover is removed");
+        assert!(fresh.exists(), "a young one may be another process's creation in progress");
+        let names: Vec<String> =
+            std::fs::read_dir(&sidecar).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(names, ["new-2-2.duckdb"], "nothing of this creation is left");
+    }
 }
