@@ -548,7 +548,7 @@ impl Tracker {
             let artifact = &artifact;
             let name = artifact.path.file_name().ok_or_else(|| Error::ArtifactNotFound(artifact.id.clone()))?;
             let dest = dir.join(name);
-            crate::engine::execute::copy_checked(artifact, &dest)?;
+            crate::engine::hydrate::copy_checked(artifact, &dest)?;
             copied.push(dest);
         }
         Ok(copied)

@@ -14,6 +14,7 @@ pub(crate) mod context;
 pub(crate) mod execute;
 pub(crate) mod frame_set;
 pub(crate) mod hooks;
+pub(crate) mod hydrate;
 pub(crate) mod output;
 pub(crate) mod remote;
 pub(crate) mod result;

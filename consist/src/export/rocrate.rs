@@ -144,7 +144,7 @@ fn copy_in(artifact: &Artifact, root: &Path) -> Result<String> {
     };
     let name = plain(artifact.path.file_name().map_or_else(|| artifact.key.clone(), |n| n.to_string_lossy().into()));
     let relative = format!("data/{}/{}", plain(super::artifact_key(artifact)), name);
-    crate::engine::execute::copy_checked(artifact, &root.join(&relative))?;
+    crate::engine::hydrate::copy_checked(artifact, &root.join(&relative))?;
     Ok(percent_encoded(&relative))
 }
 
