@@ -220,4 +220,14 @@ fn a_directory_output_travels_through_a_remote_and_remote_gc_keeps_its_files() {
     assert!(dir.starts_with(ws.path().join("b")), "downloaded into this host's run dir: {dir:?}");
     assert_eq!(std::fs::read_to_string(dir.join("sub/b.txt")).unwrap(), "14");
     assert_eq!(hit.output("store").unwrap().hash, made.output("store").unwrap().hash);
+
+    // `remote pull` brings the tree to a third host, which then hits without the remote.
+    let remote_handle = consist::Remote::open(&remote, true).unwrap();
+    let items = catalog.pullable(&remote_handle, &consist::admin::ExportScope::All, &ws.path().join("c")).unwrap();
+    assert_eq!(items.len(), 2, "the tree's two files: {items:?}");
+    let pulled = remote_handle.pull(&items, &|_| {});
+    assert_eq!(pulled.moved, 2, "{pulled:?}");
+    let offline = Tracker::builder(ws.path().join("c")).db_path(&db).open().unwrap();
+    assert!(offline.run(write_store::step(7)).unwrap().cache_hit(), "the pulled tree serves the hit");
+    assert_eq!(WROTE.with(Counter::get), before);
 }

@@ -95,7 +95,7 @@ pub(super) fn run(cli: &Cli, cmd: &RemoteCommand) -> Result<()> {
             print_report(&report, "pushed", remote.url(), selection.json)
         }
         RemoteCommand::Pull { selection, run_dir } => {
-            let items = catalog.pullable(&selection.scope(), run_dir)?;
+            let items = catalog.pullable(&remote, &selection.scope(), run_dir)?;
             let report = with_progress(items.len(), "pulled", |done| remote.pull(&items, done));
             print_report(&report, "pulled", remote.url(), selection.json)
         }

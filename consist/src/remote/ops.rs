@@ -116,18 +116,28 @@ impl Catalog {
         Ok(items)
     }
 
-    /// The outputs of the runs in `scope` that this host lacks, each to download under `run_dir`
-    /// where a tracker there finds it (see `local_copy`).
-    /// One per destination: two runs that wrote the same content each get their copy.
-    pub fn pullable(&self, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
+    /// The outputs of the runs in `scope` that this host lacks, each to download from `remote`
+    /// under `run_dir` where a tracker there finds it (see `local_copy`); a directory as the
+    /// files its listing names (read from `remote`; one whose listing cannot be read is left to
+    /// the first hit that needs it, with a warning). One per destination: two runs that wrote
+    /// the same content each get their copy.
+    pub fn pullable(&self, remote: &Remote, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
         let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();
         for artifact in self.export_records(scope)?.into_iter().flat_map(|r| r.outputs) {
-            // A directory comes down with the first cache hit that needs it (its listing first).
-            if artifact.path.exists() || artifact.driver == crate::Driver::Directory {
+            if artifact.path.exists() {
                 continue;
             }
-            if let (Some(path), Some(hash)) = (local_copy(&artifact, run_dir, self.mounts()), artifact.hash) {
+            let (Some(path), Some(hash)) = (local_copy(&artifact, run_dir, self.mounts()), artifact.hash) else {
+                continue;
+            };
+            if artifact.driver != crate::Driver::Directory {
                 by_path.entry(path).or_insert(hash);
+                continue;
+            }
+            // A partly pulled tree is not its recorded tree: a hit fetches it again, whole.
+            match super::tree::read_listing(remote, &hash) {
+                Ok(files) => by_path.extend(files.into_iter().map(|(name, h)| (path.join(name), h))),
+                Err(e) => crate::logging::warning!(dir = %path.display(), error = %e, "directory not pulled"),
             }
         }
         Ok(by_path.into_iter().map(|(path, hash)| Transfer { hash, path }).collect())
