@@ -564,8 +564,15 @@ impl Catalog {
         if !matches!(artifact.driver, crate::artifact::Driver::Parquet | crate::artifact::Driver::Csv) {
             return Err(Error::Query {
                 reason: format!(
-                    "`{}` ({}) is {}; previews read Parquet or CSV artifacts",
-                    artifact.key, artifact.id, artifact.driver
+                    "`{}` ({}) is a {} artifact; previews read Parquet or CSV artifacts{}",
+                    artifact.key,
+                    artifact.id,
+                    artifact.driver,
+                    match artifact.driver {
+                        crate::artifact::Driver::Directory =>
+                            " (its files are under its path; an output set reads with FrameSet::read)",
+                        _ => "",
+                    }
                 ),
             });
         }
