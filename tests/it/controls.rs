@@ -181,6 +181,18 @@ fn gc_frees_the_least_recently_used_files_and_an_evicted_run_reexecutes() {
     assert_eq!(validation.evicted, 3);
     let running = catalog.pin(&[scenario.id().to_owned()], true).unwrap_err().to_string();
     assert!(running.contains("still running"), "a running run's pin would be lost when it completes: {running}");
+    let gone = catalog.pin(std::slice::from_ref(&runs[3].id), true).unwrap_err().to_string();
+    assert!(gone.contains("freed by `db gc`"), "{gone}");
+    // A file that reaches an evicted run's directory after the eviction (a pull, a fetch) is not
+    // a leftover: the next gc leaves it.
+    let late = ws.run_dir().join("outputs").join(&runs[3].id).join("v.bin");
+    std::fs::create_dir_all(late.parent().unwrap()).unwrap();
+    std::fs::write(&late, b"fetched later").unwrap();
+    // (An age that frees nothing new: only an evicted run's leftovers would go.)
+    let decade = std::time::Duration::from_secs(10 * 365 * 86_400);
+    let again_gc = catalog.gc(&consist::admin::GcOptions { max_age: Some(decade), ..Default::default() }).unwrap();
+    assert!(again_gc.evicted.is_empty(), "{again_gc:?}");
+    assert!(late.exists(), "gc takes only what was there when it evicted the run");
 
     // Evicted: executes again, same result; kept: hits.
     let before = ran.get();

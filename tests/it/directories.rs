@@ -231,3 +231,24 @@ fn a_directory_output_travels_through_a_remote_and_remote_gc_keeps_its_files() {
     assert!(offline.run(write_store::step(7)).unwrap().cache_hit(), "the pulled tree serves the hit");
     assert_eq!(WROTE.with(Counter::get), before);
 }
+
+/// Materializing never deletes a directory it did not make; the same tree twice is fine.
+#[test]
+fn materializing_over_a_users_directory_is_refused_and_leaves_it_alone() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let store = tracker.run(write_store::step(3)).unwrap();
+    let artifact = store.output("store").unwrap().clone();
+    let into = ws.path().join("export");
+    assert_eq!(tracker.materialize(std::slice::from_ref(&artifact), &into).unwrap(), [into.join("store")]);
+    assert!(tracker.materialize(std::slice::from_ref(&artifact), &into).is_ok(), "the same tree again is kept");
+    // A user's own directory where the copy would go.
+    let mine = ws.path().join("mine");
+    std::fs::create_dir_all(mine.join("store")).unwrap();
+    std::fs::write(mine.join("store/notes.txt"), "precious").unwrap();
+    let err = tracker.materialize(std::slice::from_ref(&artifact), &mine).unwrap_err().to_string();
+    assert!(err.contains("holding other files") && err.contains("remove that directory first"), "{err}");
+    assert_eq!(std::fs::read_to_string(mine.join("store/notes.txt")).unwrap(), "precious");
+    let stray: Vec<_> = std::fs::read_dir(&mine).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(stray.len(), 1, "no temporary copy left: {stray:?}");
+}

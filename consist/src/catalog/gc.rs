@@ -222,6 +222,14 @@ impl Catalog {
                 continue;
             }
             let evicted = run.meta.contains_key("evicted");
+            // An evicted run's files left behind by a deletion that failed: those older than the
+            // mark. Newer ones came since (a pull, a fetch for a running step): not gc's to take.
+            let marked_at = run.meta.get("evicted").and_then(|m| m.get("at")).and_then(Json::as_str);
+            let marked_at = marked_at.and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc));
+            let leftover = |p: &PathBuf| {
+                let modified = std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok().map(DateTime::<Utc>::from);
+                matches!((modified, marked_at), (Some(m), Some(at)) if m <= at)
+            };
             let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
             let own = produced.get(&run.id).map_or(&[][..], Vec::as_slice);
             let group: Vec<&Run> =
@@ -251,6 +259,7 @@ impl Catalog {
                 .map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() })
                 .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
                 .filter(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir) && p != dir))
+                .filter(|p| !evicted || leftover(p))
                 .filter_map(|p| {
                     let meta = std::fs::symlink_metadata(&p).ok()?;
                     // A directory artifact counts with every file in it.
@@ -320,9 +329,18 @@ impl Catalog {
     pub fn pin(&self, run_ids: &[String], pinned: bool) -> Result<usize> {
         self.sync()?;
         // A running run's record is rewritten when it completes: a pin set now would be lost.
-        for id in run_ids {
-            if self.store().get_run(id)?.is_some_and(|r| r.status == RunStatus::Running) {
-                return Err(Error::Refused(format!("run `{id}` is still running; pin it once it has completed")));
+        // An evicted run has no files left to keep.
+        for id in run_ids.iter().filter(|_| pinned) {
+            match self.store().get_run(id)? {
+                Some(r) if r.status == RunStatus::Running => {
+                    return Err(Error::Refused(format!("run `{id}` is still running; pin it once it has completed")));
+                }
+                Some(r) if r.meta.contains_key("evicted") => {
+                    return Err(Error::Refused(format!(
+                        "run `{id}`'s files were freed by `db gc`; run its step again (it executes), then pin the new run"
+                    )));
+                }
+                _ => {}
             }
         }
         let values: Vec<(String, Option<Json>)> =

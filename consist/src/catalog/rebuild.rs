@@ -98,12 +98,10 @@ impl Catalog {
         let purged = self.purged_ids()?;
         let mut scan = self.scan(root, &purged, &HashMap::new())?;
         let mut gone: Vec<(String, String)> = Vec::new();
-        let mut marks = HashMap::new();
         if self.has_store() {
             let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| crate::mounts::normalize(root));
             let queued: HashSet<String> = self.pending_records().into_iter().map(|r| r.run.id).collect();
             let stored = self.store().find_runs(&RunQuery::default())?;
-            marks = catalog_marks(&stored);
             // Whether a recorded run dir lies under `root`: resolved once per distinct dir.
             let mut under_root: HashMap<String, bool> = HashMap::new();
             let mut untouched = 0;
@@ -144,7 +142,10 @@ impl Catalog {
             }
         }
         let mut records = self.restore(&mut scan)?;
-        keep_marks(&mut records, &marks);
+        // Read as late as possible: a pin or an eviction made while the scan ran is kept too.
+        if self.has_store() {
+            keep_marks(&mut records, &catalog_marks(&self.store().find_runs(&RunQuery::default())?));
+        }
         let removed: Vec<String> = gone.iter().map(|(id, _)| id.clone()).collect();
         self.store().replace_runs(&records, &removed)?;
         self.forget_removed(&gone)?;

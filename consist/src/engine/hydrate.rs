@@ -25,14 +25,18 @@ pub(crate) fn copy_checked(artifact: &Artifact, dest: &std::path::Path) -> Resul
         .map_err(Error::io("copying artifact", &artifact.path))
         .and_then(|()| verify_hash(artifact, &tmp))
         .and_then(|()| {
-            // A directory is not replaced by a rename: one already there is kept when it holds
-            // the same tree, else replaced.
+            // A directory already there is kept when it holds the same tree; any other is never
+            // deleted (it may be the user's): the copy is refused.
             if dest.is_dir() {
-                if verify_hash(artifact, dest).is_ok() {
-                    let _ = std::fs::remove_dir_all(&tmp);
+                let _ = std::fs::remove_dir_all(&tmp);
+                if artifact.driver == crate::artifact::Driver::Directory && verify_hash(artifact, dest).is_ok() {
                     return Ok(());
                 }
-                std::fs::remove_dir_all(dest).map_err(Error::io("replacing a directory copy", dest))?;
+                return Err(Error::Refused(format!(
+                    "{} is a directory holding other files than `{}`; copy it somewhere else, or remove that directory first",
+                    dest.display(),
+                    artifact.key
+                )));
             }
             std::fs::rename(&tmp, dest).map_err(Error::io("copying artifact to", dest))
         });

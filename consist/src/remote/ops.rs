@@ -123,7 +123,9 @@ impl Catalog {
     /// the same content each get their copy.
     pub fn pullable(&self, remote: &Remote, scope: &ExportScope, run_dir: &Path) -> Result<Vec<Transfer>> {
         let mut by_path: BTreeMap<PathBuf, String> = BTreeMap::new();
-        for artifact in self.export_records(scope)?.into_iter().flat_map(|r| r.outputs) {
+        // A run whose files `db gc` freed serves no hit: nothing of it is pulled.
+        let records = self.export_records(scope)?.into_iter().filter(|r| !r.run.meta.contains_key("evicted"));
+        for artifact in records.flat_map(|r| r.outputs) {
             if artifact.path.exists() {
                 continue;
             }
@@ -180,18 +182,21 @@ impl Remote {
             KeepRuns::Tag(t) => catalog.run_records(&ids(RunQuery::default().tag(t))?)?,
             KeepRuns::All => catalog.run_records(&ids(RunQuery::default())?)?,
         };
+        let objects = self.objects()?;
+        let stored: HashSet<&str> = objects.iter().map(|o| o.hash.as_str()).collect();
         let mut referenced: HashSet<String> = HashSet::new();
         for artifact in records.into_iter().flat_map(|r| r.inputs.into_iter().chain(r.outputs)) {
-            // A directory is its listing and the files it names: all of them are kept.
+            // A directory on the remote is its listing and the files it names: all are kept. (A
+            // directory never uploaded, such as a raw input, has no listing and nothing to keep.)
             if artifact.driver == crate::Driver::Directory
                 && let Some(hash) = &artifact.hash
+                && stored.contains(hash.as_str())
                 && referenced.insert(hash.clone())
             {
                 referenced.extend(self.tree_members(&artifact, hash)?);
             }
             referenced.extend(artifact.hash);
         }
-        let objects = self.objects()?;
         let cutoff = chrono::Utc::now() - chrono::TimeDelta::from_std(min_age).unwrap_or(chrono::TimeDelta::MAX);
         let mut report = RemoteGcReport { dry_run, objects: objects.len(), ..RemoteGcReport::default() };
         for object in objects {
