@@ -169,7 +169,16 @@ impl Catalog {
             }
         }
         if !options.dry_run {
-            report.failed = self.evict(&evict)?;
+            let failed = self.evict(&evict)?;
+            // What could not be deleted is still there: not freed.
+            for (path, bytes, count) in
+                evict.iter().flat_map(|e| &e.files).filter(|(p, _, _)| failed.iter().any(|(f, _)| f == p))
+            {
+                left += bytes;
+                report.files_after += count;
+                tracing::debug!(file = %path.display(), "not freed");
+            }
+            report.failed = failed.into_iter().map(|(path, why)| format!("{}: {why}", path.display())).collect();
         }
         for entry in &evict {
             let freed = report.by_model.entry(entry.run.model_name.clone()).or_default();
@@ -184,7 +193,7 @@ impl Catalog {
                 bytes: entry.bytes(),
             });
         }
-        report.files_after = report.files_before - evict.iter().map(|e| e.count()).sum::<usize>();
+        report.files_after += report.files_before - evict.iter().map(|e| e.count()).sum::<usize>();
         report.bytes_after = left;
         Ok(report)
     }
@@ -281,7 +290,7 @@ impl Catalog {
     /// Mark `evict` in the catalog (raising the purge epoch), drop their signature-index
     /// entries, then delete their files; returns the files that could not be deleted (a file
     /// already gone is deleted).
-    fn evict(&self, evict: &[&Entry<'_>]) -> Result<Vec<String>> {
+    fn evict(&self, evict: &[&Entry<'_>]) -> Result<Vec<(PathBuf, String)>> {
         if evict.is_empty() {
             return Ok(Vec::new());
         }
@@ -310,9 +319,7 @@ impl Catalog {
                     false => std::fs::remove_file(path),
                 };
                 match removed {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        failed.push(format!("{}: {e}", path.display()))
-                    }
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => failed.push((path.clone(), e.to_string())),
                     _ => {
                         if let Some(dir) = path.parent() {
                             let _ = std::fs::remove_dir(dir); // only if now empty
