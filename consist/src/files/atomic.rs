@@ -41,11 +41,15 @@ pub(crate) fn write_atomic_with(
     result
 }
 
-/// A fresh temporary name beside `path` (`<name>.tmp.<pid>.<n>`), for writing then renaming.
+/// A fresh temporary name beside `path` (`<name>.tmp.<pid>.<n>.<8 random hex>`), for writing then
+/// renaming.
 pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!("{TMP_MARK}{}.{n}", std::process::id()));
+    // The pid first (`tmp_pid` reads it back), then the counter, then 8 random hex digits: hosts
+    // that share a file system (containers with the same pids) never pick the same name.
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    tmp_name.push(format!("{TMP_MARK}{}.{n}.{}", std::process::id(), &random[..8]));
     path.with_file_name(tmp_name)
 }
 
@@ -89,5 +93,17 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp files left behind");
+    }
+
+    #[test]
+    fn temporary_names_carry_the_pid_and_differ_beyond_the_process() {
+        let path = Path::new("/tmp/x/run.json");
+        let (a, b) = (tmp_path(path), tmp_path(path));
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(tmp_pid(&name), Some(std::process::id()), "{name}");
+        assert!(name.starts_with("run.json.tmp."), "{name}");
+        let random = name.rsplit('.').next().unwrap();
+        assert!(random.len() == 8 && random.bytes().all(|c| c.is_ascii_hexdigit()), "{name}");
     }
 }
