@@ -5,7 +5,6 @@
 
 use crate::artifact::Artifact;
 use crate::engine::Engine;
-use crate::remote::Transfer;
 use crate::run::RunRecord;
 
 impl Engine {
@@ -21,10 +20,6 @@ impl Engine {
         let mut items = Vec::new();
         let scratch = self.run_dir.join(".consist").join("remote-trees");
         for artifact in &record.outputs {
-            if artifact.driver != crate::Driver::Directory {
-                items.extend(artifact.hash.clone().map(|hash| Transfer { hash, path: artifact.path.clone() }));
-                continue;
-            }
             match crate::remote::tree::transfers(artifact, &scratch) {
                 Ok(tree) => items.extend(tree),
                 Err(reason) => crate::logging::warning!(

@@ -103,10 +103,6 @@ impl Catalog {
         let scratch = self.local_dir().join("remote-trees");
         let mut items = Vec::new();
         for artifact in self.output_artifacts(scope)? {
-            if artifact.driver != crate::Driver::Directory {
-                items.extend(artifact.hash.map(|hash| Transfer { hash, path: artifact.path }));
-                continue;
-            }
             // A tree not on this host (or changed since recorded) is reported as missing.
             match super::tree::transfers(&artifact, &scratch) {
                 Ok(tree) => items.extend(tree),
@@ -223,12 +219,9 @@ impl Remote {
     /// when it is here and unchanged, else from the remote. A listing that cannot be read
     /// stops `gc` (deleting without it could take a kept tree's files).
     fn tree_members(&self, artifact: &Artifact, hash: &str) -> Result<Vec<String>> {
-        let here = crate::files::tree::listing(&artifact.path, crate::files::hash::hash_file)
-            .ok()
-            .filter(|files| blake3::hash(&crate::files::tree::listing_bytes(files.clone())).to_hex().as_str() == hash);
-        let files = match here {
-            Some(files) => files,
-            None => super::tree::read_listing(self, hash)?,
+        let files = match super::tree::local_listing(&artifact.path, hash) {
+            Ok((files, _)) => files,
+            Err(_) => super::tree::read_listing(self, hash)?,
         };
         Ok(files.into_iter().map(|(_, h)| h).collect())
     }

@@ -8,23 +8,40 @@ use super::{Remote, Transfer};
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 
-/// What puts the directory artifact `artifact` on a remote: its listing (written into
-/// `scratch`, named by its hash) and each of its files. An error names why not (the tree is gone,
-/// or changed since it was recorded: its files then belong to no recorded identity).
+/// What puts `artifact` on a remote: a file as itself (nothing, without a recorded hash); a
+/// directory as its listing (written into `scratch`, named by its hash) and each of its files.
+/// An error names why a directory cannot go (it is gone, or changed since it was recorded: its
+/// files then belong to no recorded identity).
 pub(crate) fn transfers(artifact: &Artifact, scratch: &Path) -> std::result::Result<Vec<Transfer>, String> {
-    let hash = artifact.hash.as_deref().ok_or("it has no recorded hash")?;
-    let files =
-        crate::files::tree::listing(&artifact.path, crate::files::hash::hash_file).map_err(|e| e.to_string())?;
-    let items: Vec<Transfer> =
-        files.iter().map(|(name, h)| Transfer { hash: h.clone(), path: artifact.path.join(name) }).collect();
-    let bytes = crate::files::tree::listing_bytes(files);
-    if blake3::hash(&bytes).to_hex().as_str() != hash {
-        return Err("the directory changed since it was recorded".into());
+    if artifact.driver != crate::Driver::Directory {
+        return Ok(artifact
+            .hash
+            .iter()
+            .map(|hash| Transfer { hash: hash.clone(), path: artifact.path.clone() })
+            .collect());
     }
+    let hash = artifact.hash.as_deref().ok_or("it has no recorded hash")?;
+    let (files, bytes) = local_listing(&artifact.path, hash)?;
+    let items: Vec<Transfer> =
+        files.into_iter().map(|(name, h)| Transfer { hash: h, path: artifact.path.join(name) }).collect();
     std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
     let listing = scratch.join(format!("{hash}.tree.json"));
     crate::files::atomic::write_atomic(&listing, &bytes, false).map_err(|e| e.to_string())?;
     Ok(std::iter::once(Transfer { hash: hash.to_owned(), path: listing }).chain(items).collect())
+}
+
+/// A tree's files (relative path, blake3) and its listing's bytes.
+pub(crate) type Listed = (Vec<(String, String)>, Vec<u8>);
+
+/// The listing of the directory at `dir` and its bytes, when it still is the recorded tree `hash`
+/// (every file hashed again); else why not.
+pub(crate) fn local_listing(dir: &Path, hash: &str) -> std::result::Result<Listed, String> {
+    let files = crate::files::tree::listing(dir, crate::files::hash::hash_file).map_err(|e| e.to_string())?;
+    let bytes = crate::files::tree::listing_bytes(files.clone());
+    if blake3::hash(&bytes).to_hex().as_str() != hash {
+        return Err("the directory changed since it was recorded".into());
+    }
+    Ok((files, bytes))
 }
 
 /// The listing of tree `hash`, read from the remote (into a temporary file, removed after). A
