@@ -218,6 +218,12 @@ impl<'a> StepContext<'a> {
         Ok(self.push(artifact))
     }
 
+    /// Remember the blake3 of a file this step just wrote, so hashing it again (as part of a
+    /// directory artifact, or as an input) reads the remembered hash while the file is unchanged.
+    pub(crate) fn remember_hash(&self, path: &Path, hash: &str) {
+        self.tracker.files.record(path, hash);
+    }
+
     /// Replace the recorded output under `artifact.key` (its meta grew after it was logged).
     pub(crate) fn replace_output(&mut self, artifact: Artifact) {
         if let Some(output) = self.outputs.iter_mut().find(|a| a.key == artifact.key) {

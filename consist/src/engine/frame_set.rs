@@ -124,8 +124,9 @@ impl FrameSet {
         Ok(set)
     }
 
-    /// Write the members and the manifest into `dir` (which the caller made).
-    fn write(&mut self, key: &str, dir: &Path) -> Result<usize> {
+    /// Write the members and the manifest into `dir` (which the caller made); returns the rows
+    /// written and each member file with its blake3.
+    fn write(&mut self, key: &str, dir: &Path) -> Result<(usize, Vec<(std::path::PathBuf, String)>)> {
         let mut members = Vec::with_capacity(self.frames.len());
         let mut rows = 0;
         for (name, frame) in &mut self.frames {
@@ -137,11 +138,12 @@ impl FrameSet {
             rows += frame.height();
             members.push(Member { name: name.clone(), file, rows: frame.height(), blake3 });
         }
+        let hashed = members.iter().map(|m| (dir.join(&m.file), m.blake3.clone())).collect();
         let manifest = Manifest { format: FORMAT.to_owned(), members };
         let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Other(e.into()))?;
         let path = dir.join(MANIFEST);
         crate::files::atomic::write_atomic(&path, &bytes, true).map_err(Error::io("writing the manifest", &path))?;
-        Ok(rows)
+        Ok((rows, hashed))
     }
 }
 
@@ -159,7 +161,11 @@ impl Output for FrameSet {
         let dir = ctx.output_dir()?.join(key);
         crate::names::check_key("output key", key)?;
         std::fs::create_dir_all(&dir).map_err(Error::io("creating the frame set's directory", &dir))?;
-        let rows = self.write(key, &dir)?;
+        let (rows, hashed) = self.write(key, &dir)?;
+        // The directory's identity reads these hashes instead of hashing each member again.
+        for (file, blake3) in &hashed {
+            ctx.remember_hash(file, blake3);
+        }
         let mut artifact = ctx.log_dir(key, &dir)?;
         artifact.meta.insert("frame_set".into(), serde_json::Value::from(self.len()));
         artifact.meta.insert("rows".into(), serde_json::Value::from(rows));
