@@ -53,6 +53,15 @@ pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(tmp_name)
 }
 
+/// The age past which a temporary file is abandoned whoever wrote it: a write or a creation takes
+/// milliseconds.
+pub(crate) const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Whether `path` was last modified longer than `age` ago (`false` if it cannot be read).
+pub(crate) fn older_than(path: &Path, age: std::time::Duration) -> bool {
+    std::fs::metadata(path).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|a| a > age))
+}
+
 /// Whether the temporary file `tmp` of [`write_atomic`], written by process `pid`, was abandoned:
 /// its process is no longer running on this host (Linux), or it is over 10 minutes old (a write
 /// takes milliseconds; this also covers a process on another host of a shared file system).
@@ -60,9 +69,7 @@ pub(crate) fn abandoned(tmp: &Path, pid: u32) -> bool {
     if pid == std::process::id() {
         return false;
     }
-    let old = std::fs::metadata(tmp)
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(600)));
+    let old = older_than(tmp, ABANDONED_AFTER);
     let gone = cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists();
     old || gone
 }

@@ -66,13 +66,10 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
 fn sweep(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.filter_map(std::result::Result::ok) {
-        let name = entry.file_name();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > std::time::Duration::from_secs(600)));
-        if name.to_string_lossy().starts_with("new-") && old {
-            let _ = std::fs::remove_file(entry.path());
+        let path = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with("new-");
+        if ours && crate::files::atomic::older_than(&path, crate::files::atomic::ABANDONED_AFTER) {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
