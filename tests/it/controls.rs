@@ -238,9 +238,15 @@ fn gc_by_age_and_the_cli_with_pins() {
     assert!(!ok && text.contains("--max-size"), "{text}");
     let (ok, text) = run(&["db", "gc", "--max-size", "lots"]);
     assert!(!ok && text.contains("not a size such as 50GB"), "{text}");
-    let (ok, text) = run(&["db", "gc", "--max-age", "0s"]);
-    assert!(!ok && text.contains("--yes"), "without a terminal, gc asks for --yes: {text}");
+    // Runs used within --min-age (one hour unless told) are kept: a workflow may be reading them.
     let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--yes", "--json"]);
+    assert!(ok, "{text}");
+    let recent: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(recent["evicted"].as_array().unwrap().len(), 0, "{text}");
+    assert_eq!(recent["protected"]["used within --min-age"], 2, "both runs, the pinned one too: {text}");
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--min-age", "0s"]);
+    assert!(!ok && text.contains("--yes"), "without a terminal, gc asks for --yes: {text}");
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--min-age", "0s", "--yes", "--json"]);
     assert!(ok, "{text}");
     let report: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(report["evicted"][0]["run"], old.id.as_str());
@@ -249,7 +255,7 @@ fn gc_by_age_and_the_cli_with_pins() {
     assert!(output_file(&ws, &pinned).exists());
     let (ok, text) = run(&["pin", &pinned.id, "--unpin"]);
     assert!(ok && text.contains("unpinned 1 run(s)"), "{text}");
-    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--dry-run"]);
+    let (ok, text) = run(&["db", "gc", "--max-age", "0s", "--min-age", "0s", "--dry-run"]);
     assert!(ok && text.contains("would free") && text.contains("1 run(s)"), "{text}");
 }
 

@@ -2,8 +2,9 @@
 //!
 //! gc frees the output files of the least recently used executed runs and keeps every record:
 //! provenance is never deleted. A run and the cache hits that reused it are one cache entry,
-//! used last when the newest of them finished. An entry is kept when it, or one of its hits, is
-//! pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
+//! used last when the newest of them finished. An entry is kept when it was used within
+//! `min_age` (a workflow may be about to read what it was just handed), when it, or one of its
+//! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
 //! or when another run's outputs link its artifacts. Only files in the run's own output
 //! directory (`<run_dir>/outputs/<run_id>/`), in a run dir of this catalog on this host, are
 //! deleted; an entry whose files are not here is not touched.
@@ -40,6 +41,9 @@ pub struct GcOptions {
     pub max_age: Option<Duration>,
     /// Keep entries carrying any of these tags (on the run or one of its hits).
     pub keep_tags: Vec<String>,
+    /// Keep entries used within this long, whatever the bounds: a workflow running now may be
+    /// about to read the outputs it was just handed (the CLI's default is one hour).
+    pub min_age: Option<Duration>,
     /// Report what would be freed; change nothing.
     pub dry_run: bool,
     /// Evict none but these runs (the plan a user confirmed), whatever else the bounds select.
@@ -223,6 +227,10 @@ impl Catalog {
         let live = |run: &Run| {
             run.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.status == RunStatus::Running)
         };
+        let recent_since = options
+            .min_age
+            .and_then(|age| chrono::Duration::from_std(age).ok())
+            .and_then(|age| Utc::now().checked_sub_signed(age));
         let mut entries = Vec::new();
         for run in runs {
             let executed = run.status == RunStatus::Completed && !run.is_cache_hit() && !run.is_scenario();
@@ -247,8 +255,11 @@ impl Catalog {
             let shared =
                 own.iter().any(|a| linked.get(a.id.as_str()).into_iter().flatten().any(|r| !members.contains(r)));
             let tag = group.iter().flat_map(|r| &r.tags).find(|t| options.keep_tags.contains(t));
+            let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
             let protected = if evicted {
                 None
+            } else if recent_since.is_some_and(|since| last_used > since) {
+                Some("used within --min-age".to_owned())
             } else if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
                 Some("pinned".to_owned())
             } else if let Some(tag) = tag {
@@ -281,7 +292,6 @@ impl Catalog {
                 .filter(|(_, p, _)| owned(p))
                 .map(|(len, p, count)| (p, len, count))
                 .collect();
-            let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
             entries.push(Entry { run, evicted, last_used, protected, files });
         }
         entries

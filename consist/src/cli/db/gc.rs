@@ -22,6 +22,10 @@ pub struct GcArgs {
     /// Keep the runs carrying this tag (repeatable), besides pinned ones (`consist pin`).
     #[arg(long)]
     keep_tag: Vec<String>,
+    /// Keep the runs used (executed or hit) within this long, whatever the bounds: a workflow
+    /// running now may be about to read what it was just handed (0s: no grace).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    min_age: std::time::Duration,
     /// --dry-run, --yes, --json.
     #[command(flatten)]
     removal: super::super::Removal,
@@ -42,6 +46,7 @@ pub(super) fn run(cli: &Cli, args: &GcArgs) -> Result<()> {
         max_size: args.max_size,
         max_age: args.max_age,
         keep_tags: args.keep_tag.clone(),
+        min_age: Some(args.min_age),
         dry_run: true,
         only: None,
     };
