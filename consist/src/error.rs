@@ -333,6 +333,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// `consist ui` could not start or keep serving (the address is taken, ...); the message
+    /// says what to do.
+    #[error("{0}")]
+    Ui(String),
+
     /// A read-only query or a file read as rows was refused or failed; the reason says which.
     #[error("{reason}")]
     Query {

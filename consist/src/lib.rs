@@ -84,6 +84,8 @@ mod step;
 pub mod store;
 mod toolchain;
 mod tracker;
+#[cfg(feature = "cli")]
+pub mod ui;
 
 pub use consist_macros::{Outputs, helper, step, toolchain};
 
@@ -102,7 +104,7 @@ pub use engine::{
 pub use error::{DatabaseError, Error, Result};
 pub use files::frame::read_parquet;
 pub use files::hash::{HashingStrategy, hash_file};
-pub use lineage::{LineageNode, Producer};
+pub use lineage::{GraphRun, LineageGraph, LineageNode, Producer};
 pub use location::{CATALOG_ENV, CatalogLocation, PostgresUrl};
 pub use logging::init_logging;
 pub use mounts::{Mounts, is_portable};
@@ -110,7 +112,7 @@ pub use remote::{REMOTE_ENV, Remote};
 pub use run::{HOST_ENV, Run, RunRecord, RunStatus};
 pub use scenario::{Scenario, ScenarioBuilder};
 pub use step::{StepBuilder, StepCall};
-pub use store::{ArtifactQuery, Direction, RunArtifacts, RunQuery};
+pub use store::{ArtifactQuery, Direction, LineageStart, RunArtifacts, RunOrder, RunQuery, RunSort};
 pub use toolchain::Toolchain;
 pub use tracker::{DEFER_HITS_ENV, Tracker, TrackerBuilder};
 

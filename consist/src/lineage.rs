@@ -65,3 +65,27 @@ impl LineageNode {
         }
     }
 }
+
+/// The runs around a run or an artifact, upstream and downstream, as a graph: what a lineage
+/// picture draws ([`crate::Catalog::lineage_graph`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineageGraph {
+    /// What the graph is around: a run id or an artifact id.
+    pub focus: String,
+    /// The runs, each with its hop distance from the focus (negative upstream, positive
+    /// downstream, 0 the focus run), nearest first.
+    pub runs: Vec<GraphRun>,
+    /// The artifacts these runs read or wrote, each once.
+    pub artifacts: Vec<Artifact>,
+    /// Data flow: `(artifact id, run id)` for a read, `(run id, artifact id)` for a write.
+    pub edges: Vec<(String, String)>,
+}
+
+/// A run in a [`LineageGraph`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphRun {
+    /// Hops from the focus: negative upstream, positive downstream.
+    pub hops: i64,
+    /// The run.
+    pub run: Run,
+}

@@ -50,6 +50,10 @@ fn workflow_records(ws: &Workspace) -> Vec<RunRecord> {
     records
 }
 
+fn ids_in_order(runs: &[consist::Run]) -> Vec<&str> {
+    runs.iter().map(|r| r.id.as_str()).collect()
+}
+
 fn ids(runs: impl IntoIterator<Item = consist::Run>) -> BTreeSet<String> {
     runs.into_iter().map(|r| r.id).collect()
 }
@@ -95,7 +99,43 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     assert!(newest[0].created_at >= newest[1].created_at, "newest first");
     let prefix = RunQuery { id_prefix: Some(summarize.run.id[..12].to_owned()), ..RunQuery::default() };
     assert_eq!(find(store, prefix), BTreeSet::from([summarize.run.id.clone()]));
-    assert_eq!(ids(store.search_runs("SUMMARIZE", 10).unwrap()), BTreeSet::from([summarize.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().text("SUMMARIZE")), BTreeSet::from([summarize.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().text("threshold").model("clean")).len(), 3, "text in the config");
+    assert_eq!(find(store, RunQuery::default().cache_hit(true)), BTreeSet::from([hit.run.id.clone()]));
+    assert_eq!(find(store, RunQuery::default().cache_hit(false).model("clean")).len(), 2);
+    let two =
+        RunQuery { ids: vec![clean1.run.id.clone(), header.run.id.clone(), "nope".into()], ..RunQuery::default() };
+    assert_eq!(find(store, two.clone()), BTreeSet::from([clean1.run.id.clone(), header.run.id.clone()]));
+    // Counts, orders and pages: the same filters, every order a total one (pages never overlap).
+    assert_eq!(store.count_runs(&RunQuery::default().model("clean").limit(1)).unwrap(), 3, "limit aside");
+    assert_eq!(store.count_runs(&two).unwrap(), 2);
+    for by in consist::RunSort::ALL {
+        for ascending in [false, true] {
+            let order = consist::RunOrder { by, ascending };
+            let whole = store.find_runs(&RunQuery::default().order(order)).unwrap();
+            let mut paged = Vec::new();
+            for page in 0..3 {
+                paged.extend(store.find_runs(&RunQuery::default().order(order).offset(page * 2).limit(2)).unwrap());
+            }
+            let listed: Vec<&str> = whole.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(listed, paged.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), "{order:?} pages");
+            let mut sorted = whole.clone();
+            sorted.sort_by(|a, b| order.compare(a, b));
+            assert_eq!(ids_in_order(&sorted), listed, "{order:?}: the store's order is the one in memory");
+        }
+    }
+    // The runs around a run, upstream and downstream, with their hops.
+    let around = |start: consist::LineageStart, up, down| {
+        let mut found = store.neighbourhood(&start, up, down).unwrap();
+        found.sort();
+        found
+    };
+    let run = |id: &str| consist::LineageStart::Run(id.to_owned());
+    assert_eq!(around(run(&summarize.run.id), 3, 0), [(clean0.run.id.clone(), -1), (summarize.run.id.clone(), 0)]);
+    assert_eq!(around(run(&clean0.run.id), 0, 3), [(clean0.run.id.clone(), 0), (summarize.run.id.clone(), 1)]);
+    assert_eq!(around(run(&summarize.run.id), 0, 0), [(summarize.run.id.clone(), 0)]);
+    let cleaned = consist::LineageStart::Artifact(clean0.outputs[0].id.clone());
+    assert_eq!(around(cleaned, 5, 5), [(clean0.run.id.clone(), -1), (summarize.run.id.clone(), 1)]);
     let readers = RunQuery::default().input("cleaned");
     assert_eq!(
         find(store, readers.clone()),

@@ -29,3 +29,4 @@ mod store;
 mod support;
 mod toolchain;
 mod trust;
+mod ui;

@@ -141,16 +141,20 @@ impl Catalog {
     /// Why run `id` (an id or unique prefix) was or was not a cache hit; for a miss compared
     /// with an earlier run still recorded, the full difference to that run.
     pub fn explain_run(&self, id: &str) -> Result<RunExplanation> {
-        let record = self.resolve_record(id)?;
+        Ok(self.explain_record(&self.resolve_record(id)?))
+    }
+
+    /// [`Catalog::explain_run`] of a record already read.
+    pub fn explain_record(&self, record: &RunRecord) -> RunExplanation {
         let miss = MissExplanation::from_meta(&record.run.meta);
         let baseline = record.run.cache_source().or_else(|| miss.as_ref().and_then(|m| m.compared_with.as_deref()));
-        let diff = baseline.and_then(|other| self.run_record(other).ok()).map(|old| RunDiff::between(&old, &record));
-        Ok(RunExplanation {
+        let diff = baseline.and_then(|other| self.run_record(other).ok()).map(|old| RunDiff::between(&old, record));
+        RunExplanation {
             run: record.run.id.clone(),
             cache_hit: record.run.is_cache_hit(),
             cache_source: record.run.cache_source().map(str::to_owned),
             miss,
             diff,
-        })
+        }
     }
 }

@@ -12,6 +12,7 @@
 pub(crate) mod diff;
 pub(crate) mod explain;
 pub(crate) mod gc;
+mod graph;
 pub(crate) mod index;
 pub(crate) mod layout;
 pub(crate) mod local;
@@ -403,10 +404,14 @@ impl Catalog {
     pub(crate) fn find_runs_with(&self, query: &RunQuery, unwritten: Vec<RunRecord>) -> Result<Vec<Run>> {
         let mut pending = self.pending_records();
         pending.extend(unwritten);
+        if pending.is_empty() {
+            return if self.has_store() { self.store.find_runs(query) } else { Ok(Vec::new()) };
+        }
         let stored = if self.has_store() {
-            // The newest `limit` of the union are among the store's newest `limit + pending`
-            // (a pending run may also be stored, as `running`, and must not crowd others out).
-            let widened = RunQuery { limit: query.limit.map(|l| l + pending.len()), ..query.clone() };
+            // The page of the union is among the store's first `offset + limit + pending` (a
+            // pending run may also be stored, as `running`, and must not crowd others out).
+            let widened =
+                RunQuery { limit: query.limit.map(|l| l + query.offset + pending.len()), offset: 0, ..query.clone() };
             self.store.find_runs(&widened)?
         } else {
             Vec::new()
@@ -415,32 +420,46 @@ impl Catalog {
         for record in pending {
             if query.matches(&record) {
                 by_id.insert(record.run.id.clone(), record.run);
+            } else {
+                // Its newer state no longer matches: the stored (older) row must not stand in.
+                by_id.remove(&record.run.id);
             }
         }
-        Ok(newest_first(by_id, query.limit))
+        Ok(ordered_page(by_id, query))
+    }
+
+    /// How many runs match `query`'s filters (order, offset and limit aside), runs still pending
+    /// included: the total a paged listing of [`Catalog::find_runs`] pages through.
+    pub fn count_runs(&self, query: &RunQuery) -> Result<usize> {
+        let query = query.unpaged();
+        let pending: Vec<RunRecord> = self.pending_records();
+        let stored = if self.has_store() { self.store.count_runs(&query)? } else { 0 };
+        if pending.is_empty() {
+            return Ok(stored);
+        }
+        // A pending run's own state counts, not an older stored row of it.
+        let ids: Vec<String> = pending.iter().map(|r| r.run.id.clone()).collect();
+        let stored_twins =
+            if self.has_store() { self.store.count_runs(&RunQuery { ids, ..query.clone() })? } else { 0 };
+        let pending_matching = pending.iter().filter(|r| query.matches(r)).count();
+        Ok(stored - stored_twins + pending_matching)
+    }
+
+    /// Until the returned session is dropped, this thread's reads of the catalog share one
+    /// connection (a DuckDB file is opened once instead of once per read). The file is held
+    /// meanwhile: other processes' writers wait for the session, so keep it to one batch of reads
+    /// (the UI holds one per page).
+    pub fn read_session(&self) -> Result<crate::store::ReadSession> {
+        if !self.has_store() {
+            return Ok(crate::store::ReadSession::default());
+        }
+        self.store.read_session()
     }
 
     /// Runs whose id, model, tags, description or config contain `text` (case-insensitive), the
-    /// store's merged with pending ones, newest first.
+    /// store's merged with pending ones, newest first ([`RunQuery::text`] with other filters).
     pub fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
-        let stored = if self.has_store() { self.store.search_runs(text, limit)? } else { Vec::new() };
-        let needle = text.to_lowercase();
-        let mut by_id: BTreeMap<String, Run> = stored.into_iter().map(|r| (r.id.clone(), r)).collect();
-        for record in self.pending_records() {
-            let r = &record.run;
-            let haystack = format!(
-                "{} {} {} {} {}",
-                r.id,
-                r.model_name,
-                r.tags.join(" "),
-                r.description.as_deref().unwrap_or(""),
-                record.config
-            );
-            if haystack.to_lowercase().contains(&needle) {
-                by_id.insert(r.id.clone(), record.run);
-            }
-        }
-        Ok(newest_first(by_id, Some(limit)))
+        self.find_runs(&RunQuery::default().text(text).limit(limit))
     }
 
     /// The artifacts a run read and wrote, from its pending snapshot if it has not reached the
@@ -590,6 +609,13 @@ impl Catalog {
         let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;
         Ok((artifact, rows))
     }
+
+    /// The columns and their types of a Parquet or CSV artifact (found as
+    /// [`Catalog::preview`] finds it), as DuckDB reads the file.
+    pub fn artifact_schema(&self, id_or_key: &str) -> Result<Vec<(String, String)>> {
+        let (artifact, _) = self.preview(id_or_key, 0)?;
+        crate::store::file_schema(&artifact.path, artifact.driver)
+    }
 }
 
 /// A record's inputs and outputs, by direction then key (as the stores list them).
@@ -626,14 +652,11 @@ fn pick_run(id: &str, mut found: Vec<Run>) -> Result<Run> {
     }
 }
 
-/// Runs sorted newest first (ties by id), at most `limit`.
-fn newest_first(by_id: BTreeMap<String, Run>, limit: Option<usize>) -> Vec<Run> {
+/// Runs in the query's order, from its offset, at most its limit.
+fn ordered_page(by_id: BTreeMap<String, Run>, query: &RunQuery) -> Vec<Run> {
     let mut runs: Vec<Run> = by_id.into_values().collect();
-    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
-    if let Some(limit) = limit {
-        runs.truncate(limit);
-    }
-    runs
+    runs.sort_by(|a, b| query.order.compare(a, b));
+    runs.into_iter().skip(query.offset).take(query.limit.unwrap_or(usize::MAX)).collect()
 }
 
 #[cfg(test)]
@@ -678,7 +701,13 @@ mod tests {
             .map(|r| (r.id.clone(), r))
             .collect();
         let ids = |runs: Vec<Run>| runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(ids(newest_first(by_id.clone(), None)), ["b_1", "c_1", "a_1", "d_1"]);
-        assert_eq!(ids(newest_first(by_id, Some(2))), ["b_1", "c_1"]);
+        let page = |q: RunQuery| ids(ordered_page(by_id.clone(), &q));
+        assert_eq!(page(RunQuery::default()), ["b_1", "c_1", "a_1", "d_1"]);
+        assert_eq!(page(RunQuery::default().limit(2)), ["b_1", "c_1"]);
+        assert_eq!(page(RunQuery::default().offset(1).limit(2)), ["c_1", "a_1"]);
+        let oldest = crate::store::RunOrder { by: crate::store::RunSort::Created, ascending: true };
+        assert_eq!(page(RunQuery::default().order(oldest)), ["d_1", "a_1", "c_1", "b_1"]);
+        let by_model = crate::store::RunOrder { by: crate::store::RunSort::Model, ascending: false };
+        assert_eq!(page(RunQuery::default().order(by_model).offset(3)), ["d_1"], "one model: newest first");
     }
 }

@@ -16,6 +16,7 @@ mod runs;
 mod sql;
 mod steps;
 mod table;
+mod ui;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +105,8 @@ pub(crate) enum Command {
     /// Run outputs in an object store: push, pull, status, gc.
     #[command(subcommand)]
     Remote(remote::RemoteCommand),
+    /// A local web page over the runs, lineage and scenarios (read-only), or `--static DIR`.
+    Ui(ui::UiArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -241,6 +244,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Steps(args) => steps::run(cli, args),
         Command::Export(args) => export::run(cli, args),
         Command::Pin(args) => db::gc::pin(cli, args),
+        Command::Ui(args) => ui::run(cli, args),
         Command::Db(cmd) => db::run(cli, cmd),
         Command::Remote(cmd) => remote::run(cli, cmd),
         Command::Completions { shell } => {

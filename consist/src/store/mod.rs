@@ -13,6 +13,7 @@ mod duckdb;
 mod lease;
 mod overview;
 mod postgres;
+mod query;
 mod rows;
 mod schema;
 mod sql;
@@ -20,13 +21,14 @@ mod sql;
 pub use self::duckdb::DuckDbStore;
 #[doc(hidden)]
 pub use self::duckdb::TABLES;
-pub(crate) use self::duckdb::file_rows;
+pub(crate) use self::duckdb::{file_rows, file_schema};
 pub use self::lease::{LeaseState, Leases};
 pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, NOT_PORTABLE_SHOWN, QueryRows, ScenarioSummary,
     StoreIntegrity,
 };
 pub use self::postgres::PgStore;
+pub use self::query::{ArtifactQuery, RunOrder, RunQuery, RunSort};
 pub(crate) use self::rows::RUN_DIR_KEY;
 pub use self::schema::{CatalogIdentity, SCHEMA_VERSION};
 pub(crate) use self::sql::NOT_PORTABLE as NOT_PORTABLE_SQL;
@@ -36,7 +38,7 @@ pub use crate::run::SNAPSHOT_FORMAT;
 use crate::artifact::Artifact;
 use crate::error::Result;
 use crate::lineage::LineageNode;
-use crate::run::{Run, RunRecord, RunStatus};
+use crate::run::{Run, RunRecord};
 
 /// Whether an artifact was read or written by a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -67,153 +69,6 @@ pub struct RunArtifacts {
     pub outputs: std::collections::BTreeMap<String, Artifact>,
 }
 
-/// Filters for [`Store::find_runs`]; unset fields match everything. Newest runs come first.
-///
-/// ```
-/// use consist::RunQuery;
-/// let q = RunQuery::default().model("mode_choice").iteration(5).facet("n_iterations", 10).limit(20);
-/// assert_eq!(q.model.as_deref(), Some("mode_choice"));
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunQuery {
-    /// Only runs whose id starts with this (a unique prefix names one run, like git).
-    pub id_prefix: Option<String>,
-    /// Only runs of this model (step name).
-    pub model: Option<String>,
-    /// Only runs with this status.
-    pub status: Option<RunStatus>,
-    /// Only runs with this signature.
-    pub signature: Option<String>,
-    /// Only children of this scenario / parent run.
-    pub parent: Option<String>,
-    /// Only runs of this iteration.
-    pub iteration: Option<i32>,
-    /// Only runs carrying every one of these tags.
-    pub tags: Vec<String>,
-    /// Only runs whose facet (dotted config path from `facet_from`) equals the value, compared as
-    /// canonical JSON (so `10` and `10.0` differ, as they do in signatures).
-    pub facets: Vec<(String, serde_json::Value)>,
-    /// Only runs that read an artifact under this key (an upstream output keeps its producer's
-    /// key): "which runs consumed `zones`?" in one query.
-    pub input: Option<String>,
-    /// At most this many runs.
-    pub limit: Option<usize>,
-}
-
-impl RunQuery {
-    /// Only runs of this model (step name).
-    pub fn model(mut self, model: &str) -> Self {
-        self.model = Some(model.to_owned());
-        self
-    }
-
-    /// Only runs with this status.
-    pub fn status(mut self, status: RunStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Only children of this scenario (header run id).
-    pub fn parent(mut self, parent: &str) -> Self {
-        self.parent = Some(parent.to_owned());
-        self
-    }
-
-    /// Only runs of this iteration.
-    pub fn iteration(mut self, iteration: i32) -> Self {
-        self.iteration = Some(iteration);
-        self
-    }
-
-    /// Only runs carrying this tag (repeat for several).
-    pub fn tag(mut self, tag: &str) -> Self {
-        self.tags.push(tag.to_owned());
-        self
-    }
-
-    /// Only runs whose facet `key` equals `value` (repeat for several).
-    pub fn facet(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
-        self.facets.push((key.to_owned(), value.into()));
-        self
-    }
-
-    /// Only runs that read an artifact under `key`.
-    pub fn input(mut self, key: &str) -> Self {
-        self.input = Some(key.to_owned());
-        self
-    }
-
-    /// At most this many runs.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
-    /// Whether a record passes the filters (used to merge not-yet-synced runs into results).
-    pub fn matches(&self, record: &RunRecord) -> bool {
-        let run = &record.run;
-        self.id_prefix.as_ref().is_none_or(|p| run.id.starts_with(p.as_str()))
-            && self.model.as_ref().is_none_or(|m| *m == run.model_name)
-            && self.status.is_none_or(|s| s == run.status)
-            && self.signature.as_ref().is_none_or(|s| *s == run.signature)
-            && self.parent.as_ref().is_none_or(|p| Some(p) == run.parent_run_id.as_ref())
-            && self.iteration.is_none_or(|i| Some(i) == run.iteration)
-            && self.tags.iter().all(|t| run.tags.contains(t))
-            && self.facets.iter().all(|(k, v)| record.facets.get(k) == Some(v))
-            && self.input.as_ref().is_none_or(|k| record.inputs.iter().any(|a| a.key == *k))
-    }
-}
-
-/// Filters for [`Store::find_artifacts`]: artifacts linked to a run in a direction, by key.
-///
-/// ```
-/// use consist::ArtifactQuery;
-/// let outputs = ArtifactQuery::created_by("mode_choice_1a2b3c4d");
-/// let reads_of_zones = ArtifactQuery::default().key("zones").direction(consist::Direction::Input);
-/// # let _ = (outputs, reads_of_zones);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ArtifactQuery {
-    /// Only artifacts linked to this run.
-    pub run: Option<String>,
-    /// Only links in this direction (`Output`: created by, `Input`: consumed by).
-    pub direction: Option<Direction>,
-    /// Only artifacts with this key.
-    pub key: Option<String>,
-    /// At most this many artifacts.
-    pub limit: Option<usize>,
-}
-
-impl ArtifactQuery {
-    /// The outputs of `run_id` (a cache hit's outputs are the artifacts it reused).
-    pub fn created_by(run_id: &str) -> Self {
-        ArtifactQuery { run: Some(run_id.to_owned()), direction: Some(Direction::Output), ..Default::default() }
-    }
-
-    /// The inputs of `run_id`.
-    pub fn consumed_by(run_id: &str) -> Self {
-        ArtifactQuery { run: Some(run_id.to_owned()), direction: Some(Direction::Input), ..Default::default() }
-    }
-
-    /// Only artifacts with this key.
-    pub fn key(mut self, key: &str) -> Self {
-        self.key = Some(key.to_owned());
-        self
-    }
-
-    /// Only links in this direction.
-    pub fn direction(mut self, direction: Direction) -> Self {
-        self.direction = Some(direction);
-        self
-    }
-
-    /// At most this many artifacts.
-    pub fn limit(mut self, limit: usize) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-}
-
 /// What a read-only query may reach besides the catalog's own tables.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum QueryAccess {
@@ -224,6 +79,51 @@ pub enum QueryAccess {
     /// `consist query --allow-external` does, for a user who means it. Still read-only for the
     /// catalog.
     External,
+}
+
+/// Reads on this thread share one connection until this is dropped ([`Store::read_session`]).
+#[derive(Default)]
+#[must_use = "the session ends when this is dropped"]
+pub struct ReadSession(Option<Box<dyn FnOnce()>>);
+
+impl ReadSession {
+    /// A session that runs `end` when dropped.
+    pub(crate) fn ending(end: impl FnOnce() + 'static) -> ReadSession {
+        ReadSession(Some(Box::new(end)))
+    }
+}
+
+impl Drop for ReadSession {
+    fn drop(&mut self) {
+        if let Some(end) = self.0.take() {
+            end();
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "ReadSession(open)" } else { "ReadSession(none)" })
+    }
+}
+
+/// Where a lineage graph starts ([`Store::neighbourhood`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineageStart {
+    /// A run, by its exact id.
+    Run(String),
+    /// An artifact, by its exact id.
+    Artifact(String),
+}
+
+impl LineageStart {
+    /// The id, and whether it is an artifact's.
+    pub(crate) fn parts(&self) -> (&str, bool) {
+        match self {
+            LineageStart::Run(id) => (id, false),
+            LineageStart::Artifact(id) => (id, true),
+        }
+    }
 }
 
 /// A backend that keeps run records queryable.
@@ -242,15 +142,14 @@ pub trait Store: sealed::Sealed + Send + Sync {
         self.write(records)
     }
 
-    /// Runs matching `query`, newest first.
+    /// Runs matching `query`, in its order (newest first unless told), from its offset.
     fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>>;
+
+    /// How many runs match `query`'s filters (its order, offset and limit aside).
+    fn count_runs(&self, query: &RunQuery) -> Result<usize>;
 
     /// One run by id.
     fn get_run(&self, id: &str) -> Result<Option<Run>>;
-
-    /// Runs whose id, model, tags, description or config contain `text` (case-insensitive),
-    /// newest first.
-    fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>>;
 
     /// Everything stored about one run, as a snapshot record (config, facets, inputs, outputs).
     fn run_record(&self, id: &str) -> Result<Option<RunRecord>>;
@@ -325,6 +224,18 @@ pub trait Store: sealed::Sealed + Send + Sync {
     /// producing run, that run's inputs, their producers... expanding at most `max_depth` run
     /// levels (`0`: the artifact alone). `None` if unknown.
     fn lineage(&self, id_or_key: &str, max_depth: usize) -> Result<Option<LineageNode>>;
+
+    /// Keep one read connection for the reads this thread makes until the session is dropped
+    /// (a page that reads several things opens the catalog once). The file is held meanwhile:
+    /// keep sessions short, as other processes' writers wait for them.
+    fn read_session(&self) -> Result<ReadSession> {
+        Ok(ReadSession::default())
+    }
+
+    /// The ids of the runs around `start`, with their hop distance (negative upstream, positive
+    /// downstream, 0 the start run): at most `up` producing-run hops upstream and `down`
+    /// consuming-run hops downstream, in one query.
+    fn neighbourhood(&self, start: &LineageStart, up: usize, down: usize) -> Result<Vec<(String, i64)>>;
 
     /// Replace every record with `records` in one transaction: on failure the old content stays.
     fn replace_all(&self, records: &[RunRecord]) -> Result<()>;

@@ -141,3 +141,145 @@ pub(super) fn lineage_runs(id_param: &str, max_depth: usize) -> String {
 "#
     )
 }
+
+/// Where a backend's SQL differs in [`run_filter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// DuckDB: `?` parameters, `CAST(.. AS VARCHAR)`, JSON paths.
+    DuckDb,
+    /// PostgreSQL: `$n` parameters, `::text`, `->>`.
+    Postgres,
+}
+
+/// The `AND ...` conditions of a `find_runs` over table `run` for `query`'s filters (order, offset
+/// and limit are the caller's), with the text parameters they bind, in order. Both backends
+/// build their queries here, so a filter means the same on each.
+pub(super) fn run_filter(query: &super::RunQuery, dialect: Dialect) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut args: Vec<String> = Vec::new();
+    let mut arg = |value: String| {
+        args.push(value);
+        match dialect {
+            Dialect::DuckDb => "?".to_owned(),
+            Dialect::Postgres => format!("${}", args.len()),
+        }
+    };
+    let text = |column: &str| match dialect {
+        Dialect::DuckDb => format!("CAST({column} AS VARCHAR)"),
+        Dialect::Postgres => format!("{column}::text"),
+    };
+    if let Some(prefix) = &query.id_prefix {
+        sql.push_str(&format!(" AND starts_with(id, {})", arg(prefix.clone())));
+    }
+    if !query.ids.is_empty() {
+        let list: Vec<String> = query.ids.iter().map(|id| arg(id.clone())).collect();
+        sql.push_str(&format!(" AND id IN ({})", list.join(", ")));
+    }
+    if let Some(i) = query.iteration {
+        sql.push_str(&format!(" AND iteration = {i}"));
+    }
+    for (column, value) in [
+        ("model_name", query.model.clone()),
+        ("status", query.status.map(|s| s.as_str().to_owned())),
+        ("signature", query.signature.clone()),
+        ("parent_run_id", query.parent.clone()),
+    ] {
+        if let Some(v) = value {
+            sql.push_str(&format!(" AND {column} = {}", arg(v)));
+        }
+    }
+    for tag in &query.tags {
+        let tag = arg(tag.clone());
+        sql.push_str(&match dialect {
+            Dialect::DuckDb => format!(r#" AND list_contains(from_json(tags, '["VARCHAR"]'), {tag})"#),
+            Dialect::Postgres => {
+                format!(" AND EXISTS (SELECT 1 FROM json_array_elements_text(tags) t WHERE t = {tag})")
+            }
+        });
+    }
+    for (key, value) in &query.facets {
+        let (key, value) = (arg(key.clone()), arg(value.to_string()));
+        sql.push_str(&format!(
+            r#" AND EXISTS (SELECT 1 FROM run_config_kv kv WHERE kv.run_id = run.id AND kv."key" = {key}
+                AND {} = {value})"#,
+            text("kv.value_json")
+        ));
+    }
+    if let Some(key) = &query.input {
+        sql.push_str(&READS_KEY.replace('?', &arg(key.clone())));
+    }
+    if let Some(hit) = query.cache_hit {
+        let flag = match dialect {
+            Dialect::DuckDb => "meta->>'$.cache_hit'",
+            Dialect::Postgres => "meta->>'cache_hit'",
+        };
+        sql.push_str(&format!(" AND coalesce({flag}, 'false') {} 'true'", if hit { "=" } else { "<>" }));
+    }
+    if let Some(needle) = &query.text {
+        let needle = arg(needle.clone());
+        sql.push_str(&format!(
+            r#" AND strpos(lower(id || ' ' || model_name || ' ' || coalesce({}, '') || ' ' || coalesce(description, '')
+                || ' ' || coalesce((SELECT {} FROM config_facet f WHERE f.id = 'config:' || run.config_hash), '')),
+                lower({needle})) > 0"#,
+            text("tags"),
+            text(r#"f."json""#)
+        ));
+    }
+    (sql, args)
+}
+
+/// [`RunQuery`](super::RunQuery)'s order, offset and limit as SQL.
+pub(super) fn run_page(query: &super::RunQuery, dialect: Dialect) -> String {
+    // DuckDB subtracts time-zoned timestamps only with its ICU extension, which may be absent.
+    let duration = match dialect {
+        Dialect::DuckDb => "(epoch_us(ended_at) - epoch_us(started_at))",
+        Dialect::Postgres => "(ended_at - started_at)",
+    };
+    let mut sql = format!(" ORDER BY {}", query.order.sql(duration));
+    if let Some(limit) = query.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    if query.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", query.offset));
+    }
+    sql
+}
+
+/// The runs around a start, upstream and downstream, with their hop distance: `run_id` and
+/// `hops` (negative upstream, positive downstream, 0 the start run). `$1` is a run id (the start,
+/// 0 hops) when `from_artifact` is false, else an artifact id (its producer is -1 hop, the runs
+/// that read it +1). At most `up` hops upstream (through inputs' producers) and `down` hops
+/// downstream (through the runs that read an output); one query for any depth, and a cycle a
+/// damaged catalog might hold ends at the bound.
+pub(super) fn neighbourhood(from_artifact: bool, up: usize, down: usize) -> String {
+    let (up, down) = (up.min(i32::MAX as usize), down.min(i32::MAX as usize));
+    let (up_start, down_start) = if from_artifact {
+        (
+            format!("SELECT a.run_id, 1 FROM artifact a WHERE a.id = $1 AND a.run_id IS NOT NULL AND {up} >= 1"),
+            format!(
+                "SELECT l.run_id, 1 FROM run_artifact_link l WHERE l.artifact_id = $1 AND l.direction = 'input' AND {down} >= 1"
+            ),
+        )
+    } else {
+        ("SELECT id, 0 FROM run WHERE id = $1".to_owned(), "SELECT id, 0 FROM run WHERE id = $1".to_owned())
+    };
+    format!(
+        r#"WITH RECURSIVE up(run_id, depth) AS (
+  {up_start}
+  UNION
+  SELECT i.run_id, up.depth + 1 FROM up
+  JOIN run_artifact_link l ON l.run_id = up.run_id AND l.direction = 'input'
+  JOIN artifact i ON i.id = l.artifact_id
+  WHERE i.run_id IS NOT NULL AND up.depth < {up}
+), down(run_id, depth) AS (
+  {down_start}
+  UNION
+  SELECT c.run_id, down.depth + 1 FROM down
+  JOIN run_artifact_link o ON o.run_id = down.run_id AND o.direction = 'output'
+  JOIN run_artifact_link c ON c.artifact_id = o.artifact_id AND c.direction = 'input'
+  WHERE down.depth < {down}
+)
+SELECT run_id, CAST(-min(depth) AS BIGINT) FROM up GROUP BY run_id
+UNION ALL SELECT run_id, CAST(min(depth) AS BIGINT) FROM down WHERE depth > 0 GROUP BY run_id"#
+    )
+}

@@ -5,8 +5,10 @@
 //! process holds the file, the open is retried with bounded exponential back-off until
 //! `lock_timeout`; then [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,12 +23,13 @@ mod purge;
 mod sql;
 mod turn;
 
-pub(crate) use self::sql::file_rows;
+pub(crate) use self::sql::{file_rows, file_schema};
 
 use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
+use super::sql::Dialect;
 use super::{
-    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, QueryAccess, QueryRows, RunQuery,
-    ScenarioSummary, Store, StoreIntegrity, schema,
+    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, LineageStart, QueryAccess, QueryRows,
+    ReadSession, RunQuery, ScenarioSummary, Store, StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -251,13 +254,37 @@ impl DuckDbStore {
     }
 
     /// Open for reading; a missing file is reported, not created.
-    fn open_read(&self) -> Result<Conn> {
+    fn open_read(&self) -> Result<ReadConn> {
+        if let Some(shared) = SESSIONS.with(|s| s.borrow().get(&self.path).cloned()) {
+            return Ok(ReadConn::Shared(shared));
+        }
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
         }
         let conn = self.open(true)?;
         self.check_version(&conn)?;
-        Ok(conn)
+        Ok(ReadConn::Own(conn))
+    }
+}
+
+thread_local! {
+    /// Read connections kept open on this thread by a [`ReadSession`], by file.
+    static SESSIONS: RefCell<HashMap<PathBuf, Rc<Conn>>> = RefCell::new(HashMap::new());
+}
+
+/// A read connection: this call's own, or the one a [`ReadSession`] keeps for its scope.
+enum ReadConn {
+    Own(Conn),
+    Shared(Rc<Conn>),
+}
+
+impl std::ops::Deref for ReadConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            ReadConn::Own(c) => c,
+            ReadConn::Shared(c) => c,
+        }
     }
 }
 
@@ -342,67 +369,28 @@ impl Store for DuckDbStore {
 
     fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
         let conn = self.open_read()?;
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE 1=1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(prefix) = &query.id_prefix {
-            sql.push_str(" AND starts_with(id, ?)");
-            args.push(prefix.clone());
-        }
-        if let Some(i) = query.iteration {
-            sql.push_str(&format!(" AND iteration = {i}"));
-        }
-        for (column, value) in [
-            ("model_name", query.model.clone()),
-            ("status", query.status.map(|s| s.as_str().to_owned())),
-            ("signature", query.signature.clone()),
-            ("parent_run_id", query.parent.clone()),
-        ] {
-            if let Some(v) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                args.push(v);
-            }
-        }
-        for tag in &query.tags {
-            sql.push_str(r#" AND list_contains(from_json(tags, '["VARCHAR"]'), ?)"#);
-            args.push(tag.clone());
-        }
-        for (key, value) in &query.facets {
-            sql.push_str(
-                r#" AND EXISTS (SELECT 1 FROM run_config_kv kv WHERE kv.run_id = run.id AND kv."key" = ?
-                    AND CAST(kv.value_json AS VARCHAR) = ?)"#,
-            );
-            args.push(key.clone());
-            args.push(value.to_string());
-        }
-        if let Some(key) = &query.input {
-            sql.push_str(super::sql::READS_KEY);
-            args.push(key.clone());
-        }
-        sql.push_str(" ORDER BY created_at DESC, id DESC");
-        if let Some(limit) = query.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+        let (filter, args) = super::sql::run_filter(query, Dialect::DuckDb);
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM run WHERE true{filter}{}", super::sql::run_page(query, Dialect::DuckDb));
         let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
         let rows = stmt.query_map(params_from_iter(args.iter()), run_from_row).map_err(|e| self.db_err(e))?;
         rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
     }
 
+    fn count_runs(&self, query: &RunQuery) -> Result<usize> {
+        let conn = self.open_read()?;
+        let (filter, args) = super::sql::run_filter(query, Dialect::DuckDb);
+        let count: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM run WHERE true{filter}"), params_from_iter(args.iter()), |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.db_err(e))?;
+        Ok(count as usize)
+    }
+
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         let conn = self.open_read()?;
         fetch_run(&conn, id).map_err(|e| self.db_err(e))
-    }
-
-    fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
-        let conn = self.open_read()?;
-        let sql = format!(
-            r#"SELECT {RUN_COLUMNS} FROM run WHERE contains(lower(id || ' ' || model_name || ' ' || coalesce(CAST(tags AS VARCHAR), '')
-                 || ' ' || coalesce(description, '') || ' ' || coalesce((SELECT CAST(f."json" AS VARCHAR) FROM config_facet f
-                 WHERE f.id = 'config:' || run.config_hash), '')), lower(?))
-               ORDER BY created_at DESC, id DESC LIMIT {limit}"#
-        );
-        let mut stmt = conn.prepare(&sql).map_err(|e| self.db_err(e))?;
-        let rows = stmt.query_map(params![text], run_from_row).map_err(|e| self.db_err(e))?;
-        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
     }
 
     fn run_record(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -567,6 +555,26 @@ impl Store for DuckDbStore {
         };
         let rows = read().map_err(|e| self.db_err(e))?;
         Ok(Some(super::lineage_from(artifact, max_depth, rows)))
+    }
+
+    fn read_session(&self) -> Result<ReadSession> {
+        if SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
+            return Ok(ReadSession::default());
+        }
+        let ReadConn::Own(conn) = self.open_read()? else { return Ok(ReadSession::default()) };
+        let path = self.path.clone();
+        SESSIONS.with(|s| s.borrow_mut().insert(path.clone(), Rc::new(conn)));
+        Ok(ReadSession::ending(move || {
+            SESSIONS.with(|s| s.borrow_mut().remove(&path));
+        }))
+    }
+
+    fn neighbourhood(&self, start: &LineageStart, up: usize, down: usize) -> Result<Vec<(String, i64)>> {
+        let conn = self.open_read()?;
+        let (id, from_artifact) = start.parts();
+        let mut stmt = conn.prepare(&super::sql::neighbourhood(from_artifact, up, down)).map_err(|e| self.db_err(e))?;
+        let rows = stmt.query_map(params![id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.db_err(e))?;
+        rows.collect::<duckdb::Result<Vec<_>>>().map_err(|e| self.db_err(e))
     }
 
     fn summary(&self) -> Result<CatalogSummary> {

@@ -85,9 +85,22 @@ fn confine(allowed: &[String]) -> String {
 
 /// The first `limit` rows of a Parquet or CSV file, read with an in-memory DuckDB.
 pub(crate) fn file_rows(path: &Path, driver: Driver, limit: usize) -> Result<QueryRows> {
+    read_file(path, driver, &format!("SELECT * FROM {{file}} LIMIT {limit}"))
+}
+
+/// The columns of a Parquet or CSV file and their types, as DuckDB reads them.
+pub(crate) fn file_schema(path: &Path, driver: Driver) -> Result<Vec<(String, String)>> {
+    let described = read_file(path, driver, "DESCRIBE SELECT * FROM {file}")?;
+    let text = |v: &Json| v.as_str().unwrap_or_default().to_owned();
+    Ok(described.rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect())
+}
+
+/// `sql` with `{file}` standing for the file read by its driver's reader, in a private
+/// in-memory database.
+fn read_file(path: &Path, driver: Driver, sql: &str) -> Result<QueryRows> {
     let reader = match driver {
-        Driver::Parquet => "read_parquet",
-        Driver::Csv => "read_csv",
+        Driver::Parquet => "read_parquet(?)",
+        Driver::Csv => "read_csv(?)",
         other => {
             return Err(Error::Query {
                 reason: format!("{} is {other}; rows can be read from Parquet or CSV files only", path.display()),
@@ -96,8 +109,7 @@ pub(crate) fn file_rows(path: &Path, driver: Driver, limit: usize) -> Result<Que
     };
     let unreadable = |e: duckdb::Error| Error::Query { reason: format!("cannot read {}: {e}", path.display()) };
     let conn = Connection::open_in_memory().map_err(unreadable)?;
-    let sql = format!("SELECT * FROM {reader}(?) LIMIT {limit}");
-    collect(&conn, &sql, &[&path.to_string_lossy().into_owned()]).map_err(unreadable)
+    collect(&conn, &sql.replace("{file}", reader), &[&path.to_string_lossy().into_owned()]).map_err(unreadable)
 }
 
 fn to_json(value: Value) -> Json {

@@ -17,14 +17,15 @@ mod lease;
 mod read;
 
 use super::{
-    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, Leases, QueryAccess, QueryRows, RunQuery,
-    ScenarioSummary, Store, StoreIntegrity, schema,
+    ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, Leases, LineageStart, QueryAccess,
+    QueryRows, RunQuery, ScenarioSummary, Store, StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::location::redact;
 use crate::run::{Run, RunRecord};
+use crate::store::sql::Dialect;
 use read::{ARTIFACT_COLUMNS, RUN_COLUMNS, artifact_from_row, fetch_records, run_from_row};
 
 /// Advisory lock key held while migrating (`consist` in ASCII).
@@ -311,62 +312,25 @@ impl Store for PgStore {
     }
 
     fn find_runs(&self, query: &RunQuery) -> Result<Vec<Run>> {
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM run WHERE true");
-        let mut args: Vec<String> = Vec::new();
-        let arg = |args: &mut Vec<String>, value: String| {
-            args.push(value);
-            format!("${}", args.len())
-        };
-        if let Some(prefix) = &query.id_prefix {
-            sql.push_str(&format!(" AND starts_with(id, {})", arg(&mut args, prefix.clone())));
-        }
-        if let Some(i) = query.iteration {
-            sql.push_str(&format!(" AND iteration = {i}"));
-        }
-        for (column, value) in [
-            ("model_name", query.model.clone()),
-            ("status", query.status.map(|s| s.as_str().to_owned())),
-            ("signature", query.signature.clone()),
-            ("parent_run_id", query.parent.clone()),
-        ] {
-            if let Some(v) = value {
-                sql.push_str(&format!(" AND {column} = {}", arg(&mut args, v)));
-            }
-        }
-        for tag in &query.tags {
-            let tag = arg(&mut args, tag.clone());
-            sql.push_str(&format!(" AND EXISTS (SELECT 1 FROM json_array_elements_text(tags) t WHERE t = {tag})"));
-        }
-        for (key, value) in &query.facets {
-            let (key, value) = (arg(&mut args, key.clone()), arg(&mut args, value.to_string()));
-            sql.push_str(&format!(
-                r#" AND EXISTS (SELECT 1 FROM run_config_kv kv WHERE kv.run_id = run.id AND kv."key" = {key}
-                    AND kv.value_json::text = {value})"#
-            ));
-        }
-        if let Some(key) = &query.input {
-            let key = arg(&mut args, key.clone());
-            sql.push_str(&crate::store::sql::READS_KEY.replace('?', &key));
-        }
-        sql.push_str(" ORDER BY created_at DESC, id DESC");
-        if let Some(limit) = query.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+        let (filter, args) = crate::store::sql::run_filter(query, Dialect::Postgres);
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM run WHERE true{filter}{}",
+            crate::store::sql::run_page(query, Dialect::Postgres)
+        );
         self.runs(&sql, &params(&args))
+    }
+
+    fn count_runs(&self, query: &RunQuery) -> Result<usize> {
+        let (filter, args) = crate::store::sql::run_filter(query, Dialect::Postgres);
+        let row = self
+            .conn()?
+            .query_one(&format!("SELECT count(*) FROM run WHERE true{filter}"), &params(&args))
+            .map_err(self.err("counting runs"))?;
+        Ok(row.get::<_, i64>(0) as usize)
     }
 
     fn get_run(&self, id: &str) -> Result<Option<Run>> {
         Ok(self.runs(&format!("SELECT {RUN_COLUMNS} FROM run WHERE id = $1"), &[&id])?.pop())
-    }
-
-    fn search_runs(&self, text: &str, limit: usize) -> Result<Vec<Run>> {
-        let sql = format!(
-            r#"SELECT {RUN_COLUMNS} FROM run WHERE strpos(lower(id || ' ' || model_name || ' ' || coalesce(tags::text, '')
-                 || ' ' || coalesce(description, '') || ' ' || coalesce((SELECT f."json"::text FROM config_facet f
-                 WHERE f.id = 'config:' || run.config_hash), '')), lower($1)) > 0
-               ORDER BY created_at DESC, id DESC LIMIT {limit}"#
-        );
-        self.runs(&sql, &[&text])
     }
 
     fn run_record(&self, id: &str) -> Result<Option<RunRecord>> {
@@ -528,6 +492,15 @@ impl Store for PgStore {
         };
         let rows = read::lineage(&mut *self.conn()?, &artifact.id, max_depth).map_err(self.err("reading lineage"))?;
         Ok(Some(super::lineage_from(artifact, max_depth, rows)))
+    }
+
+    fn neighbourhood(&self, start: &LineageStart, up: usize, down: usize) -> Result<Vec<(String, i64)>> {
+        let (id, from_artifact) = start.parts();
+        let rows = self
+            .conn()?
+            .query(&crate::store::sql::neighbourhood(from_artifact, up, down), &[&id])
+            .map_err(self.err("reading lineage"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     fn replace_all(&self, records: &[RunRecord]) -> Result<()> {

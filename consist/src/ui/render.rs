@@ -1,0 +1,137 @@
+//! Pages as HTML: the templates and assets compiled into the binary (no CDN: clusters are often
+//! air-gapped), the links of a served page or of a static site, and the error page.
+
+use std::time::Duration;
+
+use minijinja::Environment;
+use serde_json::json;
+
+use super::pages::{LINEAGE_DOWN, LINEAGE_UP, PageError, View};
+
+/// Where the pages live.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Mode {
+    /// Served: links are paths on the server; the runs page asks for new runs every `poll`.
+    Server {
+        /// How often.
+        poll: Duration,
+    },
+    /// Files in one directory: links are file names; pages that need the server are left out.
+    Static,
+}
+
+const TEMPLATES: [(&str, &str); 10] = [
+    ("base.html", include_str!("templates/base.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("runs_table.html", include_str!("templates/runs_table.html")),
+    ("run.html", include_str!("templates/run.html")),
+    ("lineage.html", include_str!("templates/lineage.html")),
+    ("scenarios.html", include_str!("templates/scenarios.html")),
+    ("scenario.html", include_str!("templates/scenario.html")),
+    ("compare.html", include_str!("templates/compare.html")),
+    ("preview.html", include_str!("templates/preview.html")),
+    ("error.html", include_str!("templates/error.html")),
+];
+
+/// The assets every page links: `(name, MIME type, content)`.
+pub(super) const ASSETS: [(&str, &str, &str); 3] = [
+    ("style.css", "text/css; charset=utf-8", include_str!("assets/style.css")),
+    ("live.js", "text/javascript; charset=utf-8", include_str!("assets/live.js")),
+    ("graph.js", "text/javascript; charset=utf-8", include_str!("assets/graph.js")),
+];
+
+/// An asset by name: its MIME type and content.
+pub(super) fn asset(name: &str) -> Option<(&'static str, &'static str)> {
+    ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, mime, body)| (*mime, *body))
+}
+
+/// A name that is safe as one file name (a static page's).
+pub(super) fn file_safe(id: &str) -> String {
+    id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+}
+
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+/// The templates, with the links of one [`Mode`].
+pub(super) struct Renderer {
+    env: Environment<'static>,
+    mode: Mode,
+}
+
+impl Renderer {
+    /// Templates for pages served or written in `mode`.
+    pub(super) fn new(mode: Mode) -> Renderer {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("the UI's templates parse");
+        }
+        let served = matches!(mode, Mode::Server { .. });
+        env.add_function("run_url", move |id: String| {
+            if served { format!("/runs/{}", segment(&id)) } else { format!("run-{}.html", file_safe(&id)) }
+        });
+        env.add_function("runs_url", move |query: Option<String>| match (served, query) {
+            (true, Some(q)) if !q.is_empty() => format!("/runs?{q}"),
+            (true, _) => "/runs".to_owned(),
+            (false, _) => "index.html".to_owned(),
+        });
+        env.add_function("scenarios_url", move || if served { "/scenarios" } else { "scenarios.html" });
+        env.add_function("scenario_url", move |id: String| {
+            if served { format!("/scenarios/{}", segment(&id)) } else { format!("scenario-{}.html", file_safe(&id)) }
+        });
+        // A static site has each run's lineage at the default hops only, and no artifact pages.
+        env.add_function("lineage_url", move |kind: String, id: String, up: Option<usize>, down: Option<usize>| {
+            let (up, down) = (up.unwrap_or(LINEAGE_UP), down.unwrap_or(LINEAGE_DOWN));
+            match (served, kind.as_str()) {
+                (true, _) => format!("/lineage?{kind}={}&up={up}&down={down}", segment(&id)),
+                (false, "run") if up == LINEAGE_UP && down == LINEAGE_DOWN => {
+                    format!("lineage-{}.html", file_safe(&id))
+                }
+                _ => String::new(),
+            }
+        });
+        env.add_function(
+            "preview_url",
+            move |id: String| {
+                if served { format!("/artifacts/{}", segment(&id)) } else { String::new() }
+            },
+        );
+        env.add_function("compare_url", move |a: String, b: String| {
+            if served { format!("/compare?run={}&run={}", segment(&a), segment(&b)) } else { String::new() }
+        });
+        env.add_function(
+            "asset_url",
+            move |name: String| if served { format!("/assets/{name}") } else { format!("assets/{name}") },
+        );
+        Renderer { env, mode }
+    }
+
+    fn globals(&self) -> serde_json::Value {
+        match self.mode {
+            Mode::Server { poll } => json!({ "static_site": false, "poll_ms": poll.as_millis() as u64 }),
+            Mode::Static => json!({ "static_site": true, "poll_ms": 0 }),
+        }
+    }
+
+    /// A page; `partial` draws only its live part (the runs table), which an open page fetches.
+    pub(super) fn page(&self, view: &View, partial: bool) -> Result<String, String> {
+        let name = if partial && view.template == "runs.html" { "runs_table.html" } else { view.template };
+        let template = self.env.get_template(name).map_err(|e| e.to_string())?;
+        template
+            .render(json!({ "page": view.context, "title": view.title, "site": self.globals() }))
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    /// The page of an error: what went wrong, and the way back.
+    pub(super) fn error(&self, error: &PageError) -> Result<String, String> {
+        let template = self.env.get_template("error.html").map_err(|e| e.to_string())?;
+        template
+            .render(json!({
+                "title": "Not shown",
+                "page": { "message": error.to_string(), "status": error.status().as_u16() },
+                "site": self.globals(),
+            }))
+            .map_err(|e| e.to_string())
+    }
+}
