@@ -1,9 +1,11 @@
-//! How fast the CLI answers on a big catalog: writes N synthetic runs (one output artifact each;
-//! within each scenario of 500 runs, a run reads the previous run's output, so lineage is a
-//! chain) into a fresh DuckDB database in batches, then times CLI commands on it, in process.
+//! How fast the CLI and the web UI answer on a big catalog: writes N synthetic runs (one output
+//! artifact each; within each scenario of 500 runs, a run reads the previous run's output, so
+//! lineage is a chain) into a fresh DuckDB database in batches, then times CLI commands on it, in
+//! process, and `consist ui`'s pages over HTTP (from the request to the page's last byte).
 //!
 //! ```text
 //! cargo run --example catalog_scale -- --runs 100000
+//! cargo run --example catalog_scale -- --dir /tmp/scale100k --reuse   # time an existing one again
 //! ```
 
 use std::path::PathBuf;
@@ -24,6 +26,12 @@ struct Args {
     /// Where to put the database (a temporary directory by default).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Time the catalog already in --dir instead of writing a new one.
+    #[arg(long, requires = "dir")]
+    reuse: bool,
+    /// How many times each page is fetched (the median is shown).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
 }
 
 fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
@@ -105,16 +113,18 @@ fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let tmp = tempfile_dir(args.dir)?;
+    let tmp = if args.reuse { args.dir.clone().unwrap() } else { tempfile_dir(args.dir.clone())? };
     let db = tmp.join("scale.duckdb");
-    let store = DuckDbStore::new(&db, Duration::from_secs(60));
-    store.init()?;
-    let start = Instant::now();
-    for chunk in (0..args.runs).collect::<Vec<_>>().chunks(5000) {
-        let records: Vec<RunRecord> = chunk.iter().map(|&i| record(i, &tmp)).collect();
-        store.write(&records)?;
+    if !args.reuse {
+        let store = DuckDbStore::new(&db, Duration::from_secs(60));
+        store.init()?;
+        let start = Instant::now();
+        for chunk in (0..args.runs).collect::<Vec<_>>().chunks(5000) {
+            let records: Vec<RunRecord> = chunk.iter().map(|&i| record(i, &tmp)).collect();
+            store.write(&records)?;
+        }
+        eprintln!("wrote {} runs in {:.1} s", args.runs, start.elapsed().as_secs_f64());
     }
-    eprintln!("wrote {} runs in {:.1} s", args.runs, start.elapsed().as_secs_f64());
     // The output of the last run of the first scenario (a chain of up to 500 runs above it).
     let last_in_scenario = output_of(args.runs.clamp(1, 500) - 1, &tmp).id;
     let mut figures = Vec::new();
@@ -133,6 +143,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("\nCLI command on {} runs (in process, output above)", args.runs);
     for (label, took) in figures {
         eprintln!("{label:<45} {:>8.1} ms", took.as_secs_f64() * 1e3);
+    }
+    time_pages(&db, args.runs, args.repeat)
+}
+
+/// `consist ui` on the catalog, in this process: each page fetched `repeat` times over HTTP.
+fn time_pages(db: &std::path::Path, runs: usize, repeat: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let catalog = consist::Catalog::duckdb(db, Duration::from_secs(60));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        consist::ui::serve(catalog, &consist::ui::UiOptions::default(), |a| tx.send(a).unwrap())
+    });
+    let base = format!("http://{}", rx.recv()?);
+    let chain_end = run_id(runs.clamp(1, 500) - 1);
+    let pages = [
+        ("runs (newest 50 of all)", "/runs".to_owned()),
+        ("runs filtered and sorted", "/runs?model=mode_choice&hit=no&sort=duration&dir=desc".to_owned()),
+        ("runs, text search, page 20", "/runs?q=mode_choice_0001&page=20".to_owned()),
+        ("runs, page 1000", "/runs?page=1000".to_owned()),
+        ("run page", format!("/runs/{}", run_id(12347))),
+        ("lineage, 100 hops upstream", format!("/lineage?run={chain_end}&up=100&down=0")),
+        ("lineage, 3 up and 3 down", format!("/lineage?run={}&up=3&down=3", run_id(250))),
+        ("scenarios", "/scenarios".to_owned()),
+        ("compare two runs", format!("/compare?run={}&run={}", run_id(12347), run_id(12348))),
+        ("JSON: /api/runs", "/api/runs".to_owned()),
+    ];
+    eprintln!("\nconsist ui page on {runs} runs (median of {repeat}, request to last byte)");
+    for (label, path) in pages {
+        let mut took = Vec::new();
+        for _ in 0..repeat {
+            let start = Instant::now();
+            let mut response = ureq::get(&format!("{base}{path}")).call()?;
+            let bytes = response.body_mut().read_to_vec()?.len();
+            took.push((start.elapsed(), bytes));
+        }
+        took.sort();
+        let (median, bytes) = took[took.len() / 2];
+        eprintln!("{label:<45} {:>8.1} ms {:>8} B", median.as_secs_f64() * 1e3, bytes);
     }
     Ok(())
 }

@@ -14,16 +14,19 @@ use serde_json::Value as Json;
 
 use crate::examples::example;
 use crate::process::worker;
-use crate::support::{Workspace, cli, square};
+use crate::support::pg::{PgServer, forget_local_state};
+use crate::support::{Counter, Workspace, clean_and_summarize, cli, square};
 
 /// `consist ui` serving `db` on a free loopback port, stopped when dropped.
 struct Ui {
     child: Child,
     url: String,
+    /// What it printed when it started.
+    banner: String,
 }
 
 impl Ui {
-    fn start(db: &Path, extra: &[&str]) -> Ui {
+    fn start(db: impl AsRef<std::ffi::OsStr>, extra: &[&str]) -> Ui {
         let mut child = Command::new(worker())
             .args(["cli", "ui", "--port", "0"])
             .args(extra)
@@ -35,7 +38,7 @@ impl Ui {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("{line}"));
-        Ui { child, url: url.trim_end_matches('/').to_owned() }
+        Ui { child, url: url.trim_end_matches('/').to_owned(), banner: line.clone() }
     }
 
     fn at(&self, path: &str) -> String {
@@ -267,7 +270,7 @@ fn an_open_runs_page_shows_new_runs_while_the_model_keeps_writing() {
         square(&tracker, value, || {});
     }
     tracker.flush().unwrap();
-    let ui = Ui::start(&ws.db(), &["--poll-ms", "200"]);
+    let ui = Ui::start(ws.db(), &["--poll-ms", "200"]);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut browser = browser(&chromium, &ws.path().join("profile"))
         .arg(format!("--remote-debugging-port={port}"))
@@ -303,4 +306,30 @@ fn an_open_runs_page_shows_new_runs_while_the_model_keeps_writing() {
     assert_eq!(tracker.find_runs(&RunQuery::default()).unwrap().len(), 8);
     let stored: i64 = ws.scalar("SELECT count(*) FROM run");
     assert_eq!(stored, 8, "every run the model recorded reached the file while the page was open");
+}
+
+#[test]
+fn the_pages_serve_a_postgres_catalog_without_showing_its_password() {
+    let Some(server) = PgServer::start() else { return };
+    let url = server.database("ui");
+    let ws = Workspace::new();
+    let (up, down) = (Counter::default(), Counter::default());
+    let tracker = consist::Tracker::builder(ws.run_dir()).catalog(&url).open().unwrap();
+    let (_, summary) = clean_and_summarize(&tracker, 2, &up, &down);
+    tracker.flush().unwrap();
+    let with_password = url.replace("consist@", "consist:s3cret-pw@");
+    let ui = Ui::start(&with_password, &[]);
+    assert!(ui.banner.contains("consist:***@127.0.0.1") && !ui.banner.contains("s3cret-pw"), "{}", ui.banner);
+    let (status, body, total) = get(&ui.at("/runs"));
+    assert!(status == 200 && body.contains(">clean<") && body.contains(">summarize<") && total.is_none(), "{body}");
+    let (status, body, total) = get(&ui.at("/api/runs?sort=model&dir=asc"));
+    let runs: Json = serde_json::from_str(&body).unwrap();
+    let models: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["model_name"].as_str().unwrap()).collect();
+    assert_eq!((status, total, models), (200, Some(2), vec!["clean", "summarize"]));
+    let (status, body, _) = get(&ui.at(&format!("/lineage?run={}&up=3&down=0", summary.run.id)));
+    assert_eq!((status, all(r#"data-run="([^"]+)""#, &body).len()), (200, 2), "{body}");
+    let (status, body, _) = get(&ui.at(&format!("/runs/{}", summary.run.id)));
+    assert!(status == 200 && body.contains("class=\"producer\""), "{body}");
+    drop(tracker);
+    forget_local_state(&url);
 }

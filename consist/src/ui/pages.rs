@@ -190,8 +190,12 @@ fn runs(catalog: &Catalog, params: &Params) -> Result<View> {
     query.limit = Some(per);
     let total = catalog.count_runs(&query)?;
     let runs = catalog.find_runs(&query)?;
-    let models: Vec<String> =
-        if catalog.has_store() { catalog.summary()?.models.into_iter().map(|m| m.model).collect() } else { Vec::new() };
+    // The filter form's model list; an open page's refresh (`partial`) draws the table only.
+    let models: Vec<String> = if catalog.has_store() && params.get("partial").is_none() {
+        catalog.summary()?.models.into_iter().map(|m| m.model).collect()
+    } else {
+        Vec::new()
+    };
     let pages = total.div_ceil(per).max(1);
     let context = json!({
         "runs": runs.iter().map(row).collect::<Vec<_>>(),
