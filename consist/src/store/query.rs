@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use super::Direction;
 use crate::run::{Run, RunRecord, RunStatus};
 
-/// Filters for [`Store::find_runs`]; unset fields match everything. Newest runs come first.
+/// Filters for [`Store::find_runs`](super::Store::find_runs); unset fields match everything. Newest runs come first.
 ///
 /// ```
 /// use consist::RunQuery;
@@ -250,7 +250,7 @@ impl RunOrder {
     }
 }
 
-/// Filters for [`Store::find_artifacts`]: artifacts linked to a run in a direction, by key.
+/// Filters for [`Store::find_artifacts`](super::Store::find_artifacts): artifacts linked to a run in a direction, by key.
 ///
 /// ```
 /// use consist::ArtifactQuery;

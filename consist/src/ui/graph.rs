@@ -183,3 +183,68 @@ pub(super) fn layout(graph: &LineageGraph) -> Layout {
         node_h: NODE_H,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lineage::GraphRun;
+
+    fn graph(runs: &[(&str, i64)], artifacts: &[&str], edges: &[(&str, &str)]) -> LineageGraph {
+        let at = chrono::DateTime::from_timestamp(0, 0).unwrap();
+        LineageGraph {
+            focus: runs[0].0.to_owned(),
+            runs: runs
+                .iter()
+                .map(|(id, hops)| GraphRun {
+                    hops: *hops,
+                    run: crate::run::Run::starting("m", Default::default(), at).with_id(id),
+                })
+                .collect(),
+            artifacts: artifacts
+                .iter()
+                .map(|id| {
+                    let path = std::path::Path::new(id);
+                    let mut a =
+                        crate::artifact::Artifact::for_file(id, path, (*id).to_owned(), crate::Driver::File, None);
+                    a.id = (*id).to_owned();
+                    a
+                })
+                .collect(),
+            edges: edges.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+        }
+    }
+
+    fn x_of(layout: &Layout, id: &str) -> f64 {
+        layout.nodes.iter().find(|n| n.id == id).unwrap().x
+    }
+
+    #[test]
+    fn data_flows_left_to_right_one_column_per_step() {
+        // raw -> a -> x -> b -> y, and raw -> b: b sits after its furthest input.
+        let g = graph(
+            &[("b", 0), ("a", -1)],
+            &["raw", "x", "y"],
+            &[("raw", "a"), ("a", "x"), ("x", "b"), ("raw", "b"), ("b", "y")],
+        );
+        let layout = layout(&g);
+        let order = ["raw", "a", "x", "b", "y"].map(|id| x_of(&layout, id));
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        assert_eq!(layout.edges.len(), 5);
+        assert!(layout.nodes.iter().find(|n| n.id == "b").unwrap().focus);
+        assert!(layout.width >= x_of(&layout, "y") + NODE_W);
+    }
+
+    #[test]
+    fn a_cycle_a_damaged_catalog_holds_is_drawn_not_looped_on() {
+        let g = graph(&[("a", 0), ("b", 1)], &["x", "y"], &[("a", "x"), ("x", "b"), ("b", "y"), ("y", "a")]);
+        let layout = layout(&g);
+        assert_eq!(layout.nodes.len(), 4);
+        assert_eq!(layout.edges.len(), 4);
+    }
+
+    #[test]
+    fn long_names_are_shortened_whole_characters() {
+        assert_eq!(short("traffic_simulation", 24), "traffic_simulation");
+        assert_eq!(short("ééééé", 4), "ééé…");
+    }
+}

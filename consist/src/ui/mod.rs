@@ -1,9 +1,9 @@
 //! `consist ui`: a local, read-only web page over a catalog (runs, a run, lineage, scenarios,
 //! compare, preview), with the JSON each page shows behind it, or the same pages as static HTML.
 //!
-//! Layers: [`pages`] asks the library for each page's data (no SQL here), [`render`] turns it into
-//! HTML with the templates compiled into the binary, [`graph`] lays a lineage out as SVG, and this
-//! module serves them over HTTP (axum) or [`site`] writes them to a directory. Nothing here
+//! Layers: `pages` asks the library for each page's data (no SQL here), `render` turns it into
+//! HTML with the templates compiled into the binary, `graph` lays a lineage out as SVG, and this
+//! module serves them over HTTP (axum) or `site` writes them to a directory. Nothing here
 //! writes to the catalog; every database read is a short read-only turn, so a model writing the
 //! catalog keeps writing while a page is open.
 

@@ -227,6 +227,9 @@ fn runs(catalog: &Catalog, params: &Params) -> Result<View> {
 /// A config as indented rows: `(depth, key, value)`, a nested object's value left empty.
 fn tree_rows(value: &Json, depth: usize, key: &str, out: &mut Vec<Json>) {
     match value {
+        // An empty config has no rows (the page says so); an empty nested object is a value.
+        Json::Object(map) if map.is_empty() && depth == 0 => {}
+        Json::Null if depth == 0 => {}
         Json::Object(map) if !map.is_empty() => {
             if depth > 0 {
                 out.push(json!({ "depth": depth - 1, "key": key, "value": Json::Null }));
@@ -274,6 +277,8 @@ fn run(catalog: &Catalog, id: &str) -> Result<View> {
         "started": r.started_at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
         "ended": r.ended_at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()),
         "error": meta("error"),
+        "pinned": r.meta.get("pinned") == Some(&Json::Bool(true)),
+        "evicted": r.meta.contains_key("evicted"),
         "miss": explanation.miss,
         "diff": explanation.diff,
         "run_dir": record.run_dir.display().to_string(),
