@@ -340,3 +340,75 @@ fn the_pages_serve_a_postgres_catalog_without_showing_its_password() {
     drop(tracker);
     forget_local_state(&url);
 }
+
+/// A raw HTTP/1.1 GET with the given `Host` header: the status line's code.
+fn status_for_host(ui: &Ui, path: &str, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let address = ui.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_hostile_catalog_is_shown_as_text_and_other_sites_cannot_read_the_server() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let evil = r#"<img src=x onerror=alert(1)>"#;
+    let note = r#"</script><script>alert(2)</script>"#;
+    let first = tracker
+        .step(evil)
+        .code_version("1")
+        .config(&serde_json::json!({ "note": note, "k": 1 }))
+        .tag(r#""'><svg onload=alert(3)>"#)
+        .outputs(["table"])
+        .run(|_| Ok(consist::Value(1)))
+        .unwrap();
+    let second = tracker
+        .step(evil)
+        .code_version("1")
+        .config(&serde_json::json!({ "note": note, "k": 2 }))
+        .input("table", first.output("table").unwrap())
+        .outputs(["table"])
+        .run(|_| Ok(consist::Value(2)))
+        .unwrap();
+    tracker.flush().unwrap();
+    let ui = Ui::start(ws.db(), &[]);
+    let (a, b) = (&first.run.id, &second.run.id);
+    for path in [
+        "/runs".to_owned(),
+        format!("/runs/{b}"),
+        format!("/lineage?run={b}&up=3&down=3"),
+        format!("/compare?run={a}&run={b}"),
+        format!("/runs?q={}", "%3Cimg"),
+    ] {
+        let (status, body, _) = get(&ui.at(&path));
+        assert_eq!(status, 200, "{path}: {body}");
+        for raw in ["<img src=x", "<script>alert", "<svg onload"] {
+            assert!(!body.contains(raw), "{path} carries {raw:?} unescaped");
+        }
+        assert!(body.contains("&lt;img src=x onerror="), "{path} shows the name as text");
+    }
+    let site = ws.path().join("site");
+    let out = cli(&ws.db(), &["ui", "--static", site.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for entry in std::fs::read_dir(&site).unwrap().flatten().filter(|e| e.path().is_file()) {
+        let page = std::fs::read_to_string(entry.path()).unwrap();
+        assert!(!page.contains("<img src=x") && !page.contains("<script>alert"), "{}", entry.path().display());
+    }
+
+    // A page on another name that resolves to this machine (DNS rebinding) is refused; the
+    // server's own loopback names are not.
+    let port = ui.url.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(status_for_host(&ui, "/api/runs", &format!("attacker.example:{port}")), 421);
+    assert_eq!(status_for_host(&ui, "/api/runs", "attacker.example"), 421);
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
+        assert_eq!(status_for_host(&ui, "/api/runs", &host), 200, "{host}");
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let response = agent.get(&ui.at("/runs")).call().unwrap();
+    let policy = response.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+}

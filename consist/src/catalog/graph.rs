@@ -28,9 +28,12 @@ impl Catalog {
         }
         let ids: Vec<String> = hops.keys().cloned().collect();
         let mut runs = Vec::with_capacity(ids.len());
-        let mut artifacts = BTreeMap::new();
+        let mut artifacts: BTreeMap<String, crate::artifact::Artifact> = BTreeMap::new();
         let mut edges = BTreeSet::new();
         for record in self.run_records(&ids)? {
+            // A pending snapshot naming another run than its queue entry (a damaged run dir) is
+            // not in the neighbourhood: left out.
+            let Some(&h) = hops.get(&record.run.id) else { continue };
             for a in &record.inputs {
                 edges.insert((a.id.clone(), record.run.id.clone()));
                 artifacts.entry(a.id.clone()).or_insert_with(|| self.here(a.clone()));
@@ -39,10 +42,15 @@ impl Catalog {
                 edges.insert((record.run.id.clone(), a.id.clone()));
                 artifacts.entry(a.id.clone()).or_insert_with(|| self.here(a.clone()));
             }
-            runs.push(GraphRun { hops: hops[&record.run.id], run: record.run });
+            runs.push(GraphRun { hops: h, run: record.run });
         }
-        if runs.is_empty() && matches!(start, LineageStart::Run(_)) {
-            return Err(Error::RunNotFound(start.parts().0.to_owned()));
+        match &start {
+            LineageStart::Run(id) if runs.is_empty() => return Err(Error::RunNotFound(id.clone())),
+            // An artifact is in its own graph, read by nothing within reach or not.
+            LineageStart::Artifact(id) if !artifacts.contains_key(id) => {
+                artifacts.insert(id.clone(), self.find_artifact(id)?);
+            }
+            _ => {}
         }
         runs.sort_by(|a, b| (a.hops.abs(), a.hops, &a.run.id).cmp(&(b.hops.abs(), b.hops, &b.run.id)));
         Ok(LineageGraph {

@@ -148,6 +148,7 @@ impl SignatureIndex {
     }
 
     fn remember(&self, entry: IndexEntry) {
-        self.warm.lock().unwrap_or_else(|e| e.into_inner()).insert(entry.signature.clone(), entry);
+        let mut warm = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        crate::files::remember_bounded(&mut warm, entry.signature.clone(), entry);
     }
 }

@@ -437,19 +437,30 @@ impl Catalog {
         if pending.is_empty() {
             return Ok(stored);
         }
-        // A pending run's own state counts, not an older stored row of it.
-        let ids: Vec<String> = pending.iter().map(|r| r.run.id.clone()).collect();
-        let stored_twins =
-            if self.has_store() { self.store.count_runs(&RunQuery { ids, ..query.clone() })? } else { 0 };
+        // A pending run's own state counts, not an older stored row of it (only pending runs the
+        // query's own `ids` allow can be among the stored matches).
+        let ids: Vec<String> = pending
+            .iter()
+            .map(|r| r.run.id.clone())
+            .filter(|id| query.ids.is_empty() || query.ids.contains(id))
+            .collect();
+        let stored_twins = if self.has_store() && !ids.is_empty() {
+            self.store.count_runs(&RunQuery { ids, ..query.clone() })?
+        } else {
+            0
+        };
         let pending_matching = pending.iter().filter(|r| query.matches(r)).count();
-        Ok(stored - stored_twins + pending_matching)
+        // Two reads: a sync between them (another host) must not make the count wrap.
+        Ok(stored.saturating_sub(stored_twins) + pending_matching)
     }
 
     /// Until the returned session is dropped, this thread's reads of the catalog share one
     /// connection (a DuckDB file is opened once instead of once per read). The file is held
-    /// meanwhile: other processes' writers wait for the session, so keep it to one batch of reads
-    /// (the UI holds one per page).
-    pub fn read_session(&self) -> Result<crate::store::ReadSession> {
+    /// meanwhile: other processes' writers, and this process's other threads (a tracker's writer),
+    /// wait for the session, so it spans one batch of reads that nothing on this thread waits
+    /// on another thread during (the UI holds one while it reads a page, not while sending it).
+    /// Not public: a user who flushed a tracker inside a session would wait for ever.
+    pub(crate) fn read_session(&self) -> Result<crate::store::ReadSession> {
         if !self.has_store() {
             return Ok(crate::store::ReadSession::default());
         }

@@ -51,7 +51,7 @@ fn print_diff(d: &RunDiff) {
 }
 
 pub(super) fn diff(cli: &Cli, args: &DiffArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let d = catalog.diff_runs(&args.run_a, &args.run_b)?;
     if args.json {
         print_json(&d);
@@ -72,7 +72,7 @@ pub struct ExplainArgs {
 }
 
 pub(super) fn explain(cli: &Cli, args: &ExplainArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let e = catalog.explain_run(&args.run)?;
     if args.json {
         print_json(&e);

@@ -105,7 +105,7 @@ impl Graph {
 }
 
 pub(super) fn run(cli: &Cli, args: &LineageArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     if catalog.pending_count() > 0 {
         tracing::info!("runs still pending in snapshots are not part of the lineage until a tracker syncs them");
     }

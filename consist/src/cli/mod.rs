@@ -148,26 +148,6 @@ impl Cli {
         }
         Ok(catalog)
     }
-
-    /// The catalog for a command that only reads it: its reads share one connection (a DuckDB
-    /// file is opened once) until the command ends.
-    fn reading(&self) -> Result<Reading> {
-        let catalog = self.existing_catalog()?;
-        Ok(Reading { _session: catalog.read_session()?, catalog })
-    }
-}
-
-/// A catalog and the read session its command's reads share (dropped first).
-struct Reading {
-    _session: crate::store::ReadSession,
-    catalog: Catalog,
-}
-
-impl std::ops::Deref for Reading {
-    type Target = Catalog;
-    fn deref(&self) -> &Catalog {
-        &self.catalog
-    }
 }
 
 /// The flags of a command that removes things for good (`db purge`, `remote gc`).

@@ -17,7 +17,7 @@ pub struct SummaryArgs {
 }
 
 pub(super) fn summary(cli: &Cli, args: &SummaryArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let summary = catalog.summary()?;
     if args.json {
         print_json(&summary);
@@ -57,7 +57,7 @@ pub struct ScenariosArgs {
 }
 
 pub(super) fn scenarios(cli: &Cli, args: &ScenariosArgs) -> Result<()> {
-    let scenarios = cli.reading()?.scenarios(args.limit)?;
+    let scenarios = cli.existing_catalog()?.scenarios(args.limit)?;
     if args.json {
         print_json(&scenarios);
         return Ok(());
@@ -97,7 +97,7 @@ struct ScenarioView {
 }
 
 pub(super) fn scenario(cli: &Cli, args: &ScenarioArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let header = catalog.resolve_run(&args.id)?;
     let mut runs = catalog.find_runs(&RunQuery { parent: Some(header.id.clone()), ..RunQuery::default() })?;
     runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));

@@ -65,7 +65,7 @@ pub(super) fn print_runs(catalog: &Catalog, runs: &[Run], json: bool) {
 
 pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
     let status = args.status;
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let parent = args.scenario.as_deref().map(|s| catalog.resolve_scenario(s).map(|r| r.id)).transpose()?;
     let query = RunQuery {
         model: args.model.clone(),
@@ -96,7 +96,7 @@ fn line(label: &str, value: impl std::fmt::Display) {
 }
 
 pub(super) fn show(cli: &Cli, args: &ShowArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let record = catalog.resolve_record(&args.run)?;
     if args.json {
         print_json(&record);
@@ -192,7 +192,7 @@ fn artifact_table<'a>(rows: impl Iterator<Item = (Direction, &'a Artifact)>) -> 
 }
 
 pub(super) fn artifacts(cli: &Cli, args: &ArtifactsArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     let run = catalog.resolve_run(&args.run)?;
     let all = catalog.run_artifacts(&run.id)?;
     if args.json {
@@ -226,7 +226,7 @@ pub struct SearchArgs {
 }
 
 pub(super) fn search(cli: &Cli, args: &SearchArgs) -> Result<()> {
-    let catalog = cli.reading()?;
+    let catalog = cli.existing_catalog()?;
     print_runs(&catalog, &catalog.search_runs(&args.text, args.limit)?, args.json);
     Ok(())
 }

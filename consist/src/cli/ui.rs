@@ -24,8 +24,8 @@ pub struct UiArgs {
     /// Write the pages as HTML files into this directory instead of serving them.
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
-    /// With --static: the newest this many runs get pages.
-    #[arg(long, default_value_t = 1000)]
+    /// With --static: the newest this many runs get pages (at most 500).
+    #[arg(long, default_value_t = crate::ui::STATIC_RUNS)]
     pub limit: usize,
 }
 

@@ -183,7 +183,7 @@ impl FileHasher {
 
     fn remember(&self, path: &Path, st: Stamp, hash: String) {
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.insert(path.to_path_buf(), (st, hash));
+        super::remember_bounded(&mut memo, path.to_path_buf(), (st, hash));
     }
 }
 

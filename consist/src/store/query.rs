@@ -211,17 +211,19 @@ pub struct RunOrder {
 
 impl RunOrder {
     /// The SQL `ORDER BY` list over table `run`, with `duration` the backend's expression for
-    /// a run's wall time (timestamp arithmetic differs between them).
-    pub(crate) fn sql(self, duration: &str) -> String {
+    /// a run's wall time (timestamp arithmetic differs between them) and `bytes` what makes a
+    /// backend compare text byte by byte, as [`RunOrder::compare`] does (PostgreSQL's default
+    /// collation may ignore case and punctuation).
+    pub(crate) fn sql(self, duration: &str, bytes: &str) -> String {
         let dir = if self.ascending { "ASC" } else { "DESC" };
         let key = match self.by {
-            RunSort::Created => return format!("created_at {dir}, id {dir}"),
-            RunSort::Model => "model_name",
-            RunSort::Status => "status",
-            RunSort::Iteration => "iteration",
-            RunSort::Duration => duration,
+            RunSort::Created => return format!("created_at {dir}, id{bytes} {dir}"),
+            RunSort::Model => format!("model_name{bytes}"),
+            RunSort::Status => format!("status{bytes}"),
+            RunSort::Iteration => "iteration".to_owned(),
+            RunSort::Duration => duration.to_owned(),
         };
-        format!("{key} {dir} NULLS LAST, created_at DESC, id DESC")
+        format!("{key} {dir} NULLS LAST, created_at DESC, id{bytes} DESC")
     }
 
     /// The same order over runs in memory (runs still pending merged with stored ones).

@@ -231,11 +231,11 @@ pub(super) fn run_filter(query: &super::RunQuery, dialect: Dialect) -> (String, 
 /// [`RunQuery`](super::RunQuery)'s order, offset and limit as SQL.
 pub(super) fn run_page(query: &super::RunQuery, dialect: Dialect) -> String {
     // DuckDB subtracts time-zoned timestamps only with its ICU extension, which may be absent.
-    let duration = match dialect {
-        Dialect::DuckDb => "(epoch_us(ended_at) - epoch_us(started_at))",
-        Dialect::Postgres => "(ended_at - started_at)",
+    let (duration, bytes) = match dialect {
+        Dialect::DuckDb => ("(epoch_us(ended_at) - epoch_us(started_at))", ""),
+        Dialect::Postgres => ("(ended_at - started_at)", r#" COLLATE "C""#),
     };
-    let mut sql = format!(" ORDER BY {}", query.order.sql(duration));
+    let mut sql = format!(" ORDER BY {}", query.order.sql(duration, bytes));
     if let Some(limit) = query.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     }

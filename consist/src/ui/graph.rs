@@ -177,8 +177,8 @@ pub(super) fn layout(graph: &LineageGraph) -> Layout {
     Layout {
         nodes,
         edges,
-        width: 2.0 * MARGIN + columns as f64 * COLUMN - (COLUMN - NODE_W),
-        height: 2.0 * MARGIN + tallest * ROW - (ROW - NODE_H),
+        width: (2.0 * MARGIN + columns as f64 * COLUMN - (COLUMN - NODE_W)).max(2.0 * MARGIN),
+        height: (2.0 * MARGIN + tallest * ROW - (ROW - NODE_H)).max(2.0 * MARGIN),
         node_w: NODE_W,
         node_h: NODE_H,
     }

@@ -26,7 +26,7 @@ use axum::routing::get;
 use self::pages::Page;
 use self::params::Params;
 use self::render::{Mode, Renderer};
-pub use self::site::{StaticReport, write_static};
+pub use self::site::{STATIC_RUNS, StaticReport, write_static};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 
@@ -50,6 +50,39 @@ impl Default for UiOptions {
 struct AppState {
     catalog: Catalog,
     renderer: Renderer,
+    /// The `Host` headers a request may carry (`None`: any, when serving beyond loopback).
+    hosts: Option<Vec<String>>,
+}
+
+/// The `Host` values a browser sends to a loopback server on `port`. A page on any other name
+/// reached here through DNS rebinding (a site that points its own name at 127.0.0.1) is refused,
+/// so no web page the user visits can read the catalog through this server.
+fn loopback_hosts(port: u16) -> Vec<String> {
+    ["127.0.0.1", "localhost", "[::1]"].iter().map(|h| format!("{h}:{port}")).collect()
+}
+
+/// Refuse a request for another host name (see [`loopback_hosts`]); every answer says where its
+/// scripts and styles may come from (this server only) and that no other site may frame it.
+async fn guard(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(allowed) = &state.hosts {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(host)) {
+            return (StatusCode::MISDIRECTED_REQUEST, "this server answers requests for its loopback address only")
+                .into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
+    );
+    response
 }
 
 /// Serve the pages of `catalog` until the process ends; `ready` gets the bound address first
@@ -60,13 +93,14 @@ pub fn serve(catalog: Catalog, options: &UiOptions, ready: impl FnOnce(SocketAdd
         .enable_io()
         .build()
         .map_err(|e| Error::Ui(format!("cannot start the web server: {e}")))?;
-    let state = Arc::new(AppState { catalog, renderer: Renderer::new(Mode::Server { poll: options.poll }) });
     runtime.block_on(async move {
         let address = format!("{}:{}", options.host, options.port);
         let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
             Error::Ui(format!("cannot listen on {address}: {e} (another port: --port N, or --port 0 for a free one)"))
         })?;
         let bound = listener.local_addr().map_err(|e| Error::Ui(e.to_string()))?;
+        let hosts = bound.ip().is_loopback().then(|| loopback_hosts(bound.port()));
+        let state = Arc::new(AppState { catalog, renderer: Renderer::new(Mode::Server { poll: options.poll }), hosts });
         ready(bound);
         axum::serve(listener, router(state)).await.map_err(|e| Error::Ui(format!("the web server stopped: {e}")))
     })
@@ -106,6 +140,7 @@ fn router(state: Arc<AppState>) -> Router {
             get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Preview(id), true)),
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such page: see / for the runs") })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 

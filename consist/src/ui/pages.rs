@@ -87,7 +87,7 @@ type Result<T> = std::result::Result<T, PageError>;
 
 /// Runs per page unless `per=` says otherwise (at most [`MAX_PER_PAGE`]).
 pub(super) const PER_PAGE: usize = 50;
-const MAX_PER_PAGE: usize = 500;
+pub(super) const MAX_PER_PAGE: usize = 500;
 /// Lineage hops drawn unless `up=` / `down=` say otherwise.
 pub(super) const LINEAGE_UP: usize = 3;
 pub(super) const LINEAGE_DOWN: usize = 1;
@@ -186,7 +186,9 @@ fn runs(catalog: &Catalog, params: &Params) -> Result<View> {
     let mut query = runs_query(catalog, params)?;
     let per = params.number::<usize>("per")?.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let page = params.number::<usize>("page")?.unwrap_or(1).max(1);
-    query.offset = (page - 1) * per;
+    query.offset = (page - 1)
+        .checked_mul(per)
+        .ok_or_else(|| PageError::BadRequest(format!("`page={page}` is past any catalog's last page")))?;
     query.limit = Some(per);
     let total = catalog.count_runs(&query)?;
     let runs = catalog.find_runs(&query)?;

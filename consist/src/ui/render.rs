@@ -9,16 +9,23 @@ use serde_json::json;
 use super::pages::{LINEAGE_DOWN, LINEAGE_UP, PageError, View};
 
 /// Where the pages live.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Mode {
     /// Served: links are paths on the server; the runs page asks for new runs every `poll`.
     Server {
         /// How often.
         poll: Duration,
     },
-    /// Files in one directory: links are file names; pages that need the server are left out.
-    Static,
+    /// Files in one directory: links are file names; pages that need the server are left out,
+    /// and a link to a run without a page here leads to [`NOT_EXPORTED`].
+    Static {
+        /// The runs with a page.
+        runs: std::sync::Arc<std::collections::HashSet<String>>,
+    },
 }
+
+/// The static site's page for a run it has no page for.
+pub(super) const NOT_EXPORTED: &str = "not-in-this-report.html";
 
 const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("templates/base.html")),
@@ -45,13 +52,26 @@ pub(super) fn asset(name: &str) -> Option<(&'static str, &'static str)> {
     ASSETS.iter().find(|(n, _, _)| *n == name).map(|(_, mime, body)| (*mime, *body))
 }
 
-/// A name that is safe as one file name (a static page's).
+/// A name that is safe as one file name (a static page's): the id itself when it is made of
+/// letters, digits, `-`, `_` and `.` (as run ids are), else those characters and a short hash of
+/// the id, so that two ids never share a page.
 pub(super) fn file_safe(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect()
+    let safe: String =
+        id.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    if safe == id && !id.starts_with('.') {
+        return safe;
+    }
+    format!("{safe}-{}", &blake3::hash(id.as_bytes()).to_hex()[..8])
 }
 
+/// Characters a URL path segment or query value keeps as they are (RFC 3986's unreserved).
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// `id` as one URL path segment or query value (a space is `%20`, not the form encoding's `+`,
+/// which a path keeps as it is).
 fn segment(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+    percent_encoding::utf8_percent_encode(id, UNRESERVED).to_string()
 }
 
 /// The templates, with the links of one [`Mode`].
@@ -68,8 +88,14 @@ impl Renderer {
             env.add_template(name, source).expect("the UI's templates parse");
         }
         let served = matches!(mode, Mode::Server { .. });
-        env.add_function("run_url", move |id: String| {
-            if served { format!("/runs/{}", segment(&id)) } else { format!("run-{}.html", file_safe(&id)) }
+        let exported = match &mode {
+            Mode::Static { runs } => runs.clone(),
+            Mode::Server { .. } => Default::default(),
+        };
+        env.add_function("run_url", move |id: String| match served {
+            true => format!("/runs/{}", segment(&id)),
+            false if exported.contains(&id) => format!("run-{}.html", file_safe(&id)),
+            false => NOT_EXPORTED.to_owned(),
         });
         env.add_function("runs_url", move |query: Option<String>| match (served, query) {
             (true, Some(q)) if !q.is_empty() => format!("/runs?{q}"),
@@ -108,9 +134,9 @@ impl Renderer {
     }
 
     fn globals(&self) -> serde_json::Value {
-        match self.mode {
+        match &self.mode {
             Mode::Server { poll } => json!({ "static_site": false, "poll_ms": poll.as_millis() as u64 }),
-            Mode::Static => json!({ "static_site": true, "poll_ms": 0 }),
+            Mode::Static { .. } => json!({ "static_site": true, "poll_ms": 0 }),
         }
     }
 
@@ -125,11 +151,16 @@ impl Renderer {
 
     /// The page of an error: what went wrong, and the way back.
     pub(super) fn error(&self, error: &PageError) -> Result<String, String> {
+        self.message(&error.to_string(), error.status().as_u16())
+    }
+
+    /// A page that only says `message` (an error's, with its HTTP status).
+    pub(super) fn message(&self, message: &str, status: u16) -> Result<String, String> {
         let template = self.env.get_template("error.html").map_err(|e| e.to_string())?;
         template
             .render(json!({
                 "title": "Not shown",
-                "page": { "message": error.to_string(), "status": error.status().as_u16() },
+                "page": { "message": message, "status": status },
                 "site": self.globals(),
             }))
             .map_err(|e| e.to_string())

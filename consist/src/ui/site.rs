@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::pages::{self, Page, View};
 use super::params::Params;
-use super::render::{ASSETS, Mode, Renderer, file_safe};
+use super::render::{ASSETS, Mode, NOT_EXPORTED, Renderer, file_safe};
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::store::RunQuery;
@@ -23,10 +23,17 @@ pub struct StaticReport {
     pub files: usize,
 }
 
-/// Write the pages of the newest `limit` runs of `catalog` into `dir` (created if needed; files
-/// of an earlier site are overwritten, nothing else is touched).
+/// Most runs a static site has pages for (its index lists them all on one page).
+pub const STATIC_RUNS: usize = super::pages::MAX_PER_PAGE;
+
+/// Write the pages of the newest `limit` runs (at most [`STATIC_RUNS`]) of `catalog` into `dir`
+/// (created if needed; files of an earlier site are overwritten, nothing else is touched). A link
+/// to an older run leads to a page that says it is not in the report.
 pub fn write_static(catalog: &Catalog, dir: &Path, limit: usize) -> Result<StaticReport> {
-    let renderer = Renderer::new(Mode::Static);
+    let limit = limit.clamp(1, STATIC_RUNS);
+    let runs = catalog.find_runs(&RunQuery::default().limit(limit))?;
+    let exported: std::collections::HashSet<String> = runs.iter().map(|r| r.id.clone()).collect();
+    let renderer = Renderer::new(Mode::Static { runs: std::sync::Arc::new(exported) });
     std::fs::create_dir_all(dir.join("assets")).map_err(Error::io("creating the static site", dir))?;
     let mut files = 0;
     let mut write = |name: &str, body: &str| -> Result<()> {
@@ -43,9 +50,10 @@ pub fn write_static(catalog: &Catalog, dir: &Path, limit: usize) -> Result<Stati
         let view: View = pages::build(catalog, &page, &params).map_err(|e| Error::Ui(e.to_string()))?;
         renderer.page(&view, false).map_err(Error::Ui)
     };
-    let per = limit.max(1).to_string();
+    let per = limit.to_string();
     write("index.html", &page(Page::Runs, Params::of(&[("per", &per)]))?)?;
-    let runs = catalog.find_runs(&RunQuery::default().limit(limit))?;
+    let elsewhere = format!("This run is not in this report, which has pages for the newest {limit} runs.");
+    write(NOT_EXPORTED, &renderer.message(&elsewhere, 404).map_err(Error::Ui)?)?;
     for run in &runs {
         let id = file_safe(&run.id);
         write(&format!("run-{id}.html"), &page(Page::Run(run.id.clone()), Params::default())?)?;

@@ -111,6 +111,16 @@ impl DuckDbStore {
     /// connection per file at a time: two DuckDB instances of one file in one process (the
     /// tracker's writer thread and a reader) would not see each other's writes.
     fn open(&self, read_only: bool) -> Result<Conn> {
+        if !read_only && SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
+            // A read-only instance of the file is open on this thread: a second, writing one
+            // beside it would not see its own writes through the first (see `turn.rs`).
+            return Err(Error::Query {
+                reason: format!(
+                    "{}: a read session is open on this thread; end it before writing the catalog",
+                    self.path.display()
+                ),
+            });
+        }
         let guard = FileGuard::acquire(&self.path);
         self.open_file(read_only).map(|conn| Conn { conn, _guard: guard })
     }
