@@ -255,6 +255,33 @@ fn validate_checks_runs_still_pending_in_snapshots() {
 }
 
 #[test]
+fn db_sync_writes_a_queue_longer_than_one_transaction_whole() {
+    let ws = Workspace::new();
+    let square = |tracker: &consist::Tracker| {
+        tracker.step("square").code_version("1").outputs(["squared"]).run(|_| Ok(consist::Value(25))).unwrap()
+    };
+    square(&ws.tracker());
+    // Ten processes' worth of deferred hits, each less than a full batch (a full one is written
+    // at once): 2,100 runs wait, more than one sync transaction holds.
+    for _ in 0..10 {
+        let deferring = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).defer_hit_writes(true).open().unwrap();
+        for _ in 0..210 {
+            assert!(square(&deferring).cache_hit());
+        }
+    }
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1, "the hits wait in the pending queue");
+    let out = cli(&ws.db(), &["db", "sync"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2100 pending run(s) written"), "{out:?}");
+    assert_eq!(
+        ws.scalar::<i64>("SELECT count(*) FROM run"),
+        2_101,
+        "written in more than one transaction, all of them"
+    );
+    let again = cli(&ws.db(), &["db", "sync"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 pending"), "{again:?}");
+}
+
+#[test]
 fn db_sync_writes_waiting_hits_for_other_programs_and_inspect_names_it() {
     let ws = Workspace::new();
     let square = |tracker: &consist::Tracker| {

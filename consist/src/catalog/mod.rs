@@ -287,42 +287,47 @@ impl Catalog {
     /// dropped too, once, with a warning naming the file and the run, and reported by
     /// [`Catalog::inspect`] from then on (`<db>.consist/damaged/`); the file is left in place.
     pub(crate) fn pending_entries(&self) -> Vec<(String, Vec<RunRecord>)> {
-        let mut entries = Vec::new();
-        for (name, path) in self.pending_list() {
-            match crate::catalog::snapshot::read_all(&path) {
-                Ok(records) => entries.push((name, records)),
-                Err(_) if !path.exists() => {
-                    crate::logging::warning!(
-                        entry = %name,
-                        file = %path.display(),
-                        "a pending run's snapshot is gone; dropped from the queue (`consist db rebuild --run-dir` restores it from where it is now)"
-                    );
-                    self.pending.remove(&name)
+        let entries = self.pending_list().into_iter();
+        entries.filter_map(|(name, path)| Some((name.clone(), self.pending_entry(&name, path)?))).collect()
+    }
+
+    /// The records of one pending queue entry; `None` (and the entry dropped or noted damaged,
+    /// see [`Catalog::pending_entries`]) when its file is gone or cannot be read.
+    fn pending_entry(&self, name: &str, path: PathBuf) -> Option<Vec<RunRecord>> {
+        match crate::catalog::snapshot::read_all(&path) {
+            Ok(records) => Some(records),
+            Err(_) if !path.exists() => {
+                crate::logging::warning!(
+                    entry = %name,
+                    file = %path.display(),
+                    "a pending run's snapshot is gone; dropped from the queue (`consist db rebuild --run-dir` restores it from where it is now)"
+                );
+                self.pending.remove(name);
+                None
+            }
+            Err(e) => {
+                let damaged = crate::catalog::snapshot::DamagedSnapshot {
+                    run_id: crate::catalog::snapshot::run_id_of(&path),
+                    file: path,
+                    line: None,
+                    reason: e.to_string(),
+                };
+                crate::logging::warning!(
+                    file = %damaged.file.display(),
+                    run = damaged.run_id.as_deref().unwrap_or("?"),
+                    error = %e,
+                    "a pending run's snapshot cannot be read; the run is not in the catalog (listed by `consist db inspect`)"
+                );
+                if crate::catalog::snapshot::note_damaged(
+                    &crate::catalog::layout::catalog_dir(&self.db_path),
+                    name,
+                    &damaged,
+                ) {
+                    self.pending.remove(name);
                 }
-                Err(e) => {
-                    let damaged = crate::catalog::snapshot::DamagedSnapshot {
-                        run_id: crate::catalog::snapshot::run_id_of(&path),
-                        file: path,
-                        line: None,
-                        reason: e.to_string(),
-                    };
-                    crate::logging::warning!(
-                        file = %damaged.file.display(),
-                        run = damaged.run_id.as_deref().unwrap_or("?"),
-                        error = %e,
-                        "a pending run's snapshot cannot be read; the run is not in the catalog (listed by `consist db inspect`)"
-                    );
-                    if crate::catalog::snapshot::note_damaged(
-                        &crate::catalog::layout::catalog_dir(&self.db_path),
-                        &name,
-                        &damaged,
-                    ) {
-                        self.pending.remove(&name);
-                    }
-                }
+                None
             }
         }
-        entries
     }
 
     /// The pending record of run `run_id`: its own snapshot, else a line of a pending batch.
@@ -360,24 +365,44 @@ impl Catalog {
         self.relocation.path(&path).unwrap_or(path)
     }
 
-    /// Move pending snapshots into the store in one batch; returns how many runs were written.
-    /// Entries holding a run still `running` stay queued so its final state is synced later.
+    /// Move pending snapshots into the store, in transactions of about 2,000 runs (an
+    /// interrupted sync leaves the rest queued); returns how many runs were written. Entries
+    /// holding a run still `running` stay queued so its final state is synced later.
     pub fn sync(&self) -> Result<usize> {
-        let entries = self.pending_entries();
-        let records: Vec<RunRecord> = entries.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
-        if records.is_empty() {
-            for (name, _) in &entries {
-                self.pending.remove(name);
-            }
-            return Ok(0);
-        }
-        self.write_store(&records)?;
-        for (name, records) in &entries {
-            if records.iter().all(|r| r.run.status.is_terminal()) {
-                self.pending.remove(name);
+        // In chunks of about SYNC_CHUNK runs, each file read when its chunk is written: a queue
+        // of 100,000 runs is never in memory at once.
+        let (mut written, mut chunk, mut size) = (0, Vec::new(), 0);
+        for (name, path) in self.pending_list() {
+            let Some(records) = self.pending_entry(&name, path) else { continue };
+            size += records.len();
+            chunk.push((name, records));
+            if size >= SYNC_CHUNK {
+                written += self.sync_chunk(std::mem::take(&mut chunk))?;
+                size = 0;
             }
         }
-        tracing::debug!(count = records.len(), db = %self.location, "synced runs to the database");
+        written += self.sync_chunk(chunk)?;
+        tracing::debug!(count = written, db = %self.location, "synced runs to the database");
+        Ok(written)
+    }
+
+    /// Write one chunk of queue entries to the store in one transaction, then drop from the
+    /// queue the entries whose runs all finished (a `running` snapshot waits for its end).
+    fn sync_chunk(&self, entries: Vec<(String, Vec<RunRecord>)>) -> Result<usize> {
+        let mut done = Vec::with_capacity(entries.len());
+        let mut records = Vec::new();
+        for (name, runs) in entries {
+            done.push((name, runs.iter().all(|r| r.run.status.is_terminal())));
+            records.extend(runs);
+        }
+        if !records.is_empty() {
+            self.write_store(&records)?;
+        }
+        for (name, finished) in done {
+            if finished {
+                self.pending.remove(&name);
+            }
+        }
         Ok(records.len())
     }
 
@@ -637,6 +662,9 @@ pub(crate) fn record_artifacts(record: RunRecord) -> Vec<(Direction, Artifact)> 
     all.sort_by(|a, b| (a.0.as_str(), &a.1.key).cmp(&(b.0.as_str(), &b.1.key)));
     all
 }
+
+/// About how many runs [`Catalog::sync`] writes in one transaction.
+const SYNC_CHUNK: usize = 2_000;
 
 /// Whether a pending queue holding `backlog` is due for the store: an executed run always; hits
 /// on a shared (server) catalog always, which other hosts read without this queue; on a DuckDB
