@@ -255,6 +255,27 @@ fn validate_checks_runs_still_pending_in_snapshots() {
 }
 
 #[test]
+fn runs_filters_hits_sorts_and_pages() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    for value in [1, 2, 3, 1, 2] {
+        crate::support::square(&tracker, value, || {});
+    }
+    tracker.flush().unwrap();
+    let listed = |args: &[&str]| ids(&json(&ws.db(), &[&["runs", "--json"], args].concat()));
+    let newest_first = listed(&[]);
+    assert_eq!(newest_first.len(), 5);
+    assert_eq!(listed(&["--hit", "yes"]), newest_first[..2], "the two repeats hit");
+    assert_eq!(listed(&["--hit", "no"]), newest_first[2..]);
+    let oldest_first: Vec<String> = newest_first.iter().rev().cloned().collect();
+    assert_eq!(listed(&["--sort", "created", "--asc"]), oldest_first);
+    assert_eq!(listed(&["--offset", "3", "--limit", "10"]), newest_first[3..], "a later page");
+    assert_eq!(listed(&["--offset", "1", "--limit", "2", "--asc"]), oldest_first[1..3]);
+    let out = cli(&ws.db(), &["runs", "--hit", "maybe"]);
+    assert_eq!(out.status.code(), Some(2), "a bad value is a usage error: {}", stderr(&out));
+}
+
+#[test]
 fn db_sync_writes_a_queue_longer_than_one_transaction_whole() {
     let ws = Workspace::new();
     let square = |tracker: &consist::Tracker| {

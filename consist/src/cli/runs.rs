@@ -9,7 +9,7 @@ use crate::Catalog;
 use crate::artifact::Artifact;
 use crate::catalog::explain::MissExplanation;
 use crate::run::{Run, RunStatus};
-use crate::store::{Direction, RunQuery};
+use crate::store::{Direction, RunOrder, RunQuery, RunSort};
 
 /// Options of `consist runs`.
 #[derive(Debug, Args)]
@@ -36,6 +36,18 @@ pub struct RunsArgs {
     /// Only runs that read an artifact under this key (what a change to it would re-run).
     #[arg(long)]
     pub input: Option<String>,
+    /// Only cache hits (`yes`) or only runs that were not (`no`).
+    #[arg(long, value_parser = ["yes", "no"])]
+    pub hit: Option<String>,
+    /// Sort by created, model, status, iteration or duration (largest first unless --asc).
+    #[arg(long, default_value = "created", value_parser = ["created", "model", "status", "iteration", "duration"])]
+    pub sort: String,
+    /// Smallest first.
+    #[arg(long)]
+    pub asc: bool,
+    /// Skip this many runs of the sorted list (a later page).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
     /// Print JSON (an array of runs) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -74,6 +86,9 @@ pub(super) fn runs(cli: &Cli, args: &RunsArgs) -> Result<()> {
         iteration: args.iteration,
         tags: args.tag.clone(),
         input: args.input.clone(),
+        cache_hit: args.hit.as_deref().map(|h| h == "yes"),
+        order: RunOrder { by: RunSort::parse(&args.sort).unwrap_or_default(), ascending: args.asc },
+        offset: args.offset,
         limit: Some(args.limit),
         ..RunQuery::default()
     };
