@@ -245,3 +245,38 @@ fn a_key_made_of_hex_digits_is_a_key_before_it_is_an_id_prefix() {
     assert_eq!(tracker.artifact_lineage(&key, 0).unwrap().artifact.id, named, "`{key}` is a key here");
     assert_eq!(tracker.artifact_lineage(&id[..12], 0).unwrap().artifact.id, id, "a longer start is still an id");
 }
+
+#[test]
+fn pages_of_runs_cover_stored_and_pending_runs_once_each_in_any_order() {
+    use consist::{RunOrder, RunQuery, RunSort};
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    for value in 0..6 {
+        crate::support::square(&tracker, value, || {});
+    }
+    drop(tracker);
+    // Hits that wait in the pending queue, not in the file: the listing merges them.
+    let deferring = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).defer_hit_writes(true).open().unwrap();
+    for value in [0, 2, 4] {
+        assert!(crate::support::square(&deferring, value, || {}).cache_hit());
+    }
+    drop(deferring);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 6, "three hits are only in the queue");
+    let catalog = consist::Catalog::duckdb(ws.db(), std::time::Duration::from_secs(10));
+    assert_eq!(catalog.count_runs(&RunQuery::default()).unwrap(), 9);
+    assert_eq!(catalog.count_runs(&RunQuery::default().cache_hit(true)).unwrap(), 3);
+    for by in RunSort::ALL {
+        for ascending in [false, true] {
+            let order = RunOrder { by, ascending };
+            let whole: Vec<String> =
+                catalog.find_runs(&RunQuery::default().order(order)).unwrap().into_iter().map(|r| r.id).collect();
+            let mut paged = Vec::new();
+            for page in 0..5 {
+                let query = RunQuery::default().order(order).offset(page * 2).limit(2);
+                paged.extend(catalog.find_runs(&query).unwrap().into_iter().map(|r| r.id));
+            }
+            assert_eq!(whole.len(), 9, "{order:?}");
+            assert_eq!(paged, whole, "{order:?}: pages of two, pending hits included, are the whole list");
+        }
+    }
+}
