@@ -233,7 +233,29 @@ fn the_pages_show_the_iterative_example_in_a_browser_and_their_links_navigate() 
     assert!(page.contains(&format!("First {} rows", preview.rows.len())));
     screenshot(&chromium, &profile, &url, &shots.join("preview.png"), "1280,700");
 
+    // An artifact that is not a table shows what is recorded of it, not an error.
+    let other = catalog
+        .find_runs(&RunQuery::default().model("summaries").limit(1))
+        .unwrap()
+        .iter()
+        .flat_map(|r| catalog.run_record(&r.id).unwrap().outputs)
+        .find(|a| !matches!(a.driver, consist::Driver::Parquet | consist::Driver::Csv))
+        .expect("the summaries step writes a plot");
+    let (status, body, _) = get(&ui.at(&format!("/artifacts/{}", other.id)));
+    assert!(status == 200 && body.contains("rows are shown for Parquet and CSV artifacts only"), "{status} {body}");
+    // A page past the last shows the last; a step's run is not a scenario; unknown API paths
+    // answer JSON.
+    let pages = total.div_ceil(20);
+    let (status, body, _) = get(&ui.at("/runs?per=20&page=99999"));
+    assert!(status == 200 && body.contains(&format!("page {pages} of {pages}")), "{body}");
+    let (status, body, _) = get(&ui.at(&format!("/scenarios/{}", hit.id)));
+    assert!(status == 400 && body.contains("is a step&#x27;s run, not a scenario"), "{status} {body}");
+    let (status, body, _) = get(&ui.at("/api/nothing"));
+    assert!(status == 404 && serde_json::from_str::<Json>(&body).is_ok(), "{status} {body}");
+
     // Bad input is a clear error; no path or SQL reaches the server's files.
+    let (status, body, _) = get(&ui.at("/runs?dir=sideways"));
+    assert!(status == 400 && body.contains("use asc or desc"), "{status} {body}");
     let (status, body, _) = get(&ui.at("/runs?status=bogus"));
     assert!(status == 400 && body.contains("use running, completed or failed"), "{status} {body}");
     let (status, body, _) = get(&ui.at("/api/artifacts/..%2F..%2F..%2Fetc%2Fpasswd"));

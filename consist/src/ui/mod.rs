@@ -139,7 +139,17 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/artifacts/{id}",
             get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Preview(id), true)),
         )
-        .fallback(|| async { (StatusCode::NOT_FOUND, "no such page: see / for the runs") })
+        .fallback(|uri: axum::http::Uri| async move {
+            if uri.path().starts_with("/api/") || uri.path() == "/api" {
+                json(
+                    StatusCode::NOT_FOUND,
+                    &serde_json::json!({ "error": format!("no such endpoint: {}", uri.path()) }),
+                    None,
+                )
+            } else {
+                (StatusCode::NOT_FOUND, "no such page: see / for the runs").into_response()
+            }
+        })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }

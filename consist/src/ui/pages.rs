@@ -178,27 +178,34 @@ fn runs_query(catalog: &Catalog, params: &Params) -> Result<RunQuery> {
             PageError::BadRequest(format!("`sort={name}`: sort by one of {}", names.join(", ")))
         })?,
     };
-    query.order = RunOrder { by, ascending: params.get("dir") == Some("asc") };
+    let ascending = match params.get("dir") {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(other) => return Err(PageError::BadRequest(format!("`dir={other}`: use asc or desc"))),
+    };
+    query.order = RunOrder { by, ascending };
     Ok(query)
 }
 
 fn runs(catalog: &Catalog, params: &Params) -> Result<View> {
     let mut query = runs_query(catalog, params)?;
     let per = params.number::<usize>("per")?.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
-    let page = params.number::<usize>("page")?.unwrap_or(1).max(1);
-    query.offset = (page - 1)
-        .checked_mul(per)
-        .ok_or_else(|| PageError::BadRequest(format!("`page={page}` is past any catalog's last page")))?;
-    query.limit = Some(per);
+    let asked = params.number::<usize>("page")?.unwrap_or(1).max(1);
     let total = catalog.count_runs(&query)?;
+    let pages = total.div_ceil(per).max(1);
+    // A page past the last shows the last (a link kept while runs were purged, a typo).
+    let page = asked.min(pages);
+    query.offset = (page - 1) * per;
+    query.limit = Some(per);
     let runs = catalog.find_runs(&query)?;
     // The filter form's model list; an open page's refresh (`partial`) draws the table only.
     let models: Vec<String> = if catalog.has_store() && params.get("partial").is_none() {
-        catalog.summary()?.models.into_iter().map(|m| m.model).collect()
+        let mut models: Vec<String> = catalog.summary()?.models.into_iter().map(|m| m.model).collect();
+        models.sort();
+        models
     } else {
         Vec::new()
     };
-    let pages = total.div_ceil(per).max(1);
     let context = json!({
         "runs": runs.iter().map(row).collect::<Vec<_>>(),
         "total": total,
@@ -280,6 +287,7 @@ fn run(catalog: &Catalog, id: &str) -> Result<View> {
         "ended": r.ended_at.map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()),
         "error": meta("error"),
         "pinned": r.meta.get("pinned") == Some(&Json::Bool(true)),
+        "is_scenario": r.is_scenario(),
         "evicted": r.meta.contains_key("evicted"),
         "miss": explanation.miss,
         "diff": explanation.diff,
@@ -346,6 +354,10 @@ fn scenarios(catalog: &Catalog) -> Result<View> {
 
 fn scenario(catalog: &Catalog, id: &str) -> Result<View> {
     let header = catalog.resolve_scenario(id)?;
+    if !header.is_scenario() {
+        let within = header.parent_run_id.as_deref().map(|p| format!(" (its scenario is `{p}`)")).unwrap_or_default();
+        return Err(PageError::BadRequest(format!("`{}` is a step's run, not a scenario{within}", header.id)));
+    }
     let mut runs = catalog.find_runs(&RunQuery { parent: Some(header.id.clone()), ..RunQuery::default() })?;
     runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
     // Steps in the order they first ran; columns are iterations (runs without one first).
@@ -413,7 +425,7 @@ fn compare(catalog: &Catalog, params: &Params) -> Result<View> {
     let flat: Vec<BTreeMap<String, Json>> = records.iter().map(|r| crate::facet::flatten(&r.config)).collect();
     let inputs: Vec<BTreeMap<String, String>> = records
         .iter()
-        .map(|r| r.inputs.iter().map(|a| (a.key.clone(), a.hash.clone().unwrap_or_else(|| a.id.clone()))).collect())
+        .map(|r| r.inputs.iter().map(|a| (a.key.clone(), a.input_identity().unwrap_or_else(|| a.id.clone()))).collect())
         .collect();
     let keys = |maps: Vec<Vec<String>>| maps.into_iter().flatten().collect::<std::collections::BTreeSet<_>>();
     for key in keys(flat.iter().map(|m| m.keys().cloned().collect()).collect()) {
@@ -461,15 +473,26 @@ fn compare(catalog: &Catalog, params: &Params) -> Result<View> {
 }
 
 fn preview(catalog: &Catalog, id: &str) -> Result<View> {
-    let (artifact, rows) = catalog.preview(id, PREVIEW_ROWS)?;
-    let schema = catalog.artifact_schema(&artifact.id)?;
+    let artifact = catalog.find_artifact(id)?;
+    // Rows and schema for Parquet and CSV; any other artifact shows what is recorded of it.
+    let (rows, schema) = if matches!(artifact.driver, Driver::Parquet | Driver::Csv) && artifact.path.exists() {
+        (Some(catalog.preview(&artifact.id, PREVIEW_ROWS)?.1), catalog.artifact_schema(&artifact.id)?)
+    } else {
+        (None, Vec::new())
+    };
+    let text = |v: &Json| match v {
+        Json::String(s) => s.clone(),
+        v => v.to_string(),
+    };
     let context = json!({
         "artifact": artifact_row(&artifact),
         "path": artifact.path.display().to_string(),
+        "meta": artifact.meta.iter().map(|(k, v)| (k.clone(), text(v))).collect::<BTreeMap<_, _>>(),
         "schema": schema,
-        "columns": rows.columns,
-        "rows": rows.rows.iter().map(|r| r.iter().map(|v| match v { Json::String(s) => s.clone(), v => v.to_string() }).collect::<Vec<_>>()).collect::<Vec<_>>(),
-        "shown": rows.rows.len(),
+        "columns": rows.as_ref().map(|r| r.columns.clone()).unwrap_or_default(),
+        "rows": rows.as_ref().map(|r| r.rows.iter().map(|row| row.iter().map(text).collect::<Vec<_>>()).collect::<Vec<_>>()).unwrap_or_default(),
+        "shown": rows.as_ref().map_or(0, |r| r.rows.len()),
+        "previewed": rows.is_some(),
     });
     let api = json!({ "artifact": artifact, "schema": schema, "rows": rows });
     Ok(View {

@@ -30,7 +30,7 @@ impl Params {
     /// `name` as a number, if given; a value that is not one is a bad request naming it.
     pub(super) fn number<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, PageError> {
         self.get(name)
-            .map(|v| v.parse().map_err(|_| PageError::BadRequest(format!("`{name}={v}` is not a number"))))
+            .map(|v| v.parse().map_err(|_| PageError::BadRequest(format!("`{name}={v}`: expected a whole number"))))
             .transpose()
     }
 
