@@ -107,8 +107,10 @@ fn all(pattern: &str, text: &str) -> Vec<String> {
 
 /// The run ids listed in a runs table, in order, and their models.
 fn listed(page: &str) -> (Vec<String>, Vec<String>) {
-    let rows =
-        Regex::new(r#"<tr class="[^"]*">\s*<td><a href="/runs/([^"]+)">[^<]*</a></td>\s*<td>([^<]*)</td>"#).unwrap();
+    let rows = Regex::new(
+        r#"<tr class="[^"]*">(?:<td><input [^>]*></td>)?\s*<td><a href="/runs/([^"]+)">[^<]*</a></td>\s*<td>([^<]*)</td>"#,
+    )
+    .unwrap();
     rows.captures_iter(page).map(|c| (c[1].to_owned(), c[2].to_owned())).unzip()
 }
 
@@ -143,6 +145,9 @@ fn the_pages_show_the_iterative_example_in_a_browser_and_their_links_navigate() 
     let page = dom(&chromium, &profile, &ui.at("/runs?per=500"));
     assert_eq!(listed(&page).0, ids(&catalog.find_runs(&RunQuery::default().limit(500)).unwrap()));
     assert_eq!(all(r#"data-total="(\d+)""#, &page), [total.to_string()]);
+    // Ticking runs and pressing the button opens /compare?run=A&run=B: a GET form of them.
+    assert!(page.contains(r#"<form id="compare-form" method="get" action="/compare">"#));
+    assert_eq!(all(r#"<input type="checkbox" name="run" value="([^"]+)""#, &page), listed(&page).0);
     assert!(total > 40, "{total}");
     screenshot(&chromium, &profile, &ui.at("/runs"), &shots.join("runs.png"), "1280,900");
 

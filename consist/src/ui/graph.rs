@@ -97,6 +97,16 @@ pub(super) fn layout(graph: &LineageGraph) -> Layout {
             }
         }
     }
+    // A node nothing in the picture feeds (a raw input, another input of a downstream run)
+    // sits just before its nearest reader, not in the first column: beside the run that reads
+    // it, not read as upstream of everything.
+    for i in 0..n {
+        if preds[i].is_empty()
+            && let Some(nearest) = succs[i].iter().map(|&s| layer[s]).min()
+        {
+            layer[i] = nearest.saturating_sub(1).max(layer[i]);
+        }
+    }
     let columns = layer.iter().max().map_or(0, |m| m + 1);
     let mut rows: Vec<Vec<usize>> = vec![Vec::new(); columns];
     for i in 0..n {
@@ -232,6 +242,19 @@ mod tests {
         assert_eq!(layout.edges.len(), 5);
         assert!(layout.nodes.iter().find(|n| n.id == "b").unwrap().focus);
         assert!(layout.width >= x_of(&layout, "y") + NODE_W);
+    }
+
+    #[test]
+    fn an_input_nothing_else_feeds_sits_beside_its_reader() {
+        // a -> x -> b -> y -> c, and raw -> c: raw is drawn just before c, not in column 0.
+        let g = graph(
+            &[("c", 0), ("b", -1), ("a", -2)],
+            &["x", "y", "raw"],
+            &[("a", "x"), ("x", "b"), ("b", "y"), ("y", "c"), ("raw", "c")],
+        );
+        let layout = layout(&g);
+        assert_eq!(x_of(&layout, "raw"), x_of(&layout, "y"), "raw in the column before c");
+        assert!(x_of(&layout, "a") < x_of(&layout, "raw"));
     }
 
     #[test]
