@@ -14,9 +14,13 @@ impl Catalog {
     /// found as [`Catalog::find_artifact`] finds it.
     pub fn lineage_graph(&self, start: &LineageStart, up: usize, down: usize) -> Result<LineageGraph> {
         let store = self.stored()?;
-        let start = match start {
-            LineageStart::Run(id) => LineageStart::Run(self.resolve_run(id)?.id),
-            LineageStart::Artifact(id) => LineageStart::Artifact(self.find_artifact(id)?.id),
+        // The artifact a graph starts from is in it even when no run within reach read it.
+        let (start, start_artifact) = match start {
+            LineageStart::Run(id) => (LineageStart::Run(self.resolve_run(id)?.id), None),
+            LineageStart::Artifact(id) => {
+                let artifact = self.find_artifact(id)?;
+                (LineageStart::Artifact(artifact.id.clone()), Some(artifact))
+            }
         };
         let mut hops: BTreeMap<String, i64> = BTreeMap::new();
         for (id, h) in store.neighbourhood(&start, up, down)? {
@@ -44,13 +48,13 @@ impl Catalog {
             }
             runs.push(GraphRun { hops: h, run: record.run });
         }
-        match &start {
-            LineageStart::Run(id) if runs.is_empty() => return Err(Error::RunNotFound(id.clone())),
-            // An artifact is in its own graph, read by nothing within reach or not.
-            LineageStart::Artifact(id) if !artifacts.contains_key(id) => {
-                artifacts.insert(id.clone(), self.find_artifact(id)?);
-            }
-            _ => {}
+        if let LineageStart::Run(id) = &start
+            && runs.is_empty()
+        {
+            return Err(Error::RunNotFound(id.clone()));
+        }
+        if let Some(artifact) = start_artifact {
+            artifacts.entry(artifact.id.clone()).or_insert(artifact);
         }
         runs.sort_by(|a, b| (a.hops.abs(), a.hops, &a.run.id).cmp(&(b.hops.abs(), b.hops, &b.run.id)));
         Ok(LineageGraph {

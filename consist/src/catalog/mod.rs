@@ -615,6 +615,21 @@ impl Catalog {
     /// The first `rows` rows of a Parquet or CSV artifact (by id or key, as
     /// [`Catalog::find_artifact`]), with the artifact.
     pub fn preview(&self, id_or_key: &str, rows: usize) -> Result<(Artifact, QueryRows)> {
+        let artifact = self.table_artifact(id_or_key)?;
+        let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;
+        Ok((artifact, rows))
+    }
+
+    /// The columns and their types of a Parquet or CSV artifact (found as
+    /// [`Catalog::preview`] finds it), as DuckDB reads the file.
+    pub fn artifact_schema(&self, id_or_key: &str) -> Result<Vec<(String, String)>> {
+        let artifact = self.table_artifact(id_or_key)?;
+        crate::store::file_schema(&artifact.path, artifact.driver)
+    }
+
+    /// The artifact `id_or_key` names, if it is a Parquet or CSV file that is still there (else
+    /// an error saying which it is not).
+    fn table_artifact(&self, id_or_key: &str) -> Result<Artifact> {
         let artifact = self.find_artifact(id_or_key)?;
         if !matches!(artifact.driver, crate::artifact::Driver::Parquet | crate::artifact::Driver::Csv) {
             return Err(Error::Query {
@@ -642,15 +657,7 @@ impl Catalog {
                 },
             });
         }
-        let rows = crate::store::file_rows(&artifact.path, artifact.driver, rows)?;
-        Ok((artifact, rows))
-    }
-
-    /// The columns and their types of a Parquet or CSV artifact (found as
-    /// [`Catalog::preview`] finds it), as DuckDB reads the file.
-    pub fn artifact_schema(&self, id_or_key: &str) -> Result<Vec<(String, String)>> {
-        let (artifact, _) = self.preview(id_or_key, 0)?;
-        crate::store::file_schema(&artifact.path, artifact.driver)
+        Ok(artifact)
     }
 }
 

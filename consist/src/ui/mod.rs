@@ -107,38 +107,31 @@ pub fn serve(catalog: Catalog, options: &UiOptions, ready: impl FnOnce(SocketAdd
 }
 
 fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    // Every page twice: as HTML at its path, and as the JSON it shows under `/api`.
+    type List = fn() -> Page;
+    type Item = fn(String) -> Page;
+    let lists: [(&str, List); 4] = [
+        ("/runs", || Page::Runs),
+        ("/lineage", || Page::Lineage),
+        ("/scenarios", || Page::Scenarios),
+        ("/compare", || Page::Compare),
+    ];
+    let items: [(&str, Item); 3] =
+        [("/runs/{id}", Page::Run), ("/scenarios/{id}", Page::Scenario), ("/artifacts/{id}", Page::Preview)];
+    let mut router = Router::new()
         .route("/", get(|| async { (StatusCode::SEE_OTHER, [(header::LOCATION, "/runs")]) }))
-        .route("/assets/{file}", get(asset))
-        .route("/runs", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Runs, false)))
-        .route("/runs/{id}", get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Run(id), false)))
-        .route("/lineage", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Lineage, false)))
-        .route("/scenarios", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Scenarios, false)))
-        .route(
-            "/scenarios/{id}",
-            get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Scenario(id), false)),
-        )
-        .route("/compare", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Compare, false)))
-        .route(
-            "/artifacts/{id}",
-            get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Preview(id), false)),
-        )
-        .route("/api/runs", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Runs, true)))
-        .route(
-            "/api/runs/{id}",
-            get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Run(id), true)),
-        )
-        .route("/api/lineage", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Lineage, true)))
-        .route("/api/scenarios", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Scenarios, true)))
-        .route(
-            "/api/scenarios/{id}",
-            get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Scenario(id), true)),
-        )
-        .route("/api/compare", get(|s: State<Arc<AppState>>, q: RawQuery| page(s, q, Page::Compare, true)))
-        .route(
-            "/api/artifacts/{id}",
-            get(|s: State<Arc<AppState>>, Path(id): Path<String>, q| page(s, q, Page::Preview(id), true)),
-        )
+        .route("/assets/{file}", get(asset));
+    for (prefix, api) in [("", false), ("/api", true)] {
+        for (path, make) in lists {
+            let handler = move |s: State<Arc<AppState>>, q: RawQuery| page(s, q, make(), api);
+            router = router.route(&format!("{prefix}{path}"), get(handler));
+        }
+        for (path, make) in items {
+            let handler = move |s: State<Arc<AppState>>, Path(id): Path<String>, q: RawQuery| page(s, q, make(id), api);
+            router = router.route(&format!("{prefix}{path}"), get(handler));
+        }
+    }
+    router
         .fallback(|uri: axum::http::Uri| async move {
             if uri.path().starts_with("/api/") || uri.path() == "/api" {
                 json(
