@@ -140,10 +140,16 @@ fn check_values(df: &DataFrame, steps: usize) {
 
 /// Resident set size of this process, MiB (Linux; 0 elsewhere).
 fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A size from `/proc/self/status` (`VmRSS:` now, `VmHWM:` the peak so far), MiB (Linux; 0
+/// elsewhere).
+fn status_mib(field: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kib.unwrap_or(0.0) / 1024.0
 }
@@ -192,7 +198,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(BODIES.load(Ordering::Relaxed), 0, "a warm pass executes no body");
         let deferred_ms = deferred_write_ms(&dir)?;
         let report = json!({"warm_s": warm.seconds, "warm_close_s": warm.close_seconds, "warm_hits": warm.hits,
-            "first_step_ms": warm.first_step_ms, "rss_mib": rss_mib(), "deferred_write_ms": deferred_ms});
+            "first_step_ms": warm.first_step_ms, "rss_mib": rss_mib(), "peak_rss_mib": status_mib("VmHWM:"), "deferred_write_ms": deferred_ms});
         println!("{report}");
         return Ok(());
     }
@@ -248,6 +254,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "first_step_ms": first_step_ms,
         "rss_mib_cold": cold_rss,
         "rss_mib_warm": warm_rss,
+        "peak_rss_mib": status_mib("VmHWM:"),
     });
     if args.iter().any(|a| a == "--warm-process") {
         let started = Instant::now();

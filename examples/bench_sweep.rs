@@ -6,7 +6,10 @@
 //! ```
 //! Pass 1 runs the sweep one value after the other in a fresh directory; pass 2 runs it with
 //! `Tracker::map` in another fresh directory; pass 3 re-runs the sweep sequentially over pass 2's
-//! catalog, which must be all hits. Prints one JSON line with the times and the speed-up.
+//! catalog, which must be all hits. Prints one JSON line with the times, the speed-up and the
+//! process's peak RSS. A hit decodes its `Vec<f64>` in this crate's code (generic code is compiled
+//! where it is used), at the example's -O0 unless `--config
+//! 'profile.dev.package.consist-examples.opt-level=2'`: see BENCHMARKS.md, *A sweep on all cores*.
 
 use std::time::Instant;
 
@@ -92,9 +95,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "parallel_s": par_s,
             "speedup": seq_s / par_s,
             "sequential_rerun_all_hits_s": rerun_s,
+            "rerun_ms_per_step": rerun_s * 1e3 / seq_executed as f64,
+            "peak_rss_mib": peak_rss_mib(),
         })
     );
     Ok(())
+}
+
+/// The process's peak resident set size so far, MiB (`VmHWM` in `/proc/self/status`; Linux, 0
+/// elsewhere).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().trim_end_matches(" kB"));
+    kib.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
 }
 
 /// Threads `Tracker::map` uses (rayon's global pool: `RAYON_NUM_THREADS`, else the cores).
