@@ -6,14 +6,17 @@
 //! ```text
 //! cargo run --example catalog_scale -- --runs 100000
 //! cargo run --example catalog_scale -- --dir /tmp/scale100k --reuse   # time an existing one again
+//! cargo run --example catalog_scale -- --db-url postgres://...         # the same on PostgreSQL
 //! ```
+//! With `--db-url` the runs go into that PostgreSQL database (its own: it should be empty; with
+//! `--reuse`, the one an earlier run filled), and the commands and pages read it there.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use clap::Parser;
-use consist::store::DuckDbStore;
+use consist::store::{DuckDbStore, PgStore};
 use consist::store::{SNAPSHOT_FORMAT, Store};
 use consist::{Artifact, Driver, Run, RunRecord, RunStatus};
 use serde_json::json;
@@ -32,6 +35,9 @@ struct Args {
     /// How many times each page is fetched (the median is shown).
     #[arg(long, default_value_t = 5)]
     repeat: usize,
+    /// A PostgreSQL catalog (`postgres://...`) instead of a DuckDB file in --dir.
+    #[arg(long)]
+    db_url: Option<String>,
 }
 
 fn record(i: usize, run_dir: &std::path::Path) -> RunRecord {
@@ -98,10 +104,10 @@ fn output_of(i: usize, run_dir: &std::path::Path) -> Artifact {
     }
 }
 
-fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
+fn time(label: &str, args: &[&str], db: &str) -> Duration {
     let mut argv = vec!["consist".to_owned()];
     argv.extend(args.iter().map(|s| (*s).to_owned()));
-    argv.extend(["--db-path".to_owned(), db.to_string_lossy().into_owned()]);
+    argv.extend(["--db-path".to_owned(), db.to_owned()]);
     let start = Instant::now();
     let status = consist::cli::main_from(argv);
     let took = start.elapsed();
@@ -114,9 +120,15 @@ fn time(label: &str, args: &[&str], db: &std::path::Path) -> Duration {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let tmp = if args.reuse { args.dir.clone().unwrap() } else { tempfile_dir(args.dir.clone())? };
-    let db = tmp.join("scale.duckdb");
+    let db = match &args.db_url {
+        Some(url) => url.clone(),
+        None => tmp.join("scale.duckdb").to_string_lossy().into_owned(),
+    };
     if !args.reuse {
-        let store = DuckDbStore::new(&db, Duration::from_secs(60));
+        let store: Box<dyn Store> = match &args.db_url {
+            Some(url) => Box::new(PgStore::new(url, Duration::from_secs(60))?),
+            None => Box::new(DuckDbStore::new(&db, Duration::from_secs(60))),
+        };
         store.init()?;
         let start = Instant::now();
         for chunk in (0..args.runs).collect::<Vec<_>>().chunks(5000) {
@@ -148,8 +160,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// `consist ui` on the catalog, in this process: each page fetched `repeat` times over HTTP.
-fn time_pages(db: &std::path::Path, runs: usize, repeat: usize) -> Result<(), Box<dyn std::error::Error>> {
-    let catalog = consist::Catalog::duckdb(db, Duration::from_secs(60));
+fn time_pages(db: &str, runs: usize, repeat: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let catalog = consist::Catalog::open(&consist::CatalogLocation::parse(db)?, Duration::from_secs(60))?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         consist::ui::serve(catalog, &consist::ui::UiOptions::default(), |a| tx.send(a).unwrap())

@@ -8,7 +8,8 @@
 //! ```text
 //! cargo bench -p consist --profile dev --bench pieces --config 'profile.dev.package.consist.opt-level=2'
 //! ```
-//! Files go under `TMPDIR` (default `/tmp`, the VM's ext4 disk here).
+//! Files go under `TMPDIR` (default `/tmp`, the VM's ext4 disk here). With `CONSIST_BENCH_PG` set to
+//! a `postgres://` URL, lineage is measured on that PostgreSQL catalog too.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -176,6 +177,17 @@ fn lineage_and_chain(c: &mut Criterion) {
     c.bench_function("lineage of depth 100", |b| {
         b.iter(|| black_box(tracker.artifact_lineage(&last.id, 100).expect("lineage")));
     });
+    // The same on PostgreSQL when `CONSIST_BENCH_PG` names a server (`postgres://...`, a database
+    // of its own: the chain is written into it), e.g. one `.ci/pg-cluster.sh` starts.
+    if let Ok(url) = std::env::var("CONSIST_BENCH_PG") {
+        let pg_dir = tempfile::tempdir().expect("temp dir");
+        let tracker = Tracker::builder(pg_dir.path().join("runs")).catalog(&url).open().expect("tracker");
+        let last = chain(&tracker, 100);
+        tracker.flush().expect("the chain in PostgreSQL");
+        c.bench_function("lineage of depth 100 (PostgreSQL)", |b| {
+            b.iter(|| black_box(tracker.artifact_lineage(&last.id, 100).expect("lineage")));
+        });
+    }
 
     let mut group = c.benchmark_group("1,000-step chain");
     group.sample_size(10).measurement_time(Duration::from_secs(30));

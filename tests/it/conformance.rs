@@ -287,6 +287,53 @@ fn the_postgres_store_conforms() {
     conformance(&|_| Box::new(consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap()));
 }
 
+/// PostgreSQL's estimate of the rows in `run`, read through the catalog's own query (-1 before
+/// the table was ever analysed).
+fn estimated_runs(url: &str) -> f64 {
+    let location = consist::CatalogLocation::parse(url).unwrap();
+    let catalog = consist::Catalog::open(&location, Duration::from_secs(10)).unwrap();
+    let rows = catalog.query("SELECT reltuples::float8 AS n FROM pg_class WHERE oid = 'run'::regclass").unwrap();
+    rows.rows[0][0].as_f64().expect("a number")
+}
+
+#[test]
+fn a_bulk_write_gives_postgres_statistics_and_a_tracker_batch_does_not() {
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
+    let url = server.database("statistics");
+    let store = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    store.init().unwrap();
+    // Autovacuum, which would analyse the tables on its own some time later, stays out of the way.
+    for table in consist::store::TABLES {
+        server.psql("statistics", &format!("ALTER TABLE {table} SET (autovacuum_enabled = false)"));
+    }
+    let template = workflow_records(&Workspace::new()).pop().unwrap();
+    let copies = |from: usize, count: usize| -> Vec<RunRecord> {
+        (from..from + count)
+            .map(|i| {
+                let mut record = template.clone();
+                record.run.id = format!("bulk_{i:06}");
+                for artifact in record.outputs.iter_mut() {
+                    artifact.id = format!("{}-{i}", artifact.id);
+                    artifact.run_id = Some(record.run.id.clone());
+                }
+                record
+            })
+            .collect()
+    };
+    // A tracker's batch (256 runs at most) leaves the statistics to autovacuum.
+    store.write(&copies(0, 200)).unwrap();
+    assert!(estimated_runs(&url) < 1.0, "no ANALYZE after a small batch");
+    // A bulk write analyses the tables it filled, so the planner knows their size at once.
+    store.write(&copies(200, 1_000)).unwrap();
+    let estimate = estimated_runs(&url);
+    assert!((estimate - 1_200.0).abs() < 1.0, "ANALYZE counted the 1,200 runs: {estimate}");
+    // One that is small next to what was analysed leaves them as they are.
+    store.write(&copies(1_200, 1_000)).unwrap();
+    assert!(estimated_runs(&url) >= 2_199.0, "1,000 of 1,200 is more than a tenth: analysed again");
+    store.write(&copies(2_200, 200)).unwrap();
+    assert!((estimated_runs(&url) - 2_200.0).abs() < 1.0, "200 runs after 2,200: not analysed");
+}
+
 #[test]
 fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
     use consist::store::LeaseState;

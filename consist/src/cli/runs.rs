@@ -230,7 +230,8 @@ pub(super) fn artifacts(cli: &Cli, args: &ArtifactsArgs) -> Result<()> {
 /// Options of `consist search`.
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// Text to look for (case-insensitive) in run ids, models, tags, descriptions and configs.
+    /// Text to look for (case-insensitive) in run ids, models, tags and descriptions (read as one
+    /// line), and in configs.
     pub text: String,
     /// Show at most this many runs.
     #[arg(long, default_value_t = 20)]

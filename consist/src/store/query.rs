@@ -35,8 +35,8 @@ pub struct RunQuery {
     /// Only runs that read an artifact under this key (an upstream output keeps its producer's
     /// key): "which runs consumed `zones`?" in one query.
     pub input: Option<String>,
-    /// Only runs whose id, model, tags, description or config contain this text
-    /// (case-insensitive).
+    /// Only runs whose id, model, tags and description (read as one line), or whose config,
+    /// contain this text (case-insensitive).
     pub text: Option<String>,
     /// Only cache hits (`true`), or only runs that did not reuse another run (`false`).
     pub cache_hit: Option<bool>,

@@ -272,3 +272,35 @@ fn facets(records: &[RunRecord]) -> [Columns; 2] {
         },
     ]
 }
+
+/// Runs one write must hold before it looks at the planner's statistics (a tracker's batches are
+/// smaller and leave them to autovacuum).
+const BULK_RUNS: usize = 1_000;
+
+/// After a bulk write of `runs` runs (a rebuild, a long pending queue synced, a copy), analyse the
+/// provenance tables if they were never analysed or the write is a tenth or more of what they held
+/// when they last were (autovacuum's default threshold). Until autovacuum gets to a freshly filled
+/// catalog, which takes a minute or more, PostgreSQL has no statistics. It then plans the recursive
+/// lineage query with sequential scans: 1.8-2.0 s instead of 28 ms for depth 100 on 100,000 runs
+/// (BENCHMARKS.md). Best effort, after the commit: a role that does not own the tables gets a
+/// warning from PostgreSQL, and what was written stays written.
+pub(super) fn refresh_statistics(client: &mut postgres::Client, runs: usize) {
+    if runs < BULK_RUNS {
+        return;
+    }
+    let analysed = match client.query_one("SELECT reltuples FROM pg_class WHERE oid = 'run'::regclass", &[]) {
+        Ok(row) => row.get::<_, f32>(0),
+        Err(e) => return tracing::debug!(error = %e, "could not read the catalog's statistics"),
+    };
+    if analysed >= 0.0 && (runs as f32) < analysed / 10.0 {
+        return;
+    }
+    let start = std::time::Instant::now();
+    let tables = crate::store::TABLES.join(", ");
+    match client.batch_execute(&format!("ANALYZE {tables}")) {
+        Ok(()) => {
+            tracing::debug!(runs, ms = start.elapsed().as_secs_f64() * 1e3, "analysed the catalog after a bulk write")
+        }
+        Err(e) => tracing::debug!(error = %e, "could not analyse the catalog after a bulk write"),
+    }
+}

@@ -308,6 +308,7 @@ impl Store for PgStore {
             }
         }
         tracing::debug!(runs = records.len(), ms = start.elapsed().as_secs_f64() * 1e3, "wrote batch to PostgreSQL");
+        batch::refresh_statistics(&mut conn, records.len());
         Ok(())
     }
 
@@ -406,7 +407,9 @@ impl Store for PgStore {
             }
             tx.commit()
         });
-        written.map_err(self.err("rebuilding runs"))
+        written.map_err(self.err("rebuilding runs"))?;
+        batch::refresh_statistics(&mut conn, records.len());
+        Ok(())
     }
 
     fn write_started(&self, records: &[RunRecord]) -> Result<()> {
@@ -516,7 +519,9 @@ impl Store for PgStore {
             }
             tx.commit()
         });
-        written.map_err(self.err("replacing the catalog"))
+        written.map_err(self.err("replacing the catalog"))?;
+        batch::refresh_statistics(&mut conn, records.len());
+        Ok(())
     }
 
     fn summary(&self) -> Result<CatalogSummary> {
