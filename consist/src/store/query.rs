@@ -150,15 +150,12 @@ impl RunQuery {
 /// config: what [`RunQuery::text`] matches in a store.
 fn mentions(record: &RunRecord, text: &str) -> bool {
     let r = &record.run;
-    let haystack = format!(
-        "{} {} {} {} {}",
-        r.id,
-        r.model_name,
-        r.tags.join(" "),
-        r.description.as_deref().unwrap_or(""),
-        record.config
-    );
-    haystack.to_lowercase().contains(&text.to_lowercase())
+    // As the stores' SQL reads them (`store::sql::run_filter`): the run's line, its tags as their
+    // stored JSON, or its config. (PostgreSQL's `lower` in a C locale folds ASCII letters only.)
+    let tags = serde_json::to_string(&r.tags).unwrap_or_default();
+    let line = format!("{} {} {} {}", r.id, r.model_name, tags, r.description.as_deref().unwrap_or(""));
+    let text = text.to_lowercase();
+    line.to_lowercase().contains(&text) || record.config.to_string().to_lowercase().contains(&text)
 }
 
 /// What runs are sorted by.

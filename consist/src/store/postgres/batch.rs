@@ -3,6 +3,8 @@
 //! tables dropped at commit, and merged with `ON CONFLICT DO NOTHING`, so processes on many hosts
 //! writing the same records at once never fail on each other's rows.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use postgres::Transaction;
 use postgres::types::ToSql;
 
@@ -273,34 +275,51 @@ fn facets(records: &[RunRecord]) -> [Columns; 2] {
     ]
 }
 
-/// Runs one write must hold before it looks at the planner's statistics (a tracker's batches are
-/// smaller and leave them to autovacuum).
+/// Runs one write must hold before it looks at the planner's statistics (smaller writes, such as
+/// a tracker's usual batches, leave them to autovacuum).
 const BULK_RUNS: usize = 1_000;
 
+/// Whether this process already said that it may not analyse the catalog.
+static ANALYZE_REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// The statistics of `run` and its size now: (rows and pages when last analysed, pages now).
+const STATISTICS: &str = "SELECT reltuples::float8, relpages::int8, \
+    (pg_relation_size(oid) / current_setting('block_size')::int8)::int8 FROM pg_class WHERE oid = 'run'::regclass";
+
 /// After a bulk write of `runs` runs (a rebuild, a long pending queue synced, a copy), analyse the
-/// provenance tables if they were never analysed or the write is a tenth or more of what they held
-/// when they last were (autovacuum's default threshold). Until autovacuum gets to a freshly filled
-/// catalog, which takes a minute or more, PostgreSQL has no statistics. It then plans the recursive
-/// lineage query with sequential scans: 1.8-2.0 s instead of 28 ms for depth 100 on 100,000 runs
-/// (BENCHMARKS.md). Best effort, after the commit: a role that does not own the tables gets a
-/// warning from PostgreSQL, and what was written stays written.
+/// provenance tables if `run` was never analysed or has grown by a tenth or more (in pages, as
+/// autovacuum's default scale factor counts rows) since it last was. Until autovacuum gets to a
+/// freshly filled catalog, which takes a minute or more, PostgreSQL has no statistics, and it
+/// plans the recursive lineage query with sequential scans: 1.8-2.0 s instead of 24-34 ms for
+/// depth 100 on 100,000 runs (BENCHMARKS.md). Best effort, after the commit: tables another
+/// session holds (another host's `ANALYZE`, a running vacuum) are skipped rather than waited for,
+/// and a role that does not own the tables is told once; what was written stays written.
 pub(super) fn refresh_statistics(client: &mut postgres::Client, runs: usize) {
     if runs < BULK_RUNS {
         return;
     }
-    let analysed = match client.query_one("SELECT reltuples FROM pg_class WHERE oid = 'run'::regclass", &[]) {
-        Ok(row) => row.get::<_, f32>(0),
-        Err(e) => return tracing::debug!(error = %e, "could not read the catalog's statistics"),
+    let read = |client: &mut postgres::Client| -> Option<(f64, i64, i64)> {
+        let row = client.query_one(STATISTICS, &[]).ok()?;
+        Some((row.try_get(0).ok()?, row.try_get(1).ok()?, row.try_get(2).ok()?))
     };
-    if analysed >= 0.0 && (runs as f32) < analysed / 10.0 {
+    let Some((rows, pages, now)) = read(client) else {
+        return tracing::debug!("could not read the catalog's statistics");
+    };
+    if rows >= 0.0 && pages > 0 && now < pages + pages / 10 {
         return;
     }
     let start = std::time::Instant::now();
     let tables = crate::store::TABLES.join(", ");
-    match client.batch_execute(&format!("ANALYZE {tables}")) {
-        Ok(()) => {
-            tracing::debug!(runs, ms = start.elapsed().as_secs_f64() * 1e3, "analysed the catalog after a bulk write")
-        }
-        Err(e) => tracing::debug!(error = %e, "could not analyse the catalog after a bulk write"),
+    if let Err(e) = client.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {tables}")) {
+        return tracing::debug!(error = %e, "could not analyse the catalog after a bulk write");
     }
+    // A role that does not own a table gets a warning from the server, not an error, and a
+    // never-analysed table stays so.
+    if read(client).is_some_and(|(after, ..)| after < 0.0) && !ANALYZE_REFUSED.swap(true, Ordering::Relaxed) {
+        crate::logging::warning!(
+            "PostgreSQL did not analyse the catalog's tables after a bulk write (a role that does not own them may \
+             not): lineage and listings may be slow until autovacuum does; the tables' owner can run `ANALYZE {tables}`"
+        );
+    }
+    tracing::debug!(runs, ms = start.elapsed().as_secs_f64() * 1e3, "analysed the catalog after a bulk write");
 }
