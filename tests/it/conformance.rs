@@ -83,7 +83,20 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     store.write(&records).unwrap();
     store.write(&records).unwrap();
     assert_eq!(find(store, RunQuery::default()), all, "each run exactly once");
-    assert_eq!(store.summary().unwrap().runs, 5);
+    let summary = store.summary().unwrap();
+    assert_eq!(
+        (summary.runs, summary.completed, summary.failed, summary.running, summary.cache_hits, summary.scenarios),
+        (5, 5, 0, 0, 1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(summary.cache_hit_ratio, Some(0.25), "one hit among four completed steps");
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+    let created = records.iter().map(|r| r.run.created_at.timestamp_micros());
+    assert_eq!(micros(summary.first_run), created.clone().min());
+    assert_eq!(micros(summary.last_run), created.max());
+    let models: Vec<(&str, i64, i64, i64)> =
+        summary.models.iter().map(|m| (m.model.as_str(), m.runs, m.cache_hits, m.failed)).collect();
+    assert_eq!(models, [("clean", 3, 1, 0), ("summarize", 1, 0, 0), ("sweep", 1, 0, 0)]);
 
     // Filters.
     assert_eq!(find(store, RunQuery::default().model("clean")).len(), 3);

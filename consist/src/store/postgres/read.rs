@@ -180,48 +180,44 @@ pub(super) fn plan_removal(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgRe
     Ok(tx.query(&sql, &[])?.iter().map(|row| artifact_from_row(row, 0)).collect())
 }
 
-const HIT: &str = "coalesce((meta->>'cache_hit')::boolean, false)";
-const SCENARIO: &str = "coalesce(meta->>'kind' = 'scenario', false)";
+/// The summary's counts per model in one pass over `run`, reading each run's two flags from its
+/// `meta` once (`->>` on a `json` column parses the text at every use; not cast to `jsonb`, which
+/// refuses some texts `json` holds): runs, completed, failed, running, hits, completed steps (not
+/// scenario headers), scenario headers, first and last creation in microseconds.
+const SUMMARY_BY_MODEL: &str = "SELECT model_name, count(*), count(*) FILTER (WHERE status = 'completed'),
+    count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE hit),
+    count(*) FILTER (WHERE status = 'completed' AND NOT scenario), count(*) FILTER (WHERE scenario),
+    min(created_us), max(created_us)
+  FROM (SELECT model_name, status, coalesce((meta->>'cache_hit')::boolean, false) AS hit,
+          coalesce(meta->>'kind' = 'scenario', false) AS scenario,
+          (extract(epoch FROM created_at) * 1000000)::int8 AS created_us FROM run) flags
+  GROUP BY model_name ORDER BY count(*) DESC, model_name";
 
 pub(super) fn summary(client: &mut impl GenericClient) -> PgResult<CatalogSummary> {
-    let row = client.query_one(
-        &format!(
-            "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
-               count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE {HIT}),
-               count(*) FILTER (WHERE status = 'completed' AND NOT {SCENARIO}), count(*) FILTER (WHERE {SCENARIO}),
-               (SELECT count(*) FROM artifact), {}, {}
-             FROM run",
-            micros!("min(created_at)"),
-            micros!("max(created_at)")
-        ),
-        &[],
-    )?;
-    let (cache_hits, completed_steps): (i64, i64) = (row.get(4), row.get(5));
-    let models = client
-        .query(
-            &format!(
-                "SELECT model_name, count(*), count(*) FILTER (WHERE {HIT}), count(*) FILTER (WHERE status = 'failed')
-                 FROM run GROUP BY model_name ORDER BY count(*) DESC, model_name"
-            ),
-            &[],
-        )?
-        .iter()
-        .map(|r| ModelCount { model: r.get(0), runs: r.get(1), cache_hits: r.get(2), failed: r.get(3) })
-        .collect();
-    Ok(CatalogSummary {
-        runs: row.get(0),
-        completed: row.get(1),
-        failed: row.get(2),
-        running: row.get(3),
-        cache_hits,
-        cache_hit_ratio: (completed_steps > 0).then(|| cache_hits as f64 / completed_steps as f64),
-        scenarios: row.get(6),
-        artifacts: row.get(7),
-        first_run: row.get::<_, Option<i64>>(8).and_then(DateTime::from_timestamp_micros),
-        last_run: row.get::<_, Option<i64>>(9).and_then(DateTime::from_timestamp_micros),
-        pending: 0,
-        models,
-    })
+    let mut summary = CatalogSummary::default();
+    let (mut completed_steps, mut first, mut last) = (0i64, None::<i64>, None::<i64>);
+    for row in client.query(SUMMARY_BY_MODEL, &[])? {
+        let count = |i: usize| row.get::<_, i64>(i);
+        summary.models.push(ModelCount { model: row.get(0), runs: count(1), cache_hits: count(5), failed: count(3) });
+        summary.runs += count(1);
+        summary.completed += count(2);
+        summary.failed += count(3);
+        summary.running += count(4);
+        summary.cache_hits += count(5);
+        completed_steps += count(6);
+        summary.scenarios += count(7);
+        let (earliest, latest): (Option<i64>, Option<i64>) = (row.get(8), row.get(9));
+        first = match (first, earliest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        last = last.max(latest);
+    }
+    summary.artifacts = client.query_one("SELECT count(*) FROM artifact", &[])?.get(0);
+    summary.cache_hit_ratio = (completed_steps > 0).then(|| summary.cache_hits as f64 / completed_steps as f64);
+    summary.first_run = first.and_then(DateTime::from_timestamp_micros);
+    summary.last_run = last.and_then(DateTime::from_timestamp_micros);
+    Ok(summary)
 }
 
 pub(super) fn scenarios(client: &mut impl GenericClient, limit: usize) -> PgResult<Vec<ScenarioSummary>> {
