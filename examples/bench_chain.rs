@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+mod common;
+
+use common::status_mib;
 use consist::prelude::*;
 use polars::prelude::*;
 use serde_json::json;
@@ -141,17 +144,6 @@ fn check_values(df: &DataFrame, steps: usize) {
 /// Resident set size of this process, MiB (Linux; 0 elsewhere).
 fn rss_mib() -> f64 {
     status_mib("VmRSS:")
-}
-
-/// A size from `/proc/self/status` (`VmRSS:` now, `VmHWM:` the peak so far), MiB (Linux; 0
-/// elsewhere).
-fn status_mib(field: &str) -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
-    kib.unwrap_or(0.0) / 1024.0
 }
 
 /// The chain's raw input: `raw.csv` in `dir`, `rows` rows of (`id`, `id % 1000`).

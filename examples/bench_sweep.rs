@@ -13,6 +13,8 @@
 
 use std::time::Instant;
 
+mod common;
+
 use consist::prelude::*;
 use serde_json::json;
 
@@ -96,18 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "speedup": seq_s / par_s,
             "sequential_rerun_all_hits_s": rerun_s,
             "rerun_ms_per_step": rerun_s * 1e3 / seq_executed as f64,
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_mib": common::status_mib("VmHWM:"),
         })
     );
     Ok(())
-}
-
-/// The process's peak resident set size so far, MiB (`VmHWM` in `/proc/self/status`; Linux, 0
-/// elsewhere).
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().trim_end_matches(" kB"));
-    kib.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
 }
 
 /// Threads `Tracker::map` uses (rayon's global pool: `RAYON_NUM_THREADS`, else the cores).

@@ -280,3 +280,43 @@ fn pages_of_runs_cover_stored_and_pending_runs_once_each_in_any_order() {
         }
     }
 }
+
+#[test]
+fn text_search_reads_a_run_in_the_pending_queue_as_the_store_reads_it() {
+    use consist::RunQuery;
+    let ws = Workspace::new();
+    let run = |tracker: &consist::Tracker| {
+        tracker
+            .step("tagged")
+            .code_version("1")
+            .config(&serde_json::json!({ "threshold": 7 }))
+            .tag("prep")
+            .tag("study")
+            .description("cleans")
+            .outputs(["v"])
+            .run(|_| Ok(Value(1)))
+            .unwrap()
+    };
+    let stored = run(&ws.tracker());
+    assert!(!stored.cache_hit());
+    // The same run's hit, left in the pending queue: the same model, tags, description and config.
+    let deferring = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).defer_hit_writes(true).open().unwrap();
+    assert!(run(&deferring).cache_hit());
+    drop(deferring);
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 1, "the hit is only in the queue");
+    let catalog = consist::Catalog::duckdb(ws.db(), std::time::Duration::from_secs(10));
+    // The run's line (id, model, tags as their JSON, description), or its config; nothing across.
+    for (needle, found) in [
+        ("TAGGED", true),
+        (r#"["prep","study"]"#, true),
+        ("cleans", true),
+        (r#""threshold":7"#, true),
+        ("prep study", false),
+        (r#"cleans {"threshold""#, false),
+    ] {
+        let hits = catalog.find_runs(&RunQuery::default().text(needle)).unwrap();
+        let (stored_found, pending_found) =
+            (hits.iter().any(|r| !r.is_cache_hit()), hits.iter().any(|r| r.is_cache_hit()));
+        assert_eq!((stored_found, pending_found), (found, found), "`{needle}`: the stored run, then the pending one");
+    }
+}

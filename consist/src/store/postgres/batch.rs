@@ -315,11 +315,17 @@ pub(super) fn refresh_statistics(client: &mut postgres::Client, runs: usize) {
     }
     // A role that does not own a table gets a warning from the server, not an error, and a
     // never-analysed table stays so.
-    if read(client).is_some_and(|(after, ..)| after < 0.0) && !ANALYZE_REFUSED.swap(true, Ordering::Relaxed) {
+    if !read(client).is_some_and(|(after, ..)| after < 0.0) {
+        return tracing::debug!(
+            runs,
+            ms = start.elapsed().as_secs_f64() * 1e3,
+            "analysed the catalog after a bulk write"
+        );
+    }
+    if !ANALYZE_REFUSED.swap(true, Ordering::Relaxed) {
         crate::logging::warning!(
             "PostgreSQL did not analyse the catalog's tables after a bulk write (a role that does not own them may \
              not): lineage and listings may be slow until autovacuum does; the tables' owner can run `ANALYZE {tables}`"
         );
     }
-    tracing::debug!(runs, ms = start.elapsed().as_secs_f64() * 1e3, "analysed the catalog after a bulk write");
 }
