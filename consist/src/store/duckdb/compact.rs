@@ -26,8 +26,9 @@ impl DuckDbStore {
         let copy = (|| -> duckdb::Result<Vec<(String, i64, i64)>> {
             conn.execute_batch("FORCE CHECKPOINT;")?;
             let db: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
+            let copy = super::turn::fresh_name("consist_compacted");
             conn.execute_batch(&format!(
-                "ATTACH {quoted} AS consist_compacted; COPY FROM DATABASE {} TO consist_compacted;",
+                "ATTACH {quoted} AS {copy}; COPY FROM DATABASE {} TO {copy};",
                 sql::quote_ident(&db)
             ))?;
             let mut counts = Vec::new();
@@ -39,9 +40,9 @@ impl DuckDbStore {
                         |r| r.get(0),
                     )
                 };
-                counts.push((table.to_owned(), count(&db)?, count("consist_compacted")?));
+                counts.push((table.to_owned(), count(&db)?, count(&copy)?));
             }
-            conn.execute_batch("DETACH consist_compacted;")?;
+            conn.execute_batch(&format!("DETACH {copy};"))?;
             Ok(counts)
         })();
         let verified =

@@ -1,9 +1,10 @@
-//! The embedded DuckDB store, opened only for the duration of a batch.
+//! The embedded DuckDB store, holding its file only for the duration of a call.
 //!
 //! DuckDB lets one process open a database file at a time (read-write excludes even readers), so
-//! this store never holds the file between calls: each call opens, works, and closes. When another
-//! process holds the file, the open is retried with bounded exponential back-off until
-//! `lock_timeout`; then [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
+//! this store never holds the file between calls: each call attaches it to the process's DuckDB
+//! instance, works, and detaches it (see `turn.rs`). When another process holds the file, the
+//! attach is retried with bounded exponential back-off until `lock_timeout`; then
+//! [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -71,9 +72,11 @@ fn reader_waiting(flag: &Path) -> bool {
 }
 
 impl DuckDbStore {
-    /// A store at `path`, waiting at most `lock_timeout` for other processes. Nothing is opened
-    /// until the first call.
+    /// A store at `path`, waiting at most `lock_timeout` for other processes. The file is not
+    /// opened until the first call; the process's DuckDB instance is created meanwhile, in the
+    /// background.
     pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
+        turn::prepare_instance();
         DuckDbStore {
             path: path.into(),
             lock_timeout,
@@ -107,25 +110,49 @@ impl DuckDbStore {
         Error::Database { path: self.path.clone(), source: crate::error::DatabaseError(source) }
     }
 
-    /// Open the file, retrying while another process holds it. Within this process, one
-    /// connection per file at a time: two DuckDB instances of one file in one process (the
-    /// tracker's writer thread and a reader) would not see each other's writes.
+    /// Open the file, retrying while another process holds it. Within this process, one thread
+    /// at a time works on a file (see `turn.rs`); a thread that has it open already shares that
+    /// connection's attachment.
     fn open(&self, read_only: bool) -> Result<Conn> {
         if !read_only && SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
-            // A read-only instance of the file is open on this thread: a second, writing one
-            // beside it would not see its own writes through the first (see `turn.rs`).
-            return Err(Error::Query {
-                reason: format!(
-                    "{}: a read session is open on this thread; end it before writing the catalog",
-                    self.path.display()
-                ),
-            });
+            // A read-only attachment of the file is open on this thread for a read session:
+            // writing beside it is refused rather than waited for (it would wait for itself).
+            return Err(self.read_only_here());
         }
-        let guard = FileGuard::acquire(&self.path);
-        self.open_file(read_only).map(|conn| Conn { conn, _guard: guard })
+        let turn = FileGuard::acquire(&self.path);
+        let conn = match turn.attached_read_only() {
+            Some(true) if !read_only => return Err(self.read_only_here()),
+            Some(_) => turn.join().map_err(|e| self.db_err(e))?,
+            None => self.open_file(read_only, |read_only| turn.attach(read_only))?,
+        };
+        Ok(Conn { conn, turn })
     }
 
-    fn open_file(&self, read_only: bool) -> Result<Connection> {
+    /// Open the file read-only in an instance of its own, for a query that confines its
+    /// instance's settings (see `sql.rs`): the process's shared instance must not be confined.
+    fn open_private(&self) -> Result<Conn> {
+        if !self.path.exists() {
+            return Err(Error::no_database(&self.path));
+        }
+        let turn = FileGuard::acquire(&self.path);
+        let conn = self.open_file(true, |_| {
+            Config::default().access_mode(AccessMode::ReadOnly).and_then(|c| Connection::open_with_flags(&self.path, c))
+        })?;
+        self.check_version(&conn)?;
+        Ok(Conn { conn, turn })
+    }
+
+    fn read_only_here(&self) -> Error {
+        Error::Query {
+            reason: format!(
+                "{}: a read session is open on this thread; end it before writing the catalog",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Open the file with `attempt`, retrying while another process holds it.
+    fn open_file(&self, read_only: bool, attempt: impl Fn(bool) -> duckdb::Result<Connection>) -> Result<Connection> {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
         let mut retries = 0u32;
@@ -143,13 +170,7 @@ impl DuckDbStore {
                 delay = (delay * 2).min(Duration::from_millis(50));
                 continue;
             }
-            let attempt = if read_only {
-                Config::default()
-                    .access_mode(AccessMode::ReadOnly)
-                    .and_then(|c| Connection::open_with_flags(&self.path, c))
-            } else {
-                Connection::open(&self.path)
-            };
+            let attempt = attempt(read_only);
             let err = match attempt {
                 Ok(conn) => {
                     if flagged {
@@ -164,7 +185,10 @@ impl DuckDbStore {
                 Err(e) => e,
             };
             let message = err.to_string();
-            if message.contains("Could not set lock") || message.contains("Conflicting lock") {
+            // Another process holds the file, or (the same file under another spelling of its
+            // path) another thread of this one.
+            let busy = ["Could not set lock", "Conflicting lock", "Unique file handle conflict"];
+            if busy.iter().any(|m| message.contains(m)) {
                 if start.elapsed() >= self.lock_timeout {
                     return Err(Error::DatabaseBusy {
                         path: self.path.clone(),
@@ -234,7 +258,7 @@ impl DuckDbStore {
         }
         let has_table: bool = conn
             .query_row(
-                "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'consist_schema_version'",
+                "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'consist_schema_version'",
                 [],
                 |r| r.get(0),
             )
@@ -302,7 +326,7 @@ impl std::ops::Deref for ReadConn {
 /// one Python Consist wrote, has none until consist writes it).
 fn read_identity(conn: &Connection) -> duckdb::Result<Option<CatalogIdentity>> {
     let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = 'consist_catalog'",
+        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'consist_catalog'",
         [],
         |r| r.get(0),
     )?;

@@ -24,7 +24,8 @@ use crate::store::{ArtifactView, QueryAccess, QueryRows};
 impl DuckDbStore {
     /// See [`crate::Store::query`].
     pub(super) fn query_sql(&self, sql: &str, access: QueryAccess) -> Result<QueryRows> {
-        let conn = self.open_read()?;
+        // An instance of its own: the query may confine its settings, or change them itself.
+        let conn = self.open_private()?;
         let files = view_files(&conn, Some(sql), &self.relocation).map_err(|e| self.db_err(e))?;
         let mut allowed = Vec::new();
         for (key, list) in &files {
@@ -95,8 +96,8 @@ pub(crate) fn file_schema(path: &Path, driver: Driver) -> Result<Vec<(String, St
     Ok(described.rows.iter().map(|r| (text(&r[0]), text(&r[1]))).collect())
 }
 
-/// `sql` with `{file}` standing for the file read by its driver's reader, in a private
-/// in-memory database.
+/// `sql` with `{file}` standing for the file read by its driver's reader, on the process's
+/// DuckDB instance.
 fn read_file(path: &Path, driver: Driver, sql: &str) -> Result<QueryRows> {
     let reader = match driver {
         Driver::Parquet => "read_parquet(?)",
@@ -108,7 +109,7 @@ fn read_file(path: &Path, driver: Driver, sql: &str) -> Result<QueryRows> {
         }
     };
     let unreadable = |e: duckdb::Error| Error::Query { reason: format!("cannot read {}: {e}", path.display()) };
-    let conn = Connection::open_in_memory().map_err(unreadable)?;
+    let conn = super::turn::instance().map_err(unreadable)?;
     collect(&conn, &sql.replace("{file}", reader), &[&path.to_string_lossy().into_owned()]).map_err(unreadable)
 }
 
