@@ -10,8 +10,6 @@
 
 use std::path::Path;
 
-use duckdb::Connection;
-
 use crate::error::{Error, Result};
 
 /// The size below which a file cannot hold DuckDB's header (its magic bytes end at byte 12).
@@ -46,8 +44,7 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
     sweep(&dir);
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let tmp = dir.join(format!("new-{}-{nonce}.duckdb", std::process::id()));
-    let made = Connection::open(&tmp)
-        .and_then(|conn| conn.close().map_err(|(_, e)| e))
+    let made = super::turn::create_file(&tmp)
         .map_err(|e| Error::Database { path: tmp.clone(), source: crate::error::DatabaseError(e) });
     let linked = made.map(|()| match std::fs::hard_link(&tmp, path) {
         Ok(()) => tracing::debug!(db = %path.display(), "created the catalog file"),

@@ -48,6 +48,14 @@ pub(crate) fn instance() -> duckdb::Result<Connection> {
     Ok(conn)
 }
 
+/// Create an empty database file at `path` (nothing may be there), through the process's instance.
+pub(super) fn create_file(path: &Path) -> duckdb::Result<()> {
+    let conn = instance()?;
+    let name = quote_ident(&fresh_name("consist_new"));
+    conn.execute_batch(&format!("ATTACH {} AS {name}", quote_text(&path.to_string_lossy())))?;
+    conn.execute_batch(&format!("DETACH {name}"))
+}
+
 /// Create the process's instance now, on a thread of its own, so that the first call to need it
 /// does not wait for it (a tracker starts this when it opens).
 pub(crate) fn prepare_instance() {
