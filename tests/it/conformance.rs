@@ -388,3 +388,42 @@ fn postgres_leases_have_one_holder_at_a_time_and_lapse_unless_renewed() {
     let unopened = DuckDbStore::new("never-opened.duckdb", Duration::from_secs(1));
     assert!(unopened.leases().is_none(), "a DuckDB catalog uses lock files beside it instead");
 }
+
+#[test]
+fn postgres_catalogs_get_an_index_for_newest_first_listings_where_the_role_may_create_it() {
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
+    let url = server.database("listing");
+    let store = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    store.write(&workflow_records(&Workspace::new())).unwrap();
+    // A role that may read and write but does not own the tables; the index is read through its
+    // catalog (opening one as the owner would create it).
+    server.psql("listing", "CREATE ROLE lister LOGIN; GRANT ALL ON ALL TABLES IN SCHEMA public TO lister");
+    let as_lister = url.replace("consist@", "lister@");
+    let index = || -> Vec<String> {
+        let location = consist::CatalogLocation::parse(&as_lister).unwrap();
+        let catalog = consist::Catalog::open(&location, Duration::from_secs(10)).unwrap();
+        let rows = catalog.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_run_created_at'").unwrap();
+        rows.rows.iter().map(|r| r[0].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let made = index();
+    assert_eq!(made.len(), 1, "a new catalog has it");
+    assert!(made[0].contains(r#"(created_at, id COLLATE "C")"#), "in the listings' order: {}", made[0]);
+    let newest_first = store.find_runs(&RunQuery::default()).unwrap();
+
+    // A catalog without it (made before it existed) gets it from the next store to open it,
+    // without a schema version of its own: an older consist reads and writes it unchanged.
+    server.psql("listing", "DROP INDEX ix_run_created_at");
+    assert!(index().is_empty());
+    let later = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    assert_eq!(later.find_runs(&RunQuery::default()).unwrap(), newest_first, "the same runs in the same order");
+    assert_eq!(index().len(), 1, "added when found missing");
+
+    // The role that does not own the tables may not create it: it reads and writes all the same.
+    server.psql("listing", "DROP INDEX ix_run_created_at");
+    let lister = consist::store::PgStore::new(&as_lister, Duration::from_secs(10)).unwrap();
+    assert_eq!(lister.find_runs(&RunQuery::default()).unwrap(), newest_first);
+    std::thread::sleep(Duration::from_millis(1_100)); // past the schema recheck: asked once only
+    lister.write(&workflow_records(&Workspace::new())).unwrap();
+    assert_eq!(lister.find_runs(&RunQuery::default()).unwrap().len(), newest_first.len() * 2);
+    assert!(index().is_empty(), "not created by a role that does not own the table");
+}
