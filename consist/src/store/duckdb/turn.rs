@@ -2,7 +2,7 @@
 //! to one in-memory instance kept for the process and detaches it when done, so the file is held
 //! (and locked against other processes) only for the call, as when each call opened its own
 //! instance, without paying for a new instance each time (~14 ms of DuckDB registering its
-//! functions; an attach costs ~1 ms). Detaching checkpoints the file, so it is complete for
+//! functions; an attach costs 1-7 ms, more on a bigger file). Detaching checkpoints the file, so it is complete for
 //! other tools as soon as the call returns.
 //!
 //! Within this process, one thread at a time works on a file: a thread that holds it may open
@@ -53,7 +53,7 @@ pub(super) fn create_file(path: &Path) -> duckdb::Result<()> {
     let conn = instance()?;
     let name = quote_ident(&fresh_name("consist_new"));
     conn.execute_batch(&format!("ATTACH {} AS {name}", quote_text(&path.to_string_lossy())))?;
-    conn.execute_batch(&format!("DETACH {name}"))
+    conn.execute_batch(&format!("DETACH {name}")).inspect_err(discard_instance)
 }
 
 /// Create the process's instance now, on a thread of its own, so that the first call to need it
@@ -64,13 +64,18 @@ pub(crate) fn prepare_instance() {
     }
 }
 
+/// Let the instance go: it closes with its last connection, releasing every file still attached
+/// to it, and the next call creates a new one.
+fn discard_instance(error: &duckdb::Error) {
+    tracing::warn!(%error, "letting this process's DuckDB instance go; the next call creates a new one");
+    *INSTANCE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 /// After an error that invalidated the instance (DuckDB refuses all further work on it after a
-/// fatal error), let it go: it closes, releasing what it still holds, with its last
-/// connection, and the next call creates a new one.
+/// fatal error), let it go.
 fn discard_if_invalidated(error: &duckdb::Error) {
     if error.to_string().contains("invalidated") {
-        tracing::warn!(%error, "DuckDB invalidated this process's instance; the next call creates a new one");
-        *INSTANCE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        discard_instance(error);
     }
 }
 
@@ -98,8 +103,9 @@ impl Drop for Conn {
         let Some(name) = self.turn.last_attachment() else { return };
         // Detaching checkpoints the file and releases its lock.
         if let Err(error) = self.conn.execute_batch(&format!("USE {HOME}; DETACH {}", quote_ident(&name))) {
+            // Still attached, the file would stay locked for the life of the process.
             tracing::warn!(db = %self.turn.path.display(), %error, "detaching the catalog file failed");
-            discard_if_invalidated(&error);
+            discard_instance(&error);
         }
         self.turn.set_attachment(None);
     }
