@@ -402,7 +402,7 @@ fn postgres_catalogs_get_an_index_for_newest_first_listings_where_the_role_may_c
     let index = || -> Vec<String> {
         let location = consist::CatalogLocation::parse(&as_lister).unwrap();
         let catalog = consist::Catalog::open(&location, Duration::from_secs(10)).unwrap();
-        let rows = catalog.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_run_created_at'").unwrap();
+        let rows = catalog.query("SELECT indexdef FROM pg_indexes WHERE indexname = 'consist_ix_run_listing'").unwrap();
         rows.rows.iter().map(|r| r[0].as_str().unwrap_or_default().to_owned()).collect()
     };
     let made = index();
@@ -411,18 +411,26 @@ fn postgres_catalogs_get_an_index_for_newest_first_listings_where_the_role_may_c
     let newest_first = store.find_runs(&RunQuery::default()).unwrap();
 
     // A catalog without it (made before it existed) gets it from the next store to open it,
+    // unless another session holds the migration lock (then it waits for a later store).
     // without a schema version of its own: an older consist reads and writes it unchanged.
-    server.psql("listing", "DROP INDEX ix_run_created_at");
+    server.psql("listing", "DROP INDEX consist_ix_run_listing");
     assert!(index().is_empty());
+    let blocked = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    let mut holder = server.client("listing");
+    let mut tx = holder.transaction().unwrap();
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&0x0063_6f6e_7369_7374_i64]).unwrap();
+    assert_eq!(blocked.find_runs(&RunQuery::default()).unwrap(), newest_first, "not kept waiting");
+    assert!(index().is_empty(), "another session held the migration lock");
+    tx.rollback().unwrap();
     let later = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
     assert_eq!(later.find_runs(&RunQuery::default()).unwrap(), newest_first, "the same runs in the same order");
     assert_eq!(index().len(), 1, "added when found missing");
 
-    // The role that does not own the tables may not create it: it reads and writes all the same.
-    server.psql("listing", "DROP INDEX ix_run_created_at");
+    // A role that does not own the tables may not create it, and does not try: it reads and
+    // writes all the same.
+    server.psql("listing", "DROP INDEX consist_ix_run_listing");
     let lister = consist::store::PgStore::new(&as_lister, Duration::from_secs(10)).unwrap();
     assert_eq!(lister.find_runs(&RunQuery::default()).unwrap(), newest_first);
-    std::thread::sleep(Duration::from_millis(1_100)); // past the schema recheck: asked once only
     lister.write(&workflow_records(&Workspace::new())).unwrap();
     assert_eq!(lister.find_runs(&RunQuery::default()).unwrap().len(), newest_first.len() * 2);
     assert!(index().is_empty(), "not created by a role that does not own the table");

@@ -91,6 +91,11 @@ impl PgServer {
             .args(["ON_ERROR_STOP=1", "-d", name, "-c", sql]));
     }
 
+    /// A session of its own on database `name`, as the superuser (another host's, say).
+    pub fn client(&self, name: &str) -> postgres::Client {
+        postgres::Client::connect(&self.url(name), postgres::NoTls).expect("a session on the test server")
+    }
+
     /// The URL of database `name` (created or not).
     pub fn url(&self, name: &str) -> String {
         format!("postgres://consist@127.0.0.1:{}/{name}", self.port)

@@ -23,10 +23,12 @@ impl DuckDbStore {
         }
         let conn = self.connect()?;
         let quoted = sql::quote_text(&tmp.to_string_lossy());
-        let copy = (|| -> duckdb::Result<Vec<(String, i64, i64)>> {
+        // Attached to the process's instance: detached below whether or not the copy succeeded,
+        // so that a failure leaves neither the file open nor its name taken.
+        let copy = super::turn::fresh_name("consist_compacted");
+        let counted = (|| -> duckdb::Result<Vec<(String, i64, i64)>> {
             conn.execute_batch("FORCE CHECKPOINT;")?;
             let db: String = conn.query_row("SELECT current_database()", [], |r| r.get(0))?;
-            let copy = super::turn::fresh_name("consist_compacted");
             conn.execute_batch(&format!(
                 "ATTACH {quoted} AS {copy}; COPY FROM DATABASE {} TO {copy};",
                 sql::quote_ident(&db)
@@ -42,18 +44,20 @@ impl DuckDbStore {
                 };
                 counts.push((table.to_owned(), count(&db)?, count(&copy)?));
             }
-            conn.execute_batch(&format!("DETACH {copy};"))?;
             Ok(counts)
         })();
+        let detached = conn.execute_batch(&format!("DETACH DATABASE IF EXISTS {copy};"));
         let verified =
-            copy.map_err(|e| self.db_err(e)).and_then(|counts| match counts.iter().find(|(_, old, new)| old != new) {
-                Some((table, old, new)) => Err(Error::Refused(format!(
-                    "compaction copied {new} of {old} rows of `{table}`; the database was left as it was"
-                ))),
-                None if tmp_wal.exists() => Err(Error::Refused(
-                    "the compacted copy was not checkpointed; the database was left as it was".into(),
-                )),
-                None => Ok(()),
+            counted.and_then(|counts| detached.map(|()| counts)).map_err(|e| self.db_err(e)).and_then(|counts| {
+                match counts.iter().find(|(_, old, new)| old != new) {
+                    Some((table, old, new)) => Err(Error::Refused(format!(
+                        "compaction copied {new} of {old} rows of `{table}`; the database was left as it was"
+                    ))),
+                    None if tmp_wal.exists() => Err(Error::Refused(
+                        "the compacted copy was not checkpointed; the database was left as it was".into(),
+                    )),
+                    None => Ok(()),
+                }
             });
         let renamed =
             verified.and_then(|()| std::fs::rename(&tmp, &self.path).map_err(Error::io("replacing", &self.path)));

@@ -46,6 +46,10 @@ pub const TABLES: [&str; 6] =
 #[derive(Debug, Clone)]
 pub struct DuckDbStore {
     path: PathBuf,
+    /// `path` made absolute (textually, as DuckDB compares attached files): this process's turn
+    /// at the file is taken, and the file attached, under this one spelling, so a relative and
+    /// an absolute path to one file take turns instead of holding it twice.
+    absolute: PathBuf,
     lock_timeout: Duration,
     /// This process has created or seen the schema in this file (saves ~7 ms of DDL per batch).
     schema_ready: Arc<AtomicBool>,
@@ -77,8 +81,10 @@ impl DuckDbStore {
     /// background.
     pub fn new(path: impl Into<PathBuf>, lock_timeout: Duration) -> DuckDbStore {
         turn::prepare_instance();
+        let path = path.into();
         DuckDbStore {
-            path: path.into(),
+            absolute: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
+            path,
             lock_timeout,
             schema_ready: Arc::new(AtomicBool::new(false)),
             version_read: Arc::new(AtomicBool::new(false)),
@@ -119,7 +125,7 @@ impl DuckDbStore {
             // writing beside it is refused rather than waited for (it would wait for itself).
             return Err(self.read_only_here());
         }
-        let turn = FileGuard::acquire(&self.path);
+        let turn = FileGuard::acquire(&self.absolute);
         let conn = match turn.attached_read_only() {
             Some(true) if !read_only => return Err(self.read_only_here()),
             Some(_) => turn.join().map_err(|e| self.db_err(e))?,
@@ -134,7 +140,18 @@ impl DuckDbStore {
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
         }
-        let turn = FileGuard::acquire(&self.path);
+        let turn = FileGuard::acquire(&self.absolute);
+        if turn.attached_read_only().is_some() {
+            // A second handle on the file, closed, would drop this process's lock on it (POSIX
+            // locks belong to the process) under the connection already open.
+            return Err(Error::Query {
+                reason: format!(
+                    "{}: an SQL query cannot run while this thread has the catalog open (a read session or a \
+                     write); run it after",
+                    self.path.display()
+                ),
+            });
+        }
         let conn = self.open_file(true, |_| {
             Config::default().access_mode(AccessMode::ReadOnly).and_then(|c| Connection::open_with_flags(&self.path, c))
         })?;

@@ -1,7 +1,7 @@
 //! This process's DuckDB instance, and its turn at each database file: a call attaches the file
 //! to one in-memory instance kept for the process and detaches it when done, so the file is held
 //! (and locked against other processes) only for the call, as when each call opened its own
-//! instance, without paying for a new instance each time (~14 ms of DuckDB registering its
+//! instance, without paying for a new instance each time (14-20 ms of DuckDB registering its
 //! functions; an attach costs 1-7 ms, more on a bigger file). Detaching checkpoints the file, so it is complete for
 //! other tools as soon as the call returns.
 //!
@@ -21,7 +21,8 @@ use super::sql::{quote_ident, quote_text};
 /// The instance's own catalog, the default of a connection between attachments.
 const HOME: &str = "memory";
 
-/// The process's instance; `None` until first used, or after DuckDB invalidated it.
+/// The process's instance; `None` until first used, and after it was let go (see
+/// [`discard_instance`]).
 static INSTANCE: Mutex<Option<Connection>> = Mutex::new(None);
 
 /// Numbers the attachments, whose names are the instance's (and so the process's) to share.
@@ -50,16 +51,18 @@ pub(crate) fn instance() -> duckdb::Result<Connection> {
 
 /// Create an empty database file at `path` (nothing may be there), through the process's instance.
 pub(super) fn create_file(path: &Path) -> duckdb::Result<()> {
+    let Some(text) = path.to_str() else { return Err(duckdb::Error::InvalidPath(path.to_path_buf())) };
     let conn = instance()?;
     let name = quote_ident(&fresh_name("consist_new"));
-    conn.execute_batch(&format!("ATTACH {} AS {name}", quote_text(&path.to_string_lossy())))?;
+    conn.execute_batch(&format!("ATTACH {} AS {name}", quote_text(text)))?;
     conn.execute_batch(&format!("DETACH {name}")).inspect_err(discard_instance)
 }
 
 /// Create the process's instance now, on a thread of its own, so that the first call to need it
 /// does not wait for it (a tracker starts this when it opens).
 pub(crate) fn prepare_instance() {
-    if INSTANCE.lock().map(|slot| slot.is_none()).unwrap_or(false) {
+    // `try_lock`: while another thread is making the instance, there is nothing to do.
+    if INSTANCE.try_lock().is_ok_and(|slot| slot.is_none()) {
         let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| drop(instance()));
     }
 }
@@ -101,14 +104,27 @@ impl std::ops::DerefMut for Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let Some(name) = self.turn.last_attachment() else { return };
-        // Detaching checkpoints the file and releases its lock.
-        if let Err(error) = self.conn.execute_batch(&format!("USE {HOME}; DETACH {}", quote_ident(&name))) {
-            // Still attached, the file would stay locked for the life of the process.
+        // Detaching checkpoints the file and releases its lock. DuckDB reports a failed
+        // checkpoint as an error of a DETACH that happened all the same; a DETACH refused (a
+        // transaction left open) is tried again after a rollback.
+        let detach = format!("USE {HOME}; DETACH DATABASE IF EXISTS {}", quote_ident(&name));
+        if let Err(error) = self.conn.execute_batch(&detach) {
             tracing::warn!(db = %self.turn.path.display(), %error, "detaching the catalog file failed");
-            discard_instance(&error);
+            let _ = self.conn.execute_batch("ROLLBACK");
+            if attached(&self.conn, &name) && self.conn.execute_batch(&detach).is_err() && attached(&self.conn, &name) {
+                // Still attached, the file would stay locked for the life of the process.
+                discard_instance(&error);
+            }
         }
         self.turn.set_attachment(None);
     }
+}
+
+/// Whether a database of this name is attached to the instance of `conn` (assumed so when that
+/// cannot be read).
+fn attached(conn: &Connection, name: &str) -> bool {
+    conn.query_row("SELECT count(*) > 0 FROM duckdb_databases() WHERE database_name = ?", [name], |r| r.get(0))
+        .unwrap_or(true)
 }
 
 /// How this process has a file attached.
@@ -188,10 +204,12 @@ impl FileGuard {
     /// Attach the file to the process's instance and return a connection whose default catalog
     /// it is. Fails as opening the file would (another process holds it, not a database...).
     pub(super) fn attach(&self, read_only: bool) -> duckdb::Result<Connection> {
+        // A path that is not UTF-8 cannot be written into the statement unchanged.
+        let Some(path) = self.path.to_str() else { return Err(duckdb::Error::InvalidPath(self.path.clone())) };
         let conn = instance()?;
         let name = fresh_name("consist");
         let mode = if read_only { " (READ_ONLY)" } else { "" };
-        let attach = format!("ATTACH {} AS {}{mode}", quote_text(&self.path.to_string_lossy()), quote_ident(&name));
+        let attach = format!("ATTACH {} AS {}{mode}", quote_text(path), quote_ident(&name));
         if let Err(error) = conn.execute_batch(&attach) {
             discard_if_invalidated(&error);
             return Err(error);
@@ -224,7 +242,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::DuckDbStore;
-    use crate::store::{QueryAccess, Store};
+    use crate::store::{QueryAccess, RunQuery, Store};
 
     #[test]
     fn a_file_held_by_another_thread_under_another_spelling_is_waited_for() {
@@ -255,12 +273,38 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = DuckDbStore::new(dir.path().join("a.duckdb"), Duration::from_secs(10));
         first.init().unwrap();
-        let refused = first.query_sql("SELECT * FROM read_csv('/etc/hostname')", QueryAccess::CatalogOnly);
+        let outside = dir.path().join("outside.csv");
+        std::fs::write(&outside, "a\n1\n").unwrap();
+        let read = format!("SELECT * FROM read_csv('{}')", outside.display());
+        let refused = first.query_sql(&read, QueryAccess::CatalogOnly);
         assert!(refused.is_err(), "a confined query read a file outside the catalog");
+        assert!(first.query_sql(&read, QueryAccess::External).is_ok(), "the file is readable");
         // Attaching another file needs external access: a confined process instance refuses it.
         let second = DuckDbStore::new(dir.path().join("b.duckdb"), Duration::from_secs(10));
         second.init().unwrap();
         let rows = first.query_sql("SELECT count(*) FROM run", QueryAccess::CatalogOnly).unwrap();
         assert_eq!(rows.rows.len(), 1);
+    }
+
+    #[test]
+    fn every_call_detaches_its_file_a_read_session_and_a_compaction_included() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DuckDbStore::new(dir.path().join("p.duckdb"), Duration::from_secs(10));
+        store.init().unwrap();
+        store.find_runs(&RunQuery::default()).unwrap();
+        {
+            let _session = store.read_session().unwrap();
+            store.find_runs(&RunQuery::default()).unwrap();
+            store.summary().unwrap();
+            let sql = store.query_sql("SELECT 1", QueryAccess::CatalogOnly).unwrap_err();
+            assert!(sql.to_string().contains("while this thread has the catalog open"), "{sql}");
+        }
+        store.compact().unwrap();
+        let under_dir = format!("{}%", dir.path().display());
+        let attached: i64 = super::instance()
+            .unwrap()
+            .query_row("SELECT count(*) FROM duckdb_databases() WHERE path LIKE ?", [under_dir], |r| r.get(0))
+            .unwrap();
+        assert_eq!(attached, 0, "a file of this catalog is still attached to the process's instance");
     }
 }
