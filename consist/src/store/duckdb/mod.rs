@@ -273,16 +273,13 @@ impl DuckDbStore {
         if self.schema_ready.load(Ordering::Relaxed) || self.version_read.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let has_table: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'consist_schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.db_err(e))?;
-        if has_table {
-            let found: i32 = conn.query_row(schema::READ_VERSION, [], |r| r.get(0)).map_err(|e| self.db_err(e))?;
-            schema::pending(found, &self.path.display())?;
+        // Read, not looked up in `duckdb_tables()`: see [`missing_table`].
+        match conn.query_row(schema::READ_VERSION, [], |r| r.get::<_, i32>(0)) {
+            Ok(found) => {
+                schema::pending(found, &self.path.display())?;
+            }
+            Err(e) if missing_table(&e) => {}
+            Err(e) => return Err(self.db_err(e)),
         }
         self.version_read.store(true, Ordering::Relaxed);
         Ok(())
@@ -342,15 +339,19 @@ impl std::ops::Deref for ReadConn {
 /// The catalog's identity, if this file has one yet (a file migration 2 has not reached, e.g.
 /// one Python Consist wrote, has none until consist writes it).
 fn read_identity(conn: &Connection) -> duckdb::Result<Option<CatalogIdentity>> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = 'consist_catalog'",
-        [],
-        |r| r.get(0),
-    )?;
-    if !exists {
-        return Ok(None);
+    match conn.query_row(schema::READ_IDENTITY, [], identity_from_row).optional() {
+        Err(e) if missing_table(&e) => Ok(None),
+        read => read,
     }
-    conn.query_row(schema::READ_IDENTITY, [], identity_from_row).optional()
+}
+
+/// Whether a query failed because its table is not in the attached file. Tables are not looked
+/// up in `duckdb_tables()` or `duckdb_databases()`: those scan every database attached to the
+/// process's instance and keep them referenced meanwhile, so that another thread's DETACH
+/// returns before the file is closed (checkpointed, its lock released), which then happens
+/// later, on whichever thread lets go last.
+fn missing_table(error: &duckdb::Error) -> bool {
+    error.to_string().contains("does not exist")
 }
 
 /// A row of [`schema::READ_IDENTITY`].

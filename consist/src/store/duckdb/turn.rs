@@ -120,11 +120,13 @@ impl Drop for Conn {
     }
 }
 
-/// Whether a database of this name is attached to the instance of `conn` (assumed so when that
-/// cannot be read).
+/// Whether a database of this name is attached to the instance of `conn`: whether it can be
+/// used (not read from `duckdb_databases()`, which would hold every attached database open
+/// while it scans them; see `missing_table` in `mod.rs`).
 fn attached(conn: &Connection, name: &str) -> bool {
-    conn.query_row("SELECT count(*) > 0 FROM duckdb_databases() WHERE database_name = ?", [name], |r| r.get(0))
-        .unwrap_or(true)
+    let used = conn.execute_batch(&format!("USE {}", quote_ident(name))).is_ok();
+    let _ = conn.execute_batch(&format!("USE {HOME}"));
+    used
 }
 
 /// How this process has a file attached.
@@ -242,6 +244,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::DuckDbStore;
+    use super::FileGuard;
     use crate::store::{QueryAccess, RunQuery, Store};
 
     #[test]
@@ -300,11 +303,43 @@ mod tests {
             assert!(sql.to_string().contains("while this thread has the catalog open"), "{sql}");
         }
         store.compact().unwrap();
-        let under_dir = format!("{}%", dir.path().display());
-        let attached: i64 = super::instance()
-            .unwrap()
-            .query_row("SELECT count(*) FROM duckdb_databases() WHERE path LIKE ?", [under_dir], |r| r.get(0))
-            .unwrap();
-        assert_eq!(attached, 0, "a file of this catalog is still attached to the process's instance");
+        // DuckDB refuses to attach a file twice: attaching it again succeeds only if every call
+        // let it go (listing `duckdb_databases()` would hold other tests' files open meanwhile).
+        let guard = FileGuard::acquire(&std::path::absolute(dir.path().join("p.duckdb")).unwrap());
+        let again = guard.attach(true).map_err(|e| e.to_string());
+        assert!(again.is_ok(), "a file of this catalog is still attached to the process's instance: {again:?}");
+        drop(super::Conn { conn: again.unwrap(), turn: guard });
+    }
+
+    #[test]
+    fn a_call_has_closed_its_file_when_it_returns_while_other_threads_read_other_catalogs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.duckdb"), dir.path().join("b.duckdb"));
+        let (first, second) =
+            (DuckDbStore::new(&a, Duration::from_secs(10)), DuckDbStore::new(&b, Duration::from_secs(10)));
+        first.init().unwrap();
+        second.init().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    second.identity().unwrap();
+                    second.find_runs(&RunQuery::default()).unwrap();
+                }
+            })
+        };
+        let absolute = std::path::absolute(&a).unwrap();
+        for _ in 0..100 {
+            first.init().unwrap();
+            // Closed: attaching it again succeeds (a close deferred to the reader's thread would
+            // still hold it: "Unique file handle conflict").
+            let guard = FileGuard::acquire(&absolute);
+            let again = guard.attach(true).map_err(|e| e.to_string());
+            assert!(again.is_ok(), "the file was still open after the call returned: {again:?}");
+            drop(super::Conn { conn: again.unwrap(), turn: guard });
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
     }
 }
