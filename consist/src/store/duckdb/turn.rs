@@ -7,6 +7,11 @@
 //!
 //! Within this process, one thread at a time works on a file: a thread that holds it may open
 //! it again (the nested connection shares the attachment), another waits for its turn.
+//!
+//! No query on the shared instance may scan every attached database (`duckdb_tables()`,
+//! `duckdb_databases()`, `information_schema`): while it runs it holds them all open, and a
+//! DETACH on another thread then returns before its file is closed. SQL a user writes runs in an
+//! instance of its own (`DuckDbStore::open_private`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
