@@ -120,15 +120,12 @@ impl DuckDbStore {
     /// at a time works on a file (see `turn.rs`); a thread that has it open already shares that
     /// connection's attachment.
     fn open(&self, read_only: bool) -> Result<Conn> {
-        if !read_only && SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
-            // A read-only attachment of the file is open on this thread for a read session:
-            // writing beside it is refused rather than waited for (it would wait for itself).
-            return Err(self.read_only_here());
-        }
         let turn = FileGuard::acquire(&self.absolute);
-        let conn = match turn.attached_read_only() {
-            Some(true) if !read_only => return Err(self.read_only_here()),
-            Some(_) => turn.join().map_err(|e| self.db_err(e))?,
+        let conn = match turn.attachment() {
+            // A read-only attachment is open on this thread (a read session's): writing beside it
+            // is refused rather than waited for (it would wait for itself).
+            Some(held) if held.read_only && !read_only => return Err(self.read_only_here()),
+            Some(held) => turn.join(&held).map_err(|e| self.db_err(e))?,
             None => self.open_file(read_only, |read_only| turn.attach(read_only))?,
         };
         Ok(Conn { conn, turn })
@@ -141,7 +138,7 @@ impl DuckDbStore {
             return Err(Error::no_database(&self.path));
         }
         let turn = FileGuard::acquire(&self.absolute);
-        if turn.attached_read_only().is_some() {
+        if turn.attachment().is_some() {
             // A second handle on the file, closed, would drop this process's lock on it (POSIX
             // locks belong to the process) under the connection already open.
             return Err(Error::Query {

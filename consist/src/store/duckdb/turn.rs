@@ -136,9 +136,10 @@ fn attached(conn: &Connection, name: &str) -> bool {
 
 /// How this process has a file attached.
 #[derive(Clone)]
-struct Attachment {
+pub(super) struct Attachment {
     name: String,
-    read_only: bool,
+    /// Attached read-only.
+    pub(super) read_only: bool,
 }
 
 /// Which thread holds each open file, how many connections it has open on it, and under what
@@ -194,17 +195,15 @@ impl FileGuard {
         self.holder(|h| if h.depth == 1 { h.attachment.as_ref().map(|a| a.name.clone()) } else { None }).flatten()
     }
 
-    /// Whether this thread already has the file attached (a nested open), and if so, read-only.
-    pub(super) fn attached_read_only(&self) -> Option<bool> {
-        self.holder(|h| h.attachment.as_ref().map(|a| a.read_only)).flatten()
+    /// The attachment this thread already has for the file (a nested open), if any.
+    pub(super) fn attachment(&self) -> Option<Attachment> {
+        self.holder(|h| h.attachment.clone()).flatten()
     }
 
-    /// A connection on the attachment this thread already has for the file (see
-    /// [`FileGuard::attached_read_only`]).
-    pub(super) fn join(&self) -> duckdb::Result<Connection> {
-        let name = self.holder(|h| h.attachment.as_ref().map(|a| a.name.clone())).flatten().unwrap_or_default();
+    /// A connection on `held`, the attachment this thread already has for the file.
+    pub(super) fn join(&self, held: &Attachment) -> duckdb::Result<Connection> {
         let conn = instance()?;
-        conn.execute_batch(&format!("USE {}", quote_ident(&name)))?;
+        conn.execute_batch(&format!("USE {}", quote_ident(&held.name)))?;
         Ok(conn)
     }
 
@@ -306,14 +305,22 @@ mod tests {
             store.summary().unwrap();
             let sql = store.query_sql("SELECT 1", QueryAccess::CatalogOnly).unwrap_err();
             assert!(sql.to_string().contains("while this thread has the catalog open"), "{sql}");
+            let write = store.init().unwrap_err();
+            assert!(write.to_string().contains("a read session is open on this thread"), "{write}");
         }
         store.compact().unwrap();
-        // DuckDB refuses to attach a file twice: attaching it again succeeds only if every call
-        // let it go (listing `duckdb_databases()` would hold other tests' files open meanwhile).
-        let guard = FileGuard::acquire(&std::path::absolute(dir.path().join("p.duckdb")).unwrap());
-        let again = guard.attach(true).map_err(|e| e.to_string());
+        let again = reattach(&dir.path().join("p.duckdb"));
         assert!(again.is_ok(), "a file of this catalog is still attached to the process's instance: {again:?}");
-        drop(super::Conn { conn: again.unwrap(), turn: guard });
+    }
+
+    /// Attach `path` to the process's instance and let it go again. DuckDB refuses to attach a
+    /// file twice, so this succeeds only if every call let it go (listing `duckdb_databases()`
+    /// would hold other tests' files open meanwhile).
+    fn reattach(path: &std::path::Path) -> Result<(), String> {
+        let guard = FileGuard::acquire(&std::path::absolute(path).unwrap());
+        let conn = guard.attach(true).map_err(|e| e.to_string())?;
+        drop(super::Conn { conn, turn: guard });
+        Ok(())
     }
 
     #[test]
@@ -334,15 +341,12 @@ mod tests {
                 }
             })
         };
-        let absolute = std::path::absolute(&a).unwrap();
         for _ in 0..100 {
             first.init().unwrap();
             // Closed: attaching it again succeeds (a close deferred to the reader's thread would
             // still hold it: "Unique file handle conflict").
-            let guard = FileGuard::acquire(&absolute);
-            let again = guard.attach(true).map_err(|e| e.to_string());
+            let again = reattach(&a);
             assert!(again.is_ok(), "the file was still open after the call returned: {again:?}");
-            drop(super::Conn { conn: again.unwrap(), turn: guard });
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();

@@ -251,8 +251,9 @@ impl PgStore {
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(identity);
     }
 
-    /// Create [`LISTING_INDEX`], once per store, when the catalog lacks it and this role owns the
-    /// tables (checked with the schema version). Best effort, and never in another host's way for
+    /// Create [`LISTING_INDEX`], once per store: when the schema check finds the catalog lacks it
+    /// and this role owns the tables, or after this store migrated the schema (an index that
+    /// exists is left as it is). Best effort, and never in another host's way for
     /// long: only if no other session holds the migration lock, waiting at most 200 ms for the
     /// table; the build itself holds off writers to `run` while it reads it (~80 ms at 100,000
     /// runs, once per catalog). A failure (a busy table, a read-only server) leaves the catalog
