@@ -717,6 +717,15 @@ fn fetch_run(conn: &Connection, id: &str) -> duckdb::Result<Option<Run>> {
 
 /// An artifact by id or key (see [`Store::find_artifact`]).
 fn find_artifact_in(conn: &Connection, id_or_key: &str) -> duckdb::Result<Option<Artifact>> {
+    // An exact id first, the common case: one index lookup, where planning and running the
+    // union below (whose first branch it is) costs far more (Python's duckdb: 0.5 ms against
+    // 3.5 ms on a 100-run catalog, 6 ms on a 100,000-run one).
+    let exact = format!("SELECT {ARTIFACT_COLUMNS} FROM artifact a WHERE a.id = ?");
+    let found =
+        conn.prepare_cached(&exact)?.query_row(params![id_or_key], |row| artifact_from_row(row, 0)).optional()?;
+    if found.is_some() {
+        return Ok(found);
+    }
     let sql = super::sql::artifact_by_id_or_key(ARTIFACT_COLUMNS);
     conn.prepare_cached(&sql)?.query_row(params![id_or_key], |row| artifact_from_row(row, 0)).optional()
 }
