@@ -159,6 +159,22 @@ fn a_full_batch_of_hits_goes_to_the_database_without_waiting() {
 }
 
 #[test]
+fn a_flush_after_a_long_run_of_hits_leaves_the_file_complete_while_the_tracker_lives() {
+    let ws = Workspace::new();
+    square(&ws.tracker());
+    // Batches of 2: the steps run ahead of the writer, whose batches then follow each other in
+    // one write session (one attach, one checkpoint when it ends).
+    let tracker = consist::Tracker::builder(ws.run_dir()).db_path(ws.db()).flush_every(2).open().unwrap();
+    for _ in 0..300 {
+        assert!(square(&tracker).cache_hit());
+    }
+    tracker.flush().unwrap();
+    assert!(!ws.path().join("provenance.duckdb.wal").exists(), "the flush returned before the file was checkpointed");
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 301, "plain SQL sees every run after the flush");
+    drop(tracker);
+}
+
+#[test]
 fn snapshot_survives_a_failed_database_write_and_rebuilds_it() {
     let ws = Workspace::new();
     let tracker = ws.tracker();

@@ -485,11 +485,23 @@ impl Catalog {
     /// wait for the session, so it spans one batch of reads that nothing on this thread waits
     /// on another thread during (the UI holds one while it reads a page, not while sending it).
     /// Not public: a user who flushed a tracker inside a session would wait for ever.
-    pub(crate) fn read_session(&self) -> Result<crate::store::ReadSession> {
+    pub(crate) fn read_session(&self) -> Result<crate::store::Session> {
         if !self.has_store() {
-            return Ok(crate::store::ReadSession::default());
+            return Ok(crate::store::Session::default());
         }
         self.store.read_session()
+    }
+
+    /// Keep the store open from this thread's next write until the session is dropped (see
+    /// [`crate::store::Store::write_session`]); without one if the store cannot start a session.
+    pub(crate) fn write_session(&self) -> crate::store::Session {
+        if !self.has_store() {
+            return crate::store::Session::default();
+        }
+        self.store.write_session().unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "writing without a session");
+            crate::store::Session::default()
+        })
     }
 
     /// Runs whose id, model, tags, description or config contain `text` (case-insensitive), the

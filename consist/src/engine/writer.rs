@@ -7,7 +7,10 @@
 //! when the tracker is dropped (it drains and stops). A batch is: the hits as one durable JSON-lines
 //! snapshot file plus a pending-queue entry (the group commit), then [`Catalog::sync`], which
 //! writes every pending run to the store in one transaction. Only this thread writes the store, so
-//! steps running on many threads record through one writer.
+//! steps running on many threads record through one writer. When steps run ahead of it, batches
+//! follow each other at once in one write session ([`crate::store::Store::write_session`]: for a
+//! DuckDB file one attach and one checkpoint for them all), for at most [`SESSION_MAX`]; a session
+//! ends before a flush or the drop returns.
 //!
 //! The store is written when something needs it there: an executed run, a flush, a full batch of
 //! hits, a queue that [`Catalog::pending_due`] finds due, and the tracker's drop, so the catalog
@@ -30,6 +33,10 @@ const MAX_AGE: Duration = Duration::from_secs(2);
 
 /// Batches of hits a step may run ahead of the writer.
 const BACKLOG: usize = 4;
+
+/// The longest the writer keeps the store open across batches that follow each other at once
+/// (see [`Target::run`]): other processes wait for the file meanwhile.
+const SESSION_MAX: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
 struct State {
@@ -173,6 +180,10 @@ impl Target {
         let mut batch = 0u64;
         let mut state = shared.lock();
         let mut first = leftovers;
+        // The store kept open while batches follow each other at once (the steps are ahead of
+        // the writer): one open and one close (for DuckDB, the checkpoint that rewrites the
+        // tables' last row groups) for all of them instead of one each.
+        let mut session: Option<(crate::store::Session, Instant)> = None;
         loop {
             let due = |s: &State| {
                 s.stop
@@ -197,8 +208,24 @@ impl Target {
             state.unwritten = 0;
             state.oldest = None;
             drop(state);
+            if store && session.is_none() {
+                session = Some((self.catalog.write_session(), Instant::now()));
+            }
             let result = self.write(&mut hits, &mut batch, store);
             state = shared.lock();
+            // The session ends unless the next batch is due already; and always before a flush or
+            // the tracker's drop hears its runs are written, so the file is complete and free
+            // for other processes by then.
+            let keep = result.is_ok()
+                && !stop
+                && ticket == state.served
+                && due(&state)
+                && session.as_ref().is_some_and(|(_, since)| since.elapsed() < SESSION_MAX);
+            if !keep && session.is_some() {
+                drop(state);
+                session = None;
+                state = shared.lock();
+            }
             // An executed run whose write failed is retried with the next batch, or after
             // MAX_AGE (a catalog server that was down gets the runs once it is back).
             let retry = store && result.is_err();

@@ -81,19 +81,20 @@ pub enum QueryAccess {
     External,
 }
 
-/// Reads on this thread share one connection until this is dropped ([`Store::read_session`]).
+/// The catalog kept open on this thread until this is dropped ([`Store::read_session`],
+/// [`Store::write_session`]).
 #[derive(Default)]
 #[must_use = "the session ends when this is dropped"]
-pub struct ReadSession(Option<Box<dyn FnOnce()>>);
+pub struct Session(Option<Box<dyn FnOnce()>>);
 
-impl ReadSession {
+impl Session {
     /// A session that runs `end` when dropped.
-    pub(crate) fn ending(end: impl FnOnce() + 'static) -> ReadSession {
-        ReadSession(Some(Box::new(end)))
+    pub(crate) fn ending(end: impl FnOnce() + 'static) -> Session {
+        Session(Some(Box::new(end)))
     }
 }
 
-impl Drop for ReadSession {
+impl Drop for Session {
     fn drop(&mut self) {
         if let Some(end) = self.0.take() {
             end();
@@ -101,9 +102,9 @@ impl Drop for ReadSession {
     }
 }
 
-impl std::fmt::Debug for ReadSession {
+impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "ReadSession(open)" } else { "ReadSession(none)" })
+        f.write_str(if self.0.is_some() { "Session(open)" } else { "Session(none)" })
     }
 }
 
@@ -228,8 +229,18 @@ pub trait Store: sealed::Sealed + Send + Sync {
     /// Keep one read connection for the reads this thread makes until the session is dropped
     /// (a page that reads several things opens the catalog once). The file is held meanwhile:
     /// keep sessions short, as other processes' writers wait for them.
-    fn read_session(&self) -> Result<ReadSession> {
-        Ok(ReadSession::default())
+    fn read_session(&self) -> Result<Session> {
+        Ok(Session::default())
+    }
+
+    /// Keep the catalog open from this thread's next write until the session is dropped, so that
+    /// the writes made meanwhile share one open: on a DuckDB file, one attach and one checkpoint
+    /// (when the session ends) for all of them instead of one each. Each write still commits on
+    /// its own; a failed one closes the catalog, and the next opens it again. The file is held
+    /// meanwhile, so other processes wait: a tracker's writer keeps a session only across
+    /// batches that follow each other at once, for at most a second.
+    fn write_session(&self) -> Result<Session> {
+        Ok(Session::default())
     }
 
     /// The ids of the runs around `start`, with their hop distance (negative upstream, positive

@@ -30,7 +30,7 @@ use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
 use super::sql::Dialect;
 use super::{
     ArtifactQuery, ArtifactView, CatalogIdentity, CatalogSummary, Direction, LineageStart, QueryAccess, QueryRows,
-    ReadSession, RunQuery, ScenarioSummary, Store, StoreIntegrity, schema,
+    RunQuery, ScenarioSummary, Session, Store, StoreIntegrity, schema,
 };
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
@@ -313,11 +313,14 @@ impl DuckDbStore {
 }
 
 thread_local! {
-    /// Read connections kept open on this thread by a [`ReadSession`], by file.
+    /// Read connections kept open on this thread by a [`Session`], by file.
     static SESSIONS: RefCell<HashMap<PathBuf, Rc<Conn>>> = RefCell::new(HashMap::new());
+    /// Write sessions open on this thread, by absolute file path: the connection of the session's
+    /// first write, kept (and so the file attached) until the session ends.
+    static WRITE_SESSIONS: RefCell<HashMap<PathBuf, Option<Conn>>> = RefCell::new(HashMap::new());
 }
 
-/// A read connection: this call's own, or the one a [`ReadSession`] keeps for its scope.
+/// A read connection: this call's own, or the one a [`Session`] keeps for its scope.
 enum ReadConn {
     Own(Conn),
     Shared(Rc<Conn>),
@@ -411,6 +414,15 @@ impl Store for DuckDbStore {
             self.version_read.store(false, Ordering::Relaxed);
             return Err(self.db_err(e));
         }
+        // In a write session the first write's attachment stays for the next ones; a failed
+        // write (returned above) lets it go, and the next attaches again.
+        let conn = WRITE_SESSIONS.with(|s| match s.borrow_mut().get_mut(&self.absolute) {
+            Some(slot @ None) => {
+                *slot = Some(conn);
+                None
+            }
+            _ => Some(conn),
+        });
         drop(conn);
         tracing::debug!(runs = records.len(), ms = start.elapsed().as_secs_f64() * 1e3, "wrote batch to DuckDB");
         Ok(())
@@ -606,15 +618,37 @@ impl Store for DuckDbStore {
         Ok(Some(super::lineage_from(artifact, max_depth, rows)))
     }
 
-    fn read_session(&self) -> Result<ReadSession> {
+    fn read_session(&self) -> Result<Session> {
         if SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
-            return Ok(ReadSession::default());
+            return Ok(Session::default());
         }
-        let ReadConn::Own(conn) = self.open_read()? else { return Ok(ReadSession::default()) };
+        let ReadConn::Own(conn) = self.open_read()? else { return Ok(Session::default()) };
         let path = self.path.clone();
         SESSIONS.with(|s| s.borrow_mut().insert(path.clone(), Rc::new(conn)));
-        Ok(ReadSession::ending(move || {
+        Ok(Session::ending(move || {
             SESSIONS.with(|s| s.borrow_mut().remove(&path));
+        }))
+    }
+
+    fn write_session(&self) -> Result<Session> {
+        // The session's first write keeps its attachment (see `write`); nothing is opened before
+        // a write needs it, so a session that writes nothing leaves the file alone.
+        let path = self.absolute.clone();
+        let nested = WRITE_SESSIONS.with(|s| {
+            let mut sessions = s.borrow_mut();
+            let nested = sessions.contains_key(&path);
+            if !nested {
+                sessions.insert(path.clone(), None);
+            }
+            nested
+        });
+        if nested {
+            return Ok(Session::default());
+        }
+        Ok(Session::ending(move || {
+            // Detached (checkpointed) here, unless a write failed and let it go already.
+            let held = WRITE_SESSIONS.with(|s| s.borrow_mut().remove(&path)).flatten();
+            drop(held);
         }))
     }
 

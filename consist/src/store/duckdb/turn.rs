@@ -313,6 +313,49 @@ mod tests {
         assert!(again.is_ok(), "a file of this catalog is still attached to the process's instance: {again:?}");
     }
 
+    #[test]
+    fn writes_in_a_write_session_are_checkpointed_once_when_it_ends_and_other_threads_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.duckdb");
+        let store = DuckDbStore::new(&path, Duration::from_secs(10));
+        store.init().unwrap();
+        let record = |i: usize| {
+            let now = chrono::Utc::now();
+            let mut run = crate::run::Run::starting("step", serde_json::Map::new(), now).with_id(&format!("step_{i}"));
+            run.end(crate::run::RunStatus::Completed);
+            crate::run::RunRecord::starting(run, serde_json::json!({}), Default::default(), dir.path().into(), vec![])
+        };
+        let absent = dir.path().join("absent.duckdb");
+        drop(DuckDbStore::new(&absent, Duration::from_secs(10)).write_session().unwrap());
+        assert!(!absent.exists(), "a session that wrote nothing made a file");
+        let wal = dir.path().join("p.duckdb.wal");
+        let reader = {
+            let _session = store.write_session().unwrap();
+            for i in 0..3 {
+                store.write(&[record(i)]).unwrap();
+            }
+            // Committed (in the write-ahead log) and readable on this thread; not checkpointed
+            // write by write, which detaching after each would do.
+            assert_eq!(store.count_runs(&RunQuery::default()).unwrap(), 3);
+            assert!(wal.exists(), "the writes were checkpointed one by one");
+            // Another thread's turn comes when the session ends.
+            let other = DuckDbStore::new(&path, Duration::from_secs(10));
+            let reader = std::thread::spawn(move || other.count_runs(&RunQuery::default()));
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!reader.is_finished(), "another thread read the file during the session");
+            reader
+        };
+        assert_eq!(reader.join().unwrap().unwrap(), 3);
+        // Ended: checkpointed (no log left) and detached.
+        assert!(!wal.exists(), "the session's end left the write-ahead log");
+        let again = reattach(&path);
+        assert!(again.is_ok(), "the file is still attached after the session: {again:?}");
+        for i in 3..6 {
+            store.write(&[record(i)]).unwrap();
+        }
+        assert_eq!(store.count_runs(&RunQuery::default()).unwrap(), 6);
+    }
+
     /// Attach `path` to the process's instance and let it go again. DuckDB refuses to attach a
     /// file twice, so this succeeds only if every call let it go (listing `duckdb_databases()`
     /// would hold other tests' files open meanwhile).
