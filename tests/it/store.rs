@@ -159,7 +159,7 @@ fn a_full_batch_of_hits_goes_to_the_database_without_waiting() {
 }
 
 #[test]
-fn a_flush_after_a_long_run_of_hits_leaves_the_file_complete_while_the_tracker_lives() {
+fn a_flush_or_drop_after_a_long_run_of_hits_leaves_the_file_complete() {
     let ws = Workspace::new();
     square(&ws.tracker());
     // Batches of 2: the steps run ahead of the writer, whose batches then follow each other in
@@ -169,9 +169,25 @@ fn a_flush_after_a_long_run_of_hits_leaves_the_file_complete_while_the_tracker_l
         assert!(square(&tracker).cache_hit());
     }
     tracker.flush().unwrap();
-    assert!(!ws.path().join("provenance.duckdb.wal").exists(), "the flush returned before the file was checkpointed");
+    let wal = ws.path().join("provenance.duckdb.wal");
+    assert!(!wal.exists(), "the flush returned before the file was checkpointed");
     assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 301, "plain SQL sees every run after the flush");
+    // The same when the tracker is dropped without a flush.
+    for _ in 0..300 {
+        assert!(square(&tracker).cache_hit());
+    }
     drop(tracker);
+    assert!(!wal.exists(), "the drop returned before the file was checkpointed");
+    assert_eq!(ws.scalar::<i64>("SELECT count(*) FROM run"), 601);
+    // The fingerprint of the file this host keeps (so the next tracker need not open it to read
+    // the catalog's id) is the file as the last checkpoint left it.
+    let mark: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path().join("provenance.duckdb.consist/catalog")).unwrap()).unwrap();
+    let meta = std::fs::metadata(ws.db()).unwrap();
+    let mtime = meta.modified().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    use std::os::unix::fs::MetadataExt;
+    let key = format!("{}:{}:{}:{mtime}", meta.dev(), meta.ino(), meta.len());
+    assert_eq!(mark["file"], key.as_str(), "a stale fingerprint makes the next tracker open the file");
 }
 
 #[test]

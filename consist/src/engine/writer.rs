@@ -182,8 +182,9 @@ impl Target {
         let mut first = leftovers;
         // The store kept open while batches follow each other at once (the steps are ahead of
         // the writer): one open and one close (for DuckDB, the checkpoint that rewrites the
-        // tables' last row groups) for all of them instead of one each.
-        let mut session: Option<(crate::store::Session, Instant)> = None;
+        // tables' last row groups) for all of them instead of one each; with when it started,
+        // and whether a write was made in it.
+        let mut open: Option<(crate::store::Session, Instant, bool)> = None;
         loop {
             let due = |s: &State| {
                 s.stop
@@ -208,23 +209,31 @@ impl Target {
             state.unwritten = 0;
             state.oldest = None;
             drop(state);
-            if store && session.is_none() {
-                session = Some((self.catalog.write_session(), Instant::now()));
-            }
             let result = self.write(&mut hits, &mut batch, store);
             state = shared.lock();
-            // The session ends unless the next batch is due already; and always before a flush or
-            // the tracker's drop hears its runs are written, so the file is complete and free
-            // for other processes by then.
-            let keep = result.is_ok()
-                && !stop
-                && ticket == state.served
-                && due(&state)
-                && session.as_ref().is_some_and(|(_, since)| since.elapsed() < SESSION_MAX);
-            if !keep && session.is_some() {
-                drop(state);
-                session = None;
-                state = shared.lock();
+            // A session starts when the next batch is due as soon as one is written, and ends
+            // when one is not, after SESSION_MAX, and always before a flush or the tracker's drop
+            // hears its runs are written (this batch serves a flush if its ticket is newer than
+            // the last served), so the file is complete and free for other processes by then. A
+            // process that writes one batch never holds one.
+            let more = result.is_ok() && !stop && ticket == state.served && due(&state);
+            if let Some((_, _, wrote)) = &mut open {
+                *wrote |= matches!(result, Ok(n) if n > 0);
+            }
+            match &open {
+                None if more && store => open = Some((self.catalog.write_session(), Instant::now(), false)),
+                Some((_, since, _)) if more && since.elapsed() < SESSION_MAX => {}
+                None => {}
+                Some((_, _, wrote)) => {
+                    let wrote = *wrote;
+                    drop(state);
+                    open = None;
+                    if wrote {
+                        // Its end checkpointed the file: the fingerprint its writes left is stale.
+                        self.catalog.adopt_seen();
+                    }
+                    state = shared.lock();
+                }
             }
             // An executed run whose write failed is retried with the next batch, or after
             // MAX_AGE (a catalog server that was down gets the runs once it is back).

@@ -81,8 +81,8 @@ pub enum QueryAccess {
     External,
 }
 
-/// The catalog kept open on this thread until this is dropped ([`Store::read_session`],
-/// [`Store::write_session`]).
+/// A session on this thread's catalog reads or writes, ended when this is dropped
+/// ([`Store::read_session`], [`Store::write_session`]).
 #[derive(Default)]
 #[must_use = "the session ends when this is dropped"]
 pub struct Session(Option<Box<dyn FnOnce()>>);
@@ -236,9 +236,11 @@ pub trait Store: sealed::Sealed + Send + Sync {
     /// Keep the catalog open from this thread's next write until the session is dropped, so that
     /// the writes made meanwhile share one open: on a DuckDB file, one attach and one checkpoint
     /// (when the session ends) for all of them instead of one each. Each write still commits on
-    /// its own; a failed one closes the catalog, and the next opens it again. The file is held
-    /// meanwhile, so other processes wait: a tracker's writer keeps a session only across
-    /// batches that follow each other at once, for at most a second.
+    /// its own; one whose transaction fails, or that finds a reader of another process asking
+    /// to be let in, closes the catalog, and the next opens it again. The file is held meanwhile:
+    /// other processes, and other threads of this one, wait for it, so do not wait on a thread
+    /// that needs this catalog (a tracker's flush) while a session is open. A tracker's writer
+    /// keeps one only across batches that follow each other at once, for at most a second.
     fn write_session(&self) -> Result<Session> {
         Ok(Session::default())
     }

@@ -1,8 +1,10 @@
 //! The embedded DuckDB store, holding its file only for the duration of a call.
 //!
 //! DuckDB lets one process open a database file at a time (read-write excludes even readers), so
-//! this store never holds the file between calls: each call attaches it to the process's DuckDB
-//! instance, works, and detaches it (see `turn.rs`). When another process holds the file, the
+//! this store does not hold the file between calls: each call attaches it to the process's DuckDB
+//! instance, works, and detaches it (see `turn.rs`). The exception is a session a caller opens on
+//! its thread ([`Store::read_session`], [`Store::write_session`]), which keeps one attachment
+//! until it ends. When another process holds the file, the
 //! attach is retried with bounded exponential back-off until `lock_timeout`; then
 //! [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
 
@@ -156,6 +158,11 @@ impl DuckDbStore {
         Ok(Conn { conn, turn })
     }
 
+    /// The file a reader kept out of the file touches to ask writers to let it in.
+    fn reader_flag(&self) -> PathBuf {
+        crate::catalog::layout::catalog_dir(&self.path).join("reader-waiting")
+    }
+
     fn read_only_here(&self) -> Error {
         Error::Query {
             reason: format!(
@@ -170,7 +177,7 @@ impl DuckDbStore {
         let start = Instant::now();
         let mut delay = Duration::from_millis(2);
         let mut retries = 0u32;
-        let flag = crate::catalog::layout::catalog_dir(&self.path).join("reader-waiting");
+        let flag = self.reader_flag();
         let mut flagged = false;
         if !read_only {
             create::create_if_missing(&self.path)?;
@@ -408,22 +415,22 @@ impl Store for DuckDbStore {
         if written.is_ok() {
             self.remember_identity(&conn);
         }
+        // In a write session the first write's attachment stays for the next ones. A failed
+        // write lets it go (the next attaches again), and so does a write that finds a reader
+        // of another process asking to be let in.
+        let release = written.is_err() || reader_waiting(&self.reader_flag());
+        let held = WRITE_SESSIONS.with(|s| match s.borrow_mut().get_mut(&self.absolute) {
+            Some(slot) if release => slot.take(),
+            Some(slot @ None) => slot.replace(conn),
+            _ => Some(conn),
+        });
+        drop(held);
         if let Err(e) = written {
             // The file may have been replaced since the schema was checked: check it next time.
             self.schema_ready.store(false, Ordering::Relaxed);
             self.version_read.store(false, Ordering::Relaxed);
             return Err(self.db_err(e));
         }
-        // In a write session the first write's attachment stays for the next ones; a failed
-        // write (returned above) lets it go, and the next attaches again.
-        let conn = WRITE_SESSIONS.with(|s| match s.borrow_mut().get_mut(&self.absolute) {
-            Some(slot @ None) => {
-                *slot = Some(conn);
-                None
-            }
-            _ => Some(conn),
-        });
-        drop(conn);
         tracing::debug!(runs = records.len(), ms = start.elapsed().as_secs_f64() * 1e3, "wrote batch to DuckDB");
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! to one in-memory instance kept for the process and detaches it when done, so the file is held
 //! (and locked against other processes) only for the call, as when each call opened its own
 //! instance, without paying for a new instance each time (14-20 ms of DuckDB registering its
-//! functions; an attach costs 1-7 ms, more on a bigger file). Detaching checkpoints the file, so it is complete for
-//! other tools as soon as the call returns.
+//! functions; an attach costs 1-7 ms, more on a bigger file). Detaching checkpoints the file, so it
+//! is complete for other tools as soon as the call returns (or, in a session that keeps the
+//! attachment across calls, when the session ends).
 //!
 //! Within this process, one thread at a time works on a file: a thread that holds it may open
 //! it again (the nested connection shares the attachment), another waits for its turn.
@@ -340,20 +341,30 @@ mod tests {
             assert!(wal.exists(), "the writes were checkpointed one by one");
             // Another thread's turn comes when the session ends.
             let other = DuckDbStore::new(&path, Duration::from_secs(10));
-            let reader = std::thread::spawn(move || other.count_runs(&RunQuery::default()));
-            std::thread::sleep(Duration::from_millis(200));
-            assert!(!reader.is_finished(), "another thread read the file during the session");
+            let (counted, reader) = std::sync::mpsc::channel();
+            std::thread::spawn(move || counted.send(other.count_runs(&RunQuery::default()).unwrap()));
+            assert!(reader.recv_timeout(Duration::from_millis(200)).is_err(), "another thread read during the session");
             reader
         };
-        assert_eq!(reader.join().unwrap().unwrap(), 3);
+        assert_eq!(reader.recv_timeout(Duration::from_secs(10)).unwrap(), 3, "the session's end let it in");
         // Ended: checkpointed (no log left) and detached.
         assert!(!wal.exists(), "the session's end left the write-ahead log");
         let again = reattach(&path);
         assert!(again.is_ok(), "the file is still attached after the session: {again:?}");
-        for i in 3..6 {
-            store.write(&[record(i)]).unwrap();
+        // A reader of another process asking to be let in ends the hold at the next write.
+        {
+            let _session = store.write_session().unwrap();
+            store.write(&[record(3)]).unwrap();
+            assert!(wal.exists());
+            let flag = crate::catalog::layout::catalog_dir(&path).join("reader-waiting");
+            std::fs::create_dir_all(flag.parent().unwrap()).unwrap();
+            std::fs::write(&flag, b"").unwrap();
+            store.write(&[record(4)]).unwrap();
+            assert!(!wal.exists(), "the file stayed attached while a reader asked for it");
+            assert!(reattach(&path).is_ok(), "the file stayed attached while a reader asked for it");
+            std::fs::remove_file(&flag).unwrap();
         }
-        assert_eq!(store.count_runs(&RunQuery::default()).unwrap(), 6);
+        assert_eq!(store.count_runs(&RunQuery::default()).unwrap(), 5);
     }
 
     /// Attach `path` to the process's instance and let it go again. DuckDB refuses to attach a
