@@ -8,10 +8,8 @@
 //! attach is retried with bounded exponential back-off until `lock_timeout`; then
 //! [`Error::DatabaseBusy`] names the holder as DuckDB reports it.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +21,7 @@ mod compact;
 mod create;
 mod overview;
 mod purge;
+mod session;
 mod sql;
 mod turn;
 
@@ -38,6 +37,7 @@ use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::lineage::LineageNode;
 use crate::run::{Run, RunRecord};
+use session::ReadConn;
 use turn::{Conn, FileGuard};
 
 /// The provenance tables, in the order they are listed and exported.
@@ -307,8 +307,8 @@ impl DuckDbStore {
 
     /// Open for reading; a missing file is reported, not created.
     fn open_read(&self) -> Result<ReadConn> {
-        if let Some(shared) = SESSIONS.with(|s| s.borrow().get(&self.path).cloned()) {
-            return Ok(ReadConn::Shared(shared));
+        if let Some(shared) = session::shared_read(&self.path) {
+            return Ok(shared);
         }
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
@@ -316,30 +316,6 @@ impl DuckDbStore {
         let conn = self.open(true)?;
         self.check_version(&conn)?;
         Ok(ReadConn::Own(conn))
-    }
-}
-
-thread_local! {
-    /// Read connections kept open on this thread by a [`Session`], by file.
-    static SESSIONS: RefCell<HashMap<PathBuf, Rc<Conn>>> = RefCell::new(HashMap::new());
-    /// Write sessions open on this thread, by absolute file path: the connection of the session's
-    /// first write, kept (and so the file attached) until the session ends.
-    static WRITE_SESSIONS: RefCell<HashMap<PathBuf, Option<Conn>>> = RefCell::new(HashMap::new());
-}
-
-/// A read connection: this call's own, or the one a [`Session`] keeps for its scope.
-enum ReadConn {
-    Own(Conn),
-    Shared(Rc<Conn>),
-}
-
-impl std::ops::Deref for ReadConn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        match self {
-            ReadConn::Own(c) => c,
-            ReadConn::Shared(c) => c,
-        }
     }
 }
 
@@ -419,12 +395,7 @@ impl Store for DuckDbStore {
         // write lets it go (the next attaches again), and so does a write that finds a reader
         // of another process asking to be let in.
         let release = written.is_err() || reader_waiting(&self.reader_flag());
-        let held = WRITE_SESSIONS.with(|s| match s.borrow_mut().get_mut(&self.absolute) {
-            Some(slot) if release => slot.take(),
-            Some(slot @ None) => slot.replace(conn),
-            _ => Some(conn),
-        });
-        drop(held);
+        session::after_write(&self.absolute, conn, release);
         if let Err(e) = written {
             // The file may have been replaced since the schema was checked: check it next time.
             self.schema_ready.store(false, Ordering::Relaxed);
@@ -626,37 +597,13 @@ impl Store for DuckDbStore {
     }
 
     fn read_session(&self) -> Result<Session> {
-        if SESSIONS.with(|s| s.borrow().contains_key(&self.path)) {
-            return Ok(Session::default());
-        }
+        // Within a read session, `open_read` returns its connection: nothing more to keep.
         let ReadConn::Own(conn) = self.open_read()? else { return Ok(Session::default()) };
-        let path = self.path.clone();
-        SESSIONS.with(|s| s.borrow_mut().insert(path.clone(), Rc::new(conn)));
-        Ok(Session::ending(move || {
-            SESSIONS.with(|s| s.borrow_mut().remove(&path));
-        }))
+        Ok(session::begin_read(&self.path, conn))
     }
 
     fn write_session(&self) -> Result<Session> {
-        // The session's first write keeps its attachment (see `write`); nothing is opened before
-        // a write needs it, so a session that writes nothing leaves the file alone.
-        let path = self.absolute.clone();
-        let nested = WRITE_SESSIONS.with(|s| {
-            let mut sessions = s.borrow_mut();
-            let nested = sessions.contains_key(&path);
-            if !nested {
-                sessions.insert(path.clone(), None);
-            }
-            nested
-        });
-        if nested {
-            return Ok(Session::default());
-        }
-        Ok(Session::ending(move || {
-            // Detached (checkpointed) here, unless a write failed and let it go already.
-            let held = WRITE_SESSIONS.with(|s| s.borrow_mut().remove(&path)).flatten();
-            drop(held);
-        }))
+        Ok(session::begin_write(&self.absolute))
     }
 
     fn neighbourhood(&self, start: &LineageStart, up: usize, down: usize) -> Result<Vec<(String, i64)>> {
