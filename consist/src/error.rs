@@ -158,8 +158,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// Another process held the database for longer than the configured wait.
-    #[error("database {} stayed locked by another process for {waited_ms} ms ({reason}); retry later or raise Tracker::builder(..).lock_timeout(..)", path.display())]
+    /// Another process (or another thread of this one) held the database for longer than the
+    /// configured wait.
+    #[error("database {} stayed locked for {waited_ms} ms ({reason}); retry later or raise Tracker::builder(..).lock_timeout(..)", path.display())]
     DatabaseBusy {
         /// The database path.
         path: PathBuf,

@@ -484,7 +484,8 @@ impl Catalog {
     /// meanwhile: other processes' writers, and this process's other threads (a tracker's writer),
     /// wait for the session, so it spans one batch of reads that nothing on this thread waits
     /// on another thread during (the UI holds one while it reads a page, not while sending it).
-    /// Not public: a user who flushed a tracker inside a session would wait for ever.
+    /// Not public: a user who flushed a tracker inside a session would wait for the lock timeout
+    /// and get `DatabaseBusy`.
     pub(crate) fn read_session(&self) -> Result<crate::store::Session> {
         if !self.has_store() {
             return Ok(crate::store::Session::default());

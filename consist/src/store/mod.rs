@@ -238,8 +238,9 @@ pub trait Store: sealed::Sealed + Send + Sync {
     /// (when the session ends) for all of them instead of one each. Each write still commits on
     /// its own; one whose transaction fails, or that finds a reader of another process asking
     /// to be let in, closes the catalog, and the next opens it again. The file is held meanwhile:
-    /// other processes, and other threads of this one, wait for it, so do not wait on a thread
-    /// that needs this catalog (a tracker's flush) while a session is open. A tracker's writer
+    /// other processes, and other threads of this one, wait for it (at most their lock timeout,
+    /// then [`crate::Error::DatabaseBusy`]), so do not wait on a thread that needs this catalog
+    /// (a tracker's flush) while a session is open. A tracker's writer
     /// keeps one only across batches that follow each other at once, for at most a second.
     fn write_session(&self) -> Result<Session> {
         Ok(Session::default())

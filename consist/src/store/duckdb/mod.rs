@@ -122,7 +122,7 @@ impl DuckDbStore {
     /// at a time works on a file (see `turn.rs`); a thread that has it open already shares that
     /// connection's attachment.
     fn open(&self, read_only: bool) -> Result<Conn> {
-        let turn = FileGuard::acquire(&self.absolute);
+        let turn = self.turn()?;
         let conn = match turn.attachment() {
             // A read-only attachment is open on this thread (a read session's): writing beside it
             // is refused rather than waited for (it would wait for itself).
@@ -139,7 +139,7 @@ impl DuckDbStore {
         if !self.path.exists() {
             return Err(Error::no_database(&self.path));
         }
-        let turn = FileGuard::acquire(&self.absolute);
+        let turn = self.turn()?;
         if turn.attachment().is_some() {
             // A second handle on the file, closed, would drop this process's lock on it (POSIX
             // locks belong to the process) under the connection already open.
@@ -156,6 +156,15 @@ impl DuckDbStore {
         })?;
         self.check_version(&conn)?;
         Ok(Conn { conn, turn })
+    }
+
+    /// This thread's turn at the file, waiting at most `lock_timeout` for another thread's.
+    fn turn(&self) -> Result<FileGuard> {
+        FileGuard::acquire(&self.absolute, self.lock_timeout).map_err(|waited| Error::DatabaseBusy {
+            path: self.path.clone(),
+            waited_ms: waited.as_millis(),
+            reason: "held by another thread of this process: a session, or a call that waits for this thread".into(),
+        })
     }
 
     /// The file a reader kept out of the file touches to ask writers to let it in.

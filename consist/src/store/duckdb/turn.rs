@@ -7,7 +7,8 @@
 //! attachment across calls, when the session ends).
 //!
 //! Within this process, one thread at a time works on a file: a thread that holds it may open
-//! it again (the nested connection shares the attachment), another waits for its turn.
+//! it again (the nested connection shares the attachment), another waits for its turn, at most
+//! the store's lock timeout.
 //!
 //! No query on the shared instance may scan every attached database (`duckdb_tables()`,
 //! `duckdb_databases()`, `information_schema`): while it runs it holds them all open, and a
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 use duckdb::{Config, Connection};
 
@@ -161,10 +163,13 @@ pub(super) struct FileGuard {
 }
 
 impl FileGuard {
-    /// Wait for this thread's turn at `path` (immediate if this thread holds it already).
-    pub(super) fn acquire(path: &Path) -> FileGuard {
+    /// Wait for this thread's turn at `path` (immediate if this thread holds it already), at most
+    /// `timeout`: past it, how long it waited. Bounded, so that a thread that waits for another
+    /// while holding the file (a session kept across a flush) gets an error, not a hang.
+    pub(super) fn acquire(path: &Path, timeout: Duration) -> Result<FileGuard, Duration> {
         let (lock, turn) = &*OPEN_FILES;
         let me = std::thread::current().id();
+        let start = Instant::now();
         let mut open = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             match open.get_mut(path) {
@@ -176,10 +181,14 @@ impl FileGuard {
                     holder.depth += 1;
                     break;
                 }
-                Some(_) => open = turn.wait(open).unwrap_or_else(|e| e.into_inner()),
+                Some(_) => {
+                    let left = timeout.checked_sub(start.elapsed()).filter(|left| !left.is_zero());
+                    let Some(left) = left else { return Err(start.elapsed()) };
+                    open = turn.wait_timeout(open, left).unwrap_or_else(|e| e.into_inner()).0;
+                }
             }
         }
-        FileGuard { path: path.to_path_buf() }
+        Ok(FileGuard { path: path.to_path_buf() })
     }
 
     fn holder<T>(&self, f: impl FnOnce(&mut Holder) -> T) -> Option<T> {
@@ -367,11 +376,27 @@ mod tests {
         assert_eq!(store.count_runs(&RunQuery::default()).unwrap(), 5);
     }
 
+    #[test]
+    fn another_threads_turn_is_waited_for_at_most_the_lock_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.duckdb");
+        let store = DuckDbStore::new(&path, Duration::from_secs(10));
+        store.init().unwrap();
+        let _session = store.read_session().unwrap();
+        let other = DuckDbStore::new(&path, Duration::from_millis(200));
+        let started = Instant::now();
+        let refused = std::thread::spawn(move || other.count_runs(&RunQuery::default())).join().unwrap();
+        let waited = started.elapsed();
+        let Err(crate::error::Error::DatabaseBusy { reason, .. }) = refused else { panic!("{refused:?}") };
+        assert!(reason.contains("another thread of this process"), "{reason}");
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(5), "{waited:?}");
+    }
+
     /// Attach `path` to the process's instance and let it go again. DuckDB refuses to attach a
     /// file twice, so this succeeds only if every call let it go (listing `duckdb_databases()`
     /// would hold other tests' files open meanwhile).
     fn reattach(path: &std::path::Path) -> Result<(), String> {
-        let guard = FileGuard::acquire(&std::path::absolute(path).unwrap());
+        let guard = FileGuard::acquire(&std::path::absolute(path).unwrap(), Duration::from_secs(10)).unwrap();
         let conn = guard.attach(true).map_err(|e| e.to_string())?;
         drop(super::Conn { conn, turn: guard });
         Ok(())
