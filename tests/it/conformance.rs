@@ -412,7 +412,6 @@ fn postgres_catalogs_get_an_index_for_newest_first_listings_where_the_role_may_c
 
     // A catalog without it (made before it existed) gets it from the next store to open it,
     // unless another session holds the migration lock (then it waits for a later store).
-    // without a schema version of its own: an older consist reads and writes it unchanged.
     server.psql("listing", "DROP INDEX consist_ix_run_listing");
     assert!(index().is_empty());
     let blocked = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();

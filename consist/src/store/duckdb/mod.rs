@@ -49,8 +49,8 @@ pub const TABLES: [&str; 6] =
 pub struct DuckDbStore {
     path: PathBuf,
     /// `path` made absolute (textually, as DuckDB compares attached files): this process's turn
-    /// at the file is taken, and the file attached, under this one spelling, so a relative and
-    /// an absolute path to one file take turns instead of holding it twice.
+    /// at the file is taken, the file attached and its sessions kept under this one spelling, so
+    /// a relative and an absolute path to one file take turns instead of holding it twice.
     absolute: PathBuf,
     lock_timeout: Duration,
     /// This process has created or seen the schema in this file (saves ~7 ms of DDL per batch).
@@ -316,7 +316,7 @@ impl DuckDbStore {
 
     /// Open for reading; a missing file is reported, not created.
     fn open_read(&self) -> Result<ReadConn> {
-        if let Some(shared) = session::shared_read(&self.path) {
+        if let Some(shared) = session::shared_read(&self.absolute) {
             return Ok(shared);
         }
         if !self.path.exists() {
@@ -608,7 +608,7 @@ impl Store for DuckDbStore {
     fn read_session(&self) -> Result<Session> {
         // Within a read session, `open_read` returns its connection: nothing more to keep.
         let ReadConn::Own(conn) = self.open_read()? else { return Ok(Session::default()) };
-        Ok(session::begin_read(&self.path, conn))
+        Ok(session::begin_read(&self.absolute, conn))
     }
 
     fn write_session(&self) -> Result<Session> {

@@ -16,7 +16,7 @@ use super::turn::Conn;
 use crate::store::Session;
 
 thread_local! {
-    /// Read connections kept open on this thread by a read session, by file.
+    /// Read connections kept open on this thread by a read session, by absolute file path.
     static READS: RefCell<HashMap<PathBuf, Rc<Conn>>> = RefCell::new(HashMap::new());
     /// Write sessions open on this thread, by absolute file path: the connection of the session's
     /// first write, kept (and so the file attached) until the session ends.

@@ -288,8 +288,7 @@ mod tests {
     #[test]
     fn a_confined_query_leaves_the_process_instance_unconfined() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DuckDbStore::new(dir.path().join("a.duckdb"), Duration::from_secs(10));
-        first.init().unwrap();
+        let first = catalog(&dir.path().join("a.duckdb"));
         let outside = dir.path().join("outside.csv");
         std::fs::write(&outside, "a\n1\n").unwrap();
         let read = format!("SELECT * FROM read_csv('{}')", outside.display());
@@ -297,8 +296,7 @@ mod tests {
         assert!(refused.is_err(), "a confined query read a file outside the catalog");
         assert!(first.query_sql(&read, QueryAccess::External).is_ok(), "the file is readable");
         // Attaching another file needs external access: a confined process instance refuses it.
-        let second = DuckDbStore::new(dir.path().join("b.duckdb"), Duration::from_secs(10));
-        second.init().unwrap();
+        catalog(&dir.path().join("b.duckdb"));
         let rows = first.query_sql("SELECT count(*) FROM run", QueryAccess::CatalogOnly).unwrap();
         assert_eq!(rows.rows.len(), 1);
     }
@@ -306,8 +304,7 @@ mod tests {
     #[test]
     fn every_call_detaches_its_file_a_read_session_and_a_compaction_included() {
         let dir = tempfile::tempdir().unwrap();
-        let store = DuckDbStore::new(dir.path().join("p.duckdb"), Duration::from_secs(10));
-        store.init().unwrap();
+        let store = catalog(&dir.path().join("p.duckdb"));
         store.find_runs(&RunQuery::default()).unwrap();
         {
             let _session = store.read_session().unwrap();
@@ -327,8 +324,7 @@ mod tests {
     fn writes_in_a_write_session_are_checkpointed_once_when_it_ends_and_other_threads_wait_for_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.duckdb");
-        let store = DuckDbStore::new(&path, Duration::from_secs(10));
-        store.init().unwrap();
+        let store = catalog(&path);
         let record = |i: usize| {
             let now = chrono::Utc::now();
             let mut run = crate::run::Run::starting("step", serde_json::Map::new(), now).with_id(&format!("step_{i}"));
@@ -380,8 +376,7 @@ mod tests {
     fn another_threads_turn_is_waited_for_at_most_the_lock_timeout() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.duckdb");
-        let store = DuckDbStore::new(&path, Duration::from_secs(10));
-        store.init().unwrap();
+        let store = catalog(&path);
         let _session = store.read_session().unwrap();
         let other = DuckDbStore::new(&path, Duration::from_millis(200));
         let started = Instant::now();
@@ -390,6 +385,13 @@ mod tests {
         let Err(crate::error::Error::DatabaseBusy { reason, .. }) = refused else { panic!("{refused:?}") };
         assert!(reason.contains("another thread of this process"), "{reason}");
         assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(5), "{waited:?}");
+    }
+
+    /// A new catalog at `path`, its schema made, waiting up to 10 s for its file.
+    fn catalog(path: &std::path::Path) -> DuckDbStore {
+        let store = DuckDbStore::new(path, Duration::from_secs(10));
+        store.init().unwrap();
+        store
     }
 
     /// Attach `path` to the process's instance and let it go again. DuckDB refuses to attach a
@@ -406,10 +408,7 @@ mod tests {
     fn a_call_has_closed_its_file_when_it_returns_while_other_threads_read_other_catalogs() {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (dir.path().join("a.duckdb"), dir.path().join("b.duckdb"));
-        let (first, second) =
-            (DuckDbStore::new(&a, Duration::from_secs(10)), DuckDbStore::new(&b, Duration::from_secs(10)));
-        first.init().unwrap();
-        second.init().unwrap();
+        let (first, second) = (catalog(&a), catalog(&b));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
             let stop = stop.clone();
