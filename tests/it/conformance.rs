@@ -280,6 +280,29 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
     store.write(std::slice::from_ref(&finished)).unwrap();
     let back = store.run_record("summarize_started").unwrap().unwrap();
     assert_eq!((back.run.status, back.inputs.len()), (RunStatus::Completed, 1));
+    // A batch that holds a run twice writes its last state.
+    let (mut again_started, mut again) = (started.clone(), finished.clone());
+    again_started.run.id = "summarize_twice".into();
+    again.run.id = "summarize_twice".into();
+    store.write(&[again_started, again]).unwrap();
+    assert_eq!(store.get_run("summarize_twice").unwrap().unwrap().status, RunStatus::Completed);
+    // A run `fail-zombies` marked failed that completed after all (its lease had lapsed) takes
+    // its completion; a run that failed of itself stays failed, whatever is written later.
+    for (id, zombie) in [("summarize_zombie", true), ("summarize_failed", false)] {
+        let mut failed = started.clone();
+        failed.run.id = id.into();
+        failed.run.status = RunStatus::Failed;
+        failed.run.ended_at = summarize.run.ended_at;
+        if zombie {
+            failed.run.meta.insert("failed_as_zombie".into(), true.into());
+        }
+        store.write(std::slice::from_ref(&failed)).unwrap();
+        let mut done = summarize.clone();
+        done.run.id = id.into();
+        store.write(std::slice::from_ref(&done)).unwrap();
+        let status = store.get_run(id).unwrap().unwrap().status;
+        assert_eq!(status, if zombie { RunStatus::Completed } else { RunStatus::Failed }, "{id}");
+    }
 
     // Replace everything: exactly the given records remain.
     let kept: Vec<RunRecord> = vec![header.clone(), clean0.clone()];

@@ -36,6 +36,16 @@ fn json_map(text: Option<String>) -> Map<String, Value> {
     }
 }
 
+/// A batch's records, each run once, in its last state (a batch may hold a run's start and its
+/// end), in the order of their last appearance.
+pub(super) fn last_per_run(records: &[RunRecord]) -> Vec<&RunRecord> {
+    let mut last = std::collections::HashMap::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        last.insert(record.run.id.as_str(), i);
+    }
+    records.iter().enumerate().filter(|(i, r)| last[r.run.id.as_str()] == *i).map(|(_, r)| r).collect()
+}
+
 /// `run.meta` as stored: the run's meta plus its run directory.
 pub(super) fn run_meta_json(record: &RunRecord) -> String {
     let mut meta = record.run.meta.clone();

@@ -57,12 +57,10 @@ pub(super) const RAISE_EPOCH: &str = "UPDATE consist_catalog SET purge_epoch = p
 /// never writes an older `running` snapshot over them (the run finished while it read).
 pub(super) const FINISHED_AMONG: &str = "SELECT id FROM run WHERE status <> 'running' AND id IN ";
 
-/// Whether any run was ever purged (else [`DROP_PURGED`] has nothing to do).
-pub(super) const ANY_PURGED: &str = "SELECT EXISTS (SELECT 1 FROM consist_purged)";
-
 /// Drop the staged rows of purged runs before a batch is merged: a host's queue, a rebuild or an
 /// old tracker still running never writes a purged run back (a merge forgets the purge first,
-/// deliberately). Each backend runs it on its staging tables.
+/// deliberately). PostgreSQL runs it on its staging tables; DuckDB leaves purged runs out as it
+/// reads what the catalog holds (`store/duckdb/batch.rs`).
 pub(super) const DROP_PURGED: &str = r#"
 DELETE FROM consist_stage_link WHERE run_id IN (SELECT run_id FROM consist_purged);
 DELETE FROM consist_stage_kv WHERE run_id IN (SELECT run_id FROM consist_purged);

@@ -11,7 +11,7 @@ use postgres::types::ToSql;
 use crate::run::RunRecord;
 use crate::store::Direction;
 use crate::store::rows::{
-    CONFIG_SCHEMA, FACET_SCHEMA, artifact_meta_json, config_id, content_id, facet_id, run_meta_json, ts,
+    CONFIG_SCHEMA, FACET_SCHEMA, artifact_meta_json, config_id, content_id, facet_id, last_per_run, run_meta_json, ts,
 };
 
 /// Staging tables, gone at commit (or rollback).
@@ -92,12 +92,15 @@ fn boxed(columns: Vec<Texts>) -> Vec<Box<dyn ToSql + Sync>> {
     columns.into_iter().map(|c| Box::new(c) as Box<dyn ToSql + Sync>).collect()
 }
 
-/// Write `records` within `tx` (the caller commits).
+/// Write `records` within `tx` (the caller commits), each run in its last state ([`last_per_run`]).
 pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(), postgres::Error> {
     // Shared with other writers, exclusive to a purge (see `PURGE_LOCK`).
     tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&super::PURGE_LOCK])?;
     tx.batch_execute(STAGE)?;
-    for columns in [runs(records), artifacts_and_links(records).0, artifacts_and_links(records).1] {
+    let records = last_per_run(records);
+    let records = records.as_slice();
+    let (artifacts, links) = artifacts_and_links(records);
+    for columns in [runs(records), artifacts, links] {
         columns.insert(tx)?;
     }
     for columns in facets(records) {
@@ -113,7 +116,7 @@ pub(super) fn write_started(
     client: &mut impl postgres::GenericClient,
     records: &[RunRecord],
 ) -> Result<(), postgres::Error> {
-    let columns = runs(records);
+    let columns = runs(&last_per_run(records));
     let args: Vec<String> = columns.types.iter().enumerate().map(|(i, t)| format!("${}::{t}", i + 1)).collect();
     let sql = format!(
         r#"INSERT INTO run SELECT id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
@@ -129,7 +132,7 @@ pub(super) fn write_started(
     client.execute(&sql, &params).map(drop)
 }
 
-fn runs(records: &[RunRecord]) -> Columns {
+fn runs(records: &[&RunRecord]) -> Columns {
     let mut text = texts(17);
     let (mut years, mut iterations): (Vec<Option<i32>>, Vec<Option<i32>>) = (Vec::new(), Vec::new());
     for record in records {
@@ -173,7 +176,7 @@ fn runs(records: &[RunRecord]) -> Columns {
 }
 
 /// The staged artifacts and links of `records`.
-fn artifacts_and_links(records: &[RunRecord]) -> (Columns, Columns) {
+fn artifacts_and_links(records: &[&RunRecord]) -> (Columns, Columns) {
     let (mut artifacts, mut links) = (texts(9), texts(3));
     for record in records {
         for (direction, list) in [(Direction::Input, &record.inputs), (Direction::Output, &record.outputs)] {
@@ -206,7 +209,7 @@ fn artifacts_and_links(records: &[RunRecord]) -> (Columns, Columns) {
 }
 
 /// The staged config facets and facet key-values of `records`.
-fn facets(records: &[RunRecord]) -> [Columns; 2] {
+fn facets(records: &[&RunRecord]) -> [Columns; 2] {
     let mut facets = texts(5);
     let (mut kv_text, mut nums, mut flags) = (texts(6), Vec::<Option<f64>>::new(), Vec::<Option<bool>>::new());
     let mut kv_tail = texts(2);
