@@ -111,7 +111,9 @@ fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
     };
     let mut state = 0x9e3779b97f4a7c15_u64;
     let mut killed = 0;
-    for round in 0..20 {
+    // 60 rounds: a compaction after a killed rebuild left its uncommitted log beside the file
+    // turned up once in ~90 rounds (fixed: `drop_stale_logs` in store/duckdb/compact.rs).
+    for round in 0..60 {
         // The commands take 60-140 ms here, 40 of them starting the process.
         let delay = Duration::from_millis(30 + next(&mut state) % 110);
         let copy_text = copy.to_string_lossy().into_owned();
@@ -124,12 +126,12 @@ fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
         assert_eq!(count(&db), runs, "round {round}: every run still recorded once");
         assert_eq!(hits_of_unfinished_sources(&db), 0);
     }
-    assert!(killed >= 10, "most commands were killed mid-way ({killed} of 20)");
+    assert!(killed >= 30, "most commands were killed mid-way ({killed} of 60)");
     // The workflow still hits everything.
     let out = iterative(dir.path(), true).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.matches(" steps were cache hits, 0 executed").count() == 2, "{stdout}");
-    eprintln!("{killed} of 20 maintenance commands killed mid-way; {runs} runs intact");
+    eprintln!("{killed} of 60 maintenance commands killed mid-way; {runs} runs intact");
 }
 
 #[test]

@@ -94,7 +94,7 @@ pub fn cli(db: &Path, args: &[&str]) -> std::process::Output {
 /// The rows `consist query --json sql` answers on `db` (the database must open).
 pub fn query_rows(db: &Path, sql: &str) -> Vec<serde_json::Value> {
     let out = cli(db, &["query", "--json", sql]);
-    assert!(out.status.success(), "the database opens: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the database opens ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     answer["rows"].as_array().unwrap().clone()
 }

@@ -59,13 +59,31 @@ impl DuckDbStore {
                     None => Ok(()),
                 }
             });
-        let renamed =
-            verified.and_then(|()| std::fs::rename(&tmp, &self.path).map_err(Error::io("replacing", &self.path)));
+        let renamed = verified.and_then(|()| {
+            drop_stale_logs(&self.path);
+            std::fs::rename(&tmp, &self.path).map_err(Error::io("replacing", &self.path))
+        });
         drop(conn);
         if renamed.is_err() {
             let _ = std::fs::remove_file(&tmp);
             let _ = std::fs::remove_file(&tmp_wal);
         }
         renamed.map(|()| (before, size(&self.path)))
+    }
+}
+
+/// Remove the write-ahead logs left beside the old file before the copy is renamed over it: they
+/// belong to the old file, and DuckDB refuses to open a file beside another file's log ("WAL does
+/// not match database file"). After the checkpoint, a log still there holds nothing DuckDB
+/// replays: the tail of a transaction a killed process never committed (DuckDB ignores it at every
+/// open, and a checkpoint removes only a log it replayed). Whatever DuckDB did replay is in the
+/// copy, whose row counts matched.
+fn drop_stale_logs(db: &Path) {
+    for suffix in [".wal", ".wal.checkpoint"] {
+        let log = PathBuf::from(format!("{}{suffix}", db.display()));
+        if let Ok(meta) = std::fs::metadata(&log) {
+            tracing::warn!(log = %log.display(), bytes = meta.len(), "removing an uncommitted write-ahead log of the file being compacted");
+            let _ = std::fs::remove_file(&log);
+        }
     }
 }
