@@ -205,7 +205,9 @@ where
         }
     };
     crate::logging::init_logging();
-    match run(&cli) {
+    let result = run(&cli);
+    crate::store::settle_before_exit();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Consist(Error::DatabaseBusy { path, waited_ms, reason })) => {
             // The library's advice names its builder option; a command line user has `--wait`.

@@ -25,6 +25,8 @@ mod session;
 mod sql;
 mod turn;
 
+pub(crate) use turn::settle as settle_before_exit;
+
 pub(crate) use self::sql::{file_rows, file_schema};
 
 use super::rows::{ArtifactRow, RunRow, config_id, parse_json, record_of};
@@ -152,7 +154,8 @@ impl DuckDbStore {
             });
         }
         let conn = self.open_file(true, |_| {
-            Config::default().access_mode(AccessMode::ReadOnly).and_then(|c| Connection::open_with_flags(&self.path, c))
+            let config = Config::default().access_mode(AccessMode::ReadOnly)?;
+            turn::making(|| Connection::open_with_flags(&self.path, config))
         })?;
         self.check_version(&conn)?;
         Ok(Conn { conn, turn })

@@ -33,6 +33,23 @@ const HOME: &str = "memory";
 /// [`discard_instance`]).
 static INSTANCE: Mutex<Option<Connection>> = Mutex::new(None);
 
+/// Held while any DuckDB instance of this process is being made (the shared one or a private
+/// one): DuckDB's start-up crashed (SIGSEGV) when two instances were made at once in one process,
+/// or when the process exited while one was being made (`consist query` under load, 2 of 360).
+static MAKING: Mutex<bool> = Mutex::new(false);
+
+/// Make a DuckDB instance with `make`, never while another is being made in this process.
+pub(super) fn making<T>(make: impl FnOnce() -> T) -> T {
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    make()
+}
+
+/// Before the process exits: wait for an instance being made in the background, and make none
+/// from now on in the background ([`prepare_instance`]); calls that need one still make it.
+pub(crate) fn settle() {
+    *MAKING.lock().unwrap_or_else(|e| e.into_inner()) = true;
+}
+
 /// Numbers the attachments, whose names are the instance's (and so the process's) to share.
 static ATTACHMENTS: AtomicU64 = AtomicU64::new(0);
 
@@ -51,7 +68,7 @@ pub(crate) fn instance() -> duckdb::Result<Connection> {
     // (DuckDB's default for an in-memory instance); DuckDB creates it only if it spills.
     let spill = std::env::temp_dir().join(format!("consist-duckdb-{}", std::process::id()));
     let config = Config::default().with("temp_directory", spill.to_string_lossy())?;
-    let home = Connection::open_in_memory_with_flags(config)?;
+    let home = making(|| Connection::open_in_memory_with_flags(config))?;
     let conn = home.try_clone()?;
     *slot = Some(home);
     Ok(conn)
@@ -71,7 +88,12 @@ pub(super) fn create_file(path: &Path) -> duckdb::Result<()> {
 pub(crate) fn prepare_instance() {
     // `try_lock`: while another thread is making the instance, there is nothing to do.
     if INSTANCE.try_lock().is_ok_and(|slot| slot.is_none()) {
-        let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| drop(instance()));
+        let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| {
+            let settled = *MAKING.lock().unwrap_or_else(|e| e.into_inner());
+            if !settled {
+                drop(instance());
+            }
+        });
     }
 }
 
