@@ -1,7 +1,8 @@
 //! The pieces of a step's bookkeeping, one criterion group each (issue 13's list):
 //! signature, cache lookup at 1k / 10k / 100k recorded runs, recording a completed run with 3
 //! outputs, `full` hashing (a 1 GiB file, 10k small files, a 1 GiB input seen again), lineage of
-//! depth 100, and a 1,000-step chain cold and warm.
+//! depth 100, a 1,000-step chain cold and warm, and `Store::write` of 1 to 1,000 new runs into a
+//! DuckDB catalog of 5,000 (the write a tracker makes at its exit, open to checkpoint).
 //!
 //! Dependencies are built optimized in the dev profile; add consist's own code at -O2, as a
 //! project depending on consist gets it (the default bench profile would rebuild DuckDB):
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use consist::testing::IndexEntry;
 use consist::testing::{InputEntry, hash_config_value, input_hash, signature};
-use consist::{Artifact, Catalog, Driver, Tracker, Value};
+use consist::{Artifact, Catalog, Driver, RunQuery, RunRecord, Tracker, Value};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn signature_piece(c: &mut Criterion) {
@@ -216,9 +217,61 @@ fn lineage_and_chain(c: &mut Criterion) {
     group.finish();
 }
 
+/// `Store::write` of a batch of new runs into a DuckDB catalog of 5,000 runs: attaching the file,
+/// reading what it holds of the batch, appending, committing and the detach's checkpoint. The
+/// batch is copies of the catalog's own records under new run and output ids, so every row is new.
+fn store_write(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runs = dir.path().join("runs");
+    {
+        let tracker = Tracker::builder(&runs).open().expect("tracker");
+        for i in 0..5_000u64 {
+            tracker.step("seed").code_version("1").config(&i).outputs(["v"]).run(move |_| Ok(Value(i))).expect("step");
+        }
+    }
+    let catalog = Catalog::duckdb(runs.join("provenance.duckdb"), Duration::from_secs(30));
+    let store = catalog.store();
+    let ids: Vec<String> = store
+        .find_runs(&RunQuery { limit: Some(1_000), ..RunQuery::default() })
+        .expect("runs")
+        .into_iter()
+        .map(|run| run.id)
+        .collect();
+    let seeds = store.run_records(&ids).expect("records");
+    let mut copies = 0u64;
+    let mut fresh = |n: usize| -> Vec<RunRecord> {
+        copies += 1;
+        seeds[..n]
+            .iter()
+            .map(|seed| {
+                let mut record = seed.clone();
+                let run_id = format!("{}_copy{copies}", record.run.id);
+                record.run.id.clone_from(&run_id);
+                for output in &mut record.outputs {
+                    output.id = format!("{}-c{copies}", output.id);
+                    output.run_id = Some(run_id.clone());
+                }
+                record
+            })
+            .collect()
+    };
+    let mut group = c.benchmark_group("Store::write into 5,000 runs (DuckDB)");
+    group.sample_size(10);
+    for n in [1usize, 10, 100, 1_000] {
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter_batched(
+                || fresh(n),
+                |batch| store.write(&batch).expect("write"),
+                criterion::BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
-    targets = signature_piece, lookup, record, hashing, lineage_and_chain
+    targets = signature_piece, lookup, record, hashing, lineage_and_chain, store_write
 }
 criterion_main!(benches);

@@ -486,6 +486,7 @@ impl Catalog {
     /// on another thread during (the UI holds one while it reads a page, not while sending it).
     /// Not public: a user who flushed a tracker inside a session would wait for the lock timeout
     /// and get `DatabaseBusy`.
+    #[cfg(feature = "cli")]
     pub(crate) fn read_session(&self) -> Result<crate::store::Session> {
         if !self.has_store() {
             return Ok(crate::store::Session::default());

@@ -21,7 +21,9 @@ mod sql;
 pub use self::duckdb::DuckDbStore;
 #[doc(hidden)]
 pub use self::duckdb::TABLES;
-pub(crate) use self::duckdb::{file_rows, file_schema, settle_before_exit};
+#[cfg(feature = "cli")]
+pub(crate) use self::duckdb::settle_before_exit;
+pub(crate) use self::duckdb::{file_rows, file_schema};
 pub use self::lease::{LeaseState, Leases};
 pub use self::overview::{
     ArtifactView, CatalogSummary, Inspection, ModelCount, NOT_PORTABLE_SHOWN, QueryRows, ScenarioSummary,

@@ -58,14 +58,14 @@ struct Held {
 impl Held {
     /// Read the rows the catalog holds of `records`: their keys appended to a temporary table,
     /// then one statement ([`HELD`]).
-    fn read(tx: &Transaction<'_>, records: &[&RunRecord]) -> duckdb::Result<Held> {
+    fn read(tx: &Transaction<'_>, records: &[Entry<'_>]) -> duckdb::Result<Held> {
         tx.execute_batch(KEYS)?;
         let mut keys = tx.appender("consist_batch_key")?;
-        for record in records {
+        for (record, facet) in records {
             keys.append_row(params![0, record.run.id])?;
             keys.append_row(params![3, config_id(&record.run.config_hash)])?;
-            if !record.facets.is_empty() {
-                keys.append_row(params![3, facet_id_of(record).0])?;
+            if let Some((facet_id, _)) = facet {
+                keys.append_row(params![3, facet_id])?;
             }
             for a in record.inputs.iter().chain(&record.outputs) {
                 keys.append_row(params![1, a.id])?;
@@ -94,10 +94,17 @@ impl Held {
     }
 }
 
-/// The `config_facet` id of a record's facet values, and their JSON text.
-fn facet_id_of(record: &RunRecord) -> (String, String) {
-    let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
-    (facet_id(&record.run.model_name, &json), json)
+/// A record of the batch, with the `config_facet` id of its facet values and their JSON text
+/// (`None` without facet values), serialized once for the read and the write.
+type Entry<'a> = (&'a RunRecord, Option<(String, String)>);
+
+/// `record` with its facet values' id and JSON.
+fn entry(record: &RunRecord) -> Entry<'_> {
+    let facet = (!record.facets.is_empty()).then(|| {
+        let json = serde_json::to_string(&record.facets).unwrap_or_else(|_| "{}".into());
+        (facet_id(&record.run.model_name, &json), json)
+    });
+    (record, facet)
 }
 
 /// A timestamp as the Appender takes it.
@@ -110,18 +117,18 @@ fn micros(t: &chrono::DateTime<chrono::Utc>) -> Value {
 /// a rebuild or an old tracker still running never resurrects it); rows the catalog holds
 /// already are left as they are, except a run's state as [`UPDATE_RUN`] says.
 pub(super) fn write(tx: &Transaction<'_>, records: &[RunRecord]) -> duckdb::Result<()> {
-    let records = last_per_run(records);
+    let records: Vec<Entry<'_>> = last_per_run(records).into_iter().map(entry).collect();
     let mut held = Held::read(tx, &records)?;
-    let records: Vec<&RunRecord> = records.into_iter().filter(|r| !held.purged.contains(&r.run.id)).collect();
+    let records: Vec<Entry<'_>> = records.into_iter().filter(|(r, _)| !held.purged.contains(&r.run.id)).collect();
     write_runs(tx, &records, &held)?;
     write_artifacts(tx, &records, &mut held)?;
     write_facets(tx, &records, &mut held)
 }
 
 /// New runs appended; held ones updated where [`UPDATE_RUN`] lets them.
-fn write_runs(tx: &Transaction<'_>, records: &[&RunRecord], held: &Held) -> duckdb::Result<()> {
+fn write_runs(tx: &Transaction<'_>, records: &[Entry<'_>], held: &Held) -> duckdb::Result<()> {
     let mut runs = tx.appender("run")?;
-    for record in records {
+    for (record, _) in records {
         let run = &record.run;
         if held.runs.contains(&run.id) {
             if run.status != RunStatus::Running {
@@ -161,11 +168,11 @@ fn write_runs(tx: &Transaction<'_>, records: &[&RunRecord], held: &Held) -> duck
 }
 
 /// Artifacts, their content rows and the runs' links to them, each once.
-fn write_artifacts(tx: &Transaction<'_>, records: &[&RunRecord], held: &mut Held) -> duckdb::Result<()> {
+fn write_artifacts(tx: &Transaction<'_>, records: &[Entry<'_>], held: &mut Held) -> duckdb::Result<()> {
     let mut artifacts = tx.appender("artifact")?;
     let mut contents = tx.appender("artifact_content")?;
     let mut links = tx.appender("run_artifact_link")?;
-    for record in records {
+    for (record, _) in records {
         for (direction, list) in [(Direction::Input, &record.inputs), (Direction::Output, &record.outputs)] {
             for a in list {
                 if held.links.insert((record.run.id.clone(), a.id.clone())) {
@@ -203,10 +210,10 @@ fn write_artifacts(tx: &Transaction<'_>, records: &[&RunRecord], held: &mut Held
 
 /// Each run's full config (content-addressed by its hash: identical configs are stored once),
 /// and its `facet_from` values, whole and one row per key.
-fn write_facets(tx: &Transaction<'_>, records: &[&RunRecord], held: &mut Held) -> duckdb::Result<()> {
+fn write_facets(tx: &Transaction<'_>, records: &[Entry<'_>], held: &mut Held) -> duckdb::Result<()> {
     let mut facets = tx.appender("config_facet")?;
     let mut kvs = tx.appender("run_config_kv")?;
-    for record in records {
+    for (record, facet) in records {
         let run = &record.run;
         let config = config_id(&run.config_hash);
         if held.facets.insert(config.clone()) {
@@ -220,10 +227,7 @@ fn write_facets(tx: &Transaction<'_>, records: &[&RunRecord], held: &mut Held) -
                 micros(&run.created_at)
             ])?;
         }
-        if record.facets.is_empty() {
-            continue;
-        }
-        let (facet_id, json) = facet_id_of(record);
+        let Some((facet_id, json)) = facet else { continue };
         if held.facets.insert(facet_id.clone()) {
             facets.append_row(params![
                 facet_id,

@@ -14,10 +14,8 @@ impl DuckDbStore {
     pub fn compact(&self) -> Result<(u64, u64)> {
         let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let before = size(&self.path);
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
-        name.push(".compacting");
-        let tmp = self.path.with_file_name(name);
-        let tmp_wal = PathBuf::from(format!("{}.wal", tmp.display()));
+        let tmp = beside(&self.path, ".compacting");
+        let tmp_wal = beside(&tmp, ".wal");
         for leftover in [&tmp, &tmp_wal] {
             let _ = std::fs::remove_file(leftover);
         }
@@ -80,10 +78,18 @@ impl DuckDbStore {
 /// copy, whose row counts matched.
 fn drop_stale_logs(db: &Path) {
     for suffix in [".wal", ".wal.checkpoint"] {
-        let log = PathBuf::from(format!("{}{suffix}", db.display()));
+        let log = beside(db, suffix);
         if let Ok(meta) = std::fs::metadata(&log) {
             tracing::warn!(log = %log.display(), bytes = meta.len(), "removing an uncommitted write-ahead log of the file being compacted");
             let _ = std::fs::remove_file(&log);
         }
     }
+}
+
+/// The file beside `db` named as it is plus `suffix` (DuckDB's `.wal`, `.wal.checkpoint`; the
+/// copy's `.compacting`).
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
 }

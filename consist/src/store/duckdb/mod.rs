@@ -25,6 +25,7 @@ mod session;
 mod sql;
 mod turn;
 
+#[cfg(feature = "cli")]
 pub(crate) use turn::settle as settle_before_exit;
 
 pub(crate) use self::sql::{file_rows, file_schema};

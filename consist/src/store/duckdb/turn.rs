@@ -46,6 +46,7 @@ pub(super) fn making<T>(make: impl FnOnce() -> T) -> T {
 
 /// Before the process exits: wait for an instance being made in the background, and make none
 /// from now on in the background ([`prepare_instance`]); calls that need one still make it.
+#[cfg(feature = "cli")]
 pub(crate) fn settle() {
     *MAKING.lock().unwrap_or_else(|e| e.into_inner()) = true;
 }
