@@ -183,14 +183,14 @@ pub(super) fn plan_removal(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgRe
 /// The summary's counts per model in one pass over `run`, reading each run's two flags from its
 /// `meta` once (`->>` on a `json` column parses the text at every use; not cast to `jsonb`, which
 /// refuses some texts `json` holds): runs, completed, failed, running, hits, completed steps (not
-/// scenario headers), scenario headers, first and last creation in microseconds.
+/// scenario headers), scenario headers, first and last creation in microseconds (converted once
+/// per model, after `min`/`max`: per run, the conversion was ~15 ms of ~90 at 100,000 runs).
 const SUMMARY_BY_MODEL: &str = "SELECT model_name, count(*), count(*) FILTER (WHERE status = 'completed'),
     count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE hit),
     count(*) FILTER (WHERE status = 'completed' AND NOT scenario), count(*) FILTER (WHERE scenario),
-    min(created_us), max(created_us)
-  FROM (SELECT model_name, status, coalesce((meta->>'cache_hit')::boolean, false) AS hit,
-          coalesce(meta->>'kind' = 'scenario', false) AS scenario,
-          (extract(epoch FROM created_at) * 1000000)::int8 AS created_us FROM run) flags
+    (extract(epoch FROM min(created_at)) * 1000000)::int8, (extract(epoch FROM max(created_at)) * 1000000)::int8
+  FROM (SELECT model_name, status, created_at, coalesce((meta->>'cache_hit')::boolean, false) AS hit,
+          coalesce(meta->>'kind' = 'scenario', false) AS scenario FROM run) flags
   GROUP BY model_name ORDER BY count(*) DESC, model_name";
 
 pub(super) fn summary(client: &mut impl GenericClient) -> PgResult<CatalogSummary> {
