@@ -295,10 +295,12 @@ impl TrackerBuilder {
         };
         let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl);
         let defer_hits = self.defer_hit_writes.unwrap_or_else(|| env_says_yes(DEFER_HITS_ENV));
-        let writer = (!readonly).then(|| {
-            let batches = crate::engine::writer::Batches { every: self.flush_every, defer_hits };
-            Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), batches)
-        });
+        let writer = (!readonly)
+            .then(|| {
+                let batches = crate::engine::writer::Batches { every: self.flush_every, defer_hits };
+                Writer::start(Arc::clone(&catalog), run_dir.clone(), session[..12].to_owned(), batches)
+            })
+            .transpose()?;
         Ok(Tracker {
             inner: Arc::new(Engine {
                 run_dir,

@@ -102,18 +102,19 @@ struct Target {
 
 impl Writer {
     /// Start the writer thread; it first syncs what earlier processes left pending, if that is
-    /// due (see [`Catalog::pending_due`]).
-    pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, batches: Batches) -> Writer {
+    /// due (see [`Catalog::pending_due`]). Fails only if the system refuses a new thread.
+    pub(crate) fn start(catalog: Arc<Catalog>, run_dir: PathBuf, session: String, batches: Batches) -> Result<Writer> {
         let leftovers = catalog.pending_due();
         let shared =
             Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new(), done: Condvar::new() });
+        let failed = Error::io("starting the catalog writer thread of", run_dir.clone());
         let target = Target { catalog, run_dir, session, batches };
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("consist-writer".into())
             .spawn(move || target.run(&thread_shared, leftovers))
-            .expect("spawning the catalog writer thread");
-        Writer { shared, flush_every: batches.every, thread: Mutex::new(Some(thread)) }
+            .map_err(failed)?;
+        Ok(Writer { shared, flush_every: batches.every, thread: Mutex::new(Some(thread)) })
     }
 
     /// Record a cache hit (written with the next batch). When the writer falls behind by more
