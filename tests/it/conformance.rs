@@ -304,6 +304,27 @@ pub fn conformance(open: &dyn Fn(&Path) -> Box<dyn Store>) {
         assert_eq!(status, if zombie { RunStatus::Completed } else { RunStatus::Failed }, "{id}");
     }
 
+    // A NUL character in a run's text: DuckDB keeps it; PostgreSQL, which cannot hold one, gets
+    // U+FFFD instead, and its summary and filters still read the catalog. Marking the run (a pin,
+    // gc's eviction) sets or removes one key of its meta and keeps the rest as it was.
+    let mut odd = summarize.clone();
+    odd.run.id = "summarize_nul".into();
+    odd.run.meta.insert("note".into(), "a\u{0}b".into());
+    odd.run.description = Some("with a \u{0} in it".into());
+    store.write(std::slice::from_ref(&odd)).unwrap();
+    let note = store.get_run("summarize_nul").unwrap().unwrap().meta.get("note").cloned();
+    assert!(["a\u{0}b", "a\u{FFFD}b"].map(serde_json::Value::from).contains(note.as_ref().unwrap()), "{note:?}");
+    store.summary().unwrap();
+    assert!(find(store, RunQuery { cache_hit: Some(false), ..RunQuery::default() }).contains("summarize_nul"));
+    let pin =
+        |value: Option<serde_json::Value>| store.set_run_meta("pinned", &[("summarize_nul".into(), value)], false);
+    assert_eq!(pin(Some(true.into())).unwrap(), 1);
+    let meta = store.get_run("summarize_nul").unwrap().unwrap().meta;
+    assert_eq!((meta.get("note"), meta.get("pinned")), (note.as_ref(), Some(&true.into())));
+    assert_eq!(pin(None).unwrap(), 1);
+    let meta = store.get_run("summarize_nul").unwrap().unwrap().meta;
+    assert_eq!((meta.get("note"), meta.get("pinned")), (note.as_ref(), None));
+
     // Replace everything: exactly the given records remain.
     let kept: Vec<RunRecord> = vec![header.clone(), clean0.clone()];
     store.replace_all(&kept).unwrap();

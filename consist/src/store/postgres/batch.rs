@@ -3,6 +3,7 @@
 //! tables dropped at commit, and merged with `ON CONFLICT DO NOTHING`, so processes on many hosts
 //! writing the same records at once never fail on each other's rows.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use postgres::Transaction;
@@ -92,12 +93,60 @@ fn boxed(columns: Vec<Texts>) -> Vec<Box<dyn ToSql + Sync>> {
     columns.into_iter().map(|c| Box::new(c) as Box<dyn ToSql + Sync>).collect()
 }
 
+/// `records`, with each NUL character in their text replaced by U+FFFD (and a warning): PostgreSQL's
+/// text cannot hold one, and its JSON functions (`->>`, `json_each`, `jsonb`) refuse a document
+/// with a `\u0000` anywhere in it, so one run holding one would fail every summary and filter
+/// of the catalog. The runs' snapshots keep the text as it was.
+fn without_nul(records: &[RunRecord]) -> Cow<'_, [RunRecord]> {
+    // A NUL is always escaped in JSON text: a record without `\u0000` in its text has none.
+    let has_nul = |r: &RunRecord| serde_json::to_string(r).is_ok_and(|text| text.contains("\\u0000"));
+    if !records.iter().any(has_nul) {
+        return Cow::Borrowed(records);
+    }
+    fn scrub(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+            serde_json::Value::Object(map) => {
+                let keys: Vec<String> = map.keys().filter(|k| k.contains('\0')).cloned().collect();
+                for key in keys {
+                    if let Some(v) = map.remove(&key) {
+                        map.insert(key.replace('\0', "\u{FFFD}"), v);
+                    }
+                }
+                map.values_mut().for_each(scrub);
+            }
+            _ => {}
+        }
+    }
+    Cow::Owned(
+        records
+            .iter()
+            .map(|record| {
+                if !has_nul(record) {
+                    return record.clone();
+                }
+                let mut value = serde_json::to_value(record).unwrap_or_default();
+                scrub(&mut value);
+                match serde_json::from_value(value) {
+                    Ok(scrubbed) => {
+                        tracing::warn!(run = %record.run.id, "a NUL character in this run's text is written to PostgreSQL as U+FFFD (PostgreSQL cannot hold one); its snapshot keeps it");
+                        scrubbed
+                    }
+                    Err(_) => record.clone(),
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Write `records` within `tx` (the caller commits), each run in its last state ([`last_per_run`]).
 pub(super) fn write(tx: &mut Transaction<'_>, records: &[RunRecord]) -> Result<(), postgres::Error> {
     // Shared with other writers, exclusive to a purge (see `PURGE_LOCK`).
     tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&super::PURGE_LOCK])?;
     tx.batch_execute(STAGE)?;
-    let records = last_per_run(records);
+    let records = without_nul(records);
+    let records = last_per_run(&records);
     let records = records.as_slice();
     let (artifacts, links) = artifacts_and_links(records);
     for columns in [runs(records), artifacts, links] {
@@ -116,7 +165,7 @@ pub(super) fn write_started(
     client: &mut impl postgres::GenericClient,
     records: &[RunRecord],
 ) -> Result<(), postgres::Error> {
-    let columns = runs(&last_per_run(records));
+    let columns = runs(&last_per_run(&without_nul(records)));
     let args: Vec<String> = columns.types.iter().enumerate().map(|(i, t)| format!("${}::{t}", i + 1)).collect();
     let sql = format!(
         r#"INSERT INTO run SELECT id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,

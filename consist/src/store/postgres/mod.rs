@@ -58,6 +58,17 @@ const CONNECT_WAIT: Duration = Duration::from_secs(5);
 /// The longest pause between attempts to reach a server found unreachable.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// Set key `$1` of run `$3`'s `meta` to the JSON text `$2`, or remove it (`$2` NULL), keeping the
+/// other keys, in their order, as their text is. Through `json_each`, not `jsonb`, which refuses
+/// a `\u0000` that `json` holds and rewrites numbers and key order. A `meta` that is not a JSON
+/// object (another tool's) is left as it is and the run not counted.
+const SET_META_KEY: &str = "UPDATE run SET meta = (
+    SELECT coalesce(json_object_agg(k, v ORDER BY n), '{}') FROM (
+      SELECT e.key AS k, e.value AS v, e.n FROM json_each(run.meta) WITH ORDINALITY AS e(key, value, n) WHERE e.key <> $1
+      UNION ALL SELECT $1, $2::text::json, 9223372036854775807 WHERE $2::text IS NOT NULL) kv),
+  updated_at = now()
+  WHERE id = $3 AND (meta IS NULL OR json_typeof(meta) = 'object')";
+
 /// A PostgreSQL database holding the shared provenance schema.
 pub struct PgStore {
     /// The URL without its password.
@@ -474,11 +485,7 @@ impl Store for PgStore {
     ) -> Result<usize> {
         let mut conn = self.conn()?;
         let written = conn.transaction().and_then(|mut tx| {
-            let stmt = tx.prepare(
-                "UPDATE run SET meta = (CASE WHEN $2::text IS NULL THEN coalesce(meta::jsonb, '{}') - $1
-                   ELSE coalesce(meta::jsonb, '{}') || jsonb_build_object($1::text, $2::jsonb) END)::json,
-                   updated_at = now() WHERE id = $3",
-            )?;
+            let stmt = tx.prepare(SET_META_KEY)?;
             let mut changed = 0;
             for (id, value) in values {
                 let value = value.as_ref().map(serde_json::Value::to_string);
