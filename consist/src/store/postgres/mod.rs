@@ -61,13 +61,16 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Set key `$1` of run `$3`'s `meta` to the JSON text `$2`, or remove it (`$2` NULL), keeping the
 /// other keys, in their order, as their text is. Through `json_each`, not `jsonb`, which refuses
 /// a `\u0000` that `json` holds and rewrites numbers and key order. A `meta` that is not a JSON
-/// object (another tool's) is left as it is and the run not counted.
+/// object (another tool's) is replaced, as DuckDB's `json_merge_patch` does: a mark such as gc's
+/// `evicted`, which other hosts rely on, is never left out.
 const SET_META_KEY: &str = "UPDATE run SET meta = (
     SELECT coalesce(json_object_agg(k, v ORDER BY n), '{}') FROM (
-      SELECT e.key AS k, e.value AS v, e.n FROM json_each(run.meta) WITH ORDINALITY AS e(key, value, n) WHERE e.key <> $1
+      SELECT e.key AS k, e.value AS v, e.n
+        FROM json_each(CASE WHEN json_typeof(run.meta) = 'object' THEN run.meta END) WITH ORDINALITY AS e(key, value, n)
+        WHERE e.key <> $1
       UNION ALL SELECT $1, $2::text::json, 9223372036854775807 WHERE $2::text IS NOT NULL) kv),
   updated_at = now()
-  WHERE id = $3 AND (meta IS NULL OR json_typeof(meta) = 'object')";
+  WHERE id = $3";
 
 /// A PostgreSQL database holding the shared provenance schema.
 pub struct PgStore {
