@@ -103,20 +103,24 @@ fn without_nul(records: &[RunRecord]) -> Cow<'_, [RunRecord]> {
     if !records.iter().any(has_nul) {
         return Cow::Borrowed(records);
     }
-    fn scrub(value: &mut serde_json::Value) {
+    /// Replace the NULs of `value`'s strings and keys; whether there were any.
+    fn scrub(value: &mut serde_json::Value) -> bool {
         match value {
-            serde_json::Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
-            serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+            serde_json::Value::String(s) if s.contains('\0') => {
+                *s = s.replace('\0', "\u{FFFD}");
+                true
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(scrub).fold(false, |a, b| a | b),
             serde_json::Value::Object(map) => {
                 let keys: Vec<String> = map.keys().filter(|k| k.contains('\0')).cloned().collect();
-                for key in keys {
-                    if let Some(v) = map.remove(&key) {
+                for key in &keys {
+                    if let Some(v) = map.remove(key) {
                         map.insert(key.replace('\0', "\u{FFFD}"), v);
                     }
                 }
-                map.values_mut().for_each(scrub);
+                map.values_mut().map(scrub).fold(!keys.is_empty(), |a, b| a | b)
             }
-            _ => {}
+            _ => false,
         }
     }
     Cow::Owned(
@@ -127,7 +131,9 @@ fn without_nul(records: &[RunRecord]) -> Cow<'_, [RunRecord]> {
                     return record.clone();
                 }
                 let mut value = serde_json::to_value(record).unwrap_or_default();
-                scrub(&mut value);
+                if !scrub(&mut value) {
+                    return record.clone();
+                }
                 match serde_json::from_value(value) {
                     Ok(scrubbed) => {
                         tracing::warn!(run = %record.run.id, "a NUL character in this run's text is written to PostgreSQL as U+FFFD (PostgreSQL cannot hold one); its snapshot keeps it");

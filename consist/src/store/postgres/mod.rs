@@ -59,8 +59,8 @@ const CONNECT_WAIT: Duration = Duration::from_secs(5);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Set key `$1` of run `$3`'s `meta` to the JSON text `$2`, or remove it (`$2` NULL), keeping the
-/// other keys, in their order, as their text is. Through `json_each`, not `jsonb`, which refuses
-/// a `\u0000` that `json` holds and rewrites numbers and key order. A `meta` that is not a JSON
+/// other keys, in their order, as their text is (`jsonb` would rewrite numbers and key order; both
+/// refuse a `\u0000`, which the batch write keeps out of the catalog). A `meta` that is not a JSON
 /// object (another tool's) is replaced, as DuckDB's `json_merge_patch` does: a mark such as gc's
 /// `evicted`, which other hosts rely on, is never left out.
 const SET_META_KEY: &str = "UPDATE run SET meta = (
