@@ -478,3 +478,33 @@ fn postgres_catalogs_get_an_index_for_newest_first_listings_where_the_role_may_c
     assert_eq!(lister.find_runs(&RunQuery::default()).unwrap().len(), newest_first.len() * 2);
     assert!(index().is_empty(), "not created by a role that does not own the table");
 }
+
+/// A run another tool (or an earlier consist) wrote to PostgreSQL with a `\u0000` in its `meta`:
+/// PostgreSQL's `->>` refuses such a document for the whole query, so before the reads guarded
+/// against it, one such row failed the summary, the hit filters, the scenario list and every
+/// later batch that met it. It now reads as a run without meta flags.
+#[test]
+fn a_postgres_run_whose_meta_holds_a_nul_escape_does_not_break_reads_or_writes() {
+    let Some(server) = crate::support::pg::PgServer::start() else { return };
+    let url = server.database("nul_rows");
+    let store = consist::store::PgStore::new(&url, Duration::from_secs(10)).unwrap();
+    let records = workflow_records(&Workspace::new());
+    store.write(&records).unwrap();
+    let hit = records.iter().find(|r| r.run.meta.get("cache_hit") == Some(&true.into())).unwrap();
+    let summarize = records.iter().find(|r| r.run.model_name == "summarize").unwrap();
+    // The hit's meta gets a NUL escape; summarize is marked failed, as fail-zombies does, with one.
+    let nul = r#"{"note": "a\u0000b", "cache_hit": true, "failed_as_zombie": true}"#;
+    server.psql(
+        "nul_rows",
+        &format!("UPDATE run SET meta = '{nul}' WHERE id IN ('{}', '{}')", hit.run.id, summarize.run.id),
+    );
+    server.psql("nul_rows", &format!("UPDATE run SET status = 'failed' WHERE id = '{}'", summarize.run.id));
+
+    let summary = store.summary().unwrap();
+    assert_eq!((summary.runs, summary.cache_hits), (5, 0), "the unreadable meta counts as no flags");
+    assert!(find(&store, RunQuery { cache_hit: Some(false), ..RunQuery::default() }).contains(&hit.run.id));
+    assert_eq!(store.scenarios(10).unwrap().len(), 1);
+    // A batch that meets the failed run reads its zombie flag as absent: it stays failed.
+    store.write(std::slice::from_ref(summarize)).unwrap();
+    assert_eq!(store.get_run(&summarize.run.id).unwrap().unwrap().status, RunStatus::Failed);
+}

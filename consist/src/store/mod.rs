@@ -9,6 +9,16 @@
 //! implement it), the queries and answers every backend shares, and the format constants of
 //! what they hold.
 
+/// A PostgreSQL run's `meta` (of table alias `$alias`, `""` for none) that its JSON functions can
+/// read: NULL where its text holds a `\u0000`, which `->>` refuses for the whole query (a row an
+/// older consist or another tool wrote; this one writes none, see `postgres/batch.rs`). Such a
+/// run reads as having no meta flags instead of failing every summary and filter of the catalog.
+macro_rules! pg_meta {
+    ($alias:literal) => {
+        concat!("(CASE WHEN strpos(", $alias, "meta::text, E'\\\\u0000') = 0 THEN ", $alias, "meta END)")
+    };
+}
+
 mod duckdb;
 mod lease;
 mod overview;

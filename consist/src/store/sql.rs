@@ -209,7 +209,7 @@ pub(super) fn run_filter(query: &super::RunQuery, dialect: Dialect) -> (String, 
     if let Some(hit) = query.cache_hit {
         let flag = match dialect {
             Dialect::DuckDb => "meta->>'$.cache_hit'",
-            Dialect::Postgres => "meta->>'cache_hit'",
+            Dialect::Postgres => concat!(pg_meta!(""), "->>'cache_hit'"),
         };
         sql.push_str(&format!(" AND coalesce({flag}, 'false') {} 'true'", if hit { "=" } else { "<>" }));
     }

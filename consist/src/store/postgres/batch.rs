@@ -35,12 +35,15 @@ CREATE TEMP TABLE consist_stage_kv (run_id VARCHAR, facet_id VARCHAR, namespace 
 /// marked failed that completed after all (its lease had lapsed, in an outage); everything else
 /// is inserted only if absent (records are immutable once terminal). Rows go in key order, so
 /// concurrent writers of overlapping batches wait for each other instead of deadlocking.
-const MERGE: &str = r#"
+const MERGE: &str = concat!(
+    r#"
 UPDATE run SET status = s.status, meta = CAST(s.meta AS JSON), ended_at = CAST(s.ended_at AS TIMESTAMPTZ),
     updated_at = CAST(s.updated_at AS TIMESTAMPTZ)
   FROM consist_stage_run s
   WHERE run.id = s.id AND s.status <> 'running'
-    AND (run.status = 'running' OR (run.status = 'failed' AND s.status = 'completed' AND coalesce((run.meta->>'failed_as_zombie')::boolean, false)));
+    AND (run.status = 'running' OR (run.status = 'failed' AND s.status = 'completed' AND coalesce(("#,
+    pg_meta!("run."),
+    r#"->>'failed_as_zombie')::boolean, false)));
 INSERT INTO run
   SELECT DISTINCT ON (id) id, parent_run_id, status, model_name, description, "year", iteration, stage, phase,
     CAST(tags AS JSON), config_hash, git_hash, input_hash, signature, CAST(meta AS JSON),
@@ -64,7 +67,8 @@ INSERT INTO run_config_kv
   SELECT DISTINCT ON (run_id, "key") run_id, facet_id, namespace, "key", value_type, value_str, value_num,
     value_bool, CAST(value_json AS JSON), CAST(created_at AS TIMESTAMPTZ)
   FROM consist_stage_kv ORDER BY run_id, "key" ON CONFLICT DO NOTHING;
-"#;
+"#
+);
 
 type Texts = Vec<Option<String>>;
 

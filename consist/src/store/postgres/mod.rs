@@ -339,7 +339,7 @@ fn params(args: &[String]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
-const HIT: &str = "coalesce((meta->>'cache_hit')::boolean, false)";
+const HIT: &str = concat!("coalesce((", pg_meta!(""), "->>'cache_hit')::boolean, false)");
 
 impl Store for PgStore {
     fn init(&self) -> Result<()> {

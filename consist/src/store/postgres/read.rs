@@ -185,13 +185,18 @@ pub(super) fn plan_removal(tx: &mut Transaction<'_>, run_ids: &[String]) -> PgRe
 /// refuses some texts `json` holds): runs, completed, failed, running, hits, completed steps (not
 /// scenario headers), scenario headers, first and last creation in microseconds (converted once
 /// per model, after `min`/`max`: per run, the conversion was ~15 ms of ~90 at 100,000 runs).
-const SUMMARY_BY_MODEL: &str = "SELECT model_name, count(*), count(*) FILTER (WHERE status = 'completed'),
+const SUMMARY_BY_MODEL: &str = concat!(
+    "SELECT model_name, count(*), count(*) FILTER (WHERE status = 'completed'),
     count(*) FILTER (WHERE status = 'failed'), count(*) FILTER (WHERE status = 'running'), count(*) FILTER (WHERE hit),
     count(*) FILTER (WHERE status = 'completed' AND NOT scenario), count(*) FILTER (WHERE scenario),
     (extract(epoch FROM min(created_at)) * 1000000)::int8, (extract(epoch FROM max(created_at)) * 1000000)::int8
-  FROM (SELECT model_name, status, created_at, coalesce((meta->>'cache_hit')::boolean, false) AS hit,
-          coalesce(meta->>'kind' = 'scenario', false) AS scenario FROM run) flags
-  GROUP BY model_name ORDER BY count(*) DESC, model_name";
+  FROM (SELECT model_name, status, created_at, coalesce((",
+    pg_meta!(""),
+    "->>'cache_hit')::boolean, false) AS hit, coalesce(",
+    pg_meta!(""),
+    "->>'kind' = 'scenario', false) AS scenario FROM run) flags
+  GROUP BY model_name ORDER BY count(*) DESC, model_name"
+);
 
 pub(super) fn summary(client: &mut impl GenericClient) -> PgResult<CatalogSummary> {
     let mut summary = CatalogSummary::default();
@@ -223,12 +228,14 @@ pub(super) fn summary(client: &mut impl GenericClient) -> PgResult<CatalogSummar
 pub(super) fn scenarios(client: &mut impl GenericClient, limit: usize) -> PgResult<Vec<ScenarioSummary>> {
     let sql = format!(
         "SELECT s.id, s.model_name, s.status, {},
-           count(c.id), count(c.id) FILTER (WHERE coalesce((c.meta->>'cache_hit')::boolean, false)),
+           count(c.id), count(c.id) FILTER (WHERE coalesce(({}->>'cache_hit')::boolean, false)),
            (max(c.iteration) + 1)::int8
          FROM run s LEFT JOIN run c ON c.parent_run_id = s.id
-         WHERE s.meta->>'kind' = 'scenario'
+         WHERE {}->>'kind' = 'scenario'
          GROUP BY s.id, s.model_name, s.status, s.created_at ORDER BY s.created_at DESC LIMIT $1",
-        micros!("s.created_at")
+        micros!("s.created_at"),
+        pg_meta!("c."),
+        pg_meta!("s."),
     );
     let rows = client.query(&sql, &[&i64::try_from(limit).unwrap_or(i64::MAX)])?;
     Ok(rows
