@@ -507,4 +507,11 @@ fn a_postgres_run_whose_meta_holds_a_nul_escape_does_not_break_reads_or_writes()
     // A batch that meets the failed run reads its zombie flag as absent: it stays failed.
     store.write(std::slice::from_ref(summarize)).unwrap();
     assert_eq!(store.get_run(&summarize.run.id).unwrap().unwrap().status, RunStatus::Failed);
+    // An executed run whose meta cannot be read (an `evicted` mark could be in it) is never a
+    // cache source, and looking its signature up does not fail.
+    let executed = records.iter().find(|r| r.run.model_name == "clean" && r.run.iteration == Some(1)).unwrap();
+    assert_eq!(store.cache_sources(&executed.run.signature, 10).unwrap().len(), 1);
+    let evicted = r#"{"note": "a\u0000b", "evicted": {"files": 1}}"#;
+    server.psql("nul_rows", &format!("UPDATE run SET meta = '{evicted}' WHERE id = '{}'", executed.run.id));
+    assert!(store.cache_sources(&executed.run.signature, 10).unwrap().is_empty());
 }

@@ -339,7 +339,11 @@ fn params(args: &[String]) -> Vec<&(dyn ToSql + Sync)> {
     args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
-const HIT: &str = concat!("coalesce((", pg_meta!(""), "->>'cache_hit')::boolean, false)");
+/// Whether a run's `meta` lets it be a cache source: readable (a `\u0000` in it, which `->>`
+/// refuses, see `pg_meta!` in `store/mod.rs`: never a source), not a hit, not evicted by gc. A
+/// `CASE`, so that `->>` is never evaluated on a meta it would refuse.
+const SOURCE_META: &str = "CASE WHEN strpos(meta::text, E'\\\\u0000') > 0 THEN false
+    ELSE NOT coalesce((meta->>'cache_hit')::boolean, false) AND meta->'evicted' IS NULL END";
 
 impl Store for PgStore {
     fn init(&self) -> Result<()> {
@@ -405,8 +409,8 @@ impl Store for PgStore {
     fn cache_sources(&self, signature: &str, limit: usize) -> Result<Vec<RunRecord>> {
         let mut conn = self.conn()?;
         let sql = format!(
-            "SELECT id FROM run WHERE signature = $1 AND status = 'completed' AND NOT {HIT}
-               AND meta->'evicted' IS NULL AND NOT EXISTS (SELECT 1 FROM consist_purged p WHERE p.run_id = run.id)
+            "SELECT id FROM run WHERE signature = $1 AND status = 'completed' AND {SOURCE_META}
+               AND NOT EXISTS (SELECT 1 FROM consist_purged p WHERE p.run_id = run.id)
              ORDER BY ended_at NULLS LAST, id LIMIT {limit}"
         );
         let rows = conn.query(&sql, &[&signature]).map_err(self.err("looking up a signature"))?;
