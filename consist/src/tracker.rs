@@ -293,7 +293,8 @@ impl TrackerBuilder {
             Some(url) => Some(crate::Remote::open(url, read_only_remote)?),
             None => crate::Remote::from_env(read_only_remote)?,
         };
-        let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl);
+        let claims = crate::engine::claim::Claims::new(Arc::clone(&catalog), session.clone(), self.lease_ttl)
+            .map_err(Error::io("starting the lease heartbeat thread of", run_dir.clone()))?;
         let defer_hits = self.defer_hit_writes.unwrap_or_else(|| env_says_yes(DEFER_HITS_ENV));
         let writer = (!readonly)
             .then(|| {

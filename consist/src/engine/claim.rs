@@ -75,15 +75,17 @@ pub(crate) struct Alive {
 
 impl Claims {
     /// The claims of a tracker with holder id `holder`; on a catalog with leases, a heartbeat
-    /// thread renews this tracker's leases every third of `ttl` while it holds any.
-    pub(crate) fn new(catalog: Arc<Catalog>, session: String, ttl: Duration) -> Claims {
+    /// thread renews this tracker's leases every third of `ttl` while it holds any. Fails only if
+    /// the system refuses that thread.
+    pub(crate) fn new(catalog: Arc<Catalog>, session: String, ttl: Duration) -> std::io::Result<Claims> {
         let leases = Arc::new(LeaseBook::default());
         let heartbeat = catalog
             .store()
             .leases()
             .is_some()
-            .then(|| Heartbeat::start(Arc::clone(&catalog), ttl, Arc::clone(&leases)));
-        Claims { catalog, session, ttl, leases, heartbeat }
+            .then(|| Heartbeat::start(Arc::clone(&catalog), ttl, Arc::clone(&leases)))
+            .transpose()?;
+        Ok(Claims { catalog, session, ttl, leases, heartbeat })
     }
 
     /// Claim `sig` for run `run_id` of step `step`, waiting while another thread, process or
@@ -341,28 +343,25 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
-    fn start(catalog: Arc<Catalog>, ttl: Duration, book: Arc<LeaseBook>) -> Heartbeat {
+    fn start(catalog: Arc<Catalog>, ttl: Duration, book: Arc<LeaseBook>) -> std::io::Result<Heartbeat> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let signal = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("consist-heartbeat".into())
-            .spawn(move || {
-                let (flag, wake) = &*signal;
-                let mut stopped = lock(flag);
-                while !*stopped {
-                    stopped = wake.wait_timeout(stopped, ttl / 3).unwrap_or_else(|e| e.into_inner()).0;
-                    if *stopped {
-                        continue;
-                    }
-                    drop(stopped);
-                    if let Some(leases) = catalog.store().leases() {
-                        beat(leases, &book, ttl);
-                    }
-                    stopped = lock(flag);
+        let thread = std::thread::Builder::new().name("consist-heartbeat".into()).spawn(move || {
+            let (flag, wake) = &*signal;
+            let mut stopped = lock(flag);
+            while !*stopped {
+                stopped = wake.wait_timeout(stopped, ttl / 3).unwrap_or_else(|e| e.into_inner()).0;
+                if *stopped {
+                    continue;
                 }
-            })
-            .expect("spawning the lease heartbeat thread");
-        Heartbeat { stop, thread }
+                drop(stopped);
+                if let Some(leases) = catalog.store().leases() {
+                    beat(leases, &book, ttl);
+                }
+                stopped = lock(flag);
+            }
+        })?;
+        Ok(Heartbeat { stop, thread })
     }
 
     fn stop(self) {
