@@ -15,7 +15,15 @@
 /// run reads as having no meta flags instead of failing every summary and filter of the catalog.
 macro_rules! pg_meta {
     ($alias:literal) => {
-        concat!("(CASE WHEN strpos(", $alias, "meta::text, E'\\\\u0000') = 0 THEN ", $alias, "meta END)")
+        concat!("(CASE WHEN ", pg_meta_readable!($alias), " THEN ", $alias, "meta END)")
+    };
+}
+
+/// Whether a PostgreSQL run's `meta` (of table alias `$alias`) holds no `\u0000` (see `pg_meta!`);
+/// NULL for a NULL `meta`.
+macro_rules! pg_meta_readable {
+    ($alias:literal) => {
+        concat!("strpos(", $alias, "meta::text, E'\\\\u0000') = 0")
     };
 }
 

@@ -102,10 +102,20 @@ fn boxed(columns: Vec<Texts>) -> Vec<Box<dyn ToSql + Sync>> {
 /// with a `\u0000` anywhere in it, so one run holding one would fail every summary and filter
 /// of the catalog. The runs' snapshots keep the text as it was.
 fn without_nul(records: &[RunRecord]) -> Cow<'_, [RunRecord]> {
-    // A NUL is always escaped in JSON text: a record without `\u0000` in its text has none.
-    let has_nul = |r: &RunRecord| serde_json::to_string(r).is_ok_and(|text| text.contains("\\u0000"));
-    if !records.iter().any(has_nul) {
+    let scrubbed: Vec<Option<RunRecord>> = records.iter().map(scrubbed).collect();
+    if scrubbed.iter().all(Option::is_none) {
         return Cow::Borrowed(records);
+    }
+    Cow::Owned(
+        records.iter().zip(scrubbed).map(|(record, scrubbed)| scrubbed.unwrap_or_else(|| record.clone())).collect(),
+    )
+}
+
+/// `record` with U+FFFD for each NUL character in its text, with a warning; `None` if it has none.
+fn scrubbed(record: &RunRecord) -> Option<RunRecord> {
+    // A NUL is always escaped in JSON text: a record without `\u0000` in its text has none.
+    if !serde_json::to_string(record).is_ok_and(|text| text.contains("\\u0000")) {
+        return None;
     }
     /// Replace the NULs of `value`'s strings and keys; whether there were any.
     fn scrub(value: &mut serde_json::Value) -> bool {
@@ -127,27 +137,13 @@ fn without_nul(records: &[RunRecord]) -> Cow<'_, [RunRecord]> {
             _ => false,
         }
     }
-    Cow::Owned(
-        records
-            .iter()
-            .map(|record| {
-                if !has_nul(record) {
-                    return record.clone();
-                }
-                let mut value = serde_json::to_value(record).unwrap_or_default();
-                if !scrub(&mut value) {
-                    return record.clone();
-                }
-                match serde_json::from_value(value) {
-                    Ok(scrubbed) => {
-                        tracing::warn!(run = %record.run.id, "a NUL character in this run's text is written to PostgreSQL as U+FFFD (PostgreSQL cannot hold one); its snapshot keeps it");
-                        scrubbed
-                    }
-                    Err(_) => record.clone(),
-                }
-            })
-            .collect(),
-    )
+    let mut value = serde_json::to_value(record).ok()?;
+    if !scrub(&mut value) {
+        return None;
+    }
+    let scrubbed = serde_json::from_value(value).ok()?;
+    tracing::warn!(run = %record.run.id, "a NUL character in this run's text is written to PostgreSQL as U+FFFD (PostgreSQL cannot hold one); its snapshot keeps it");
+    Some(scrubbed)
 }
 
 /// Write `records` within `tx` (the caller commits), each run in its last state ([`last_per_run`]).

@@ -342,8 +342,11 @@ fn params(args: &[String]) -> Vec<&(dyn ToSql + Sync)> {
 /// Whether a run's `meta` lets it be a cache source: readable (a `\u0000` in it, which `->>`
 /// refuses, see `pg_meta!` in `store/mod.rs`: never a source), not a hit, not evicted by gc. A
 /// `CASE`, so that `->>` is never evaluated on a meta it would refuse.
-const SOURCE_META: &str = "CASE WHEN strpos(meta::text, E'\\\\u0000') > 0 THEN false
-    ELSE NOT coalesce((meta->>'cache_hit')::boolean, false) AND meta->'evicted' IS NULL END";
+const SOURCE_META: &str = concat!(
+    "CASE WHEN NOT ",
+    pg_meta_readable!(""),
+    " THEN false ELSE NOT coalesce((meta->>'cache_hit')::boolean, false) AND meta->'evicted' IS NULL END"
+);
 
 impl Store for PgStore {
     fn init(&self) -> Result<()> {
