@@ -62,29 +62,25 @@ pub(super) fn fresh_name(prefix: &str) -> String {
 
 /// A new connection to the process's instance, creating the instance first if there is none.
 pub(crate) fn instance() -> duckdb::Result<Connection> {
-    make_instance(false).map(|made| made.expect("made unless settled"))
+    let mut slot = INSTANCE.lock().unwrap_or_else(|e| e.into_inner());
+    match slot.as_ref() {
+        Some(home) => home.try_clone(),
+        // The same order of locks as every caller of `making`: the slot, then `MAKING`.
+        None => making(|| fill(&mut slot)),
+    }
 }
 
-/// [`instance`]; with `unless_settled`, none is made once the process [`settle`]d (`None`).
-fn make_instance(unless_settled: bool) -> duckdb::Result<Option<Connection>> {
-    let mut slot = INSTANCE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(home) = slot.as_ref() {
-        return home.try_clone().map(Some);
-    }
-    // The same order of locks as every caller of `making`: the slot, then `MAKING`.
-    let settled = MAKING.lock().unwrap_or_else(|e| e.into_inner());
-    if unless_settled && *settled {
-        return Ok(None);
-    }
+/// Make the process's instance into the empty `slot` (its caller holds `MAKING`) and return a
+/// connection to it.
+fn fill(slot: &mut Option<Connection>) -> duckdb::Result<Connection> {
     // Spilled blocks go to a directory of this process's own, not the current directory
     // (DuckDB's default for an in-memory instance); DuckDB creates it only if it spills.
     let spill = std::env::temp_dir().join(format!("consist-duckdb-{}", std::process::id()));
     let config = Config::default().with("temp_directory", spill.to_string_lossy())?;
     let home = Connection::open_in_memory_with_flags(config)?;
-    drop(settled);
     let conn = home.try_clone()?;
     *slot = Some(home);
-    Ok(Some(conn))
+    Ok(conn)
 }
 
 /// Create an empty database file at `path` (nothing may be there), through the process's instance.
@@ -101,7 +97,14 @@ pub(super) fn create_file(path: &Path) -> duckdb::Result<()> {
 pub(crate) fn prepare_instance() {
     // `try_lock`: while another thread is making the instance, there is nothing to do.
     if INSTANCE.try_lock().is_ok_and(|slot| slot.is_none()) {
-        let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| drop(make_instance(true)));
+        let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| {
+            let mut slot = INSTANCE.lock().unwrap_or_else(|e| e.into_inner());
+            // None once the process settled (it is about to exit); the same order of locks.
+            let settled = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() && !*settled {
+                let _ = fill(&mut slot);
+            }
+        });
     }
 }
 
