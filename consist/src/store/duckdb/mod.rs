@@ -597,10 +597,9 @@ impl Store for DuckDbStore {
                 stmt.query_map(params![artifact_id], |r| r.get::<_, String>(0))?.collect::<duckdb::Result<Vec<_>>>()?;
             let (mut runs, mut inputs) = (Vec::new(), Vec::new());
             for chunk in ids.chunks(500) {
-                let list = chunk.iter().map(|id| sql::quote_text(id)).collect::<Vec<_>>().join(", ");
-                let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM run WHERE id IN ({list})"))?;
-                runs.extend(stmt.query_map([], run_from_row)?.collect::<duckdb::Result<Vec<_>>>()?);
-                let read = fetch_links(&conn, &list, Some(Direction::Input))?;
+                let mut stmt = conn.prepare(&format!("SELECT {RUN_COLUMNS} FROM run WHERE id {IN_LIST}"))?;
+                runs.extend(stmt.query_map([id_list(chunk)], run_from_row)?.collect::<duckdb::Result<Vec<_>>>()?);
+                let read = fetch_links(&conn, chunk, Some(Direction::Input))?;
                 inputs.extend(read.into_iter().map(|(run, _, artifact)| (run, artifact)));
             }
             Ok((runs, inputs))
@@ -732,24 +731,36 @@ fn find_artifact_in(conn: &Connection, id_or_key: &str) -> duckdb::Result<Option
 }
 
 fn fetch_run_artifacts(conn: &Connection, run_id: &str) -> duckdb::Result<Vec<(Direction, Artifact)>> {
-    Ok(fetch_links(conn, &sql::quote_text(run_id), None)?.into_iter().map(|(_, direction, a)| (direction, a)).collect())
+    Ok(fetch_links(conn, &[run_id.to_owned()], None)?.into_iter().map(|(_, direction, a)| (direction, a)).collect())
 }
 
-/// The artifacts the runs of `list` (quoted ids, comma-separated) read and wrote (only those of
-/// `direction` if given), as (run id, direction, artifact), by run, direction, key, creation and
-/// id. The links first, then their artifacts by id: a join of the link table with the whole
-/// artifact table cost ~40 ms for 100 runs of a 100k-run catalog, these two lookups ~17 ms.
+/// `IN` a list of ids bound as one parameter ([`id_list`]), not written into the statement:
+/// DuckDB parses and plans less. Reading 100 runs or their links took 25-30% less on a 100-run
+/// catalog, 5-10% less on a 100,000-run one (Python's duckdb 2.0.1). Not for artifacts by id:
+/// a written list finds them through the primary key, a bound one joins the whole table (12
+/// against 17 ms for 200 artifacts at 100,000 runs).
+const IN_LIST: &str = "IN (SELECT unnest(?::VARCHAR[]))";
+
+/// The parameter of [`IN_LIST`].
+fn id_list(ids: &[String]) -> duckdb::types::Value {
+    duckdb::types::Value::List(ids.iter().map(|id| duckdb::types::Value::Text(id.clone())).collect())
+}
+
+/// The artifacts the runs `ids` read and wrote (only those of `direction` if given), as (run id,
+/// direction, artifact), by run, direction, key, creation and id. The links first, then their
+/// artifacts by id: a join of the link table with the whole artifact table cost ~40 ms for 100
+/// runs of a 100k-run catalog, these two lookups ~17 ms.
 fn fetch_links(
     conn: &Connection,
-    list: &str,
+    ids: &[String],
     direction: Option<Direction>,
 ) -> duckdb::Result<Vec<(String, Direction, Artifact)>> {
     let only = direction.map_or(String::new(), |d| format!(" AND direction = '{}'", d.as_str()));
     let mut stmt = conn.prepare(&format!(
-        "SELECT run_id, direction, artifact_id FROM run_artifact_link WHERE run_id IN ({list}){only}"
+        "SELECT run_id, direction, artifact_id FROM run_artifact_link WHERE run_id {IN_LIST}{only}"
     ))?;
     let links = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+        .query_map([id_list(ids)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
         .collect::<duckdb::Result<Vec<_>>>()?;
     if links.is_empty() {
         return Ok(Vec::new());
@@ -807,7 +818,7 @@ fn fetch_records(conn: &Connection, ids: &[String]) -> duckdb::Result<Vec<RunRec
                 record.facets.insert(key, parse_json(value));
             }
         }
-        for (id, direction, artifact) in fetch_links(conn, &list, None)? {
+        for (id, direction, artifact) in fetch_links(conn, chunk, None)? {
             if let Some(record) = runs.get_mut(&id) {
                 match direction {
                     Direction::Input => record.inputs.push(artifact),
