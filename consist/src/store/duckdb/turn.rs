@@ -99,7 +99,8 @@ pub(crate) fn prepare_instance() {
     if INSTANCE.try_lock().is_ok_and(|slot| slot.is_none()) {
         let _ = std::thread::Builder::new().name("consist-duckdb".into()).spawn(|| {
             let mut slot = INSTANCE.lock().unwrap_or_else(|e| e.into_inner());
-            // None once the process settled (it is about to exit); the same order of locks.
+            // Nothing is made once the process settled (it is about to exit). The same order of
+            // locks as every caller of `making`.
             let settled = MAKING.lock().unwrap_or_else(|e| e.into_inner());
             if slot.is_none() && !*settled {
                 let _ = fill(&mut slot);
