@@ -32,6 +32,31 @@ fn kill_after(mut cmd: Command, delay: Duration) -> bool {
     true
 }
 
+/// When to kill a command: at a time drawn between a quarter of `within` and `within` after its
+/// start. A command that finished before its kill narrows `within` to below that time, so that
+/// most kills land mid-way however fast this machine is today (the commands took 60-140 ms when
+/// these tests were written, 40 of them starting the process; on a faster evening, fixed times
+/// killed fewer than half).
+struct Kills {
+    within: u64,
+}
+
+impl Kills {
+    fn new() -> Kills {
+        Kills { within: 140 }
+    }
+
+    /// Run `cmd` and kill it at a drawn time (from `state`): whether it was killed.
+    fn run(&mut self, cmd: Command, state: &mut u64) -> bool {
+        let at = self.within / 4 + next(state) % (self.within - self.within / 4);
+        let killed = kill_after(cmd, Duration::from_millis(at));
+        if !killed {
+            self.within = (at * 3 / 4).max(8);
+        }
+        killed
+    }
+}
+
 const ITERATIVE: [&str; 4] = ["--iterations", "3", "--extended", "4"];
 
 fn iterative(dir: &Path, keep: bool) -> Command {
@@ -111,18 +136,17 @@ fn sigkill_during_database_maintenance_leaves_a_database_that_opens_whole() {
     };
     let mut state = 0x9e3779b97f4a7c15_u64;
     let mut killed = 0;
+    let mut kills = [Kills::new(), Kills::new(), Kills::new()];
     // 60 rounds: a compaction after a killed rebuild left its uncommitted log beside the file
     // turned up once in ~90 rounds (fixed: `drop_stale_logs` in store/duckdb/compact.rs).
     for round in 0..60 {
-        // The commands take 60-140 ms here, 40 of them starting the process.
-        let delay = Duration::from_millis(30 + next(&mut state) % 110);
         let copy_text = copy.to_string_lossy().into_owned();
         let cmd = match round % 3 {
             0 => consist(&["db", "compact"]),
             1 => consist(&["db", "rebuild"]),
             _ => consist(&["db", "merge", &copy_text, "--conflict", "skip"]),
         };
-        killed += usize::from(kill_after(cmd, delay));
+        killed += usize::from(kills[round % 3].run(cmd, &mut state));
         assert_eq!(count(&db), runs, "round {round}: every run still recorded once");
         assert_eq!(hits_of_unfinished_sources(&db), 0);
     }
@@ -157,10 +181,10 @@ fn sigkill_during_db_purge_leaves_runs_whole_or_gone_and_purging_again_finishes(
     };
     let mut state = 0x2545f4914f6cdd1d_u64;
     let (mut killed, mut midway) = (0, 0);
+    let mut kills = Kills::new();
     for (round, id) in victims.iter().enumerate() {
         let before = count();
-        let delay = Duration::from_millis(30 + next(&mut state) % 110);
-        killed += usize::from(kill_after(purge(id), delay));
+        killed += usize::from(kills.run(purge(id), &mut state));
         let after = count();
         assert!(
             after == before || after == before - 1,
