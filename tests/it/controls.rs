@@ -1,7 +1,7 @@
 //! Cache controls that widen a hit on purpose (runtime values, ignored config keys): recorded in
 //! the run, shown by `show`, `diff` and `explain`, and never wider than asked.
 
-use consist::{Tracker, Value};
+use consist::{Hydration, Tracker, Value};
 use serde_json::json;
 
 use crate::support::{Counter, Workspace, cli};
@@ -216,6 +216,43 @@ fn gc_frees_the_least_recently_used_files_and_an_evicted_run_reexecutes() {
     assert!(!make(&reader, 1, None, &ran).is_cache_hit(), "an evicted run still executes after a rebuild");
     drop(reader);
     scenario.finish().unwrap();
+}
+
+/// The copies a hit made of its source's outputs (`Hydration::OutputsAll`) belong to the same
+/// cache entry: gc frees them with the source's own files, and counts them in its sizes.
+#[test]
+fn gc_frees_the_copies_hits_made_of_an_evicted_runs_outputs() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let ran = Counter::default();
+    let step = |hydration: Hydration| {
+        let body = |_: &mut consist::StepContext| {
+            ran.hit();
+            Ok(Value(vec![7u64; 1000]))
+        };
+        tracker.step("copied").code_version("1").hydration(hydration).outputs(["x"]).run(body).unwrap()
+    };
+    let first = step(Hydration::Metadata);
+    let hit = step(Hydration::OutputsAll);
+    let (original, copy) = (first.output("x").unwrap().path.clone(), hit.output("x").unwrap().path.clone());
+    assert!(hit.cache_hit() && copy.starts_with(ws.run_dir().join("outputs").join(&hit.run.id)), "{}", copy.display());
+    tracker.flush().unwrap();
+    let size = std::fs::metadata(&original).unwrap().len();
+    let catalog = tracker.catalog();
+    let zero = Some(std::time::Duration::ZERO);
+    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, dry_run: true, ..Default::default() };
+    let plan = catalog.gc(&options).unwrap();
+    assert_eq!(plan.evicted.len(), 1, "{plan:#?}");
+    assert_eq!(plan.evicted[0].run, first.run.id);
+    assert_eq!((plan.evicted[0].files, plan.evicted[0].bytes), (2, 2 * size), "the file and its copy: {plan:#?}");
+    assert_eq!((plan.files_before, plan.bytes_before), (2, 2 * size));
+    let report = catalog.gc(&consist::admin::GcOptions { dry_run: false, ..options }).unwrap();
+    assert!(!original.exists() && !copy.exists(), "both freed");
+    assert_eq!((report.files_after, report.bytes_after), (0, 0));
+    assert_eq!(catalog.run_record(&first.run.id).unwrap().run.meta["evicted"]["files"], 2);
+    let again = step(Hydration::Metadata);
+    assert!(!again.cache_hit() && ran.get() == 2, "the signature executes again");
+    tracker.flush().unwrap();
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! `min_age` (a workflow may be about to read what it was just handed), when it, or one of its
 //! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
 //! or when another run's outputs link its artifacts. Only files in the run's own output
-//! directory (`<run_dir>/outputs/<run_id>/`), in a run dir of this catalog on this host, are
-//! deleted; an entry whose files are not here is not touched.
+//! directory (`<run_dir>/outputs/<run_id>/`), and the copies its hits made of them in theirs
+//! (`Hydration::OutputsAll`), in a run dir of this catalog on this host, are deleted; an entry
+//! whose files are not here is not touched.
 //!
 //! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
 //! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
@@ -17,7 +18,7 @@
 //! tried once as a source, found without its files and skipped, with a warning).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Component, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -120,6 +121,33 @@ impl Entry<'_> {
     fn count(&self) -> usize {
         self.files.iter().map(|(_, _, n)| n).sum()
     }
+}
+
+/// Those of `paths` gc may free for run `run_id` of `run_dir`: inside its own output directory
+/// (`<run_dir>/outputs/<run_id>/`, symlinks resolved on both sides, so a link inside it cannot
+/// lead out), and kept by `keep`; each with its bytes and how many files it is (a directory
+/// artifact counts with every file in it).
+fn deletable(
+    run_dir: &Path,
+    run_id: &str,
+    paths: impl Iterator<Item = PathBuf>,
+    keep: impl Fn(&PathBuf) -> bool,
+) -> Vec<(PathBuf, u64, usize)> {
+    let dir = run_dir.join("outputs").join(run_id);
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+    paths
+        .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
+        .filter(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir) && p != dir))
+        .filter(|p| keep(p))
+        .filter_map(|p| {
+            let meta = std::fs::symlink_metadata(&p).ok()?;
+            let (count, len) = match meta.is_dir() {
+                true => crate::files::tree::size(&p),
+                false => (1, meta.is_file().then_some(meta.len())?),
+            };
+            Some((p, len, count))
+        })
+        .collect()
 }
 
 fn finished(run: &Run) -> DateTime<Utc> {
@@ -271,27 +299,22 @@ impl Catalog {
             } else {
                 None
             };
-            let dir = run_dir.join("outputs").join(&run.id);
-            // Symlinks resolved on both sides: a link inside the directory cannot lead out of it.
-            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-            let files = own
-                .iter()
-                .map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() })
-                .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
-                .filter(|p| std::fs::canonicalize(p).is_ok_and(|p| p.starts_with(&dir) && p != dir))
-                .filter(|p| !evicted || leftover(p))
-                .filter_map(|p| {
-                    let meta = std::fs::symlink_metadata(&p).ok()?;
-                    // A directory artifact counts with every file in it.
-                    let (count, len) = match meta.is_dir() {
-                        true => crate::files::tree::size(&p),
-                        false => (1, meta.is_file().then_some(meta.len())?),
-                    };
-                    Some((len, p, count))
-                })
-                .filter(|(_, p, _)| owned(p))
-                .map(|(len, p, count)| (p, len, count))
-                .collect();
+            let paths = own.iter().map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() });
+            let keep = |p: &PathBuf| (!evicted || leftover(p)) && owned(p);
+            let mut files = deletable(&run_dir, &run.id, paths, keep);
+            // The copies its hits made of its outputs in their own output directories
+            // (`Hydration::OutputsAll`): freed with it, or they would stay for ever.
+            for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
+                let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
+                let Some(hit_dir) = hit.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else {
+                    continue;
+                };
+                let paths = copies
+                    .values()
+                    .filter_map(Json::as_str)
+                    .filter_map(|uri| self.mounts().resolve(uri, &hit_dir).ok());
+                files.extend(deletable(&hit_dir, &hit.id, paths, keep));
+            }
             entries.push(Entry { run, evicted, last_used, protected, files });
         }
         entries
