@@ -255,6 +255,41 @@ fn gc_frees_the_copies_hits_made_of_an_evicted_runs_outputs() {
     tracker.flush().unwrap();
 }
 
+/// So do the copies a consumer in another run dir made of its inputs (`Hydration::InputsMissing`).
+#[test]
+fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
+    let ws = Workspace::new();
+    let a = Tracker::builder(ws.path().join("a")).db_path(ws.db()).open().unwrap();
+    let made = a.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![5u64; 1000]))).unwrap();
+    let x = made.output("x").unwrap().clone();
+    a.flush().unwrap();
+    let b = Tracker::builder(ws.path().join("b")).db_path(ws.db()).hydration(Hydration::InputsMissing).open().unwrap();
+    let mut copy = None;
+    b.step("use")
+        .code_version("1")
+        .input("x", &x)
+        .outputs(["y"])
+        .run(|ctx| {
+            copy = Some(ctx.input_path("x")?.to_path_buf());
+            Ok(Value(ctx.load::<Value<Vec<u64>>>("x")?.0.len()))
+        })
+        .unwrap();
+    let copy = copy.unwrap();
+    assert!(copy.starts_with(ws.path().join("b").join("outputs").join(&made.run.id)), "{}", copy.display());
+    b.flush().unwrap();
+    let zero = Some(std::time::Duration::ZERO);
+    let options = consist::admin::GcOptions {
+        max_age: zero,
+        min_age: zero,
+        only: Some(vec![made.run.id.clone()]),
+        ..Default::default()
+    };
+    let report = b.catalog().gc(&options).unwrap();
+    assert_eq!(report.evicted.len(), 1, "{report:#?}");
+    assert_eq!(report.evicted[0].files, 2, "the file and the consumer's copy: {report:#?}");
+    assert!(!x.path.exists() && !copy.exists(), "both freed");
+}
+
 #[test]
 fn gc_by_age_and_the_cli_with_pins() {
     let ws = Workspace::new();

@@ -6,9 +6,10 @@
 //! `min_age` (a workflow may be about to read what it was just handed), when it, or one of its
 //! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
 //! or when another run's outputs link its artifacts. Only files in the run's own output
-//! directory (`<run_dir>/outputs/<run_id>/`), and the copies its hits made of them in theirs
-//! (`Hydration::OutputsAll`), in a run dir of this catalog on this host, are deleted; an entry
-//! whose files are not here is not touched.
+//! directory (`<run_dir>/outputs/<run_id>/`), and the copies made of them elsewhere (by its hits
+//! in theirs, `Hydration::OutputsAll`; by consumers in their run dirs, `InputsMissing`), in a
+//! run dir of this catalog on this host, are deleted; an entry whose files are not here is not
+//! touched.
 //!
 //! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
 //! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
@@ -251,6 +252,20 @@ impl Catalog {
         for (run, artifact) in links {
             linked.entry(artifact.as_str()).or_default().push(run.as_str());
         }
+        // The copies consumers made of their inputs in their own run dirs
+        // (`Hydration::InputsMissing`): `<run_dir>/outputs/<producer id>/...`, by producer.
+        let mut input_copies: HashMap<String, Vec<(PathBuf, PathBuf)>> = HashMap::new();
+        for run in runs {
+            let Some(copies) = run.meta.get("hydrated_inputs").and_then(Json::as_object) else { continue };
+            let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
+            for path in copies.values().filter_map(Json::as_str).map(PathBuf::from) {
+                let producer = path.strip_prefix(run_dir.join("outputs")).ok().and_then(|rel| rel.components().next());
+                if let Some(Component::Normal(producer)) = producer {
+                    let producer = producer.to_string_lossy().into_owned();
+                    input_copies.entry(producer).or_default().push((run_dir.clone(), path));
+                }
+            }
+        }
         let owned = self.owner();
         let live = |run: &Run| {
             run.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.status == RunStatus::Running)
@@ -302,8 +317,12 @@ impl Catalog {
             let paths = own.iter().map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() });
             let keep = |p: &PathBuf| (!evicted || leftover(p)) && owned(p);
             let mut files = deletable(&run_dir, &run.id, paths, keep);
-            // The copies its hits made of its outputs in their own output directories
-            // (`Hydration::OutputsAll`): freed with it, or they would stay for ever.
+            // The copies consumers made of its outputs in their run dirs, and those its hits
+            // made in their own output directories (`Hydration::OutputsAll`): freed with it, or
+            // they would stay for ever.
+            for (consumer_dir, copy) in input_copies.remove(&run.id).unwrap_or_default() {
+                files.extend(deletable(&consumer_dir, &run.id, std::iter::once(copy), keep));
+            }
             for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
                 let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
                 let Some(hit_dir) = hit.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else {
