@@ -334,6 +334,9 @@ impl Catalog {
                     .filter_map(|uri| self.mounts().resolve(uri, &hit_dir).ok());
                 files.extend(deletable(&hit_dir, &hit.id, paths, keep));
             }
+            // A copy made where the file itself was (its run dir's own, since deleted) is one file.
+            files.sort_by(|a, b| a.0.cmp(&b.0));
+            files.dedup_by(|a, b| a.0 == b.0);
             entries.push(Entry { run, evicted, last_used, protected, files });
         }
         entries
