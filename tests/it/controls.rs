@@ -265,7 +265,8 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     a.flush().unwrap();
     let b = Tracker::builder(ws.path().join("b")).db_path(ws.db()).hydration(Hydration::InputsMissing).open().unwrap();
     let mut copy = None;
-    b.step("use")
+    let used = b
+        .step("use")
         .code_version("1")
         .input("x", &x)
         .outputs(["y"])
@@ -288,6 +289,60 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     assert_eq!(report.evicted.len(), 1, "{report:#?}");
     assert_eq!(report.evicted[0].files, 2, "the file and the consumer's copy: {report:#?}");
     assert!(!x.path.exists() && !copy.exists(), "both freed");
+    assert!(used.output("y").unwrap().path.exists(), "the consumer's own output stays");
+
+    // A consumer still running keeps its copies, even when its producer is freed meanwhile; a
+    // later gc frees them once it has finished.
+    let made = a.step("make").code_version("2").outputs(["x"]).run(|_| Ok(Value(vec![6u64; 1000]))).unwrap();
+    let x = made.output("x").unwrap().clone();
+    a.flush().unwrap();
+    let c = Tracker::builder(ws.path().join("c")).db_path(ws.db()).hydration(Hydration::InputsMissing).open().unwrap();
+    let only = consist::admin::GcOptions { only: Some(vec![made.run.id.clone()]), ..options };
+    let catalog = c.catalog();
+    let mut copy = None;
+    c.step("use")
+        .code_version("2")
+        .input("x", &x)
+        .outputs(["y"])
+        .run(|ctx| {
+            let path = ctx.input_path("x")?.to_path_buf();
+            let report = catalog.gc(&only)?;
+            assert_eq!(report.evicted.len(), 1, "{report:#?}");
+            assert!(!x.path.exists() && path.exists(), "the producer's file freed, the running consumer's copy kept");
+            copy = Some(path);
+            Ok(Value(ctx.load::<Value<Vec<u64>>>("x")?.0.len()))
+        })
+        .unwrap();
+    c.flush().unwrap();
+    let copy = copy.unwrap();
+    assert!(copy.exists());
+    catalog.gc(&only).unwrap();
+    assert!(!copy.exists(), "freed once its consumer finished");
+
+    // A consumer's copy of a hit's copy (`Hydration::OutputsAll`) belongs to the run the hit
+    // reused, and goes with its files.
+    let three = |h: Hydration| a.step("make").code_version("3").hydration(h).outputs(["x"]).run(|_| Ok(Value(3u8)));
+    let source = three(Hydration::Metadata).unwrap();
+    let hit = three(Hydration::OutputsAll).unwrap();
+    let hit_x = hit.output("x").unwrap().clone();
+    a.flush().unwrap();
+    let mut copy = None;
+    b.step("use")
+        .code_version("3")
+        .input("x", &hit_x)
+        .outputs(["y"])
+        .run(|ctx| {
+            copy = Some(ctx.input_path("x")?.to_path_buf());
+            Ok(Value(ctx.load::<Value<u8>>("x")?.0))
+        })
+        .unwrap();
+    let copy = copy.unwrap();
+    assert!(copy.starts_with(ws.path().join("b").join("outputs").join(&hit.run.id)), "{}", copy.display());
+    b.flush().unwrap();
+    let report = catalog.gc(&consist::admin::GcOptions { only: Some(vec![source.run.id.clone()]), ..only }).unwrap();
+    assert_eq!(report.evicted.len(), 1, "{report:#?}");
+    assert_eq!(report.evicted[0].files, 3, "the file, the hit's copy and the consumer's copy of it: {report:#?}");
+    assert!(![&source.output("x").unwrap().path, &hit_x.path, &copy].iter().any(|p| p.exists()), "all three freed");
 }
 
 #[test]

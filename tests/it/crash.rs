@@ -32,26 +32,28 @@ fn kill_after(mut cmd: Command, delay: Duration) -> bool {
     true
 }
 
-/// When to kill a command: at a time drawn between a quarter of `within` and `within` after its
-/// start. A command that finished before its kill narrows `within` to below that time, so that
-/// most kills land mid-way however fast this machine is today (the commands took 60-140 ms when
-/// these tests were written, 40 of them starting the process; on a faster evening, fixed times
-/// killed fewer than half).
+/// When to kill a command: at a time drawn between 30 ms after its start (the process has started
+/// by then) and `within`. A command that finished before its kill narrows `within` to below that
+/// time (never below 40 ms), so that most kills land mid-way however fast this machine is today
+/// (the commands took 60-140 ms when these tests were written, 40 of them starting the process;
+/// on a faster evening, fixed times killed fewer than half).
 struct Kills {
     within: u64,
 }
 
 impl Kills {
+    const FROM: u64 = 30;
+
     fn new() -> Kills {
         Kills { within: 140 }
     }
 
     /// Run `cmd` and kill it at a drawn time (from `state`): whether it was killed.
     fn run(&mut self, cmd: Command, state: &mut u64) -> bool {
-        let at = self.within / 4 + next(state) % (self.within - self.within / 4);
+        let at = Kills::FROM + next(state) % (self.within - Kills::FROM);
         let killed = kill_after(cmd, Duration::from_millis(at));
         if !killed {
-            self.within = (at * 3 / 4).max(8);
+            self.within = (at * 3 / 4).max(Kills::FROM + 10);
         }
         killed
     }

@@ -126,14 +126,18 @@ impl Entry<'_> {
 
 /// Those of `paths` gc may free for run `run_id` of `run_dir`: inside its own output directory
 /// (`<run_dir>/outputs/<run_id>/`, symlinks resolved on both sides, so a link inside it cannot
-/// lead out), and kept by `keep`; each with its bytes and how many files it is (a directory
-/// artifact counts with every file in it).
+/// lead out) of a run dir (one with `.consist/`, whatever a catalog row claims), and kept by
+/// `keep`; each with its bytes and how many files it is (a directory artifact counts with every
+/// file in it).
 fn deletable(
     run_dir: &Path,
     run_id: &str,
     paths: impl Iterator<Item = PathBuf>,
     keep: impl Fn(&PathBuf) -> bool,
 ) -> Vec<(PathBuf, u64, usize)> {
+    if !run_dir.join(".consist").is_dir() {
+        return Vec::new();
+    }
     let dir = run_dir.join("outputs").join(run_id);
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     paths
@@ -149,6 +153,36 @@ fn deletable(
             Some((p, len, count))
         })
         .collect()
+}
+
+/// The copies finished consumers made of their inputs in their own run dirs
+/// (`Hydration::InputsMissing`, at `<run dir>/outputs/<producer id>/...`), by the cache entry
+/// they belong to: the producer, or the run a hit producer reused (a copy of a hit's own copy).
+/// Each as (consumer run dir, producer id, path). A running consumer may be reading its copies:
+/// they are left alone.
+fn input_copies(runs: &[Run], by_id: &HashMap<&str, &Run>) -> HashMap<String, Vec<(PathBuf, String, PathBuf)>> {
+    let mut found: HashMap<String, Vec<(PathBuf, String, PathBuf)>> = HashMap::new();
+    for run in runs.iter().filter(|r| r.status != RunStatus::Running) {
+        let Some(copies) = run.meta.get("hydrated_inputs").and_then(Json::as_object) else { continue };
+        let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
+        for path in copies.values().filter_map(Json::as_str).map(PathBuf::from) {
+            let named = path.strip_prefix(run_dir.join("outputs")).ok().and_then(|rel| rel.components().next());
+            let Some(Component::Normal(producer)) = named else { continue };
+            let producer = producer.to_string_lossy().into_owned();
+            let entry = by_id.get(producer.as_str()).and_then(|p| p.cache_source()).unwrap_or(&producer).to_owned();
+            found.entry(entry).or_default().push((run_dir.clone(), producer, path));
+        }
+    }
+    found
+}
+
+/// `path` with its directory's symlinks and spelling resolved (not the file's own link).
+fn spelled_once(path: &Path) -> PathBuf {
+    let dir = path.parent().and_then(|d| std::fs::canonicalize(d).ok());
+    match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 fn finished(run: &Run) -> DateTime<Utc> {
@@ -252,20 +286,7 @@ impl Catalog {
         for (run, artifact) in links {
             linked.entry(artifact.as_str()).or_default().push(run.as_str());
         }
-        // The copies consumers made of their inputs in their own run dirs
-        // (`Hydration::InputsMissing`): `<run_dir>/outputs/<producer id>/...`, by producer.
-        let mut input_copies: HashMap<String, Vec<(PathBuf, PathBuf)>> = HashMap::new();
-        for run in runs {
-            let Some(copies) = run.meta.get("hydrated_inputs").and_then(Json::as_object) else { continue };
-            let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
-            for path in copies.values().filter_map(Json::as_str).map(PathBuf::from) {
-                let producer = path.strip_prefix(run_dir.join("outputs")).ok().and_then(|rel| rel.components().next());
-                if let Some(Component::Normal(producer)) = producer {
-                    let producer = producer.to_string_lossy().into_owned();
-                    input_copies.entry(producer).or_default().push((run_dir.clone(), path));
-                }
-            }
-        }
+        let mut input_copies = input_copies(runs, &by_id);
         let owned = self.owner();
         let live = |run: &Run| {
             run.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.status == RunStatus::Running)
@@ -320,8 +341,8 @@ impl Catalog {
             // The copies consumers made of its outputs in their run dirs, and those its hits
             // made in their own output directories (`Hydration::OutputsAll`): freed with it, or
             // they would stay for ever.
-            for (consumer_dir, copy) in input_copies.remove(&run.id).unwrap_or_default() {
-                files.extend(deletable(&consumer_dir, &run.id, std::iter::once(copy), keep));
+            for (consumer_dir, dir_id, copy) in input_copies.remove(&run.id).unwrap_or_default() {
+                files.extend(deletable(&consumer_dir, &dir_id, std::iter::once(copy), keep));
             }
             for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
                 let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
@@ -334,9 +355,10 @@ impl Catalog {
                     .filter_map(|uri| self.mounts().resolve(uri, &hit_dir).ok());
                 files.extend(deletable(&hit_dir, &hit.id, paths, keep));
             }
-            // A copy made where the file itself was (its run dir's own, since deleted) is one file.
-            files.sort_by(|a, b| a.0.cmp(&b.0));
-            files.dedup_by(|a, b| a.0 == b.0);
+            // A copy made where the file itself was (its run dir's own, since deleted), or one
+            // file reached through two spellings of its run dir, counts once.
+            let mut seen = HashSet::new();
+            files.retain(|(path, _, _)| seen.insert(spelled_once(path)));
             entries.push(Entry { run, evicted, last_used, protected, files });
         }
         entries
