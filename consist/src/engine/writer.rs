@@ -38,6 +38,10 @@ const BACKLOG: usize = 4;
 /// (see [`Target::run`]): other processes wait for the file meanwhile.
 const SESSION_MAX: Duration = Duration::from_secs(1);
 
+/// How often at most a long-running writer hands the memory freed since back to the system
+/// ([`give_back_memory`]); a process shorter than this never does.
+const GIVE_BACK_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Default)]
 struct State {
     /// Hit records not yet in a snapshot batch.
@@ -186,6 +190,8 @@ impl Target {
         // tables' last row groups) for all of them instead of one each; with when it started,
         // and whether a write was made in it.
         let mut open: Option<(crate::store::Session, Instant, bool)> = None;
+        let started = Instant::now();
+        let mut given_back = started;
         loop {
             let due = |s: &State| {
                 s.stop
@@ -235,6 +241,16 @@ impl Target {
                     }
                     state = shared.lock();
                 }
+            }
+            // Once no write session holds the store, the memory DuckDB's writes freed goes back
+            // to the system, at most every GIVE_BACK_EVERY and after the last write of a writer
+            // that ran longer: never in a short process (its exit gives everything back).
+            let last = stop && started.elapsed() >= GIVE_BACK_EVERY;
+            if open.is_none() && (last || given_back.elapsed() >= GIVE_BACK_EVERY) {
+                drop(state);
+                give_back_memory();
+                given_back = Instant::now();
+                state = shared.lock();
             }
             // An executed run whose write failed is retried with the next batch, or after
             // MAX_AGE (a catalog server that was down gets the runs once it is back).
@@ -291,5 +307,16 @@ impl Target {
             self.catalog.enqueue(&name, &path)?;
         }
         if store || self.catalog.pending_due() { self.catalog.sync() } else { Ok(0) }
+    }
+}
+
+/// Return to the system the free memory glibc keeps (a DuckDB write into a big catalog frees
+/// hundreds of MiB, spread over per-thread arenas that glibc does not shrink on its own). One
+/// call took 7 ms (median, 14 at most) over a 100,000-run catalog, far less in a small process.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only releases free memory of the allocator; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
