@@ -255,6 +255,31 @@ fn gc_frees_the_copies_hits_made_of_an_evicted_runs_outputs() {
     tracker.flush().unwrap();
 }
 
+/// Run step `use` (code `version`) on `tracker` reading `x` (a table of `u64`), calling
+/// `during` with the path it reads `x` from while its body runs, before it loads it; returns
+/// that path and the path of its output `y`.
+fn consume(
+    tracker: &Tracker,
+    version: &str,
+    x: &consist::Artifact,
+    during: impl FnOnce(&std::path::Path),
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut read = None;
+    let used = tracker
+        .step("use")
+        .code_version(version)
+        .input("x", x)
+        .outputs(["y"])
+        .run(|ctx| {
+            let path = ctx.input_path("x")?.to_path_buf();
+            during(&path);
+            read = Some(path);
+            Ok(Value(ctx.load::<Value<Vec<u64>>>("x")?.0.len()))
+        })
+        .unwrap();
+    (read.unwrap(), used.output("y").unwrap().path.clone())
+}
+
 /// So do the copies a consumer in another run dir made of its inputs (`Hydration::InputsMissing`).
 #[test]
 fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
@@ -264,18 +289,7 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     let x = made.output("x").unwrap().clone();
     a.flush().unwrap();
     let b = Tracker::builder(ws.path().join("b")).db_path(ws.db()).hydration(Hydration::InputsMissing).open().unwrap();
-    let mut copy = None;
-    let used = b
-        .step("use")
-        .code_version("1")
-        .input("x", &x)
-        .outputs(["y"])
-        .run(|ctx| {
-            copy = Some(ctx.input_path("x")?.to_path_buf());
-            Ok(Value(ctx.load::<Value<Vec<u64>>>("x")?.0.len()))
-        })
-        .unwrap();
-    let copy = copy.unwrap();
+    let (copy, y) = consume(&b, "1", &x, |_| {});
     assert!(copy.starts_with(ws.path().join("b").join("outputs").join(&made.run.id)), "{}", copy.display());
     b.flush().unwrap();
     let zero = Some(std::time::Duration::ZERO);
@@ -289,7 +303,7 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     assert_eq!(report.evicted.len(), 1, "{report:#?}");
     assert_eq!(report.evicted[0].files, 2, "the file and the consumer's copy: {report:#?}");
     assert!(!x.path.exists() && !copy.exists(), "both freed");
-    assert!(used.output("y").unwrap().path.exists(), "the consumer's own output stays");
+    assert!(y.exists(), "the consumer's own output stays");
 
     // A consumer still running keeps its copies, even when its producer is freed meanwhile; a
     // later gc frees them once it has finished.
@@ -299,44 +313,25 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     let c = Tracker::builder(ws.path().join("c")).db_path(ws.db()).hydration(Hydration::InputsMissing).open().unwrap();
     let only = consist::admin::GcOptions { only: Some(vec![made.run.id.clone()]), ..options };
     let catalog = c.catalog();
-    let mut copy = None;
-    c.step("use")
-        .code_version("2")
-        .input("x", &x)
-        .outputs(["y"])
-        .run(|ctx| {
-            let path = ctx.input_path("x")?.to_path_buf();
-            let report = catalog.gc(&only)?;
-            assert_eq!(report.evicted.len(), 1, "{report:#?}");
-            assert!(!x.path.exists() && path.exists(), "the producer's file freed, the running consumer's copy kept");
-            copy = Some(path);
-            Ok(Value(ctx.load::<Value<Vec<u64>>>("x")?.0.len()))
-        })
-        .unwrap();
+    let (copy, _) = consume(&c, "2", &x, |path| {
+        let report = catalog.gc(&only).unwrap();
+        assert_eq!(report.evicted.len(), 1, "{report:#?}");
+        assert!(!x.path.exists() && path.exists(), "the producer's file freed, the running consumer's copy kept");
+    });
     c.flush().unwrap();
-    let copy = copy.unwrap();
     assert!(copy.exists());
     catalog.gc(&only).unwrap();
     assert!(!copy.exists(), "freed once its consumer finished");
 
     // A consumer's copy of a hit's copy (`Hydration::OutputsAll`) belongs to the run the hit
     // reused, and goes with its files.
-    let three = |h: Hydration| a.step("make").code_version("3").hydration(h).outputs(["x"]).run(|_| Ok(Value(3u8)));
+    let three =
+        |h: Hydration| a.step("make").code_version("3").hydration(h).outputs(["x"]).run(|_| Ok(Value(vec![3u64; 10])));
     let source = three(Hydration::Metadata).unwrap();
     let hit = three(Hydration::OutputsAll).unwrap();
     let hit_x = hit.output("x").unwrap().clone();
     a.flush().unwrap();
-    let mut copy = None;
-    b.step("use")
-        .code_version("3")
-        .input("x", &hit_x)
-        .outputs(["y"])
-        .run(|ctx| {
-            copy = Some(ctx.input_path("x")?.to_path_buf());
-            Ok(Value(ctx.load::<Value<u8>>("x")?.0))
-        })
-        .unwrap();
-    let copy = copy.unwrap();
+    let (copy, _) = consume(&b, "3", &hit_x, |_| {});
     assert!(copy.starts_with(ws.path().join("b").join("outputs").join(&hit.run.id)), "{}", copy.display());
     b.flush().unwrap();
     let report = catalog.gc(&consist::admin::GcOptions { only: Some(vec![source.run.id.clone()]), ..only }).unwrap();

@@ -164,7 +164,7 @@ fn input_copies(runs: &[Run], by_id: &HashMap<&str, &Run>) -> HashMap<String, Ve
     let mut found: HashMap<String, Vec<(PathBuf, String, PathBuf)>> = HashMap::new();
     for run in runs.iter().filter(|r| r.status != RunStatus::Running) {
         let Some(copies) = run.meta.get("hydrated_inputs").and_then(Json::as_object) else { continue };
-        let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
+        let Some(run_dir) = recorded_run_dir(run) else { continue };
         for path in copies.values().filter_map(Json::as_str).map(PathBuf::from) {
             let named = path.strip_prefix(run_dir.join("outputs")).ok().and_then(|rel| rel.components().next());
             let Some(Component::Normal(producer)) = named else { continue };
@@ -174,6 +174,11 @@ fn input_copies(runs: &[Run], by_id: &HashMap<&str, &Run>) -> HashMap<String, Ve
         }
     }
     found
+}
+
+/// The run dir `run` was recorded in (`meta.run_dir`).
+fn recorded_run_dir(run: &Run) -> Option<PathBuf> {
+    run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from)
 }
 
 /// `path` with its directory's symlinks and spelling resolved (not the file's own link).
@@ -311,7 +316,7 @@ impl Catalog {
                 let modified = std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok().map(DateTime::<Utc>::from);
                 matches!((modified, marked_at), (Some(m), Some(at)) if m <= at)
             };
-            let Some(run_dir) = run.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else { continue };
+            let Some(run_dir) = recorded_run_dir(run) else { continue };
             let own = produced.get(&run.id).map_or(&[][..], Vec::as_slice);
             let group: Vec<&Run> =
                 std::iter::once(run).chain(hits.get(run.id.as_str()).into_iter().flatten().copied()).collect();
@@ -346,9 +351,7 @@ impl Catalog {
             }
             for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
                 let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
-                let Some(hit_dir) = hit.meta.get(RUN_DIR_KEY).and_then(Json::as_str).map(PathBuf::from) else {
-                    continue;
-                };
+                let Some(hit_dir) = recorded_run_dir(hit) else { continue };
                 let paths = copies
                     .values()
                     .filter_map(Json::as_str)
