@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use consist::{CacheMode, RunResult, Tracker, Value};
 
@@ -42,9 +43,20 @@ impl Workspace {
         p
     }
 
-    /// Open the database directly (after the trackers are dropped or flushed).
+    /// Open the database directly (after the trackers are dropped or flushed), as another tool
+    /// would: while a process holds the file (a tracker's write, a UI's or CLI's read), DuckDB
+    /// refuses the open, so it is tried again for up to 30 s.
     pub fn sql(&self) -> duckdb::Connection {
-        duckdb::Connection::open(self.db()).expect("open db")
+        let start = Instant::now();
+        loop {
+            match duckdb::Connection::open(self.db()) {
+                Ok(conn) => return conn,
+                Err(e) if e.to_string().contains("lock") && start.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("open db {}: {e}", self.db().display()),
+            }
+        }
     }
 
     /// One-value query.
