@@ -69,6 +69,7 @@ mod facet;
 mod files;
 pub mod guide;
 mod ids;
+mod layout;
 mod lineage;
 mod location;
 mod logging;
@@ -76,6 +77,7 @@ mod mounts;
 mod names;
 mod panics;
 mod registry;
+mod relocate;
 mod remote;
 mod run;
 mod scenario;
@@ -93,7 +95,7 @@ pub use consist_macros::{Outputs, helper, step, toolchain};
 /// so your frames are consist's frames and no second polars is compiled.
 pub use polars;
 
-pub use crate::catalog::snapshot::DamagedSnapshot;
+pub use crate::run::DamagedSnapshot;
 pub use artifact::{Artifact, Driver, resolve_uri, uri_for};
 pub use catalog::Catalog;
 pub use catalog::explain::MissExplanation;
@@ -124,11 +126,11 @@ pub mod admin {
     pub use crate::catalog::gc::{EvictedRun, Freed, GcOptions, GcReport};
     pub use crate::catalog::maintenance::{CopyReport, KeptFile, MergeReport, OnConflict, PurgeOptions, PurgeReport};
     pub use crate::catalog::rebuild::{DamagedFate, RebuildReport};
-    pub use crate::catalog::snapshot::DamagedSnapshot;
     pub use crate::catalog::validate::{ArtifactProblem, FileProblem, ValidationReport};
     pub use crate::export::{ExportFormat, ExportReport, ExportScope};
     pub use crate::registry::{StepInfo, StepStatus, registered_steps, step_report};
     pub use crate::remote::{KeepRuns, RemoteGcReport, RemoteStatus, Transfer, TransferReport, Uploaded};
+    pub use crate::run::DamagedSnapshot;
 }
 
 /// What the crate's own tests and benchmarks reach inside (snapshot files, table names, the
@@ -137,9 +139,9 @@ pub mod admin {
 pub mod testing {
     pub use crate::catalog::HIT_BATCHES_WAITING;
     pub use crate::catalog::index::IndexEntry;
-    pub use crate::catalog::layout::snapshots_dir;
     pub use crate::catalog::snapshot::{find_all, read, read_all};
     pub use crate::files::codec::{CODEC, CODEC_VERSION};
+    pub use crate::layout::snapshots_dir;
     pub use crate::signature::{InputEntry, hash_config_value, input_hash, signature};
     pub use crate::store::TABLES;
 

@@ -94,7 +94,7 @@ pub fn step_report(catalog: &crate::Catalog) -> crate::Result<Vec<StepStatus>> {
             .and_then(|r| crate::catalog::explain::recorded_code_items(&r.meta))
             .map(|old| {
                 let tracker_items =
-                    |label: &str| label.starts_with("toolchain ") || label == crate::engine::execute::CACHE_EPOCH_ITEM;
+                    |label: &str| label.starts_with("toolchain ") || label == crate::signature::CACHE_EPOCH_ITEM;
                 old.into_iter().filter(|(label, _)| !tracker_items(label)).collect()
             })
             .map(|old| crate::catalog::explain::changed_keys(&items, &old))

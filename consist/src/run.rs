@@ -269,6 +269,19 @@ impl RunRecord {
     }
 }
 
+/// A snapshot, or a line of a batch, that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DamagedSnapshot {
+    /// The snapshot file.
+    pub file: PathBuf,
+    /// The line of a batch (1-based); `None` for a one-run snapshot.
+    pub line: Option<usize>,
+    /// The run it held, when its id can still be read (a one-run snapshot is named after it).
+    pub run_id: Option<String>,
+    /// Why it cannot be read.
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,9 @@ use serde::Serialize;
 use crate::canonical;
 use crate::error::{Error, Result};
 
+/// The code item a cache epoch is listed under (`code changed: cache epoch`).
+pub(crate) const CACHE_EPOCH_ITEM: &str = "cache epoch";
+
 /// Hex blake3 of `domain | parts...`, with each part length-prefixed so that concatenations
 /// cannot collide (`"ab"+"c"` vs `"a"+"bc"`).
 pub(crate) fn hash_parts(domain: &str, parts: &[&[u8]]) -> String {

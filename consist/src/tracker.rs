@@ -267,11 +267,11 @@ impl TrackerBuilder {
             server => server,
         };
         if !readonly {
-            std::fs::create_dir_all(crate::catalog::layout::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
+            std::fs::create_dir_all(crate::layout::snapshots_dir(&run_dir)).map_err(run_dir_err)?;
         }
         if !readonly && let Some(db) = location.duckdb_path() {
             // The catalog records where it is used from, so a project moved later finds its files.
-            let _ = std::fs::create_dir_all(crate::catalog::layout::catalog_dir(db));
+            let _ = std::fs::create_dir_all(crate::layout::catalog_dir(db));
         }
         let catalog = Arc::new(Catalog::open(&location, self.lock_timeout)?.with_mounts(mounts));
         // The local cache must be this catalog's (one stat for a DuckDB file that has not
@@ -286,7 +286,7 @@ impl TrackerBuilder {
         // read-only tracker, which writes nothing).
         let files = match readonly {
             true => FileHasher::default(),
-            false => FileHasher::persisted(crate::catalog::layout::catalog_dir(catalog.db_path()).join("hashes")),
+            false => FileHasher::persisted(crate::layout::catalog_dir(catalog.db_path()).join("hashes")),
         };
         let read_only_remote = self.remote_read_only.unwrap_or_else(|| env_says_yes("CONSIST_REMOTE_READ_ONLY"));
         let remote = match &self.remote {

@@ -178,7 +178,7 @@ impl MissExplanation {
 /// Whether a code item is the tracker's (a hashed toolchain's field, the cache epoch), not the
 /// step's own code.
 pub(crate) fn is_tracker_item(label: &str) -> bool {
-    label.starts_with("toolchain ") || label == crate::engine::execute::CACHE_EPOCH_ITEM
+    label.starts_with("toolchain ") || label == crate::signature::CACHE_EPOCH_ITEM
 }
 
 /// The code items a run recorded in `meta.code_items` (label -> token hash), if any.

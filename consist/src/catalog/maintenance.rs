@@ -121,8 +121,7 @@ const MERGED: &str = "merged";
 impl Catalog {
     /// Where a run purged earlier was recorded ([`LOCAL`] or [`MERGED`]), from its purge marker.
     fn purged_origin(&self, run_id: &str) -> Option<&'static str> {
-        let marker =
-            crate::catalog::layout::purge_marker(&crate::catalog::layout::catalog_dir(self.db_path()), run_id).ok()?;
+        let marker = crate::layout::purge_marker(&crate::layout::catalog_dir(self.db_path()), run_id).ok()?;
         match std::fs::read_to_string(marker).ok()?.as_str() {
             LOCAL => Some(LOCAL),
             _ => Some(MERGED),
@@ -152,8 +151,8 @@ impl Catalog {
         let purged: HashSet<&str> = runs.iter().map(String::as_str).collect();
         let mut report = PurgeReport { dry_run: options.dry_run, children, ..PurgeReport::default() };
 
-        let catalog_dir = crate::catalog::layout::catalog_dir(self.db_path());
-        let merged_dir = crate::catalog::layout::merged_dir(&catalog_dir);
+        let catalog_dir = crate::layout::catalog_dir(self.db_path());
+        let merged_dir = crate::layout::merged_dir(&catalog_dir);
         // Where each run was recorded: [`MERGED`] runs have a copy of their snapshot here.
         let mut origins: BTreeMap<&str, &'static str> = BTreeMap::new();
         let owned = self.owner();
@@ -168,7 +167,7 @@ impl Catalog {
                 origins.insert(&record.run.id, LOCAL);
                 // Only in a run dir of this catalog on this host: a path a record merely names
                 // (another host's, or a hostile catalog's) is never deleted.
-                let own = crate::catalog::layout::snapshots_dir(&record.run_dir).join(&name);
+                let own = crate::layout::snapshots_dir(&record.run_dir).join(&name);
                 if own.exists() && owned(&own) {
                     report.snapshots.push(own);
                 }
@@ -187,10 +186,10 @@ impl Catalog {
             // Trackers still open on this catalog forget what they remembered at their next lookup.
             let epoch = self.store().identity_seen().map_or(0, |i| i.purge_epoch + 1);
             self.local.mark_purge(epoch).map_err(Error::io("marking the purge in", self.local.dir()))?;
-            let tombstones = crate::catalog::layout::purged_dir(&catalog_dir);
+            let tombstones = crate::layout::purged_dir(&catalog_dir);
             std::fs::create_dir_all(&tombstones).map_err(Error::io("creating", &tombstones))?;
             for (id, origin) in &origins {
-                let path = crate::catalog::layout::purge_marker(&catalog_dir, id)?;
+                let path = crate::layout::purge_marker(&catalog_dir, id)?;
                 crate::files::atomic::write_atomic(&path, origin.as_bytes(), true)
                     .map_err(Error::io("marking purged", &path))?;
             }
@@ -324,12 +323,12 @@ impl Catalog {
         if dry_run || records.is_empty() {
             return Ok(report);
         }
-        let catalog_dir = crate::catalog::layout::catalog_dir(self.db_path());
-        let copies = crate::catalog::layout::merged_dir(&catalog_dir);
+        let catalog_dir = crate::layout::catalog_dir(self.db_path());
+        let copies = crate::layout::merged_dir(&catalog_dir);
         for record in &records {
             crate::catalog::snapshot::write_in(&copies, record)?;
             // Merging a run purged here before brings it back, deliberately.
-            let _ = std::fs::remove_file(crate::catalog::layout::purge_marker(&catalog_dir, &record.run.id)?);
+            let _ = std::fs::remove_file(crate::layout::purge_marker(&catalog_dir, &record.run.id)?);
         }
         if self.has_store() {
             self.store().unpurge(&report.merged)?;

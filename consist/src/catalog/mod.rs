@@ -14,17 +14,13 @@ pub(crate) mod explain;
 pub(crate) mod gc;
 mod graph;
 pub(crate) mod index;
-pub(crate) mod layout;
 pub(crate) mod local;
 pub(crate) mod maintenance;
 pub(crate) mod pending;
 pub(crate) mod rebuild;
-pub(crate) mod relocate;
 mod shared;
 pub(crate) mod snapshot;
 pub(crate) mod validate;
-
-pub use shared::EPOCH_POLL;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -35,9 +31,9 @@ use crate::artifact::Artifact;
 use crate::catalog::explain::History;
 use crate::catalog::index::SignatureIndex;
 use crate::catalog::pending::PendingQueue;
-use crate::catalog::relocate::Relocation;
 use crate::error::{Error, Result};
 use crate::location::CatalogLocation;
+use crate::relocate::Relocation;
 use crate::run::{Run, RunRecord};
 use crate::store::{
     ArtifactView, CatalogSummary, Direction, DuckDbStore, PgStore, QueryAccess, QueryRows, RunQuery, ScenarioSummary,
@@ -112,7 +108,7 @@ impl Catalog {
     /// The catalog over `store`, its local state beside `location`.
     fn assemble(location: CatalogLocation, store: Box<dyn Store>, relocation: Arc<Relocation>) -> Catalog {
         let db_path = location.state_path();
-        let dir = crate::catalog::layout::catalog_dir(&db_path);
+        let dir = crate::layout::catalog_dir(&db_path);
         Catalog {
             relocation,
             mounts: crate::mounts::Mounts::default(),
@@ -306,7 +302,7 @@ impl Catalog {
                 None
             }
             Err(e) => {
-                let damaged = crate::catalog::snapshot::DamagedSnapshot {
+                let damaged = crate::run::DamagedSnapshot {
                     run_id: crate::catalog::snapshot::run_id_of(&path),
                     file: path,
                     line: None,
@@ -318,11 +314,7 @@ impl Catalog {
                     error = %e,
                     "a pending run's snapshot cannot be read; the run is not in the catalog (listed by `consist db inspect`)"
                 );
-                if crate::catalog::snapshot::note_damaged(
-                    &crate::catalog::layout::catalog_dir(&self.db_path),
-                    name,
-                    &damaged,
-                ) {
+                if crate::catalog::snapshot::note_damaged(&crate::layout::catalog_dir(&self.db_path), name, &damaged) {
                     self.pending.remove(name);
                 }
                 None

@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::catalog::index::IndexEntry;
-use crate::catalog::snapshot::DamagedSnapshot;
 use crate::error::Result;
+use crate::run::DamagedSnapshot;
 use crate::run::{RunRecord, RunStatus};
 use crate::store::RunQuery;
 
@@ -190,7 +190,7 @@ impl Catalog {
 
     /// Runs purged from this catalog: the store's record of purges and this host's markers.
     fn purged_ids(&self) -> Result<HashSet<String>> {
-        let dir = crate::catalog::layout::purged_dir(&crate::catalog::layout::catalog_dir(self.db_path()));
+        let dir = crate::layout::purged_dir(&crate::layout::catalog_dir(self.db_path()));
         let mut purged: HashSet<String> = std::fs::read_dir(dir)
             .into_iter()
             .flatten()
@@ -207,8 +207,8 @@ impl Catalog {
     /// in `skip` that have not changed since. A run's own snapshot, found under `root`, wins over
     /// a merged copy of it. A record whose ids could not name a file refuses the whole rebuild.
     fn scan(&self, root: &Path, purged: &HashSet<String>, skip: &HashMap<PathBuf, Option<Stamp>>) -> Result<Scan> {
-        let dir = crate::catalog::layout::catalog_dir(self.db_path());
-        let merged: Vec<PathBuf> = std::fs::read_dir(crate::catalog::layout::merged_dir(&dir))
+        let dir = crate::layout::catalog_dir(self.db_path());
+        let merged: Vec<PathBuf> = std::fs::read_dir(crate::layout::merged_dir(&dir))
             .into_iter()
             .flatten()
             .flatten()

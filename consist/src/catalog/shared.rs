@@ -14,7 +14,7 @@
 //!   not reached the catalog yet are served; everything else executes and is recorded.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Catalog;
 use crate::catalog::index::IndexEntry;
@@ -22,11 +22,7 @@ use crate::catalog::local::{CatalogMark, file_key};
 use crate::error::{Error, Result};
 use crate::location::CatalogLocation;
 use crate::run::RunRecord;
-use crate::store::CatalogIdentity;
-
-/// How often a tracker on a server catalog asks for its identity and purge epoch (at most):
-/// the longest an open tracker may still serve a run purged on another host.
-pub const EPOCH_POLL: Duration = Duration::from_secs(1);
+use crate::store::{CatalogIdentity, EPOCH_POLL};
 
 /// Cache sources a lookup asks the catalog for at once (it tries them in order).
 const SOURCES: usize = 4;

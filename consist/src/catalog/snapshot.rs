@@ -10,10 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::layout::{damaged_dir, snapshots_dir};
 use crate::error::{Error, Result};
 use crate::files::atomic::{abandoned, tmp_pid, write_atomic};
-use crate::run::RunRecord;
+use crate::layout::{damaged_dir, snapshots_dir};
+use crate::run::{DamagedSnapshot, RunRecord};
 
 /// Write a run's snapshot into its run directory (durably once the run has ended); returns its
 /// path.
@@ -119,19 +119,6 @@ pub fn read_all(path: &Path) -> Result<Vec<RunRecord>> {
 
 fn is_jsonl(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "jsonl")
-}
-
-/// A snapshot, or a line of a batch, that cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DamagedSnapshot {
-    /// The snapshot file.
-    pub file: PathBuf,
-    /// The line of a batch (1-based); `None` for a one-run snapshot.
-    pub line: Option<usize>,
-    /// The run it held, when its id can still be read (a one-run snapshot is named after it).
-    pub run_id: Option<String>,
-    /// Why it cannot be read.
-    pub reason: String,
 }
 
 /// The records of a snapshot file with its damaged parts, without warning and without checking

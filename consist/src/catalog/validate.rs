@@ -126,7 +126,7 @@ impl Catalog {
             dangling_links: integrity.dangling_links,
             missing_producers: integrity.missing_producers,
             pending: self.pending_count(),
-            damaged: crate::catalog::snapshot::damaged_notes(&crate::catalog::layout::catalog_dir(self.db_path())),
+            damaged: crate::catalog::snapshot::damaged_notes(&crate::layout::catalog_dir(self.db_path())),
         })
     }
 

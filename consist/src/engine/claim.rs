@@ -101,7 +101,7 @@ impl Claims {
                 Err(e) => tracing::debug!(error = %e, "lease unavailable; claiming on this host only"),
             }
         }
-        let dir = crate::catalog::layout::catalog_dir(self.catalog.db_path()).join("claims");
+        let dir = crate::layout::catalog_dir(self.catalog.db_path()).join("claims");
         lock_file(&dir.join(format!("{sig}.lock")), step, true).map(|(kind, waited)| Claim { kind: Some(kind), waited })
     }
 
@@ -207,7 +207,7 @@ impl Drop for Held {
 /// The lock file that keeps run `run_id` alive on a DuckDB catalog.
 fn live_path(catalog: &Catalog, run_id: &str) -> Option<PathBuf> {
     crate::ids::is_plain(run_id)
-        .then(|| crate::catalog::layout::catalog_dir(catalog.db_path()).join("live").join(format!("{run_id}.lock")))
+        .then(|| crate::layout::catalog_dir(catalog.db_path()).join("live").join(format!("{run_id}.lock")))
 }
 
 /// Whether run `run_id`, recorded as `running` with lease liveness, is still alive: its lease
@@ -218,7 +218,7 @@ pub(crate) fn is_alive(catalog: &Catalog, run: &crate::Run, live: Option<&std::c
     if live.is_some_and(|live| live.contains(&run.id)) {
         return true;
     }
-    let dir = crate::catalog::layout::catalog_dir(catalog.db_path());
+    let dir = crate::layout::catalog_dir(catalog.db_path());
     // Its signature's claim, held by it (the file names its holder), or a lock file of its own.
     let claim = crate::ids::signature_problem(&run.signature)
         .is_none()

@@ -22,10 +22,7 @@ use crate::engine::{CacheMode, Engine, Hydration, Validation};
 use crate::error::{Error, Result};
 use crate::names::unknown_key;
 use crate::run::{Run, RunRecord, RunStatus};
-use crate::signature::{self, InputEntry};
-
-/// The code item a cache epoch is listed under (`code changed: cache epoch`).
-pub(crate) const CACHE_EPOCH_ITEM: &str = "cache epoch";
+use crate::signature::{self, CACHE_EPOCH_ITEM, InputEntry};
 
 /// Inputs as (declared key, artifact), and their signature entries.
 type ResolvedInputs = (Vec<(String, Artifact)>, Vec<InputEntry>);

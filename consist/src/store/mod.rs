@@ -52,8 +52,11 @@ pub use self::query::{ArtifactQuery, RunOrder, RunQuery, RunSort};
 pub(crate) use self::rows::RUN_DIR_KEY;
 pub use self::schema::{CatalogIdentity, SCHEMA_VERSION};
 pub(crate) use self::sql::NOT_PORTABLE as NOT_PORTABLE_SQL;
-pub use crate::catalog::EPOCH_POLL;
 pub use crate::run::SNAPSHOT_FORMAT;
+
+/// How often a tracker on a server catalog asks for its identity and purge epoch (at most):
+/// the longest an open tracker may still serve a run purged on another host.
+pub const EPOCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 use crate::artifact::Artifact;
 use crate::error::Result;

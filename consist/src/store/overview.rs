@@ -95,7 +95,7 @@ pub struct Inspection {
     pub pending: usize,
     /// Pending snapshots found unreadable (their runs are not in the catalog): restore them from
     /// a backup, or mark them lost by deleting the note in `<db>.consist/damaged/`.
-    pub damaged: Vec<crate::catalog::snapshot::DamagedSnapshot>,
+    pub damaged: Vec<crate::run::DamagedSnapshot>,
     /// Artifacts recorded by an absolute path (outside their run directory and every mount):
     /// `(key, uri)`, at most `NOT_PORTABLE_SHOWN`; valid only where that path exists.
     pub not_portable: Vec<(String, String)>,

@@ -39,7 +39,7 @@ pub(super) fn create_if_missing(path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_ok() {
         return Ok(());
     }
-    let dir = crate::catalog::layout::catalog_dir(path);
+    let dir = crate::layout::catalog_dir(path);
     std::fs::create_dir_all(&dir).map_err(Error::io("creating the catalog's directory", &dir))?;
     sweep(&dir);
     let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
@@ -85,7 +85,7 @@ mod tests {
     fn a_new_catalog_is_created_whole_and_old_leftovers_of_a_killed_creation_go() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("p.duckdb");
-        let sidecar = crate::catalog::layout::catalog_dir(&db);
+        let sidecar = crate::layout::catalog_dir(&db);
         std::fs::create_dir_all(&sidecar).unwrap();
         let (old, fresh) = (sidecar.join("new-1-1.duckdb"), sidecar.join("new-2-2.duckdb"));
         for file in [&old, &fresh] {

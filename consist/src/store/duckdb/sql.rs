@@ -282,7 +282,7 @@ struct ViewFile {
 fn view_files(
     conn: &Connection,
     sql: Option<&str>,
-    relocation: &crate::catalog::relocate::Relocation,
+    relocation: &crate::relocate::Relocation,
 ) -> duckdb::Result<BTreeMap<String, Vec<ViewFile>>> {
     let mut keys: Vec<String> = Vec::new();
     if let Some(sql) = sql {

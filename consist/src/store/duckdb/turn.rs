@@ -395,7 +395,7 @@ mod tests {
             let _session = store.write_session().unwrap();
             store.write(&[record(3)]).unwrap();
             assert!(wal.exists());
-            let flag = crate::catalog::layout::catalog_dir(&path).join("reader-waiting");
+            let flag = crate::layout::catalog_dir(&path).join("reader-waiting");
             std::fs::create_dir_all(flag.parent().unwrap()).unwrap();
             std::fs::write(&flag, b"").unwrap();
             store.write(&[record(4)]).unwrap();

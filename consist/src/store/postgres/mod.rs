@@ -624,7 +624,7 @@ impl Store for PgStore {
             for file in [&staging, &wal] {
                 let _ = std::fs::remove_file(file);
             }
-            let _ = std::fs::remove_dir_all(crate::catalog::layout::catalog_dir(&staging));
+            let _ = std::fs::remove_dir_all(crate::layout::catalog_dir(&staging));
         };
         remove();
         let store = super::DuckDbStore::new(&staging, Duration::from_secs(10));

@@ -19,7 +19,7 @@ impl Relocation {
     /// The relocation of the DuckDB catalog at `db` (its homes in `<db>.consist/`).
     pub(crate) fn of(db: &Path) -> Relocation {
         match db.parent() {
-            Some(home) => Relocation::note(&crate::catalog::layout::catalog_dir(db), home, false),
+            Some(home) => Relocation::note(&crate::layout::catalog_dir(db), home, false),
             None => Relocation::default(),
         }
     }
