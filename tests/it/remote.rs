@@ -230,6 +230,49 @@ fn a_lost_or_partial_object_is_a_miss_that_heals_the_bucket() {
     assert_eq!(chain_here(&ws.path().join("c"), &db, &remote, 3), [true; 3]);
 }
 
+/// `db gc` on a host that fetched another host's outputs from the bucket frees those copies,
+/// and only them: the runs are not marked evicted and stay cache sources, so the next pass here
+/// hits again, fetching anew.
+#[test]
+fn gc_frees_the_copies_fetched_from_the_bucket_and_the_runs_stay_cache_sources() {
+    let ws = Workspace::new();
+    let remote = format!("file://{}", ws.path().join("bucket").display());
+    let db = ws.path().join("provenance.duckdb");
+    assert_eq!(chain_here(&ws.path().join("a"), &db, &remote, 3), [false; 3]);
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap(); // another host's run dir
+    let catalog = Catalog::duckdb(&db, Duration::from_secs(5));
+    let executed = catalog.find_runs(&consist::RunQuery::default()).unwrap();
+    let seed = catalog.run_record(&executed.iter().find(|r| r.model_name == "seed").unwrap().id).unwrap();
+    // Other bytes where the seed's output would go here: its copy goes under .consist/remote/.
+    let b = ws.path().join("b");
+    let own = b.join(seed.outputs[0].uri.trim_start_matches("./"));
+    std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+    std::fs::write(&own, b"other bytes").unwrap();
+    assert_eq!(chain_here(&b, &db, &remote, 3), [true; 3]);
+    let aside = b.join(".consist/remote").join(seed.outputs[0].hash.as_deref().unwrap());
+    assert!(aside.is_dir(), "the seed's copy was fetched aside");
+    assert_eq!(files(&b.join("outputs")), 3, "two copies at their own place, and the other bytes");
+
+    let zero = Some(Duration::ZERO);
+    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    let report = catalog.gc(&options).unwrap();
+    assert_eq!(report.evicted.len(), 3, "{report:#?}");
+    assert!(report.evicted.iter().all(|e| e.copies_only), "{report:#?}");
+    assert_eq!((report.files_after, report.bytes_after), (0, 0), "{report:#?}");
+    assert!(!aside.exists() && files(&b.join("outputs")) == 0, "every copy freed");
+    for run in &executed {
+        assert!(!catalog.run_record(&run.id).unwrap().run.meta.contains_key("evicted"), "{} is not marked", run.id);
+    }
+    assert_eq!(chain_here(&b, &db, &remote, 3), [true; 3], "still cache sources: fetched again");
+    assert_eq!(files(&b.join("outputs")), 3);
+}
+
+/// How many files are under `dir`, at any depth (0 when it does not exist).
+fn files(dir: &Path) -> usize {
+    let Ok(listing) = std::fs::read_dir(dir) else { return 0 };
+    listing.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { files(&p) } else { 1 }).sum()
+}
+
 /// A static web server (Python's `http.server`) publishing `dir`, on a free loopback port;
 /// stopped when dropped.
 struct WebServer(std::process::Child, u16);

@@ -11,6 +11,13 @@
 //! run dir of this catalog on this host, are deleted; an entry whose files are not here is not
 //! touched.
 //!
+//! A run executed in a run dir that is not on this host (another host's, reached through a
+//! remote) has only copies here: those fetched from the remote (at its own place under a run
+//! dir of this host, `outputs/<run id>/`, or under `.consist/remote/<hash>/`), its hits' and its
+//! consumers'. Evicting such an entry frees those copies and nothing else: the run is not marked
+//! and stays a cache source, its files on its own host untouched, and a later hit here fetches
+//! them again.
+//!
 //! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
 //! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
 //! later call with its signature executes again, cleanly. Pins and marks live in the catalog
@@ -65,6 +72,9 @@ pub struct EvictedRun {
     pub files: usize,
     /// Their bytes.
     pub bytes: u64,
+    /// Only this host's copies were freed: the run executed in a run dir that is not on this
+    /// host, so it is not marked evicted and stays a cache source (see the module docs).
+    pub copies_only: bool,
 }
 
 /// Files and bytes gc freed for one model.
@@ -108,6 +118,8 @@ struct Entry<'a> {
     run: &'a Run,
     /// Marked evicted by an earlier gc whose deletion did not finish: its files go now.
     evicted: bool,
+    /// Executed in a run dir not on this host: its files here are copies, freed without a mark.
+    copies_only: bool,
     last_used: DateTime<Utc>,
     protected: Option<String>,
     /// Each output (a file, or a directory artifact) with its bytes and how many files it is.
@@ -124,21 +136,21 @@ impl Entry<'_> {
     }
 }
 
-/// Those of `paths` gc may free for run `run_id` of `run_dir`: inside its own output directory
-/// (`<run_dir>/outputs/<run_id>/`, symlinks resolved on both sides, so a link inside it cannot
-/// lead out) of a run dir (one with `.consist/`, whatever a catalog row claims), and kept by
-/// `keep`; each with its bytes and how many files it is (a directory artifact counts with every
-/// file in it).
+/// Those of `paths` gc may free inside `within` (a run's output directory
+/// `outputs/<run_id>/`, or a fetched copy's `.consist/remote/<hash>/`) of `run_dir` (symlinks
+/// resolved on both sides, so a link inside it cannot lead out), a run dir (one with
+/// `.consist/`, whatever a catalog row claims), and kept by `keep`; each with its bytes and how
+/// many files it is (a directory artifact counts with every file in it).
 fn deletable(
     run_dir: &Path,
-    run_id: &str,
+    within: &Path,
     paths: impl Iterator<Item = PathBuf>,
     keep: impl Fn(&PathBuf) -> bool,
 ) -> Vec<(PathBuf, u64, usize)> {
     if !run_dir.join(".consist").is_dir() {
         return Vec::new();
     }
-    let dir = run_dir.join("outputs").join(run_id);
+    let dir = run_dir.join(within);
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     paths
         .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
@@ -188,6 +200,11 @@ fn spelled_once(path: &Path) -> PathBuf {
         (Some(dir), Some(name)) => dir.join(name),
         _ => path.to_path_buf(),
     }
+}
+
+/// A run's output directory under a run dir: `outputs/<run_id>`.
+fn outputs_of(run_id: &str) -> PathBuf {
+    Path::new("outputs").join(run_id)
 }
 
 fn finished(run: &Run) -> DateTime<Utc> {
@@ -263,6 +280,7 @@ impl Catalog {
                 last_used: entry.last_used,
                 files: entry.count(),
                 bytes: entry.bytes(),
+                copies_only: entry.copies_only,
             });
         }
         report.files_after += report.files_before - evict.iter().map(|e| e.count()).sum::<usize>();
@@ -293,6 +311,8 @@ impl Catalog {
         }
         let mut input_copies = input_copies(runs, &by_id);
         let owned = self.owner();
+        let local_dirs = self.local_run_dirs();
+        let mut seen = HashSet::new();
         let live = |run: &Run| {
             run.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| p.status == RunStatus::Running)
         };
@@ -342,12 +362,18 @@ impl Catalog {
             };
             let paths = own.iter().map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() });
             let keep = |p: &PathBuf| (!evicted || leftover(p)) && owned(p);
-            let mut files = deletable(&run_dir, &run.id, paths, keep);
+            // A run dir on this host (a tracker of this catalog used it here): the run's own
+            // files. Any other: only copies are here, fetched into this host's run dirs.
+            let copies_only = !(run_dir.join(".consist").is_dir() && owned(&run_dir));
+            let mut files = match copies_only {
+                false => deletable(&run_dir, &outputs_of(&run.id), paths, keep),
+                true => self.fetched_copies(&local_dirs, own, &run.id, &keep),
+            };
             // The copies consumers made of its outputs in their run dirs, and those its hits
             // made in their own output directories (`Hydration::OutputsAll`): freed with it, or
             // they would stay for ever.
             for (consumer_dir, dir_id, copy) in input_copies.remove(&run.id).unwrap_or_default() {
-                files.extend(deletable(&consumer_dir, &dir_id, std::iter::once(copy), keep));
+                files.extend(deletable(&consumer_dir, &outputs_of(&dir_id), std::iter::once(copy), keep));
             }
             for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
                 let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
@@ -356,15 +382,57 @@ impl Catalog {
                     .values()
                     .filter_map(Json::as_str)
                     .filter_map(|uri| self.mounts().resolve(uri, &hit_dir).ok());
-                files.extend(deletable(&hit_dir, &hit.id, paths, keep));
+                files.extend(deletable(&hit_dir, &outputs_of(&hit.id), paths, keep));
             }
-            // A copy made where the file itself was (its run dir's own, since deleted), or one
-            // file reached through two spellings of its run dir, counts once.
-            let mut seen = HashSet::new();
+            // A copy made where the file itself was (its run dir's own, since deleted), one file
+            // reached through two spellings of its run dir, or one fetched copy of content two
+            // runs wrote, counts once.
             files.retain(|(path, _, _)| seen.insert(spelled_once(path)));
-            entries.push(Entry { run, evicted, last_used, protected, files });
+            entries.push(Entry { run, evicted, copies_only, last_used, protected, files });
         }
         entries
+    }
+
+    /// The run dirs trackers of this catalog used on this host (that still are run dirs), each
+    /// spelled once.
+    fn local_run_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .local
+            .run_dirs()
+            .into_iter()
+            .filter(|d| d.join(".consist").is_dir())
+            .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
+    /// The copies of run `run_id`'s outputs `own` fetched from a remote into the run dirs `dirs`
+    /// (`remote::ops::local_copy`): at the output's own place (`./outputs/<run id>/...`), or
+    /// under `.consist/remote/<hash>/`.
+    fn fetched_copies(
+        &self,
+        dirs: &[PathBuf],
+        own: &[Artifact],
+        run_id: &str,
+        keep: &impl Fn(&PathBuf) -> bool,
+    ) -> Vec<(PathBuf, u64, usize)> {
+        let mut found = Vec::new();
+        for dir in dirs {
+            let placed = own
+                .iter()
+                .filter(|a| a.uri.starts_with(&format!("./outputs/{run_id}/")))
+                .filter_map(|a| self.mounts().resolve(&a.uri, dir).ok());
+            found.extend(deletable(dir, &outputs_of(run_id), placed, keep));
+            for hash in own.iter().filter_map(|a| a.hash.as_deref()).filter(|h| crate::remote::is_content_hash(h)) {
+                let within = Path::new(".consist").join("remote").join(hash);
+                let Ok(listing) = std::fs::read_dir(dir.join(&within)) else { continue };
+                let copies = listing.filter_map(|e| e.ok()).map(|e| e.path());
+                found.extend(deletable(dir, &within, copies, keep));
+            }
+        }
+        found
     }
 
     /// Mark `evict` in the catalog (raising the purge epoch), drop their signature-index
@@ -377,20 +445,22 @@ impl Catalog {
         let now = Utc::now();
         let marks: Vec<(String, Option<Json>)> = evict
             .iter()
-            .filter(|e| !e.evicted)
+            .filter(|e| !e.evicted && !e.copies_only)
             .map(|e| {
                 let mark = serde_json::json!({ "at": now, "files": e.count(), "bytes": e.bytes() });
                 (e.run.id.clone(), Some(mark))
             })
             .collect();
-        self.store().set_run_meta("evicted", &marks, true)?;
-        self.adopt_seen();
-        let ids: HashSet<&str> = evict.iter().map(|e| e.run.id.as_str()).collect();
-        for entry in evict {
-            self.index.remove_if_run(&entry.run.signature, &ids)?;
+        if evict.iter().any(|e| !e.copies_only) {
+            self.store().set_run_meta("evicted", &marks, true)?;
+            self.adopt_seen();
+            let ids: HashSet<&str> = evict.iter().filter(|e| !e.copies_only).map(|e| e.run.id.as_str()).collect();
+            for entry in evict.iter().filter(|e| !e.copies_only) {
+                self.index.remove_if_run(&entry.run.signature, &ids)?;
+            }
+            let epoch = self.store().identity()?.map_or(0, |i| i.purge_epoch);
+            self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
         }
-        let epoch = self.store().identity()?.map_or(0, |i| i.purge_epoch);
-        self.local.mark_purge(epoch).map_err(Error::io("marking the eviction in", self.local.dir()))?;
         let mut failed = Vec::new();
         for entry in evict {
             for (path, _, _) in &entry.files {

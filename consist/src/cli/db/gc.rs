@@ -94,6 +94,12 @@ fn print_report(r: &GcReport) {
         r.files_after
     );
     println!("{verb} {} of {} run(s); every record is kept", size(r.bytes_before - r.bytes_after), r.evicted.len());
+    let copies = r.evicted.iter().filter(|e| e.copies_only).count();
+    if copies > 0 {
+        println!(
+            "  {copies} of them executed on another host: only the copies fetched here are freed, and they stay cache sources"
+        );
+    }
     for (model, freed) in &r.by_model {
         println!("  {model:<24} {:>4} run(s) {:>5} file(s) {:>10}", freed.runs, freed.files, size(freed.bytes));
     }
