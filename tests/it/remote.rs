@@ -267,6 +267,46 @@ fn gc_frees_the_copies_fetched_from_the_bucket_and_the_runs_stay_cache_sources()
     assert_eq!(files(&b.join("outputs")), 3);
 }
 
+/// Another host's run dir at the same path as one of this host's (each machine its own
+/// `/scratch/runs`): what is there was fetched, so gc frees it without marking the runs. A run
+/// dir shared with the host that ran them (its snapshots are there): their own files, freed and
+/// marked, as on the host itself.
+#[test]
+fn gc_tells_another_hosts_run_dir_at_the_same_path_from_a_shared_one() {
+    let ws = Workspace::new();
+    let remote = format!("file://{}", ws.path().join("bucket").display());
+    let as_host = |name: &str, run_dir: &Path| {
+        let mut host = Host::new(name, ws.path());
+        host.run_dir = run_dir.to_path_buf();
+        host.env.push(("CONSIST_REMOTE".into(), remote.clone()));
+        host
+    };
+    let zero = Some(Duration::ZERO);
+    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    for (shared, name) in [(false, "apart"), (true, "shared")] {
+        let (db, run_dir) = (ws.path().join(format!("{name}.duckdb")), ws.path().join(name).join("runs"));
+        let db = db.to_str().unwrap();
+        let ran = chain(&as_host("node-a", &run_dir), db, 3);
+        assert_eq!(kinds(&ran), ["executed"; 3]);
+        if !shared {
+            std::fs::remove_dir_all(&run_dir).unwrap(); // node-a's disk, not this one
+        }
+        assert_eq!(kinds(&chain(&as_host("node-b", &run_dir), db, 3)), ["hit"; 3]);
+        assert_eq!(files(&run_dir.join("outputs")), 3, "{name}: node-b's run dir holds the outputs");
+        let catalog = Catalog::duckdb(db, Duration::from_secs(5));
+        let report = catalog.gc(&options).unwrap();
+        assert_eq!(report.evicted.len(), 3, "{name}: {report:#?}");
+        assert!(report.evicted.iter().all(|e| e.copies_only != shared), "{name}: {report:#?}");
+        assert_eq!(files(&run_dir.join("outputs")), 0, "{name}: freed");
+        for (_, id, _) in &ran {
+            let marked = catalog.run_record(id).unwrap().run.meta.contains_key("evicted");
+            assert_eq!(marked, shared, "{name}: {id}");
+        }
+        let again = chain(&as_host("node-b", &run_dir), db, 3);
+        assert_eq!(kinds(&again), if shared { ["executed"; 3] } else { ["hit"; 3] }, "{name}");
+    }
+}
+
 /// How many files are under `dir`, at any depth (0 when it does not exist).
 fn files(dir: &Path) -> usize {
     let Ok(listing) = std::fs::read_dir(dir) else { return 0 };

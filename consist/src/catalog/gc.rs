@@ -12,7 +12,8 @@
 //! touched.
 //!
 //! A run executed in a run dir that is not on this host (another host's, reached through a
-//! remote) has only copies here: those fetched from the remote (at its own place under a run
+//! remote; or one at the same path as a run dir here, where its snapshot is not) has only copies
+//! here: those fetched from the remote (at its own place under a run
 //! dir of this host, `outputs/<run id>/`, or under `.consist/remote/<hash>/`), its hits' and its
 //! consumers'. Evicting such an entry frees those copies and nothing else: the run is not marked
 //! and stays a cache source, its files on its own host untouched, and a later hit here fetches
@@ -202,6 +203,19 @@ fn spelled_once(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether `run`'s files in `run_dir`, its recorded run dir, are its own (gc marks it evicted
+/// when it frees them), not copies fetched from a remote (freed without a mark): the run dir is
+/// one on this host (a tracker of this catalog used it here), and the run was executed on this
+/// host (`meta.host`, none for records made before hosts were recorded) or wrote its snapshot
+/// there (a run dir shared with its host). Another host's run dir at the same path on this one
+/// holds only what this host fetched: no snapshot of it.
+fn own_run_dir(run: &Run, run_dir: &Path, owned: &impl Fn(&Path) -> bool) -> bool {
+    let here = run.meta.get("host").and_then(Json::as_str).is_none_or(|host| host == crate::run::host_name());
+    run_dir.join(".consist").is_dir()
+        && owned(run_dir)
+        && (here || crate::layout::snapshots_dir(run_dir).join(format!("{}.json", run.id)).is_file())
+}
+
 /// A run's output directory under a run dir: `outputs/<run_id>`.
 fn outputs_of(run_id: &str) -> PathBuf {
     Path::new("outputs").join(run_id)
@@ -362,9 +376,7 @@ impl Catalog {
             };
             let paths = own.iter().map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() });
             let keep = |p: &PathBuf| (!evicted || leftover(p)) && owned(p);
-            // A run dir on this host (a tracker of this catalog used it here): the run's own
-            // files. Any other: only copies are here, fetched into this host's run dirs.
-            let copies_only = !(run_dir.join(".consist").is_dir() && owned(&run_dir));
+            let copies_only = !own_run_dir(run, &run_dir, &owned);
             let mut files = match copies_only {
                 false => deletable(&run_dir, &outputs_of(&run.id), paths, keep),
                 true => self.fetched_copies(&local_dirs, own, &run.id, &keep),
