@@ -98,6 +98,28 @@ fn a_read_only_run_dir_is_an_error_naming_the_path_and_its_catalog_still_reads()
     fs.remount("rw");
 }
 
+/// A step that fails when its failure cannot be recorded either (its run dir turned read-only
+/// meanwhile): the error returned is the step's own, the cause to fix; the recording's is a
+/// warning.
+#[test]
+fn a_failure_that_cannot_be_recorded_still_returns_the_steps_own_error() {
+    let Some(fs) = TinyFs::mount("64m") else { return };
+    let db = tempfile::tempdir().unwrap();
+    let t = Tracker::builder(fs.path().join("runs")).db_path(db.path().join("provenance.duckdb")).open().unwrap();
+    let err = t
+        .step("diverges")
+        .code_version("1")
+        .outputs(["v"])
+        .run(|_| -> consist::StepResult<Value<u8>> {
+            fs.remount("ro");
+            Err("the model diverged at day 3".into())
+        })
+        .unwrap_err();
+    fs.remount("rw");
+    let text = format!("{err:#}");
+    assert!(text.contains("the model diverged at day 3") && !text.contains("Read-only"), "{text}");
+}
+
 #[test]
 fn a_catalog_made_read_only_mid_run_fails_no_run_and_a_rebuild_recovers_it() {
     let Some(fs) = TinyFs::mount("64m") else { return };

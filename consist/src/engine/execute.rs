@@ -462,12 +462,18 @@ impl Engine {
         }
     }
 
-    /// Record `record` as failed with `error`, and return the error.
+    /// Record `record` as failed with `error`, and return the error. When the failure cannot be
+    /// recorded (the disk that filled up is the run dir's, say), `error` is still what is returned,
+    /// the cause the caller must fix; the recording's failure is a warning.
     fn fail<T>(&self, mut record: RunRecord, error: Error, recording: bool) -> Result<T> {
         record.run.end(RunStatus::Failed);
         record.run.meta.insert("error".into(), Json::String(error.to_string()));
-        if recording {
-            self.persist(&record)?;
+        if recording && let Err(unrecorded) = self.persist(&record) {
+            crate::logging::warning!(
+                run = %record.run.id,
+                error = %unrecorded,
+                "the step failed and its failure could not be recorded: the run stays `running` in the catalog until `consist db fail-zombies` marks it failed"
+            );
         }
         self.hooks.failed(&record);
         Err(error)

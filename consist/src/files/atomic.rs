@@ -29,10 +29,14 @@ pub(crate) fn write_atomic_with(
     let tmp = tmp_path(path);
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
-        write(&mut file)?;
-        if durable {
-            file.sync_all()?;
+        let written = write(&mut file).and_then(|()| if durable { file.sync_all() } else { Ok(()) });
+        if written.is_err() {
+            // Its blocks go now: removing it frees nothing while another process still holds
+            // it open (a child this process is spawning, between its fork and its exec), and a
+            // write that failed for a full disk must leave room to record that failure.
+            let _ = file.set_len(0);
         }
+        written?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
