@@ -8,7 +8,9 @@
 //! - floats are written with the shortest representation that round-trips (`ryu`);
 //! - NaN and ±infinity are rejected with the path of the offending field, because JSON cannot
 //!   represent them and silently mapping them to `null` would make distinct configs collide;
-//! - `Option::None` and `()` are `null`; enums use serde's externally tagged form;
+//! - `Option::None` and `()` are `null`; `Some(x)` is `x`, except when `x` is itself `null` or
+//!   such a marker (`Some(None)` of an `Option<Option<T>>`, `Some(())`): then `{"$some": x}`, so
+//!   that it is not `None`; enums use serde's externally tagged form;
 //! - map keys must be strings, integers, chars or bools (written as strings).
 
 use serde::ser::{self, Serialize};
@@ -86,6 +88,9 @@ fn write_text(value: &Value, out: &mut String) {
 /// values are refused with their path, before any recursion could exhaust the stack, and every
 /// accepted config reads back from its JSON snapshot (serde_json stops at 128 levels).
 pub const MAX_DEPTH: usize = 64;
+
+/// The key that marks `Some` of a value written `null` (see the module docs).
+const SOME: &str = "$some";
 
 struct ValueSer {
     path: String,
@@ -215,7 +220,12 @@ impl ser::Serializer for ValueSer {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, CanonicalError> {
-        value.serialize(self.deeper()?)
+        let inner = value.serialize(self.deeper()?)?;
+        let marker = |v: &Value| v.as_object().is_some_and(|m| m.len() == 1 && m.contains_key(SOME));
+        Ok(match inner.is_null() || marker(&inner) {
+            true => Value::Object(Map::from_iter([(SOME.to_owned(), inner)])),
+            false => inner,
+        })
     }
 
     fn serialize_unit(self) -> Result<Value, CanonicalError> {
@@ -414,6 +424,17 @@ mod tests {
     struct Inner {
         b: Vec<f64>,
         a: bool,
+    }
+
+    #[test]
+    fn some_of_nothing_is_not_nothing() {
+        let texts: Vec<String> = [None, Some(None), Some(Some(None)), Some(Some(Some(1.5)))]
+            .iter()
+            .map(|v: &Option<Option<Option<f64>>>| text(&to_value(v).unwrap()))
+            .collect();
+        assert_eq!(texts, ["null", r#"{"$some":null}"#, r#"{"$some":{"$some":null}}"#, "1.5"]);
+        assert_eq!(text(&to_value(&Some(())).unwrap()), r#"{"$some":null}"#);
+        assert_eq!(text(&to_value(&Some(2u8)).unwrap()), "2", "any other Some is its value, as before");
     }
 
     #[test]

@@ -262,3 +262,21 @@ fn a_cache_epoch_reruns_every_step_once_and_the_miss_names_it() {
     assert!(!run(2).0.is_cache_hit());
     assert_eq!(ran.get(), 3);
 }
+
+/// `Some(None)` of an `Option<Option<T>>` config is not `None` (serde writes both as `null`):
+/// it executes instead of hitting `None`'s run.
+#[test]
+fn a_nested_option_config_tells_some_none_from_none() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let ran = Counter::default();
+    let run = |bound: Option<Option<f64>>| {
+        let result = tracker.step("bounded").code_version("1").config(&bound).outputs(["v"]).run(|_| {
+            ran.hit();
+            Ok(Value(bound.map_or(-1.0, |b| b.unwrap_or(0.0))))
+        });
+        result.unwrap().value().unwrap().0
+    };
+    assert_eq!([run(None), run(Some(None)), run(Some(Some(2.0))), run(Some(None))], [-1.0, 0.0, 2.0, 0.0]);
+    assert_eq!(ran.get(), 3, "three configs, and the fourth call a hit");
+}

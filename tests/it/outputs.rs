@@ -262,3 +262,34 @@ fn a_hit_whose_hand_logged_file_was_modified_executes_again() {
         assert_eq!(runs.get(), 2);
     }
 }
+
+/// A value whose serde form depends on what it holds (`skip_serializing_if`) came back from a
+/// hit as another value (`{None, 1, 300}` as `{Some(251), 44, 1}`): storing it is refused,
+/// naming the type and the fix, so no hit can return it.
+#[test]
+fn a_value_that_would_come_back_from_a_hit_as_another_is_refused() {
+    #[derive(Debug, Serialize, Deserialize)]
+    struct Skippy {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<u8>,
+        a: u64,
+        b: u64,
+    }
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let ran = Counter::default();
+    let run = |note: Option<u8>| {
+        tracker.step("skippy").code_version("1").config(&note).outputs(["v"]).run(|_| {
+            ran.hit();
+            Ok(Value(Skippy { note, a: 1, b: 300 }))
+        })
+    };
+    for _ in 0..2 {
+        let err = format!("{:#}", run(None).unwrap_err());
+        assert!(err.contains("Skippy") && err.contains("skip_serializing_if") && err.contains("`v`"), "{err}");
+    }
+    assert_eq!(ran.get(), 2, "nothing was cached: the second call ran again");
+    let stored = run(Some(3)).unwrap();
+    assert_eq!(run(Some(3)).unwrap().value().unwrap().0.b, stored.value().unwrap().0.b);
+    assert_eq!(ran.get(), 3, "a value that reads back is stored and hit");
+}

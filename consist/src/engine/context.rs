@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::DataFrame;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
 use crate::artifact::{Artifact, Driver};
@@ -231,8 +232,10 @@ impl<'a> StepContext<'a> {
         }
     }
 
-    /// Store a typed value as output `key` with the value codec (`<key>.bin`).
-    pub fn log_value<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<Artifact> {
+    /// Store a typed value as output `key` with the value codec (`<key>.bin`). A value that would
+    /// not read back as itself (see the guide: `skip_serializing_if`, `untagged`, ...) is an
+    /// [`Error::Codec`] naming its type.
+    pub fn log_value<T: Serialize + DeserializeOwned>(&mut self, key: &str, value: &T) -> Result<Artifact> {
         self.check_loggable(key)?;
         let bytes = crate::files::codec::encode(key, value)?;
         let path = self.output_dir()?.join(format!("{key}.bin"));

@@ -18,10 +18,62 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// Encode a value for the artifact `key`.
-pub(crate) fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, config())
-        .map_err(|e| Error::Codec { key: key.to_owned(), reason: e.to_string() })
+/// Encode a value for the artifact `key`, checked to read back as itself. bincode does not
+/// describe its data, so a type whose serde form depends on what it holds
+/// (`skip_serializing_if`, `untagged`, `flatten`, `serde_json::Value`, a hand-written
+/// `Serialize`) would decode into another value, a cache hit then returning what the step never
+/// returned, or never decode. Such a value is refused, naming the type and the way out.
+pub(crate) fn encode<T: Serialize + DeserializeOwned>(key: &str, value: &T) -> Result<Vec<u8>> {
+    let bytes = bincode::serde::encode_to_vec(value, config())
+        .map_err(|e| Error::Codec { key: key.to_owned(), reason: e.to_string() })?;
+    let problem = match bincode::serde::decode_from_slice::<T, _>(&bytes, config()) {
+        Err(e) => Some(e.to_string()),
+        Ok((_, used)) if used != bytes.len() => Some(format!("{} bytes left over", bytes.len() - used)),
+        Ok((back, _)) => (!reads_back(value, &back, &bytes)).then(|| "it decodes into another value".to_owned()),
+    };
+    match problem {
+        None => Ok(bytes),
+        Some(problem) => Err(Error::Codec {
+            key: key.to_owned(),
+            reason: format!(
+                "a `{}` does not read back as the value written ({problem}): its serde form \
+                 depends on data the codec ({CODEC}) does not record, as \
+                 `#[serde(skip_serializing_if)]`, `untagged`, `flatten` or `serde_json::Value` \
+                 make it; drop those attributes for this output, or write it as a file \
+                 (`ctx.log_file`) or a DataFrame",
+                std::any::type_name::<T>()
+            ),
+        }),
+    }
+}
+
+/// Whether `back`, decoded from `bytes` (the encoding of `value`), is `value`: compared in a
+/// self-describing form (JSON: field names and shapes, which bincode does not record), where a
+/// map's or set's order of iteration does not count. A value JSON cannot hold (a map keyed by a
+/// tuple) is compared by its encoding only.
+fn reads_back<T: Serialize>(value: &T, back: &T, bytes: &[u8]) -> bool {
+    match (serde_json::to_value(value), serde_json::to_value(back)) {
+        (Ok(a), Ok(b)) => a == b || same_ignoring_order(&a, &b),
+        (Err(_), _) => bincode::serde::encode_to_vec(back, config()).is_ok_and(|again| again == bytes),
+        (Ok(_), Err(_)) => false,
+    }
+}
+
+/// `a` and `b` equal with every array compared as a multiset (a `HashSet` decodes in another
+/// order; objects already compare by key).
+fn same_ignoring_order(a: &Value, b: &Value) -> bool {
+    fn normal(v: &Value) -> Value {
+        match v {
+            Value::Array(items) => {
+                let mut items: Vec<Value> = items.iter().map(normal).collect();
+                items.sort_by_cached_key(|item| item.to_string());
+                Value::Array(items)
+            }
+            Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), normal(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    normal(a) == normal(b)
 }
 
 /// Decode a value stored by [`encode`]; `meta` is the artifact's metadata, checked first.
@@ -87,6 +139,47 @@ mod tests {
         m.insert("codec".into(), "postcard".into());
         let err = decode::<u32>("k", &m, &encode("k", &1u32).unwrap()).unwrap_err().to_string();
         assert!(err.contains("postcard") && err.contains("Overwrite"), "{err}");
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Skippy {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<u8>,
+        a: u64,
+        b: u64,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Bound {
+        Celsius(f64),
+        Named(String),
+    }
+
+    #[test]
+    fn a_value_that_would_read_back_as_another_is_refused_naming_its_type() {
+        // Decoded, this was {note: Some(251), a: 44, b: 1}: a cache hit returned it.
+        let err = encode("skippy", &Skippy { note: None, a: 1, b: 300 }).unwrap_err().to_string();
+        assert!(
+            err.contains("Skippy") && err.contains("skip_serializing_if") && err.contains("another value"),
+            "{err}"
+        );
+        assert!(encode("skippy", &Skippy { note: Some(3), a: 1, b: 300 }).is_ok(), "what reads back is stored");
+        for err in [
+            encode("bound", &Bound::Celsius(1.5)).unwrap_err(),
+            encode("json", &serde_json::json!({"a": 1})).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("does not read back"), "{err}");
+        }
+    }
+
+    #[test]
+    fn maps_sets_nan_and_tuple_keys_read_back() {
+        let map: std::collections::HashMap<String, f64> = (0..50).map(|i| (format!("zone {i}"), i as f64)).collect();
+        let set: std::collections::HashSet<u32> = (0..50).collect();
+        let odd: std::collections::HashMap<(u8, u8), f64> = [((1, 2), f64::NAN), ((3, 4), 1.0)].into();
+        assert!(encode("map", &map).is_ok() && encode("set", &set).is_ok() && encode("odd", &odd).is_ok());
+        assert!(encode("nan", &vec![f64::NAN, f64::INFINITY]).is_ok());
     }
 
     #[test]
