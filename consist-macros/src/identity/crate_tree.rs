@@ -41,10 +41,13 @@ pub struct CrateFiles {
     pub lib: Option<(String, Vec<SourceFile>)>,
 }
 
-/// Parse one file. Not cached across macro calls: the tokens of a parse are handles into the
-/// compiler that are only valid during the call that made them.
+/// Parse one file, with the modules its item-level macro calls declare as declarations
+/// ([`super::macro_mods`]). Not cached across macro calls: the tokens of a parse are handles
+/// into the compiler that are only valid during the call that made them.
 fn parse(path: &Path, text: String) -> Result<Rc<syn::File>, String> {
-    Ok(Rc::new(syn::parse_file(&text).map_err(|e| format!("{} does not parse ({e})", path.display()))?))
+    let mut file = syn::parse_file(&text).map_err(|e| format!("{} does not parse ({e})", path.display()))?;
+    super::macro_mods::add_declared_in_macros(&mut file);
+    Ok(Rc::new(file))
 }
 
 fn canonical(path: &Path) -> PathBuf {
