@@ -97,7 +97,7 @@ fn print_report(r: &GcReport) {
     let copies = r.evicted.iter().filter(|e| e.copies_only).count();
     if copies > 0 {
         println!(
-            "  {copies} of them executed on another host: only the copies fetched here are freed, and they stay cache sources"
+            "  {copies} of them ran in a run dir not on this host: only the copies fetched here are freed, and they stay cache sources"
         );
     }
     for (model, freed) in &r.by_model {
