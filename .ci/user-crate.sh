@@ -2,7 +2,7 @@
 # consist used as a library user would: a crate outside the workspace with a path dependency,
 # the README's dependency line and profile setting, built with the shared target directory.
 # Then the stale-constant story end to end: editing a const a step uses is a miss that names it;
-# a comment is not. Prints the build time of the user's crate.
+# a comment is not; nor is a variable the step reads from the environment while it runs. Prints the build time of the user's crate.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/consist-target}"
@@ -55,4 +55,11 @@ build
 out=$(run); echo "$out"
 expect "$out" "executed 60, hits 1"
 expect "$out" "first miss: code changed: const CONTACT_SCALE"
+
+echo "-- SIR_SEASON, read by the step while it runs, set to 1.5: every day misses, naming it"
+out=$(SIR_SEASON=1.5 run); echo "$out"
+expect "$out" "executed 60, hits 1"
+expect "$out" "first miss: code changed: env SIR_SEASON at run time"
+out=$(SIR_SEASON=1.5 run); echo "$out"
+expect "$out" "executed 0, hits 61"
 echo "user crate: ok"

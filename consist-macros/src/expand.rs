@@ -120,13 +120,19 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
     let unfollowed = scope.not_followed.iter().filter(|p| !declared.contains(p));
     let modules: Vec<syn::Path> = uses.iter().map(helper_module).collect();
     let prefixes: Vec<String> = uses.iter().map(helper_prefix).collect();
-    let fact_labels = scope.build.iter().map(scope::BuildFact::label);
-    let fact_values = scope.build.iter().map(|fact| match fact {
+    let (run_env, compiled): (Vec<&scope::BuildFact>, Vec<&scope::BuildFact>) =
+        scope.build.iter().partition(|fact| matches!(fact, scope::BuildFact::RunEnv(_)));
+    let fact_labels = compiled.iter().map(|fact| fact.label());
+    let fact_values = compiled.iter().map(|fact| match fact {
         scope::BuildFact::Cfg(predicate) => quote!(if ::core::cfg!(#predicate) { "true" } else { "false" }),
-        scope::BuildFact::Env(var) => quote!(match ::core::option_env!(#var) {
+        scope::BuildFact::Env(var) | scope::BuildFact::RunEnv(var) => quote!(match ::core::option_env!(#var) {
             ::core::option::Option::Some(__consist_v) => __consist_v,
             ::core::option::Option::None => "(unset)",
         }),
+    });
+    let run_env = run_env.iter().filter_map(|fact| match fact {
+        scope::BuildFact::RunEnv(var) => Some(var),
+        _ => None,
     });
     quote! {
         /// blake3 of this item's own tokens (comments and formatting excluded).
@@ -147,12 +153,17 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
         /// predicates (`"true"`/`"false"`) and compile-time environment variables.
         pub const BUILD_FACTS: &[(&str, &str)] = &[#((#fact_labels, #fact_values)),*];
 
+        /// Environment variables the covered code reads while it runs (`env::var("NAME")`): their
+        /// values when the step is called count in the code identity.
+        pub const RUN_ENV: &[&str] = &[#(#run_env),*];
+
         /// Code identity: the tokens of this item and of the items of its crate it uses and the
         /// build settings they depend on, combined with the identities of the helpers it declares
         /// (`uses = [...]`).
         pub fn code_hash() -> ::std::string::String {
             let mut __consist_parts: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#modules::code_hash()),*];
             __consist_parts.extend(::consist::__private::build_facts(BUILD_FACTS));
+            __consist_parts.extend(::consist::__private::run_env(RUN_ENV).into_iter().map(|(l, h)| ::std::format!("{l}={h}")));
             ::consist::__private::combine_code_hash(#scope_hash, &__consist_parts)
         }
 
@@ -160,6 +171,7 @@ fn identity_items(own_label: &str, token_hash: &str, scope: &Scope, note: &str, 
         pub fn code_items() -> ::std::vec::Vec<(::std::string::String, ::std::string::String)> {
             let mut __consist_items = ::consist::__private::own_items(CODE_ITEMS);
             __consist_items.extend(::consist::__private::own_items(BUILD_FACTS));
+            __consist_items.extend(::consist::__private::run_env(RUN_ENV));
             #( __consist_items.extend(::consist::__private::prefixed_items(#prefixes, #modules::code_items())); )*
             __consist_items
         }

@@ -59,6 +59,20 @@ pub fn build_facts(facts: &[(&str, &str)]) -> Vec<String> {
     facts.iter().map(|(label, value)| format!("{label}={value}")).collect()
 }
 
+/// The environment variables of a generated `RUN_ENV` table as code items, read now: (`env NAME
+/// at run time`, blake3 of its value, or `(unset)`). A hash, not the value: it may be a secret,
+/// and it is recorded with every run.
+pub fn run_env(names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|name| {
+            let value = std::env::var_os(name)
+                .map_or_else(|| "(unset)".to_owned(), |v| blake3::hash(v.as_encoded_bytes()).to_hex().to_string());
+            (format!("env {name} at run time"), value)
+        })
+        .collect()
+}
+
 /// The items of a generated `CODE_ITEMS` table, owned.
 pub fn own_items(items: &[(&str, &str)]) -> Vec<(String, String)> {
     items.iter().map(|(label, hash)| ((*label).to_owned(), (*hash).to_owned())).collect()

@@ -23,7 +23,9 @@ fn day(population: &DataFrame, state: Option<&DataFrame>, beta: f64, gamma: f64)
     let df = state.unwrap_or(population);
     let (s, i, r) = (column(df, "s")?, column(df, "i")?, column(df, "r")?);
     let n = s + i + r;
-    let infections = (beta * CONTACT_SCALE * s * i / n).min(s);
+    // Read while the step runs: its value counts in the code identity (`env .. at run time`).
+    let season: f64 = std::env::var("SIR_SEASON").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0);
+    let infections = (beta * CONTACT_SCALE * season * s * i / n).min(s);
     let recoveries = gamma * i;
     Ok(df!("s" => [s - infections], "i" => [i + infections - recoveries], "r" => [r + recoveries])?)
 }
