@@ -305,7 +305,7 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     assert!(!x.path.exists() && !copy.exists(), "both freed");
     assert!(y.exists(), "the consumer's own output stays");
 
-    // A consumer still running keeps its copies, even when its producer is freed meanwhile; a
+    // A consumer still running keeps what it reads: its producer's file and its own copy; a
     // later gc frees them once it has finished.
     let made = a.step("make").code_version("2").outputs(["x"]).run(|_| Ok(Value(vec![6u64; 1000]))).unwrap();
     let x = made.output("x").unwrap().clone();
@@ -315,13 +315,14 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     let catalog = c.catalog();
     let (copy, _) = consume(&c, "2", &x, |path| {
         let report = catalog.gc(&only).unwrap();
-        assert_eq!(report.evicted.len(), 1, "{report:#?}");
-        assert!(!x.path.exists() && path.exists(), "the producer's file freed, the running consumer's copy kept");
+        assert!(report.evicted.is_empty(), "{report:#?}");
+        assert_eq!(report.protected.get("read by a running run"), Some(&1), "{report:#?}");
+        assert!(x.path.exists() && path.exists(), "the producer's file and the running consumer's copy kept");
     });
     c.flush().unwrap();
     assert!(copy.exists());
     catalog.gc(&only).unwrap();
-    assert!(!copy.exists(), "freed once its consumer finished");
+    assert!(!x.path.exists() && !copy.exists(), "freed once its consumer finished");
 
     // A consumer's copy of a hit's copy (`Hydration::OutputsAll`) belongs to the run the hit
     // reused, and goes with its files.
@@ -338,6 +339,34 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     assert_eq!(report.evicted.len(), 1, "{report:#?}");
     assert_eq!(report.evicted[0].files, 3, "the file, the hit's copy and the consumer's copy of it: {report:#?}");
     assert!(![&source.output("x").unwrap().path, &hit_x.path, &copy].iter().any(|p| p.exists()), "all three freed");
+}
+
+/// A project moved on this host (catalog and run dir together): its runs' files are where their
+/// snapshots now are, so gc frees them as their own and marks the runs, as before the move; not
+/// as copies fetched from elsewhere, which would leave the runs cache sources without files.
+#[test]
+fn gc_frees_a_moved_projects_files_as_its_own() {
+    let ws = Workspace::new();
+    let (old, new) = (ws.path().join("study"), ws.path().join("study-2026"));
+    let open = |root: &std::path::Path| {
+        Tracker::builder(root.join("runs")).db_path(root.join("provenance.duckdb")).open().unwrap()
+    };
+    let make =
+        |t: &Tracker| t.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![1u8; 100]))).unwrap();
+    let t = open(&old);
+    let made = make(&t);
+    drop(t);
+    std::fs::rename(&old, &new).unwrap();
+    let t = open(&new);
+    assert!(make(&t).cache_hit(), "the moved project's files are found");
+    drop(t);
+    let catalog = consist::Catalog::duckdb(new.join("provenance.duckdb"), std::time::Duration::from_secs(10));
+    let zero = Some(std::time::Duration::ZERO);
+    let report = catalog.gc(&consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() }).unwrap();
+    assert_eq!(report.evicted.len(), 1, "{report:#?}");
+    assert!(!report.evicted[0].copies_only && report.evicted[0].files == 1, "{report:#?}");
+    assert!(catalog.run_record(&made.run.id).unwrap().run.meta.contains_key("evicted"), "marked for every host");
+    assert!(!new.join("runs/outputs").join(&made.run.id).join("x.bin").exists());
 }
 
 #[test]

@@ -232,7 +232,8 @@ fn a_lost_or_partial_object_is_a_miss_that_heals_the_bucket() {
 
 /// `db gc` on a host that fetched another host's outputs from the bucket frees those copies,
 /// and only them: the runs are not marked evicted and stay cache sources, so the next pass here
-/// hits again, fetching anew.
+/// hits again, fetching anew. A copy fetched aside (`.consist/remote/<hash>/`, content other
+/// runs may share) stays.
 #[test]
 fn gc_frees_the_copies_fetched_from_the_bucket_and_the_runs_stay_cache_sources() {
     let ws = Workspace::new();
@@ -259,12 +260,54 @@ fn gc_frees_the_copies_fetched_from_the_bucket_and_the_runs_stay_cache_sources()
     assert_eq!(report.evicted.len(), 3, "{report:#?}");
     assert!(report.evicted.iter().all(|e| e.copies_only), "{report:#?}");
     assert_eq!((report.files_after, report.bytes_after), (0, 0), "{report:#?}");
-    assert!(!aside.exists() && files(&b.join("outputs")) == 0, "every copy freed");
+    assert!(aside.is_dir() && files(&b.join("outputs")) == 0, "every copy at its own place freed, the one aside kept");
     for run in &executed {
         assert!(!catalog.run_record(&run.id).unwrap().run.meta.contains_key("evicted"), "{} is not marked", run.id);
     }
     assert_eq!(chain_here(&b, &db, &remote, 3), [true; 3], "still cache sources: fetched again");
     assert_eq!(files(&b.join("outputs")), 3);
+}
+
+/// What a running step fetched is not freed under it: neither its input (read by a running
+/// run) nor, with the default `--min-age`, what was fetched within it (a fetch is a use).
+#[test]
+fn gc_keeps_the_copies_a_running_step_reads_or_just_fetched() {
+    use consist::{Tracker, Value};
+    let ws = Workspace::new();
+    let remote = format!("file://{}", ws.path().join("bucket").display());
+    let db = ws.path().join("provenance.duckdb");
+    let a = Tracker::builder(ws.path().join("a")).db_path(&db).remote(&remote).open().unwrap();
+    let made = a.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![5u32; 100]))).unwrap();
+    let x = made.output("x").unwrap().clone();
+    drop(a);
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+    let b = Tracker::builder(ws.path().join("b")).db_path(&db).remote(&remote).open().unwrap();
+    let zero = Some(Duration::ZERO);
+    let at_once = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    let used = b
+        .step("use")
+        .code_version("1")
+        .input("x", &x)
+        .outputs(["y"])
+        .run(|ctx| {
+            let copy = ctx.input_path("x")?.to_path_buf();
+            let report = Catalog::duckdb(&db, Duration::from_secs(10)).gc(&at_once).unwrap();
+            assert!(copy.is_file() && report.evicted.is_empty(), "{report:#?}");
+            assert_eq!(report.protected.get("read by a running run"), Some(&1), "{report:#?}");
+            Ok(Value(ctx.load::<Value<Vec<u32>>>("x")?.0.len()))
+        })
+        .unwrap();
+    assert_eq!(used.value().unwrap().0, 100);
+    drop(b);
+    let catalog = Catalog::duckdb(&db, Duration::from_secs(10));
+    let default_age =
+        consist::admin::GcOptions { max_age: zero, min_age: Some(Duration::from_secs(3600)), ..Default::default() };
+    let report = catalog.gc(&default_age).unwrap();
+    // `make`'s copy was fetched within the hour, `use` ran within it.
+    assert!(report.evicted.is_empty() && report.protected.get("used within --min-age") == Some(&2), "{report:#?}");
+    let report = catalog.gc(&at_once).unwrap();
+    let freed: Vec<(&str, bool)> = report.evicted.iter().map(|e| (e.model.as_str(), e.copies_only)).collect();
+    assert_eq!(freed, [("make", true), ("use", false)], "once the step is done, the copy goes");
 }
 
 /// Another host's run dir at the same path as one of this host's (each machine its own

@@ -46,7 +46,7 @@ pub struct CrateFiles {
 /// into the compiler that are only valid during the call that made them.
 fn parse(path: &Path, text: String) -> Result<Rc<syn::File>, String> {
     let mut file = syn::parse_file(&text).map_err(|e| format!("{} does not parse ({e})", path.display()))?;
-    super::macro_mods::add_declared_in_macros(&mut file);
+    super::macro_mods::add_declared_in_macros(&mut file, path);
     Ok(Rc::new(file))
 }
 

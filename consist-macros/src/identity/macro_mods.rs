@@ -1,25 +1,33 @@
 //! Modules declared inside item-level macro calls, which syn leaves as unparsed tokens:
-//! `cfg_if::cfg_if! { if #[cfg(unix)] { mod imp; } else { #[path = "other.rs"] mod imp; } }`, and
-//! a call of a `macro_rules!` macro of the same file that writes `mod $name;`
-//! (`declare!(kernel);`). Each is added to the parsed file as a plain `mod name;` declaration
-//! where the macro is called, every alternative together (as `#[cfg]`-ed declarations are), so
-//! that code identity follows the module's file: it may cover more than the build compiles, never
-//! less. Without this, a step using `crate::imp::rate()` hit after `rate` was edited.
+//! `cfg_if::cfg_if! { if #[cfg(unix)] { mod imp; } else { #[path = "other.rs"] mod imp; } }` (a
+//! `mod name { .. }` written there too, with what it declares), and a call of a `macro_rules!`
+//! macro of the same file that writes `mod $name;` (`declare!(kernel);`), for each identifier of
+//! the call that names a module file there (`kernel.rs`, `kernel/mod.rs`), so that no other name
+//! of the call becomes a module. Each is added to the parsed file where the macro is called,
+//! every alternative together (as `#[cfg]`-ed declarations are), so that code identity follows
+//! the module: it may cover more than the build compiles, never less. Without this, a step using
+//! `crate::imp::rate()` hit after `rate` was edited.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::{Item, ItemMod};
 
-/// Add to `file` the `mod name;` declarations its item-level macro calls make.
-pub fn add_declared_in_macros(file: &mut syn::File) {
+/// Add to `file`, the file at `path`, the modules its item-level macro calls declare.
+pub fn add_declared_in_macros(file: &mut syn::File, path: &Path) {
     let mut declaring = BTreeSet::new();
     macros_declaring_modules(&file.items, &mut declaring);
-    add_to(&mut file.items, &declaring);
+    // Where `mod name;` written at the file's top level finds `name.rs`: beside a crate root or
+    // a `mod.rs`, else in the folder named after the file.
+    let dir = path.parent().unwrap_or_else(|| Path::new(""));
+    let owns_dir = super::crate_tree::is_crate_root(path) || path.file_name().is_some_and(|n| n == "mod.rs");
+    let base = if owns_dir { dir.to_owned() } else { dir.join(path.file_stem().unwrap_or_default()) };
+    add_to(&mut file.items, &declaring, &base);
 }
 
 /// The `macro_rules!` macros of `items` (inline modules included) whose rules write
-/// `mod $name`.
+/// `mod $name;`.
 fn macros_declaring_modules(items: &[Item], out: &mut BTreeSet<String>) {
     for item in items {
         match item {
@@ -34,27 +42,42 @@ fn macros_declaring_modules(items: &[Item], out: &mut BTreeSet<String>) {
 
 fn writes_mod_of_a_variable(tokens: TokenStream) -> bool {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
-    tokens.windows(2).any(|pair| {
-        matches!((&pair[0], &pair[1]), (TokenTree::Ident(m), TokenTree::Punct(p)) if m == "mod" && p.as_char() == '$')
+    tokens.windows(4).any(|w| {
+        matches!(
+            (&w[0], &w[1], &w[2], &w[3]),
+            (TokenTree::Ident(m), TokenTree::Punct(d), TokenTree::Ident(_), TokenTree::Punct(semi))
+                if m == "mod" && d.as_char() == '$' && semi.as_char() == ';'
+        )
     }) || tokens.iter().any(|t| matches!(t, TokenTree::Group(g) if writes_mod_of_a_variable(g.stream())))
 }
 
-fn add_to(items: &mut Vec<Item>, declaring: &BTreeSet<String>) {
+/// Add to `items`, a module whose `mod name;` files are under `base`, what its macro calls
+/// declare (in inline modules too).
+fn add_to(items: &mut Vec<Item>, declaring: &BTreeSet<String>, base: &Path) {
     let mut found: Vec<ItemMod> = Vec::new();
     for item in items.iter_mut() {
         match item {
-            Item::Mod(ItemMod { content: Some((_, inner)), .. }) => add_to(inner, declaring),
+            Item::Mod(ItemMod { ident, content: Some((_, inner)), .. }) => {
+                add_to(inner, declaring, &base.join(ident.to_string()));
+            }
             // A call (a `macro_rules!` definition has a name).
             Item::Macro(call) if call.ident.is_none() => {
                 written_mods(call.mac.tokens.clone(), &mut found);
                 let callee = call.mac.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
                 if declaring.contains(&callee) {
-                    for name in idents(call.mac.tokens.clone()) {
+                    let has_file = |name: &proc_macro2::Ident| module_file(base, &name.to_string()).is_some();
+                    for name in idents(call.mac.tokens.clone()).into_iter().filter(has_file) {
                         found.extend(syn::parse2::<ItemMod>(quote::quote!(mod #name;)).ok());
                     }
                 }
             }
             _ => {}
+        }
+    }
+    // What an inline module written in a call declares through its own macro calls.
+    for declared in &mut found {
+        if let Some((_, inner)) = &mut declared.content {
+            add_to(inner, declaring, &base.join(declared.ident.to_string()));
         }
     }
     for declared in found {
@@ -65,7 +88,13 @@ fn add_to(items: &mut Vec<Item>, declaring: &BTreeSet<String>) {
     }
 }
 
-/// Every `#[..]* [pub[(..)]] mod name;` written in `tokens`, at any depth.
+/// The file of `mod name;` under `base`: `name.rs` or `name/mod.rs`.
+fn module_file(base: &Path, name: &str) -> Option<PathBuf> {
+    [base.join(format!("{name}.rs")), base.join(name).join("mod.rs")].into_iter().find(|p| p.is_file())
+}
+
+/// Every `#[..]* [pub[(..)]] mod name;` and `mod name { .. }` written in `tokens`, at any depth
+/// outside such a module (whose own declarations come with it).
 fn written_mods(tokens: TokenStream, out: &mut Vec<ItemMod>) {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut start = None; // where the attributes and visibility before a `mod` begin
@@ -85,12 +114,17 @@ fn written_mods(tokens: TokenStream, out: &mut Vec<ItemMod>) {
                 continue;
             }
             TokenTree::Ident(i) if i == "mod" => {
-                if let (Some(TokenTree::Ident(_)), Some(TokenTree::Punct(semi))) =
-                    (tokens.get(k + 1), tokens.get(k + 2))
-                    && semi.as_char() == ';'
-                {
+                let ends = match (tokens.get(k + 1), tokens.get(k + 2)) {
+                    (Some(TokenTree::Ident(_)), Some(TokenTree::Punct(semi))) => semi.as_char() == ';',
+                    (Some(TokenTree::Ident(_)), Some(TokenTree::Group(g))) => g.delimiter() == Delimiter::Brace,
+                    _ => false,
+                };
+                if ends {
                     let written: TokenStream = tokens[start.unwrap_or(k)..k + 3].iter().cloned().collect();
                     out.extend(syn::parse2::<ItemMod>(written).ok());
+                    start = None;
+                    k += 3;
+                    continue;
                 }
             }
             TokenTree::Group(g) => written_mods(g.stream(), out),
@@ -122,9 +156,20 @@ fn idents(tokens: TokenStream) -> Vec<proc_macro2::Ident> {
 mod tests {
     use super::*;
 
-    fn declared(source: &str) -> Vec<String> {
+    /// The out-of-line modules `source`, the file `src/main.rs` of a package with `files`
+    /// beside it, declares (with the inline modules around them).
+    fn declared(source: &str, files: &[&str]) -> Vec<String> {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("consist-macro-mods-decl-{}-{call}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for file in files {
+            std::fs::create_dir_all(dir.join(file).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(file), "").unwrap();
+        }
         let mut file = syn::parse_file(source).unwrap();
-        add_declared_in_macros(&mut file);
+        add_declared_in_macros(&mut file, &dir.join("src/main.rs"));
+        let _ = std::fs::remove_dir_all(&dir);
         let mut out = Vec::new();
         fn walk(items: &[Item], prefix: &str, out: &mut Vec<String>) {
             for item in items {
@@ -146,18 +191,31 @@ mod tests {
         let source = r#"
             mod plain;
             cfg_if::cfg_if! {
-                if #[cfg(target_os = "linux")] { mod kernel; pub(crate) mod shared; }
+                if #[cfg(target_os = "linux")] { mod kernel; pub(crate) mod shared; mod a { mod b; } }
                 else { #[path = "kernel_other.rs"] mod kernel; }
             }
             macro_rules! declare { ($m:ident) => { mod $m; }; }
             declare!(genmod);
+            declare!(SirParams); // no file: not a module
             mod inner { other_macro! { mod deep; } }
             not_declaring!(helper);
         "#;
         assert_eq!(
-            declared(source),
-            ["plain", "inner::deep", "kernel", "shared", "# [path = \"kernel_other.rs\"] kernel", "genmod"]
+            declared(source, &["src/genmod.rs"]),
+            ["plain", "inner::deep", "kernel", "shared", "a::b", "# [path = \"kernel_other.rs\"] kernel", "genmod"]
         );
+    }
+
+    /// A macro that writes an inline `mod $n { .. }` declares no file: the names of its calls
+    /// stay what they are (a module invented for `SirParams` would have hidden the struct).
+    #[test]
+    fn a_macro_writing_inline_modules_invents_none() {
+        let source = r#"
+            pub struct SirParams;
+            macro_rules! model { ($n:ident, $c:ident) => { pub mod $n { pub fn f() -> super::$c { super::$c } } }; }
+            model!(sir, SirParams);
+        "#;
+        assert!(declared(source, &["src/sir.rs", "src/SirParams.rs"]).is_empty());
     }
 
     /// End to end: a step of `src/main.rs` using modules declared in `cfg_if!` and by a local

@@ -5,7 +5,7 @@
 //! used last when the newest of them finished. An entry is kept when it was used within
 //! `min_age` (a workflow may be about to read what it was just handed), when it, or one of its
 //! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
-//! or when another run's outputs link its artifacts. Only files in the run's own output
+//! when a running run reads its artifacts, or when another run's outputs link its artifacts. Only files in the run's own output
 //! directory (`<run_dir>/outputs/<run_id>/`), and the copies made of them elsewhere (by its hits
 //! in theirs, `Hydration::OutputsAll`; by consumers in their run dirs, `InputsMissing`), in a
 //! run dir of this catalog on this host, are deleted; an entry whose files are not here is not
@@ -13,11 +13,14 @@
 //!
 //! A run executed in a run dir that is not on this host (another host's, reached through a
 //! remote; or one at the same path as a run dir here, where its snapshot is not) has only copies
-//! here: those fetched from the remote (at its own place under a run
-//! dir of this host, `outputs/<run id>/`, or under `.consist/remote/<hash>/`), its hits' and its
-//! consumers'. Evicting such an entry frees those copies and nothing else: the run is not marked
-//! and stays a cache source, its files on its own host untouched, and a later hit here fetches
-//! them again.
+//! here: those fetched from the remote to its own place under a run dir of this host
+//! (`outputs/<run id>/`), its hits' and its consumers'. Evicting such an entry frees those copies
+//! and nothing else: the run is not marked and stays a cache source, its files on its own host
+//! untouched, and a later hit here fetches them again. A fetch is a use: the entry was last used
+//! when its newest copy was written. Copies fetched under `.consist/remote/<hash>/` (content that
+//! several runs may share) are not freed. A run dir that moved on this host (its snapshot is in a
+//! run dir here, not at its recorded path) holds the run's own files. An entry whose artifacts a
+//! running run reads (on any host) is kept.
 //!
 //! An evicted run is marked in the catalog (`meta.evicted`) before its files go, with the purge
 //! epoch raised, and its signature-index entry is dropped, so no host serves a hit from it: a
@@ -109,8 +112,8 @@ pub struct GcReport {
     /// Entries kept whatever their age or size, by reason (`pinned`, `tag paper`, `scenario
     /// running`, `linked by another run`).
     pub protected: BTreeMap<String, usize>,
-    /// Files that could not be deleted, each with why (their runs are marked evicted: the next
-    /// `gc` deletes them).
+    /// Files that could not be deleted, each with why (their runs are marked evicted, unless
+    /// only copies were freed: the next `gc` deletes them).
     pub failed: Vec<String>,
 }
 
@@ -211,9 +214,12 @@ fn spelled_once(path: &Path) -> PathBuf {
 /// holds only what this host fetched: no snapshot of it.
 fn own_run_dir(run: &Run, run_dir: &Path, owned: &impl Fn(&Path) -> bool) -> bool {
     let here = run.meta.get("host").and_then(Json::as_str).is_none_or(|host| host == crate::run::host_name());
-    run_dir.join(".consist").is_dir()
-        && owned(run_dir)
-        && (here || crate::layout::snapshots_dir(run_dir).join(format!("{}.json", run.id)).is_file())
+    run_dir.join(".consist").is_dir() && owned(run_dir) && (here || snapshot_in(run_dir, &run.id))
+}
+
+/// Whether run `run_id`'s snapshot is in `run_dir`: the run dir it ran in (maybe since moved).
+fn snapshot_in(run_dir: &Path, run_id: &str) -> bool {
+    crate::layout::snapshots_dir(run_dir).join(format!("{run_id}.json")).is_file()
 }
 
 /// A run's output directory under a run dir: `outputs/<run_id>`.
@@ -245,7 +251,14 @@ impl Catalog {
             }
         }
         let links = self.store().output_links()?;
-        let mut entries = self.entries(&runs, &produced, &links, options);
+        // What running runs read (their records hold their inputs from their start).
+        let running: Vec<String> =
+            runs.iter().filter(|r| r.status == RunStatus::Running).map(|r| r.id.clone()).collect();
+        let reading: HashSet<String> = match running.is_empty() {
+            true => HashSet::new(),
+            false => self.store().run_records(&running)?.into_iter().flat_map(|r| r.inputs).map(|a| a.id).collect(),
+        };
+        let mut entries = self.entries(&runs, &produced, &links, &reading, options);
 
         let mut report = GcReport { dry_run: options.dry_run, ..GcReport::default() };
         report.files_before = entries.iter().map(Entry::count).sum();
@@ -309,6 +322,7 @@ impl Catalog {
         runs: &'a [Run],
         produced: &HashMap<String, Vec<Artifact>>,
         links: &[(String, String)],
+        reading: &HashSet<String>,
         options: &GcOptions,
     ) -> Vec<Entry<'a>> {
         let by_id: HashMap<&str, &Run> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -358,28 +372,27 @@ impl Catalog {
             let shared =
                 own.iter().any(|a| linked.get(a.id.as_str()).into_iter().flatten().any(|r| !members.contains(r)));
             let tag = group.iter().flat_map(|r| &r.tags).find(|t| options.keep_tags.contains(t));
-            let last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
-            let protected = if evicted {
-                None
-            } else if recent_since.is_some_and(|since| last_used > since) {
-                Some("used within --min-age".to_owned())
-            } else if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
-                Some("pinned".to_owned())
-            } else if let Some(tag) = tag {
-                Some(format!("tag {tag}"))
-            } else if group.iter().any(|r| live(r)) {
-                Some("scenario running".to_owned())
-            } else if shared {
-                Some("linked by another run".to_owned())
-            } else {
-                None
+            // Where its own files are: its recorded run dir when that is on this host and its
+            // own (see `own_run_dir`), or a run dir here holding its snapshot (moved here); none
+            // when only copies are here.
+            let home = match own_run_dir(run, &run_dir, &owned) {
+                true => Some(run_dir.clone()),
+                false => local_dirs.iter().find(|d| snapshot_in(d, &run.id)).cloned(),
             };
-            let paths = own.iter().map(|a| if a.path.is_relative() { run_dir.join(&a.path) } else { a.path.clone() });
+            let copies_only = home.is_none();
             let keep = |p: &PathBuf| (!evicted || leftover(p)) && owned(p);
-            let copies_only = !own_run_dir(run, &run_dir, &owned);
-            let mut files = match copies_only {
-                false => deletable(&run_dir, &outputs_of(&run.id), paths, keep),
-                true => self.fetched_copies(&local_dirs, own, &run.id, &keep),
+            let mut files = match &home {
+                Some(home) => {
+                    // A `./` URI from where the files are now (the recorded path may be an
+                    // earlier home's).
+                    let paths = own.iter().map(|a| match a.uri.strip_prefix("./") {
+                        Some(relative) => home.join(relative),
+                        None if a.path.is_relative() => run_dir.join(&a.path),
+                        None => a.path.clone(),
+                    });
+                    deletable(home, &outputs_of(&run.id), paths, keep)
+                }
+                None => self.fetched_copies(&local_dirs, own, &run.id, &keep),
             };
             // The copies consumers made of its outputs in their run dirs, and those its hits
             // made in their own output directories (`Hydration::OutputsAll`): freed with it, or
@@ -400,6 +413,30 @@ impl Catalog {
             // reached through two spellings of its run dir, or one fetched copy of content two
             // runs wrote, counts once.
             files.retain(|(path, _, _)| seen.insert(spelled_once(path)));
+            let mut last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
+            if copies_only {
+                // A fetch is a use (a step may be reading what it fetched).
+                let fetched =
+                    files.iter().filter_map(|(p, _, _)| std::fs::symlink_metadata(p).and_then(|m| m.modified()).ok());
+                last_used = fetched.map(DateTime::<Utc>::from).fold(last_used, DateTime::max);
+            }
+            let protected = if evicted {
+                None
+            } else if recent_since.is_some_and(|since| last_used > since) {
+                Some("used within --min-age".to_owned())
+            } else if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
+                Some("pinned".to_owned())
+            } else if let Some(tag) = tag {
+                Some(format!("tag {tag}"))
+            } else if group.iter().any(|r| live(r)) {
+                Some("scenario running".to_owned())
+            } else if own.iter().any(|a| reading.contains(&a.id)) {
+                Some("read by a running run".to_owned())
+            } else if shared {
+                Some("linked by another run".to_owned())
+            } else {
+                None
+            };
             entries.push(Entry { run, evicted, copies_only, last_used, protected, files });
         }
         entries
@@ -421,8 +458,7 @@ impl Catalog {
     }
 
     /// The copies of run `run_id`'s outputs `own` fetched from a remote into the run dirs `dirs`
-    /// (`remote::ops::local_copy`): at the output's own place (`./outputs/<run id>/...`), or
-    /// under `.consist/remote/<hash>/`.
+    /// at the output's own place (`./outputs/<run id>/...`; see `remote::ops::local_copy`).
     fn fetched_copies(
         &self,
         dirs: &[PathBuf],
@@ -437,12 +473,6 @@ impl Catalog {
                 .filter(|a| a.uri.starts_with(&format!("./outputs/{run_id}/")))
                 .filter_map(|a| self.mounts().resolve(&a.uri, dir).ok());
             found.extend(deletable(dir, &outputs_of(run_id), placed, keep));
-            for hash in own.iter().filter_map(|a| a.hash.as_deref()).filter(|h| crate::remote::is_content_hash(h)) {
-                let within = Path::new(".consist").join("remote").join(hash);
-                let Ok(listing) = std::fs::read_dir(dir.join(&within)) else { continue };
-                let copies = listing.filter_map(|e| e.ok()).map(|e| e.path());
-                found.extend(deletable(dir, &within, copies, keep));
-            }
         }
         found
     }

@@ -472,7 +472,7 @@ impl Engine {
             crate::logging::warning!(
                 run = %record.run.id,
                 error = %unrecorded,
-                "the step failed and its failure could not be recorded: the run stays `running` in the catalog until `consist db fail-zombies` marks it failed"
+                "the step failed and its failure could not be recorded; if the run was recorded as `running`, it stays so until `consist db fail-zombies` marks it failed"
             );
         }
         self.hooks.failed(&record);
