@@ -4,12 +4,12 @@
 //! provenance is never deleted. A run and the cache hits that reused it are one cache entry,
 //! used last when the newest of them finished. An entry is kept when it was used within
 //! `min_age` (a workflow may be about to read what it was just handed), when it, or one of its
-//! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still running,
-//! when a running run reads its artifacts, or when another run's outputs link its artifacts. Only files in the run's own output
-//! directory (`<run_dir>/outputs/<run_id>/`), and the copies made of them elsewhere (by its hits
-//! in theirs, `Hydration::OutputsAll`; by consumers in their run dirs, `InputsMissing`), in a
-//! run dir of this catalog on this host, are deleted; an entry whose files are not here is not
-//! touched.
+//! hits, is pinned (`meta.pinned`) or carries a kept tag, when its scenario (or a hit's) is still
+//! running, when a running run reads its artifacts, or when another run's outputs link its
+//! artifacts. Only files in the run's own output directory (`<run_dir>/outputs/<run_id>/`), and
+//! the copies made of them elsewhere (by its hits in theirs, `Hydration::OutputsAll`; by
+//! consumers in their run dirs, `InputsMissing`), in a run dir of this catalog on this host, are
+//! deleted; an entry whose files are not here is not touched.
 //!
 //! A run executed in a run dir that is not on this host (another host's, reached through a
 //! remote; or one at the same path as a run dir here, where its snapshot is not) has only copies
@@ -140,21 +140,21 @@ impl Entry<'_> {
     }
 }
 
-/// Those of `paths` gc may free inside `within` (a run's output directory
-/// `outputs/<run_id>/`, or a fetched copy's `.consist/remote/<hash>/`) of `run_dir` (symlinks
-/// resolved on both sides, so a link inside it cannot lead out), a run dir (one with
-/// `.consist/`, whatever a catalog row claims), and kept by `keep`; each with its bytes and how
-/// many files it is (a directory artifact counts with every file in it).
+/// Those of `paths` gc may free for run `run_id` of `run_dir`: inside its own output directory
+/// (`<run_dir>/outputs/<run_id>/`, symlinks resolved on both sides, so a link inside it cannot
+/// lead out) of a run dir (one with `.consist/`, whatever a catalog row claims), and kept by
+/// `keep`; each with its bytes and how many files it is (a directory artifact counts with every
+/// file in it).
 fn deletable(
     run_dir: &Path,
-    within: &Path,
+    run_id: &str,
     paths: impl Iterator<Item = PathBuf>,
     keep: impl Fn(&PathBuf) -> bool,
 ) -> Vec<(PathBuf, u64, usize)> {
     if !run_dir.join(".consist").is_dir() {
         return Vec::new();
     }
-    let dir = run_dir.join(within);
+    let dir = run_dir.join("outputs").join(run_id);
     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     paths
         .filter(|p| p.components().all(|c| !matches!(c, Component::ParentDir)))
@@ -220,11 +220,6 @@ fn own_run_dir(run: &Run, run_dir: &Path, owned: &impl Fn(&Path) -> bool) -> boo
 /// Whether run `run_id`'s snapshot is in `run_dir`: the run dir it ran in (maybe since moved).
 fn snapshot_in(run_dir: &Path, run_id: &str) -> bool {
     crate::layout::snapshots_dir(run_dir).join(format!("{run_id}.json")).is_file()
-}
-
-/// A run's output directory under a run dir: `outputs/<run_id>`.
-fn outputs_of(run_id: &str) -> PathBuf {
-    Path::new("outputs").join(run_id)
 }
 
 fn finished(run: &Run) -> DateTime<Utc> {
@@ -390,7 +385,7 @@ impl Catalog {
                         None if a.path.is_relative() => run_dir.join(&a.path),
                         None => a.path.clone(),
                     });
-                    deletable(home, &outputs_of(&run.id), paths, keep)
+                    deletable(home, &run.id, paths, keep)
                 }
                 None => self.fetched_copies(&local_dirs, own, &run.id, &keep),
             };
@@ -398,7 +393,7 @@ impl Catalog {
             // made in their own output directories (`Hydration::OutputsAll`): freed with it, or
             // they would stay for ever.
             for (consumer_dir, dir_id, copy) in input_copies.remove(&run.id).unwrap_or_default() {
-                files.extend(deletable(&consumer_dir, &outputs_of(&dir_id), std::iter::once(copy), keep));
+                files.extend(deletable(&consumer_dir, &dir_id, std::iter::once(copy), keep));
             }
             for hit in group.iter().skip(1).filter(|hit| crate::ids::is_plain(&hit.id)) {
                 let Some(copies) = hit.meta.get("hydrated_outputs").and_then(Json::as_object) else { continue };
@@ -407,11 +402,11 @@ impl Catalog {
                     .values()
                     .filter_map(Json::as_str)
                     .filter_map(|uri| self.mounts().resolve(uri, &hit_dir).ok());
-                files.extend(deletable(&hit_dir, &outputs_of(&hit.id), paths, keep));
+                files.extend(deletable(&hit_dir, &hit.id, paths, keep));
             }
-            // A copy made where the file itself was (its run dir's own, since deleted), one file
-            // reached through two spellings of its run dir, or one fetched copy of content two
-            // runs wrote, counts once.
+            // A copy made where the file itself was (its run dir's own, since deleted, or where a
+            // fetch put it too), or one file reached through two spellings of its run dir, counts
+            // once.
             files.retain(|(path, _, _)| seen.insert(spelled_once(path)));
             let mut last_used = group.iter().map(|r| finished(r)).max().unwrap_or_else(|| finished(run));
             if copies_only {
@@ -472,7 +467,7 @@ impl Catalog {
                 .iter()
                 .filter(|a| a.uri.starts_with(&format!("./outputs/{run_id}/")))
                 .filter_map(|a| self.mounts().resolve(&a.uri, dir).ok());
-            found.extend(deletable(dir, &outputs_of(run_id), placed, keep));
+            found.extend(deletable(dir, run_id, placed, keep));
         }
         found
     }
