@@ -232,6 +232,31 @@ fn a_directory_output_travels_through_a_remote_and_remote_gc_keeps_its_files() {
     assert_eq!(WROTE.with(Counter::get), before);
 }
 
+/// A corrupt file of a tree in the bucket: the step executes again once, its object is replaced
+/// (not the tree's listing, which is whole), and the next host hits.
+#[test]
+fn a_corrupt_file_of_a_tree_in_the_bucket_is_replaced_by_the_next_upload() {
+    let ws = Workspace::new();
+    let db = ws.path().join("provenance.duckdb");
+    let bucket = ws.path().join("bucket");
+    let remote = format!("file://{}", bucket.display());
+    let open = |host: &str| Tracker::builder(ws.path().join(host)).db_path(&db).remote(&remote).open().unwrap();
+    let made = open("a").run(write_store::step(8)).unwrap();
+    let listing = made.output("store").unwrap().hash.clone().unwrap();
+    std::fs::remove_dir_all(ws.path().join("a")).unwrap();
+    let member = blake3::hash(b"16").to_hex().to_string(); // sub/b.txt
+    let object = bucket.join("blake3").join(&member[..2]).join(&member);
+    assert!(object.is_file(), "{}", object.display());
+    std::fs::write(&object, b"61").unwrap();
+    let before = WROTE.with(Counter::get);
+    assert!(!open("b").run(write_store::step(8)).unwrap().cache_hit(), "the tree cannot be fetched whole");
+    assert_eq!(WROTE.with(Counter::get), before + 1);
+    assert_eq!(std::fs::read(&object).unwrap(), b"16", "the corrupt object was replaced");
+    assert!(bucket.join("blake3").join(&listing[..2]).join(&listing).is_file(), "the listing stays");
+    std::fs::remove_dir_all(ws.path().join("b")).unwrap();
+    assert!(open("c").run(write_store::step(8)).unwrap().cache_hit(), "the next host hits");
+}
+
 /// Materializing never deletes a directory it did not make; the same tree twice is fine.
 #[test]
 fn materializing_over_a_users_directory_is_refused_and_leaves_it_alone() {

@@ -69,7 +69,19 @@ pub(crate) fn download(remote: &Remote, hash: &str, dest: &Path) -> Result<()> {
         std::fs::create_dir_all(&building).map_err(Error::io("creating directory", &building))?;
         for (file, file_hash) in &files {
             let path: PathBuf = building.join(file);
-            remote.download(file_hash, &path)?;
+            // A corrupt file's object is removed here, by its own hash, so that the next upload
+            // of that content replaces it; the error is the tree's, not a corrupt listing's (the
+            // caller would remove the listing, which is whole).
+            remote.download(file_hash, &path).map_err(|e| {
+                if matches!(e, Error::RemoteObjectCorrupt { .. }) {
+                    remote.forget_corrupt(file_hash);
+                }
+                Error::Remote {
+                    url: remote.url().to_owned(),
+                    action: "downloading a directory",
+                    reason: format!("its file `{file}`: {e}"),
+                }
+            })?;
         }
         let actual =
             crate::files::hash::hash_file(&building).map_err(Error::io("hashing a downloaded tree", &building))?;
