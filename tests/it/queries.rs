@@ -233,6 +233,32 @@ fn the_catalog_diffs_two_runs_and_explains_a_miss() {
     assert_eq!(hit.cache_source.as_deref(), Some(a.id.as_str()));
 }
 
+/// A list input's members differ by their place (`states[1]`), not by their artifacts' own key
+/// (`state` for all of them): a diff of two runs reading different lists names the place.
+#[test]
+fn a_diff_of_list_inputs_names_the_member_that_differs() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let states: Vec<consist::Artifact> = (0..4u8)
+        .map(|i| {
+            let made = tracker.step("state").code_version("1").config(&i).outputs(["state"]).run(|_| Ok(Value(i)));
+            made.unwrap().output("state").unwrap().clone()
+        })
+        .collect();
+    // As `#[step]` records a `Vec<&DataFrame>` parameter `states`.
+    let summarize = |picked: [usize; 3]| {
+        let step = picked.iter().enumerate().fold(tracker.step("summarize").code_version("1"), |step, (place, &k)| {
+            step.input(&format!("states[{place}]"), &states[k])
+        });
+        step.outputs(["total"]).run(|_| Ok(Value(0u8))).unwrap().run
+    };
+    let (first, swapped) = (summarize([0, 1, 2]), summarize([0, 2, 1]));
+    tracker.flush().unwrap();
+    let diff = tracker.catalog().diff_runs(&first.id, &swapped.id).unwrap();
+    let changed: Vec<&String> = diff.inputs.changed.keys().collect();
+    assert!(!diff.same_signature && changed == ["states[1]", "states[2]"], "{diff:?}");
+}
+
 #[test]
 fn a_key_made_of_hex_digits_is_a_key_before_it_is_an_id_prefix() {
     let ws = Workspace::new();

@@ -61,7 +61,8 @@ pub struct RunDiff {
     pub code_changed: bool,
     /// The canonical configs, flattened to dotted keys.
     pub config: Changes,
-    /// Inputs by artifact key; values are identities (producer signature or content hash).
+    /// Inputs by the key the step reads each under (`states[1]` of a list input); values are
+    /// identities (producer signature or content hash).
     pub inputs: Changes,
     /// What compiled each run: rustc, target, profile, `Cargo.lock` hash (`meta.toolchain`).
     pub toolchain: Changes,
@@ -88,9 +89,20 @@ impl RunDiff {
     }
 }
 
-/// Input identities of a run by artifact key.
+/// Input identities of a run by the key the step reads each under (`meta.inputs`: `states[1]`
+/// of a list input), else, for a record without them, by the artifact's own key.
 fn input_identities(record: &RunRecord) -> BTreeMap<String, Json> {
-    record.inputs.iter().map(|a| (a.key.clone(), a.input_identity().map_or(Json::Null, Json::String))).collect()
+    let identity = |a: &crate::artifact::Artifact| a.input_identity().map_or(Json::Null, Json::String);
+    match record.run.meta.get("inputs").and_then(Json::as_object).filter(|keys| !keys.is_empty()) {
+        Some(keys) => keys
+            .iter()
+            .filter_map(|(key, id)| {
+                let artifact = record.inputs.iter().find(|a| Some(a.id.as_str()) == id.as_str())?;
+                Some((key.clone(), identity(artifact)))
+            })
+            .collect(),
+        None => record.inputs.iter().map(|a| (a.key.clone(), identity(a))).collect(),
+    }
 }
 
 /// A run's recorded toolchain by field (empty for runs recorded before toolchains were).
