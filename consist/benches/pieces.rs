@@ -55,6 +55,7 @@ fn entry(i: usize, dir: &Path) -> IndexEntry {
         }],
         confirmed: false,
         purge_epoch: None,
+        inputs: Default::default(),
     }
 }
 

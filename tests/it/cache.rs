@@ -280,3 +280,45 @@ fn a_nested_option_config_tells_some_none_from_none() {
     assert_eq!([run(None), run(Some(None)), run(Some(Some(2.0))), run(Some(None))], [-1.0, 0.0, 2.0, 0.0]);
     assert_eq!(ran.get(), 3, "three configs, and the fourth call a hit");
 }
+
+/// A step run again under the same signature that writes other bytes (`Overwrite` here; a re-run
+/// after its outputs were lost is the same) leaves its consumer's signature unchanged, since an
+/// upstream output counts by its producer's signature: the consumer must not hit the run made
+/// from the old bytes. It executes, naming the input.
+#[test]
+fn a_consumer_of_other_bytes_under_the_same_producer_signature_executes_again() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let external = ws.write("ext.txt", "1");
+    let (sources, doubles) = (Counter::default(), Counter::default());
+    let source = |mode: CacheMode| {
+        let step = tracker.step("src").code_version("1").cache_mode(mode).outputs(["x"]);
+        step.run(|_| {
+            sources.hit();
+            Ok(Value(std::fs::read_to_string(&external)?.trim().parse::<i64>()?))
+        })
+        .unwrap()
+    };
+    let double = |x: &consist::Artifact| {
+        let step = tracker.step("double").code_version("1").input("x", x).outputs(["y"]);
+        step.run(|ctx| {
+            doubles.hit();
+            Ok(Value(ctx.load::<Value<i64>>("x")?.0 * 2))
+        })
+        .unwrap()
+    };
+    let first = source(CacheMode::Reuse);
+    assert_eq!(double(first.output("x").unwrap()).value().unwrap().0, 2);
+    std::fs::write(&external, "5").unwrap();
+    let again = source(CacheMode::Overwrite);
+    assert_eq!(again.run.signature, first.run.signature);
+    let doubled = double(again.output("x").unwrap());
+    assert_eq!((doubled.value().unwrap().0, doubled.cache_hit()), (10, false), "not the run made from 1");
+    let why = consist::MissExplanation::from_meta(&doubled.run.meta).unwrap().summary;
+    assert!(why.contains("input `x` holds other bytes"), "{why}");
+    // Both are cache sources now, each for its own bytes.
+    let latest = source(CacheMode::Reuse);
+    assert!(latest.cache_hit() && latest.value().unwrap().0 == 5);
+    assert!(double(latest.output("x").unwrap()).cache_hit());
+    assert_eq!((sources.get(), doubles.get()), (2, 2));
+}

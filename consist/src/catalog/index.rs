@@ -5,7 +5,7 @@
 //! its completed snapshot are durable, so a process killed at any instant cannot leave an entry
 //! that points at outputs that were never fully written: no false cache hit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::artifact::Artifact;
 use crate::error::{Error, Result};
 use crate::files::atomic::write_atomic;
+use crate::run::RunRecord;
 
 /// What a cache hit needs to know about the run it reuses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +37,54 @@ pub struct IndexEntry {
     /// the catalog is asked again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_epoch: Option<i64>,
+    /// The content hash of each input the run read, by the key the step read it under. An input
+    /// made by an earlier run counts in a signature by its producer's signature, not its bytes:
+    /// when that producer ran again under the same signature and wrote other bytes (`Overwrite`,
+    /// a re-run after its outputs were lost), a call reading the new bytes must not hit this run,
+    /// made from the old ones. Empty for entries written before this was recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl IndexEntry {
+    /// The entry naming `record`, a completed run, as its signature's cache source.
+    pub(crate) fn of(record: &RunRecord) -> IndexEntry {
+        IndexEntry {
+            signature: record.run.signature.clone(),
+            run_id: record.run.id.clone(),
+            run_dir: record.run_dir.clone(),
+            outputs: record.outputs.clone(),
+            confirmed: false,
+            purge_epoch: None,
+            inputs: input_hashes(record),
+        }
+    }
+
+    /// The first input whose bytes differ between this entry's run and a call reading
+    /// `inputs` (see [`input_hashes`]), as (key, recorded hash, hash now).
+    pub(crate) fn changed_input<'a>(
+        &'a self,
+        inputs: &'a BTreeMap<String, String>,
+    ) -> Option<(&'a str, &'a str, &'a str)> {
+        self.inputs.iter().find_map(|(key, was)| {
+            let now = inputs.get(key)?;
+            (now != was).then_some((key.as_str(), was.as_str(), now.as_str()))
+        })
+    }
+}
+
+/// The content hash of each input of `record` with one, by the key its step read it under
+/// (`meta.inputs`: key -> artifact id).
+pub(crate) fn input_hashes(record: &RunRecord) -> BTreeMap<String, String> {
+    let Some(keys) = record.run.meta.get("inputs").and_then(serde_json::Value::as_object) else {
+        return BTreeMap::new();
+    };
+    keys.iter()
+        .filter_map(|(key, id)| {
+            let artifact = record.inputs.iter().find(|a| Some(a.id.as_str()) == id.as_str())?;
+            Some((key.clone(), artifact.hash.clone()?))
+        })
+        .collect()
 }
 
 /// Signature index stored in `<catalog>/index/`, with an in-process cache in front.

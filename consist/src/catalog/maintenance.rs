@@ -388,10 +388,7 @@ impl Catalog {
         eligible.then(|| IndexEntry {
             signature: run.signature.clone(),
             run_id: run.id.clone(),
-            run_dir: record.run_dir.clone(),
-            outputs: record.outputs.clone(),
-            confirmed: false,
-            purge_epoch: None,
+            ..IndexEntry::of(record)
         })
     }
 }

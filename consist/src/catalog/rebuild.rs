@@ -316,14 +316,7 @@ impl Catalog {
             if current.is_some_and(|e| completed.contains(e.run_id.as_str())) {
                 continue;
             }
-            self.index.put(IndexEntry {
-                signature: signature.to_owned(),
-                run_id: record.run.id.clone(),
-                run_dir: record.run_dir.clone(),
-                outputs: record.outputs.clone(),
-                confirmed: false,
-                purge_epoch: None,
-            })?;
+            self.index.put(IndexEntry { signature: signature.to_owned(), ..IndexEntry::of(record) })?;
             written += 1;
         }
         Ok(written)

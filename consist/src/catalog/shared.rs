@@ -285,11 +285,9 @@ impl Catalog {
         }
         Some(IndexEntry {
             signature: signature.to_owned(),
-            run_id: record.run.id,
-            run_dir: record.run_dir,
-            outputs: record.outputs,
             confirmed: true,
             purge_epoch: epoch,
+            ..IndexEntry::of(&record)
         })
     }
 

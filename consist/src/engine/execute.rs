@@ -13,7 +13,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::artifact::{Artifact, Driver};
 use crate::catalog::explain::{Footprint, MissExplanation, Place};
-use crate::catalog::index::IndexEntry;
+use crate::catalog::index::{IndexEntry, input_hashes};
 use crate::engine::RunResult;
 use crate::engine::context::StepContext;
 use crate::engine::output::{Output, Outputs};
@@ -313,12 +313,13 @@ impl Engine {
             return Ok(Decision::Miss(MissExplanation::because("cache mode is overwrite: every run executes")));
         }
         let (name, sig) = (&record.run.model_name, &record.run.signature);
-        let mut found = self.lookup::<O>(name, sig, validation, keys)?;
+        let reading = input_hashes(record);
+        let mut found = self.lookup::<O>(name, sig, &reading, validation, keys)?;
         if !matches!(found, Lookup::Hit(_)) && mode != CacheMode::Readonly {
             let ready = || self.catalog.sources(sig).is_ok_and(|s| !s.is_empty());
             *claim = self.claims.acquire(sig, name, &record.run.id, &ready);
             if claim.as_ref().is_some_and(|c| c.waited) || matches!(found, Lookup::Absent) {
-                found = self.lookup::<O>(name, sig, validation, keys)?;
+                found = self.lookup::<O>(name, sig, &reading, validation, keys)?;
             }
         }
         Ok(match found {
@@ -335,11 +336,29 @@ impl Engine {
     /// the first whose recorded outputs pass `validation` serving the hit. A source whose
     /// outputs are unusable here is reported and skipped for the next, so a shared catalog whose
     /// earliest source lost its files still serves (and this host re-executes only when none is
-    /// usable).
-    fn lookup<O: Outputs>(&self, name: &str, sig: &str, validation: Validation, keys: &[String]) -> Result<Lookup<O>> {
+    /// usable). A source that read other bytes than `reading` (input key -> content hash) under
+    /// the same producer signatures is passed over (see [`IndexEntry::inputs`]).
+    fn lookup<O: Outputs>(
+        &self,
+        name: &str,
+        sig: &str,
+        reading: &BTreeMap<String, String>,
+        validation: Validation,
+        keys: &[String],
+    ) -> Result<Lookup<O>> {
         let mut unusable = None;
         for entry in self.catalog.sources(sig)? {
             let run_id = entry.run_id.clone();
+            if let Some((key, was, now)) = entry.changed_input(reading) {
+                let why = format!(
+                    "input `{key}` holds other bytes than run `{run_id}` read (blake3 {} -> {}): its producer ran again under the same signature and wrote others",
+                    &was[..was.len().min(12)],
+                    &now[..now.len().min(12)]
+                );
+                unusable
+                    .get_or_insert(MissExplanation { compared_with: Some(run_id), ..MissExplanation::because(why) });
+                continue;
+            }
             match self.usable::<O>(entry, validation, keys) {
                 Ok(hit) => {
                     self.catalog.confirm(&hit.entry);
@@ -573,14 +592,8 @@ impl Engine {
         record.run.end(RunStatus::Completed);
         if recording {
             self.persist(&record)?;
-            let indexed = self.catalog.index_source(IndexEntry {
-                signature: record.run.signature.clone(),
-                run_id: record.run.id.clone(),
-                run_dir: self.run_dir.clone(),
-                outputs: record.outputs.clone(),
-                confirmed: false,
-                purge_epoch: None,
-            });
+            let indexed =
+                self.catalog.index_source(IndexEntry { run_dir: self.run_dir.clone(), ..IndexEntry::of(&record) });
             if let Err(error) = indexed {
                 // Recorded all the same (snapshot, database); only not a cache source.
                 crate::logging::warning!(step = %record.run.model_name, %error, "could not index the run for cache hits");
