@@ -350,10 +350,12 @@ impl Engine {
         for entry in self.catalog.sources(sig)? {
             let run_id = entry.run_id.clone();
             if let Some((key, was, now)) = entry.changed_input(reading) {
+                // Hashes as a catalog holds them: any text, cut by characters.
+                let short = |hash: &str| hash.chars().take(12).collect::<String>();
                 let why = format!(
                     "input `{key}` holds other bytes than run `{run_id}` read (blake3 {} -> {}): its producer ran again under the same signature and wrote others",
-                    &was[..was.len().min(12)],
-                    &now[..now.len().min(12)]
+                    short(was),
+                    short(now)
                 );
                 unusable
                     .get_or_insert(MissExplanation { compared_with: Some(run_id), ..MissExplanation::because(why) });
