@@ -91,6 +91,8 @@ fn runs_show_artifacts_and_prefixes() {
 
     let scenario = json(&db, &["scenario", prefix, "--json"]);
     assert_eq!(scenario["scenario"]["id"], ext_id.as_str());
+    let by_name = json(&db, &["scenario", "travel_demand_demo_extended", "--json"]);
+    assert_eq!(by_name["scenario"]["id"], ext_id.as_str(), "a scenario's name names its latest run");
     assert_eq!(
         scenario["runs"].as_array().unwrap().len(),
         1 + 4 * 6 + 2,

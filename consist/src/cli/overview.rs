@@ -82,7 +82,8 @@ pub(super) fn scenarios(cli: &Cli, args: &ScenariosArgs) -> Result<()> {
 /// Options of `consist scenario`.
 #[derive(Debug, Args)]
 pub struct ScenarioArgs {
-    /// Scenario (header run) id, or a unique prefix of one.
+    /// A scenario's name (its latest run), or a header run id or unique prefix of one, as
+    /// `runs --scenario` takes it.
     pub id: String,
     /// Print JSON (the header run and its children) instead of a table.
     #[arg(long)]
@@ -98,7 +99,7 @@ struct ScenarioView {
 
 pub(super) fn scenario(cli: &Cli, args: &ScenarioArgs) -> Result<()> {
     let catalog = cli.existing_catalog()?;
-    let header = catalog.resolve_run(&args.id)?;
+    let header = catalog.resolve_scenario(&args.id)?;
     let mut runs = catalog.find_runs(&RunQuery { parent: Some(header.id.clone()), ..RunQuery::default() })?;
     runs.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
     if args.json {
