@@ -369,6 +369,47 @@ fn gc_frees_a_moved_projects_files_as_its_own() {
     assert!(!new.join("runs/outputs").join(&made.run.id).join("x.bin").exists());
 }
 
+/// A project copied whole (`cp -a study study-copy`): its catalog names the original's run dir,
+/// which exists. Maintenance in the copy touches nothing of the original; the copy's own files
+/// are its own once a tracker of the copy has used its run dir.
+#[test]
+fn maintenance_in_a_copied_project_leaves_the_original_alone() {
+    let ws = Workspace::new();
+    let (orig, copy) = (ws.path().join("study"), ws.path().join("study-copy"));
+    let open = |root: &std::path::Path| {
+        Tracker::builder(root.join("runs")).db_path(root.join("provenance.duckdb")).open().unwrap()
+    };
+    let make =
+        |t: &Tracker| t.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![1u8; 100]))).unwrap();
+    let t = open(&orig);
+    let made = make(&t);
+    drop(t);
+    let copied = std::process::Command::new("cp").arg("-a").arg(&orig).arg(&copy).status().unwrap();
+    assert!(copied.success());
+    let original = made.output("x").unwrap().path.clone();
+    let snapshot = orig.join("runs/.consist/snapshots").join(format!("{}.json", made.run.id));
+    assert!(original.starts_with(&orig) && original.is_file() && snapshot.is_file());
+
+    let catalog = consist::Catalog::duckdb(copy.join("provenance.duckdb"), std::time::Duration::from_secs(10));
+    let zero = Some(std::time::Duration::ZERO);
+    let at_once = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    catalog.gc(&at_once).unwrap();
+    assert!(original.is_file(), "gc in the copy freed the original's file");
+    let purge = consist::admin::PurgeOptions { delete_files: true, ..Default::default() };
+    catalog.purge(std::slice::from_ref(&made.run.id), purge).unwrap();
+    assert!(original.is_file() && snapshot.is_file(), "a purge in the copy deleted the original's files");
+
+    // The copy's own: once a tracker of the copy has used its run dir, its files are its own.
+    let t = open(&copy);
+    let remade = make(&t);
+    drop(t);
+    let own = remade.output("x").unwrap().path.clone();
+    assert!(own.starts_with(&copy) && own.is_file(), "{}", own.display());
+    let report = catalog.gc(&at_once).unwrap();
+    assert!(!own.exists() && report.evicted.len() == 1 && !report.evicted[0].copies_only, "{report:#?}");
+    assert!(original.is_file());
+}
+
 #[test]
 fn gc_by_age_and_the_cli_with_pins() {
     let ws = Workspace::new();

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The first line of the `run-dirs` list: the state directory it was written in.
+const WRITTEN_FOR: &str = "# for ";
+
 /// The catalog a state directory was made for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CatalogMark {
@@ -59,25 +62,44 @@ impl LocalState {
     }
 
     /// The run directories trackers of this catalog have used on this host (absolute, symlinks
-    /// resolved): where maintenance may remove a purged run's files.
+    /// resolved): where maintenance may remove a purged run's files. The list names the state
+    /// directory it was written in (`# for <dir>`): in a state directory copied with its project
+    /// (`cp -a study study-copy`), the run dirs it names outside the copy are the original
+    /// project's, and maintenance in the copy must not touch them, so only those inside the copy
+    /// count until a tracker of the copy writes the list again.
     pub(crate) fn run_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_to_string(self.dir.join("run-dirs"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.is_empty())
+        let text = std::fs::read_to_string(self.dir.join("run-dirs")).unwrap_or_default();
+        let here = self.canonical_dir();
+        let written_for = text.lines().next().and_then(|l| l.strip_prefix(WRITTEN_FOR)).map(PathBuf::from);
+        let copied = written_for.is_some_and(|dir| dir != here);
+        text.lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(PathBuf::from)
+            .filter(|d| !copied || here.parent().is_some_and(|project| d.starts_with(project)))
             .collect()
     }
 
-    /// Record that a tracker uses `run_dir` with this catalog (once per directory; best effort).
+    /// This state directory, symlinks resolved where it exists.
+    fn canonical_dir(&self) -> PathBuf {
+        std::fs::canonicalize(&self.dir).unwrap_or_else(|_| crate::mounts::normalize(&self.dir))
+    }
+
+    /// Record that a tracker uses `run_dir` with this catalog (once per directory, and once to
+    /// name the state directory the list is for; best effort).
     pub(crate) fn note_run_dir(&self, run_dir: &Path) {
         let dir = std::fs::canonicalize(run_dir).unwrap_or_else(|_| crate::mounts::normalize(run_dir));
         let mut known = self.run_dirs();
-        if known.contains(&dir) || std::fs::create_dir_all(&self.dir).is_err() {
+        let header = format!("{WRITTEN_FOR}{}", self.canonical_dir().display());
+        let current = std::fs::read_to_string(self.dir.join("run-dirs")).unwrap_or_default();
+        let named = current.lines().next() == Some(header.as_str());
+        if (known.contains(&dir) && named) || std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
-        known.push(dir);
-        let text: String = known.iter().map(|d| format!("{}\n", d.display())).collect();
+        if !known.contains(&dir) {
+            known.push(dir);
+        }
+        let header = format!("{WRITTEN_FOR}{}\n", self.canonical_dir().display());
+        let text: String = std::iter::once(header).chain(known.iter().map(|d| format!("{}\n", d.display()))).collect();
         if let Err(e) = crate::files::atomic::write_atomic(&self.dir.join("run-dirs"), text.as_bytes(), false) {
             tracing::debug!(dir = %self.dir.display(), error = %e, "could not record the run directory");
         }
