@@ -257,6 +257,21 @@ fn a_corrupt_file_of_a_tree_in_the_bucket_is_replaced_by_the_next_upload() {
     assert!(open("c").run(write_store::step(8)).unwrap().cache_hit(), "the next host hits");
 }
 
+/// `db purge --delete-files` deletes a purged run's directory output (it was left behind, and
+/// named nowhere, so nothing would ever free it).
+#[test]
+fn a_purge_deletes_a_directory_output_with_its_run() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let made = tracker.run(write_store::step(9)).unwrap();
+    tracker.flush().unwrap();
+    let dir = made.output("store").unwrap().path.clone();
+    assert!(dir.join("sub/b.txt").is_file());
+    let purge = consist::admin::PurgeOptions { delete_files: true, ..Default::default() };
+    let report = tracker.catalog().purge(std::slice::from_ref(&made.run.id), purge).unwrap();
+    assert!(!dir.exists() && report.files_deleted == [dir.clone()], "{report:#?}");
+}
+
 /// Materializing never deletes a directory it did not make; the same tree twice is fine.
 #[test]
 fn materializing_over_a_users_directory_is_refused_and_leaves_it_alone() {

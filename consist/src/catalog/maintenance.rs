@@ -220,7 +220,11 @@ impl Catalog {
                 FilePlan::Absent => {}
                 FilePlan::Delete(path) => {
                     if !options.dry_run {
-                        crate::files::atomic::remove_if_present(&path, "deleting artifact file")?;
+                        match std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                            true => std::fs::remove_dir_all(&path)
+                                .map_err(Error::io("deleting artifact directory", &path))?,
+                            false => crate::files::atomic::remove_if_present(&path, "deleting artifact file")?,
+                        }
                         if let Some(dir) = path.parent() {
                             let _ = std::fs::remove_dir(dir); // only if now empty
                         }
@@ -434,7 +438,8 @@ fn file_plan(
         Some(record) if artifact.path.is_relative() => record.run_dir.join(&artifact.path),
         _ => artifact.path.clone(),
     };
-    if !path.is_file() {
+    // A file, or a directory artifact's tree (not a link to one: a link goes as a file).
+    if std::fs::symlink_metadata(&path).is_err() {
         return FilePlan::Absent;
     }
     let keep = |reason: String| FilePlan::Keep(KeptFile { path: path.clone(), reason });
