@@ -410,6 +410,24 @@ fn maintenance_in_a_copied_project_leaves_the_original_alone() {
     assert!(original.is_file());
 }
 
+/// Pinning a scenario (its header run) keeps its steps' files.
+#[test]
+fn pinning_a_scenario_keeps_its_steps() {
+    let ws = Workspace::new();
+    let tracker = ws.tracker();
+    let scenario = tracker.scenario("baseline").start().unwrap();
+    let step = scenario.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![3u8; 10]))).unwrap();
+    let header = scenario.id().to_owned();
+    scenario.finish().unwrap();
+    tracker.flush().unwrap();
+    let catalog = tracker.catalog();
+    assert_eq!(catalog.pin(std::slice::from_ref(&header), true).unwrap(), 1);
+    let zero = Some(std::time::Duration::ZERO);
+    let report = catalog.gc(&consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() }).unwrap();
+    assert!(report.evicted.is_empty() && report.protected.get("pinned") == Some(&1), "{report:#?}");
+    assert!(step.output("x").unwrap().path.is_file());
+}
+
 #[test]
 fn gc_by_age_and_the_cli_with_pins() {
     let ws = Workspace::new();

@@ -222,6 +222,11 @@ fn snapshot_in(run_dir: &Path, run_id: &str) -> bool {
     crate::layout::snapshots_dir(run_dir).join(format!("{run_id}.json")).is_file()
 }
 
+/// Whether `run` carries a pin (`consist pin`).
+fn pinned(run: &Run) -> bool {
+    run.meta.get("pinned") == Some(&Json::Bool(true))
+}
+
 fn finished(run: &Run) -> DateTime<Utc> {
     run.ended_at.unwrap_or(run.started_at)
 }
@@ -419,7 +424,11 @@ impl Catalog {
                 None
             } else if recent_since.is_some_and(|since| last_used > since) {
                 Some("used within --min-age".to_owned())
-            } else if group.iter().any(|r| r.meta.get("pinned") == Some(&Json::Bool(true))) {
+            } else if group
+                .iter()
+                .any(|r| pinned(r) || r.parent_run_id.as_deref().and_then(|p| by_id.get(p)).is_some_and(|p| pinned(p)))
+            {
+                // Pinning a scenario pins its steps.
                 Some("pinned".to_owned())
             } else if let Some(tag) = tag {
                 Some(format!("tag {tag}"))
@@ -519,7 +528,8 @@ impl Catalog {
     }
 
     /// Pin (or with `pinned` false, unpin) runs: [`Catalog::gc`] never frees a pinned run's
-    /// files, nor those of the run a pinned hit reused. Returns the runs changed.
+    /// files, those of the run a pinned hit reused, nor those of a pinned scenario's steps.
+    /// Returns the runs changed.
     pub fn pin(&self, run_ids: &[String], pinned: bool) -> Result<usize> {
         self.sync()?;
         // A running run's record is rewritten when it completes: a pin set now would be lost.
