@@ -256,6 +256,15 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The artifacts its step read, by the key it read each under (`meta.inputs`: key ->
+    /// artifact id; `states[1]` of a list input, where the artifact's own key is `state`);
+    /// `None` for a record without that map (made before it was recorded, or by Python Consist).
+    pub(crate) fn inputs_by_key(&self) -> Option<Vec<(&str, &Artifact)>> {
+        let keys = self.run.meta.get("inputs")?.as_object().filter(|keys| !keys.is_empty())?;
+        let by_id = |id: &serde_json::Value| self.inputs.iter().find(|a| Some(a.id.as_str()) == id.as_str());
+        Some(keys.iter().filter_map(|(key, id)| Some((key.as_str(), by_id(id)?))).collect())
+    }
+
     /// The record of `run` as it starts ([`Run::starting`]): its config, facets, run directory
     /// and inputs; no outputs yet.
     pub(crate) fn starting(

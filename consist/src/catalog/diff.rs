@@ -92,17 +92,8 @@ impl RunDiff {
 /// Input identities of a run by the key the step reads each under (`meta.inputs`: `states[1]`
 /// of a list input), else, for a record without them, by the artifact's own key.
 fn input_identities(record: &RunRecord) -> BTreeMap<String, Json> {
-    let identity = |a: &crate::artifact::Artifact| a.input_identity().map_or(Json::Null, Json::String);
-    match record.run.meta.get("inputs").and_then(Json::as_object).filter(|keys| !keys.is_empty()) {
-        Some(keys) => keys
-            .iter()
-            .filter_map(|(key, id)| {
-                let artifact = record.inputs.iter().find(|a| Some(a.id.as_str()) == id.as_str())?;
-                Some((key.clone(), identity(artifact)))
-            })
-            .collect(),
-        None => record.inputs.iter().map(|a| (a.key.clone(), identity(a))).collect(),
-    }
+    let by_key = record.inputs_by_key().unwrap_or_else(|| record.inputs.iter().map(|a| (a.key.as_str(), a)).collect());
+    by_key.into_iter().map(|(key, a)| (key.to_owned(), a.input_identity().map_or(Json::Null, Json::String))).collect()
 }
 
 /// A run's recorded toolchain by field (empty for runs recorded before toolchains were).

@@ -446,21 +446,6 @@ impl Catalog {
         entries
     }
 
-    /// The run dirs trackers of this catalog used on this host (that still are run dirs), each
-    /// spelled once.
-    fn local_run_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = self
-            .local
-            .run_dirs()
-            .into_iter()
-            .filter(|d| d.join(".consist").is_dir())
-            .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        dirs
-    }
-
     /// The copies of run `run_id`'s outputs `own` fetched from a remote into the run dirs `dirs`
     /// at the output's own place (`./outputs/<run id>/...`; see `remote::ops::local_copy`).
     fn fetched_copies(

@@ -76,15 +76,8 @@ impl IndexEntry {
 /// The content hash of each input of `record` with one, by the key its step read it under
 /// (`meta.inputs`: key -> artifact id).
 pub(crate) fn input_hashes(record: &RunRecord) -> BTreeMap<String, String> {
-    let Some(keys) = record.run.meta.get("inputs").and_then(serde_json::Value::as_object) else {
-        return BTreeMap::new();
-    };
-    keys.iter()
-        .filter_map(|(key, id)| {
-            let artifact = record.inputs.iter().find(|a| Some(a.id.as_str()) == id.as_str())?;
-            Some((key.clone(), artifact.hash.clone()?))
-        })
-        .collect()
+    let inputs = record.inputs_by_key().unwrap_or_default();
+    inputs.into_iter().filter_map(|(key, artifact)| Some((key.to_owned(), artifact.hash.clone()?))).collect()
 }
 
 /// Signature index stored in `<catalog>/index/`, with an in-process cache in front.

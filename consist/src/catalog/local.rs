@@ -68,15 +68,23 @@ impl LocalState {
     /// project's, and maintenance in the copy must not touch them, so only those inside the copy
     /// count until a tracker of the copy writes the list again.
     pub(crate) fn run_dirs(&self) -> Vec<PathBuf> {
+        self.listed(&self.canonical_dir()).0
+    }
+
+    /// The run dirs the list names that count in the state directory `here` (see
+    /// [`LocalState::run_dirs`]), and whether the list names `here` as where it was written.
+    fn listed(&self, here: &Path) -> (Vec<PathBuf>, bool) {
         let text = std::fs::read_to_string(self.dir.join("run-dirs")).unwrap_or_default();
-        let here = self.canonical_dir();
-        let written_for = text.lines().next().and_then(|l| l.strip_prefix(WRITTEN_FOR)).map(PathBuf::from);
-        let copied = written_for.is_some_and(|dir| dir != here);
-        text.lines()
+        let written_for = text.lines().next().and_then(|l| l.strip_prefix(WRITTEN_FOR)).map(Path::new);
+        let named = written_for == Some(here);
+        let copied = written_for.is_some() && !named;
+        let dirs = text
+            .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(PathBuf::from)
             .filter(|d| !copied || here.parent().is_some_and(|project| d.starts_with(project)))
-            .collect()
+            .collect();
+        (dirs, named)
     }
 
     /// This state directory, symlinks resolved where it exists.
@@ -88,16 +96,15 @@ impl LocalState {
     /// name the state directory the list is for; best effort).
     pub(crate) fn note_run_dir(&self, run_dir: &Path) {
         let dir = std::fs::canonicalize(run_dir).unwrap_or_else(|_| crate::mounts::normalize(run_dir));
-        let mut known = self.run_dirs();
-        let header = format!("{WRITTEN_FOR}{}", self.canonical_dir().display());
-        let current = std::fs::read_to_string(self.dir.join("run-dirs")).unwrap_or_default();
-        let named = current.lines().next() == Some(header.as_str());
+        let here = self.canonical_dir();
+        let (mut known, named) = self.listed(&here);
         if (known.contains(&dir) && named) || std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
         if !known.contains(&dir) {
             known.push(dir);
         }
+        // Resolved now that the directory exists (before, a symlink in its path was not).
         let header = format!("{WRITTEN_FOR}{}\n", self.canonical_dir().display());
         let text: String = std::iter::once(header).chain(known.iter().map(|d| format!("{}\n", d.display()))).collect();
         if let Err(e) = crate::files::atomic::write_atomic(&self.dir.join("run-dirs"), text.as_bytes(), false) {

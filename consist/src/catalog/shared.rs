@@ -304,6 +304,22 @@ impl Catalog {
         }
     }
 
+    /// The run dirs trackers of this catalog used on this host, each spelled once. A recorded run
+    /// dir counts while it is one (`.consist/`): a state directory handed over with a project
+    /// could list any directory.
+    pub(crate) fn local_run_dirs(&self) -> Vec<std::path::PathBuf> {
+        let mut dirs: Vec<std::path::PathBuf> = self
+            .local
+            .run_dirs()
+            .into_iter()
+            .filter(|d| d.join(".consist").is_dir())
+            .map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
     /// Whether a path lies in a place this catalog's maintenance may write or delete on this
     /// host: the DuckDB file's own directory, or a run directory a tracker of this catalog used
     /// here (recorded when it opened). A path a catalog or snapshot merely names (another host's
@@ -311,10 +327,7 @@ impl Catalog {
     /// places are read once, when this is called; the returned test is then asked per path.
     pub(crate) fn owner(&self) -> impl Fn(&std::path::Path) -> bool + use<> {
         let home = self.location.duckdb_path().and_then(|db| std::fs::canonicalize(db.parent()?).ok());
-        // A recorded run dir counts while it is one (a state directory handed over with a
-        // project could list any directory).
-        let run_dirs = self.local.run_dirs().into_iter().filter(|d| d.join(".consist").is_dir());
-        let roots: Vec<std::path::PathBuf> = home.into_iter().chain(run_dirs).collect();
+        let roots: Vec<std::path::PathBuf> = home.into_iter().chain(self.local_run_dirs()).collect();
         move |path| {
             if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 return false;
