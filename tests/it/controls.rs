@@ -4,7 +4,7 @@
 use consist::{Hydration, Tracker, Value};
 use serde_json::json;
 
-use crate::support::{Counter, Workspace, cli};
+use crate::support::{Counter, Workspace, cli, gc_at_once};
 
 /// Not `Serialize`: recorded by its type's name.
 struct Pool;
@@ -239,8 +239,7 @@ fn gc_frees_the_copies_hits_made_of_an_evicted_runs_outputs() {
     tracker.flush().unwrap();
     let size = std::fs::metadata(&original).unwrap().len();
     let catalog = tracker.catalog();
-    let zero = Some(std::time::Duration::ZERO);
-    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, dry_run: true, ..Default::default() };
+    let options = consist::admin::GcOptions { dry_run: true, ..gc_at_once() };
     let plan = catalog.gc(&options).unwrap();
     assert_eq!(plan.evicted.len(), 1, "{plan:#?}");
     assert_eq!(plan.evicted[0].run, first.run.id);
@@ -341,6 +340,13 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
     assert!(![&source.output("x").unwrap().path, &hit_x.path, &copy].iter().any(|p| p.exists()), "all three freed");
 }
 
+/// Step `make` in a project at `root` (its catalog and run dir inside it), by a tracker dropped
+/// before this returns.
+fn make_in_project(root: &std::path::Path) -> consist::RunResult<Value<Vec<u8>>> {
+    let tracker = Tracker::builder(root.join("runs")).db_path(root.join("provenance.duckdb")).open().unwrap();
+    tracker.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![1u8; 100]))).unwrap()
+}
+
 /// A project moved on this host (catalog and run dir together): its runs' files are where their
 /// snapshots now are, so gc frees them as their own and marks the runs, as before the move; not
 /// as copies fetched from elsewhere, which would leave the runs cache sources without files.
@@ -348,21 +354,11 @@ fn gc_frees_the_copies_consumers_made_of_an_evicted_runs_outputs() {
 fn gc_frees_a_moved_projects_files_as_its_own() {
     let ws = Workspace::new();
     let (old, new) = (ws.path().join("study"), ws.path().join("study-2026"));
-    let open = |root: &std::path::Path| {
-        Tracker::builder(root.join("runs")).db_path(root.join("provenance.duckdb")).open().unwrap()
-    };
-    let make =
-        |t: &Tracker| t.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![1u8; 100]))).unwrap();
-    let t = open(&old);
-    let made = make(&t);
-    drop(t);
+    let made = make_in_project(&old);
     std::fs::rename(&old, &new).unwrap();
-    let t = open(&new);
-    assert!(make(&t).cache_hit(), "the moved project's files are found");
-    drop(t);
+    assert!(make_in_project(&new).cache_hit(), "the moved project's files are found");
     let catalog = consist::Catalog::duckdb(new.join("provenance.duckdb"), std::time::Duration::from_secs(10));
-    let zero = Some(std::time::Duration::ZERO);
-    let report = catalog.gc(&consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() }).unwrap();
+    let report = catalog.gc(&gc_at_once()).unwrap();
     assert_eq!(report.evicted.len(), 1, "{report:#?}");
     assert!(!report.evicted[0].copies_only && report.evicted[0].files == 1, "{report:#?}");
     assert!(catalog.run_record(&made.run.id).unwrap().run.meta.contains_key("evicted"), "marked for every host");
@@ -376,14 +372,7 @@ fn gc_frees_a_moved_projects_files_as_its_own() {
 fn maintenance_in_a_copied_project_leaves_the_original_alone() {
     let ws = Workspace::new();
     let (orig, copy) = (ws.path().join("study"), ws.path().join("study-copy"));
-    let open = |root: &std::path::Path| {
-        Tracker::builder(root.join("runs")).db_path(root.join("provenance.duckdb")).open().unwrap()
-    };
-    let make =
-        |t: &Tracker| t.step("make").code_version("1").outputs(["x"]).run(|_| Ok(Value(vec![1u8; 100]))).unwrap();
-    let t = open(&orig);
-    let made = make(&t);
-    drop(t);
+    let made = make_in_project(&orig);
     let copied = std::process::Command::new("cp").arg("-a").arg(&orig).arg(&copy).status().unwrap();
     assert!(copied.success());
     let original = made.output("x").unwrap().path.clone();
@@ -391,21 +380,17 @@ fn maintenance_in_a_copied_project_leaves_the_original_alone() {
     assert!(original.starts_with(&orig) && original.is_file() && snapshot.is_file());
 
     let catalog = consist::Catalog::duckdb(copy.join("provenance.duckdb"), std::time::Duration::from_secs(10));
-    let zero = Some(std::time::Duration::ZERO);
-    let at_once = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
-    catalog.gc(&at_once).unwrap();
+    catalog.gc(&gc_at_once()).unwrap();
     assert!(original.is_file(), "gc in the copy freed the original's file");
     let purge = consist::admin::PurgeOptions { delete_files: true, ..Default::default() };
     catalog.purge(std::slice::from_ref(&made.run.id), purge).unwrap();
     assert!(original.is_file() && snapshot.is_file(), "a purge in the copy deleted the original's files");
 
     // The copy's own: once a tracker of the copy has used its run dir, its files are its own.
-    let t = open(&copy);
-    let remade = make(&t);
-    drop(t);
+    let remade = make_in_project(&copy);
     let own = remade.output("x").unwrap().path.clone();
     assert!(own.starts_with(&copy) && own.is_file(), "{}", own.display());
-    let report = catalog.gc(&at_once).unwrap();
+    let report = catalog.gc(&gc_at_once()).unwrap();
     assert!(!own.exists() && report.evicted.len() == 1 && !report.evicted[0].copies_only, "{report:#?}");
     assert!(original.is_file());
 }
@@ -422,8 +407,7 @@ fn pinning_a_scenario_keeps_its_steps() {
     tracker.flush().unwrap();
     let catalog = tracker.catalog();
     assert_eq!(catalog.pin(std::slice::from_ref(&header), true).unwrap(), 1);
-    let zero = Some(std::time::Duration::ZERO);
-    let report = catalog.gc(&consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() }).unwrap();
+    let report = catalog.gc(&gc_at_once()).unwrap();
     assert!(report.evicted.is_empty() && report.protected.get("pinned") == Some(&1), "{report:#?}");
     assert!(step.output("x").unwrap().path.is_file());
 }

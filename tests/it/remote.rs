@@ -9,9 +9,9 @@ use std::time::Duration;
 use consist::{Catalog, CatalogLocation};
 
 use crate::hosts::{Host, results, said};
-use crate::support::Workspace;
 use crate::support::pg::{PgServer, forget_local_state};
 use crate::support::s3::S3Server;
+use crate::support::{Workspace, gc_at_once};
 
 /// A host reaching `bucket` on `server` (`CONSIST_REMOTE` plus the server's credentials).
 fn host(name: &str, root: &Path, server: &S3Server, remote: &str) -> Host {
@@ -254,9 +254,7 @@ fn gc_frees_the_copies_fetched_from_the_bucket_and_the_runs_stay_cache_sources()
     assert!(aside.is_dir(), "the seed's copy was fetched aside");
     assert_eq!(files(&b.join("outputs")), 3, "two copies at their own place, and the other bytes");
 
-    let zero = Some(Duration::ZERO);
-    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
-    let report = catalog.gc(&options).unwrap();
+    let report = catalog.gc(&gc_at_once()).unwrap();
     assert_eq!(report.evicted.len(), 3, "{report:#?}");
     assert!(report.evicted.iter().all(|e| e.copies_only), "{report:#?}");
     assert_eq!((report.files_after, report.bytes_after), (0, 0), "{report:#?}");
@@ -282,8 +280,7 @@ fn gc_keeps_the_copies_a_running_step_reads_or_just_fetched() {
     drop(a);
     std::fs::remove_dir_all(ws.path().join("a")).unwrap();
     let b = Tracker::builder(ws.path().join("b")).db_path(&db).remote(&remote).open().unwrap();
-    let zero = Some(Duration::ZERO);
-    let at_once = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    let at_once = gc_at_once();
     let used = b
         .step("use")
         .code_version("1")
@@ -300,8 +297,7 @@ fn gc_keeps_the_copies_a_running_step_reads_or_just_fetched() {
     assert_eq!(used.value().unwrap().0, 100);
     drop(b);
     let catalog = Catalog::duckdb(&db, Duration::from_secs(10));
-    let default_age =
-        consist::admin::GcOptions { max_age: zero, min_age: Some(Duration::from_secs(3600)), ..Default::default() };
+    let default_age = consist::admin::GcOptions { min_age: Some(Duration::from_secs(3600)), ..gc_at_once() };
     let report = catalog.gc(&default_age).unwrap();
     // `make`'s copy was fetched within the hour, `use` ran within it.
     assert!(report.evicted.is_empty() && report.protected.get("used within --min-age") == Some(&2), "{report:#?}");
@@ -324,8 +320,7 @@ fn gc_tells_another_hosts_run_dir_at_the_same_path_from_a_shared_one() {
         host.env.push(("CONSIST_REMOTE".into(), remote.clone()));
         host
     };
-    let zero = Some(Duration::ZERO);
-    let options = consist::admin::GcOptions { max_age: zero, min_age: zero, ..Default::default() };
+    let options = gc_at_once();
     for (shared, name) in [(false, "apart"), (true, "shared")] {
         let (db, run_dir) = (ws.path().join(format!("{name}.duckdb")), ws.path().join(name).join("runs"));
         let db = db.to_str().unwrap();
